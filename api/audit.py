@@ -1,0 +1,59 @@
+"""Audit queries (read-only): anchored batches, reading inclusion proofs, record provenance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import AppContext, context, oracle_node
+from api.problems import Problem
+from api.schemas import ReadingProofOut
+from ledger.audit import NotFound, batch_provenance, record_provenance
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+HEX32 = r"^0x[0-9a-fA-F]{64}$"
+
+
+@router.get("/batches/{batch_id}", summary="An anchored batch with its oracle signatures")
+async def get_batch(batch_id: int = Path(ge=1), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """Stored fields of the batch (period UTC s, count, totalWh, root), the anchoring transaction,
+    the report digest, and the oracle signers and signatures emitted at anchoring."""
+    try:
+        return await run_in_threadpool(batch_provenance, ctx.deployment, batch_id)
+    except NotFound as exc:
+        raise Problem("not-found", str(exc)) from None
+
+
+@router.get("/records/{record_id}", summary="A monthly emissions record with its full provenance")
+async def get_record(record_id: int = Path(ge=1), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """The record (activity Wh, EF ×1e4, kgCO2, status, verifier, hashes), every batch it sums
+    with the oracle signatures, the factor set with its citation, and its life-cycle events."""
+    try:
+        return await run_in_threadpool(record_provenance, ctx.deployment, record_id)
+    except NotFound as exc:
+        raise Problem("not-found", str(exc)) from None
+
+
+@router.get("/readings/{device}/{sequence}/proof", response_model=ReadingProofOut,
+            summary="A reading's Merkle inclusion proof, checked on-chain")
+async def get_reading_proof(device: str = Path(pattern=HEX32), sequence: int = Path(ge=0),
+                            ctx: AppContext = Depends(context), node: Any = Depends(oracle_node)) -> ReadingProofOut:
+    """The stored reading with its device signature and leaf, the proof against the root of the
+    batch that holds it, and whether ``MeterDataAnchor.verifyReading`` accepts it on-chain."""
+    dev = bytes.fromhex(device[2:])
+    found = await run_in_threadpool(node.proof, dev, sequence)
+    if found is None:
+        raise Problem("not-found", f"no batched reading {sequence} of device {device} on node {node.name}")
+    r, proof, rep = found
+    reading = {"device": device.lower(), "sequence": r.sequence, "start": r.start, "end": r.end,
+               "quantityCode": r.quantity_code, "value": r.value, "scale": r.scale, "flags": r.flags}
+    verified = None
+    if rep.anchored_batch_id:
+        a = ctx.deployment.anchor
+        tup = (dev, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
+        verified = bool(await run_in_threadpool(ctx.deployment.client.call, a.functions.verifyReading(rep.anchored_batch_id, tup, proof)))
+    return ReadingProofOut(reading=reading, signature="0x" + r.signature.hex(), leaf="0x" + r.leaf.hex(),
+                           batch_id=rep.anchored_batch_id, root="0x" + rep.root.hex(),
+                           proof=["0x" + p.hex() for p in proof], verified_on_chain=verified)

@@ -1,0 +1,83 @@
+"""RFC 9457 problem details: a fixed registry of problem types and the exception handlers.
+
+Every error the API returns is ``application/problem+json`` with a ``type`` from
+:data:`PROBLEM_TYPES`; ``GET /v1/problems/{slug}`` documents each type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.chain import ChainError, ContractRevert
+
+PROBLEM_BASE = "/v1/problems/"
+
+#: slug -> (title, HTTP status, description)
+PROBLEM_TYPES: dict[str, tuple[str, int, str]] = {
+    "validation-error": ("Request validation failed", 422, "The request body, path or query did not match the schema; `errors` names each field."),
+    "not-found": ("Resource not found", 404, "The requested batch, reading, record or route does not exist."),
+    "contract-refused": ("The contract refused the operation", 409, "A pre-flight eth_call of the exact transaction reverted; `error` names the contract's custom error and `args` its data."),
+    "chain-unavailable": ("Chain node unavailable", 503, "The JSON-RPC node did not answer or refused the request."),
+    "not-an-oracle-node": ("This server runs no oracle node", 404, "POST /v1/readings is served only by a process that runs an oracle node."),
+    "http-error": ("HTTP error", 400, "A generic HTTP error (see `detail`)."),
+}
+
+
+class Problem(Exception):
+    """Raise in a route to answer with a problem document of registered type ``slug``."""
+
+    def __init__(self, slug: str, detail: str, **extra: Any) -> None:
+        if slug not in PROBLEM_TYPES:
+            raise ValueError(f"unregistered problem type {slug!r}")
+        self.slug, self.detail, self.extra = slug, detail, extra
+        super().__init__(detail)
+
+
+def problem_response(slug: str, detail: str, instance: str | None = None, status: int | None = None, **extra: Any) -> JSONResponse:
+    """Build a problem+json response."""
+    title, default_status, _ = PROBLEM_TYPES[slug]
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status or default_status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status or default_status, media_type="application/problem+json")
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers and the problem-type documentation route."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.slug, exc.detail, str(request.url.path), **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response("validation-error", detail, str(request.url.path), errors=errors)
+
+    @app.exception_handler(ContractRevert)
+    async def _revert(request: Request, exc: ContractRevert) -> JSONResponse:
+        return problem_response("contract-refused", str(exc), str(request.url.path), error=exc.error,
+                                args=[a.hex() if isinstance(a, bytes) else a if isinstance(a, (int, str, bool)) else str(a) for a in exc.args_])
+
+    @app.exception_handler(ChainError)
+    async def _chain(request: Request, exc: ChainError) -> JSONResponse:
+        return problem_response("chain-unavailable", str(exc), str(request.url.path))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = "not-found" if exc.status_code == 404 else "http-error"
+        return problem_response(slug, str(exc.detail), str(request.url.path), status=exc.status_code)
+
+    @app.get("/v1/problems/{slug}", tags=["meta"], summary="Describe a problem type")
+    def describe(slug: str) -> dict[str, Any]:
+        if slug not in PROBLEM_TYPES:
+            raise Problem("not-found", f"no problem type {slug!r}")
+        title, status, description = PROBLEM_TYPES[slug]
+        return {"type": PROBLEM_BASE + slug, "title": title, "status": status, "description": description}

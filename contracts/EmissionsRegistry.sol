@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {DeviceRegistry} from "./DeviceRegistry.sol";
+import {EmissionFactorRegistry} from "./EmissionFactorRegistry.sol";
+import {MeterDataAnchor} from "./MeterDataAnchor.sol";
+import {CalendarMonth} from "./lib/CalendarMonth.sol";
+import {Roles} from "./lib/Roles.sol";
+
+/// @title EmissionsRegistry
+/// @notice Monthly activity data (活动数据) of key emitting enterprises with the emissions the
+///         contract computes from anchored meter data and a published factor set, and the MRV
+///         status machine Draft → Submitted → Verified / Rejected → Confirmed.
+/// @dev DESIGN.md §4 EmissionsRegistry; DESIGN.md §5 units and rounding (activity in Wh,
+///      emissions in integer kgCO2 = ⌊Wh × EF / 10^7 + ½⌋, EF in kgCO2/kWh × 1e4); DESIGN.md §6
+///      purchased electricity E = AD × EF_grid. Month windows are cut on-chain in the enterprise's
+///      UTC offset (DESIGN.md §5 "Time"). Amendments create a new record linked to the old one.
+contract EmissionsRegistry {
+    /// @notice Kind of activity data. Only PurchasedElectricity is recordable in this version.
+    enum ActivityType {
+        None,
+        PurchasedElectricity,
+        ElectricitySupplied,
+        HeatSupplied,
+        FuelCombustion
+    }
+
+    /// @notice MRV status of a record.
+    enum Status {
+        None,
+        Draft,
+        Submitted,
+        Verified,
+        Rejected,
+        Confirmed
+    }
+
+    /// @notice Where the activity amount comes from.
+    enum Source {
+        None,
+        AnchoredMeterData,
+        Declared
+    }
+
+    /// @notice One monthly (or annual: month 0) activity record.
+    /// @dev Units: periodStart/periodEnd UTC seconds [start, end); activityAmount Wh for electricity;
+    ///      factorValue EF × 1e4 (kgCO2/kWh); emissionsKg integer kgCO2.
+    struct Record {
+        bytes32 enterprise;
+        ActivityType activityType;
+        Source source;
+        uint16 year;
+        uint8 month;
+        uint64 periodStart;
+        uint64 periodEnd;
+        bytes32 device;
+        uint32 firstBatchIndex;
+        uint32 lastBatchIndex;
+        uint256 activityAmount;
+        uint256 factorSetId;
+        uint256 factorValue;
+        uint256 emissionsKg;
+        Status status;
+        address verifier;
+        bytes32 evidenceHash;
+        bytes32 verificationReportHash;
+        bytes32 findingsHash;
+        uint256 amends;
+        uint256 amendedBy;
+        uint32 batches;
+        uint64 readings;
+    }
+
+    /// @notice Quantity code a purchased-electricity meter must measure (average active power, W; COMMON.md).
+    uint16 public constant QUANTITY_ACTIVE_POWER_W = 1;
+    /// @notice Wh × (kgCO2/kWh × 1e4) → kgCO2 divisor: 1000 (Wh→kWh) × 1e4 (EF scale) (DESIGN.md §5).
+    uint256 public constant KG_DIVISOR = 10_000_000;
+    /// @notice Earliest reporting year accepted (so every month window starts after the unix epoch).
+    uint16 public constant MIN_YEAR = 1971;
+
+    ParticipantRegistry public immutable participants;
+    DeviceRegistry public immutable devices;
+    EmissionFactorRegistry public immutable factors;
+    MeterDataAnchor public immutable anchor;
+
+    uint256 private _recordCount;
+    mapping(uint256 recordId => Record) private _records;
+    mapping(bytes32 key => uint256 recordId) private _currentRecord;
+
+    /// @notice `account` is not an account of an Active organisation holding `role`.
+    error NotActiveParticipant(address account, bytes32 role);
+    /// @notice The caller is not an account of an Active regulator organisation.
+    error NotRegulator(address caller);
+    /// @notice The caller is not an Active enterprise account of the record's enterprise.
+    error NotRecordEnterprise(uint256 recordId, address caller);
+    /// @notice The caller is not the verifier assigned to the record (or is no longer an Active verifier).
+    error NotAssignedVerifier(uint256 recordId, address caller);
+    /// @notice The proposed verifier is not an Active VERIFIER_ROLE account.
+    error InvalidVerifier(address verifier);
+    /// @notice The device is not owned by the caller's enterprise.
+    error DeviceNotOwned(bytes32 deviceId, bytes32 org);
+    /// @notice The device measures another quantity.
+    error WrongQuantity(bytes32 deviceId, uint16 quantityCode, uint16 expected);
+    /// @notice Month must be 1..12 and year >= MIN_YEAR.
+    error InvalidPeriod(uint16 year, uint8 month);
+    /// @notice The organisation is unknown (no UTC offset to cut its months).
+    error UnknownEnterprise(bytes32 enterprise);
+    /// @notice The factor set does not exist or does not apply to the reporting year.
+    error FactorSetNotApplicable(uint256 factorSetId, uint16 year);
+    /// @notice The factor set lacks the required factor.
+    error FactorMissing(uint256 factorSetId, bytes32 code);
+    /// @notice The factor's scale is not the scale the formula uses.
+    error FactorScaleMismatch(uint256 factorSetId, bytes32 code, uint8 scale, uint8 expected);
+    /// @notice A current record exists for this period; amend it by passing its id as `amends`.
+    error RecordExists(uint256 currentRecordId, uint256 amends);
+    /// @notice `amends` names a record but the period has no current record to amend.
+    error NoRecordToAmend(uint256 amends);
+    /// @notice The current record cannot be amended in its status (only Draft or Rejected can).
+    error CannotAmend(uint256 recordId, Status status);
+    /// @notice The record was amended by a newer record; act on that one.
+    error RecordAmended(uint256 recordId, uint256 amendedBy);
+    /// @notice No record with this id.
+    error UnknownRecord(uint256 recordId);
+    /// @notice The record is in `current` status, the operation needs `expected`.
+    error InvalidStatus(uint256 recordId, Status current, Status expected);
+    /// @notice A verification outcome needs the verification report's hash.
+    error MissingReportHash();
+    /// @notice A rejection needs the findings' hash.
+    error MissingFindingsHash();
+
+    /// @notice Activity data and its emissions were recorded (status Draft).
+    /// @dev `period` = year × 100 + month (e.g. 202403), indexed so auditors can filter by month.
+    event ActivityRecorded(
+        uint256 indexed recordId,
+        bytes32 indexed enterprise,
+        uint32 indexed period,
+        ActivityType activityType,
+        bytes32 device,
+        uint64 periodStart,
+        uint64 periodEnd,
+        uint256 activityAmount,
+        uint256 factorSetId,
+        uint256 factorValue,
+        uint256 emissionsKg,
+        uint32 batches,
+        uint64 readings,
+        bytes32 evidenceHash,
+        uint256 amends
+    );
+    /// @notice A Draft record was submitted for verification.
+    event RecordSubmitted(uint256 indexed recordId, bytes32 indexed enterprise, address indexed submitter);
+    /// @notice A verifier was assigned to a Submitted record.
+    event VerifierAssigned(uint256 indexed recordId, bytes32 indexed enterprise, address indexed verifier);
+    /// @notice The assigned verifier attested the record (Verified).
+    event RecordAttested(
+        uint256 indexed recordId, address indexed verifier, bytes32 verificationReportHash, bytes32 findingsHash
+    );
+    /// @notice The assigned verifier rejected the record (Rejected; the enterprise may amend it).
+    event RecordRejected(
+        uint256 indexed recordId, address indexed verifier, bytes32 verificationReportHash, bytes32 findingsHash
+    );
+    /// @notice The regulator confirmed verified emissions (Confirmed, final).
+    event RecordConfirmed(uint256 indexed recordId, bytes32 indexed enterprise, uint256 emissionsKg);
+
+    /// @param participantRegistry Deployed ParticipantRegistry.
+    /// @param deviceRegistry Deployed DeviceRegistry.
+    /// @param factorRegistry Deployed EmissionFactorRegistry.
+    /// @param meterDataAnchor Deployed MeterDataAnchor.
+    constructor(
+        ParticipantRegistry participantRegistry,
+        DeviceRegistry deviceRegistry,
+        EmissionFactorRegistry factorRegistry,
+        MeterDataAnchor meterDataAnchor
+    ) {
+        participants = participantRegistry;
+        devices = deviceRegistry;
+        factors = factorRegistry;
+        anchor = meterDataAnchor;
+    }
+
+    // ------------------------------------------------------------------ enterprise
+
+    /// @notice Records a month of purchased electricity from the device's anchored meter data and
+    ///         computes its emissions with the factor set's grid factor (status Draft).
+    /// @param deviceId Meter owned by the caller's enterprise measuring active power (quantity code 1).
+    /// @param year Reporting year (>= 1971).
+    /// @param month 1..12; the window is local midnight of day 1 to that of the next month in the
+    ///        enterprise's UTC offset.
+    /// @param firstBatchIndex First index into the device's anchored batch list for the month.
+    /// @param lastBatchIndex Last index (inclusive); the range must be exactly the month's batches.
+    /// @param factorSetId Factor set applying to `year` and holding GRID_EF (kgCO2/kWh × 1e4).
+    /// @param evidenceHash Hash of supporting evidence (e.g. SHA-256 of the encrypted invoice).
+    /// @param amends 0 for the first record of the period, else the id of the current Draft or
+    ///        Rejected record it replaces.
+    /// @return recordId Sequential id starting at 1.
+    /// @dev DESIGN.md §6: E_elec = AD × EF_grid; DESIGN.md §5: kgCO2 = (Wh × EF + 5e6) / 1e7.
+    ///      One current record per (enterprise, activity type, device, year, month).
+    function recordPurchasedElectricity(
+        bytes32 deviceId,
+        uint16 year,
+        uint8 month,
+        uint32 firstBatchIndex,
+        uint32 lastBatchIndex,
+        uint256 factorSetId,
+        bytes32 evidenceHash,
+        uint256 amends
+    ) external returns (uint256 recordId) {
+        if (!participants.isActive(msg.sender, Roles.ENTERPRISE)) {
+            revert NotActiveParticipant(msg.sender, Roles.ENTERPRISE);
+        }
+        bytes32 org = participants.orgOf(msg.sender);
+        _requireMeter(deviceId, org);
+        (uint64 periodStart, uint64 periodEnd) = monthWindow(org, year, month);
+        uint256 ef = _gridFactor(factorSetId, year);
+
+        recordId = ++_recordCount;
+        Record storage r = _records[recordId];
+        r.enterprise = org;
+        r.activityType = ActivityType.PurchasedElectricity;
+        r.source = Source.AnchoredMeterData;
+        r.year = year;
+        r.month = month;
+        r.periodStart = periodStart;
+        r.periodEnd = periodEnd;
+        r.device = deviceId;
+        r.firstBatchIndex = firstBatchIndex;
+        r.lastBatchIndex = lastBatchIndex;
+        (r.activityAmount, r.batches, r.readings) =
+            anchor.sumWh(deviceId, firstBatchIndex, lastBatchIndex, periodStart, periodEnd);
+        r.factorSetId = factorSetId;
+        r.factorValue = ef;
+        r.emissionsKg = emissionsKg(r.activityAmount, ef);
+        r.status = Status.Draft;
+        r.evidenceHash = evidenceHash;
+        r.amends = amends;
+        _linkAmendment(recordId, r, amends);
+        _emitRecorded(recordId, r);
+    }
+
+    /// @notice Submits a Draft record for verification.
+    /// @param recordId Record of the caller's enterprise, Draft and not amended.
+    /// @dev DESIGN.md §4: Draft → Submitted.
+    function submit(uint256 recordId) external {
+        Record storage r = _existingRecord(recordId);
+        if (!participants.isActive(msg.sender, Roles.ENTERPRISE) || participants.orgOf(msg.sender) != r.enterprise) {
+            revert NotRecordEnterprise(recordId, msg.sender);
+        }
+        if (r.amendedBy != 0) revert RecordAmended(recordId, r.amendedBy);
+        _requireStatus(recordId, r, Status.Draft);
+        r.status = Status.Submitted;
+        emit RecordSubmitted(recordId, r.enterprise, msg.sender);
+    }
+
+    // ------------------------------------------------------------------ regulator and verifier
+
+    /// @notice Assigns (or re-assigns) the verifier (核查机构) of a Submitted record.
+    /// @param recordId Submitted record.
+    /// @param verifier Active VERIFIER_ROLE account.
+    /// @dev DESIGN.md §1: the regulator organises verification (核查).
+    function assignVerifier(uint256 recordId, address verifier) external {
+        _requireRegulator();
+        Record storage r = _existingRecord(recordId);
+        if (!participants.isActive(verifier, Roles.VERIFIER)) revert InvalidVerifier(verifier);
+        _requireStatus(recordId, r, Status.Submitted);
+        r.verifier = verifier;
+        emit VerifierAssigned(recordId, r.enterprise, verifier);
+    }
+
+    /// @notice Attests a Submitted record after verification.
+    /// @param recordId Submitted record assigned to the caller.
+    /// @param verificationReportHash Hash of the verification report (nonzero).
+    /// @param findingsHash Hash of the findings (may be zero when there are none).
+    /// @dev DESIGN.md §4: Submitted → Verified by the assigned verifier, with report hash and findings.
+    function attest(uint256 recordId, bytes32 verificationReportHash, bytes32 findingsHash) external {
+        Record storage r = _verifierRecord(recordId, verificationReportHash);
+        r.status = Status.Verified;
+        r.verificationReportHash = verificationReportHash;
+        r.findingsHash = findingsHash;
+        emit RecordAttested(recordId, msg.sender, verificationReportHash, findingsHash);
+    }
+
+    /// @notice Rejects a Submitted record; the enterprise may then amend it.
+    /// @param recordId Submitted record assigned to the caller.
+    /// @param verificationReportHash Hash of the verification report (nonzero).
+    /// @param findingsHash Hash of the findings explaining the rejection (nonzero).
+    /// @dev DESIGN.md §4: Submitted → Rejected by the assigned verifier, with report hash and findings.
+    function reject(uint256 recordId, bytes32 verificationReportHash, bytes32 findingsHash) external {
+        if (findingsHash == bytes32(0)) revert MissingFindingsHash();
+        Record storage r = _verifierRecord(recordId, verificationReportHash);
+        r.status = Status.Rejected;
+        r.verificationReportHash = verificationReportHash;
+        r.findingsHash = findingsHash;
+        emit RecordRejected(recordId, msg.sender, verificationReportHash, findingsHash);
+    }
+
+    /// @notice Confirms verified emissions (final).
+    /// @param recordId Verified record.
+    /// @dev DESIGN.md §4: Verified → Confirmed by the regulator.
+    function confirm(uint256 recordId) external {
+        _requireRegulator();
+        Record storage r = _existingRecord(recordId);
+        _requireStatus(recordId, r, Status.Verified);
+        r.status = Status.Confirmed;
+        emit RecordConfirmed(recordId, r.enterprise, r.emissionsKg);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice A record.
+    /// @param recordId Record id; reverts UnknownRecord if it does not exist.
+    function record(uint256 recordId) external view returns (Record memory) {
+        return _existingRecord(recordId);
+    }
+
+    /// @notice Number of records (ids 1..recordCount()).
+    function recordCount() external view returns (uint256) {
+        return _recordCount;
+    }
+
+    /// @notice The current (latest, not amended) record id for a period; 0 if none.
+    /// @param enterprise Organisation id.
+    /// @param activityType Activity type.
+    /// @param device Device id.
+    /// @param year Reporting year.
+    /// @param month 1..12 (0 = annual).
+    function currentRecord(bytes32 enterprise, ActivityType activityType, bytes32 device, uint16 year, uint8 month)
+        external
+        view
+        returns (uint256)
+    {
+        return _currentRecord[_periodKey(enterprise, activityType, device, year, month)];
+    }
+
+    /// @notice UTC bounds of (year, month) in the enterprise's local time: local midnight of day 1
+    ///         to local midnight of day 1 of the next month.
+    /// @param enterprise Organisation id (any existing organisation).
+    /// @param year Year (>= 1971).
+    /// @param month 1..12.
+    /// @return start UTC seconds, inclusive.
+    /// @return end UTC seconds, exclusive.
+    /// @dev DESIGN.md §5 "Time": months cut in the enterprise's configured UTC offset;
+    ///      start = daysFromCivil(year, month, 1) × 86400 − utcOffsetSeconds.
+    function monthWindow(bytes32 enterprise, uint16 year, uint8 month)
+        public
+        view
+        returns (uint64 start, uint64 end)
+    {
+        if (month == 0 || month > 12 || year < MIN_YEAR) revert InvalidPeriod(year, month);
+        (,, int32 utcOffsetSeconds, ParticipantRegistry.Status status) = participants.organisation(enterprise);
+        if (status == ParticipantRegistry.Status.None) revert UnknownEnterprise(enterprise);
+        return CalendarMonth.window(year, month, utcOffsetSeconds);
+    }
+
+    /// @notice Emissions in kgCO2 of `wh` Wh at grid factor `ef` (kgCO2/kWh × 1e4), rounded half up.
+    /// @param wh Activity data, Wh.
+    /// @param ef Emission factor, kgCO2/kWh × 1e4 (5703 = 0.5703).
+    /// @dev DESIGN.md §5: ⌊Wh × EF / 10^7 + ½⌋ = (Wh × EF + 5_000_000) / 10_000_000; mirrored by
+    ///      ledger/units.py `emissions_kg`.
+    function emissionsKg(uint256 wh, uint256 ef) public pure returns (uint256) {
+        return (wh * ef + KG_DIVISOR / 2) / KG_DIVISOR;
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _requireMeter(bytes32 deviceId, bytes32 org) private view {
+        (bytes32 ownerOrg,, uint16 quantityCode,,) = devices.device(deviceId);
+        if (ownerOrg != org) revert DeviceNotOwned(deviceId, org);
+        if (quantityCode != QUANTITY_ACTIVE_POWER_W) {
+            revert WrongQuantity(deviceId, quantityCode, QUANTITY_ACTIVE_POWER_W);
+        }
+    }
+
+    function _gridFactor(uint256 factorSetId, uint16 year) private view returns (uint256 value) {
+        if (!factors.appliesTo(factorSetId, year)) revert FactorSetNotApplicable(factorSetId, year);
+        bytes32 code = factors.GRID_EF();
+        if (!factors.hasFactor(factorSetId, code)) revert FactorMissing(factorSetId, code);
+        uint8 scale;
+        (value, scale) = factors.factor(factorSetId, code);
+        uint8 expected = factors.GRID_EF_SCALE();
+        if (scale != expected) revert FactorScaleMismatch(factorSetId, code, scale, expected);
+    }
+
+    /// @dev One current record per period key. A new record either opens the period (amends = 0)
+    ///      or replaces the current one, which must be Draft or Rejected (DESIGN.md §4: amendments
+    ///      create a new version linked to the old).
+    function _linkAmendment(uint256 recordId, Record storage r, uint256 amends) private {
+        bytes32 key = _periodKey(r.enterprise, r.activityType, r.device, r.year, r.month);
+        uint256 current = _currentRecord[key];
+        if (current == 0 && amends != 0) revert NoRecordToAmend(amends);
+        if (current != amends) revert RecordExists(current, amends);
+        if (current != 0) {
+            Record storage old = _records[current];
+            if (old.status != Status.Draft && old.status != Status.Rejected) revert CannotAmend(current, old.status);
+            old.amendedBy = recordId;
+        }
+        _currentRecord[key] = recordId;
+    }
+
+    function _emitRecorded(uint256 recordId, Record storage r) private {
+        emit ActivityRecorded(
+            recordId,
+            r.enterprise,
+            uint32(r.year) * 100 + r.month,
+            r.activityType,
+            r.device,
+            r.periodStart,
+            r.periodEnd,
+            r.activityAmount,
+            r.factorSetId,
+            r.factorValue,
+            r.emissionsKg,
+            r.batches,
+            r.readings,
+            r.evidenceHash,
+            r.amends
+        );
+    }
+
+    function _verifierRecord(uint256 recordId, bytes32 verificationReportHash)
+        private
+        view
+        returns (Record storage r)
+    {
+        r = _existingRecord(recordId);
+        if (r.verifier != msg.sender || !participants.isActive(msg.sender, Roles.VERIFIER)) {
+            revert NotAssignedVerifier(recordId, msg.sender);
+        }
+        _requireStatus(recordId, r, Status.Submitted);
+        if (verificationReportHash == bytes32(0)) revert MissingReportHash();
+    }
+
+    function _requireRegulator() private view {
+        if (!participants.isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
+    }
+
+    function _requireStatus(uint256 recordId, Record storage r, Status expected) private view {
+        if (r.status != expected) revert InvalidStatus(recordId, r.status, expected);
+    }
+
+    function _existingRecord(uint256 recordId) private view returns (Record storage r) {
+        r = _records[recordId];
+        if (r.status == Status.None) revert UnknownRecord(recordId);
+    }
+
+    function _periodKey(bytes32 enterprise, ActivityType activityType, bytes32 device, uint16 year, uint8 month)
+        private
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(enterprise, activityType, device, year, month));
+    }
+}

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+import {Roles} from "./lib/Roles.sol";
+
+/// @title ParticipantRegistry
+/// @notice Organisations admitted to the carbon market (regulator, key emitting enterprises,
+///         verifiers, oracle operators, exchange, registry, CCER project owners), their accounts,
+///         role and status. Every other CarbonLedger contract asks this registry who may act.
+/// @dev DESIGN.md §4: only the regulator admits or suspends. Each organisation has exactly one
+///      role; an account belongs to at most one organisation. The OpenZeppelin role bits are kept
+///      in step with the organisation data (an account holds its organisation's role exactly while
+///      it is bound to it and the organisation is Active), so `hasRole` == `isActive`; the public
+///      grant/revoke/renounce entry points are closed — all role changes go through admission.
+contract ParticipantRegistry is AccessControl {
+    using EnumerableSet for EnumerableSet.AddressSet;
+
+    /// @notice Lifecycle of an organisation. `Revoked` is final.
+    enum Status {
+        None,
+        Active,
+        Suspended,
+        Revoked
+    }
+
+    /// @dev One storage slot for role and uscc each; offset and status share a slot.
+    struct Organisation {
+        bytes32 role;
+        bytes32 uscc;
+        int32 utcOffsetSeconds;
+        Status status;
+    }
+
+    bytes32 public constant REGULATOR_ROLE = Roles.REGULATOR;
+    bytes32 public constant ENTERPRISE_ROLE = Roles.ENTERPRISE;
+    bytes32 public constant VERIFIER_ROLE = Roles.VERIFIER;
+    bytes32 public constant ORACLE_ROLE = Roles.ORACLE;
+    bytes32 public constant EXCHANGE_ROLE = Roles.EXCHANGE;
+    bytes32 public constant REGISTRY_ROLE = Roles.REGISTRY;
+    bytes32 public constant PROJECT_OWNER_ROLE = Roles.PROJECT_OWNER;
+
+    /// @notice Largest accepted |UTC offset| in seconds (UTC±14:00).
+    int32 public constant MAX_UTC_OFFSET_SECONDS = 14 * 3_600;
+    /// @notice Length in characters of a unified social credit code (GB 32100-2015).
+    uint256 public constant USCC_LENGTH = 18;
+
+    mapping(bytes32 orgId => Organisation) private _organisations;
+    mapping(bytes32 orgId => EnumerableSet.AddressSet) private _accounts;
+    mapping(address account => bytes32 orgId) private _orgOf;
+    bytes32[] private _orgIds;
+
+    /// @notice The caller is not an account of an Active regulator organisation.
+    error NotRegulator(address caller);
+    /// @notice `account` is not bound to an Active organisation holding `role`.
+    error NotActiveParticipant(address account, bytes32 role);
+    /// @notice An organisation with this id was already admitted.
+    error OrganisationExists(bytes32 orgId);
+    /// @notice No organisation with this id was admitted.
+    error UnknownOrganisation(bytes32 orgId);
+    /// @notice The organisation id 0 is reserved ("no organisation").
+    error InvalidOrganisationId();
+    /// @notice `account` is already bound to organisation `orgId`.
+    error AccountAlreadyBound(address account, bytes32 orgId);
+    /// @notice `account` is not bound to organisation `orgId`.
+    error AccountNotInOrganisation(address account, bytes32 orgId);
+    /// @notice The zero address cannot be bound to an organisation.
+    error InvalidAccount();
+    /// @notice `role` is not one of the seven participant roles.
+    error InvalidRole(bytes32 role);
+    /// @notice |offset| exceeds 14 h.
+    error InvalidUtcOffset(int32 utcOffsetSeconds);
+    /// @notice The USCC is not 18 characters [0-9A-Z] right-padded with zero bytes.
+    error InvalidUscc();
+    /// @notice The organisation is in `current` status, the operation needs `expected`.
+    error InvalidOrganisationStatus(bytes32 orgId, Status current, Status expected);
+    /// @notice The organisation was revoked; revocation is final.
+    error OrganisationRevoked(bytes32 orgId);
+    /// @notice A regulator cannot suspend or revoke its own organisation.
+    error CannotSanctionOwnOrganisation(bytes32 orgId);
+    /// @notice Removing this account would leave the caller's regulator organisation without accounts.
+    error LastRegulatorAccount(bytes32 orgId, address account);
+    /// @notice Role bits change only through admit / addAccount / removeAccount / suspend / reinstate / revoke.
+    error RoleChangesGoThroughAdmission();
+
+    /// @notice An organisation was admitted with its first account.
+    event ParticipantAdmitted(
+        bytes32 indexed orgId,
+        bytes32 indexed role,
+        address indexed account,
+        bytes32 uscc,
+        int32 utcOffsetSeconds,
+        string name
+    );
+    /// @notice An account was bound to an organisation.
+    event AccountAdded(bytes32 indexed orgId, address indexed account, address indexed by);
+    /// @notice An account was unbound from an organisation.
+    event AccountRemoved(bytes32 indexed orgId, address indexed account, address indexed by);
+    /// @notice An organisation was suspended (its accounts lose their role until reinstated).
+    event ParticipantSuspended(bytes32 indexed orgId, bytes32 reasonHash, address indexed by);
+    /// @notice A suspended organisation was reinstated.
+    event ParticipantReinstated(bytes32 indexed orgId, address indexed by);
+    /// @notice An organisation was revoked (final).
+    event ParticipantRevoked(bytes32 indexed orgId, bytes32 reasonHash, address indexed by);
+
+    modifier onlyRegulator() {
+        if (!isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
+        _;
+    }
+
+    /// @notice Deploys the registry and admits the regulator (主管部门) organisation.
+    /// @param regulatorAccount First account of the regulator organisation.
+    /// @param regulatorOrgId Organisation id of the regulator (nonzero).
+    /// @param regulatorUscc Regulator's unified social credit code, 18 ASCII chars right-padded.
+    /// @dev The regulator's clock is +08:00 (Beijing time), the national default of DESIGN.md §5.
+    constructor(address regulatorAccount, bytes32 regulatorOrgId, bytes32 regulatorUscc) {
+        _admit(regulatorOrgId, Roles.REGULATOR, regulatorUscc, 8 * 3_600, regulatorAccount);
+        emit ParticipantAdmitted(
+            regulatorOrgId, Roles.REGULATOR, regulatorAccount, regulatorUscc, 8 * 3_600, "regulator"
+        );
+    }
+
+    // ------------------------------------------------------------------ regulator actions
+
+    /// @notice Admits an organisation with one role and its first account.
+    /// @param orgId New organisation id (nonzero, unused).
+    /// @param role One of the seven role constants.
+    /// @param uscc Unified social credit code 统一社会信用代码: 18 chars [0-9A-Z], right-padded with zeros.
+    /// @param utcOffsetSeconds Local clock minus UTC in seconds (28800 = +08:00); |x| <= 50400.
+    /// @param account First account (must not be bound to any organisation).
+    /// @param name Registered name; emitted only, never stored.
+    /// @dev DESIGN.md §4 ParticipantRegistry: only the regulator admits. USCC layout per GB 32100-2015.
+    function admit(
+        bytes32 orgId,
+        bytes32 role,
+        bytes32 uscc,
+        int32 utcOffsetSeconds,
+        address account,
+        string calldata name
+    ) external onlyRegulator {
+        _admit(orgId, role, uscc, utcOffsetSeconds, account);
+        emit ParticipantAdmitted(orgId, role, account, uscc, utcOffsetSeconds, name);
+    }
+
+    /// @notice Binds another account to an existing (not revoked) organisation.
+    /// @param orgId Organisation id.
+    /// @param account Account to bind (not bound to any organisation).
+    /// @dev The account gets the organisation's role at once if the organisation is Active.
+    function addAccount(bytes32 orgId, address account) external onlyRegulator {
+        Organisation storage org = _existing(orgId);
+        if (org.status == Status.Revoked) revert OrganisationRevoked(orgId);
+        _bind(orgId, org, account);
+        emit AccountAdded(orgId, account, msg.sender);
+    }
+
+    /// @notice Unbinds an account from its organisation (e.g. a key was rotated or compromised).
+    /// @param orgId Organisation id the account is bound to.
+    /// @param account Account to unbind.
+    /// @dev Allowed in every status (removing access is always safe); refuses to empty the
+    ///      caller's own regulator organisation, which would lock the regulator out.
+    function removeAccount(bytes32 orgId, address account) external onlyRegulator {
+        Organisation storage org = _existing(orgId);
+        if (_orgOf[account] != orgId || account == address(0)) {
+            revert AccountNotInOrganisation(account, orgId);
+        }
+        if (orgId == _orgOf[msg.sender] && _accounts[orgId].length() == 1) {
+            revert LastRegulatorAccount(orgId, account);
+        }
+        _accounts[orgId].remove(account);
+        delete _orgOf[account];
+        _revokeRole(org.role, account);
+        emit AccountRemoved(orgId, account, msg.sender);
+    }
+
+    /// @notice Suspends an Active organisation: its accounts lose their role until reinstated.
+    /// @param orgId Organisation id (not the caller's own).
+    /// @param reasonHash Hash of the suspension decision document.
+    /// @dev DESIGN.md §4: only the regulator suspends.
+    function suspend(bytes32 orgId, bytes32 reasonHash) external onlyRegulator {
+        Organisation storage org = _sanctionable(orgId);
+        if (org.status != Status.Active) revert InvalidOrganisationStatus(orgId, org.status, Status.Active);
+        org.status = Status.Suspended;
+        _setRoleOfAccounts(orgId, org.role, false);
+        emit ParticipantSuspended(orgId, reasonHash, msg.sender);
+    }
+
+    /// @notice Reinstates a Suspended organisation: its accounts regain their role.
+    /// @param orgId Organisation id.
+    function reinstate(bytes32 orgId) external onlyRegulator {
+        Organisation storage org = _existing(orgId);
+        if (org.status != Status.Suspended) {
+            revert InvalidOrganisationStatus(orgId, org.status, Status.Suspended);
+        }
+        org.status = Status.Active;
+        _setRoleOfAccounts(orgId, org.role, true);
+        emit ParticipantReinstated(orgId, msg.sender);
+    }
+
+    /// @notice Revokes an Active or Suspended organisation for good.
+    /// @param orgId Organisation id (not the caller's own).
+    /// @param reasonHash Hash of the revocation decision document.
+    /// @dev Revocation is final; accounts stay bound (for the audit trail) until removed.
+    function revoke(bytes32 orgId, bytes32 reasonHash) external onlyRegulator {
+        Organisation storage org = _sanctionable(orgId);
+        if (org.status == Status.Revoked) revert OrganisationRevoked(orgId);
+        org.status = Status.Revoked;
+        _setRoleOfAccounts(orgId, org.role, false);
+        emit ParticipantRevoked(orgId, reasonHash, msg.sender);
+    }
+
+    // ------------------------------------------------------------------ closed OZ entry points
+
+    /// @notice Closed: role changes go through admit / addAccount / removeAccount.
+    /// @dev Always reverts `RoleChangesGoThroughAdmission()`.
+    function grantRole(bytes32, address) public pure override {
+        revert RoleChangesGoThroughAdmission();
+    }
+
+    /// @notice Closed: role changes go through removeAccount / suspend / revoke.
+    /// @dev Always reverts `RoleChangesGoThroughAdmission()`.
+    function revokeRole(bytes32, address) public pure override {
+        revert RoleChangesGoThroughAdmission();
+    }
+
+    /// @notice Closed: an account leaves its organisation through the regulator's removeAccount.
+    /// @dev Always reverts `RoleChangesGoThroughAdmission()`.
+    function renounceRole(bytes32, address) public pure override {
+        revert RoleChangesGoThroughAdmission();
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice Whether `account` is bound to an Active organisation holding `role`.
+    /// @param account Account to check.
+    /// @param role Role id.
+    function isActive(address account, bytes32 role) public view returns (bool) {
+        bytes32 orgId = _orgOf[account];
+        if (orgId == bytes32(0)) return false;
+        Organisation storage org = _organisations[orgId];
+        return org.status == Status.Active && org.role == role;
+    }
+
+    /// @notice Reverts `NotActiveParticipant(account, role)` unless `isActive(account, role)`.
+    /// @param account Account to check.
+    /// @param role Role id.
+    function requireActive(address account, bytes32 role) external view {
+        if (!isActive(account, role)) revert NotActiveParticipant(account, role);
+    }
+
+    /// @notice Organisation id an account is bound to (0 if none).
+    /// @param account Account.
+    function orgOf(address account) external view returns (bytes32) {
+        return _orgOf[account];
+    }
+
+    /// @notice An organisation's role, USCC, UTC offset (seconds) and status.
+    /// @param orgId Organisation id; unknown ids return zeros and Status.None.
+    function organisation(bytes32 orgId)
+        external
+        view
+        returns (bytes32 role, bytes32 uscc, int32 utcOffsetSeconds, Status status)
+    {
+        Organisation storage org = _organisations[orgId];
+        return (org.role, org.uscc, org.utcOffsetSeconds, org.status);
+    }
+
+    /// @notice Accounts currently bound to an organisation (unordered).
+    /// @param orgId Organisation id.
+    function accountsOf(bytes32 orgId) external view returns (address[] memory) {
+        return _accounts[orgId].values();
+    }
+
+    /// @notice Number of organisations ever admitted (for exporting a node allowlist).
+    function organisationCount() external view returns (uint256) {
+        return _orgIds.length;
+    }
+
+    /// @notice Organisation id by admission order.
+    /// @param index 0-based admission index (< organisationCount()).
+    function organisationAt(uint256 index) external view returns (bytes32) {
+        return _orgIds[index];
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _admit(bytes32 orgId, bytes32 role, bytes32 uscc, int32 utcOffsetSeconds, address account)
+        private
+    {
+        if (orgId == bytes32(0)) revert InvalidOrganisationId();
+        if (_organisations[orgId].status != Status.None) revert OrganisationExists(orgId);
+        if (!Roles.isKnown(role)) revert InvalidRole(role);
+        if (!_isWellFormedUscc(uscc)) revert InvalidUscc();
+        if (utcOffsetSeconds > MAX_UTC_OFFSET_SECONDS || utcOffsetSeconds < -MAX_UTC_OFFSET_SECONDS) {
+            revert InvalidUtcOffset(utcOffsetSeconds);
+        }
+        Organisation storage org = _organisations[orgId];
+        org.role = role;
+        org.uscc = uscc;
+        org.utcOffsetSeconds = utcOffsetSeconds;
+        org.status = Status.Active;
+        _orgIds.push(orgId);
+        _bind(orgId, org, account);
+    }
+
+    function _bind(bytes32 orgId, Organisation storage org, address account) private {
+        if (account == address(0)) revert InvalidAccount();
+        bytes32 bound = _orgOf[account];
+        if (bound != bytes32(0)) revert AccountAlreadyBound(account, bound);
+        _orgOf[account] = orgId;
+        _accounts[orgId].add(account);
+        if (org.status == Status.Active) _grantRole(org.role, account);
+    }
+
+    function _existing(bytes32 orgId) private view returns (Organisation storage org) {
+        org = _organisations[orgId];
+        if (org.status == Status.None) revert UnknownOrganisation(orgId);
+    }
+
+    function _sanctionable(bytes32 orgId) private view returns (Organisation storage org) {
+        org = _existing(orgId);
+        if (orgId == _orgOf[msg.sender]) revert CannotSanctionOwnOrganisation(orgId);
+    }
+
+    function _setRoleOfAccounts(bytes32 orgId, bytes32 role, bool granted) private {
+        EnumerableSet.AddressSet storage accounts = _accounts[orgId];
+        uint256 n = accounts.length();
+        for (uint256 i = 0; i < n; ++i) {
+            if (granted) _grantRole(role, accounts.at(i));
+            else _revokeRole(role, accounts.at(i));
+        }
+    }
+
+    /// @dev GB 32100-2015: 18 characters from digits and upper-case letters; stored as ASCII in
+    ///      the high 18 bytes, the low 14 bytes zero. (The check character is validated off-chain.)
+    function _isWellFormedUscc(bytes32 uscc) private pure returns (bool) {
+        if (uint256(uscc) & ((uint256(1) << (8 * (32 - USCC_LENGTH))) - 1) != 0) return false;
+        for (uint256 i = 0; i < USCC_LENGTH; ++i) {
+            bytes1 c = uscc[i];
+            bool digit = c >= "0" && c <= "9";
+            bool upper = c >= "A" && c <= "Z";
+            if (!digit && !upper) return false;
+        }
+        return true;
+    }
+}

@@ -1,0 +1,140 @@
+"""Deployment of the core contracts and a typed handle on a deployed set.
+
+The deployment manifest (JSON) records the chain id, the deployment block, the compiler
+version and settings, the per-deployment salt of the oracle config digest, and for each
+contract its address, ABI and the SHA-256 of its ABI and bytecode (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from ledger.chain import ChainClient
+from ledger.compiler import Artifact, compiler_version
+from ledger.crypto import Eip712Domain
+
+#: Deployment order; each constructor takes addresses of earlier ones.
+CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegistry", "MeterDataAnchor", "EmissionsRegistry")
+#: EIP-712 domain of meter data (fixed interface).
+ANCHOR_DOMAIN_NAME, ANCHOR_DOMAIN_VERSION = "CarbonLedger MeterDataAnchor", "1"
+
+
+class DeploymentError(RuntimeError):
+    """A manifest does not match the chain it is used with."""
+
+
+def deploy_all(client: ChainClient, artifacts: dict[str, Artifact], regulator: str, regulator_org: bytes,
+               regulator_uscc: bytes, salt: bytes | None = None, rpc_url: str | None = None) -> dict[str, Any]:
+    """Deploy the five core contracts from ``regulator``'s account and return the manifest.
+
+    Args:
+        regulator: the regulator's account (signing key registered in ``client``).
+        regulator_org: 32-byte organisation id of the regulator; regulator_uscc: its USCC (bytes32).
+        salt: per-deployment random salt of the config digest (32 bytes; random if None).
+    """
+    salt = salt or secrets.token_bytes(32)
+    start_block = int(client.rpc("eth_blockNumber"), 16)
+    addr: dict[str, str] = {}
+
+    def dep(name: str, *args: Any) -> None:
+        a = artifacts[name]
+        addr[name] = client.deploy(regulator, a.abi, a.bytecode, *args, label=f"deploy {name}")
+
+    dep("ParticipantRegistry", regulator, regulator_org, regulator_uscc)
+    dep("DeviceRegistry", addr["ParticipantRegistry"])
+    dep("EmissionFactorRegistry", addr["ParticipantRegistry"])
+    dep("MeterDataAnchor", addr["ParticipantRegistry"], addr["DeviceRegistry"], salt)
+    dep("EmissionsRegistry", addr["ParticipantRegistry"], addr["DeviceRegistry"], addr["EmissionFactorRegistry"], addr["MeterDataAnchor"])
+    return {
+        "chain_id": client.chain_id,
+        "rpc_url": rpc_url or client.rpc_url,
+        "deployment_block": start_block + 1,
+        "deployed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "compiler": {"solc": compiler_version(), "evmVersion": "paris", "optimizer_runs": 200},
+        "config_salt": "0x" + salt.hex(),
+        "regulator": regulator,
+        "contracts": {n: {"address": addr[n], "abi": artifacts[n].abi, "abi_sha256": artifacts[n].abi_sha256,
+                          "bytecode_sha256": artifacts[n].bytecode_sha256} for n in CONTRACTS},
+    }
+
+
+def save_manifest(manifest: dict[str, Any], path: Path) -> None:
+    """Write the manifest atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2))
+    tmp.replace(path)
+
+
+@dataclass
+class Deployment:
+    """web3 contract handles of one deployment, bound to a chain client."""
+
+    client: ChainClient
+    manifest: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if self.manifest["chain_id"] != self.client.chain_id:
+            raise DeploymentError(f"manifest is for chain {self.manifest['chain_id']}, node says {self.client.chain_id}")
+        self.c: dict[str, Any] = {}
+        for name, info in self.manifest["contracts"].items():
+            self.client.register_errors(info["abi"])
+            self.c[name] = self.client.w3.eth.contract(address=to_checksum_address(info["address"]), abi=info["abi"])
+
+    @classmethod
+    def load(cls, client: ChainClient, path: Path) -> Deployment:
+        """Load a manifest and check that its contracts exist on the client's chain.
+
+        Raises:
+            DeploymentError: if the chain id differs or a contract has no code.
+        """
+        d = cls(client, json.loads(path.read_text()))
+        codes = client.rpc_batch([("eth_getCode", [c.address, "latest"]) for c in d.c.values()])
+        for name, code in zip(d.c, codes):
+            if code.get("result") in (None, "0x"):
+                raise DeploymentError(f"{name} has no code at {d.c[name].address} on this chain")
+        return d
+
+    @property
+    def participants(self) -> Any:
+        return self.c["ParticipantRegistry"]
+
+    @property
+    def devices(self) -> Any:
+        return self.c["DeviceRegistry"]
+
+    @property
+    def factors(self) -> Any:
+        return self.c["EmissionFactorRegistry"]
+
+    @property
+    def anchor(self) -> Any:
+        return self.c["MeterDataAnchor"]
+
+    @property
+    def emissions(self) -> Any:
+        return self.c["EmissionsRegistry"]
+
+    @property
+    def domain(self) -> Eip712Domain:
+        """EIP-712 domain of meter data (readings and batch reports)."""
+        return Eip712Domain(ANCHOR_DOMAIN_NAME, ANCHOR_DOMAIN_VERSION, self.client.chain_id, self.anchor.address)
+
+    def config_digest(self) -> bytes:
+        """The anchor's current oracle config digest."""
+        return bytes(self.client.call(self.anchor.functions.configDigest()))
+
+    def quorum(self) -> int:
+        """The anchor's current quorum."""
+        return int(self.client.call(self.anchor.functions.oracles())[1])
+
+    def role(self, name: str) -> bytes:
+        """Role id (e.g. ``"ENTERPRISE_ROLE"``) read from ParticipantRegistry."""
+        return bytes(self.client.call(getattr(self.participants.functions, name)()))

@@ -1,0 +1,344 @@
+"""Oracle node: check signed readings, store them before acknowledging, build and sign batch reports.
+
+DESIGN.md §7. For every reading the node checks: the device is registered, active and in
+calibration; the quantity matches the device; the interval is sane and not in the future; the
+value is physically plausible (:mod:`ledger.quantities`); the device's EIP-712 signature
+(recovered with coincurve — the fast path — and compared with the registered signing
+address); the sequence number is strictly increasing; the interval does not overlap the
+previous reading's; the period has not already been closed by a signed batch report.
+
+Refused readings go to the quarantine table with the reason; accepted ones are stored; both in
+one SQL transaction per incoming batch, and acknowledgements are returned only after it
+commits. The same (device, sequence) with an identical payload is acknowledged again as
+``duplicate`` (not counted twice); a different payload is quarantined as ``conflict``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.orm import Session
+
+from ledger.crypto import (
+    BatchReport,
+    InvalidSignature,
+    Reading,
+    Signer,
+    batch_report_digest,
+    reading_digest,
+    reading_leaf,
+    recover_address_bytes,
+)
+from ledger.merkle import StandardMerkleTree
+from ledger.quantities import QUANTITIES
+from ledger.units import energy_wh
+from oracles.store import QuarantinedReading, SignedBatchReport, StoredReading, StoreBase
+
+#: Readings may end at most this many seconds after the node's clock (clock skew allowance).
+FUTURE_SKEW_S = 300
+
+#: Reasons a reading is refused (quarantine ``reason`` column).
+REASONS = (
+    "malformed", "unregistered_device", "device_revoked", "calibration_expired", "wrong_quantity",
+    "bad_interval", "in_future", "implausible_value", "bad_signature", "conflict",
+    "sequence_not_increasing", "interval_overlaps", "period_closed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the node needs to know of a registered device (from DeviceRegistry)."""
+
+    device: bytes
+    owner_org: bytes
+    signer: bytes               # 20-byte signing address
+    quantity_code: int
+    calibrated_until: int       # UTC s
+    active: bool
+
+
+class DeviceDirectory(Protocol):
+    """Source of device registrations (the chain, in production)."""
+
+    def get(self, device: bytes) -> DeviceInfo | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SignedReading:
+    """A reading with the device's 65-byte EIP-712 signature (r‖s‖v)."""
+
+    reading: Reading
+    signature: bytes
+
+    def to_json(self) -> dict[str, object]:
+        """Wire form (as in ``POST /v1/readings``)."""
+        r = self.reading
+        return {"device": "0x" + r.device.hex(), "sequence": r.sequence, "start": r.start, "end": r.end,
+                "quantityCode": r.quantity_code, "value": r.value, "scale": r.scale, "flags": r.flags,
+                "signature": "0x" + self.signature.hex()}
+
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> SignedReading:
+        """Parse the wire form. Raises ValueError/KeyError/TypeError on malformed input."""
+        def hx(v: object, n: int, name: str) -> bytes:
+            if not isinstance(v, str) or not v.startswith("0x"):
+                raise ValueError(f"{name} must be 0x-prefixed hex")
+            b = bytes.fromhex(v[2:])
+            if len(b) != n:
+                raise ValueError(f"{name} must be {n} bytes, got {len(b)}")
+            return b
+        def integer(v: object, name: str) -> int:
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise ValueError(f"{name} must be an integer")
+            return v
+        r = Reading(hx(d["device"], 32, "device"), integer(d["sequence"], "sequence"), integer(d["start"], "start"),
+                    integer(d["end"], "end"), integer(d["quantityCode"], "quantityCode"), integer(d["value"], "value"),
+                    integer(d["scale"], "scale"), integer(d["flags"], "flags"))
+        return cls(r, hx(d["signature"], 65, "signature"))
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Per-reading answer: ``accepted``, ``duplicate`` (already stored, identical) or ``rejected``."""
+
+    sequence: int
+    status: str
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """A batch report this node signed."""
+
+    report: BatchReport
+    digest: bytes
+    signature: bytes
+    signer: str
+    anchored_batch_id: int | None
+
+
+def _same_payload(row: StoredReading | tuple[int, int, int, int, int, int], r: Reading) -> bool:
+    if isinstance(row, tuple):
+        return row == (r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
+    return (row.start, row.end, row.quantity_code, row.value, row.scale, row.flags) == (
+        r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
+
+
+class OracleNode:
+    """One oracle node with its own key and its own SQL store.
+
+    Args:
+        name: label used in reports and logs.
+        signer: the node's secp256k1 key (signs batch reports).
+        engine: the node's store (tables created if absent).
+        domain_separator: EIP-712 domain separator of the MeterDataAnchor deployment.
+        devices: device registrations.
+        config_digest: callable returning the anchor's current config digest.
+        clock: UTC seconds now (tests inject one).
+    """
+
+    def __init__(self, name: str, signer: Signer, engine: Engine, domain_separator: bytes,
+                 devices: DeviceDirectory, config_digest: Callable[[], bytes],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.name, self.signer, self.engine = name, signer, engine
+        self.domain_separator = domain_separator
+        self.devices = devices
+        self.config_digest = config_digest
+        self.clock = clock
+        StoreBase.metadata.create_all(engine)
+        self._lock = threading.Lock()
+        self._last: dict[bytes, tuple[int, int]] = {}    # device -> (last sequence, last end)
+        self._closed: dict[bytes, int] = {}              # device -> end of last signed period
+
+    @property
+    def address(self) -> str:
+        """The node's signing address."""
+        return self.signer.address
+
+    # ------------------------------------------------------------------ state
+    def _device_state(self, s: Session, device: bytes) -> tuple[int, int, int]:
+        if device not in self._last:
+            row = s.execute(select(StoredReading.sequence, StoredReading.end).where(StoredReading.device == device)
+                            .order_by(StoredReading.sequence.desc()).limit(1)).first()
+            self._last[device] = (row[0], row[1]) if row else (-1, 0)
+            closed = s.scalar(select(func.max(SignedBatchReport.end)).where(SignedBatchReport.device == device))
+            self._closed[device] = closed or 0
+        seq, end = self._last[device]
+        return seq, end, self._closed[device]
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(self, batch: Sequence[SignedReading]) -> list[Ack]:
+        """Check, store and acknowledge a batch of signed readings (one SQL transaction).
+
+        Returns one :class:`Ack` per reading, in order. Nothing previously accepted is changed.
+        """
+        now = int(self.clock())
+        acks: list[Ack] = []
+        rows: list[dict[str, object]] = []
+        quarantine: list[dict[str, object]] = []
+        with self._lock, Session(self.engine) as s:
+            local: dict[bytes, tuple[int, int, int]] = {}
+            seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]] = {}
+            for sr in batch:
+                r = sr.reading
+                reason, detail = self._check(s, sr, now, local, seen)
+                if reason is None:
+                    seq, _, closed = local[r.device]
+                    local[r.device] = (r.sequence, r.end, closed)
+                    seen[(r.device, r.sequence)] = (r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
+                    rows.append({"device": r.device, "sequence": r.sequence, "start": r.start, "end": r.end,
+                                 "quantity_code": r.quantity_code, "value": r.value, "scale": r.scale, "flags": r.flags,
+                                 "signature": sr.signature, "leaf": reading_leaf(r), "received_at": now})
+                    acks.append(Ack(r.sequence, "accepted"))
+                elif reason == "duplicate":
+                    acks.append(Ack(r.sequence, "duplicate"))
+                else:
+                    quarantine.append({"device": r.device, "sequence": r.sequence, "start": r.start, "end": r.end,
+                                       "reason": reason, "detail": detail or "", "received_at": now,
+                                       "payload": json.dumps(sr.to_json(), sort_keys=True)})
+                    acks.append(Ack(r.sequence, "rejected", reason, detail))
+            if rows:
+                s.execute(insert(StoredReading), rows)
+            if quarantine:
+                s.execute(insert(QuarantinedReading), quarantine)
+            s.commit()
+            for device, (seq, end, _closed) in local.items():   # only after the commit
+                self._last[device] = (seq, end)
+        return acks
+
+    def _check(self, s: Session, sr: SignedReading, now: int, local: dict[bytes, tuple[int, int, int]],
+               seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]]) -> tuple[str | None, str | None]:
+        r = sr.reading
+        try:
+            r.validate_ranges()
+        except ValueError as exc:
+            return "malformed", str(exc)
+        if len(sr.signature) != 65:
+            return "malformed", f"signature must be 65 bytes, got {len(sr.signature)}"
+        info = self.devices.get(r.device)
+        if info is None:
+            return "unregistered_device", f"device 0x{r.device.hex()} is not registered"
+        if not info.active:
+            return "device_revoked", f"device 0x{r.device.hex()} is revoked or its owner is not active"
+        if r.end > info.calibrated_until:
+            return "calibration_expired", f"reading ends at {r.end}, calibration valid until {info.calibrated_until}"
+        if r.quantity_code != info.quantity_code:
+            return "wrong_quantity", f"device measures quantity {info.quantity_code}, reading says {r.quantity_code}"
+        q = QUANTITIES.get(r.quantity_code)
+        if q is None:
+            return "wrong_quantity", f"unknown quantityCode {r.quantity_code}"
+        if r.end <= r.start or r.end - r.start > q.max_interval_s:
+            return "bad_interval", f"interval [{r.start}, {r.end}) must be 1..{q.max_interval_s} s long"
+        if r.end > now + FUTURE_SKEW_S:
+            return "in_future", f"reading ends at {r.end}, node clock is {now}"
+        if r.scale < 0:
+            return "malformed", f"scale {r.scale} < 0 is not supported for {q.unit}"
+        physical = r.value * 10 ** r.scale
+        if not q.minimum <= physical <= q.maximum:
+            return "implausible_value", f"{physical} {q.unit} outside [{q.minimum}, {q.maximum}]"
+        try:
+            signer = recover_address_bytes(reading_digest(self.domain_separator, r), sr.signature)
+        except InvalidSignature as exc:
+            return "bad_signature", str(exc)
+        if signer != info.signer:
+            return "bad_signature", f"signed by 0x{signer.hex()}, device key is 0x{info.signer.hex()}"
+        if r.device not in local:
+            local[r.device] = self._device_state(s, r.device)
+        last_seq, last_end, closed = local[r.device]
+        if r.sequence <= last_seq:
+            prior: StoredReading | tuple[int, int, int, int, int, int] | None = seen.get((r.device, r.sequence))
+            if prior is None:
+                prior = s.get(StoredReading, (r.device, r.sequence))
+            if prior is None:
+                return "sequence_not_increasing", f"sequence {r.sequence} <= last accepted {last_seq}"
+            if _same_payload(prior, r):
+                return "duplicate", None
+            return "conflict", f"sequence {r.sequence} already stored with a different payload"
+        if r.start < last_end:
+            return "interval_overlaps", f"starts at {r.start}, previous reading ends at {last_end}"
+        if r.start < closed:
+            return "period_closed", f"a batch up to {closed} was already signed; corrections supersede it"
+        return None, None
+
+    # ------------------------------------------------------------------ batches
+    def readings_between(self, device: bytes, start: int, end: int) -> list[StoredReading]:
+        """Accepted readings of ``device`` inside ``[start, end)``, by sequence."""
+        with Session(self.engine) as s:
+            return list(s.scalars(select(StoredReading).where(
+                StoredReading.device == device, StoredReading.start >= start, StoredReading.start < end)
+                .order_by(StoredReading.sequence)))
+
+    def build_report(self, device: bytes, start: int, end: int) -> NodeReport | None:
+        """Build and sign the batch report of ``device`` over ``[start, end)``.
+
+        Idempotent: a report already signed for this period and configuration is returned as
+        stored. Returns None when the node holds no reading in the period (nothing to anchor).
+        Closes the period: later readings inside it are refused as ``period_closed``.
+        """
+        digest_cfg = self.config_digest()
+        with self._lock, Session(self.engine) as s:
+            old = s.get(SignedBatchReport, (device, start, digest_cfg))
+            if old is not None:
+                return self._view(old)
+            rows = s.execute(select(StoredReading.leaf, StoredReading.start, StoredReading.end, StoredReading.value,
+                                    StoredReading.scale).where(
+                StoredReading.device == device, StoredReading.start >= start, StoredReading.start < end)).all()
+            if not rows:
+                return None
+            if any(r[2] > end for r in rows):
+                raise ValueError(f"a reading crosses the batch end {end}; choose period boundaries on reading boundaries")
+            tree = StandardMerkleTree.from_leaf_hashes([r[0] for r in rows])
+            wh = energy_wh(sum((e - st) * v * 10 ** sc for _, st, e, v, sc in rows))
+            report = BatchReport(digest_cfg, device, start, end, len(rows), wh, tree.root, bytes(32))
+            digest = batch_report_digest(self.domain_separator, report)
+            row = SignedBatchReport(device=device, start=start, config_digest=digest_cfg, end=end, count=len(rows),
+                                    total_wh=wh, root=tree.root, supersedes=bytes(32), report_digest=digest,
+                                    signature=self.signer.sign_digest(digest), anchored_batch_id=None)
+            s.add(row)
+            s.commit()
+            self._closed[device] = max(self._closed.get(device, 0), end)
+            return self._view(row)
+
+    def _view(self, row: SignedBatchReport) -> NodeReport:
+        report = BatchReport(row.config_digest, row.device, row.start, row.end, row.count, row.total_wh, row.root, row.supersedes)
+        return NodeReport(report, row.report_digest, row.signature, self.address, row.anchored_batch_id)
+
+    def mark_anchored(self, device: bytes, start: int, config_digest: bytes, batch_id: int) -> None:
+        """Record that the report for ``(device, start)`` was anchored as ``batch_id``."""
+        with Session(self.engine) as s, s.begin():
+            row = s.get(SignedBatchReport, (device, start, config_digest))
+            if row is not None:
+                row.anchored_batch_id = batch_id
+
+    def counts(self, device: bytes, start: int, end: int) -> tuple[int, int]:
+        """(accepted, quarantined) readings of ``device`` starting in ``[start, end)``."""
+        with Session(self.engine) as s:
+            acc = s.scalar(select(func.count()).select_from(StoredReading).where(
+                StoredReading.device == device, StoredReading.start >= start, StoredReading.start < end)) or 0
+            qua = s.scalar(select(func.count()).select_from(QuarantinedReading).where(
+                QuarantinedReading.device == device, QuarantinedReading.start >= start, QuarantinedReading.start < end)) or 0
+        return acc, qua
+
+    def proof(self, device: bytes, sequence: int) -> tuple[StoredReading, list[bytes], SignedBatchReport] | None:
+        """A stored reading, its Merkle proof and the signed report of the batch holding it."""
+        with Session(self.engine) as s:
+            r = s.get(StoredReading, (device, sequence))
+            if r is None:
+                return None
+            rep = s.scalars(select(SignedBatchReport).where(
+                SignedBatchReport.device == device, SignedBatchReport.start <= r.start, SignedBatchReport.end >= r.end)
+                .order_by(SignedBatchReport.anchored_batch_id.desc())).first()
+            if rep is None:
+                return None
+            leaves = s.scalars(select(StoredReading.leaf).where(
+                StoredReading.device == device, StoredReading.start >= rep.start, StoredReading.start < rep.end)).all()
+            tree = StandardMerkleTree.from_leaf_hashes(list(leaves))
+            s.expunge_all()
+            return r, tree.proof(r.leaf), rep

@@ -1,0 +1,36 @@
+"""Opening an oracle node from a data directory (its key, its store, the deployment)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ledger.chain import ChainClient
+from ledger.crypto import Signer
+from ledger.db import make_engine, sqlite_url
+from ledger.deployment import Deployment
+from oracles.chain_devices import ChainDeviceDirectory
+from oracles.node import OracleNode
+
+
+def make_oracle_node(dep: Deployment, data_dir: Path, name: str, key: bytes, store_url: str | None = None) -> OracleNode:
+    """The oracle node ``name`` with its own store (SQLite ``data_dir/oracles/<name>.sqlite`` by default)."""
+    engine = make_engine(store_url or sqlite_url(data_dir / "oracles" / f"{name}.sqlite"))
+    return OracleNode(name, Signer(key), engine, dep.domain.separator, ChainDeviceDirectory(dep), dep.config_digest)
+
+
+def open_oracle_node(data_dir: Path, name: str, rpc_url: str, store_url: str | None = None) -> tuple[Deployment, OracleNode]:
+    """Open oracle node ``name`` of the deployment in ``data_dir`` against the chain at ``rpc_url``.
+
+    Raises:
+        FileNotFoundError: if the data directory has no deployment manifest or keys.
+        KeyError: if ``name`` has no key there.
+    """
+    manifest = data_dir / "deployment.json"
+    keys_path = data_dir / "keys.json"
+    if not manifest.exists() or not keys_path.exists():
+        raise FileNotFoundError(f"{data_dir} holds no deployment; run `carbonledger deploy` first")
+    keys = json.loads(keys_path.read_text())
+    client = ChainClient(rpc_url, make_engine(sqlite_url(data_dir / "oracles" / f"{name}-journal.sqlite")))
+    dep = Deployment.load(client, manifest)
+    return dep, make_oracle_node(dep, data_dir, name, bytes.fromhex(keys[name][2:]), store_url)

@@ -1,0 +1,69 @@
+"""An oracle node's SQL store: accepted readings, quarantine, and the batch reports it signed.
+
+The store is the source of truth for acknowledged readings (DESIGN.md §7): a reading is
+acknowledged only after the transaction holding it has committed, and batches are rebuilt
+from here after any restart.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class StoreBase(DeclarativeBase):
+    """Declarative base of one oracle node's store."""
+
+
+class StoredReading(StoreBase):
+    """An accepted, signature-checked reading (one row per device and sequence)."""
+
+    __tablename__ = "readings"
+    __table_args__ = (Index("ix_readings_device_start", "device", "start"),)
+
+    device: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    start: Mapped[int] = mapped_column(BigInteger)          # UTC s
+    end: Mapped[int] = mapped_column(BigInteger)            # UTC s, exclusive
+    quantity_code: Mapped[int] = mapped_column(SmallInteger)
+    value: Mapped[int] = mapped_column(BigInteger)          # × 10^scale in the quantity's unit
+    scale: Mapped[int] = mapped_column(SmallInteger)
+    flags: Mapped[int] = mapped_column(Integer)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(65))
+    leaf: Mapped[bytes] = mapped_column(LargeBinary(32))    # StandardMerkleTree leaf hash
+    received_at: Mapped[int] = mapped_column(BigInteger)    # UTC s
+
+
+class QuarantinedReading(StoreBase):
+    """A refused reading, kept with the reason — nothing is silently dropped."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (Index("ix_quarantine_device_start", "device", "start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device: Mapped[bytes] = mapped_column(LargeBinary(32))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    start: Mapped[int] = mapped_column(BigInteger)
+    end: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(40), index=True)
+    detail: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)              # the reading as received (JSON)
+    received_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class SignedBatchReport(StoreBase):
+    """A batch report this node built and signed, and its anchoring once known."""
+
+    __tablename__ = "batch_reports"
+
+    device: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    config_digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    end: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    total_wh: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    supersedes: Mapped[bytes] = mapped_column(LargeBinary(32))
+    report_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(65))
+    anchored_batch_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -1,0 +1,205 @@
+"""``carbonledger`` — the one command-line program (Typer + Rich), sub-commands by noun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(help="CarbonLedger: signed meter data, oracle anchoring, on-chain emissions accounting.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+node_app = typer.Typer(help="The embedded chain (Anvil).", no_args_is_help=True)
+oracle_app = typer.Typer(help="Oracle nodes.", no_args_is_help=True)
+api_app = typer.Typer(help="The HTTP API.", no_args_is_help=True)
+app.add_typer(node_app, name="node")
+app.add_typer(oracle_app, name="oracle")
+app.add_typer(api_app, name="api")
+console = Console()
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_HOME", help="State directory (chain snapshot, journal, stores, keys).")]
+DEFAULT_DIR = Path(".carbonledger")
+
+
+def _parse_day(s: str) -> date:
+    try:
+        return date.fromisoformat(s)
+    except ValueError:
+        raise typer.BadParameter(f"{s!r} is not a date YYYY-MM-DD") from None
+
+
+def _system(data_dir: Path, port: int, rpc_url: str | None) -> Any:
+    from scripts.setup_env import System
+    return System(data_dir.resolve(), rpc_url=rpc_url, port=port, log=lambda m: console.print(f"[dim]{m}[/dim]"))
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """Print the main job's report as a table."""
+    t = Table(title=f"Purchased electricity, meter {report['device'][:12]}…  (enterprise {report['enterprise_uscc']}, "
+                    f"local days {report['range']['start']} → {report['range']['end']} {report['range']['utc_offset']})")
+    for col in ("month", "accepted", "quarantined", "gaps (min)", "imputed (min)", "energy MWh", "emissions tCO2", "batches", "status"):
+        t.add_column(col, justify="left" if col in ("month", "status") else "right")
+    for m in report["months"]:
+        t.add_row(m["month"], f"{m['readings_accepted']:,}", f"{m['readings_quarantined']:,}", f"{m['gaps']:,}",
+                  f"{m['imputed_by_source']:,}", f"{m['energy_mwh']:.3f}", f"{m['emissions_tco2']:.3f}", str(m["batches"]), m["status"])
+    tt = report["totals"]
+    t.add_section()
+    t.add_row("total", f"{tt['readings_accepted']:,}", f"{tt['readings_quarantined']:,}", f"{tt['gaps']:,}",
+              f"{tt['imputed_by_source']:,}", f"{tt['energy_mwh']:.3f}", f"{tt['emissions_tco2']:.3f}", str(tt["batches"]), "")
+    console.print(t)
+    console.print(f"transactions this run: {report['transactions']:,} (gas {report['gas_used']:,}); "
+                  f"all runs: {report['transactions_total']:,} (gas {report['gas_used_total']:,})")
+    console.print(f"readings signed and ingested this run: {report['readings_signed_this_run']:,} by 3 oracle nodes; "
+                  f"time {report['seconds']:.1f} s; {report['readings_per_second']:,.0f} readings/s overall, "
+                  f"{report['ingest_readings_per_second']:,.0f} readings/s in sign+ingest")
+    console.print(f"phases (s): {report['timings']}")
+
+
+@app.command()
+def demo(
+    start: Annotated[str, typer.Option(help="First local day (YYYY-MM-DD).")] = "2007-01-01",
+    end: Annotated[str, typer.Option(help="Day after the last (exclusive, YYYY-MM-DD).")] = "2008-01-01",
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Exit after the report instead of serving the API.")] = False,
+    report_json: Annotated[Path | None, typer.Option(help="Write the report as JSON to this path.")] = None,
+    data_dir: DataDir = DEFAULT_DIR,
+    port: Annotated[int, typer.Option(help="Port of the embedded chain.")] = 8545,
+    api_port: Annotated[int, typer.Option(help="Port of the API served after the report.")] = 8000,
+    rpc_url: Annotated[str | None, typer.Option(help="Use this JSON-RPC node instead of the embedded chain.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the verifier's proof sample.")] = None,
+) -> None:
+    """The main job: real UCI meter data signed, anchored by 2 of 3 oracles, emissions computed
+    on-chain per month, verified, confirmed; then serve the API until Ctrl-C."""
+    from scripts.demo import run_demo
+    s, e = _parse_day(start), _parse_day(end)
+    if e <= s:
+        raise typer.BadParameter("--end must be after --start")
+    t0 = time.perf_counter()
+    system = _system(data_dir, port, rpc_url)
+    with console.status("starting the chain, compiling and deploying…"):
+        system.start()
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=console, transient=False) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task({"ingest": "sign + verify + store readings", "anchor": "anchor daily batches"}.get(phase, phase), total=total)
+                bar.update(tasks[phase], completed=done, total=total)
+
+            result = run_demo(system, s, e, progress=progress, log=lambda m: console.print(m), seed=seed)
+        rep = result.report
+        rep["seconds_including_startup"] = round(time.perf_counter() - t0, 2)
+        print_report(rep)
+        rejected = [i for i, v in result.verification.items() if not v.passed]
+        if rejected:
+            console.print(f"[red]verifier rejected records {rejected}: {[result.verification[i].findings[:2] for i in rejected]}[/red]")
+        console.print(f"wall time including start-up: {rep['seconds_including_startup']:.1f} s")
+        if report_json:
+            report_json.parent.mkdir(parents=True, exist_ok=True)
+            report_json.write_text(json.dumps(rep, indent=2))
+            console.print(f"report written to {report_json}")
+        system.node and system.node.snapshot()
+        if not no_serve:
+            _serve(system, api_port)
+    finally:
+        system.stop()
+
+
+def _serve(system: Any, api_port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    app_ = create_app(system.dep, system.oracle_nodes[0])
+    console.print(f"serving the API on http://127.0.0.1:{api_port} (OpenAPI: /docs); Ctrl-C to stop")
+    uvicorn.run(app_, host="127.0.0.1", port=api_port, log_level="warning")
+
+
+@node_app.command("run")
+def node_run(data_dir: DataDir = DEFAULT_DIR, port: int = 8545,
+             snapshot_every: Annotated[float, typer.Option(help="Seconds between state snapshots.")] = 30.0) -> None:
+    """Run the embedded chain in the foreground, snapshotting its state, until Ctrl-C."""
+    from ledger.node import AnvilNode, anvil_binary
+    from scripts.setup_env import PROJECT_ROOT
+    node = AnvilNode(anvil_binary(PROJECT_ROOT), data_dir.resolve() / "chain", port=port)
+    node.start()
+    console.print(f"chain {node.chain_id} on {node.url}; snapshot {node.snapshot_path}")
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        while not stop:
+            time.sleep(min(snapshot_every, 1.0))
+            if int(time.monotonic()) % max(int(snapshot_every), 1) == 0:
+                node.snapshot()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.stop()
+
+
+@app.command()
+def deploy(data_dir: DataDir = DEFAULT_DIR, port: int = 8545, rpc_url: Annotated[str | None, typer.Option()] = None) -> None:
+    """Compile, deploy (or find) the contracts and register the demo participants; print the manifest."""
+    system = _system(data_dir, port, rpc_url)
+    system.start()
+    try:
+        t = Table(title=f"deployment on chain {system.client.chain_id} (solc {system.dep.manifest['compiler']['solc']}, evm paris)")
+        t.add_column("contract")
+        t.add_column("address")
+        t.add_column("bytecode sha256")
+        for n, info in system.dep.manifest["contracts"].items():
+            t.add_row(n, info["address"], info["bytecode_sha256"][:16] + "…")
+        console.print(t)
+    finally:
+        system.stop()
+
+
+@oracle_app.command("serve")
+def oracle_serve(name: Annotated[str, typer.Option(help="oracle-1, oracle-2 or oracle-3")] = "oracle-1",
+                 data_dir: DataDir = DEFAULT_DIR,
+                 rpc_url: Annotated[str, typer.Option(help="JSON-RPC URL of the chain.")] = "http://127.0.0.1:8545",
+                 port: Annotated[int, typer.Option(help="HTTP port of this node.")] = 8101) -> None:
+    """Run one oracle node as its own process: POST /v1/readings, audit proofs."""
+    import uvicorn
+
+    from api.app import create_app
+    from oracles.runtime import open_oracle_node
+    dep, node = open_oracle_node(data_dir.resolve(), name, rpc_url)
+    console.print(f"oracle node {name} ({node.address}) on http://127.0.0.1:{port}")
+    uvicorn.run(create_app(dep, node), host="127.0.0.1", port=port, log_level="warning")
+
+
+@api_app.command("serve")
+def api_serve(data_dir: DataDir = DEFAULT_DIR,
+              rpc_url: Annotated[str, typer.Option(help="JSON-RPC URL of the chain.")] = "http://127.0.0.1:8545",
+              port: int = 8000) -> None:
+    """Serve the audit API for a deployment (read-only; chain must be running)."""
+    import uvicorn
+
+    from api.app import create_app
+    from oracles.runtime import open_oracle_node
+    dep, node = open_oracle_node(data_dir.resolve(), "oracle-1", rpc_url)
+    uvicorn.run(create_app(dep, node), host="127.0.0.1", port=port, log_level="warning")
+
+
+@app.command()
+def bench(
+    readings: Annotated[int, typer.Option(help="How many real UCI readings to ingest.")] = 100_000,
+    start: Annotated[str, typer.Option(help="First local day of the slice.")] = "2007-01-01",
+) -> None:
+    """Benchmark: one oracle node ingesting pre-signed real readings (readings/s)."""
+    from scripts.bench_ingest import main as bench_main
+    bench_main(readings, _parse_day(start), console)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

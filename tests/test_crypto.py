@@ -1,0 +1,476 @@
+"""ledger.crypto against eth-account / eth-abi / eth-utils, bit for bit.
+
+The EIP-712 messages here are written out literally from COMMON.md (not built with
+ledger.crypto's own typed-data helpers), so a wrong field name, type or order in the hand
+encoder shows up as a digest mismatch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import eth_abi
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak as eth_keccak
+from eth_utils import to_checksum_address
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger import crypto
+from ledger.crypto import (
+    SECP256K1_HALF_N,
+    SECP256K1_N,
+    BatchReport,
+    Eip712Domain,
+    InvalidAddressError,
+    InvalidFieldError,
+    InvalidPrivateKeyError,
+    InvalidSignature,
+    Reading,
+    Signer,
+)
+
+U64 = 2**64 - 1
+
+# ------------------------------------------------------------------------------------------
+# Strategies
+# ------------------------------------------------------------------------------------------
+
+bytes32 = st.binary(min_size=32, max_size=32)
+uint64 = st.integers(0, U64)
+readings = st.builds(
+    Reading,
+    device=bytes32,
+    sequence=uint64,
+    start=uint64,
+    end=uint64,
+    quantity_code=st.integers(0, 2**16 - 1),
+    value=st.integers(-(2**63), 2**63 - 1),
+    scale=st.integers(-128, 127),
+    flags=st.integers(0, 2**32 - 1),
+)
+batch_reports = st.builds(
+    BatchReport,
+    config_digest=bytes32,
+    device=bytes32,
+    start=uint64,
+    end=uint64,
+    count=st.integers(0, 2**32 - 1),
+    total_wh=uint64,
+    root=bytes32,
+    supersedes=bytes32,
+)
+private_keys = st.integers(1, SECP256K1_N - 1).map(lambda k: k.to_bytes(32, "big"))
+domains = st.builds(
+    Eip712Domain,
+    name=st.sampled_from([crypto.METER_DATA_DOMAIN_NAME, "", "计量 ✓"]),
+    version=st.sampled_from(["1", "2"]),
+    chain_id=st.one_of(st.integers(0, 2**64), st.just(2**256 - 1)),
+    verifying_contract=st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
+)
+
+SLOW = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+DOMAIN_FIELDS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def eth_reading_message(domain: Eip712Domain, r: Reading) -> dict:
+    """The reading as eth-account typed data, spelled out from COMMON.md."""
+    return {
+        "types": {
+            "EIP712Domain": DOMAIN_FIELDS,
+            "Reading": [
+                {"name": "device", "type": "bytes32"},
+                {"name": "sequence", "type": "uint64"},
+                {"name": "start", "type": "uint64"},
+                {"name": "end", "type": "uint64"},
+                {"name": "quantityCode", "type": "uint16"},
+                {"name": "value", "type": "int64"},
+                {"name": "scale", "type": "int8"},
+                {"name": "flags", "type": "uint32"},
+            ],
+        },
+        "primaryType": "Reading",
+        "domain": {
+            "name": domain.name,
+            "version": domain.version,
+            "chainId": domain.chain_id,
+            "verifyingContract": domain.verifying_contract,
+        },
+        "message": {
+            "device": r.device,
+            "sequence": r.sequence,
+            "start": r.start,
+            "end": r.end,
+            "quantityCode": r.quantity_code,
+            "value": r.value,
+            "scale": r.scale,
+            "flags": r.flags,
+        },
+    }
+
+
+def eth_batch_message(domain: Eip712Domain, b: BatchReport) -> dict:
+    """The batch report as eth-account typed data, spelled out from COMMON.md."""
+    return {
+        "types": {
+            "EIP712Domain": DOMAIN_FIELDS,
+            "BatchReport": [
+                {"name": "configDigest", "type": "bytes32"},
+                {"name": "device", "type": "bytes32"},
+                {"name": "start", "type": "uint64"},
+                {"name": "end", "type": "uint64"},
+                {"name": "count", "type": "uint32"},
+                {"name": "totalWh", "type": "uint64"},
+                {"name": "root", "type": "bytes32"},
+                {"name": "supersedes", "type": "bytes32"},
+            ],
+        },
+        "primaryType": "BatchReport",
+        "domain": {
+            "name": domain.name,
+            "version": domain.version,
+            "chainId": domain.chain_id,
+            "verifyingContract": domain.verifying_contract,
+        },
+        "message": {
+            "configDigest": b.config_digest,
+            "device": b.device,
+            "start": b.start,
+            "end": b.end,
+            "count": b.count,
+            "totalWh": b.total_wh,
+            "root": b.root,
+            "supersedes": b.supersedes,
+        },
+    }
+
+
+def sample_reading(**changes: object) -> Reading:
+    base = Reading(b"\x42" * 32, 7, 1_700_000_000, 1_700_000_060, 1, 1_234_000, 0, 0)
+    return dataclasses.replace(base, **changes)
+
+
+def sample_domain() -> Eip712Domain:
+    return Eip712Domain.meter_data(31337, "0x5fbdb2315678afecb367f032d93f642f64180aa3")
+
+
+# ------------------------------------------------------------------------------------------
+# Hashing
+# ------------------------------------------------------------------------------------------
+
+
+def test_keccak256_is_ethereum_keccak_not_sha3() -> None:
+    assert crypto.keccak256(b"").hex() == (
+        "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+    )
+    assert crypto.keccak256(b"abc") == eth_keccak(b"abc")
+
+
+@given(st.binary(max_size=300))
+def test_keccak256_matches_eth_utils(data: bytes) -> None:
+    assert crypto.keccak256(data) == eth_keccak(data)
+
+
+def test_typehashes_are_keccak_of_common_type_strings() -> None:
+    assert crypto.READING_TYPEHASH == eth_keccak(
+        text="Reading(bytes32 device,uint64 sequence,uint64 start,uint64 end,uint16 quantityCode,"
+        "int64 value,int8 scale,uint32 flags)"
+    )
+    assert crypto.BATCH_REPORT_TYPEHASH == eth_keccak(
+        text="BatchReport(bytes32 configDigest,bytes32 device,uint64 start,uint64 end,uint32 count,"
+        "uint64 totalWh,bytes32 root,bytes32 supersedes)"
+    )
+
+
+@given(st.binary(min_size=20, max_size=20))
+def test_to_checksum_matches_eth_utils(raw: bytes) -> None:
+    expected = to_checksum_address(raw)
+    assert crypto.to_checksum(raw) == expected
+    assert crypto.to_checksum("0x" + raw.hex().upper()) == expected
+
+
+@pytest.mark.parametrize(
+    "bad", ["0x1234", "5fbdb2315678afecb367f032d93f642f64180aa3", "0x" + "zz" * 20, b"\x00" * 19]
+)
+def test_address_refuses_malformed_address(bad: object) -> None:
+    with pytest.raises(InvalidAddressError):
+        crypto.address_bytes(bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidAddressError):
+        Eip712Domain("n", "1", 1, bad)  # type: ignore[arg-type]
+
+
+@SLOW
+@given(domain=domains, r=readings, key=private_keys)
+def test_reading_digest_and_signature_match_eth_account(
+    domain: Eip712Domain, r: Reading, key: bytes
+) -> None:
+    signable = encode_typed_data(full_message=eth_reading_message(domain, r))
+    assert signable.header == domain.separator
+    assert signable.body == crypto.reading_struct_hash(r)
+
+    digest = crypto.reading_digest(domain.separator, r)
+    eth_signed = Account.sign_message(signable, private_key=key)
+    assert bytes(eth_signed.message_hash) == digest
+
+    signer = Signer(key)
+    sig = signer.sign_digest(digest)
+    # both libraries sign deterministically (RFC 6979) with low s: identical bytes
+    assert sig == bytes(eth_signed.signature)
+    assert sig[64] in (27, 28) and int.from_bytes(sig[32:64], "big") <= SECP256K1_HALF_N
+    # recovery both ways
+    assert Account.recover_message(signable, signature=sig) == signer.address
+    assert crypto.recover_address(digest, bytes(eth_signed.signature)) == signer.address
+    assert crypto.recover_address_bytes(digest, sig) == signer.address_bytes
+
+
+@SLOW
+@given(domain=domains, b=batch_reports, key=private_keys)
+def test_batch_report_digest_and_signature_match_eth_account(
+    domain: Eip712Domain, b: BatchReport, key: bytes
+) -> None:
+    signable = encode_typed_data(full_message=eth_batch_message(domain, b))
+    assert signable.header == domain.separator
+    assert signable.body == crypto.batch_report_struct_hash(b)
+
+    digest = crypto.batch_report_digest(domain.separator, b)
+    eth_signed = Account.sign_message(signable, private_key=key)
+    assert bytes(eth_signed.message_hash) == digest
+    sig = Signer(key).sign_digest(digest)
+    assert sig == bytes(eth_signed.signature)
+    assert crypto.recover_address(digest, sig) == Account.from_key(key).address
+
+
+@settings(max_examples=300)
+@given(r=readings)
+def test_reading_leaf_is_double_keccak_of_abi_encoded_fields(r: Reading) -> None:
+    encoded = eth_abi.encode(
+        ["bytes32", "uint64", "uint64", "uint64", "uint16", "int64", "int8", "uint32"],
+        [r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags],
+    )
+    assert crypto.encode_reading_leaf_values(r) == encoded
+    assert crypto.reading_leaf(r) == eth_keccak(eth_keccak(encoded))
+
+
+def test_reading_struct_hash_depends_on_every_field() -> None:
+    base = sample_reading()
+    changed = [
+        dataclasses.replace(base, device=b"\x43" * 32),
+        dataclasses.replace(base, sequence=8),
+        dataclasses.replace(base, start=base.start - 1),
+        dataclasses.replace(base, end=base.end + 1),
+        dataclasses.replace(base, quantity_code=2),
+        dataclasses.replace(base, value=-base.value),
+        dataclasses.replace(base, scale=-1),
+        dataclasses.replace(base, flags=crypto.FLAG_SUBSTITUTED),
+    ]
+    hashes = {crypto.reading_struct_hash(r) for r in [base, *changed]}
+    leaves = {crypto.reading_leaf(r) for r in [base, *changed]}
+    assert len(hashes) == len(leaves) == 9
+
+
+@given(
+    chain_id=st.integers(0, 2**256 - 1),
+    anchor=st.binary(min_size=20, max_size=20),
+    version=uint64,
+    salt=bytes32,
+)
+def test_config_digest_matches_eth_abi(chain_id: int, anchor: bytes, version: int, salt: bytes) -> None:
+    expected = eth_keccak(
+        eth_abi.encode(["uint256", "address", "uint64", "bytes32"], [chain_id, anchor, version, salt])
+    )
+    assert crypto.config_digest(chain_id, anchor, version, salt) == expected
+    assert crypto.config_digest(chain_id, "0x" + anchor.hex(), version, salt) == expected
+
+
+def test_config_digest_refuses_short_salt() -> None:
+    with pytest.raises(InvalidFieldError, match="salt"):
+        crypto.config_digest(1, "0x" + "11" * 20, 1, b"\x00" * 31)
+
+
+def test_supersedes_word_is_zero_for_new_batch_and_uint256_of_old_id() -> None:
+    assert crypto.supersedes_word(None) == bytes(32)
+    assert crypto.supersedes_word(5) == bytes(31) + b"\x05"
+    with pytest.raises(InvalidFieldError):
+        crypto.supersedes_word(0)
+
+
+def test_typed_data_helpers_give_the_same_digest_as_literal_messages() -> None:
+    domain = sample_domain()
+    r = sample_reading(value=-5, scale=-3)
+    b = BatchReport(b"\x01" * 32, r.device, 0, 3600, 60, 1_000, b"\x02" * 32, bytes(32))
+    for helper, literal in [
+        (crypto.reading_typed_data(domain, r), eth_reading_message(domain, r)),
+        (crypto.batch_report_typed_data(domain, b), eth_batch_message(domain, b)),
+    ]:
+        assert encode_typed_data(full_message=helper) == encode_typed_data(full_message=literal)
+
+
+def test_domain_separator_is_cached_and_domain_normalises_address() -> None:
+    domain = Eip712Domain("n", "1", 5, "0x5fbdb2315678afecb367f032d93f642f64180aa3")
+    assert domain.verifying_contract == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    assert domain.separator is domain.separator
+    assert domain == Eip712Domain("n", "1", 5, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
+
+
+def test_domain_refuses_negative_chain_id() -> None:
+    with pytest.raises(InvalidFieldError, match="chainId"):
+        Eip712Domain("n", "1", -1, "0x" + "11" * 20)
+
+
+# ------------------------------------------------------------------------------------------
+# Range checks
+# ------------------------------------------------------------------------------------------
+
+OUT_OF_RANGE = [
+    ("device", b"\x00" * 31, "device"),
+    ("device", "0x" + "00" * 32, "device"),
+    ("sequence", -1, "sequence"),
+    ("sequence", 2**64, "sequence"),
+    ("start", 2**64, "start"),
+    ("end", -1, "end"),
+    ("quantity_code", 2**16, "quantityCode"),
+    ("value", 2**63, "value"),
+    ("value", -(2**63) - 1, "value"),
+    ("scale", 128, "scale"),
+    ("scale", -129, "scale"),
+    ("flags", 2**32, "flags"),
+    ("flags", 1.0, "flags"),
+]
+
+
+@pytest.mark.parametrize(("attr", "bad", "solidity_name"), OUT_OF_RANGE)
+def test_reading_refuses_out_of_range_field(attr: str, bad: object, solidity_name: str) -> None:
+    r = sample_reading(**{attr: bad})
+    for check in (r.validate_ranges, lambda: crypto.reading_struct_hash(r),
+                  lambda: crypto.reading_leaf(r)):
+        with pytest.raises(InvalidFieldError, match=solidity_name) as info:
+            check()
+        assert isinstance(info.value, ValueError)
+        assert info.value.field_name == solidity_name
+
+
+def test_reading_extremes_of_each_range_are_accepted() -> None:
+    for r in (
+        Reading(bytes(32), 0, 0, 0, 0, -(2**63), -128, 0),
+        Reading(b"\xff" * 32, U64, U64, U64, 2**16 - 1, 2**63 - 1, 127, 2**32 - 1),
+    ):
+        r.validate_ranges()
+        assert len(crypto.reading_struct_hash(r)) == 32
+
+
+@pytest.mark.parametrize(
+    ("attr", "bad", "solidity_name"),
+    [
+        ("config_digest", b"\x00" * 33, "configDigest"),
+        ("root", b"", "root"),
+        ("count", 2**32, "count"),
+        ("total_wh", -1, "totalWh"),
+        ("supersedes", None, "supersedes"),
+    ],
+)
+def test_batch_report_refuses_out_of_range_field(attr: str, bad: object, solidity_name: str) -> None:
+    b = BatchReport(b"\x01" * 32, b"\x02" * 32, 0, 3600, 60, 1_000, b"\x03" * 32)
+    b = dataclasses.replace(b, **{attr: bad})
+    with pytest.raises(InvalidFieldError, match=solidity_name):
+        crypto.batch_report_struct_hash(b)
+
+
+def test_digest_refuses_short_domain_separator() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        crypto.reading_digest(b"\x00" * 31, sample_reading())
+
+
+# ------------------------------------------------------------------------------------------
+# Keys, signing and recovery refusals
+# ------------------------------------------------------------------------------------------
+
+
+def test_new_private_key_gives_distinct_valid_keys() -> None:
+    keys = {crypto.new_private_key() for _ in range(20)}
+    assert len(keys) == 20
+    for key in keys:
+        assert Signer(key).address == Account.from_key(key).address
+
+
+@pytest.mark.parametrize(
+    "bad", [bytes(32), SECP256K1_N.to_bytes(32, "big"), b"\x01" * 31, b"\x01" * 33]
+)
+def test_signer_refuses_invalid_private_key(bad: bytes) -> None:
+    with pytest.raises(InvalidPrivateKeyError):
+        Signer(bad)
+
+
+def test_signer_repr_hides_the_key() -> None:
+    key = crypto.new_private_key()
+    text = repr(Signer(key))
+    assert key.hex() not in text and Signer(key).address in text
+
+
+def test_sign_digest_refuses_non_32_byte_digest() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        Signer.generate().sign_digest(b"\x00" * 31)
+
+
+@pytest.fixture(scope="module")
+def signed() -> tuple[Signer, bytes, bytes]:
+    signer = Signer(crypto.new_private_key())
+    digest = crypto.reading_digest(sample_domain().separator, sample_reading())
+    return signer, digest, signer.sign_digest(digest)
+
+
+def test_recover_refuses_64_byte_signature(signed: tuple[Signer, bytes, bytes]) -> None:
+    _, digest, sig = signed
+    with pytest.raises(InvalidSignature, match="65 bytes"):
+        crypto.recover_address(digest, sig[:64])
+
+
+@pytest.mark.parametrize("v", [0, 1, 26, 29])
+def test_recover_refuses_v_other_than_27_or_28(signed: tuple[Signer, bytes, bytes], v: int) -> None:
+    _, digest, sig = signed
+    with pytest.raises(InvalidSignature, match="v must be 27 or 28"):
+        crypto.recover_address(digest, sig[:64] + bytes([v]))
+
+
+def test_recover_refuses_high_s_variant(signed: tuple[Signer, bytes, bytes]) -> None:
+    signer, digest, sig = signed
+    s = int.from_bytes(sig[32:64], "big")
+    high = sig[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - sig[64]])
+    # the variant is a mathematically valid signature of the same key (what makes it malleable) …
+    assert Account._recover_hash(digest, signature=high) == signer.address
+    # … and is refused, as OpenZeppelin ECDSA.recover refuses it
+    with pytest.raises(InvalidSignature, match="upper half"):
+        crypto.recover_address(digest, high)
+
+
+@pytest.mark.parametrize("r_value", [0, SECP256K1_N])
+def test_recover_refuses_r_zero_or_not_below_n(
+    signed: tuple[Signer, bytes, bytes], r_value: int
+) -> None:
+    _, digest, sig = signed
+    with pytest.raises(InvalidSignature):
+        crypto.recover_address(digest, r_value.to_bytes(32, "big") + sig[32:])
+
+
+def test_recover_flipped_bit_gives_a_different_address(signed: tuple[Signer, bytes, bytes]) -> None:
+    signer, digest, sig = signed
+    assert crypto.recover_address(digest, sig) == signer.address
+    flipped_digest = bytes([digest[0] ^ 0x01]) + digest[1:]
+    assert crypto.recover_address(flipped_digest, sig) != signer.address
+    flipped_s = sig[:63] + bytes([sig[63] ^ 0x01]) + sig[64:]  # s stays low and non-zero
+    assert crypto.recover_address(digest, flipped_s) != signer.address
+    flipped_v = sig[:64] + bytes([55 - sig[64]])
+    assert crypto.recover_address(digest, flipped_v) != signer.address
+
+
+def test_recover_refuses_non_32_byte_digest(signed: tuple[Signer, bytes, bytes]) -> None:
+    _, digest, sig = signed
+    with pytest.raises(ValueError, match="32 bytes"):
+        crypto.recover_address_bytes(digest + b"\x00", sig)
