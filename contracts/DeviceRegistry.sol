@@ -27,10 +27,13 @@ contract DeviceRegistry {
         Status status;
     }
 
-    /// @notice Reason codes of `DeviceNotUsable`.
+    /// @notice `DeviceNotUsable` reason 1: no device with this id.
     uint8 public constant REASON_UNKNOWN_DEVICE = 1;
+    /// @notice `DeviceNotUsable` reason 2: the device was revoked.
     uint8 public constant REASON_REVOKED = 2;
+    /// @notice `DeviceNotUsable` reason 3: the owner organisation is suspended or revoked.
     uint8 public constant REASON_OWNER_NOT_ACTIVE = 3;
+    /// @notice `DeviceNotUsable` reason 4: the time is after the calibration validity.
     uint8 public constant REASON_CALIBRATION_EXPIRED = 4;
 
     /// @notice The participant registry consulted for every permission check.

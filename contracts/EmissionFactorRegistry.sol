@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {FactorCodes} from "./lib/FactorCodes.sol";
 import {Roles} from "./lib/Roles.sol";
 
 /// @title EmissionFactorRegistry
@@ -14,9 +15,9 @@ import {Roles} from "./lib/Roles.sol";
 contract EmissionFactorRegistry {
     /// @notice Purchased-electricity grid emission factor, kgCO2/kWh (= tCO2/MWh) at scale 4:
     ///         value 5703 means 0.5703 (2022 national grid average, 环办气候函〔2023〕43号).
-    bytes32 public constant GRID_EF = keccak256("GRID_EF_KGCO2_PER_KWH");
+    bytes32 public constant GRID_EF = FactorCodes.GRID_EF;
     /// @notice Decimal scale every GRID_EF entry must use (DESIGN.md §5: EF × 1e4).
-    uint8 public constant GRID_EF_SCALE = 4;
+    uint8 public constant GRID_EF_SCALE = FactorCodes.GRID_EF_SCALE;
 
     struct Factor {
         uint256 value;

@@ -6,6 +6,7 @@ import {DeviceRegistry} from "./DeviceRegistry.sol";
 import {EmissionFactorRegistry} from "./EmissionFactorRegistry.sol";
 import {MeterDataAnchor} from "./MeterDataAnchor.sol";
 import {CalendarMonth} from "./lib/CalendarMonth.sol";
+import {FactorCodes} from "./lib/FactorCodes.sol";
 import {Roles} from "./lib/Roles.sol";
 
 /// @title EmissionsRegistry
@@ -78,10 +79,16 @@ contract EmissionsRegistry {
     uint256 public constant KG_DIVISOR = 10_000_000;
     /// @notice Earliest reporting year accepted (so every month window starts after the unix epoch).
     uint16 public constant MIN_YEAR = 1971;
+    /// @notice Latest reporting year accepted (four-digit years).
+    uint16 public constant MAX_YEAR = 9999;
 
+    /// @notice Participant registry: roles, organisations and their UTC offsets.
     ParticipantRegistry public immutable participants;
+    /// @notice Device registry: meter ownership and measured quantity.
     DeviceRegistry public immutable devices;
+    /// @notice Emission-factor registry: the published factor sets.
     EmissionFactorRegistry public immutable factors;
+    /// @notice Meter-data anchor: the anchored batches activity data is summed from.
     MeterDataAnchor public immutable anchor;
 
     uint256 private _recordCount;
@@ -102,7 +109,7 @@ contract EmissionsRegistry {
     error DeviceNotOwned(bytes32 deviceId, bytes32 org);
     /// @notice The device measures another quantity.
     error WrongQuantity(bytes32 deviceId, uint16 quantityCode, uint16 expected);
-    /// @notice Month must be 1..12 and year >= MIN_YEAR.
+    /// @notice Month must be 1..12 and MIN_YEAR <= year <= MAX_YEAR.
     error InvalidPeriod(uint16 year, uint8 month);
     /// @notice The organisation is unknown (no UTC offset to cut its months).
     error UnknownEnterprise(bytes32 enterprise);
@@ -131,14 +138,15 @@ contract EmissionsRegistry {
 
     /// @notice Activity data and its emissions were recorded (status Draft).
     /// @dev `period` = year × 100 + month (e.g. 202403), indexed so auditors can filter by month.
+    ///      The UTC window is in the record (periodStart/periodEnd) and from monthWindow().
     event ActivityRecorded(
         uint256 indexed recordId,
         bytes32 indexed enterprise,
         uint32 indexed period,
+        uint16 year,
+        uint8 month,
         ActivityType activityType,
         bytes32 device,
-        uint64 periodStart,
-        uint64 periodEnd,
         uint256 activityAmount,
         uint256 factorSetId,
         uint256 factorValue,
@@ -184,7 +192,7 @@ contract EmissionsRegistry {
     /// @notice Records a month of purchased electricity from the device's anchored meter data and
     ///         computes its emissions with the factor set's grid factor (status Draft).
     /// @param deviceId Meter owned by the caller's enterprise measuring active power (quantity code 1).
-    /// @param year Reporting year (>= 1971).
+    /// @param year Reporting year (1971..9999).
     /// @param month 1..12; the window is local midnight of day 1 to that of the next month in the
     ///        enterprise's UTC offset.
     /// @param firstBatchIndex First index into the device's anchored batch list for the month.
@@ -335,7 +343,7 @@ contract EmissionsRegistry {
     /// @notice UTC bounds of (year, month) in the enterprise's local time: local midnight of day 1
     ///         to local midnight of day 1 of the next month.
     /// @param enterprise Organisation id (any existing organisation).
-    /// @param year Year (>= 1971).
+    /// @param year Year (1971..9999).
     /// @param month 1..12.
     /// @return start UTC seconds, inclusive.
     /// @return end UTC seconds, exclusive.
@@ -346,7 +354,7 @@ contract EmissionsRegistry {
         view
         returns (uint64 start, uint64 end)
     {
-        if (month == 0 || month > 12 || year < MIN_YEAR) revert InvalidPeriod(year, month);
+        if (month == 0 || month > 12 || year < MIN_YEAR || year > MAX_YEAR) revert InvalidPeriod(year, month);
         (,, int32 utcOffsetSeconds, ParticipantRegistry.Status status) = participants.organisation(enterprise);
         if (status == ParticipantRegistry.Status.None) revert UnknownEnterprise(enterprise);
         return CalendarMonth.window(year, month, utcOffsetSeconds);
@@ -373,11 +381,11 @@ contract EmissionsRegistry {
 
     function _gridFactor(uint256 factorSetId, uint16 year) private view returns (uint256 value) {
         if (!factors.appliesTo(factorSetId, year)) revert FactorSetNotApplicable(factorSetId, year);
-        bytes32 code = factors.GRID_EF();
+        bytes32 code = FactorCodes.GRID_EF;
         if (!factors.hasFactor(factorSetId, code)) revert FactorMissing(factorSetId, code);
         uint8 scale;
         (value, scale) = factors.factor(factorSetId, code);
-        uint8 expected = factors.GRID_EF_SCALE();
+        uint8 expected = FactorCodes.GRID_EF_SCALE;
         if (scale != expected) revert FactorScaleMismatch(factorSetId, code, scale, expected);
     }
 
@@ -402,10 +410,10 @@ contract EmissionsRegistry {
             recordId,
             r.enterprise,
             uint32(r.year) * 100 + r.month,
+            r.year,
+            r.month,
             r.activityType,
             r.device,
-            r.periodStart,
-            r.periodEnd,
             r.activityAmount,
             r.factorSetId,
             r.factorValue,

@@ -33,16 +33,25 @@ contract ParticipantRegistry is AccessControl {
         Status status;
     }
 
+    /// @notice Role id of the regulator (主管部门): keccak256("REGULATOR_ROLE").
     bytes32 public constant REGULATOR_ROLE = Roles.REGULATOR;
+    /// @notice Role id of key emitting enterprises (重点排放单位): keccak256("ENTERPRISE_ROLE").
     bytes32 public constant ENTERPRISE_ROLE = Roles.ENTERPRISE;
+    /// @notice Role id of verifiers (核查机构): keccak256("VERIFIER_ROLE").
     bytes32 public constant VERIFIER_ROLE = Roles.VERIFIER;
+    /// @notice Role id of oracle operators: keccak256("ORACLE_ROLE").
     bytes32 public constant ORACLE_ROLE = Roles.ORACLE;
+    /// @notice Role id of the exchange (交易机构): keccak256("EXCHANGE_ROLE").
     bytes32 public constant EXCHANGE_ROLE = Roles.EXCHANGE;
+    /// @notice Role id of the registry (注册登记机构): keccak256("REGISTRY_ROLE").
     bytes32 public constant REGISTRY_ROLE = Roles.REGISTRY;
+    /// @notice Role id of CCER project owners (项目业主): keccak256("PROJECT_OWNER_ROLE").
     bytes32 public constant PROJECT_OWNER_ROLE = Roles.PROJECT_OWNER;
 
     /// @notice Largest accepted |UTC offset| in seconds (UTC±14:00).
     int32 public constant MAX_UTC_OFFSET_SECONDS = 14 * 3_600;
+    /// @notice UTC offset of the regulator organisation admitted at deployment: +08:00 (DESIGN.md §5).
+    int32 public constant REGULATOR_UTC_OFFSET_SECONDS = 8 * 3_600;
     /// @notice Length in characters of a unified social credit code (GB 32100-2015).
     uint256 public constant USCC_LENGTH = 18;
 
@@ -81,6 +90,8 @@ contract ParticipantRegistry is AccessControl {
     error CannotSanctionOwnOrganisation(bytes32 orgId);
     /// @notice Removing this account would leave the caller's regulator organisation without accounts.
     error LastRegulatorAccount(bytes32 orgId, address account);
+    /// @notice Organisation index out of range.
+    error OrganisationIndexOutOfRange(uint256 index, uint256 count);
     /// @notice Role bits change only through admit / addAccount / removeAccount / suspend / reinstate / revoke.
     error RoleChangesGoThroughAdmission();
 
@@ -114,10 +125,11 @@ contract ParticipantRegistry is AccessControl {
     /// @param regulatorOrgId Organisation id of the regulator (nonzero).
     /// @param regulatorUscc Regulator's unified social credit code, 18 ASCII chars right-padded.
     /// @dev The regulator's clock is +08:00 (Beijing time), the national default of DESIGN.md §5.
+    ///      The constructor takes no name, so ParticipantAdmitted carries an empty one.
     constructor(address regulatorAccount, bytes32 regulatorOrgId, bytes32 regulatorUscc) {
-        _admit(regulatorOrgId, Roles.REGULATOR, regulatorUscc, 8 * 3_600, regulatorAccount);
+        _admit(regulatorOrgId, Roles.REGULATOR, regulatorUscc, REGULATOR_UTC_OFFSET_SECONDS, regulatorAccount);
         emit ParticipantAdmitted(
-            regulatorOrgId, Roles.REGULATOR, regulatorAccount, regulatorUscc, 8 * 3_600, "regulator"
+            regulatorOrgId, Roles.REGULATOR, regulatorAccount, regulatorUscc, REGULATOR_UTC_OFFSET_SECONDS, ""
         );
     }
 
@@ -279,6 +291,7 @@ contract ParticipantRegistry is AccessControl {
     /// @notice Organisation id by admission order.
     /// @param index 0-based admission index (< organisationCount()).
     function organisationAt(uint256 index) external view returns (bytes32) {
+        if (index >= _orgIds.length) revert OrganisationIndexOutOfRange(index, _orgIds.length);
         return _orgIds[index];
     }
 

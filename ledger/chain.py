@@ -128,12 +128,12 @@ class ChainClient:
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
         self.journal = journal
         JournalBase.metadata.create_all(journal)
+        self._ids = itertools.count(1)
         self.chain_id = int(self.rpc("eth_chainId"), 16)
         self._gas_price = gas_price
         self._accounts: dict[str, LocalAccount] = {}
         self._nonces: dict[str, int] = {}
         self._lock = threading.RLock()
-        self._ids = itertools.count(1)
         self._errors: dict[bytes, tuple[str, list[str]]] = {}
         for abi in error_abis:
             self.register_errors(abi)
@@ -361,6 +361,25 @@ class ChainClient:
             self.wait([h for h, _, _ in missing], [label for _, _, label in missing])
         self._nonces.clear()
         return len(missing)
+
+    def rewind(self) -> int:
+        """Forget journalled transactions the chain no longer has after a deliberate revert
+        (``evm_revert`` in tests, a chain reset): rows at or above each sender's on-chain nonce
+        are deleted and the nonce cache is cleared. Returns the number of rows forgotten.
+
+        Never call this after a crash — :meth:`recover` is for that.
+        """
+        with Session(self.journal) as s, s.begin():
+            senders = s.scalars(select(JournalEntry.sender).where(JournalEntry.chain_id == self.chain_id).distinct()).all()
+            n = 0
+            for sender in senders:
+                on_chain = int(self.rpc("eth_getTransactionCount", sender, "latest"), 16)
+                for e in s.scalars(select(JournalEntry).where(JournalEntry.chain_id == self.chain_id,
+                                                              JournalEntry.sender == sender, JournalEntry.nonce >= on_chain)):
+                    s.delete(e)
+                    n += 1
+        self._nonces.clear()
+        return n
 
     # ----------------------------------------------------------------- events
     def decode_events(self, contract: Any, event_name: str, result: TxResult) -> list[dict[str, Any]]:

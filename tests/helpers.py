@@ -1,0 +1,36 @@
+"""Test helpers: build readings, trees and oracle-signed batch reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.crypto import BatchReport, Reading, Signer, batch_report_digest, reading_leaf
+from ledger.merkle import StandardMerkleTree
+from ledger.units import energy_wh
+
+DAY0 = 1_167_606_000  # 2007-01-01T00:00:00+01:00 in UTC seconds
+
+
+def minute_readings(device: bytes, start: int, watts: list[int], first_seq: int = 1) -> list[Reading]:
+    """Consecutive one-minute readings from ``start`` with the given average W."""
+    return [Reading(device, first_seq + i, start + 60 * i, start + 60 * (i + 1), 1, w, 0, 0) for i, w in enumerate(watts)]
+
+
+def report_for(readings: list[Reading], config_digest: bytes, start: int, end: int, supersedes: bytes = bytes(32)) -> tuple[BatchReport, StandardMerkleTree]:
+    """The batch report (and tree) of ``readings`` over [start, end)."""
+    tree = StandardMerkleTree.from_leaf_hashes([reading_leaf(r) for r in readings])
+    wh = energy_wh(sum((r.end - r.start) * r.value for r in readings))
+    return BatchReport(config_digest, readings[0].device, start, end, len(readings), wh, tree.root, supersedes), tree
+
+
+def sign_report(report: BatchReport, separator: bytes, signers: list[Signer]) -> list[bytes]:
+    """Oracle signatures over the report's EIP-712 digest."""
+    d = batch_report_digest(separator, report)
+    return [s.sign_digest(d) for s in signers]
+
+
+def as_tuple(x: BatchReport | Reading) -> tuple[Any, ...]:
+    """ABI tuple of a report or reading."""
+    if isinstance(x, BatchReport):
+        return (x.config_digest, x.device, x.start, x.end, x.count, x.total_wh, x.root, x.supersedes)
+    return (x.device, x.sequence, x.start, x.end, x.quantity_code, x.value, x.scale, x.flags)

@@ -1,0 +1,255 @@
+"""Contract behaviour on a real Anvil node: access control, quorum, anchoring, proofs, the
+emissions record life cycle, and the Python mirror of the formula."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger.chain import Call, ContractRevert
+from ledger.crypto import Eip712Domain, Signer, config_digest, keccak256, new_private_key, reading_leaf
+from ledger.identifiers import device_id, org_id, uscc_bytes32
+from ledger.units import emissions_kg
+from tests.conftest import CAL_UNTIL, USCC, World
+from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
+
+
+def refused(w: World, fn, who: str, error: str) -> ContractRevert:
+    """Assert that ``who`` calling ``fn`` is refused (pre-flight) with custom error ``error``."""
+    with pytest.raises(ContractRevert) as exc:
+        w.client.preflight([Call.of(fn, w.acct[who])])
+    assert exc.value.error == error, exc.value
+    return exc.value
+
+
+def anchor_day(w: World, day_start: int, watts: list[int], signers=(1, 2), first_seq: int = 1):
+    rs = minute_readings(w.device, day_start, watts, first_seq)
+    rep, tree = report_for(rs, w.call(w.dep.anchor.functions.configDigest()), day_start, day_start + 86_400)
+    sigs = sign_report(rep, w.dep.domain.separator, [w.oracle_signer(i) for i in signers])
+    res = w.tx(w.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1")
+    batch_id = w.client.decode_events(w.dep.anchor, "BatchAnchored", res)[0]["batchId"]
+    return batch_id, rs, rep, tree
+
+
+# ----------------------------------------------------------------------------- access control
+def test_every_mutating_function_refuses_an_outsider(chain: World) -> None:
+    w, d = chain, chain.dep
+    org = org_id(USCC["enterprise"])
+    rid = keccak256(b"x")
+    cases = [
+        (d.participants.functions.admit(keccak256(b"new"), d.role("ENTERPRISE_ROLE"), uscc_bytes32(USCC["enterprise2"]), 0, w.acct["device"], "x"), "NotRegulator"),
+        (d.participants.functions.addAccount(org, w.acct["device"]), "NotRegulator"),
+        (d.participants.functions.removeAccount(org, w.acct["enterprise"]), "NotRegulator"),
+        (d.participants.functions.suspend(org, rid), "NotRegulator"),
+        (d.participants.functions.reinstate(org), "NotRegulator"),
+        (d.participants.functions.revoke(org, rid), "NotRegulator"),
+        (d.devices.functions.registerDevice(keccak256(b"dev2"), org, w.acct["device"], 1, CAL_UNTIL, rid), None),
+        (d.devices.functions.recordCalibration(w.device, CAL_UNTIL, rid), None),
+        (d.devices.functions.revokeDevice(w.device, rid), None),
+        (d.factors.functions.publishFactorSet(2007, 2007, [rid], [1], [0], "c", "l"), "NotRegulator"),
+        (d.anchor.functions.setOracles([w.acct["oracle-1"]], 1), "NotRegulator"),
+        (d.emissions.functions.submit(1), None),
+        (d.emissions.functions.assignVerifier(1, w.acct["verifier"]), "NotRegulator"),
+        (d.emissions.functions.attest(1, rid, rid), None),
+        (d.emissions.functions.reject(1, rid, rid), None),
+        (d.emissions.functions.confirm(1), "NotRegulator"),
+        (d.emissions.functions.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, 1, rid, 0), None),
+    ]
+    rs = minute_readings(w.device, DAY0, [100])
+    rep, _ = report_for(rs, w.call(d.anchor.functions.configDigest()), DAY0, DAY0 + 86_400)
+    sigs = sign_report(rep, d.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
+    cases.append((d.anchor.functions.anchor(as_tuple(rep), sigs), "NotOracle"))
+    cases.append((d.anchor.functions.supersede(1, as_tuple(rep), sigs, rid), "NotOracle"))
+    for fn, error in cases:
+        with pytest.raises(ContractRevert) as exc:
+            w.client.preflight([Call.of(fn, w.acct["outsider"])])
+        if error:
+            assert exc.value.error == error, (fn.fn_name, exc.value)
+
+
+def test_role_changes_only_go_through_admission(chain: World) -> None:
+    d = chain.dep
+    role = d.role("REGULATOR_ROLE")
+    refused(chain, d.participants.functions.grantRole(role, chain.acct["outsider"]), "regulator", "RoleChangesGoThroughAdmission")
+
+
+def test_suspended_enterprise_cannot_register_a_device(chain: World) -> None:
+    w, d = chain, chain.dep
+    w.tx(d.participants.functions.suspend(org_id(USCC["enterprise"]), keccak256(b"audit")), "regulator")
+    refused(w, d.devices.functions.registerDevice(keccak256(b"dev9"), org_id(USCC["enterprise"]), Signer(new_private_key()).address, 1, CAL_UNTIL, bytes(32)),
+            "enterprise", "NotDeviceAdministrator")
+
+
+def test_admit_refuses_an_account_already_bound(chain: World) -> None:
+    d = chain.dep
+    refused(chain, d.participants.functions.admit(keccak256(b"dup"), d.role("VERIFIER_ROLE"), uscc_bytes32(USCC["enterprise2"]), 0,
+                                                  chain.acct["enterprise"], "dup"), "regulator", "AccountAlreadyBound")
+
+
+# ----------------------------------------------------------------------------- anchoring
+def test_anchor_with_two_of_three_stores_batch_and_emits_signatures(chain: World) -> None:
+    w, a = chain, chain.dep.anchor
+    batch_id, rs, rep, _ = anchor_day(w, DAY0, [1000, 2000, 3000])
+    b = w.call(a.functions.batch(batch_id))
+    assert (b[0], b[1], b[2], b[3], b[4], bytes(b[5])) == (w.device, DAY0, DAY0 + 86_400, 3, rep.total_wh, rep.root)
+    assert rep.total_wh == 100  # (1000+2000+3000) W × 60 s / 3600 = 100 Wh exactly
+    ev = w.client.decode_events(a, "BatchAnchored", w.tx(a.functions.anchor(*_next_day(w)), "oracle-2"))[0]
+    assert len(ev["signatures"]) == 2 and set(ev["signers"]) == {w.acct["oracle-1"], w.acct["oracle-2"]}
+
+
+def _next_day(w: World):
+    rs = minute_readings(w.device, DAY0 + 86_400, [500], 10_000)
+    rep, _ = report_for(rs, w.call(w.dep.anchor.functions.configDigest()), DAY0 + 86_400, DAY0 + 2 * 86_400)
+    return as_tuple(rep), sign_report(rep, w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
+
+
+def _report_and_sigs(w: World, signers, start: int = DAY0, separator: bytes | None = None, digest: bytes | None = None):
+    rs = minute_readings(w.device, start, [700, 800])
+    rep, _ = report_for(rs, digest or w.call(w.dep.anchor.functions.configDigest()), start, start + 86_400)
+    return rep, sign_report(rep, separator or w.dep.domain.separator, signers)
+
+
+def test_anchor_refuses_one_of_three(chain: World) -> None:
+    rep, sigs = _report_and_sigs(chain, [chain.oracle_signer(1)])
+    e = refused(chain, chain.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1", "QuorumNotReached")
+    assert e.args_ == (1, 2)
+
+
+def test_anchor_refuses_a_duplicate_signer(chain: World) -> None:
+    rep, sigs = _report_and_sigs(chain, [chain.oracle_signer(1), chain.oracle_signer(1)])
+    refused(chain, chain.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1", "DuplicateSigner")
+
+
+def test_anchor_refuses_an_unknown_signer(chain: World) -> None:
+    rep, sigs = _report_and_sigs(chain, [chain.oracle_signer(1), Signer(chain.keys["outsider"])])
+    refused(chain, chain.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1", "UnknownSigner")
+
+
+def test_anchor_refuses_a_report_from_another_deployment(chain: World) -> None:
+    w, a = chain, chain.dep.anchor
+    # same chain id and address, another salt: the config digest differs (replay from another deployment)
+    other = config_digest(w.client.chain_id, a.address, 1, b"\x42" * 32)
+    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2)], digest=other)
+    refused(w, a.functions.anchor(as_tuple(rep), sigs), "oracle-1", "StaleConfigDigest")
+
+
+def test_anchor_refuses_signatures_made_for_another_chain(chain: World) -> None:
+    w, a = chain, chain.dep.anchor
+    foreign = Eip712Domain("CarbonLedger MeterDataAnchor", "1", w.client.chain_id + 1, a.address).separator
+    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2)], separator=foreign)
+    refused(w, a.functions.anchor(as_tuple(rep), sigs), "oracle-1", "UnknownSigner")
+
+
+def test_anchor_refuses_an_old_oracle_set(chain: World) -> None:
+    w, a = chain, chain.dep.anchor
+    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2)])
+    w.tx(a.functions.setOracles([w.acct["oracle-1"], w.acct["oracle-2"], w.acct["oracle-3"]], 3), "regulator")
+    refused(w, a.functions.anchor(as_tuple(rep), sigs), "oracle-1", "StaleConfigDigest")
+
+
+def test_anchor_refuses_overlapping_periods(chain: World) -> None:
+    w, a = chain, chain.dep.anchor
+    anchor_day(w, DAY0, [100])
+    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2)], start=DAY0 + 3600)
+    refused(w, a.functions.anchor(as_tuple(rep), sigs), "oracle-1", "PeriodOverlaps")
+
+
+def test_anchor_refuses_a_revoked_device(chain: World) -> None:
+    w = chain
+    w.tx(w.dep.devices.functions.revokeDevice(w.device, keccak256(b"tamper")), "enterprise")
+    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2)])
+    with pytest.raises(ContractRevert):
+        w.client.preflight([Call.of(w.dep.anchor.functions.anchor(as_tuple(rep), sigs), w.acct["oracle-1"])])
+
+
+def test_merkle_proofs_verify_on_chain_and_tampering_fails(chain: World) -> None:
+    w, a = chain, chain.dep.anchor
+    rng = random.Random(7)
+    batch_id, rs, _, tree = anchor_day(w, DAY0, [rng.randrange(0, 12_000) for _ in range(1440)])
+    for r in rng.sample(rs, 25):
+        proof = tree.proof(reading_leaf(r))
+        assert w.call(a.functions.verifyReading(batch_id, as_tuple(r), proof)) is True
+        forged = as_tuple(r)[:5] + (r.value + 1,) + as_tuple(r)[6:]
+        assert w.call(a.functions.verifyReading(batch_id, forged, proof)) is False
+    assert bytes(w.call(a.functions.readingLeaf(as_tuple(rs[0])))) == reading_leaf(rs[0])
+
+
+def test_supersede_replaces_a_batch_and_keeps_the_old_one_readable(chain: World) -> None:
+    w, a = chain, chain.dep.anchor
+    old_id, rs, rep, _ = anchor_day(w, DAY0, [100, 200])
+    new_rs = minute_readings(w.device, DAY0, [100, 200, 300])
+    new_rep, _ = report_for(new_rs, rep.config_digest, DAY0, DAY0 + 86_400, supersedes=old_id.to_bytes(32, "big"))
+    sigs = sign_report(new_rep, w.dep.domain.separator, [w.oracle_signer(2), w.oracle_signer(3)])
+    refused(w, a.functions.supersede(old_id, as_tuple(new_rep), sigs, bytes(32)), "oracle-1", "MissingReason")
+    w.tx(a.functions.supersede(old_id, as_tuple(new_rep), sigs, keccak256(b"late readings")), "oracle-1")
+    new_id = w.call(a.functions.currentBatch(old_id))
+    assert new_id != old_id
+    assert bytes(w.call(a.functions.batch(old_id))[5]) == rep.root
+    assert bytes(w.call(a.functions.batch(new_id))[5]) == new_rep.root
+
+
+# ----------------------------------------------------------------------------- emissions
+def test_monthly_record_life_cycle_computes_emissions_on_chain(chain: World) -> None:
+    w, em = chain, chain.dep.emissions.functions
+    ids = [anchor_day(w, DAY0 + k * 86_400, [1000 + k, 2000, 3000 + 7 * k], first_seq=1 + 10 * k) for k in range(3)]
+    wh = sum(x[2].total_wh for x in ids)
+    w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 2, w.factor_set, keccak256(b"evidence"), 0), "enterprise")
+    rid = w.call(em.currentRecord(org_id(USCC["enterprise"]), 1, w.device, 2007, 1))
+    rec = w.call(em.record(rid))
+    names = [o["name"] for o in em.record.abi["outputs"][0]["components"]]
+    r = dict(zip(names, rec))
+    assert r["activityAmount"] == wh and r["emissionsKg"] == emissions_kg(wh, 5703) and r["status"] == 1
+    refused(w, em.confirm(rid), "regulator", "InvalidStatus")
+    w.tx(em.submit(rid), "enterprise")
+    w.tx(em.assignVerifier(rid, w.acct["verifier"]), "regulator")
+    refused(w, em.attest(rid, keccak256(b"r"), bytes(32)), "verifier2", "NotAssignedVerifier")
+    w.tx(em.attest(rid, keccak256(b"r"), bytes(32)), "verifier")
+    w.tx(em.confirm(rid), "regulator")
+    assert dict(zip(names, w.call(em.record(rid))))["status"] == 5
+
+
+def test_record_refuses_a_device_of_another_enterprise(chain: World) -> None:
+    w, em = chain, chain.dep.emissions.functions
+    anchor_day(w, DAY0, [100])
+    refused(w, em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, bytes(32), 0), "enterprise2", "DeviceNotOwned")
+
+
+def test_record_refuses_an_incomplete_batch_range(chain: World) -> None:
+    w, em = chain, chain.dep.emissions.functions
+    for k in range(3):
+        anchor_day(w, DAY0 + k * 86_400, [100], first_seq=1 + k)
+    with pytest.raises(ContractRevert) as exc:
+        w.client.preflight([Call.of(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 1, w.factor_set, bytes(32), 0), w.acct["enterprise"])])
+    assert exc.value.error == "IncompleteBatchRange"
+
+
+def test_record_refuses_a_factor_set_for_other_years(chain: World) -> None:
+    w, em = chain, chain.dep.emissions.functions
+    rs = minute_readings(w.device, 1_293_836_400, [100])  # 2011-01-01 local +01:00, device calibrated until 2011-01-01Z
+    del rs
+    anchor_day(w, DAY0, [100])
+    with pytest.raises(ContractRevert) as exc:
+        w.client.preflight([Call.of(em.recordPurchasedElectricity(w.device, 2011, 1, 0, 0, w.factor_set, bytes(32), 0), w.acct["enterprise"])])
+    assert exc.value.error in ("FactorSetNotApplicable", "BatchOutsideWindow")
+
+
+def test_month_window_uses_the_enterprise_utc_offset(chain: World) -> None:
+    em = chain.dep.emissions.functions
+    s, e = chain.call(em.monthWindow(org_id(USCC["enterprise"]), 2007, 2))
+    assert (s, e) == (1_170_284_400, 1_172_703_600)  # 2007-02-01 and 2007-03-01 00:00 +01:00
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 10**15), st.integers(0, 10**6)), min_size=20, max_size=20))
+def test_python_mirror_of_the_emissions_formula_is_bit_identical(world: World, pairs: list[tuple[int, int]]) -> None:
+    em = world.dep.emissions
+    reqs = [("eth_call", [{"to": em.address, "data": em.functions.emissionsKg(wh, ef)._encode_transaction_data()}, "latest"]) for wh, ef in pairs]
+    for (wh, ef), resp in zip(pairs, world.client.rpc_batch(reqs)):
+        assert int(resp["result"], 16) == emissions_kg(wh, ef)
+
+
+def test_device_ids_differ_per_owner_and_serial() -> None:
+    assert device_id(USCC["enterprise"], "a") != device_id(USCC["enterprise"], "b") != device_id(USCC["enterprise2"], "a")
