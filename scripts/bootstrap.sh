@@ -20,6 +20,8 @@ fi
 want_js="$(stamp package.json package-lock.json)"
 if [ ! -x node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || [ "$(cat node_modules/.carbonledger-stamp 2>/dev/null)" != "$want_js" ]; then
   echo "==> installing the pinned npm toolchain (solc-js, Anvil, OpenZeppelin) from package-lock.json" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  # `npm install --no-save` with the committed lock (not `npm ci`): npm here records only this
+  # platform's optional Anvil binary in the lock, which `npm ci` refuses as out of sync.
+  npm install --no-save --no-audit --no-fund --loglevel=error >&2
   echo "$want_js" > node_modules/.carbonledger-stamp
 fi
