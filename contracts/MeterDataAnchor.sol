@@ -85,6 +85,8 @@ contract MeterDataAnchor is EIP712 {
     uint8 private _quorum;
     address[] private _oracles;
     mapping(uint64 version => mapping(address oracle => uint256 indexPlusOne)) private _oracleIndex;
+    /// @dev version => organisation => already has an oracle in that set.
+    mapping(uint64 version => mapping(bytes32 orgId => bool)) private _oracleOrgInSet;
 
     uint256 private _batchCount;
     mapping(uint256 batchId => Batch) private _batches;
@@ -107,6 +109,8 @@ contract MeterDataAnchor is EIP712 {
     error OracleNotActive(address oracle);
     /// @notice An oracle appears twice in the proposed set.
     error DuplicateOracle(address oracle);
+    /// @notice Two oracles of one set belong to the same organisation (operators must be independent).
+    error OracleOrganisationRepeated(bytes32 orgId, address oracle);
     /// @notice No oracle set has been configured yet.
     error NoOracleSet();
     /// @notice The report was signed for another chain, contract, oracle-set version or deployment.
@@ -183,7 +187,8 @@ contract MeterDataAnchor is EIP712 {
     // ------------------------------------------------------------------ oracle set
 
     /// @notice Replaces the oracle set: `quorum` of `oracleAccounts` must sign every report from now on.
-    /// @param oracleAccounts Distinct Active ORACLE_ROLE accounts, 1..255 of them.
+    /// @param oracleAccounts Active ORACLE_ROLE accounts of distinct organisations, 1..255 of them
+    ///        (k-of-n means something only if the n signers are independent operators).
     /// @param quorum Signatures needed: quorum > n/2 and <= n.
     /// @dev DESIGN.md §4: k-of-n quorum; a strict majority means two conflicting reports for the
     ///      same period can never both reach quorum. Bumps oracleSetVersion, so reports signed for
@@ -199,6 +204,9 @@ contract MeterDataAnchor is EIP712 {
             address o = oracleAccounts[i];
             if (!participants.isActive(o, Roles.ORACLE)) revert OracleNotActive(o);
             if (_oracleIndex[version][o] != 0) revert DuplicateOracle(o);
+            bytes32 org = participants.orgOf(o);
+            if (_oracleOrgInSet[version][org]) revert OracleOrganisationRepeated(org, o);
+            _oracleOrgInSet[version][org] = true;
             _oracleIndex[version][o] = i + 1;
             _oracles.push(o);
         }

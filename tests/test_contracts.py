@@ -253,3 +253,11 @@ def test_python_mirror_of_the_emissions_formula_is_bit_identical(world: World, p
 
 def test_device_ids_differ_per_owner_and_serial() -> None:
     assert device_id(USCC["enterprise"], "a") != device_id(USCC["enterprise"], "b") != device_id(USCC["enterprise2"], "a")
+
+
+def test_set_oracles_refuses_two_oracles_of_one_organisation(chain: World) -> None:
+    w, d = chain, chain.dep
+    extra = Signer(new_private_key()).address
+    w.tx(d.participants.functions.addAccount(org_id(USCC["oracle-1"]), extra), "regulator")
+    e = refused(w, d.anchor.functions.setOracles([w.acct["oracle-1"], extra, w.acct["oracle-2"]], 2), "regulator", "OracleOrganisationRepeated")
+    assert e.args_[1].lower() == extra.lower()
