@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ledger.chain import ChainClient
 from ledger.crypto import Signer
 from ledger.db import make_engine, sqlite_url
 from ledger.deployment import Deployment
+from ledger.keystore import Keystore, passphrase_from_environment
 from oracles.chain_devices import ChainDeviceDirectory
 from oracles.node import OracleNode
 
@@ -24,13 +24,12 @@ def open_oracle_node(data_dir: Path, name: str, rpc_url: str, store_url: str | N
 
     Raises:
         FileNotFoundError: if the data directory has no deployment manifest or keys.
-        KeyError: if ``name`` has no key there.
+        KeystoreError: if ``name`` has no key there or the passphrase is wrong.
     """
     manifest = data_dir / "deployment.json"
-    keys_path = data_dir / "keys.json"
-    if not manifest.exists() or not keys_path.exists():
+    if not manifest.exists() or not (data_dir / "keystore" / "index.json").exists():
         raise FileNotFoundError(f"{data_dir} holds no deployment; run `carbonledger deploy` first")
-    keys = json.loads(keys_path.read_text())
+    ks = Keystore(data_dir / "keystore", passphrase_from_environment(data_dir / "keystore.passphrase"))
     client = ChainClient(rpc_url, make_engine(sqlite_url(data_dir / "oracles" / f"{name}-journal.sqlite")))
     dep = Deployment.load(client, manifest)
-    return dep, make_oracle_node(dep, data_dir, name, bytes.fromhex(keys[name][2:]), store_url)
+    return dep, make_oracle_node(dep, data_dir, name, ks.unlock(name), store_url)

@@ -9,7 +9,6 @@ a restarted node lacks).
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from ledger.db import make_engine, sqlite_url
 from ledger.deployment import Deployment, deploy_all, save_manifest
 from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
 from ledger.node import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
+from ledger.keystore import Keystore, passphrase_from_environment
 from ledger.units import ef_to_scaled
 from oracles.node import OracleNode
 from oracles.runtime import make_oracle_node
@@ -67,17 +67,28 @@ GRID_FACTOR_CITATION = ("环办气候函〔2023〕43号《关于做好2023—202
                         " (MEE, 2023-02-07): 2022年度全国电网平均排放因子 0.5703 tCO2/MWh")
 GRID_FACTOR_LABEL = "2022 national grid average applied to historical demo data (UCI 2006-2010)"
 GRID_FACTOR_YEARS = (2006, 2010)
+#: scrypt cost of the demo keystore (2^16 ≈ 0.12 s per key here; production default 2^17).
+DEMO_SCRYPT_N = 2**16
 
 
-def _load_keys(path: Path) -> dict[str, str]:
-    if path.exists():
-        return json.loads(path.read_text())
-    keys = {name: "0x" + new_private_key().hex() for name in [*PARTICIPANTS, "device"]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(keys, fh, indent=2)
-    return keys
+def open_keystore(data_dir: Path, scrypt_n: int = DEMO_SCRYPT_N) -> Keystore:
+    """The data directory's keystore (``data_dir/keystore``); passphrase from the environment or
+    ``data_dir/keystore.passphrase`` (mode 0600, created on first start)."""
+    return Keystore(data_dir / "keystore", passphrase_from_environment(data_dir / "keystore.passphrase"), scrypt_n)
+
+
+def _load_keys(data_dir: Path) -> dict[str, bytes]:
+    """Unlock the demo participants' keys, creating (or importing a legacy keys.json) on first start."""
+    ks = open_keystore(data_dir)
+    have = ks.labels()
+    legacy = data_dir / "keys.json"
+    old = json.loads(legacy.read_text()) if legacy.exists() else {}
+    for name in [*PARTICIPANTS, "device"]:
+        if name not in have:
+            ks.add(name, bytes.fromhex(old[name][2:]) if name in old else new_private_key())
+    if legacy.exists():
+        legacy.unlink()   # now encrypted in the keystore
+    return ks.unlock_all()
 
 
 @dataclass
@@ -92,7 +103,7 @@ class System:
     node: AnvilNode | None = field(default=None, init=False)
     client: ChainClient = field(init=False)
     dep: Deployment = field(init=False)
-    keys: dict[str, str] = field(init=False)
+    keys: dict[str, bytes] = field(init=False)
     accounts: dict[str, str] = field(init=False)
     oracle_nodes: list[OracleNode] = field(init=False)
     timings: dict[str, float] = field(default_factory=dict)
@@ -115,7 +126,7 @@ class System:
         self.timings["compile"] = time.perf_counter() - t
         self.client = ChainClient(url, make_engine(sqlite_url(self.data_dir / "journal.sqlite")),
                                   error_abis=[a.abi for a in artifacts.values()])
-        self.keys = _load_keys(self.data_dir / "keys.json")
+        self.keys = _load_keys(self.data_dir)
         self.accounts = {name: self.client.add_account(k) for name, k in self.keys.items()}
         if self.node is not None:
             self.client.fund_on_dev_chain(self.accounts.values())
@@ -137,7 +148,7 @@ class System:
 
     def _oracle_node(self, i: int) -> OracleNode:
         name = ORACLES[i]
-        return make_oracle_node(self.dep, self.data_dir, name, bytes.fromhex(self.keys[name][2:]))
+        return make_oracle_node(self.dep, self.data_dir, name, self.keys[name])
 
     def stop(self) -> None:
         """Snapshot and stop the embedded node (if this system started one)."""
@@ -152,7 +163,7 @@ class System:
 
     @property
     def device_key(self) -> bytes:
-        return bytes.fromhex(self.keys["device"][2:])
+        return self.keys["device"]
 
     def register(self) -> None:
         """Admit participants, set the oracle quorum, register the meter, publish the factor set.

@@ -1,0 +1,119 @@
+"""Encrypted keystores for the organisation keys the API signs with (custodial mode).
+
+Each key is an Ethereum v3 keystore file (eth-account: scrypt KDF, AES-128-CTR), named by its
+address in the keystore directory, with ``index.json`` mapping a label (e.g. ``enterprise``)
+to the address. Keys are unlocked once at start-up with a passphrase from the environment
+(``CARBONLEDGER_KEYSTORE_PASSPHRASE``) or from a file readable only by its owner
+(``CARBONLEDGER_KEYSTORE_PASSPHRASE_FILE``, mode 0600), and kept in memory.
+
+scrypt cost: n = 2^17 by default (≈0.25 s per key here); tests pass a cheap n.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from eth_account import Account
+
+DEFAULT_SCRYPT_N = 2**17
+PASSPHRASE_ENV = "CARBONLEDGER_KEYSTORE_PASSPHRASE"
+PASSPHRASE_FILE_ENV = "CARBONLEDGER_KEYSTORE_PASSPHRASE_FILE"
+
+
+class KeystoreError(RuntimeError):
+    """A keystore could not be read, unlocked or written (the message says why)."""
+
+
+def passphrase_from_environment(default_file: Path | None = None) -> str:
+    """The keystore passphrase: ``$CARBONLEDGER_KEYSTORE_PASSPHRASE``, else the file named by
+    ``$CARBONLEDGER_KEYSTORE_PASSPHRASE_FILE`` (or ``default_file``), which must be mode 0600.
+
+    With neither set and ``default_file`` absent, a random passphrase is created in
+    ``default_file`` with mode 0600 (first start of a data directory).
+
+    Raises:
+        KeystoreError: if the passphrase file is readable by group or others, or nothing is set.
+    """
+    if os.environ.get(PASSPHRASE_ENV):
+        return os.environ[PASSPHRASE_ENV]
+    path = Path(os.environ[PASSPHRASE_FILE_ENV]) if os.environ.get(PASSPHRASE_FILE_ENV) else default_file
+    if path is None:
+        raise KeystoreError(f"set {PASSPHRASE_ENV} or {PASSPHRASE_FILE_ENV}")
+    if not path.exists():
+        if path != default_file:
+            raise KeystoreError(f"passphrase file {path} does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise KeystoreError(f"passphrase file {path} has mode {mode:o}; it must be 0600 (chmod 600 {path})")
+    return path.read_text().strip()
+
+
+class Keystore:
+    """A directory of encrypted keys with labels.
+
+    Args:
+        directory: where the keystore files and ``index.json`` live.
+        passphrase: unlocks every key of this keystore.
+        scrypt_n: scrypt cost for keys created from now on.
+    """
+
+    def __init__(self, directory: Path, passphrase: str, scrypt_n: int = DEFAULT_SCRYPT_N) -> None:
+        self.directory, self.passphrase, self.scrypt_n = directory, passphrase, scrypt_n
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+
+    @property
+    def _index_path(self) -> Path:
+        return self.directory / "index.json"
+
+    def labels(self) -> dict[str, str]:
+        """label → address of every key."""
+        return json.loads(self._index_path.read_text()) if self._index_path.exists() else {}
+
+    def add(self, label: str, private_key: bytes) -> str:
+        """Encrypt and store ``private_key`` under ``label``; returns its address.
+
+        Raises:
+            KeystoreError: if the label is already used by another key.
+        """
+        acct = Account.from_key(private_key)
+        index = self.labels()
+        if label in index and index[label] != acct.address:
+            raise KeystoreError(f"label {label!r} already holds {index[label]}")
+        blob = Account.encrypt(private_key, self.passphrase, kdf="scrypt", iterations=self.scrypt_n)
+        path = self.directory / f"{acct.address}.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(blob, fh)
+        index[label] = acct.address
+        tmp = self._index_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(index, indent=2))
+        tmp.replace(self._index_path)
+        return acct.address
+
+    def unlock(self, label: str) -> bytes:
+        """Decrypt the key of ``label``.
+
+        Raises:
+            KeystoreError: unknown label or wrong passphrase.
+        """
+        index = self.labels()
+        if label not in index:
+            raise KeystoreError(f"no key labelled {label!r} in {self.directory}")
+        blob = json.loads((self.directory / f"{index[label]}.json").read_text())
+        try:
+            return bytes(Account.decrypt(blob, self.passphrase))
+        except ValueError as exc:
+            raise KeystoreError(f"cannot unlock {label!r}: {exc}") from None
+
+    def unlock_all(self) -> dict[str, bytes]:
+        """Decrypt every key: label → private key (kept in memory by the caller)."""
+        return {label: self.unlock(label) for label in self.labels()}

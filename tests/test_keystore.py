@@ -1,0 +1,55 @@
+"""Encrypted keystores: round trip, wrong passphrase, passphrase file permissions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ledger.crypto import new_private_key
+from ledger.keystore import Keystore, KeystoreError, passphrase_from_environment
+
+CHEAP = 2**10
+
+
+def test_keys_round_trip_and_are_stored_encrypted(tmp_path: Path) -> None:
+    ks = Keystore(tmp_path, "correct horse", CHEAP)
+    key = new_private_key()
+    addr = ks.add("enterprise", key)
+    assert Keystore(tmp_path, "correct horse").unlock("enterprise") == key
+    assert key.hex() not in (tmp_path / f"{addr}.json").read_text()
+    assert oct((tmp_path / f"{addr}.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_unlock_refuses_a_wrong_passphrase(tmp_path: Path) -> None:
+    Keystore(tmp_path, "right", CHEAP).add("regulator", new_private_key())
+    with pytest.raises(KeystoreError, match="cannot unlock 'regulator'"):
+        Keystore(tmp_path, "wrong").unlock("regulator")
+
+
+def test_add_refuses_a_label_held_by_another_key(tmp_path: Path) -> None:
+    ks = Keystore(tmp_path, "p", CHEAP)
+    ks.add("verifier", new_private_key())
+    with pytest.raises(KeystoreError, match="already holds"):
+        ks.add("verifier", new_private_key())
+
+
+def test_passphrase_file_must_be_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CARBONLEDGER_KEYSTORE_PASSPHRASE", raising=False)
+    f = tmp_path / "pass"
+    f.write_text("secret\n")
+    os.chmod(f, 0o644)
+    monkeypatch.setenv("CARBONLEDGER_KEYSTORE_PASSPHRASE_FILE", str(f))
+    with pytest.raises(KeystoreError, match="must be 0600"):
+        passphrase_from_environment()
+    os.chmod(f, 0o600)
+    assert passphrase_from_environment() == "secret"
+
+
+def test_a_default_passphrase_file_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CARBONLEDGER_KEYSTORE_PASSPHRASE", raising=False)
+    monkeypatch.delenv("CARBONLEDGER_KEYSTORE_PASSPHRASE_FILE", raising=False)
+    p = passphrase_from_environment(tmp_path / "ks.pass")
+    assert len(p) >= 32 and (tmp_path / "ks.pass").stat().st_mode & 0o077 == 0
+    assert passphrase_from_environment(tmp_path / "ks.pass") == p
