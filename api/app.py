@@ -1,30 +1,47 @@
 """FastAPI application factory (FastAPI "Bigger Applications" layout).
 
-Routers: ``readings`` (oracle node ingestion, in an oracle node process) and ``audit``
-(read-only provenance). Errors are RFC 9457 problem details (:mod:`api.problems`). The
-authenticated enterprise / verifier / regulator endpoints come with the API platform issue.
+Routers: ``enterprise`` (submission portal), ``verifier`` (audit client), ``regulator``,
+``readings`` (oracle node ingestion), ``audit`` and ``public`` (read-only). Every mutating call is
+authenticated (API key or EIP-712 signed request, :mod:`api.auth`) and mapped to an on-chain role;
+errors are RFC 9457 problem details (:mod:`api.problems`); POSTs honour ``Idempotency-Key``
+(:mod:`api.idempotency`); lists are cursor-paginated (:mod:`api.pagination`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
-from api import audit, problems, readings
+from api import audit, enterprise, problems, readings, regulator, verifier
 from api.deps import AppContext
+from api.idempotency import IdempotencyMiddleware
 from ledger.deployment import Deployment
+from ledger.migrate import upgrade
 
 
-def create_app(deployment: Deployment, oracle_node: Any | None = None) -> FastAPI:
-    """Build the app for a deployment; pass ``oracle_node`` to serve ``POST /v1/readings``."""
-    app = FastAPI(title="CarbonLedger API", version="0.1.0",
+def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | None = None,
+               custodial: Iterable[str] = ()) -> FastAPI:
+    """Build the app for a deployment.
+
+    Args:
+        api_store: engine of the API store (keys, nonces, idempotency records).
+        oracle_node: serve ``POST /v1/readings`` and readings/proofs from this node's store.
+        custodial: accounts whose keys ``deployment.client`` holds (the API signs for them).
+    """
+    _migrate_api_store(api_store)
+    app = FastAPI(title="CarbonLedger API", version="1.0.0",
                   description="Signed meter data, oracle-quorum anchoring and on-chain emissions accounting. "
-                              "Errors: RFC 9457 problem details; see /v1/problems/{slug}.")
-    app.state.ctx = AppContext(deployment, oracle_node)
+                              "Authenticate with `Authorization: Bearer <API key>` or an EIP-712 signed request "
+                              "(X-CL-Account, X-CL-Timestamp, X-CL-Nonce, X-CL-Signature). Errors: RFC 9457 problem "
+                              "details, types documented at /v1/problems/{slug}. POSTs accept `Idempotency-Key`.")
+    app.state.ctx = AppContext(deployment, api_store, oracle_node, set(custodial))
     problems.install(app)
-    app.include_router(readings.router)
-    app.include_router(audit.router)
+    app.add_middleware(IdempotencyMiddleware)
+    for r in (enterprise.router, verifier.router, regulator.router, readings.router, audit.router, audit.public):
+        app.include_router(r)
 
     @app.get("/v1/health", tags=["meta"], summary="Liveness and chain status")
     def health() -> dict[str, Any]:
@@ -33,3 +50,8 @@ def create_app(deployment: Deployment, oracle_node: Any | None = None) -> FastAP
                 "oracle_node": getattr(app.state.ctx.oracle_node, "name", None)}
 
     return app
+
+
+def _migrate_api_store(engine: Engine) -> None:
+    """Bring the API store to the newest migration (api/migrations)."""
+    upgrade(engine, "api")

@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path
 from fastapi.concurrency import run_in_threadpool
 
+from api.auth import Principal, require_role
 from api.deps import AppContext, context, oracle_node
+from api.records_common import scoped_record
 from api.problems import Problem
 from api.schemas import ReadingProofOut
 from ledger.audit import NotFound, batch_provenance, record_provenance
@@ -27,9 +29,12 @@ async def get_batch(batch_id: int = Path(ge=1), ctx: AppContext = Depends(contex
 
 
 @router.get("/records/{record_id}", summary="A monthly emissions record with its full provenance")
-async def get_record(record_id: int = Path(ge=1), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+async def get_record(record_id: int = Path(ge=1), ctx: AppContext = Depends(context),
+                     p: Principal = Depends(require_role("REGULATOR_ROLE", "ENTERPRISE_ROLE", "VERIFIER_ROLE"))) -> dict[str, Any]:
     """The record (activity Wh, EF ×1e4, kgCO2, status, verifier, hashes), every batch it sums
-    with the oracle signatures, the factor set with its citation, and its life-cycle events."""
+    with the oracle signatures, the factor set with its citation, and its life-cycle events.
+    Scope: the regulator, the record's enterprise, its assigned verifier."""
+    await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
     try:
         return await run_in_threadpool(record_provenance, ctx.deployment, record_id)
     except NotFound as exc:
@@ -39,10 +44,16 @@ async def get_record(record_id: int = Path(ge=1), ctx: AppContext = Depends(cont
 @router.get("/readings/{device}/{sequence}/proof", response_model=ReadingProofOut,
             summary="A reading's Merkle inclusion proof, checked on-chain")
 async def get_reading_proof(device: str = Path(pattern=HEX32), sequence: int = Path(ge=0),
-                            ctx: AppContext = Depends(context), node: Any = Depends(oracle_node)) -> ReadingProofOut:
+                            ctx: AppContext = Depends(context), node: Any = Depends(oracle_node),
+                            p: Principal = Depends(require_role("REGULATOR_ROLE", "ENTERPRISE_ROLE", "VERIFIER_ROLE"))) -> ReadingProofOut:
     """The stored reading with its device signature and leaf, the proof against the root of the
-    batch that holds it, and whether ``MeterDataAnchor.verifyReading`` accepts it on-chain."""
+    batch that holds it, and whether ``MeterDataAnchor.verifyReading`` accepts it on-chain.
+    Scope: regulator and verifiers; an enterprise only for its own devices."""
     dev = bytes.fromhex(device[2:])
+    if p.role == "ENTERPRISE_ROLE":
+        owner = bytes(ctx.deployment.client.call(ctx.deployment.devices.functions.device(dev))[0])
+        if "0x" + owner.hex() != p.org_id.lower():
+            raise Problem("not-found", f"no device {device} of {p.account}'s organisation")
     found = await run_in_threadpool(node.proof, dev, sequence)
     if found is None:
         raise Problem("not-found", f"no batched reading {sequence} of device {device} on node {node.name}")
@@ -57,3 +68,13 @@ async def get_reading_proof(device: str = Path(pattern=HEX32), sequence: int = P
     return ReadingProofOut(reading=reading, signature="0x" + r.signature.hex(), leaf="0x" + r.leaf.hex(),
                            batch_id=rep.anchored_batch_id, root="0x" + rep.root.hex(),
                            proof=["0x" + p.hex() for p in proof], verified_on_chain=verified)
+
+
+public = APIRouter(prefix="/v1/public", tags=["public"])
+
+
+@public.get("/totals", summary="Published totals: confirmed emissions per reporting year")
+async def get_totals(ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """No authentication: what the public may see — per year, confirmed records and their kgCO2 / tCO2."""
+    from ledger.records import confirmed_totals
+    return {"items": await run_in_threadpool(confirmed_totals, ctx.deployment)}

@@ -1,12 +1,13 @@
-"""Shared dependencies of the routers: the deployment (chain client + contracts) and, in an
-oracle node process, the oracle node."""
+"""Shared dependencies of the routers: the deployment (chain client + contracts), the API store,
+the custodial accounts, and, in an oracle node process, the oracle node."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
+from sqlalchemy import Engine
 
 from api.problems import Problem
 from ledger.deployment import Deployment
@@ -17,7 +18,9 @@ class AppContext:
     """What a running API process holds."""
 
     deployment: Deployment
-    oracle_node: Any | None = None   # oracles.node.OracleNode in an oracle node process
+    api_store: Engine
+    oracle_node: Any | None = None            # oracles.node.OracleNode whose store serves readings
+    custodial: set[str] = field(default_factory=set)   # accounts whose keys the chain client holds
 
 
 def context(request: Request) -> AppContext:
@@ -31,3 +34,10 @@ def oracle_node(request: Request) -> Any:
     if node is None:
         raise Problem("not-an-oracle-node", "this API process runs no oracle node")
     return node
+
+
+def require_custodial(ctx: AppContext, account: str) -> str:
+    """``account`` if the API holds its key, else a ``no-custodial-key`` problem."""
+    if account not in ctx.custodial:
+        raise Problem("no-custodial-key", f"the API holds no key for {account}; sign the transaction yourself (raw_transaction)")
+    return account

@@ -25,6 +25,17 @@ PROBLEM_TYPES: dict[str, tuple[str, int, str]] = {
     "chain-unavailable": ("Chain node unavailable", 503, "The JSON-RPC node did not answer or refused the request."),
     "not-an-oracle-node": ("This server runs no oracle node", 404, "POST /v1/readings is served only by a process that runs an oracle node."),
     "http-error": ("HTTP error", 400, "A generic HTTP error (see `detail`)."),
+    "unauthenticated": ("Authentication required", 401, "No, an unknown or a malformed API key or request signature."),
+    "key-revoked": ("API key revoked", 401, "The API key was revoked (or rotated: the detail names its replacement)."),
+    "stale-request": ("Signed request outside the time window", 401, "X-CL-Timestamp is more than 300 s from the server's clock."),
+    "replayed-request": ("Signed request replayed", 401, "This (account, nonce) pair was already used."),
+    "participant-not-active": ("Participant not active", 403, "The account's organisation is not admitted and active with the key's role in ParticipantRegistry."),
+    "wrong-role": ("Wrong role", 403, "The operation needs another on-chain role."),
+    "idempotency-conflict": ("Idempotency key reused with another body", 409, "The Idempotency-Key was used before for a different request body."),
+    "idempotency-in-progress": ("Request with this idempotency key in progress", 409, "A request with the same Idempotency-Key has not finished yet; retry later."),
+    "no-custodial-key": ("No custodial key for this account", 409, "The API holds no key for the caller's account: submit a transaction signed by the account itself (`raw_transaction`)."),
+    "invalid-transaction": ("Signed transaction not acceptable", 422, "The raw transaction does not decode, is not signed by the caller, or does not call what this endpoint expects."),
+    "no-anchored-data": ("No anchored meter data", 409, "The month has no anchored batch for the device."),
 }
 
 

@@ -64,3 +64,36 @@ class ReadingProofOut(BaseModel):
     root: str
     proof: list[str]
     verified_on_chain: bool | None = Field(description="MeterDataAnchor.verifyReading via eth_call; None if not anchored yet")
+
+
+class RecordMonthIn(BaseModel):
+    """Record (and by default submit) a month of purchased electricity from anchored meter data."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "device": "0x" + "ab" * 32, "year": 2007, "month": 1, "factor_set_id": 1, "submit": True}]})
+
+    device: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="32-byte device id of the meter")
+    year: int = Field(ge=1971, le=9999)
+    month: int = Field(ge=1, le=12)
+    factor_set_id: int = Field(ge=1, description="published factor set holding the grid EF")
+    evidence_hash: str = Field("0x" + "00" * 32, pattern=r"^0x[0-9a-fA-F]{64}$", description="SHA-256 of the evidence envelope")
+    amends: int = Field(0, ge=0, description="id of the Draft/Rejected record this one amends")
+    submit: bool = Field(True, description="submit for verification right away")
+
+
+class AssignVerifierIn(BaseModel):
+    """Assign a verifier to a submitted record."""
+
+    model_config = ConfigDict(extra="forbid")
+    verifier: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+
+
+class VerdictIn(BaseModel):
+    """A verifier's verdict: by default a transaction the verifier signed itself
+    (``raw_transaction`` calling ``attest``/``reject``); in custodial mode the fields instead."""
+
+    model_config = ConfigDict(extra="forbid")
+    raw_transaction: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]+$")
+    verdict: Literal["attest", "reject"] | None = None
+    report_hash: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{64}$")
+    findings_hash: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{64}$")

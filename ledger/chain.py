@@ -37,6 +37,7 @@ from web3._utils.method_formatters import receipt_formatter
 from web3.contract.contract import ContractFunction
 
 from ledger.crypto import keccak256
+from ledger.migrate import upgrade
 
 
 class JournalBase(DeclarativeBase):
@@ -115,7 +116,7 @@ class ChainClient:
 
     Args:
         rpc_url: JSON-RPC URL of any EVM node.
-        journal: SQLAlchemy engine of the journal store (tables created if absent).
+        journal: SQLAlchemy engine of the journal store (migrated to head: ledger.migrate.upgrade).
         error_abis: ABIs whose custom errors should be decoded in reverts.
         gas_price: legacy gas price in wei; None asks the node (×2 headroom). Permissioned
             networks with free gas use 0.
@@ -127,7 +128,7 @@ class ChainClient:
         self.http = httpx.Client(timeout=timeout)
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
         self.journal = journal
-        JournalBase.metadata.create_all(journal)
+        upgrade(journal, "journal")
         self._ids = itertools.count(1)
         self.chain_id = int(self.rpc("eth_chainId"), 16)
         self._gas_price = gas_price
@@ -291,6 +292,42 @@ class ChainClient:
                     raise self._explain_revert(r)
         return results
 
+    def send_raw(self, raw: bytes, label: str) -> TxResult:
+        """Pre-flight, journal and send a transaction signed by its sender (non-custodial mode).
+
+        Raises:
+            ContractRevert: if the pre-flight ``eth_call`` reverts (nothing is sent) or the mined
+                transaction reverted.
+            ChainError: if the transaction is malformed or the node refuses it.
+        """
+        tx = decode_raw_transaction(raw)
+        if tx.chain_id not in (None, self.chain_id):
+            raise ChainError(f"{label}: transaction is for chain {tx.chain_id}, this chain is {self.chain_id}")
+        call = {"from": tx.sender, "data": "0x" + tx.data.hex(), "gas": hex(tx.gas)}
+        if tx.to:
+            call["to"] = tx.to
+        resp = self.rpc_batch([("eth_call", [call, "latest"])])[0]
+        if "error" in resp:
+            raise self.decode_revert(_error_data(resp["error"]), label)
+        h = "0x" + keccak256(raw).hex()
+        with self._lock:
+            with Session(self.journal) as s, s.begin():
+                if s.get(JournalEntry, h) is None:
+                    s.add(JournalEntry(tx_hash=h, chain_id=self.chain_id, sender=tx.sender, nonce=tx.nonce, raw=raw,
+                                       label=label[:200], status="signed", created_at=datetime.now(UTC).isoformat()))
+            sent = self.rpc_batch([("eth_sendRawTransaction", ["0x" + raw.hex()])])[0]
+            if "error" in sent and "already" not in str(sent["error"]).lower():
+                with Session(self.journal) as s, s.begin():
+                    e = s.get(JournalEntry, h)
+                    if e is not None and e.status == "signed":
+                        s.delete(e)
+                raise ChainError(f"{label}: node refused the signed transaction: {sent['error']}")
+            self._nonces.pop(tx.sender, None)
+        r = self.wait([h], [label])[0]
+        if r.status != 1:
+            raise self._explain_revert(r)
+        return r
+
     def _explain_revert(self, r: TxResult) -> ContractRevert:
         tx = self.rpc("eth_getTransactionByHash", r.tx_hash)
         call = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
@@ -391,6 +428,42 @@ class ChainClient:
             if log["address"] == contract.address and log["topics"] and bytes(log["topics"][0]) == keccak256(_event_signature(abi).encode()):
                 out.append(dict(get_event_data(self.w3.codec, abi, log)["args"]))
         return out
+
+
+@dataclass(frozen=True)
+class RawTransaction:
+    """The fields of a signed raw transaction that the API checks before relaying it."""
+
+    sender: str
+    nonce: int
+    to: str | None
+    data: bytes
+    gas: int
+    chain_id: int | None
+
+
+def decode_raw_transaction(raw: bytes) -> RawTransaction:
+    """Decode a signed legacy (EIP-155) or EIP-1559/2930 transaction and recover its sender.
+
+    Raises:
+        ChainError: if the bytes are not a signed transaction.
+    """
+    import rlp
+
+    try:
+        sender = to_checksum_address(Account.recover_transaction(raw))
+        if raw and raw[0] in (1, 2):
+            f = rlp.decode(raw[1:])
+            chain_id, nonce = int.from_bytes(f[0], "big"), int.from_bytes(f[1], "big")
+            gas, to, data = (f[3], f[4], f[6]) if raw[0] == 1 else (f[4], f[5], f[7])
+        else:
+            f = rlp.decode(raw)
+            nonce, gas, to, data = int.from_bytes(f[0], "big"), f[2], f[3], f[5]
+            v = int.from_bytes(f[6], "big")
+            chain_id = (v - 35) // 2 if v >= 35 else None
+    except Exception as exc:  # noqa: BLE001 - any decoding failure means "not a signed transaction"
+        raise ChainError(f"not a signed transaction: {exc}") from None
+    return RawTransaction(sender, nonce, to_checksum_address(to) if to else None, bytes(data), int.from_bytes(gas, "big"), chain_id)
 
 
 def _error_data(err: dict[str, Any]) -> str | None:

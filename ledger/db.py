@@ -12,6 +12,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase
 
+from ledger.migrate import store_for_base, upgrade
+
 
 def sqlite_url(path: Path) -> str:
     """SQLAlchemy URL of a SQLite file (its directory is created)."""
@@ -19,10 +21,14 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def make_engine(url: str, *, metadata: type[DeclarativeBase] | None = None) -> Engine:
-    """Create an engine for ``url`` and, if ``metadata`` (a declarative base) is given, its tables.
+def make_engine(url: str, *, store: str | None = None, metadata: type[DeclarativeBase] | None = None) -> Engine:
+    """Create an engine for ``url``; if ``store`` (e.g. ``"journal"``) or its declarative base
+    ``metadata`` is given, migrate that store's schema to head (:func:`ledger.migrate.upgrade`).
 
     SQLite connections get ``journal_mode=WAL``, ``synchronous=FULL`` and a 30 s busy timeout.
+
+    Raises:
+        UnknownStore: ``store``/``metadata`` is not a migrated store (ledger.migrate.STORES).
     """
     is_sqlite = url.startswith("sqlite")
     engine = create_engine(
@@ -39,5 +45,7 @@ def make_engine(url: str, *, metadata: type[DeclarativeBase] | None = None) -> E
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     if metadata is not None:
-        metadata.metadata.create_all(engine)
+        store = store_for_base(metadata)
+    if store is not None:
+        upgrade(engine, store)
     return engine

@@ -36,9 +36,10 @@ from ledger.crypto import (
     recover_address_bytes,
 )
 from ledger.merkle import StandardMerkleTree
+from ledger.migrate import upgrade
 from ledger.quantities import QUANTITIES
 from ledger.units import energy_wh
-from oracles.store import QuarantinedReading, SignedBatchReport, StoredReading, StoreBase
+from oracles.store import QuarantinedReading, SignedBatchReport, StoredReading
 
 #: Readings may end at most this many seconds after the node's clock (clock skew allowance).
 FUTURE_SKEW_S = 300
@@ -142,7 +143,7 @@ class OracleNode:
     Args:
         name: label used in reports and logs.
         signer: the node's secp256k1 key (signs batch reports).
-        engine: the node's store (tables created if absent).
+        engine: the node's store (migrated to head: ledger.migrate.upgrade).
         domain_separator: EIP-712 domain separator of the MeterDataAnchor deployment.
         devices: device registrations.
         config_digest: callable returning the anchor's current config digest.
@@ -157,7 +158,7 @@ class OracleNode:
         self.devices = devices
         self.config_digest = config_digest
         self.clock = clock
-        StoreBase.metadata.create_all(engine)
+        upgrade(engine, "oracle")
         self._lock = threading.Lock()
         self._last: dict[bytes, tuple[int, int]] = {}    # device -> (last sequence, last end)
         self._closed: dict[bytes, int] = {}              # device -> end of last signed period
@@ -339,7 +340,7 @@ class OracleNode:
                 return None
             rep = s.scalars(select(SignedBatchReport).where(
                 SignedBatchReport.device == device, SignedBatchReport.start <= r.start, SignedBatchReport.end >= r.end)
-                .order_by(SignedBatchReport.anchored_batch_id.desc())).first()
+                .order_by(SignedBatchReport.anchored_batch_id.desc().nulls_last())).first()
             if rep is None:
                 return None
             leaves = s.scalars(select(StoredReading.leaf).where(

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from scripts.cli_audit import audit_app
+
 app = typer.Typer(help="CarbonLedger: signed meter data, oracle anchoring, on-chain emissions accounting.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 node_app = typer.Typer(help="The embedded chain (Anvil).", no_args_is_help=True)
@@ -24,6 +26,9 @@ api_app = typer.Typer(help="The HTTP API.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(api_app, name="api")
+app.add_typer(audit_app, name="audit")
+admin_app = typer.Typer(help="API keys: issue, rotate, revoke, list.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
 console = Console(width=None if sys.stdout.isatty() else 150)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_HOME", help="State directory (chain snapshot, journal, stores, keys).")]
@@ -119,7 +124,9 @@ def _serve(system: Any, api_port: int) -> None:
     import uvicorn
 
     from api.app import create_app
-    app_ = create_app(system.dep, system.oracle_nodes[0])
+    from ledger.db import make_engine, sqlite_url
+    app_ = create_app(system.dep, make_engine(sqlite_url(system.data_dir / "api.sqlite")), system.oracle_nodes[0],
+                      custodial=[system.accounts[n] for n in ("regulator", "enterprise")])
     console.print(f"serving the API on http://127.0.0.1:{api_port} (OpenAPI: /docs); Ctrl-C to stop")
     uvicorn.run(app_, host="127.0.0.1", port=api_port, log_level="warning")
 
@@ -173,9 +180,11 @@ def oracle_serve(name: Annotated[str, typer.Option(help="oracle-1, oracle-2 or o
 
     from api.app import create_app
     from oracles.runtime import open_oracle_node
+    from ledger.db import make_engine, sqlite_url
     dep, node = open_oracle_node(data_dir.resolve(), name, rpc_url)
     console.print(f"oracle node {name} ({node.address}) on http://127.0.0.1:{port}")
-    uvicorn.run(create_app(dep, node), host="127.0.0.1", port=port, log_level="warning")
+    api_store = make_engine(sqlite_url(data_dir.resolve() / "oracles" / f"{name}-api.sqlite"))
+    uvicorn.run(create_app(dep, api_store, node), host="127.0.0.1", port=port, log_level="warning")
 
 
 @api_app.command("serve")
@@ -187,8 +196,75 @@ def api_serve(data_dir: DataDir = DEFAULT_DIR,
 
     from api.app import create_app
     from oracles.runtime import open_oracle_node
-    dep, node = open_oracle_node(data_dir.resolve(), "oracle-1", rpc_url)
-    uvicorn.run(create_app(dep, node), host="127.0.0.1", port=port, log_level="warning")
+    from ledger.db import make_engine, sqlite_url
+    from scripts.setup_env import open_keystore
+    d = data_dir.resolve()
+    dep, node = open_oracle_node(d, "oracle-1", rpc_url)
+    custodial = [dep.client.add_account(k) for label, k in open_keystore(d).unlock_all().items() if label in ("regulator", "enterprise")]
+    uvicorn.run(create_app(dep, make_engine(sqlite_url(d / "api.sqlite")), node, custodial), host="127.0.0.1", port=port, log_level="warning")
+
+
+def _admin_ctx(data_dir: Path, rpc_url: str) -> tuple[Any, Any]:
+    from ledger.db import make_engine, sqlite_url
+    from oracles.runtime import open_oracle_node
+    d = data_dir.resolve()
+    dep, _node = open_oracle_node(d, "oracle-1", rpc_url)
+    return dep, make_engine(sqlite_url(d / "api.sqlite"))
+
+
+@admin_app.command("issue-key")
+def admin_issue_key(org: Annotated[str, typer.Option(help="Unified social credit code of the organisation.")],
+                    role: Annotated[str, typer.Option(help="ENTERPRISE_ROLE, VERIFIER_ROLE, REGULATOR_ROLE, …")],
+                    account: Annotated[str | None, typer.Option(help="Account of the organisation (default: its first).")] = None,
+                    label: str = "", data_dir: DataDir = DEFAULT_DIR, rpc_url: str = "http://127.0.0.1:8545") -> None:
+    """Issue an API key bound to an account and on-chain role; printed once, stored hashed."""
+    from api.auth import AuthError, issue_key
+    from ledger.identifiers import InvalidUscc, org_id
+    dep, store = _admin_ctx(data_dir, rpc_url)
+    try:
+        key = issue_key(store, dep, org_id(org), role.upper(), account, label)
+    except (AuthError, InvalidUscc) as exc:
+        console.print(f"[red]refused: {exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(key)
+
+
+@admin_app.command("rotate-key")
+def admin_rotate_key(key_id: str, data_dir: DataDir = DEFAULT_DIR, rpc_url: str = "http://127.0.0.1:8545") -> None:
+    """Issue a replacement for KEY_ID (same binding) and revoke KEY_ID."""
+    from api.auth import AuthError, rotate_key
+    dep, store = _admin_ctx(data_dir, rpc_url)
+    try:
+        console.print(rotate_key(store, dep, key_id))
+    except AuthError as exc:
+        console.print(f"[red]refused: {exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@admin_app.command("revoke-key")
+def admin_revoke_key(key_id: str, data_dir: DataDir = DEFAULT_DIR, rpc_url: str = "http://127.0.0.1:8545") -> None:
+    """Revoke KEY_ID at once."""
+    from api.auth import AuthError, revoke_key
+    _dep, store = _admin_ctx(data_dir, rpc_url)
+    try:
+        revoke_key(store, key_id)
+    except AuthError as exc:
+        console.print(f"[red]refused: {exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"revoked {key_id}")
+
+
+@admin_app.command("list-keys")
+def admin_list_keys(data_dir: DataDir = DEFAULT_DIR, rpc_url: str = "http://127.0.0.1:8545") -> None:
+    """List API keys (ids, bindings, status; never secrets)."""
+    from api.auth import list_keys
+    _dep, store = _admin_ctx(data_dir, rpc_url)
+    t = Table(title="API keys")
+    for c in ("key id", "account", "role", "label", "status"):
+        t.add_column(c)
+    for k in list_keys(store):
+        t.add_row(k.key_id, k.account, k.role, k.label, "revoked" if k.revoked_at else "active")
+    console.print(t)
 
 
 @app.command()

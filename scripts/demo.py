@@ -10,7 +10,8 @@ purchased-electricity meter:
 3. each of three oracle nodes checks and stores every reading (its own SQLite store);
 4. per local day each node builds the same Merkle tree and signs the batch report; the
    submitter anchors it with 2 of 3 signatures;
-5. per month the enterprise records the purchased electricity (emissions computed on-chain from
+5. per month, through the HTTP API (enterprise and regulator with API keys, the verifier with
+   EIP-712 signed requests and its own transaction signatures), the enterprise records the purchased electricity (emissions computed on-chain from
    the anchored Wh and the published factor) and submits it; the regulator assigns the verifier;
    the verifier re-verifies it from the readings (roots, signatures, on-chain proofs, formula) and
    attests or rejects; the regulator confirms;
@@ -22,11 +23,10 @@ Every step is idempotent: a second run reuses the chain state and does only what
 from __future__ import annotations
 
 import calendar
-import random
+import socket
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -34,21 +34,25 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.chain import Call, JournalEntry
-from ledger.crypto import Reading, address_bytes
+from ledger.chain import JournalEntry
 from ledger.identifiers import org_id
+from ledger.records import device_batches
 from ledger.units import kg_to_tonnes, wh_to_mwh
-from ledger.verification import AnchoredBatch, VerificationReport, verify_record
+from ledger.verification import AnchoredBatch, VerificationReport
 from oracles.device import DeviceSigner
 from oracles.node import SignedReading
 from oracles.submitter import Submitter
 from oracles.uci import load_uci
+from scripts.demo_http import monthly_cycle_over_http
+from scripts.node_workers import NodeProcesses
 from scripts.setup_env import PARTICIPANTS, System
 
 STATUS = {0: "none", 1: "draft", 2: "submitted", 3: "verified", 4: "rejected", 5: "confirmed"}
 PURCHASED_ELECTRICITY = 1
 #: Readings per ingestion call (one SQL transaction per call, as one HTTP batch would be).
 INGEST_CHUNK = 4_320
+#: From this many readings on, the oracle nodes ingest in their own processes (start-up ≈ 2 s).
+PROCESS_THRESHOLD = 20_000
 
 
 @dataclass
@@ -57,6 +61,12 @@ class DemoResult:
 
     report: dict[str, Any]
     verification: dict[int, VerificationReport] = field(default_factory=dict)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _months(start: date, end: date) -> list[tuple[int, int]]:
@@ -77,13 +87,14 @@ def _day_windows(start: date, end: date, utc_offset: int) -> list[tuple[date, in
 
 
 def run_demo(system: System, start: date, end: date, *, progress: Callable[[str, int, int], Any] | None = None,
-             log: Callable[[str], Any] = print, seed: int | None = None) -> DemoResult:
+             log: Callable[[str], Any] = print, seed: int | None = None, api_port: int | None = None) -> DemoResult:
     """Run the main job on ``[start, end)`` (local dates of the enterprise) and return the report.
 
     Args:
         system: a started :class:`~scripts.setup_env.System`.
         progress: ``progress(phase, done, total)`` callback for progress bars.
         seed: seed of the verifier's random proof sample (None: random).
+        api_port: port of the API the monthly cycle goes through (None: a free port).
     """
     t0 = time.perf_counter()
     dep, c, acc = system.dep, system.client, system.accounts
@@ -113,11 +124,29 @@ def run_demo(system: System, start: date, end: date, *, progress: Callable[[str,
     signer = DeviceSigner(device, system.device_key, dep.domain.separator)
     acks = Counter()
     nodes = system.oracle_nodes
-    with ThreadPoolExecutor(len(nodes)) as pool:
+    if len(minutes) >= PROCESS_THRESHOLD:   # large runs: one process per node, every core busy
+        workers = NodeProcesses(system.data_dir, [n.name for n in nodes], c.rpc_url)
+        try:   # pipelined: the device signs the next chunk while the nodes check this one
+            pending = False
+            for lo in range(0, len(minutes), INGEST_CHUNK):
+                batch = list(signer.sign_minutes(minutes[lo:lo + INGEST_CHUNK]))
+                if pending:
+                    acks.update(workers.collect())
+                    if progress:
+                        progress("ingest", lo, len(minutes))
+                workers.send(batch)
+                pending = True
+            if pending:
+                acks.update(workers.collect())
+            if progress:
+                progress("ingest", len(minutes), len(minutes))
+        finally:
+            workers.close()
+    else:
         for lo in range(0, len(minutes), INGEST_CHUNK):
             batch: list[SignedReading] = list(signer.sign_minutes(minutes[lo:lo + INGEST_CHUNK]))
-            for node_acks in pool.map(lambda n: n.ingest(batch), nodes):
-                acks.update(a.status if a.status != "rejected" else f"rejected:{a.reason}" for a in node_acks)
+            for node in nodes:
+                acks.update(a.status if a.status != "rejected" else f"rejected:{a.reason}" for a in node.ingest(batch))
             if progress:
                 progress("ingest", min(lo + INGEST_CHUNK, len(minutes)), len(minutes))
     timings["sign_and_ingest"] = time.perf_counter() - t
@@ -136,7 +165,7 @@ def run_demo(system: System, start: date, end: date, *, progress: Callable[[str,
 
     # 5. monthly records: record → submit → assign → verify → attest/reject → confirm
     t = time.perf_counter()
-    verification = _monthly_compliance_cycle(system, _months(start, end), seed)
+    verification = monthly_cycle_over_http(system, _months(start, end), api_port or _free_port(), seed)
     timings["monthly_cycle"] = time.perf_counter() - t
 
     # 6. the report
@@ -157,86 +186,7 @@ def run_demo(system: System, start: date, end: date, *, progress: Callable[[str,
 
 def _device_batches(system: System) -> list[tuple[int, int, AnchoredBatch]]:
     """(index, original batch id, current batch) for every batch of the demo device."""
-    c, a, device = system.client, system.dep.anchor, system.device
-    n = int(c.call(a.functions.deviceBatchCount(device)))
-    ids = [int(r["result"], 16) for r in c.rpc_batch([("eth_call", [{"to": a.address, "data": a.functions.deviceBatchAt(device, i)._encode_transaction_data()}, "latest"]) for i in range(n)])]
-    cur = [int(r["result"], 16) for r in c.rpc_batch([("eth_call", [{"to": a.address, "data": a.functions.currentBatch(b)._encode_transaction_data()}, "latest"]) for b in ids])]
-    out = []
-    for i, (orig, b) in enumerate(zip(ids, cur)):
-        bt = c.call(a.functions.batch(b))
-        out.append((i, orig, AnchoredBatch(b, int(bt[1]), int(bt[2]), int(bt[3]), int(bt[4]), bytes(bt[5]))))
-    return out
-
-
-def _monthly_compliance_cycle(system: System, months: list[tuple[int, int]], seed: int | None) -> dict[int, VerificationReport]:
-    c, dep, acc, device = system.client, system.dep, system.accounts, system.device
-    em = dep.emissions.functions
-    ent_org = org_id(PARTICIPANTS["enterprise"]["uscc"])
-    batches = _device_batches(system)
-    factor_set = system.factor_set_id()
-
-    def current(y: int, m: int) -> int:
-        return int(c.call(em.currentRecord(ent_org, PURCHASED_ELECTRICITY, device, y, m)))
-
-    # record the months that have anchored batches and no record yet
-    calls = []
-    for y, m in months:
-        if current(y, m):
-            continue
-        ws, we = c.call(em.monthWindow(ent_org, y, m))
-        idx = [i for i, _, b in batches if ws <= b.start and b.end <= we]
-        if not idx:
-            continue
-        calls.append(Call.of(em.recordPurchasedElectricity(device, y, m, idx[0], idx[-1], factor_set, bytes(32), 0),
-                             acc["enterprise"], f"record {y}-{m:02d}"))
-    c.send(calls)
-    ids = [r for r in (current(y, m) for y, m in months) if r]
-    recs = {i: c.call(em.record(i)) for i in ids}
-
-    def status(i: int) -> int:
-        return int(recs[i][_F["status"]])
-
-    c.send([Call.of(em.submit(i), acc["enterprise"], f"submit {i}") for i in ids if status(i) == 1])
-    recs = {i: c.call(em.record(i)) for i in ids}
-    c.send([Call.of(em.assignVerifier(i, acc["verifier"]), acc["regulator"], f"assign {i}") for i in ids
-            if status(i) == 2 and int(recs[i][_F["verifier"]], 16) == 0])
-    recs = {i: c.call(em.record(i)) for i in ids}
-
-    # the verifier re-verifies each submitted record from the readings
-    reports: dict[int, VerificationReport] = {}
-    verdicts = []
-    rng = random.Random(seed)
-    node = system.oracle_nodes[0]
-    signer = address_bytes(c.call(dep.devices.functions.device(device))[1])
-    by_index = {i: b for i, _, b in batches}
-    for i in ids:
-        if status(i) != 2:
-            continue
-        r = recs[i]
-        chosen = [by_index[k] for k in range(int(r[_F["firstBatchIndex"]]), int(r[_F["lastBatchIndex"]]) + 1)]
-
-        def readings_of(b: AnchoredBatch) -> list[tuple[Reading, bytes]]:
-            return [(Reading(x.device, x.sequence, x.start, x.end, x.quantity_code, x.value, x.scale, x.flags), x.signature)
-                    for x in node.readings_between(device, b.start, b.end)]
-
-        def on_chain(batch_id: int, rd: Reading, proof: list[bytes]) -> bool:
-            return bool(c.call(dep.anchor.functions.verifyReading(batch_id, _reading_tuple(rd), proof)))
-
-        rep = verify_record(record_id=i, device=device, device_signer=signer, domain_separator=dep.domain.separator,
-                            batches=chosen, readings_of=readings_of, verify_on_chain=on_chain,
-                            factor_value=int(r[_F["factorValue"]]), factor_set_id=int(r[_F["factorSetId"]]),
-                            recorded_wh=int(r[_F["activityAmount"]]), recorded_kg=int(r[_F["emissionsKg"]]), rng=rng)
-        reports[i] = rep
-        fn = em.attest if rep.passed else em.reject
-        verdicts.append(Call.of(fn(i, rep.report_hash(), rep.findings_hash()), acc["verifier"], f"verify {i}"))
-    c.send(verdicts)
-    recs = {i: c.call(em.record(i)) for i in ids}
-    c.send([Call.of(em.confirm(i), acc["regulator"], f"confirm {i}") for i in ids if status(i) == 3])
-    return reports
-
-
-def _reading_tuple(r: Reading) -> tuple[Any, ...]:
-    return (r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
+    return [(b.index, b.original_id, b.batch) for b in device_batches(system.dep, system.device)]
 
 
 #: Field positions in EmissionsRegistry.record(...)'s returned tuple.

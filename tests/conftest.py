@@ -18,6 +18,7 @@ from ledger.db import make_engine, sqlite_url
 from ledger.deployment import Deployment, deploy_all
 from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
 from ledger.node import AnvilNode, anvil_binary
+from tests.pg import fresh_pg_url, pg_url  # noqa: F401 - PostgreSQL fixtures (scripts/postgres.sh)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -8,6 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.auth import issue_key
+from ledger.db import make_engine, sqlite_url
 from ledger.crypto import keccak256
 from ledger.identifiers import org_id
 from oracles.device import DeviceSigner
@@ -18,10 +20,13 @@ from tests.helpers import DAY0, minute_readings
 from tests.test_oracle_node import make_node
 
 
-@pytest.fixture()
-def setup(chain: World, tmp_path: Path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def setup(request: pytest.FixtureRequest, chain: World, tmp_path: Path):
     node1, node2 = make_node(chain, tmp_path, "oracle-1"), make_node(chain, tmp_path, "oracle-2")
-    return chain, node1, node2, TestClient(create_app(chain.dep, node1))
+    store = make_engine(sqlite_url(tmp_path / "api.sqlite") if request.param == "sqlite" else request.getfixturevalue("fresh_pg_url"))
+    http = TestClient(create_app(chain.dep, store, node1))
+    http.headers["Authorization"] = "Bearer " + issue_key(store, chain.dep, org_id(USCC["regulator"]), "REGULATOR_ROLE")
+    return chain, node1, node2, http
 
 
 def _wire(w: World, watts: list[int], start: int = DAY0, first_seq: int = 1) -> list[dict]:
@@ -99,3 +104,9 @@ def test_audit_answers_unknown_ids_with_not_found_problems(setup) -> None:
 def test_openapi_schema_is_served(setup) -> None:
     paths = setup[3].get("/openapi.json").json()["paths"]
     assert {"/v1/readings", "/v1/audit/batches/{batch_id}", "/v1/audit/records/{record_id}"} <= set(paths)
+
+
+def test_record_provenance_needs_credentials(setup) -> None:
+    http = setup[3]
+    r = http.get("/v1/audit/records/1", headers={"Authorization": ""})
+    assert r.status_code == 401 and r.json()["type"] == "/v1/problems/unauthenticated"

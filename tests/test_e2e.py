@@ -97,3 +97,16 @@ def test_second_run_redoes_nothing(demo_run) -> None:
     assert second.report["readings_signed_this_run"] == 0
     assert [m["energy_wh"] for m in second.report["months"]] == [m["energy_wh"] for m in first.report["months"]]
     assert second.report["transactions_total"] == first.report["transactions_total"]
+
+
+def test_oracle_nodes_in_their_own_processes_store_the_same_readings(tmp_path_factory: pytest.TempPathFactory,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import scripts.demo as demo
+    monkeypatch.setattr(demo, "PROCESS_THRESHOLD", 0)
+    system = System(tmp_path_factory.mktemp("procs"), port=free_port(), log=lambda m: None).start()
+    try:
+        rep = run_demo(system, date(2007, 5, 1), date(2007, 5, 3), log=lambda m: None, seed=2).report
+    finally:
+        system.stop()
+    assert rep["acknowledgements"] == {"accepted": 3 * 2 * 1440}
+    assert rep["months"][0]["readings_accepted"] == 2 * 1440 and rep["months"][0]["status"] == "confirmed"

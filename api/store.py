@@ -1,0 +1,56 @@
+"""The API's own SQL store: API keys (hashed), signed-request nonces, idempotency records."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class ApiBase(DeclarativeBase):
+    """Declarative base of the API store."""
+
+
+class ApiKey(ApiBase):
+    """An API key bound to one on-chain account and role. Only the secret's SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(24), primary_key=True)      # public part of the key
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    org_id: Mapped[str] = mapped_column(String(66), index=True)            # 0x bytes32
+    account: Mapped[str] = mapped_column(String(42), index=True)           # checksummed address
+    role: Mapped[str] = mapped_column(String(32))                          # e.g. ENTERPRISE_ROLE
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)                    # UTC s
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    replaced_by: Mapped[str | None] = mapped_column(String(24), nullable=True)
+
+
+class RequestNonce(ApiBase):
+    """A nonce already used by a signed request (replay protection)."""
+
+    __tablename__ = "request_nonces"
+    __table_args__ = (UniqueConstraint("account", "nonce", name="uq_nonce_account"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(42))
+    nonce: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class IdempotencyRecord(ApiBase):
+    """The stored response of a POST made with an ``Idempotency-Key``."""
+
+    __tablename__ = "idempotency"
+    __table_args__ = (UniqueConstraint("principal", "key", name="uq_idempotency_principal_key"),
+                      Index("ix_idempotency_created", "created_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(80))      # who made the request (key id or account)
+    key: Mapped[str] = mapped_column(String(200))
+    method_path: Mapped[str] = mapped_column(String(300))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)   # None while in progress
+    response: Mapped[str | None] = mapped_column(Text, nullable=True)
+    media_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)

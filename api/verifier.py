@@ -1,0 +1,74 @@
+"""Verifier audit client: assigned reports, their readings with Merkle proofs, the verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.concurrency import run_in_threadpool
+
+from api.auth import Principal, require_role
+from api.deps import AppContext, context, oracle_node, require_custodial
+from api.pagination import PageParams, page
+from api.problems import Problem
+from api.records_common import scoped_record
+from api.schemas import VerdictIn
+from ledger import records, workflow
+from oracles.proofs import readings_with_proofs
+
+router = APIRouter(prefix="/v1/verifier", tags=["verifier"])
+verifier = require_role("VERIFIER_ROLE")
+
+
+@router.get("/records", summary="Records assigned to the calling verifier (paginated)")
+async def list_assigned(params: PageParams = Depends(), p: Principal = Depends(verifier), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """Only the records the regulator assigned to this verifier on-chain (``VerifierAssigned``)."""
+    it = records.iter_records(ctx.deployment, params.after, verifier=p.account)
+    return await run_in_threadpool(page, it, params, lambda r: r["record_id"])
+
+
+@router.get("/records/{record_id}/batches", summary="The anchored batches an assigned record sums")
+async def get_batches(record_id: int = Path(ge=1), p: Principal = Depends(verifier), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """Each batch: id, period (UTC s), count, totalWh, anchored root."""
+    r = await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
+    bs = await run_in_threadpool(_record_batches, ctx, r)
+    return {"record_id": record_id, "items": [{"batch_id": b.batch_id, "start": b.start, "end": b.end, "count": b.count,
+                                               "totalWh": b.total_wh, "root": "0x" + b.root.hex()} for b in bs]}
+
+
+def _record_batches(ctx: AppContext, r: dict[str, Any]) -> list[Any]:
+    device = bytes.fromhex(r["device"][2:])
+    all_b = records.device_batches(ctx.deployment, device)
+    return [b.batch for b in all_b[int(r["firstBatchIndex"]):int(r["lastBatchIndex"]) + 1]]
+
+
+@router.get("/records/{record_id}/readings", summary="An assigned record's readings with Merkle proofs (paginated)")
+async def get_readings(record_id: int = Path(ge=1), params: PageParams = Depends(), p: Principal = Depends(verifier),
+                       ctx: AppContext = Depends(context), node: Any = Depends(oracle_node)) -> dict[str, Any]:
+    """Every reading (device-signed, W) of the record's anchored batches, by sequence, each with
+    its proof against the anchored root; the cursor is the last sequence number."""
+    r = await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
+    bs = await run_in_threadpool(_record_batches, ctx, r)
+    it = readings_with_proofs(node, bytes.fromhex(r["device"][2:]), bs, params.after - 1 if params.after else -1)
+    return await run_in_threadpool(page, it, params, lambda x: x["id"] + 1)
+
+
+@router.post("/records/{record_id}/verdict", summary="Attest or reject an assigned record")
+async def post_verdict(body: VerdictIn, record_id: int = Path(ge=1), p: Principal = Depends(verifier),
+                       ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """Default (non-custodial): ``raw_transaction`` is the verifier's own signed call of
+    ``EmissionsRegistry.attest`` or ``reject`` for this record; the API checks it and relays it.
+    Custodial: ``verdict``, ``report_hash`` and ``findings_hash`` instead."""
+    await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
+    if body.raw_transaction:
+        try:
+            await run_in_threadpool(workflow.relay_verdict, ctx.deployment, p.account, record_id, bytes.fromhex(body.raw_transaction[2:]))
+        except workflow.TransactionNotAcceptable as exc:
+            raise Problem("invalid-transaction", str(exc)) from None
+    else:
+        if not (body.verdict and body.report_hash and body.findings_hash):
+            raise Problem("validation-error", "send raw_transaction, or verdict with report_hash and findings_hash",
+                          errors=[{"field": "body.raw_transaction", "message": "required without verdict fields"}])
+        await run_in_threadpool(workflow.verdict, ctx.deployment, require_custodial(ctx, p.account), record_id,
+                                body.verdict == "attest", bytes.fromhex(body.report_hash[2:]), bytes.fromhex(body.findings_hash[2:]))
+    return await run_in_threadpool(records.record, ctx.deployment, record_id)

@@ -1,0 +1,8 @@
+"""Alembic environment of the event indexer's store (ledger/indexer.py IndexerBase)."""
+
+from __future__ import annotations
+
+from ledger.indexer import IndexerBase
+from ledger.migrate import run_env
+
+run_env("indexer", IndexerBase.metadata)

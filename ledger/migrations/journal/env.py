@@ -1,0 +1,8 @@
+"""Alembic environment of the chain client's write-ahead journal (ledger/chain.py JournalBase)."""
+
+from __future__ import annotations
+
+from ledger.chain import JournalBase
+from ledger.migrate import run_env
+
+run_env("journal", JournalBase.metadata)

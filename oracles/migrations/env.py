@@ -1,0 +1,9 @@
+"""Alembic environment of an oracle node's store (oracles/store.py StoreBase: readings,
+quarantine, batch_reports). It lives under oracles/ because ledger/ never imports oracles/."""
+
+from __future__ import annotations
+
+from ledger.migrate import run_env
+from oracles.store import StoreBase
+
+run_env("oracle", StoreBase.metadata)

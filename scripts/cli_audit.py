@@ -1,0 +1,200 @@
+"""``carbonledger audit`` — index the chain's events into SQL and re-check the SQL caches.
+
+* ``audit index``: follow every event of the deployment in ``DATA_DIR/deployment.json`` into
+  the indexer database (default ``DATA_DIR/indexer.sqlite``), from its checkpoint.
+* ``audit verify``: compare the indexed events with the chain and rebuild every anchored batch
+  from each oracle store's readings (``DATA_DIR/oracles/<name>.sqlite``); print a table of the
+  discrepancies ("no discrepancy" if none) and exit 1 if there is any.
+
+The chain is reached read-only: the chain client gets an in-memory journal (it never signs).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+audit_app = typer.Typer(help="Audit: index chain events into SQL; re-check the SQL caches against the chain.",
+                        no_args_is_help=True)
+console = Console(width=None if sys.stdout.isatty() else 150)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_HOME",
+                                       help="State directory (deployment manifest, stores).")]
+RpcUrl = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL of the chain (default: the manifest's rpc_url).")]
+DbUrl = Annotated[str | None, typer.Option("--db-url", help="SQLAlchemy URL of the indexer database (default: DATA_DIR/indexer.sqlite).")]
+DEFAULT_DIR = Path(".carbonledger")
+#: Exit codes: 0 no discrepancy, 1 discrepancies found, 2 the audit could not run.
+EXIT_DISCREPANCY, EXIT_ERROR = 1, 2
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(EXIT_ERROR)
+
+
+def open_deployment(data_dir: Path, rpc_url: str | None) -> Any:
+    """The deployment of ``data_dir`` on the chain at ``rpc_url`` (default: the manifest's).
+
+    Raises:
+        typer.Exit(2): no manifest, the node is unreachable, or the manifest does not match it.
+    """
+    import httpx
+
+    from ledger.chain import ChainClient, ChainError
+    from ledger.db import make_engine
+    from ledger.deployment import Deployment, DeploymentError
+    manifest = data_dir / "deployment.json"
+    if not manifest.exists():
+        raise _fail(f"{manifest} does not exist; run `carbonledger deploy` (or the demo) first")
+    url = rpc_url or json.loads(manifest.read_text()).get("rpc_url") or "http://127.0.0.1:8545"
+    try:
+        client = ChainClient(url, make_engine("sqlite://"))  # read-only: in-memory journal
+        return Deployment.load(client, manifest)
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the chain at {url}: {exc}; start it (e.g. `carbonledger node run`)") from None
+    except (ChainError, DeploymentError, ValueError) as exc:
+        raise _fail(f"cannot use the chain at {url} with {manifest}: {exc}") from None
+
+
+def _indexer_engine(data_dir: Path, db_url: str | None) -> Any:
+    from ledger.db import make_engine, sqlite_url
+    from ledger.indexer import IndexerBase
+    return make_engine(db_url or sqlite_url(data_dir / "indexer.sqlite"), metadata=IndexerBase)
+
+
+def _bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True, disable=not console.is_terminal)
+
+
+@audit_app.command("index")
+def audit_index(
+    data_dir: DataDir = DEFAULT_DIR,
+    rpc_url: RpcUrl = None,
+    db_url: DbUrl = None,
+    confirmations: Annotated[int, typer.Option(min=0, help="Index up to head minus this many blocks.")] = 0,
+    step: Annotated[int, typer.Option(min=1, help="Blocks per eth_getLogs.")] = 2000,
+) -> None:
+    """Index every event of the deployment's contracts into SQL, from the checkpoint on."""
+    from ledger.indexer import ChainEvent, Indexer, IndexerError
+    from sqlalchemy import func, select
+    data_dir = data_dir.resolve()
+    dep = open_deployment(data_dir, rpc_url)
+    engine = _indexer_engine(data_dir, db_url)
+    t0 = time.perf_counter()
+    try:
+        indexer = Indexer(dep, engine, confirmations=confirmations, step=step)
+        with _bar() as bar:
+            task = bar.add_task("index blocks", total=None)
+            added = indexer.sync(progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except IndexerError as exc:
+        raise _fail(str(exc)) from None
+    seconds = time.perf_counter() - t0
+    for rw in indexer.rewinds:
+        to = "the deployment block" if rw.to_block is None else f"block {rw.to_block}"
+        console.print(f"[yellow]the chain changed below the checkpoint (block {rw.from_block}): walked back to {to}, "
+                      f"deleted {rw.events_deleted} events and re-indexed[/yellow]")
+    cp = indexer.checkpoint()
+    with engine.connect() as conn:
+        counts = conn.execute(select(ChainEvent.contract, ChainEvent.event, func.count())
+                              .group_by(ChainEvent.contract, ChainEvent.event)
+                              .order_by(ChainEvent.contract, ChainEvent.event)).all()
+    t = Table(title=f"indexed events of chain {dep.client.chain_id} up to block {cp.last_block if cp else '—'}")
+    t.add_column("contract")
+    t.add_column("event")
+    t.add_column("events", justify="right")
+    for contract, event, n in counts:
+        t.add_row(contract, event, f"{n:,}")
+    console.print(t)
+    console.print(f"{added:,} events added in {seconds:.2f} s; {sum(n for *_, n in counts):,} indexed in {engine.url}")
+
+
+def _oracle_stores(data_dir: Path, urls: list[str] | None) -> list[tuple[str, str]]:
+    """(name, URL) of the oracle stores to check: ``urls`` as given, else every SQLite file in
+    ``DATA_DIR/oracles`` holding a ``readings`` table (journals and API stores hold none)."""
+    from sqlalchemy import create_engine, inspect
+
+    from ledger.db import sqlite_url
+    if urls:
+        return [(u, u) for u in urls]
+    out = []
+    for p in sorted((data_dir / "oracles").glob("*.sqlite")):
+        probe = create_engine(sqlite_url(p))
+        try:
+            if inspect(probe).has_table("readings"):
+                out.append((p.stem, sqlite_url(p)))
+        finally:
+            probe.dispose()
+    return out
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data_dir: DataDir = DEFAULT_DIR,
+    rpc_url: RpcUrl = None,
+    db_url: DbUrl = None,
+    report_json: Annotated[Path | None, typer.Option("--report-json", help="Write the discrepancies as JSON to this path.")] = None,
+    oracle_store: Annotated[list[str] | None, typer.Option(
+        "--oracle-store", help="SQLAlchemy URL of an oracle store (repeatable; default: DATA_DIR/oracles/*.sqlite).")] = None,
+    signatures: Annotated[bool, typer.Option("--signatures", help="Also check every reading's device signature (slower).")] = False,
+) -> None:
+    """Re-check the indexed events and the oracle stores' readings against the chain (exit 1 on any discrepancy)."""
+    from ledger.audit_verify import Discrepancy, VerifyError, verify_events, verify_oracle_store
+    from ledger.chain import ChainError
+    from ledger.db import make_engine
+    from ledger.indexer import checkpoint_id, count_events, read_checkpoint
+    data_dir = data_dir.resolve()
+    dep = open_deployment(data_dir, rpc_url)
+    found: list[tuple[str, Discrepancy]] = []
+    checked: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    try:
+        engine = _indexer_engine(data_dir, db_url)
+        cp = read_checkpoint(engine, checkpoint_id(dep.manifest))
+        n_events = count_events(engine)
+        with _bar() as bar:
+            task = bar.add_task("chain_events vs chain", total=None)
+            found += [("indexer", d) for d in verify_events(
+                dep, engine, progress=lambda done, total: bar.update(task, completed=done, total=total))]
+        checked["indexer"] = {"db": str(engine.url), "events": n_events, "checkpoint_block": cp.last_block if cp else None,
+                              "seconds": round(time.perf_counter() - t0, 3)}
+        if cp is None and n_events == 0:
+            console.print("[yellow]no events indexed yet: run `carbonledger audit index` to index them[/yellow]")
+        for name, url in _oracle_stores(data_dir, oracle_store):
+            t1 = time.perf_counter()
+            store = make_engine(url)
+            with _bar() as bar:
+                task = bar.add_task(f"{name}: rebuild anchored batches", total=None)
+                found += [(name, d) for d in verify_oracle_store(
+                    dep, store, signatures=signatures,
+                    progress=lambda done, total, task=task: bar.update(task, completed=done, total=total))]
+            checked[name] = {"store": url, "signatures": signatures, "seconds": round(time.perf_counter() - t1, 3)}
+            store.dispose()
+    except (VerifyError, ChainError) as exc:
+        raise _fail(str(exc)) from None
+    seconds = time.perf_counter() - t0
+    if found:
+        t = Table(title=f"{len(found)} discrepancies")
+        for col in ("source", "kind", "where", "detail"):
+            t.add_column(col, overflow="fold")
+        for source, d in found:
+            t.add_row(source, d.kind, d.where, d.detail)
+        console.print(t)
+    else:
+        console.print(f"[green]no discrepancy[/green] ({', '.join(checked)}; {seconds:.1f} s)")
+    if report_json:
+        report_json.parent.mkdir(parents=True, exist_ok=True)
+        report_json.write_text(json.dumps({
+            "chain_id": dep.client.chain_id, "checked": checked, "seconds": round(seconds, 3),
+            "discrepancies": [{"source": s, **d.as_dict()} for s, d in found]}, indent=2, ensure_ascii=False))
+        console.print(f"report written to {report_json}")
+    if found:
+        raise typer.Exit(EXIT_DISCREPANCY)
