@@ -37,7 +37,7 @@ from ledger.deployment import Deployment
 KEY_PREFIX = "clk"
 MAX_SKEW_S = 300
 ROLE_NAMES = ("REGULATOR_ROLE", "ENTERPRISE_ROLE", "VERIFIER_ROLE", "ORACLE_ROLE", "EXCHANGE_ROLE",
-              "REGISTRY_ROLE", "PROJECT_OWNER_ROLE")
+              "REGISTRY_ROLE", "PROJECT_OWNER_ROLE", "SETTLEMENT_BANK_ROLE")
 API_REQUEST_TYPE = "ApiRequest(string method,string path,bytes32 bodyHash,uint64 timestamp,bytes32 nonce)"
 _API_REQUEST_TYPEHASH = keccak256(API_REQUEST_TYPE.encode())
 

@@ -47,6 +47,8 @@ contract ParticipantRegistry is AccessControl {
     bytes32 public constant REGISTRY_ROLE = Roles.REGISTRY;
     /// @notice Role id of CCER project owners (项目业主): keccak256("PROJECT_OWNER_ROLE").
     bytes32 public constant PROJECT_OWNER_ROLE = Roles.PROJECT_OWNER;
+    /// @notice Role id of the settlement bank (结算银行): keccak256("SETTLEMENT_BANK_ROLE").
+    bytes32 public constant SETTLEMENT_BANK_ROLE = Roles.SETTLEMENT_BANK;
 
     /// @notice Largest accepted |UTC offset| in seconds (UTC±14:00).
     int32 public constant MAX_UTC_OFFSET_SECONDS = 14 * 3_600;
@@ -251,6 +253,14 @@ contract ParticipantRegistry is AccessControl {
         if (orgId == bytes32(0)) return false;
         Organisation storage org = _organisations[orgId];
         return org.status == Status.Active && org.role == role;
+    }
+
+    /// @notice Whether `account` is bound to an Active organisation, whatever its role (the
+    ///         "admitted" test of asset transfers and settlement, DESIGN.md §4).
+    /// @param account Account to check.
+    function isAdmitted(address account) public view returns (bool) {
+        bytes32 orgId = _orgOf[account];
+        return orgId != bytes32(0) && _organisations[orgId].status == Status.Active;
     }
 
     /// @notice Reverts `NotActiveParticipant(account, role)` unless `isActive(account, role)`.

@@ -111,6 +111,11 @@ class TxResult:
     receipt: Any = field(repr=False)
 
 
+PRIORITY_TIP_WEI = 10**9
+"""Tip over twice the base fee in :meth:`ChainClient.suggest_gas_price` (1 gwei, the common
+wallet default; our own choice, not a network rule)."""
+
+
 class ChainClient:
     """Owns the JSON-RPC endpoint, the signing keys, nonces and the journal.
 
@@ -118,8 +123,8 @@ class ChainClient:
         rpc_url: JSON-RPC URL of any EVM node.
         journal: SQLAlchemy engine of the journal store (migrated to head: ledger.migrate.upgrade).
         error_abis: ABIs whose custom errors should be decoded in reverts.
-        gas_price: legacy gas price in wei; None asks the node (×2 headroom). Permissioned
-            networks with free gas use 0.
+        gas_price: legacy gas price in wei; None prices each send from the latest block's base
+            fee (see :meth:`suggest_gas_price`). Permissioned networks with free gas use 0.
     """
 
     def __init__(self, rpc_url: str, journal: Engine, *, error_abis: Iterable[list[dict[str, Any]]] = (),
@@ -213,10 +218,25 @@ class ChainClient:
         return out[0] if len(out) == 1 else out
 
     # ----------------------------------------------------------------- writes
-    def _gas_price_now(self) -> int:
+    def suggest_gas_price(self) -> int:
+        """Legacy gas price in wei for a transaction sent now.
+
+        ``2 × baseFeePerGas`` of the latest block plus a fixed tip of 1 gwei: the doubling
+        survives six full blocks of base-fee rise (EIP-1559 raises it by at most 12.5 % a
+        block). The node's ``eth_gasPrice`` is deliberately not used: Anvil derives it from
+        the tips paid in recent blocks, so pricing from it feeds our own tips back into the
+        next price and grows it geometrically (measured here: 1e18 wei after ~400
+        transactions). Chains without a base fee (pre-London) get ``eth_gasPrice``.
+        """
         if self._gas_price is not None:
             return self._gas_price
-        return max(int(self.rpc("eth_gasPrice"), 16) * 2, 1)
+        block = self.rpc("eth_getBlockByNumber", "latest", False)
+        base = block.get("baseFeePerGas") if block else None
+        if base is None:
+            return max(int(self.rpc("eth_gasPrice"), 16), 1)
+        return int(base, 16) * 2 + PRIORITY_TIP_WEI
+
+    _gas_price_now = suggest_gas_price
 
     def _next_nonce(self, sender: str) -> int:
         if sender not in self._nonces:

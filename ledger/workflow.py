@@ -112,6 +112,6 @@ def sign_verdict(dep: Deployment, private_key: bytes, record_id: int, attest: bo
     fn = (em.attest if attest else em.reject)(record_id, report_hash, findings_hash)
     [gas] = c.preflight([Call.of(fn, acct.address, f"verdict {record_id}")])
     tx = {"nonce": int(c.rpc("eth_getTransactionCount", acct.address, "pending"), 16), "gas": int(gas * 1.25) + 30_000,
-          "gasPrice": max(int(c.rpc("eth_gasPrice"), 16) * 2, 1), "chainId": c.chain_id, "to": dep.emissions.address,
+          "gasPrice": c.suggest_gas_price(), "chainId": c.chain_id, "to": dep.emissions.address,
           "data": bytes.fromhex(fn._encode_transaction_data()[2:]), "value": 0}
     return bytes(acct.sign_transaction(tx).raw_transaction)

@@ -261,3 +261,18 @@ def test_set_oracles_refuses_two_oracles_of_one_organisation(chain: World) -> No
     w.tx(d.participants.functions.addAccount(org_id(USCC["oracle-1"]), extra), "regulator")
     e = refused(w, d.anchor.functions.setOracles([w.acct["oracle-1"], extra, w.acct["oracle-2"]], 2), "regulator", "OracleOrganisationRepeated")
     assert e.args_[1].lower() == extra.lower()
+
+
+def test_gas_price_stays_tied_to_the_base_fee_over_many_transactions(chain: World) -> None:
+    """Regression: pricing from Anvil's eth_gasPrice fed our own tips back into the next price
+    and grew it geometrically until accounts could no longer pay (full-year demo, month 8)."""
+    c, dep = chain.client, chain.dep
+    outsider = chain.acct["outsider"]
+    before = int(c.rpc("eth_getBalance", outsider, "latest"), 16)
+    for i in range(30):
+        c.send([Call.of(dep.anchor.functions.setOracles(
+            [chain.acct["oracle-1"], chain.acct["oracle-2"], chain.acct["oracle-3"]], 2), chain.acct["regulator"], f"price {i}")])
+    base = int(c.rpc("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
+    assert c.suggest_gas_price() == 2 * base + 10**9
+    assert int(c.rpc("eth_gasPrice"), 16) < 10 * (base + 10**9) * 2
+    assert int(c.rpc("eth_getBalance", outsider, "latest"), 16) == before

@@ -20,10 +20,12 @@ library Roles {
     bytes32 internal constant REGISTRY = keccak256("REGISTRY_ROLE");
     /// @dev CCER 项目业主 — receives issued CCER.
     bytes32 internal constant PROJECT_OWNER = keccak256("PROJECT_OWNER_ROLE");
+    /// @dev 结算银行 — mints and burns the cash deposit token against deposits and withdrawals.
+    bytes32 internal constant SETTLEMENT_BANK = keccak256("SETTLEMENT_BANK_ROLE");
 
-    /// @notice Whether `role` is one of the seven participant roles above.
+    /// @notice Whether `role` is one of the eight participant roles above.
     function isKnown(bytes32 role) internal pure returns (bool) {
         return role == REGULATOR || role == ENTERPRISE || role == VERIFIER || role == ORACLE
-            || role == EXCHANGE || role == REGISTRY || role == PROJECT_OWNER;
+            || role == EXCHANGE || role == REGISTRY || role == PROJECT_OWNER || role == SETTLEMENT_BANK;
     }
 }

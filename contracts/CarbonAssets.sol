@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
+import {ERC1155Supply} from "@openzeppelin/contracts/token/ERC1155/extensions/ERC1155Supply.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ICarbonAssets} from "./interfaces/ICarbonAssets.sol";
+import {AssetIds} from "./lib/AssetIds.sol";
+import {Roles} from "./lib/Roles.sol";
+
+/// @title CarbonAssets
+/// @notice The carbon assets as ERC-1155 tokens: CEA (碳排放配额) by compliance year and CCER
+///         (核证自愿减排量) by project and reduction year; 1 token = 1 tCO2e. Token-id bit layout:
+///         see `AssetIds`.
+/// @dev DESIGN.md §4. Rules:
+///      - holders transfer only between admitted (ParticipantRegistry.isAdmitted), unfrozen
+///        accounts, and not while paused;
+///      - issuance only through the operator contracts the regulator names: CEA by Allocation
+///        (CEA_ISSUER_ROLE, regulator-driven), CCER by CCERRegistry (CCER_ISSUER_ROLE,
+///        registry-driven); surrender (清缴) only by Compliance; settlement deliveries only by
+///        Settlement;
+///      - every unit that leaves circulation is counted in exactly one bucket, so for every id
+///        `totalSupply + retired + surrendered + cancelled + clawedBack == issued`;
+///      - the regulator freezes / unfreezes an account (冻结) with a reason and pauses transfers.
+contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets {
+    /// @notice Operator role of Allocation: issues CEA and claws it back.
+    bytes32 public constant CEA_ISSUER_ROLE = keccak256("CEA_ISSUER_ROLE");
+    /// @notice Operator role of CCERRegistry: issues, retires and cancels CCER.
+    bytes32 public constant CCER_ISSUER_ROLE = keccak256("CCER_ISSUER_ROLE");
+    /// @notice Operator role of Compliance: burns surrendered units.
+    bytes32 public constant COMPLIANCE_ROLE = keccak256("COMPLIANCE_ROLE");
+    /// @notice Operator role of Settlement: delivers traded units without holder approval.
+    bytes32 public constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
+
+    /// @notice Per-id supply buckets, whole tCO2e.
+    struct Supply {
+        uint256 issued;
+        uint256 retired;
+        uint256 surrendered;
+        uint256 cancelled;
+        uint256 clawedBack;
+    }
+
+    /// @notice Participant registry consulted for the regulator and for "admitted".
+    ParticipantRegistry public immutable participants;
+
+    mapping(uint256 id => Supply) private _supply;
+    mapping(bytes32 role => mapping(address account => bool)) private _operators;
+    mapping(address account => bool) private _frozen;
+
+    /// @notice Caller is not an active regulator account.
+    error NotRegulator(address caller);
+    /// @notice Caller lacks operator role `role`.
+    error NotOperator(bytes32 role, address caller);
+    /// @notice `role` is not one of the four operator roles.
+    error UnknownOperatorRole(bytes32 role);
+    /// @notice `account` is not bound to an active organisation.
+    error NotAdmitted(address account);
+    /// @notice `account` is frozen by the regulator.
+    error AccountIsFrozen(address account);
+    /// @notice Freeze or unfreeze requested for an account already in that state.
+    error FreezeUnchanged(address account, bool frozen);
+    /// @notice Amount must be positive.
+    error ZeroAmount();
+    /// @notice Caller's operator role does not issue asset class `assetClass`.
+    error WrongIssuerForClass(uint8 assetClass, address caller);
+    /// @notice CCER is retired through CCERRegistry, which records the exact serials.
+    error UseRegistryToRetireCcer(uint256 id);
+    /// @notice A required text field (`field`) is empty.
+    error MissingText(string field);
+
+    /// @notice `amount` of `id` minted to `to` by issuer contract `operator`; `ref` names the
+    ///         allocation or issuance batch.
+    event Issued(address indexed to, uint256 indexed id, uint256 amount, bytes32 ref, address indexed operator);
+    /// @notice Clawback of `requested` CEA of `id` from `from`; `taken` actually burnt (the rest is
+    ///         recorded as a debt by Allocation).
+    event ClawedBack(address indexed from, uint256 indexed id, uint256 requested, uint256 taken, bytes32 ref);
+    /// @notice `amount` of `id` surrendered (清缴) by `holder` for compliance period `ref`.
+    event Surrendered(address indexed holder, uint256 indexed id, uint256 amount, bytes32 ref);
+    /// @notice `amount` of `id` retired (注销) by `holder`, final. For CCER `certificate` is the
+    ///         CCERRegistry retirement certificate; for CEA beneficiary/purpose/reason are given here.
+    event Retired(
+        address indexed holder,
+        uint256 indexed id,
+        uint256 amount,
+        bytes32 certificate,
+        string beneficiary,
+        string purpose,
+        string reason
+    );
+    /// @notice `amount` of `id` cancelled from `holder`: moved to registry `destination`.
+    event Cancelled(address indexed holder, uint256 indexed id, uint256 amount, bytes32 destination);
+    /// @notice Regulator froze `account` (冻结) for `reason`.
+    event AccountFrozen(address indexed account, string reason, address indexed by);
+    /// @notice Regulator unfroze `account` for `reason`.
+    event AccountUnfrozen(address indexed account, string reason, address indexed by);
+    /// @notice Regulator granted operator `role` to contract `account`.
+    event OperatorGranted(bytes32 indexed role, address indexed account, address indexed by);
+    /// @notice Regulator revoked operator `role` from contract `account`.
+    event OperatorRevoked(bytes32 indexed role, address indexed account, address indexed by);
+
+    modifier onlyRegulator() {
+        if (!participants.isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
+        _;
+    }
+
+    modifier onlyOperator(bytes32 role) {
+        if (!_operators[role][msg.sender]) revert NotOperator(role, msg.sender);
+        _;
+    }
+
+    /// @param participantRegistry The deployment's ParticipantRegistry.
+    constructor(ParticipantRegistry participantRegistry) ERC1155("") {
+        participants = participantRegistry;
+    }
+
+    // ------------------------------------------------------------ regulator
+
+    /// @notice Grant operator `role` (one of the four *_ROLE constants) to `account` (the
+    ///         deployment's Allocation, CCERRegistry, Compliance or Settlement contract).
+    /// @dev Errors: NotRegulator, UnknownOperatorRole. Emits OperatorGranted.
+    function grantOperator(bytes32 role, address account) external onlyRegulator {
+        _requireKnownRole(role);
+        _operators[role][account] = true;
+        emit OperatorGranted(role, account, msg.sender);
+    }
+
+    /// @notice Revoke operator `role` from `account`.
+    /// @dev Errors: NotRegulator, UnknownOperatorRole. Emits OperatorRevoked.
+    function revokeOperator(bytes32 role, address account) external onlyRegulator {
+        _requireKnownRole(role);
+        _operators[role][account] = false;
+        emit OperatorRevoked(role, account, msg.sender);
+    }
+
+    /// @notice Freeze `account` (冻结): it can neither send nor receive transfers, surrender nor
+    ///         retire until unfrozen. Issuance to it and clawback from it stay possible.
+    /// @param reason Free text reason, required (e.g. the enforcement decision number).
+    /// @dev Errors: NotRegulator, FreezeUnchanged, MissingText. Emits AccountFrozen.
+    function freeze(address account, string calldata reason) external onlyRegulator {
+        if (bytes(reason).length == 0) revert MissingText("reason");
+        if (_frozen[account]) revert FreezeUnchanged(account, true);
+        _frozen[account] = true;
+        emit AccountFrozen(account, reason, msg.sender);
+    }
+
+    /// @notice Unfreeze `account`.
+    /// @dev Errors: NotRegulator, FreezeUnchanged, MissingText. Emits AccountUnfrozen.
+    function unfreeze(address account, string calldata reason) external onlyRegulator {
+        if (bytes(reason).length == 0) revert MissingText("reason");
+        if (!_frozen[account]) revert FreezeUnchanged(account, false);
+        _frozen[account] = false;
+        emit AccountUnfrozen(account, reason, msg.sender);
+    }
+
+    /// @notice Halt all transfers, settlement deliveries, surrenders and retirements.
+    /// @dev Errors: NotRegulator, EnforcedPause. Emits Paused.
+    function pause() external onlyRegulator {
+        _pause();
+    }
+
+    /// @notice Resume after `pause`.
+    /// @dev Errors: NotRegulator, ExpectedPause. Emits Unpaused.
+    function unpause() external onlyRegulator {
+        _unpause();
+    }
+
+    // ------------------------------------------------------------ operators
+
+    /// @inheritdoc ICarbonAssets
+    /// @dev Errors: NotOperator, WrongIssuerForClass, MalformedAssetId, ZeroAmount, NotAdmitted.
+    ///      Emits TransferSingle (mint) and Issued.
+    function issue(address to, uint256 id, uint256 amount, bytes32 ref) external {
+        AssetIds.requireWellFormed(id);
+        uint8 cls = AssetIds.classOf(id);
+        bytes32 role = cls == AssetIds.CEA ? CEA_ISSUER_ROLE : CCER_ISSUER_ROLE;
+        if (!_operators[role][msg.sender]) revert WrongIssuerForClass(cls, msg.sender);
+        if (amount == 0) revert ZeroAmount();
+        if (!participants.isAdmitted(to)) revert NotAdmitted(to);
+        _supply[id].issued += amount;
+        _mint(to, id, amount, "");
+        emit Issued(to, id, amount, ref, msg.sender);
+    }
+
+    /// @inheritdoc ICarbonAssets
+    /// @dev Errors: NotOperator, MalformedAssetId (CCER ids are refused: clawback is a CEA
+    ///      allocation concept). Emits TransferSingle (burn, when taken > 0) and ClawedBack.
+    function clawback(address from, uint256 id, uint256 amount, bytes32 ref)
+        external
+        onlyOperator(CEA_ISSUER_ROLE)
+        returns (uint256 taken)
+    {
+        AssetIds.requireWellFormed(id);
+        if (AssetIds.classOf(id) != AssetIds.CEA) revert WrongIssuerForClass(AssetIds.classOf(id), msg.sender);
+        uint256 bal = balanceOf(from, id);
+        taken = amount < bal ? amount : bal;
+        if (taken > 0) {
+            _supply[id].clawedBack += taken;
+            _burn(from, id, taken);
+        }
+        emit ClawedBack(from, id, amount, taken, ref);
+    }
+
+    /// @inheritdoc ICarbonAssets
+    /// @dev Errors: NotOperator, ZeroAmount, EnforcedPause, AccountIsFrozen,
+    ///      ERC1155InsufficientBalance. Emits TransferSingle (burn) and Surrendered.
+    function surrender(address holder, uint256 id, uint256 amount, bytes32 ref)
+        external
+        onlyOperator(COMPLIANCE_ROLE)
+        whenNotPaused
+    {
+        _requireHolderMayDispose(holder, amount);
+        _supply[id].surrendered += amount;
+        _burn(holder, id, amount);
+        emit Surrendered(holder, id, amount, ref);
+    }
+
+    /// @inheritdoc ICarbonAssets
+    /// @dev Errors: NotOperator, ZeroAmount, EnforcedPause, AccountIsFrozen,
+    ///      ERC1155InsufficientBalance. Emits TransferSingle (burn) and Retired.
+    function retireFrom(address holder, uint256 id, uint256 amount, bytes32 certificate)
+        external
+        onlyOperator(CCER_ISSUER_ROLE)
+        whenNotPaused
+    {
+        _requireHolderMayDispose(holder, amount);
+        _supply[id].retired += amount;
+        _burn(holder, id, amount);
+        emit Retired(holder, id, amount, certificate, "", "", "");
+    }
+
+    /// @inheritdoc ICarbonAssets
+    /// @dev Errors: NotOperator, ZeroAmount, EnforcedPause, AccountIsFrozen,
+    ///      ERC1155InsufficientBalance. Emits TransferSingle (burn) and Cancelled.
+    function cancelFrom(address holder, uint256 id, uint256 amount, bytes32 destination)
+        external
+        onlyOperator(CCER_ISSUER_ROLE)
+        whenNotPaused
+    {
+        _requireHolderMayDispose(holder, amount);
+        _supply[id].cancelled += amount;
+        _burn(holder, id, amount);
+        emit Cancelled(holder, id, amount, destination);
+    }
+
+    /// @inheritdoc ICarbonAssets
+    /// @dev Errors: NotOperator, and those of any transfer (EnforcedPause, NotAdmitted,
+    ///      AccountIsFrozen, ERC1155InsufficientBalance). Emits TransferSingle.
+    function settlementTransfer(address from, address to, uint256 id, uint256 amount)
+        external
+        onlyOperator(SETTLEMENT_ROLE)
+    {
+        if (amount == 0) revert ZeroAmount();
+        _safeTransferFrom(from, to, id, amount, "");
+    }
+
+    // ------------------------------------------------------------ holders
+
+    /// @notice Retire (注销, voluntary cancellation) `amount` CEA of `id` from the caller's holding:
+    ///         final, counted in the id's `retired` bucket. CCER is retired through CCERRegistry.
+    /// @param beneficiary On whose behalf (required); purpose e.g. "carbon neutrality" (required);
+    ///        reason free text (may be empty).
+    /// @dev Errors: UseRegistryToRetireCcer, MalformedAssetId, MissingText, ZeroAmount,
+    ///      EnforcedPause, AccountIsFrozen, ERC1155InsufficientBalance. Emits TransferSingle, Retired.
+    function retire(
+        uint256 id,
+        uint256 amount,
+        string calldata beneficiary,
+        string calldata purpose,
+        string calldata reason
+    ) external whenNotPaused {
+        AssetIds.requireWellFormed(id);
+        if (AssetIds.classOf(id) != AssetIds.CEA) revert UseRegistryToRetireCcer(id);
+        if (bytes(beneficiary).length == 0) revert MissingText("beneficiary");
+        if (bytes(purpose).length == 0) revert MissingText("purpose");
+        _requireHolderMayDispose(msg.sender, amount);
+        _supply[id].retired += amount;
+        _burn(msg.sender, id, amount);
+        emit Retired(msg.sender, id, amount, bytes32(0), beneficiary, purpose, reason);
+    }
+
+    // ------------------------------------------------------------ views
+
+    /// @notice Supply buckets of `id` (whole tCO2e): issued, retired, surrendered, cancelled,
+    ///         clawedBack; with `totalSupply(id)` they satisfy the supply invariant.
+    function supplyOf(uint256 id) external view returns (Supply memory) {
+        return _supply[id];
+    }
+
+    /// @inheritdoc ICarbonAssets
+    function isFrozen(address account) external view returns (bool) {
+        return _frozen[account];
+    }
+
+    /// @notice Whether `account` holds operator `role`.
+    function isOperator(bytes32 role, address account) external view returns (bool) {
+        return _operators[role][account];
+    }
+
+    /// @inheritdoc ICarbonAssets
+    function transferCheck(address from, address to, uint256 id, uint256 amount) external view returns (uint8) {
+        if (paused()) return 1;
+        if (!participants.isAdmitted(from)) return 2;
+        if (!participants.isAdmitted(to)) return 3;
+        if (_frozen[from]) return 4;
+        if (_frozen[to]) return 5;
+        if (balanceOf(from, id) < amount) return 6;
+        if (!AssetIds.isWellFormed(id)) return 7;
+        return 0;
+    }
+
+    /// @notice Id of CEA of compliance year `vintage` (AssetIds layout).
+    function ceaId(uint16 vintage) external pure returns (uint256) {
+        return AssetIds.cea(vintage);
+    }
+
+    /// @notice Id of CCER of `project` (> 0) and reduction year `vintage` (AssetIds layout).
+    function ccerId(uint16 vintage, uint64 project) external pure returns (uint256) {
+        return AssetIds.ccer(vintage, project);
+    }
+
+    /// @inheritdoc ICarbonAssets
+    function balanceOf(address account, uint256 id) public view override(ERC1155, ICarbonAssets) returns (uint256) {
+        return super.balanceOf(account, id);
+    }
+
+    // ------------------------------------------------------------ internals
+
+    /// @dev Holder-to-holder movements (transfers and settlement deliveries) must be unpaused,
+    ///      between admitted, unfrozen accounts. Mints and burns are checked by their entry points.
+    function _update(address from, address to, uint256[] memory ids, uint256[] memory values)
+        internal
+        override
+    {
+        if (from != address(0) && to != address(0)) {
+            _requireNotPaused();
+            if (!participants.isAdmitted(from)) revert NotAdmitted(from);
+            if (!participants.isAdmitted(to)) revert NotAdmitted(to);
+            if (_frozen[from]) revert AccountIsFrozen(from);
+            if (_frozen[to]) revert AccountIsFrozen(to);
+            for (uint256 i = 0; i < ids.length; ++i) {
+                AssetIds.requireWellFormed(ids[i]);
+            }
+        }
+        super._update(from, to, ids, values);
+    }
+
+    function _requireHolderMayDispose(address holder, uint256 amount) private view {
+        if (amount == 0) revert ZeroAmount();
+        if (_frozen[holder]) revert AccountIsFrozen(holder);
+    }
+
+    function _requireKnownRole(bytes32 role) private pure {
+        if (role != CEA_ISSUER_ROLE && role != CCER_ISSUER_ROLE && role != COMPLIANCE_ROLE && role != SETTLEMENT_ROLE) {
+            revert UnknownOperatorRole(role);
+        }
+    }
+}
