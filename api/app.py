@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api import audit, enterprise, problems, readings, regulator, verifier
+from api import audit, enterprise, history, problems, readings, regulator, verifier
 from api.deps import AppContext
 from api.idempotency import IdempotencyMiddleware
 from ledger.deployment import Deployment
@@ -23,24 +23,28 @@ from ledger.migrate import upgrade
 
 
 def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | None = None,
-               custodial: Iterable[str] = ()) -> FastAPI:
+               custodial: Iterable[str] = (), index_store: Engine | None = None) -> FastAPI:
     """Build the app for a deployment.
 
     Args:
         api_store: engine of the API store (keys, nonces, idempotency records).
         oracle_node: serve ``POST /v1/readings`` and readings/proofs from this node's store.
         custodial: accounts whose keys ``deployment.client`` holds (the API signs for them).
+        index_store: engine of the event indexer tables behind the history and settlement-stream
+            queries; default: the API store itself (each store has its own Alembic version table).
     """
     _migrate_api_store(api_store)
+    index_store = index_store if index_store is not None else api_store
+    upgrade(index_store, "indexer")
     app = FastAPI(title="CarbonLedger API", version="1.0.0",
                   description="Signed meter data, oracle-quorum anchoring and on-chain emissions accounting. "
                               "Authenticate with `Authorization: Bearer <API key>` or an EIP-712 signed request "
                               "(X-CL-Account, X-CL-Timestamp, X-CL-Nonce, X-CL-Signature). Errors: RFC 9457 problem "
                               "details, types documented at /v1/problems/{slug}. POSTs accept `Idempotency-Key`.")
-    app.state.ctx = AppContext(deployment, api_store, oracle_node, set(custodial))
+    app.state.ctx = AppContext(deployment, api_store, oracle_node, set(custodial), index_store)
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
-    for r in (enterprise.router, verifier.router, regulator.router, readings.router, audit.router, audit.public):
+    for r in (enterprise.router, verifier.router, regulator.router, readings.router, audit.router, history.router, audit.public):
         app.include_router(r)
 
     @app.get("/v1/health", tags=["meta"], summary="Liveness and chain status")

@@ -3,6 +3,7 @@ the custodial accounts, and, in an oracle node process, the oracle node."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,25 @@ class AppContext:
     api_store: Engine
     oracle_node: Any | None = None            # oracles.node.OracleNode whose store serves readings
     custodial: set[str] = field(default_factory=set)   # accounts whose keys the chain client holds
+    index_store: Engine | None = None          # event indexer tables (ledger.indexer), migrated
+    _indexer: Any = field(default=None, init=False, repr=False)
+    _index_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def index(self) -> Engine:
+        """The indexer store brought up to the chain head first (read-your-writes for audit
+        queries). Raises a ``chain-unavailable`` problem if the node cannot be read."""
+        from ledger.indexer import Indexer, IndexerError
+
+        if self.index_store is None:
+            raise RuntimeError("this API process has no index store")
+        with self._index_lock:
+            if self._indexer is None:
+                self._indexer = Indexer(self.deployment, self.index_store)
+            try:
+                self._indexer.sync()
+            except (IndexerError, OSError) as exc:
+                raise Problem("chain-unavailable", f"indexer could not follow the chain: {exc}") from None
+        return self.index_store
 
 
 def context(request: Request) -> AppContext:

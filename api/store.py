@@ -54,3 +54,34 @@ class IdempotencyRecord(ApiBase):
     response: Mapped[str | None] = mapped_column(Text, nullable=True)
     media_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExchangeTrade(ApiBase):
+    """A matched trade the exchange submitted for settlement, with the rule check and its outcome.
+
+    ``trade_day`` is the exchange's trading day (UTC+08:00, china_rules.md §5 trading hours);
+    prices are fen per tonne, quantities whole tCO2e. Status: ``refused`` (exchange rules failed,
+    never sent), ``settled``, ``skipped`` (the contract's check failed in skip mode; ``reason``
+    names it), ``duplicate`` (the trade id was already settled by an earlier batch).
+    """
+
+    __tablename__ = "exchange_trades"
+    __table_args__ = (Index("ix_exchange_trades_day_asset", "trade_day", "asset_id"),
+                      Index("ix_exchange_trades_buyer_day", "buyer", "trade_day"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trade_id: Mapped[str] = mapped_column(String(66), unique=True)          # 0x bytes32
+    batch_key: Mapped[str] = mapped_column(String(200), index=True)          # submitting batch
+    trade_day: Mapped[str] = mapped_column(String(10))                       # YYYY-MM-DD (UTC+08:00)
+    mode: Mapped[str] = mapped_column(String(10))                            # listed | block
+    seller: Mapped[str] = mapped_column(String(42), index=True)
+    buyer: Mapped[str] = mapped_column(String(42))
+    asset_id: Mapped[str] = mapped_column(String(80))                        # decimal token id
+    quantity: Mapped[int] = mapped_column(BigInteger)                        # tCO2e
+    price_fen: Mapped[int] = mapped_column(BigInteger)                       # fen per tonne
+    buyer_fee_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    seller_fee_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    submitted_at: Mapped[int] = mapped_column(BigInteger)                    # UTC s

@@ -45,7 +45,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
 from sqlalchemy import (BigInteger, Engine, Index, Integer, String, Text, UniqueConstraint, and_, cast, delete,
-                        func, insert, inspect, select, tuple_, update)
+                        func, insert, inspect, or_, select, tuple_, update)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -670,7 +670,8 @@ def _row(r: Any) -> IndexedEvent:
 
 
 def events(engine: Engine, contract: str | None = None, event: str | None = None, after_id: int | None = None,
-           limit: int = 100, **arg_filters: Any) -> list[IndexedEvent]:
+           limit: int = 100, any_of: Sequence[tuple[str, Any]] = (), contracts: Sequence[str] = (),
+           **arg_filters: Any) -> list[IndexedEvent]:
     """A page of indexed events, ordered by ``id`` (cursor pagination: pass the last ``id`` seen
     as ``after_id`` for the next page).
 
@@ -684,6 +685,9 @@ def events(engine: Engine, contract: str | None = None, event: str | None = None
         event: event name (e.g. ``"BatchAnchored"``); None: all.
         after_id: only rows with ``id > after_id``.
         limit: page size, 1..:data:`MAX_PAGE`.
+        any_of: (argument, value) pairs of which at least one must match (OR), e.g. an account's
+            history ``[("from", a), ("to", a), ("holder", a)]``; combined with the other filters by AND.
+        contracts: several manifest contract names (OR); combined with ``contract`` by AND.
         arg_filters: equality on decoded arguments, e.g. ``device=b"…"`` or ``device="0x…"``
             (0x hex compared case-insensitively, so addresses match in any case), ``batchId=3``.
 
@@ -709,6 +713,13 @@ def events(engine: Engine, contract: str | None = None, event: str | None = None
         q = select(ChainEvent)
         if contract is not None:
             q = q.where(ChainEvent.contract == contract)
+        if contracts:
+            q = q.where(ChainEvent.contract.in_(list(contracts)))
+        if any_of:
+            for name, _ in any_of:
+                if not _IDENT.match(name):
+                    raise EventQueryError(f"argument name {name!r} is not an identifier")
+            q = q.where(or_(*[_arg_condition(engine.dialect.name, n, v) for n, v in any_of]))
         if event is not None:
             q = q.where(ChainEvent.event == event)
         if after_id is not None:

@@ -26,6 +26,7 @@ from ledger.migrate import (
     UnknownStore,
     alembic_config,
     baseline,
+    baseline_columns,
     current_revision,
     heads,
     schema_diff,
@@ -106,7 +107,8 @@ def test_upgrade_is_idempotent_and_keeps_the_data(store: str, db_url: str) -> No
 @pytest.mark.parametrize("store", list(STORES))
 def test_a_database_made_by_create_all_is_stamped_not_broken(store: str, db_url: str) -> None:
     engine = make_engine(db_url)
-    metadata_of(store).create_all(engine)              # a data directory from before migrations
+    md = metadata_of(store)                            # a data directory from before migrations:
+    md.create_all(engine, tables=[t for t in md.sorted_tables if t.name in baseline_columns(store)])  # baseline tables only
     assert STORES[store].version_table not in tables(engine)
     upgrade(engine, store)
     assert revision_of(engine, store) == heads(store)
