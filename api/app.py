@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api import audit, enterprise, history, problems, readings, regulator, verifier
+from api import allocation, audit, enterprise, exchange, history, holdings, problems, readings, registry, regulator, verifier
 from api.deps import AppContext
 from api.idempotency import IdempotencyMiddleware
 from ledger.deployment import Deployment
@@ -44,7 +44,8 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
     app.state.ctx = AppContext(deployment, api_store, oracle_node, set(custodial), index_store)
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
-    for r in (enterprise.router, verifier.router, regulator.router, readings.router, audit.router, history.router, audit.public):
+    for r in (enterprise.router, holdings.router, verifier.router, regulator.router, allocation.router, registry.router,
+              exchange.router, readings.router, audit.router, history.router, allocation.audit, audit.public):
         app.include_router(r)
 
     @app.get("/v1/health", tags=["meta"], summary="Liveness and chain status")

@@ -35,6 +35,8 @@ PROBLEM_TYPES: dict[str, tuple[str, int, str]] = {
     "idempotency-in-progress": ("Request with this idempotency key in progress", 409, "A request with the same Idempotency-Key has not finished yet; retry later."),
     "no-custodial-key": ("No custodial key for this account", 409, "The API holds no key for the caller's account: submit a transaction signed by the account itself (`raw_transaction`)."),
     "invalid-transaction": ("Signed transaction not acceptable", 422, "The raw transaction does not decode, is not signed by the caller, or does not call what this endpoint expects."),
+    "no-reference-price": ("No previous close for the price band", 409, "The asset has no settled listed trades before today in this service; give `reference_close_fen` (the exchange's published close)."),
+    "exchange-rule-violation": ("Trade breaks the exchange rules", 422, "A trade of an atomic batch breaks a rule of the exchange rule set (china_rules.md §5); `trades` lists each trade's violations. Nothing was settled."),
     "no-anchored-data": ("No anchored meter data", 409, "The month has no anchored batch for the device."),
 }
 

@@ -97,3 +97,155 @@ class VerdictIn(BaseModel):
     verdict: Literal["attest", "reject"] | None = None
     report_hash: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{64}$")
     findings_hash: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
+ASSET_PATTERN = r"^(CEA-\d{4}|CCER-\d+-\d{4}|\d+|0x[0-9a-fA-F]+)$"
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+
+
+class TradeIn(BaseModel):
+    """One matched trade: the seller delivers ``quantity`` t of ``asset``, the buyer pays
+    ``quantity × price_fen`` fen (+ its fee; the seller's fee comes out of the proceeds)."""
+
+    model_config = ConfigDict(extra="forbid")
+    trade_id: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="32-byte trade id, unique for ever")
+    seller: str = Field(pattern=ADDRESS_PATTERN)
+    buyer: str = Field(pattern=ADDRESS_PATTERN)
+    asset: str = Field(pattern=ASSET_PATTERN, description="CEA-<year>, CCER-<project>-<vintage>, or the token id")
+    quantity: int = Field(gt=0, le=10**12, description="whole tCO2e (1 t quantity step)")
+    price_fen: int = Field(gt=0, le=10**12, description="fen per tonne (0.01 CNY tick)")
+    buyer_fee_fen: int = Field(0, ge=0, le=10**15)
+    seller_fee_fen: int = Field(0, ge=0, le=10**15)
+    mode: Literal["listed", "block"] | None = Field(None, description="挂牌协议 / 大宗协议; default by size (≥ 100,000 t: block)")
+
+
+class TradeBatchIn(BaseModel):
+    """A batch of matched trades settled in one transaction."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "atomic": False,
+        "reference_close_fen": {"CEA-2021": 5422},
+        "trades": [{"trade_id": "0x" + "01" * 32, "seller": "0x" + "11" * 20, "buyer": "0x" + "22" * 20,
+                    "asset": "CEA-2021", "quantity": 1000, "price_fen": 5500}]}]})
+    atomic: bool = Field(True, description="true: one failing trade fails the batch; false: it is reported and skipped")
+    trades: list[TradeIn] = Field(min_length=1, max_length=500)
+    reference_close_fen: dict[str, int] | None = Field(
+        None, description="previous close per asset (fen/t) for markets this service has no history of")
+
+
+class ProjectIn(BaseModel):
+    """A CCER project (registry number, owner account, methodology, region, dates in UTC s)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "project": 1001, "owner": "0x" + "11" * 20, "methodology": "CCER-14-001-V01", "region": "CN-GD",
+        "registered_at": 1700000000, "crediting_start": 1600732800, "name": "Offshore wind farm (example)"}]})
+    project: int = Field(gt=0, lt=2**64)
+    owner: str = Field(pattern=ADDRESS_PATTERN)
+    methodology: str = Field(min_length=1, max_length=32, description="methodology code (≤ 32 bytes)")
+    region: str = Field(min_length=1, max_length=32)
+    registered_at: int = Field(ge=0, lt=2**64)
+    crediting_start: int = Field(ge=0, lt=2**64)
+    name: str = Field(min_length=1, max_length=300)
+
+
+class IssuanceIn(BaseModel):
+    """A CCER issuance batch; ``serials`` "<prefix><start> to <end>" or absent (issued without serials)."""
+
+    model_config = ConfigDict(extra="forbid")
+    project: int = Field(gt=0, lt=2**64)
+    vintage: int = Field(ge=1990, le=2100)
+    amount: int = Field(gt=0, lt=2**64, description="tCO2e")
+    serials: str | None = Field(None, max_length=200, examples=["CCER-GD-1001-2023-1 to 5000"])
+    ref: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{64}$", description="registry reference (bytes32)")
+
+
+class RetirementIn(BaseModel):
+    """A retirement (注销): final. CCER needs the issuance batch; serials optional (lowest free ones)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "asset": "CEA-2021", "amount": 10, "beneficiary": "Example Co.", "purpose": "carbon neutrality", "reason": ""}]})
+    asset: str = Field(pattern=ASSET_PATTERN)
+    amount: int = Field(gt=0, lt=2**64)
+    batch_id: int | None = Field(None, ge=0, description="CCER issuance batch (required for CCER)")
+    serials: str | None = Field(None, max_length=200)
+    beneficiary: str = Field(min_length=1, max_length=300)
+    purpose: str = Field(min_length=1, max_length=300)
+    reason: str = Field("", max_length=1000)
+    holder: str | None = Field(None, pattern=ADDRESS_PATTERN, description="registry only: the instructing holder")
+
+
+class SurrenderIn(BaseModel):
+    """Surrender (清缴) for a compliance year."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"year": 2021, "asset": "CEA-2021", "amount": 1000}]})
+    year: int = Field(ge=2013, le=2100)
+    asset: str = Field(pattern=ASSET_PATTERN)
+    amount: int = Field(gt=0, lt=2**64)
+
+
+class BenchmarkSetIn(BaseModel):
+    """Publish a benchmark set: a named preset (only ``2019-2020`` exists — china_rules.md §3a)."""
+
+    model_config = ConfigDict(extra="forbid")
+    preset: Literal["2019-2020"] = "2019-2020"
+
+
+class EnrolmentIn(BaseModel):
+    """An enterprise's unit category and the account receiving its allowances."""
+
+    model_config = ConfigDict(extra="forbid")
+    enterprise: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="organisation id")
+    category: Literal["COAL_GT300", "COAL_LE300", "COAL_UNCONVENTIONAL", "GAS"]
+    holding_account: str = Field(pattern=ADDRESS_PATTERN)
+
+
+class PreAllocationIn(BaseModel):
+    """Pre-allocation from the basis year's output (Wh supplied, MJ heat) with its evidence hash."""
+
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(ge=2013, le=2100)
+    set_id: int = Field(ge=1)
+    enterprise: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    basis_wh: int = Field(ge=0)
+    basis_heat_mj: int = Field(ge=0)
+    evidence_hash: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
+class FinalAllocationIn(BaseModel):
+    """Final allocation of a year from the confirmed activity data (issue or claw back the difference)."""
+
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(ge=2013, le=2100)
+    enterprises: list[str] = Field(min_length=1, max_length=200)
+
+
+class PeriodIn(BaseModel):
+    """Open a compliance period from the year's preset (parameters and citations, ledger.compliance)."""
+
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(ge=2019, le=2022, description="years with a preset: 2019–2022")
+    deadline: int | None = Field(None, ge=0, description="override of the preset's deadline, UTC s")
+
+
+class PriceIn(BaseModel):
+    """P: average CEA price of the month before the deadline (fen/t) with its source."""
+
+    model_config = ConfigDict(extra="forbid")
+    price_fen: int = Field(gt=0)
+    citation: str = Field(min_length=1, max_length=500)
+
+
+class CloseIn(BaseModel):
+    """Enterprises whose period to close (after the deadline)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enterprises: list[str] = Field(min_length=1, max_length=200)
+
+
+class FreezeIn(BaseModel):
+    """Freeze (冻结) or unfreeze an account, with the reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    account: str = Field(pattern=ADDRESS_PATTERN)
+    frozen: bool
+    reason: str = Field(min_length=1, max_length=500)

@@ -20,8 +20,12 @@ from ledger.chain import ChainClient
 from ledger.compiler import Artifact, compiler_version
 from ledger.crypto import Eip712Domain
 
-#: Deployment order; each constructor takes addresses of earlier ones.
-CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegistry", "MeterDataAnchor", "EmissionsRegistry")
+#: Deployment order of the MRV contracts; each constructor takes addresses of earlier ones.
+CORE_CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegistry", "MeterDataAnchor", "EmissionsRegistry")
+#: Carbon assets and the market (issue 4), deployed after the core and wired by operator roles.
+MARKET_CONTRACTS = ("CarbonAssets", "CCERRegistry", "CashToken", "Settlement", "Allocation", "Compliance")
+#: Every contract of a deployment.
+CONTRACTS = CORE_CONTRACTS + MARKET_CONTRACTS
 #: EIP-712 domain of meter data (fixed interface).
 ANCHOR_DOMAIN_NAME, ANCHOR_DOMAIN_VERSION = "CarbonLedger MeterDataAnchor", "1"
 
@@ -32,7 +36,8 @@ class DeploymentError(RuntimeError):
 
 def deploy_all(client: ChainClient, artifacts: dict[str, Artifact], regulator: str, regulator_org: bytes,
                regulator_uscc: bytes, salt: bytes | None = None, rpc_url: str | None = None) -> dict[str, Any]:
-    """Deploy the five core contracts from ``regulator``'s account and return the manifest.
+    """Deploy every contract (:data:`CONTRACTS`) from ``regulator``'s account, wire the market
+    contracts' operator roles, and return the manifest.
 
     Args:
         regulator: the regulator's account (signing key registered in ``client``).
@@ -52,6 +57,7 @@ def deploy_all(client: ChainClient, artifacts: dict[str, Artifact], regulator: s
     dep("EmissionFactorRegistry", addr["ParticipantRegistry"])
     dep("MeterDataAnchor", addr["ParticipantRegistry"], addr["DeviceRegistry"], salt)
     dep("EmissionsRegistry", addr["ParticipantRegistry"], addr["DeviceRegistry"], addr["EmissionFactorRegistry"], addr["MeterDataAnchor"])
+    addr.update(deploy_market_contracts(client, artifacts, regulator, addr))
     return {
         "chain_id": client.chain_id,
         "rpc_url": rpc_url or client.rpc_url,
@@ -63,6 +69,40 @@ def deploy_all(client: ChainClient, artifacts: dict[str, Artifact], regulator: s
         "contracts": {n: {"address": addr[n], "abi": artifacts[n].abi, "abi_sha256": artifacts[n].abi_sha256,
                           "bytecode_sha256": artifacts[n].bytecode_sha256} for n in CONTRACTS},
     }
+
+
+def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact], regulator: str,
+                            addresses: dict[str, str]) -> dict[str, str]:
+    """Deploy those of :data:`MARKET_CONTRACTS` not in ``addresses`` (CarbonAssets, then CCERRegistry,
+    CashToken and Settlement, then Allocation and Compliance) and grant their operator roles;
+    returns the new name → address entries. ``addresses`` must hold the core contracts."""
+    from ledger.compliance import deploy_compliance
+    from ledger.market import deploy_assets, deploy_market
+
+    have = dict(addresses)
+    new: dict[str, str] = {}
+    if "CarbonAssets" not in have:
+        new["CarbonAssets"] = deploy_assets(client, artifacts, regulator, have["ParticipantRegistry"])
+        have.update(new)
+    if "Settlement" not in have:
+        new.update(deploy_market(client, artifacts, regulator, have["ParticipantRegistry"], have["CarbonAssets"]))
+        have.update(new)
+    if "Compliance" not in have:
+        new.update(deploy_compliance(client, artifacts, regulator, have))
+    return new
+
+
+def extend_manifest(client: ChainClient, artifacts: dict[str, Artifact], manifest: dict[str, Any]) -> bool:
+    """Deploy into an existing deployment the market contracts it predates (a data directory made
+    before issue 4), updating ``manifest`` in place; True if anything was deployed."""
+    addresses = {n: i["address"] for n, i in manifest["contracts"].items()}
+    if all(n in addresses for n in MARKET_CONTRACTS):
+        return False
+    new = deploy_market_contracts(client, artifacts, manifest["regulator"], addresses)
+    for n, a in new.items():
+        manifest["contracts"][n] = {"address": a, "abi": artifacts[n].abi, "abi_sha256": artifacts[n].abi_sha256,
+                                    "bytecode_sha256": artifacts[n].bytecode_sha256}
+    return True
 
 
 def save_manifest(manifest: dict[str, Any], path: Path) -> None:
@@ -121,6 +161,30 @@ class Deployment:
     @property
     def emissions(self) -> Any:
         return self.c["EmissionsRegistry"]
+
+    @property
+    def assets(self) -> Any:
+        return self.c["CarbonAssets"]
+
+    @property
+    def ccer(self) -> Any:
+        return self.c["CCERRegistry"]
+
+    @property
+    def cash(self) -> Any:
+        return self.c["CashToken"]
+
+    @property
+    def settlement(self) -> Any:
+        return self.c["Settlement"]
+
+    @property
+    def allocation(self) -> Any:
+        return self.c["Allocation"]
+
+    @property
+    def compliance(self) -> Any:
+        return self.c["Compliance"]
 
     @property
     def domain(self) -> Eip712Domain:

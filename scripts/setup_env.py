@@ -20,7 +20,7 @@ from ledger.chain import Call, ChainClient
 from ledger.compiler import compile_contracts
 from ledger.crypto import Signer, keccak256, new_private_key
 from ledger.db import make_engine, sqlite_url
-from ledger.deployment import Deployment, deploy_all, save_manifest
+from ledger.deployment import Deployment, deploy_all, extend_manifest, save_manifest
 from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
 from ledger.node import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
 from ledger.keystore import Keystore, passphrase_from_environment
@@ -48,6 +48,12 @@ PARTICIPANTS: dict[str, dict[str, Any]] = {
                  "uscc": make_uscc("9", "1", "440305", "MA04RC22"), "utc_offset": 8 * 3600},
     "oracle-3": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 3 (fictional)",
                  "uscc": make_uscc("9", "1", "510107", "MA05RC33"), "utc_offset": 8 * 3600},
+    "exchange": {"role": "EXCHANGE_ROLE", "name": "Demo carbon exchange (fictional)",
+                 "uscc": make_uscc("9", "1", "310101", "MA08EX01"), "utc_offset": 8 * 3600},
+    "registry": {"role": "REGISTRY_ROLE", "name": "Demo CCER registry (fictional)",
+                 "uscc": make_uscc("1", "2", "110102", "MB2RG001"), "utc_offset": 8 * 3600},
+    "bank": {"role": "SETTLEMENT_BANK_ROLE", "name": "Demo settlement bank (fictional)",
+             "uscc": make_uscc("9", "1", "110102", "MA09BK01"), "utc_offset": 8 * 3600},
 }
 ORACLES = ("oracle-1", "oracle-2", "oracle-3")
 #: 2 of 3 oracle signatures anchor a batch (issue #2).
@@ -135,6 +141,10 @@ class System:
             self.log(f"re-sent {self.resent} journalled transactions the node did not know")
         manifest_path = self.data_dir / "deployment.json"
         if manifest_path.exists():
+            manifest = json.loads(manifest_path.read_text())
+            if extend_manifest(self.client, artifacts, manifest):   # a data dir from before the market contracts
+                save_manifest(manifest, manifest_path)
+                self.log("deployed the carbon-asset and market contracts into the existing deployment")
             self.dep = Deployment.load(self.client, manifest_path)
         else:
             reg = PARTICIPANTS["regulator"]

@@ -1,0 +1,123 @@
+"""Exchange settlement integration: submit matched trade batches (delivery versus payment), query
+each trade's settlement, positions and cash balances, and follow settlements as a server-sent-event
+stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from api.auth import Principal, require_role
+from api.deps import AppContext, context, require_custodial
+from api.history import asset_token_id
+from api.market_common import checked_address, positions
+from api.problems import Problem
+from api.schemas import TradeBatchIn
+from api.settlement_service import DuplicateTradeIds, MatchedTrade, NoReferencePrice, SettlementService
+from ledger.indexer import events
+
+router = APIRouter(prefix="/v1/exchange", tags=["exchange settlement"])
+exchange = require_role("EXCHANGE_ROLE")
+#: Seconds between polls of the indexer by the settlement stream.
+STREAM_POLL_S = 0.5
+#: Seconds of silence after which the stream sends an SSE comment (keeps proxies from closing it).
+KEEPALIVE_S = 15.0
+
+
+def service(ctx: AppContext) -> SettlementService:
+    """The process's settlement service (one per app)."""
+    if getattr(ctx, "_settlement", None) is None:
+        ctx._settlement = SettlementService(ctx.deployment, ctx.api_store)  # type: ignore[attr-defined]
+    return ctx._settlement  # type: ignore[attr-defined]
+
+
+@router.post("/trade-batches", summary="Settle a batch of matched trades (delivery versus payment)")
+async def post_trade_batch(body: TradeBatchIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+                           p: Principal = Depends(exchange), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """Checks every trade against the exchange rule set (price band against the previous close,
+    block threshold, 1 t step, 0.01 CNY tick, no same-day resale — china_rules.md §5), then settles
+    the accepted ones in one transaction: each trade moves the asset seller → buyer and the cash
+    (quantity × price, fen) buyer → seller atomically. ``atomic``: any failure fails the whole batch
+    (problem ``exchange-rule-violation`` or ``contract-refused``); otherwise failing trades are
+    reported and skipped. A trade id settles at most once: resubmitting is answered ``duplicate``.
+    Send an ``Idempotency-Key``: a retried request returns the stored answer."""
+    if not idempotency_key:
+        raise Problem("validation-error", "trade batches need an Idempotency-Key header",
+                      errors=[{"field": "header.Idempotency-Key", "message": "required"}])
+    sender = require_custodial(ctx, p.account)
+    trades = [MatchedTrade(t.trade_id, t.seller, t.buyer, asset_token_id(t.asset), t.quantity, t.price_fen,
+                           t.buyer_fee_fen, t.seller_fee_fen, t.mode) for t in body.trades]
+    refs = {asset_token_id(k): v for k, v in (body.reference_close_fen or {}).items()}
+    try:
+        out = await run_in_threadpool(service(ctx).submit, sender, f"{p.scope}:{idempotency_key}", trades, body.atomic, refs)
+    except NoReferencePrice as exc:
+        raise Problem("no-reference-price", str(exc)) from None
+    except DuplicateTradeIds as exc:
+        raise Problem("validation-error", str(exc), errors=[{"field": "body.trades", "message": str(exc)}]) from None
+    if body.atomic and any(o["status"] == "refused" for o in out):
+        raise Problem("exchange-rule-violation", "the batch breaks the exchange rules; nothing was settled", trades=out)
+    counts = {s: sum(o["status"] == s for o in out) for s in ("settled", "skipped", "duplicate", "refused")}
+    return {"trades": out, **counts}
+
+
+@router.get("/trades/{trade_id}", summary="Settlement status of one trade")
+async def get_trade(trade_id: str = Path(pattern=r"^0x[0-9a-fA-F]{64}$"), p: Principal = Depends(exchange),
+                    ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """The stored outcome (settled / skipped with reason / refused with the broken rules), the
+    transaction hash, and whether the Settlement contract records the id as settled."""
+    st = await run_in_threadpool(service(ctx).status, trade_id)
+    settled = int(await run_in_threadpool(ctx.deployment.client.call,
+                                          ctx.deployment.c["Settlement"].functions.settledAt(bytes.fromhex(trade_id[2:])))) != 0
+    if st is None and not settled:
+        raise Problem("not-found", f"no trade {trade_id}")
+    return {**(st or {"trade_id": trade_id.lower(), "status": "settled", "reason": "settled outside this service"}),
+            "settled_on_chain": settled}
+
+
+@router.get("/positions", summary="Asset positions (tCO2e per asset id) and cash balance (fen) of an account")
+async def get_positions(account: str = Query(description="0x account"), p: Principal = Depends(exchange),
+                        ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """Non-zero holdings per asset id (CEA-<year>, CCER-<project>-<vintage>), the cash deposit
+    token balance in fen, and whether the regulator froze the account."""
+    return await run_in_threadpool(positions, ctx, checked_address(account, "query.account"))
+
+
+@router.get("/settlements/stream", summary="Server-sent events: every settled or skipped trade")
+async def stream(request: Request, after: int | None = Query(None, ge=0, description="event id to resume after"),
+                 last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+                 once: bool = Query(False, description="send what is there and close (for polling clients)"),
+                 p: Principal = Depends(exchange), ctx: AppContext = Depends(context)) -> StreamingResponse:
+    """``text/event-stream``; each event: ``id`` = indexer event id (resume with ``Last-Event-ID``
+    or ``?after=``), ``event`` = ``TradeSettled`` / ``TradeSkipped`` / ``TradeAlreadySettled``,
+    ``data`` = JSON with the trade id, parties, asset id, quantity, price and the transaction hash."""
+    cursor = after if after is not None else int(last_event_id) if (last_event_id or "").isdigit() else 0
+
+    async def gen() -> AsyncIterator[bytes]:
+        nonlocal cursor
+        idle = 0.0
+        while True:
+            rows = await run_in_threadpool(lambda: events(ctx.index(), contract="Settlement", after_id=cursor or None, limit=500))
+            for r in rows:
+                cursor = r.id
+                if r.event not in ("TradeSettled", "TradeSkipped", "TradeAlreadySettled"):
+                    continue
+                data = json.dumps({**r.args, "tx_hash": r.tx_hash, "block": r.block_number})
+                yield f"id: {r.id}\nevent: {r.event}\ndata: {data}\n\n".encode()
+            if once or await request.is_disconnected():
+                return
+            if not rows:
+                idle += STREAM_POLL_S
+                if idle >= KEEPALIVE_S:
+                    idle = 0.0
+                    yield b": keep-alive\n\n"
+                await asyncio.sleep(STREAM_POLL_S)
+            else:
+                idle = 0.0
+
+    return StreamingResponse(gen(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

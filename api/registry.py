@@ -1,0 +1,110 @@
+"""Registry (注册登记机构): CCER projects, issuance batches with serial ranges, retirements with
+certificates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.concurrency import run_in_threadpool
+
+from api.auth import Principal, require_role
+from api.deps import AppContext, context
+from api.market_common import checked_address, event_args, send
+from api.problems import Problem
+from api.schemas import IssuanceIn, ProjectIn, RetirementIn
+from ledger.assets import AssetClass, parse_asset_id
+from ledger.indexer import events
+from ledger.market import NO_SERIALS, parse_serial_range
+
+router = APIRouter(prefix="/v1/registry", tags=["registry"])
+registry = require_role("REGISTRY_ROLE")
+
+
+def _serials(text: str | None, field: str) -> Any:
+    if not text:
+        return NO_SERIALS
+    try:
+        return parse_serial_range(text)
+    except ValueError as exc:
+        raise Problem("validation-error", f"{field}: {exc}", errors=[{"field": field, "message": str(exc)}]) from None
+
+
+def _b32(text: str) -> bytes:
+    raw = text.encode()
+    if len(raw) > 32:
+        raise Problem("validation-error", f"{text!r} is longer than 32 bytes", errors=[{"field": "body", "message": "longer than 32 bytes"}])
+    return raw.ljust(32, b"\0")
+
+
+@router.post("/projects", status_code=201, summary="Register a CCER project")
+async def post_project(body: ProjectIn, p: Principal = Depends(registry), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """Project number (> 0, unique), owner (an admitted account), methodology, region, registration
+    and crediting-start dates (UTC s; Compliance checks CCER eligibility against them)."""
+    fn = ctx.deployment.ccer.functions.registerProject(body.project, checked_address(body.owner, "body.owner"), _b32(body.methodology),
+                                                      _b32(body.region), body.registered_at, body.crediting_start, body.name)
+    r = await send(ctx, p.account, fn, f"registerProject {body.project}")
+    return {"project": body.project, "tx_hash": r.tx_hash}
+
+
+@router.post("/issuances", status_code=201, summary="Issue a CCER batch to the project owner")
+async def post_issuance(body: IssuanceIn, p: Principal = Depends(registry), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """Mints ``amount`` t of CCER-<project>-<vintage> to the project owner. With ``serials`` the
+    range must hold exactly ``amount`` serials and overlap no issued range of its block."""
+    sr = _serials(body.serials, "body.serials")
+    ref = bytes.fromhex(body.ref[2:]) if body.ref else bytes(32)
+    fn = ctx.deployment.ccer.functions.issueBatch(body.project, body.vintage, body.amount, sr.prefix, sr.start, sr.end, ref)
+    r = await send(ctx, p.account, fn, f"issueBatch {body.project}/{body.vintage}")
+    [ev] = await run_in_threadpool(event_args, ctx, "CCERRegistry", "BatchIssued", r)
+    return {"batch_id": int(ev["batchId"]), "asset_id": str(ev["assetId"]), "asset": str(parse_asset_id(int(ev["assetId"]))),
+            "amount": body.amount, "serials": str(sr) if body.serials else None, "tx_hash": r.tx_hash}
+
+
+async def retire_ccer(ctx: AppContext, caller: str, holder: str, body: RetirementIn) -> dict[str, Any]:
+    """Retire CCER of an issuance batch through CCERRegistry; returns the certificate."""
+    if body.batch_id is None:
+        raise Problem("validation-error", "CCER retirement needs batch_id", errors=[{"field": "body.batch_id", "message": "required for CCER"}])
+    sr = _serials(body.serials, "body.serials")
+    req = (holder, body.batch_id, body.amount, sr.prefix, sr.start, sr.end, body.beneficiary, body.purpose, body.reason)
+    r = await send(ctx, caller, ctx.deployment.ccer.functions.retire(req), f"retire CCER batch {body.batch_id}")
+    [ev] = await run_in_threadpool(event_args, ctx, "CCERRegistry", "RetirementCertified", r)
+    return await run_in_threadpool(certificate, ctx, int(ev["certificateId"]), r.tx_hash)
+
+
+def certificate(ctx: AppContext, cert_id: int, tx_hash: str | None = None) -> dict[str, Any]:
+    """A retirement certificate: holder, asset, amount, exact serials, beneficiary, purpose, reason,
+    time, and the transaction that retired it."""
+    dep = ctx.deployment
+    if cert_id >= int(dep.client.call(dep.ccer.functions.certificateCount())):
+        raise Problem("not-found", f"no certificate {cert_id}")
+    c, asset_id = dep.client.call(dep.ccer.functions.certificate(cert_id))
+    if tx_hash is None:
+        rows = events(ctx.index(), contract="CCERRegistry", event="RetirementCertified", certificateId=cert_id, limit=1)
+        tx_hash = rows[0].tx_hash if rows else None
+    names = [o["name"] for o in next(i for i in dep.ccer.abi if i.get("name") == "certificate")["outputs"][0]["components"]]
+    out = {n: ("0x" + v.hex() if isinstance(v, bytes) else v) for n, v in zip(names, c)}
+    return {"certificate_id": cert_id, **out, "asset_id": str(asset_id), "asset": str(parse_asset_id(int(asset_id))), "tx_hash": tx_hash}
+
+
+@router.post("/retirements", status_code=201, summary="Record a retirement on a holder's instruction")
+async def post_retirement(body: RetirementIn, p: Principal = Depends(registry), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """CCER only (CEA holders retire through ``POST /v1/enterprise/retirements``); ``holder`` is
+    required; returns the certificate with the exact serials retired."""
+    if body.holder is None:
+        raise Problem("validation-error", "holder is required", errors=[{"field": "body.holder", "message": "required"}])
+    tid = _asset(body.asset)
+    if parse_asset_id(tid).asset_class is not AssetClass.CCER:
+        raise Problem("validation-error", "the registry records CCER retirements", errors=[{"field": "body.asset", "message": "not CCER"}])
+    return await retire_ccer(ctx, p.account, checked_address(body.holder, "body.holder"), body)
+
+
+def _asset(asset: str) -> int:
+    from api.history import asset_token_id
+    return asset_token_id(asset)
+
+
+@router.get("/certificates/{cert_id}", summary="A retirement certificate")
+async def get_certificate(cert_id: int = Path(ge=0), ctx: AppContext = Depends(context),
+                          p: Principal = Depends(require_role("REGISTRY_ROLE", "REGULATOR_ROLE", "ENTERPRISE_ROLE", "PROJECT_OWNER_ROLE"))) -> dict[str, Any]:
+    """Certificates are public facts of the registry: any authenticated participant may read them."""
+    return await run_in_threadpool(certificate, ctx, cert_id)

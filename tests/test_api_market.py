@@ -1,0 +1,178 @@
+"""Carbon assets and the market over the API: regulator allocation and freezing, registry issuance
+and retirement certificates, exchange settlement (rules, DvP, duplicates, skip mode, stream),
+holders' balances and retirements, audit history and the compliance table — on a real Anvil."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import issue_key
+from ledger.assets import cea_id
+from ledger.crypto import keccak256
+from ledger.db import make_engine, sqlite_url
+from ledger.identifiers import org_id
+from tests.conftest import USCC, World
+
+YEAR = 2019
+ROLES_USED = [("regulator", "REGULATOR_ROLE"), ("enterprise", "ENTERPRISE_ROLE"), ("enterprise2", "ENTERPRISE_ROLE"),
+              ("exchange", "EXCHANGE_ROLE"), ("registry", "REGISTRY_ROLE"), ("owner", "PROJECT_OWNER_ROLE"),
+              ("verifier", "VERIFIER_ROLE")]
+
+
+@pytest.fixture()
+def env(chain: World, tmp_path: Path):
+    store = make_engine(sqlite_url(tmp_path / "api.sqlite"))
+    custodial = [chain.acct[n] for n, _ in ROLES_USED]
+    app = create_app(chain.dep, store, None, custodial=custodial)
+    keys = {n: issue_key(store, chain.dep, org_id(USCC[n]), role) for n, role in ROLES_USED}
+    return chain, TestClient(app), keys
+
+
+def h(keys: dict[str, str], who: str, idem: str | None = None) -> dict[str, str]:
+    out = {"Authorization": f"Bearer {keys[who]}"}
+    if idem:
+        out["Idempotency-Key"] = idem
+    return out
+
+
+def problem(r, status: int, slug: str) -> dict:
+    assert r.status_code == status, r.text
+    assert r.json()["type"] == f"/v1/problems/{slug}", r.json()
+    return r.json()
+
+
+def allocate_cea(w: World, http: TestClient, keys: dict[str, str], basis_mwh: int = 1000) -> int:
+    """Benchmark set 2019–2020, enrol the enterprise as a >300 MW coal unit, pre-allocate 70 % of
+    ``basis_mwh`` × 0.877 t/MWh of CEA-2019 to it; returns the tonnes issued."""
+    r = http.post("/v1/regulator/benchmark-sets", json={"preset": "2019-2020"}, headers=h(keys, "regulator"))
+    assert r.status_code == 201, r.text
+    set_id = r.json()["set_id"]
+    ent = "0x" + org_id(USCC["enterprise"]).hex()
+    r = http.post("/v1/regulator/enrolments", json={"enterprise": ent, "category": "COAL_GT300",
+                                                    "holding_account": w.acct["enterprise"]}, headers=h(keys, "regulator"))
+    assert r.status_code == 201, r.text
+    r = http.post("/v1/regulator/pre-allocations", json={"year": YEAR, "set_id": set_id, "enterprise": ent, "basis_wh": basis_mwh * 10**6,
+                                                         "basis_heat_mj": 0, "evidence_hash": "0x" + keccak256(b"2018 output").hex()},
+                  headers=h(keys, "regulator"))
+    assert r.status_code == 201, r.text
+    return int(w.call(w.dep.assets.functions.balanceOf(w.acct["enterprise"], cea_id(YEAR))))
+
+
+def fund(w: World, who: str, fen: int) -> None:
+    w.tx(w.dep.cash.functions.deposit(w.acct[who], fen, keccak256(f"deposit {who} {fen}".encode())), "bank")
+
+
+def trade(tid: int, seller: str, buyer: str, qty: int, price: int, **kw) -> dict:
+    return {"trade_id": "0x" + tid.to_bytes(32, "big").hex(), "seller": seller, "buyer": buyer, "asset": f"CEA-{YEAR}",
+            "quantity": qty, "price_fen": price, **kw}
+
+
+def test_allocation_settlement_retirement_and_audit_through_the_api(env) -> None:
+    w, http, keys = env
+    issued = allocate_cea(w, http, keys)
+    assert issued == 614                       # ⌊0.7 × 1000 MWh × 0.877 t/MWh + ½⌋ = 613.9 → 614
+    fund(w, "enterprise2", 1_000_000)
+    seller, buyer = w.acct["enterprise"], w.acct["enterprise2"]
+    body = {"atomic": False, "reference_close_fen": {f"CEA-{YEAR}": 5000},
+            "trades": [trade(1, seller, buyer, 100, 5200), trade(2, seller, buyer, 10, 5600)]}   # 2nd: above +10 %
+    r = http.post("/v1/exchange/trade-batches", json=body, headers=h(keys, "exchange", "b1"))
+    assert r.status_code == 200, r.text
+    out = {t["trade_id"][-2:]: t for t in r.json()["trades"]}
+    assert out["01"]["status"] == "settled" and out["02"]["status"] == "refused"
+    assert "price_band" in [v["code"] for v in out["02"]["violations"]]
+    assert int(w.call(w.dep.cash.functions.balanceOf(seller))) == 100 * 5200
+    assert int(w.call(w.dep.assets.functions.balanceOf(buyer, cea_id(YEAR)))) == 100
+    # the same Idempotency-Key returns the stored answer; a new key resubmitting trade 1 is a duplicate
+    assert http.post("/v1/exchange/trade-batches", json=body, headers=h(keys, "exchange", "b1")).json() == r.json()
+    again = http.post("/v1/exchange/trade-batches", json={**body, "trades": body["trades"][:1]}, headers=h(keys, "exchange", "b2"))
+    assert again.json()["trades"][0]["status"] == "duplicate"
+    assert int(w.call(w.dep.assets.functions.balanceOf(buyer, cea_id(YEAR)))) == 100       # nothing moved twice
+    st = http.get(f"/v1/exchange/trades/{body['trades'][0]['trade_id']}", headers=h(keys, "exchange")).json()
+    assert st["status"] == "settled" and st["settled_on_chain"] is True and st["value_fen"] == 520_000
+    # same-day resale by the buyer is refused by the rule set
+    resale = http.post("/v1/exchange/trade-batches", json={"atomic": True, "trades": [trade(3, buyer, seller, 10, 5200)]},
+                       headers=h(keys, "exchange", "b3"))
+    p = problem(resale, 422, "exchange-rule-violation")
+    assert "same_day_resale" in [v["code"] for v in p["trades"][0]["violations"]]
+    # positions, stream, freeze → skipped
+    pos = http.get(f"/v1/exchange/positions?account={buyer}", headers=h(keys, "exchange")).json()
+    assert pos["positions"] == [{"asset": f"CEA-{YEAR}", "asset_id": str(cea_id(YEAR)), "quantity_t": 100}]
+    assert pos["cash_fen"] == 1_000_000 - 520_000
+    sse = http.get("/v1/exchange/settlements/stream?once=true", headers=h(keys, "exchange"))
+    assert sse.headers["content-type"].startswith("text/event-stream")
+    assert sse.text.count("event: TradeSettled") == 1
+    r = http.post("/v1/regulator/freezes", json={"account": seller, "frozen": True, "reason": "test enforcement"}, headers=h(keys, "regulator"))
+    assert r.status_code == 200, r.text
+    r = http.post("/v1/exchange/trade-batches", json={"atomic": False, "trades": [trade(4, seller, buyer, 5, 5200)]},
+                  headers=h(keys, "exchange", "b4"))
+    assert r.json()["trades"][0]["status"] == "skipped" and r.json()["trades"][0]["reason"] == "seller frozen"
+    http.post("/v1/regulator/freezes", json={"account": seller, "frozen": False, "reason": "lifted"}, headers=h(keys, "regulator"))
+    # holders: balances and a CEA retirement
+    bal = http.get("/v1/enterprise/balances", headers=h(keys, "enterprise")).json()
+    assert bal["positions"][0]["quantity_t"] == issued - 100
+    r = http.post("/v1/enterprise/retirements", json={"asset": f"CEA-{YEAR}", "amount": 4, "beneficiary": "Example Co.",
+                                                      "purpose": "carbon neutrality"}, headers=h(keys, "enterprise", "r1"))
+    assert r.status_code == 201, r.text
+    supply = w.call(w.dep.assets.functions.supplyOf(cea_id(YEAR)))
+    assert supply[0] == issued and supply[1] == 4
+    # audit: the asset's history names issuance, the settlement and the retirement
+    hist = http.get(f"/v1/audit/assets/CEA-{YEAR}/history?limit=1000", headers=h(keys, "regulator")).json()["items"]
+    names = [e["event"] for e in hist]
+    assert {"Issued", "TradeSettled", "Retired"} <= set(names)
+    mine = http.get(f"/v1/audit/accounts/{buyer}/history", headers=h(keys, "enterprise2"))
+    assert mine.status_code == 200 and any(e["event"] == "TradeSettled" for e in mine.json()["items"])
+    problem(http.get(f"/v1/audit/accounts/{seller}/history", headers=h(keys, "enterprise2")), 404, "not-found")
+    table = http.get(f"/v1/audit/compliance/{YEAR}", headers=h(keys, "regulator")).json()["items"]
+    assert {r["enterprise"] for r in table} == {"0x" + org_id(USCC[n]).hex() for n in ("enterprise", "enterprise2")}
+
+
+def test_ccer_issuance_with_serials_and_a_partial_retirement_certificate(env) -> None:
+    w, http, keys = env
+    r = http.post("/v1/registry/projects", json={"project": 7, "owner": w.acct["owner"], "methodology": "CCER-14-001-V01",
+                                                 "region": "CN-GD", "registered_at": 1_700_000_000, "crediting_start": 1_600_732_800,
+                                                 "name": "Offshore wind (test)"}, headers=h(keys, "registry", "p7"))
+    assert r.status_code == 201, r.text
+    r = http.post("/v1/registry/issuances", json={"project": 7, "vintage": 2023, "amount": 500, "serials": "T-7-2023-1 to 500"},
+                  headers=h(keys, "registry", "i1"))
+    assert r.status_code == 201, r.text
+    batch = r.json()["batch_id"]
+    overlap = http.post("/v1/registry/issuances", json={"project": 7, "vintage": 2023, "amount": 10, "serials": "T-7-2023-495 to 504"},
+                        headers=h(keys, "registry", "i2"))
+    assert problem(overlap, 409, "contract-refused")["error"]
+    r = http.post("/v1/enterprise/retirements", json={"asset": "CCER-7-2023", "batch_id": batch, "amount": 120,
+                                                      "beneficiary": "Owner", "purpose": "voluntary"}, headers=h(keys, "owner", "r7"))
+    assert r.status_code == 201, r.text
+    cert = r.json()
+    assert (cert["serialStart"], cert["serialEnd"], cert["amount"]) == (1, 120, 120) and cert["tx_hash"]
+    again = http.get(f"/v1/registry/certificates/{cert['certificate_id']}", headers=h(keys, "regulator")).json()
+    assert again["serialEnd"] == 120 and again["tx_hash"] == cert["tx_hash"]
+    problem(http.get("/v1/registry/certificates/99", headers=h(keys, "regulator")), 404, "not-found")
+
+
+def test_market_endpoints_refuse_outsiders_wrong_roles_and_bad_input(env) -> None:
+    w, http, keys = env
+    t = trade(9, w.acct["enterprise"], w.acct["enterprise2"], 1, 5000)
+    problem(http.post("/v1/exchange/trade-batches", json={"trades": [t]}), 401, "unauthenticated")
+    problem(http.post("/v1/exchange/trade-batches", json={"trades": [t]}, headers=h(keys, "enterprise", "x")), 403, "wrong-role")
+    problem(http.post("/v1/registry/issuances", json={"project": 1, "vintage": 2023, "amount": 1}, headers=h(keys, "exchange", "x")),
+            403, "wrong-role")
+    problem(http.post("/v1/regulator/freezes", json={"account": w.acct["enterprise"], "frozen": True, "reason": "x"},
+                      headers=h(keys, "enterprise")), 403, "wrong-role")
+    problem(http.post("/v1/exchange/trade-batches", json={"trades": [t]}, headers=h(keys, "exchange")), 422, "validation-error")  # no key
+    problem(http.post("/v1/exchange/trade-batches", json={"trades": [t]}, headers=h(keys, "exchange", "nr")), 409, "no-reference-price")
+    problem(http.post("/v1/exchange/trade-batches", json={"trades": [{**t, "quantity": 0}]}, headers=h(keys, "exchange", "q0")),
+            422, "validation-error")
+    problem(http.post("/v1/exchange/trade-batches", json={"trades": [t, t], "reference_close_fen": {f"CEA-{YEAR}": 5000}},
+                      headers=h(keys, "exchange", "dup")), 422, "validation-error")
+    problem(http.get("/v1/audit/assets/CEA-99999/history", headers=h(keys, "regulator")), 422, "validation-error")
+    problem(http.post("/v1/registry/issuances", json={"project": 1, "vintage": 2023, "amount": 5, "serials": "no range"},
+                      headers=h(keys, "registry", "bad")), 422, "validation-error")
+    # the contracts refuse before gas is spent: surrender without an open period, retiring more than held
+    problem(http.post("/v1/enterprise/surrenders", json={"year": YEAR, "asset": f"CEA-{YEAR}", "amount": 1},
+                      headers=h(keys, "enterprise", "s1")), 409, "contract-refused")
+    problem(http.post("/v1/enterprise/retirements", json={"asset": f"CEA-{YEAR}", "amount": 1, "beneficiary": "b", "purpose": "p"},
+                      headers=h(keys, "enterprise", "r9")), 409, "contract-refused")
