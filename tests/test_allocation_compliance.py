@@ -76,12 +76,27 @@ def sysm(world: World, artifacts: dict[str, Any]) -> SimpleNamespace:
     # a third enterprise account-holder to receive transfers, and a CCER issuer EOA for tests
     ccer_issuer_role = bytes(c.call(assets.functions.CCER_ISSUER_ROLE()))
     c.send([Call.of(assets.functions.grantOperator(ccer_issuer_role, w.acct["regulator"]), reg)])
+    registry = c.w3.eth.contract(address=ccer_registry, abi=artifacts["CCERRegistry"].abi) if ccer_registry else None
     return SimpleNamespace(w=w, d=d, c=c, assets=assets, alloc=alloc, comp=comp, fuel_set=fuel_set, bench_set=bench_set,
-                           e1=e1, e2=e2, ccer_registry=ccer_registry, artifacts=artifacts)
+                           e1=e1, e2=e2, ccer_registry=ccer_registry, registry=registry, artifacts=artifacts)
 
 
-def _deploy_ccer_registry(w: World, artifacts: dict[str, Any], assets_addr: str) -> str:  # pragma: no cover
-    raise NotImplementedError("wire the real CCERRegistry here after merging feat/assets")
+def _deploy_ccer_registry(w: World, artifacts: dict[str, Any], assets_addr: str) -> str:
+    """Deploy the real CCERRegistry, grant it CCER_ISSUER_ROLE and admit a REGISTRY_ROLE
+    organisation ("ccer-registry") that registers projects and issues batches in the tests."""
+    c, reg = w.client, w.acct["regulator"]
+    a = artifacts["CCERRegistry"]
+    addr = c.deploy(reg, a.abi, a.bytecode, w.dep.participants.address, assets_addr, label="deploy CCERRegistry")
+    assets = c.w3.eth.contract(address=assets_addr, abi=artifacts["CarbonAssets"].abi)
+    c.send([Call.of(assets.functions.grantOperator(bytes(c.call(assets.functions.CCER_ISSUER_ROLE())), addr), reg)])
+    if "ccer-registry" not in w.acct:
+        key = new_private_key()
+        w.keys["ccer-registry"], w.acct["ccer-registry"] = key, c.add_account(key)
+        c.fund_on_dev_chain([w.acct["ccer-registry"]])
+        uscc = make_uscc("9", "1", "110102", "MA08RG01")
+        c.send([Call.of(w.dep.participants.functions.admit(org_id(uscc), w.dep.role("REGISTRY_ROLE"), uscc_bytes32(uscc),
+                                                           28800, w.acct["ccer-registry"], "test CCER registry"), reg)])
+    return addr
 
 
 @pytest.fixture()
@@ -148,9 +163,12 @@ def balance(s: SimpleNamespace, who: str, token: int) -> int:
 
 def entry(s: SimpleNamespace, ent: bytes, year: int = YEAR) -> dict[str, Any]:
     raw = s.c.call(s.alloc.functions.entry(year, ent))
-    keys = ("setId", "preAllocated", "finalised", "category", "account", "preAllocation", "finalAllocation", "deduction",
-            "issued", "clawedBack", "debt", "emissionsKg", "electricityWh", "heatMJ")
-    return dict(zip(keys, raw))
+    keys = ("account", "setId", "preAllocated", "finalised", "category", "preAllocation", "finalAllocation", "finalIssued",
+            "clawedBack", "deduction", "debt")
+    e = dict(zip(keys, raw))
+    if e["finalised"]:  # the net entitlement identity
+        assert e["finalAllocation"] - e["deduction"] == e["preAllocation"] + e["finalIssued"] - e["clawedBack"] - e["debt"]
+    return e
 
 
 def status(s: SimpleNamespace, ent: bytes, year: int = YEAR) -> dict[str, Any]:
@@ -371,7 +389,8 @@ def test_pre_allocation_then_final_allocation_issues_the_difference(s: SimpleNam
     assert ev["finalAllocation"] == final and ev["issuedNow"] == final - pre and ev["clawbackRequested"] == 0
     assert balance(s, "enterprise", token) == final
     e = entry(s, s.e1)
-    assert (e["finalised"], e["issued"], e["debt"], e["electricityWh"], e["heatMJ"]) == (True, final, 0, wh, heat)
+    assert (e["finalised"], e["preAllocation"] + e["finalIssued"], e["debt"]) == (True, final, 0)
+    assert (ev["electricityWh"], ev["heatMJ"]) == (wh, heat)
     refused(s, s.alloc.functions.finalAllocate(YEAR, s.e1), "regulator", "AlreadyFinalised")
     assert_supply_invariant(s, token)
 
@@ -570,7 +589,7 @@ def test_shortfall_is_recorded_with_penalty_and_deduction_applied_to_next_year(s
     setup_enterprise(s, "enterprise", s.e1, 2 * 10**12, 2 * 10**12, 100, year=YEAR + 1)
     final_next = allocation_tonnes(2 * 10**12, 0, 877_000, 126_000, 1_000_000)
     e = entry(s, s.e1, YEAR + 1)
-    assert e["deduction"] == 865_300 and e["issued"] - e["clawedBack"] == final_next - 865_300 and e["debt"] == 0
+    assert e["deduction"] == 865_300 and e["preAllocation"] + e["finalIssued"] - e["clawedBack"] == final_next - 865_300 and e["debt"] == 0
     assert balance(s, "enterprise", next_token) == final_next - 865_300
     assert_supply_invariant(s, next_token)
 
@@ -676,3 +695,119 @@ def test_preset_period_can_be_opened_on_chain(s: SimpleNamespace) -> None:
     p = PERIOD_PRESETS[2019]
     s.w.tx(s.comp.functions.openPeriod(2019, p.params_tuple(), p.citations_tuple()), "regulator")
     assert tuple(s.c.call(s.comp.functions.period(2019))[0]) == p.params_tuple()
+
+
+def needs_registry(s: SimpleNamespace) -> None:
+    if not s.ccer_registry:
+        pytest.skip("CCERRegistry is not on this branch yet (merge feat/assets)")
+
+
+T_REG, T_CREDIT = 1_600_000_000, 1_600_761_600       # 2020-09-13Z, 2020-09-22Z (test dates)
+
+
+def ccer_project(s: SimpleNamespace, number: int, vintage: int, amount: int, registered_at: int = T_REG,
+                 crediting_start: int = T_CREDIT, owner: str = "enterprise") -> int:
+    """Register CCER project ``number`` (owner: ``owner``'s account) and issue ``amount`` t of
+    ``vintage`` to it through the real CCERRegistry; returns the token id."""
+    f = s.registry.functions
+    if not s.c.call(f.projectDates(number))[0]:
+        s.w.tx(f.registerProject(number, s.w.acct[owner], keccak256(b"CCER-14-001-V01"), b"110000".ljust(32, b"\0"),
+                                 registered_at, crediting_start, f"project {number}"), "ccer-registry")
+    s.w.tx(f.issueBatch(number, vintage, amount, "", 0, 0, keccak256(b"issuance")), "ccer-registry")
+    return ccer_id(vintage, number)
+
+
+def test_ccer_cap_at_its_boundary(s: SimpleNamespace) -> None:
+    needs_registry(s)
+    f = s.comp.functions
+    open_period(s, now(s) + 10_000, gapCapBps=0, gasCapToAllocation=False)
+    setup_enterprise(s, "enterprise", s.e1, 10**12, 10**12, 1_000_019)            # obligation = E = 1,000,019 t
+    cap = 1_000_019 * 5 // 100
+    assert cap == 50_000 == status(s, s.e1)["ccerCap"] == ccer_cap(1_000_019, 500)
+    token = ccer_project(s, 11, 2020, 60_000)
+    refused(s, f.surrender(YEAR, token, cap + 1), "enterprise", "CcerCapExceeded")       # one tonne more: refused
+    s.w.tx(f.surrender(YEAR, token, cap - 1), "enterprise")
+    s.w.tx(f.surrender(YEAR, token, 1), "enterprise")                                     # exactly the cap: accepted
+    e = refused(s, f.surrender(YEAR, token, 1), "enterprise", "CcerCapExceeded")
+    assert e.args_ == (cap, cap, 1)
+    s.w.tx(f.surrender(YEAR, cea_id(YEAR), 1_000_019 - cap - 100_000), "enterprise")   # CEA still counts toward E
+    row = status(s, s.e1)
+    assert (row["ccerSurrendered"], row["ceaSurrendered"], row["shortfall"]) == (cap, 1_000_019 - cap - 100_000, 100_000)
+    supply = s.c.call(s.assets.functions.supplyOf(token))
+    assert supply[2] == cap
+    assert_supply_invariant(s, token)
+
+
+def test_ccer_vintage_and_project_date_eligibility(s: SimpleNamespace) -> None:
+    needs_registry(s)
+    f = s.comp.functions
+    open_period(s, now(s) + 10_000, ccerVintageFrom=2016, ccerVintageTo=2021,
+                projectRegisteredFrom=T_REG - 86_400, projectRegisteredTo=T_REG + 86_400, creditingStartFrom=T_CREDIT)
+    setup_enterprise(s, "enterprise", s.e1, 10**12, 10**12, 1_000_000)
+    ok = ccer_project(s, 21, 2021, 10)
+    too_new = ccer_project(s, 21, 2022, 10)
+    too_old = ccer_project(s, 21, 2015, 10)
+    late_reg = ccer_project(s, 22, 2020, 10, registered_at=T_REG + 86_401)
+    early_reg = ccer_project(s, 23, 2020, 10, registered_at=T_REG - 86_401)
+    early_credit = ccer_project(s, 24, 2020, 10, crediting_start=T_CREDIT - 1)
+    s.w.tx(s.assets.functions.issue(s.w.acct["enterprise"], ccer_id(2020, 99), 10, EV), "regulator")  # no registry entry
+    refused(s, f.surrender(YEAR, too_new, 1), "enterprise", "IneligibleVintage")
+    refused(s, f.surrender(YEAR, too_old, 1), "enterprise", "IneligibleVintage")
+    for token in (late_reg, early_reg, early_credit, ccer_id(2020, 99)):
+        refused(s, f.surrender(YEAR, token, 1), "enterprise", "IneligibleProject")
+    s.w.tx(f.surrender(YEAR, ok, 10), "enterprise")
+    # bounds are inclusive
+    edge = ccer_project(s, 25, 2020, 1, registered_at=T_REG + 86_400, crediting_start=T_CREDIT)
+    s.w.tx(f.surrender(YEAR, edge, 1), "enterprise")
+    assert status(s, s.e1)["ccerSurrendered"] == 11
+
+
+# ----------------------------------------------------------------------------- gas
+def _admit_enterprises(s: SimpleNamespace, n: int) -> list[tuple[bytes, str]]:
+    """Admit ``n`` funded enterprises (org id, account) for the batch measurements."""
+    reg, out, calls = s.w.acct["regulator"], [], []
+    role = s.d.role("ENTERPRISE_ROLE")
+    for i in range(n):
+        uscc = make_uscc("9", "1", "110108", f"MB{i:06d}")
+        acct = s.c.add_account(new_private_key())
+        out.append((org_id(uscc), acct))
+        calls.append(Call.of(s.d.participants.functions.admit(org_id(uscc), role, uscc_bytes32(uscc), 28800, acct, f"batch {i}"), reg))
+    s.c.fund_on_dev_chain([a for _, a in out])
+    s.c.send(calls)
+    return out
+
+
+def test_gas_of_allocation_and_surrender(s: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
+    """Gas of preAllocate / finalAllocate (single and batch of 100) and of surrender (CEA, CCER).
+    A batch of 100 must fit well inside a 30M block, so ~3,000 enterprises need ~60 transactions."""
+    f, fa, reg = s.comp.functions, s.alloc.functions, s.w.acct["regulator"]
+    gas: dict[str, int] = {}
+    gas["preAllocate"] = s.w.tx(fa.preAllocate(YEAR, s.bench_set, s.e1, 10**12, 10**9, EV), "regulator").gas_used
+    confirmed_year(s, "enterprise", wh=10**12, heat_mj=10**9, fuel_mj=fuel_mj_for_tonnes(1_000_000))
+    gas["finalAllocate (issue)"] = s.w.tx(fa.finalAllocate(YEAR, s.e1), "regulator").gas_used
+    open_period(s, now(s) + 100_000)
+    gas["surrender CEA (first)"] = s.w.tx(f.surrender(YEAR, cea_id(YEAR), 1_000), "enterprise").gas_used
+    gas["surrender CEA (again)"] = s.w.tx(f.surrender(YEAR, cea_id(YEAR), 1_000), "enterprise").gas_used
+    if s.ccer_registry:
+        token = ccer_project(s, 31, 2020, 1_000)
+        gas["surrender CCER (first)"] = s.w.tx(f.surrender(YEAR, token, 100), "enterprise").gas_used
+        gas["surrender CCER (again)"] = s.w.tx(f.surrender(YEAR, token, 100), "enterprise").gas_used
+
+    ents = _admit_enterprises(s, 100)
+    orgs, accts = [o for o, _ in ents], [a for _, a in ents]
+    gas["enrolBatch x100"] = s.w.tx(fa.enrolBatch(orgs, [COAL_CAT] * 100, accts), "regulator").gas_used
+    gas["preAllocateBatch x100"] = s.w.tx(fa.preAllocateBatch(YEAR, s.bench_set, orgs, [10**12 + i for i in range(100)],
+                                                             [10**9] * 100, [EV] * 100), "regulator").gas_used
+    em = s.d.emissions.functions
+    res = s.c.send([Call.of(em.recordDeclared(ELEC, ZERO32, YEAR, 0, 5 * 10**11 + i, 0, EV, 0), a) for i, a in enumerate(accts)])
+    rids = [s.c.decode_events(s.d.emissions, "ActivityRecorded", r)[0]["recordId"] for r in res]
+    s.c.send([Call.of(em.submit(r), a) for r, a in zip(rids, accts)])
+    s.c.send([Call.of(em.assignVerifier(r, s.w.acct["verifier"]), reg) for r in rids])
+    s.c.send([Call.of(em.attest(r, REPORT, ZERO32), s.w.acct["verifier"]) for r in rids])
+    s.c.send([Call.of(em.confirm(r), reg) for r in rids])
+    gas["finalAllocateBatch x100 (clawback)"] = s.w.tx(fa.finalAllocateBatch(YEAR, orgs), "regulator").gas_used
+    assert entry(s, orgs[7])["finalAllocation"] == allocation_tonnes(5 * 10**11 + 7, 0, 877_000, 126_000, 1_000_000)
+    with capsys.disabled():
+        print("\n" + "\n".join(f"  gas {k:<38} {v:>12,}" for k, v in gas.items()))
+    assert gas["preAllocateBatch x100"] < 15_000_000 and gas["finalAllocateBatch x100 (clawback)"] < 15_000_000
+    assert all(entry(s, o)["finalised"] for o in orgs[::10])
