@@ -11,14 +11,24 @@ import {Roles} from "./lib/Roles.sol";
 
 /// @title EmissionsRegistry
 /// @notice Monthly activity data (活动数据) of key emitting enterprises with the emissions the
-///         contract computes from anchored meter data and a published factor set, and the MRV
-///         status machine Draft → Submitted → Verified / Rejected → Confirmed.
+///         contract computes from anchored meter data or declared activity data and a published
+///         factor set, the MRV status machine Draft → Submitted → Verified / Rejected → Confirmed,
+///         and per (enterprise, year) running totals of confirmed data (read by Allocation and
+///         Compliance).
 /// @dev DESIGN.md §4 EmissionsRegistry; DESIGN.md §5 units and rounding (activity in Wh,
 ///      emissions in integer kgCO2 = ⌊Wh × EF / 10^7 + ½⌋, EF in kgCO2/kWh × 1e4); DESIGN.md §6
 ///      purchased electricity E = AD × EF_grid. Month windows are cut on-chain in the enterprise's
 ///      UTC offset (DESIGN.md §5 "Time"). Amendments create a new record linked to the old one.
+///      Declared records (Source.Declared, evidence hash required): ElectricitySupplied in Wh
+///      (emissions 0), HeatSupplied in MJ (emissions 0), FuelCombustion as fuel heat input in MJ ×
+///      the factor set's per-fuel CO2 factor (kgCO2/GJ × 1e6, FactorCodes.fuelCo2) → kgCO2
+///      = ⌊MJ × F / 10^9 + ½⌋. Totals: only Confirmed records are counted, and a Confirmed record
+///      can never be amended (amendments replace only Draft or Rejected records), so each period
+///      key contributes at most one record; annual (month 0) and monthly records of the same key
+///      cannot be mixed within a year, so a year is never counted twice.
 contract EmissionsRegistry {
-    /// @notice Kind of activity data. Only PurchasedElectricity is recordable in this version.
+    /// @notice Kind of activity data. PurchasedElectricity comes from anchored meter data; the
+    ///         other three are declared with evidence (recordDeclared).
     enum ActivityType {
         None,
         PurchasedElectricity,
@@ -45,8 +55,12 @@ contract EmissionsRegistry {
     }
 
     /// @notice One monthly (or annual: month 0) activity record.
-    /// @dev Units: periodStart/periodEnd UTC seconds [start, end); activityAmount Wh for electricity;
-    ///      factorValue EF × 1e4 (kgCO2/kWh); emissionsKg integer kgCO2.
+    /// @dev Units: periodStart/periodEnd UTC seconds [start, end); activityAmount Wh for
+    ///      electricity (purchased or supplied), MJ for heat supplied and for fuel heat input;
+    ///      factorValue EF × 1e4 (kgCO2/kWh) for purchased electricity, kgCO2/GJ × 1e6 for fuel,
+    ///      0 for supplied electricity and heat; emissionsKg integer kgCO2. `device` is the meter
+    ///      for anchored data and the declared subject otherwise (fuel code for FuelCombustion,
+    ///      the enterprise's own unit identifier or 0 for ElectricitySupplied / HeatSupplied).
     struct Record {
         bytes32 enterprise;
         ActivityType activityType;
@@ -91,9 +105,25 @@ contract EmissionsRegistry {
     /// @notice Meter-data anchor: the anchored batches activity data is summed from.
     MeterDataAnchor public immutable anchor;
 
+    /// @notice Running totals of Confirmed records of one enterprise and reporting year.
+    /// @dev emissionsKg kgCO2 (all activity types); electricitySuppliedWh Wh; heatSuppliedMJ MJ;
+    ///      confirmedRecords count of records added.
+    struct Totals {
+        uint256 emissionsKg;
+        uint256 electricitySuppliedWh;
+        uint256 heatSuppliedMJ;
+        uint32 confirmedRecords;
+    }
+
+    /// @notice Fuel heat input MJ × (kgCO2/GJ × 1e6) → kgCO2 divisor: 1000 (MJ→GJ) × 1e6 (factor scale).
+    uint256 public constant FUEL_KG_DIVISOR = 1_000_000_000;
+
     uint256 private _recordCount;
     mapping(uint256 recordId => Record) private _records;
     mapping(bytes32 key => uint256 recordId) private _currentRecord;
+    mapping(bytes32 enterprise => mapping(uint16 year => Totals)) private _totals;
+    /// @dev (enterprise, activity type, subject, year) → 1 annual records, 2 monthly records.
+    mapping(bytes32 yearKey => uint8 granularity) private _granularity;
 
     /// @notice `account` is not an account of an Active organisation holding `role`.
     error NotActiveParticipant(address account, bytes32 role);
@@ -131,6 +161,18 @@ contract EmissionsRegistry {
     error UnknownRecord(uint256 recordId);
     /// @notice The record is in `current` status, the operation needs `expected`.
     error InvalidStatus(uint256 recordId, Status current, Status expected);
+    /// @notice Declared records are ElectricitySupplied, HeatSupplied or FuelCombustion.
+    error NotDeclarable(ActivityType activityType);
+    /// @notice A declared record needs its evidence hash.
+    error MissingEvidenceHash();
+    /// @notice A declared amount must be positive.
+    error ZeroAmount();
+    /// @notice FuelCombustion needs a nonzero fuel code as subject.
+    error MissingFuelCode();
+    /// @notice ElectricitySupplied / HeatSupplied take no factor set (pass 0).
+    error UnexpectedFactorSet(uint256 factorSetId);
+    /// @notice Annual (month 0) and monthly records of the same key cannot be mixed in one year.
+    error GranularityConflict(uint16 year, uint8 month);
     /// @notice A verification outcome needs the verification report's hash.
     error MissingReportHash();
     /// @notice A rejection needs the findings' hash.
@@ -170,6 +212,16 @@ contract EmissionsRegistry {
     );
     /// @notice The regulator confirmed verified emissions (Confirmed, final).
     event RecordConfirmed(uint256 indexed recordId, bytes32 indexed enterprise, uint256 emissionsKg);
+    /// @notice The enterprise's confirmed totals for `year` changed (after a confirmation).
+    /// @dev Units: emissionsKg kgCO2, electricitySuppliedWh Wh, heatSuppliedMJ MJ (running totals).
+    event ConfirmedTotalsUpdated(
+        bytes32 indexed enterprise,
+        uint16 indexed year,
+        uint256 emissionsKg,
+        uint256 electricitySuppliedWh,
+        uint256 heatSuppliedMJ,
+        uint32 confirmedRecords
+    );
 
     /// @param participantRegistry Deployed ParticipantRegistry.
     /// @param deviceRegistry Deployed DeviceRegistry.
@@ -246,6 +298,81 @@ contract EmissionsRegistry {
         _emitRecorded(recordId, r);
     }
 
+    /// @notice Records declared activity data (with evidence) of the caller's enterprise (status
+    ///         Draft): electricity supplied (供电量), heat supplied (供热量) or fuel combustion.
+    /// @param activityType ElectricitySupplied, HeatSupplied or FuelCombustion.
+    /// @param subject FuelCombustion: fuel code (nonzero, e.g. bytes32("COAL")), whose factor is
+    ///        FactorCodes.fuelCo2(subject); otherwise the enterprise's unit identifier or 0.
+    /// @param year Reporting year (1971..9999).
+    /// @param month 0 = the whole year, or 1..12 (windows in the enterprise's UTC offset). Annual
+    ///        and monthly records of one (type, subject) cannot be mixed within a year.
+    /// @param amount ElectricitySupplied: Wh; HeatSupplied: MJ; FuelCombustion: fuel heat input MJ
+    ///        (consumption × NCV); > 0.
+    /// @param factorSetId FuelCombustion: factor set applying to `year` holding fuelCo2(subject)
+    ///        in kgCO2/GJ × 1e6; otherwise 0.
+    /// @param evidenceHash Hash of the supporting evidence (nonzero).
+    /// @param amends 0 for the first record of the period, else the current Draft or Rejected record.
+    /// @return recordId Sequential id.
+    /// @dev DESIGN.md §6 fuel combustion E = FC × NCV × CC × OF × 44/12 with the per-fuel
+    ///      factor CC × OF × 44/12 published as one value; the guideline's formula itself is
+    ///      UNCONFIRMED (china_rules.md §1). kgCO2 = ⌊MJ × F / 10^9 + ½⌋ (fuelEmissionsKg),
+    ///      mirrored by ledger/units.py `fuel_emissions_kg`. Supplied electricity and heat carry no
+    ///      emissions; they are the outputs Allocation multiplies by benchmarks (国环规气候〔2023〕1号).
+    ///      Errors: NotActiveParticipant, NotDeclarable, ZeroAmount, MissingEvidenceHash,
+    ///      MissingFuelCode, UnexpectedFactorSet, InvalidPeriod, FactorSetNotApplicable,
+    ///      FactorMissing, FactorScaleMismatch, GranularityConflict, RecordExists, NoRecordToAmend,
+    ///      CannotAmend.
+    function recordDeclared(
+        ActivityType activityType,
+        bytes32 subject,
+        uint16 year,
+        uint8 month,
+        uint256 amount,
+        uint256 factorSetId,
+        bytes32 evidenceHash,
+        uint256 amends
+    ) external returns (uint256 recordId) {
+        if (!participants.isActive(msg.sender, Roles.ENTERPRISE)) {
+            revert NotActiveParticipant(msg.sender, Roles.ENTERPRISE);
+        }
+        if (
+            activityType != ActivityType.ElectricitySupplied && activityType != ActivityType.HeatSupplied
+                && activityType != ActivityType.FuelCombustion
+        ) revert NotDeclarable(activityType);
+        if (amount == 0) revert ZeroAmount();
+        if (evidenceHash == bytes32(0)) revert MissingEvidenceHash();
+        bytes32 org = participants.orgOf(msg.sender);
+        (uint64 periodStart, uint64 periodEnd) = _periodWindow(org, year, month);
+        uint256 f;
+        if (activityType == ActivityType.FuelCombustion) {
+            if (subject == bytes32(0)) revert MissingFuelCode();
+            f = _factor(factorSetId, year, FactorCodes.fuelCo2(subject), FactorCodes.FUEL_CO2_SCALE);
+        } else if (factorSetId != 0) {
+            revert UnexpectedFactorSet(factorSetId);
+        }
+        _claimGranularity(org, activityType, subject, year, month);
+
+        recordId = ++_recordCount;
+        Record storage r = _records[recordId];
+        r.enterprise = org;
+        r.activityType = activityType;
+        r.source = Source.Declared;
+        r.year = year;
+        r.month = month;
+        r.periodStart = periodStart;
+        r.periodEnd = periodEnd;
+        r.device = subject;
+        r.activityAmount = amount;
+        r.factorSetId = factorSetId;
+        r.factorValue = f;
+        r.emissionsKg = activityType == ActivityType.FuelCombustion ? fuelEmissionsKg(amount, f) : 0;
+        r.status = Status.Draft;
+        r.evidenceHash = evidenceHash;
+        r.amends = amends;
+        _linkAmendment(recordId, r, amends);
+        _emitRecorded(recordId, r);
+    }
+
     /// @notice Submits a Draft record for verification.
     /// @param recordId Record of the caller's enterprise, Draft and not amended.
     /// @dev DESIGN.md §4: Draft → Submitted.
@@ -302,15 +429,26 @@ contract EmissionsRegistry {
         emit RecordRejected(recordId, msg.sender, verificationReportHash, findingsHash);
     }
 
-    /// @notice Confirms verified emissions (final).
+    /// @notice Confirms verified emissions (final) and adds the record to its enterprise's
+    ///         confirmed totals for the record's year.
     /// @param recordId Verified record.
-    /// @dev DESIGN.md §4: Verified → Confirmed by the regulator.
+    /// @dev DESIGN.md §4: Verified → Confirmed by the regulator. A Confirmed record cannot be
+    ///      amended (CannotAmend), so it is counted exactly once. Errors: NotRegulator,
+    ///      UnknownRecord, InvalidStatus.
     function confirm(uint256 recordId) external {
         _requireRegulator();
         Record storage r = _existingRecord(recordId);
         _requireStatus(recordId, r, Status.Verified);
         r.status = Status.Confirmed;
         emit RecordConfirmed(recordId, r.enterprise, r.emissionsKg);
+        Totals storage t = _totals[r.enterprise][r.year];
+        t.emissionsKg += r.emissionsKg;
+        if (r.activityType == ActivityType.ElectricitySupplied) t.electricitySuppliedWh += r.activityAmount;
+        else if (r.activityType == ActivityType.HeatSupplied) t.heatSuppliedMJ += r.activityAmount;
+        ++t.confirmedRecords;
+        emit ConfirmedTotalsUpdated(
+            r.enterprise, r.year, t.emissionsKg, t.electricitySuppliedWh, t.heatSuppliedMJ, t.confirmedRecords
+        );
     }
 
     // ------------------------------------------------------------------ views
@@ -319,6 +457,22 @@ contract EmissionsRegistry {
     /// @param recordId Record id; reverts UnknownRecord if it does not exist.
     function record(uint256 recordId) external view returns (Record memory) {
         return _existingRecord(recordId);
+    }
+
+    /// @notice Running totals of an enterprise's Confirmed records of reporting year `year`.
+    /// @param enterprise Organisation id.
+    /// @param year Reporting year.
+    /// @return emissionsKgTotal Confirmed emissions, kgCO2 (all activity types).
+    /// @return electricitySuppliedWh Confirmed electricity supplied (供电量), Wh.
+    /// @return heatSuppliedMJ Confirmed heat supplied (供热量), MJ.
+    /// @return confirmedRecords Number of Confirmed records counted.
+    function confirmedTotals(bytes32 enterprise, uint16 year)
+        external
+        view
+        returns (uint256 emissionsKgTotal, uint256 electricitySuppliedWh, uint256 heatSuppliedMJ, uint32 confirmedRecords)
+    {
+        Totals storage t = _totals[enterprise][year];
+        return (t.emissionsKg, t.electricitySuppliedWh, t.heatSuppliedMJ, t.confirmedRecords);
     }
 
     /// @notice Number of records (ids 1..recordCount()).
@@ -369,7 +523,39 @@ contract EmissionsRegistry {
         return (wh * ef + KG_DIVISOR / 2) / KG_DIVISOR;
     }
 
+    /// @notice Fuel-combustion emissions in kgCO2 of `heatMJ` MJ of fuel heat input at CO2 factor
+    ///         `factor` (kgCO2/GJ × 1e6), rounded half up.
+    /// @param heatMJ Fuel heat input (consumption × NCV), MJ.
+    /// @param factor Per-fuel CO2 factor CC × OF × 44/12, kgCO2/GJ × 1e6.
+    /// @dev ⌊MJ × F / 10^9 + ½⌋ = (MJ × F + 5e8) / 1e9; mirrored by ledger/units.py `fuel_emissions_kg`.
+    function fuelEmissionsKg(uint256 heatMJ, uint256 factor) public pure returns (uint256) {
+        return (heatMJ * factor + FUEL_KG_DIVISOR / 2) / FUEL_KG_DIVISOR;
+    }
+
+    /// @notice Factor code of the CO2 factor of fuel `fuel` (FactorCodes.fuelCo2), kgCO2/GJ × 1e6.
+    /// @param fuel Fuel code, e.g. bytes32("COAL").
+    function fuelFactorCode(bytes32 fuel) external pure returns (bytes32) {
+        return FactorCodes.fuelCo2(fuel);
+    }
+
     // ------------------------------------------------------------------ internals
+
+    /// @dev Month 1..12: monthWindow; month 0: local midnight of 1 January to that of the next year.
+    function _periodWindow(bytes32 org, uint16 year, uint8 month) private view returns (uint64 start, uint64 end) {
+        if (month != 0) return monthWindow(org, year, month);
+        (start,) = monthWindow(org, year, 1);
+        (, end) = monthWindow(org, year, 12);
+    }
+
+    function _claimGranularity(bytes32 org, ActivityType activityType, bytes32 subject, uint16 year, uint8 month)
+        private
+    {
+        bytes32 key = keccak256(abi.encode(org, activityType, subject, year));
+        uint8 wanted = month == 0 ? 1 : 2;
+        uint8 g = _granularity[key];
+        if (g == 0) _granularity[key] = wanted;
+        else if (g != wanted) revert GranularityConflict(year, month);
+    }
 
     function _requireMeter(bytes32 deviceId, bytes32 org) private view {
         (bytes32 ownerOrg,, uint16 quantityCode,,) = devices.device(deviceId);
@@ -380,12 +566,18 @@ contract EmissionsRegistry {
     }
 
     function _gridFactor(uint256 factorSetId, uint16 year) private view returns (uint256 value) {
+        return _factor(factorSetId, year, FactorCodes.GRID_EF, FactorCodes.GRID_EF_SCALE);
+    }
+
+    function _factor(uint256 factorSetId, uint16 year, bytes32 code, uint8 expected)
+        private
+        view
+        returns (uint256 value)
+    {
         if (!factors.appliesTo(factorSetId, year)) revert FactorSetNotApplicable(factorSetId, year);
-        bytes32 code = FactorCodes.GRID_EF;
         if (!factors.hasFactor(factorSetId, code)) revert FactorMissing(factorSetId, code);
         uint8 scale;
         (value, scale) = factors.factor(factorSetId, code);
-        uint8 expected = FactorCodes.GRID_EF_SCALE;
         if (scale != expected) revert FactorScaleMismatch(factorSetId, code, scale, expected);
     }
 

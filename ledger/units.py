@@ -84,3 +84,37 @@ def whole_tonnes_half_up(kg: int) -> int:
     if kg < 0:
         raise ValueError(f"kg must be >= 0, got {kg}")
     return (kg + 500) // 1_000
+
+
+#: Scale of per-fuel CO2 factors on-chain: kgCO2/GJ × 10^6 (FactorCodes.FUEL_CO2_SCALE = 6).
+FUEL_FACTOR_SCALE = 1_000_000
+#: MJ × (kgCO2/GJ × 1e6) → kgCO2 needs a division by 1000 (MJ→GJ) × 1e6 (factor scale).
+FUEL_KG_DIVISOR = 1_000 * FUEL_FACTOR_SCALE
+
+
+def fuel_emissions_kg(heat_mj: int, factor_scaled: int) -> int:
+    """Fuel-combustion emissions in kgCO2: ⌊MJ × F / 10^9 + ½⌋ (EmissionsRegistry.fuelEmissionsKg).
+
+    Args:
+        heat_mj: fuel heat input (consumption × NCV) in MJ (≥ 0).
+        factor_scaled: the fuel's CO2 factor CC × OF × 44/12 in kgCO2/GJ × 10^6 (DESIGN.md §6;
+            the guideline's formula and defaults are UNCONFIRMED, china_rules.md §1).
+
+    Raises:
+        ValueError: on a negative argument.
+    """
+    if heat_mj < 0 or factor_scaled < 0:
+        raise ValueError(f"heat_mj and factor_scaled must be >= 0, got {heat_mj}, {factor_scaled}")
+    return (heat_mj * factor_scaled + FUEL_KG_DIVISOR // 2) // FUEL_KG_DIVISOR
+
+
+def fuel_co2_code(fuel: bytes) -> bytes:
+    """Factor code of fuel ``fuel`` (32 bytes, e.g. ``b"COAL".ljust(32, b"\\0")``):
+    ``keccak256(abi.encode("FUEL_CO2_KGCO2_PER_GJ", fuel))`` as in ``FactorCodes.fuelCo2``."""
+    from eth_abi import encode
+
+    from ledger.crypto import keccak256
+
+    if len(fuel) != 32:
+        raise ValueError(f"fuel code must be 32 bytes, got {len(fuel)}")
+    return keccak256(encode(["string", "bytes32"], ["FUEL_CO2_KGCO2_PER_GJ", fuel]))
