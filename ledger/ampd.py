@@ -8,13 +8,19 @@ Each AMPD generating unit becomes one simulated key emitting enterprise (重点�
   singularity-energy/open-grid-emissions @ 4ac110c8, EPA 2009 / IPCC values) and to a
   benchmark category ``coal`` / ``gas`` / ``excluded``; its ``assumption`` column states each
   assumption;
-* emissions, kgCO2 = ⌊heat input (MMBtu) × co2_tons_per_mmbtu (short t/MMBtu) × 907.18474
-  kg per short ton + ½⌋ (exact decimal arithmetic, then half up to the kilogram);
-* allocation, kgCO2 = ⌊gross load (MWh, taken as electricity supplied) × supply benchmark
-  (kgCO2/MWh) + ½⌋ with the 2019–2020 benchmarks 877 (300MW等级以上常规燃煤机组) and 392 (燃气机组)
-  kgCO2/MWh (国环规气候〔2020〕3号, china_rules.md §3a: PARTIAL — draft values confirmed, final
-  values inferred unchanged; AMPD has no capacity column, so every coal unit takes the >300MW
-  benchmark); tonnes are whole, half up;
+* emissions = heat input (MMBtu) × co2_tons_per_mmbtu (short t/MMBtu) × 0.90718474 t per short
+  ton, computed exactly as the chain does (EmissionsRegistry.recordDeclared, FuelCombustion):
+  heat input in integer MJ = ⌊MMBtu × 1055.05585262 + ½⌋ (1 Btu = 1055.05585262 J, the
+  International Table Btu) and the factor in kgCO2/GJ × 1e6 = ⌊short t/MMBtu × 907.18474 ÷
+  1.05505585262 × 1e6 + ½⌋; kgCO2 = ⌊MJ × F / 10^9 + ½⌋ (``ledger.units.fuel_emissions_kg``).
+  The two integer roundings move a unit's figure by at most 0.5 MJ × F + GJ × 0.5e-6 kg
+  (< 30 kg for the largest AMPD unit) from the exact decimal product (:func:`emissions_kg_exact`);
+* allocation = gross load (MWh, taken as electricity supplied, in Wh on-chain) × supply
+  benchmark, whole tonnes half up (``ledger.compliance.allocation_tonnes``, as Allocation.sol),
+  with the 2019–2020 benchmarks 0.877 (300MW等级以上常规燃煤机组) and 0.392 (燃气机组) tCO2/MWh
+  (国环规气候〔2020〕3号, china_rules.md §3a: PARTIAL — draft values confirmed, final values
+  inferred unchanged; AMPD has no capacity column, so every coal unit takes the >300MW
+  benchmark; correction factors UNCONFIRMED → 1);
 * excluded and counted: other fuels, blank heat input, zero heat input, blank or zero gross load.
 
 The loader keeps each unit's file line, parses the file's quirks (spaces after commas,
@@ -33,8 +39,10 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from enum import StrEnum
 from pathlib import Path
 
+from ledger.compliance import BENCHMARKS_2019_2020, FACTOR_SCALE, allocation_tonnes
 from ledger.crypto import keccak256
 from ledger.identifiers import USCC_ALPHABET, make_uscc
+from ledger.units import fuel_emissions_kg
 
 FUEL_MAP_PATH = Path(__file__).resolve().parent / "data" / "ampd_fuel_map.csv"
 """The committed AMPD fuel → OGE code / benchmark category table."""
@@ -42,10 +50,19 @@ FUEL_MAP_PATH = Path(__file__).resolve().parent / "data" / "ampd_fuel_map.csv"
 KG_PER_SHORT_TON = Decimal("907.18474")
 """1 short ton = 2,000 lb × 0.45359237 kg (international avoirdupois pound, exact)."""
 
-BENCHMARK_KG_PER_MWH: dict[str, int] = {"coal": 877, "gas": 392}
-"""2019–2020 supply benchmarks, kgCO2/MWh (= tCO2/MWh × 1000): 300MW等级以上常规燃煤机组 0.877,
-燃气机组 0.392 (国环规气候〔2020〕3号; china_rules.md §3a, PARTIAL: ICAP's table of the Nov 2020
-draft, final plan inferred unchanged)."""
+MJ_PER_MMBTU = Decimal("1055.05585262")
+"""1 MMBtu in MJ: 1 Btu (International Table) = 1055.05585262 J (NIST SP 811, appendix B.9)."""
+
+CATEGORY_BENCHMARK = {"coal": "COAL_GT300", "gas": "GAS"}
+"""Benchmark category (Allocation.sol / ledger.compliance) of each simulation category: every
+coal unit is taken as 300MW等级以上常规燃煤机组 (AMPD has no capacity column), gas units as 燃气机组."""
+
+BENCHMARK_T_PER_MWH: dict[str, str] = {
+    cat: next(b.supply_t_per_mwh for b in BENCHMARKS_2019_2020.benchmarks if b.category == CATEGORY_BENCHMARK[cat])
+    for cat in CATEGORY_BENCHMARK}
+"""2019–2020 supply benchmarks, tCO2/MWh: coal 0.877, gas 0.392 (国环规气候〔2020〕3号; china_rules.md
+§3a, PARTIAL: ICAP's table of the Nov 2020 draft, final plan inferred unchanged), read from the
+``ledger.compliance.BENCHMARKS_2019_2020`` preset the chain is given."""
 
 BENCHMARK_SOURCE = ("国环规气候〔2020〕3号《2019-2020年全国碳排放权交易配额总量设定与分配实施方案(发电行业)》 "
                     "supply benchmarks (china_rules.md §3a, PARTIAL)")
@@ -119,15 +136,20 @@ class SimUnit:
         unit: the AMPD row.
         mapping: its fuel-map row (category coal or gas).
         factor_short_t_per_mmbtu: OGE co2_tons_per_mmbtu of the mapped code.
-        emissions_kg: kgCO2 (see module docstring).
-        allocation_kg: kgCO2 (benchmark × gross load).
+        heat_input_mj: declared fuel heat input, MJ; electricity_wh: declared electricity supplied, Wh.
+        factor_scaled: the chain's fuel factor, kgCO2/GJ × 1e6.
+        emissions_kg: kgCO2 as the chain computes it (see module docstring).
+        allocation_t: final allocation, whole tCO2e, as the chain computes it.
     """
 
     unit: AmpdUnit
     mapping: FuelMapping
     factor_short_t_per_mmbtu: Decimal
+    heat_input_mj: int
+    electricity_wh: int
+    factor_scaled: int
     emissions_kg: int
-    allocation_kg: int
+    allocation_t: int
 
     @property
     def key(self) -> str:
@@ -141,11 +163,6 @@ class SimUnit:
     def emissions_t(self) -> int:
         """Emissions in whole tonnes, half up (DESIGN.md §5)."""
         return (self.emissions_kg + 500) // 1_000
-
-    @property
-    def allocation_t(self) -> int:
-        """Allocation in whole tonnes (tokens), half up."""
-        return (self.allocation_kg + 500) // 1_000
 
     @property
     def file_co2_t(self) -> Decimal | None:
@@ -290,8 +307,45 @@ def _half_up(d: Decimal) -> int:
     return int(d.to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def heat_input_mj(heat_input_mmbtu: Decimal) -> int:
+    """Fuel heat input in whole MJ: ⌊MMBtu × 1055.05585262 + ½⌋.
+
+    Raises:
+        ValueError: on a negative heat input.
+    """
+    if heat_input_mmbtu < 0:
+        raise ValueError("heat input must be >= 0")
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return _half_up(heat_input_mmbtu * MJ_PER_MMBTU)
+
+
+def fuel_factor_scaled(short_t_per_mmbtu: Decimal) -> int:
+    """OGE factor (short t CO2/MMBtu) as the chain's fuel factor, kgCO2/GJ × 1e6:
+    ⌊f × 907.18474 ÷ 1.05505585262 × 10^6 + ½⌋ (e.g. NG 0.05844 → 50,249,355).
+
+    Raises:
+        ValueError: on a negative factor.
+    """
+    if short_t_per_mmbtu < 0:
+        raise ValueError("factor must be >= 0")
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return _half_up(short_t_per_mmbtu * KG_PER_SHORT_TON * 1_000 / MJ_PER_MMBTU * FACTOR_SCALE)
+
+
 def emissions_kg(heat_input_mmbtu: Decimal, factor_short_t_per_mmbtu: Decimal) -> int:
-    """kgCO2 = ⌊heat input (MMBtu) × factor (short t CO2/MMBtu) × 907.18474 + ½⌋, exact decimals.
+    """kgCO2 as the chain computes it from the declared heat input and the published factor:
+    ``fuel_emissions_kg(heat_input_mj(hi), fuel_factor_scaled(f))`` = ⌊MJ × F / 10^9 + ½⌋.
+
+    Raises:
+        ValueError: on a negative argument.
+    """
+    return fuel_emissions_kg(heat_input_mj(heat_input_mmbtu), fuel_factor_scaled(factor_short_t_per_mmbtu))
+
+
+def emissions_kg_exact(heat_input_mmbtu: Decimal, factor_short_t_per_mmbtu: Decimal) -> int:
+    """kgCO2 = ⌊heat input × factor × 907.18474 + ½⌋ in exact decimals (reference for the chain form).
 
     Raises:
         ValueError: on a negative argument.
@@ -303,20 +357,31 @@ def emissions_kg(heat_input_mmbtu: Decimal, factor_short_t_per_mmbtu: Decimal) -
         return _half_up(heat_input_mmbtu * factor_short_t_per_mmbtu * KG_PER_SHORT_TON)
 
 
-def allocation_kg(gross_load_mwh: Decimal, category: str) -> int:
-    """kgCO2 = ⌊gross load (MWh, as electricity supplied) × benchmark (kgCO2/MWh) + ½⌋.
-
-    Benchmarks: :data:`BENCHMARK_KG_PER_MWH` (国环规气候〔2020〕3号, china_rules.md §3a, PARTIAL).
+def electricity_wh(gross_load_mwh: Decimal) -> int:
+    """Gross load (taken as electricity supplied) in whole Wh: ⌊MWh × 10^6 + ½⌋ (exact for the
+    file's ≤ 2 decimals).
 
     Raises:
-        KeyError: for a category other than coal or gas.
         ValueError: on a negative load.
     """
     if gross_load_mwh < 0:
         raise ValueError("gross load must be >= 0")
     with localcontext() as ctx:
         ctx.prec = 60
-        return _half_up(gross_load_mwh * BENCHMARK_KG_PER_MWH[category])
+        return _half_up(gross_load_mwh * 1_000_000)
+
+
+def allocation_t(gross_load_mwh: Decimal, category: str) -> int:
+    """Final allocation in whole tCO2e: Allocation.allocationTonnes(Wh, 0, benchmark, 0, 1.0)
+    = ⌊Wh × B × C / 10^18 + ½⌋ with B = :data:`BENCHMARK_T_PER_MWH` × 1e6 and correction 1
+    (2019–2020 correction factors UNCONFIRMED, china_rules.md §3a).
+
+    Raises:
+        KeyError: for a category other than coal or gas.
+        ValueError: on a negative load.
+    """
+    b = int(Decimal(BENCHMARK_T_PER_MWH[category]) * FACTOR_SCALE)
+    return allocation_tonnes(electricity_wh(gross_load_mwh), 0, b, 0, FACTOR_SCALE)
 
 
 # ---------------------------------------------------------------------- population
@@ -379,7 +444,9 @@ def build_population(ampd_path: Path, factors_path: Path, fuel_map: dict[str, Fu
             continue
         assert m is not None and u.heat_input_mmbtu is not None and u.gross_load_mwh is not None
         f = factors[m.energy_source_code]
-        units.append(SimUnit(u, m, f, emissions_kg(u.heat_input_mmbtu, f), allocation_kg(u.gross_load_mwh, m.category)))
+        mj, fs = heat_input_mj(u.heat_input_mmbtu), fuel_factor_scaled(f)
+        units.append(SimUnit(u, m, f, mj, electricity_wh(u.gross_load_mwh), fs, fuel_emissions_kg(mj, fs),
+                             allocation_t(u.gross_load_mwh, m.category)))
     return Population(units, excluded, rows, fuels)
 
 

@@ -2,10 +2,10 @@
 
 The plan is a pure function of (participants, trading days, seed, rule set, cadence):
 
-1. **Obligation** (应清缴配额) of each unit, whole tCO2e (:func:`obligation_t`, china_rules.md §3a):
-   coal units surrender min(emissions, allocation + 20 % of verified emissions) (履约缺口上限);
-   gas units at most their allocation (燃气机组 exemption). Both rules CONFIRMED-S (ICAP on
-   环办气候函〔2021〕492号); the rounding of 20 % × emissions to whole tonnes (half up) is ours.
+1. **Obligation** (应清缴配额) of each unit, whole tCO2e (:func:`obligation_t`, china_rules.md §3a,
+   the Compliance contract's formula via ``ledger.compliance.obligation_tonnes``): coal units
+   surrender min(E, A + ⌊E × 2000 / 10000⌋) (履约缺口上限, 20 %); gas units min(E, A) (燃气机组
+   exemption). Both rules CONFIRMED-S (ICAP on 环办气候函〔2021〕492号).
 2. **Buyers** need obligation − allocation (> 0), **sellers** offer allocation − obligation (> 0).
    The allocation is the whole final allocation, issued before the first trading day.
 3. **Spreading rule** (ours, documented): every unit trades on every ``cadence``-th trading day
@@ -34,12 +34,15 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ledger.ampd import SimUnit
+from ledger.compliance import PERIOD_PRESETS, obligation_tonnes
 from ledger.exchange_rules import DEFAULT_RULES, DayState, ExchangeRules, Trade, TradeMode, TradeRefused
 from ledger.prices import DailyPrice
 
-SHORTFALL_CAP_PCT = 20
-"""Coal units' obligation is capped at allocation + 20 % of verified emissions (履约缺口上限,
+GAP_CAP_BPS: int = PERIOD_PRESETS[2019].params["gapCapBps"]
+"""Coal units' obligation is capped at allocation + 20 % (2000 bps) of verified emissions (履约缺口上限,
 2019–2020 plan; china_rules.md §3a, CONFIRMED-S via ICAP on 环办气候函〔2021〕492号)."""
+GAS_CAP_TO_ALLOCATION: bool = PERIOD_PRESETS[2019].params["gasCapToAllocation"]
+"""Gas units surrender at most their allocation (china_rules.md §3a, CONFIRMED-S)."""
 
 
 class PlanError(RuntimeError):
@@ -47,21 +50,18 @@ class PlanError(RuntimeError):
 
 
 def obligation_t(category: str, emissions_t: int, allocation_t: int) -> int:
-    """Surrender obligation in whole tCO2e (china_rules.md §3a).
+    """Surrender obligation in whole tCO2e, as Compliance.obligationOf computes it
+    (``ledger.compliance.obligation_tonnes`` with the 2019–2020 period rules):
 
-    * coal: min(E, A + ⌊E × 20 / 100 + ½⌋) — 履约缺口上限 (CONFIRMED-S; half-up rounding ours);
+    * coal: min(E, A + ⌊E × 2000 / 10000⌋) — 履约缺口上限 (CONFIRMED-S);
     * gas: min(E, A) — gas units surrender at most their free allocation (CONFIRMED-S).
 
     Raises:
         ValueError: unknown category or a negative amount.
     """
-    if emissions_t < 0 or allocation_t < 0:
-        raise ValueError("emissions and allocation must be >= 0")
-    if category == "gas":
-        return min(emissions_t, allocation_t)
-    if category == "coal":
-        return min(emissions_t, allocation_t + (emissions_t * SHORTFALL_CAP_PCT + 50) // 100)
-    raise ValueError(f"unknown category {category!r}")
+    if category not in ("coal", "gas"):
+        raise ValueError(f"unknown category {category!r}")
+    return obligation_tonnes(emissions_t, allocation_t, GAP_CAP_BPS, GAS_CAP_TO_ALLOCATION, category == "gas")
 
 
 @dataclass(frozen=True)

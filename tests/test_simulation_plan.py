@@ -21,13 +21,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.ampd import (
-    BENCHMARK_KG_PER_MWH,
+    BENCHMARK_T_PER_MWH,
     FUEL_MAP_PATH,
     AmpdFormatError,
     Exclusion,
-    allocation_kg,
+    allocation_t,
     build_population,
+    electricity_wh,
     emissions_kg,
+    emissions_kg_exact,
+    fuel_factor_scaled,
+    heat_input_mj,
     load_fuel_map,
     load_oge_factors,
     read_ampd,
@@ -118,29 +122,38 @@ def test_population_excludes_and_counts_by_reason(tmp_path: Path, factors: Path)
 
 def test_emissions_and_allocation_of_a_known_unit(tmp_path: Path, factors: Path) -> None:
     gas = build_population(write_ampd(tmp_path, SYNTH[:1]), factors).units[0]
-    exact = Fraction("271329.2") * Fraction("0.05844") * Fraction("907.18474")  # kg
-    assert gas.emissions_kg == int(exact + Fraction(1, 2)) == 14_384_755  # 14,384,754.92 kg
+    assert gas.heat_input_mj == 286_267_460  # 271,329.2 MMBtu × 1055.05585262 = 286,267,460.4 MJ
+    assert gas.factor_scaled == 50_249_355  # 0.05844 short t/MMBtu = 50.249355 kgCO2/GJ
+    assert gas.emissions_kg == (286_267_460 * 50_249_355 + 500_000_000) // 10**9 == 14_384_755
+    exact = Fraction("271329.2") * Fraction("0.05844") * Fraction("907.18474")  # 14,384,754.92 kg
+    assert gas.emissions_kg == int(exact + Fraction(1, 2)) == emissions_kg_exact(Decimal("271329.2"), Decimal("0.05844"))
     assert gas.emissions_t == 14_385
-    assert gas.allocation_kg == 24_735 * 392 and gas.allocation_t == 9_696  # 9,696.12 t
+    assert gas.electricity_wh == 24_735_000_000
+    assert gas.allocation_t == 9_696  # 24,735 MWh × 0.392 = 9,696.12 t
     assert gas.file_co2_t == Decimal("16010.1") * Decimal("0.90718474")
 
 
-@given(st.decimals(0, 10**9, places=3, allow_nan=False, allow_infinity=False),
-       st.decimals(0, 1, places=5, allow_nan=False, allow_infinity=False))
-def test_emissions_formula_is_exact_half_up(hi: Decimal, f: Decimal) -> None:
-    exact = Fraction(hi) * Fraction(f) * Fraction("907.18474")
-    assert emissions_kg(hi, f) == int(exact + Fraction(1, 2))
+@given(st.decimals(0, 10**8, places=3, allow_nan=False, allow_infinity=False),
+       st.sampled_from(["0.10296", "0.05844", "0.10529", "0.08166", "0.1163"]))
+def test_chain_form_of_emissions_stays_within_its_rounding_bound_of_the_exact_product(hi: Decimal, f: str) -> None:
+    fd = Decimal(f)
+    chain, exact = emissions_kg(hi, fd), emissions_kg_exact(hi, fd)
+    gj = hi * Decimal("1.05505585262")
+    bound = Decimal("0.5") * fuel_factor_scaled(fd) / 10**9 + gj * Decimal("0.5e-6") + 1
+    assert abs(chain - exact) <= bound
+    assert heat_input_mj(hi) == int(Fraction(hi) * Fraction("1055.05585262") + Fraction(1, 2))
 
 
 @given(st.decimals(0, 10**8, places=2, allow_nan=False, allow_infinity=False), st.sampled_from(["coal", "gas"]))
-def test_allocation_formula_is_exact_half_up(mwh: Decimal, cat: str) -> None:
-    assert allocation_kg(mwh, cat) == int(Fraction(mwh) * BENCHMARK_KG_PER_MWH[cat] + Fraction(1, 2))
+def test_allocation_is_gross_load_times_benchmark_half_up(mwh: Decimal, cat: str) -> None:
+    assert electricity_wh(mwh) == mwh * 1_000_000
+    assert allocation_t(mwh, cat) == int(Fraction(mwh) * Fraction(BENCHMARK_T_PER_MWH[cat]) + Fraction(1, 2))
 
 
 def test_benchmarks_are_the_2019_2020_plan_values() -> None:
-    assert BENCHMARK_KG_PER_MWH == {"coal": 877, "gas": 392}
+    assert BENCHMARK_T_PER_MWH == {"coal": "0.877", "gas": "0.392"}
     with pytest.raises(KeyError):
-        allocation_kg(Decimal(1), "oil")
+        allocation_t(Decimal(1), "oil")
     with pytest.raises(ValueError):
         emissions_kg(Decimal(-1), Decimal("0.1"))
 
@@ -257,8 +270,7 @@ def test_obligation_caps_coal_at_allocation_plus_20_percent_and_exempts_gas() ->
     assert obligation_t("coal", 1_000, 900) == 1_000  # gap 100 ≤ 200
     assert obligation_t("coal", 1_000, 500) == 700  # capped: 500 + 200
     assert obligation_t("coal", 1_000, 1_200) == 1_000  # long
-    assert obligation_t("coal", 1_002, 0) == 200  # 200.4 → 200
-    assert obligation_t("coal", 1_003, 0) == 201  # 200.6 → 201
+    assert obligation_t("coal", 1_004, 0) == 200  # 200.8 → 200 (⌊E × 2000 / 10000⌋, Compliance.sol)
     assert obligation_t("gas", 1_000, 600) == 600
     assert obligation_t("gas", 500, 600) == 500
     with pytest.raises(ValueError):
