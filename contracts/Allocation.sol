@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 import {EmissionsRegistry} from "./EmissionsRegistry.sol";
 import {CarbonAssets} from "./CarbonAssets.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {AssetIds} from "./lib/AssetIds.sol";
 import {Roles} from "./lib/Roles.sol";
 
@@ -83,20 +84,29 @@ contract Allocation {
     }
 
     /// @notice Allocation of one enterprise for one year. Amounts whole tCO2e (CEA of vintage
-    ///         `year`); emissionsKg kgCO2, electricityWh Wh, heatMJ MJ (snapshot of the confirmed
-    ///         totals the final allocation was computed from).
+    ///         `year`): preAllocation issued at pre-allocation; finalAllocation gross (before
+    ///         deductions); finalIssued issued at the true-up; clawedBack taken back (true-up,
+    ///         deductions applied after the final allocation, debt recovery); deduction recorded by
+    ///         Compliance; debt not yet recovered. The enterprise's net entitlement is
+    ///         finalAllocation − deduction = preAllocation + finalIssued − clawedBack − debt.
+    /// @dev Packed into five slots (gas of batch allocation); amounts are SafeCast to uint128.
+    ///      The confirmed totals the final allocation used are in the FinalAllocated event.
     struct Entry {
+        address account;
         uint32 setId;
         bool preAllocated;
         bool finalised;
         bytes32 category;
-        address account;
-        uint256 preAllocation;
-        uint256 finalAllocation;
-        uint256 deduction;
-        uint256 issued;
-        uint256 clawedBack;
-        uint256 debt;
+        uint128 preAllocation;
+        uint128 finalAllocation;
+        uint128 finalIssued;
+        uint128 clawedBack;
+        uint128 deduction;
+        uint128 debt;
+    }
+
+    /// @dev Confirmed totals read at the final allocation (kgCO2, Wh, MJ).
+    struct Totals {
         uint256 emissionsKg;
         uint256 electricityWh;
         uint256 heatMJ;
@@ -375,8 +385,8 @@ contract Allocation {
         if (e.debt == 0) revert NoDebt(year, enterprise);
         uint256 owed = e.debt;
         taken = assets.clawback(e.account, AssetIds.cea(year), owed, REF_DEBT);
-        e.debt = owed - taken;
-        e.clawedBack += taken;
+        e.debt = SafeCast.toUint128(owed - taken);
+        e.clawedBack += SafeCast.toUint128(taken);
         emit DebtRecovered(year, enterprise, taken, e.debt);
     }
 
@@ -394,7 +404,7 @@ contract Allocation {
         if (msg.sender != compliance || compliance == address(0)) revert NotCompliance(msg.sender);
         if (amount == 0) revert ZeroValue();
         Entry storage e = _entries[year][enterprise];
-        e.deduction += amount;
+        e.deduction += SafeCast.toUint128(amount);
         emit DeductionRecorded(year, enterprise, amount, e.finalised);
         if (e.finalised) _clawback(year, enterprise, e, amount, REF_DEDUCTION);
     }
@@ -524,8 +534,7 @@ contract Allocation {
         e.preAllocated = true;
         e.category = en.category;
         e.account = en.holdingAccount;
-        e.preAllocation = amount;
-        e.issued = amount;
+        e.preAllocation = SafeCast.toUint128(amount);
         emit PreAllocated(
             year, enterprise, setId, en.category, en.holdingAccount, basisWh, basisHeatMJ, amount, evidenceHash
         );
@@ -536,40 +545,47 @@ contract Allocation {
         Entry storage e = _entries[year][enterprise];
         if (!e.preAllocated) revert NotPreAllocated(year, enterprise);
         if (e.finalised) revert AlreadyFinalised(year, enterprise);
+        Totals memory t;
         uint32 n;
-        (e.emissionsKg, e.electricityWh, e.heatMJ, n) = emissions.confirmedTotals(enterprise, year);
+        (t.emissionsKg, t.electricityWh, t.heatMJ, n) = emissions.confirmedTotals(enterprise, year);
         if (n == 0) revert EmissionsNotConfirmed(year, enterprise);
         Benchmark storage b = _sets[e.setId].benchmarks[e.category];
         finalAllocation =
-            allocationTonnes(e.electricityWh, e.heatMJ, b.supplyBenchmark, b.heatBenchmark, b.correctionFactor);
+            allocationTonnes(t.electricityWh, t.heatMJ, b.supplyBenchmark, b.heatBenchmark, b.correctionFactor);
         e.finalised = true;
-        e.finalAllocation = finalAllocation;
+        e.finalAllocation = SafeCast.toUint128(finalAllocation);
         // The enterprise ends up holding final − deduction of this vintage from this contract;
-        // it was issued e.issued (the pre-allocation) so far.
-        uint256 owedOut = e.issued + e.deduction;
+        // it was issued the pre-allocation so far.
+        uint256 owedOut = uint256(e.preAllocation) + e.deduction;
         if (finalAllocation > owedOut) {
             uint256 issueNow = finalAllocation - owedOut;
-            e.issued += issueNow;
-            _emitFinal(year, enterprise, e, issueNow, 0, 0);
+            e.finalIssued = SafeCast.toUint128(issueNow);
+            _emitFinal(year, enterprise, e, t, issueNow, 0, 0);
             assets.issue(e.account, AssetIds.cea(year), issueNow, REF_FINAL);
         } else if (owedOut > finalAllocation) {
             uint256 claw = owedOut - finalAllocation;
             uint256 taken = _clawback(year, enterprise, e, claw, REF_FINAL);
-            _emitFinal(year, enterprise, e, 0, claw, taken);
+            _emitFinal(year, enterprise, e, t, 0, claw, taken);
         } else {
-            _emitFinal(year, enterprise, e, 0, 0, 0);
+            _emitFinal(year, enterprise, e, t, 0, 0, 0);
         }
     }
 
-    function _emitFinal(uint16 year, bytes32 enterprise, Entry storage e, uint256 issued, uint256 claw, uint256 taken)
-        private
-    {
+    function _emitFinal(
+        uint16 year,
+        bytes32 enterprise,
+        Entry storage e,
+        Totals memory t,
+        uint256 issued,
+        uint256 claw,
+        uint256 taken
+    ) private {
         emit FinalAllocated(
             year,
             enterprise,
-            e.emissionsKg,
-            e.electricityWh,
-            e.heatMJ,
+            t.emissionsKg,
+            t.electricityWh,
+            t.heatMJ,
             e.finalAllocation,
             e.deduction,
             issued,
@@ -585,9 +601,9 @@ contract Allocation {
         returns (uint256 taken)
     {
         taken = assets.clawback(e.account, AssetIds.cea(year), amount, ref);
-        e.clawedBack += taken;
+        e.clawedBack += SafeCast.toUint128(taken);
         if (taken < amount) {
-            e.debt += amount - taken;
+            e.debt += SafeCast.toUint128(amount - taken);
             emit DebtRecorded(year, enterprise, amount - taken, e.debt);
         }
     }
