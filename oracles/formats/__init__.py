@@ -1,0 +1,62 @@
+"""Loaders for plant and grid data formats besides the UCI minute meter series (oracles/uci.py).
+
+* :mod:`oracles.formats.pjm` — PJM Data Miner hourly generation by fuel type (UTC axis);
+* :mod:`oracles.formats.ampd_hourly` — US EPA AMPD/CAMPD hourly CEMS rows (local standard time
+  converted to UTC, measure flags kept);
+* :mod:`oracles.formats.counters` — cumulative energy registers (interval energy from deltas,
+  a decrease quarantined as ``counter_reset_or_tamper``).
+
+Every loader keeps every row somewhere: a parsed row (possibly carrying a ``problem`` that the
+data-quality report quarantines) or a :class:`Reject` with its line number and reason (rows that
+cannot be placed on a series' time axis at all). Nothing is silently dropped (DESIGN.md §7).
+Line numbers are 1-based data rows, header excluded, as in oracles/uci.py.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Final
+
+__all__ = ["REJECT_TEXT_MAX", "Reject", "iso_utc", "parse_iso_utc"]
+
+#: Longest raw row text kept in a :class:`Reject`.
+REJECT_TEXT_MAX: Final = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A row that cannot be placed on any series' time axis: 1-based data row, why, its text."""
+
+    line: int
+    reason: str
+    text: str
+
+    @classmethod
+    def of(cls, line: int, reason: str, row: list[str] | str) -> Reject:
+        """Build a reject from a csv row (joined with ``,``) or raw text, truncated."""
+        text = row if isinstance(row, str) else ",".join(row)
+        return cls(line, reason, text.rstrip("\r\n")[:REJECT_TEXT_MAX])
+
+
+def iso_utc(ts: int) -> str:
+    """UTC unix seconds → ISO 8601 ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso_utc(text: str) -> int:
+    """ISO 8601 date-time with ``Z`` or an explicit offset, or integer unix seconds → UTC seconds.
+
+    Raises:
+        ValueError: naive date-times (no offset) are refused: the clock would be a guess.
+    """
+    t = text.strip()
+    if t.lstrip("-").isdigit():
+        return int(t)
+    dt = datetime.fromisoformat(t.replace("Z", "+00:00").replace("z", "+00:00"))
+    if dt.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset (write Z or ±HH:MM)")
+    if dt.microsecond:
+        raise ValueError(f"{text!r} is not on a whole second")
+    return calendar.timegm(dt.utctimetuple())
