@@ -361,7 +361,9 @@ def uci_quality(path: Path | str | None = None) -> QualityReport:
     ``missing_value``, ``rejected`` and ``imputed_by_source`` (also listed on their own under
     ``imputed_by_source``). Rows the loader rejected for a repeated or out-of-order timestamp are
     compared with the first row of that minute (the seven value fields, as written): identical →
-    ``duplicates``, different → ``conflicting`` (quarantined); other rejects are quarantined rows.
+    ``duplicates``, different → ``conflicting`` (quarantined). The loader's other rejects
+    (malformed rows) stay in the report's ``rejects`` with their line; their minutes, when the
+    timestamp was readable, are ``rejected`` gaps.
     """
     from oracles.uci import IMPUTED_BY_SOURCE, summarize_uci
 
