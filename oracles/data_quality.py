@@ -332,7 +332,8 @@ def register_quality(path: Path | str, interval_seconds: int | None = None) -> Q
         step = interval_seconds or _modal_step([s.t for s in samples])
         obs = [Observation(dev, s.t, s.line, s.register_wh) for s in samples]
         sq = assess(obs, step)[dev]
-        kept = [s for s in samples if s.line in {o.line for o in sq.accepted.values()}]
+        kept_lines = {o.line for o in sq.accepted.values()}
+        kept = [s for s in samples if s.line in kept_lines]
         cs = derive_intervals(kept)
         for q in cs.quarantined:
             sq.quarantined.append(Quarantined(q.line, q.end, q.reason, q.detail))

@@ -340,6 +340,24 @@ def test_ampd_substitute_values_are_kept_flagged_and_reported_apart(tmp_path: Pa
     assert rows[0].values["gross_load"].flags == 0 and rows[0].values["gross_load"].flag_text == ""
 
 
+def test_ampd_hour_as_a_reading(tmp_path: Path) -> None:
+    rows = load_ampd_hourly(write(tmp_path, "r.csv", AMPD_HEADER + ampd_row(1, "120.5", "Substitute")
+                                  + ampd_row(2, "", ""))).rows
+    dev = bytes(range(32))
+    r = rows[0].reading("co2_mass", dev)
+    assert r is not None
+    r.validate_ranges()
+    assert (r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale) == (
+        dev, rows[0].start // H, rows[0].start, rows[0].start + H, CO2_MASS.code, 109_316, 0)
+    assert r.flags & FLAG_SUBSTITUTED and r.flags >> MEASURE_FLAG_SHIFT == 2
+    g = rows[0].reading("gross_load", dev, sequence=7)
+    assert g is not None and (g.sequence, g.value, g.flags, g.quantity_code) == (7, 262_000, 0, GROSS_LOAD.code)
+    assert node_quantity(g.quantity_code).minimum <= g.value <= node_quantity(g.quantity_code).maximum
+    assert rows[1].reading("co2_mass", dev) is None
+    with pytest.raises(KeyError):
+        rows[0].reading("so2_mass", dev)
+
+
 def test_measure_flag_codes() -> None:
     assert measure_flag_bits("Measured") == 0 and measure_flag_bits("") == 0
     assert measure_flag_bits(" SUBSTITUTE ") == (2 << 8) | FLAG_SUBSTITUTED
