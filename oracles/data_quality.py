@@ -332,7 +332,8 @@ def register_quality(path: Path | str, interval_seconds: int | None = None) -> Q
         step = interval_seconds or _modal_step([s.t for s in samples])
         obs = [Observation(dev, s.t, s.line, s.register_wh) for s in samples]
         sq = assess(obs, step)[dev]
-        kept = [s for s in samples if s.line in {o.line for o in sq.accepted.values()}]
+        kept_lines = {o.line for o in sq.accepted.values()}
+        kept = [s for s in samples if s.line in kept_lines]
         cs = derive_intervals(kept)
         for q in cs.quarantined:
             sq.quarantined.append(Quarantined(q.line, q.end, q.reason, q.detail))
@@ -361,7 +362,9 @@ def uci_quality(path: Path | str | None = None) -> QualityReport:
     ``missing_value``, ``rejected`` and ``imputed_by_source`` (also listed on their own under
     ``imputed_by_source``). Rows the loader rejected for a repeated or out-of-order timestamp are
     compared with the first row of that minute (the seven value fields, as written): identical →
-    ``duplicates``, different → ``conflicting`` (quarantined); other rejects are quarantined rows.
+    ``duplicates``, different → ``conflicting`` (quarantined). The loader's other rejects
+    (malformed rows) stay in the report's ``rejects`` with their line; their minutes, when the
+    timestamp was readable, are ``rejected`` gaps.
     """
     from oracles.uci import IMPUTED_BY_SOURCE, summarize_uci
 

@@ -137,8 +137,8 @@ GROSS_LOAD: Final = QuantitySpec(
 #: Source: AMPD ``HEAT_INPUT (mmBtu)``.
 HEAT_INPUT: Final = QuantitySpec(
     11, "heat_input", "MJ", 0, 21_101_117, 3_600, "MMBtu", MMBTU_TO_MJ,
-    "our choice: 0..20,000 MMBtu per hour (21,101,117 MJ): a 2 GW unit (GROSS_LOAD bound) at a "
-    "heat rate of 10 MMBtu/MWh, twice the heat input of a typical ~1 GW coal unit",
+    "our choice: 0..20,000 MMBtu per hour (21,101,117 MJ) = the GROSS_LOAD bound (2 GW) at a "
+    "heat rate of 10 MMBtu/MWh, poorer than large fossil units run at",
     "amount",
 )
 

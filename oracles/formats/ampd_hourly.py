@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from ledger.crypto import FLAG_SUBSTITUTED
+from ledger.crypto import FLAG_SUBSTITUTED, Reading
 from oracles.formats import Reject
 from oracles.quantities import CO2_MASS, GROSS_LOAD, HEAT_INPUT, QuantitySpec, QuantityValueError
 
@@ -198,6 +198,28 @@ class AmpdHour:
             return not self.op_time or float(self.op_time) > 0
         except ValueError:
             return True
+
+    def reading(self, quantity: str, device: bytes, sequence: int | None = None) -> Reading | None:
+        """This hour's value of ``quantity`` as a :class:`ledger.crypto.Reading` (unsigned).
+
+        Args:
+            quantity: a key of :data:`AMPD_QUANTITIES` (one device per quantity on-chain).
+            device: the 32-byte device id of that quantity's CEMS channel.
+            sequence: default ``start // 3600`` (strictly increasing for hourly data).
+
+        Returns:
+            ``Reading(device, sequence, start, start + 3600, code, value, 0, flags)`` with the
+            measure-flag bits (:func:`measure_flag_bits`), or None when the value is empty.
+
+        Raises:
+            KeyError: the quantity is not in this row.
+        """
+        v = self.values[quantity]
+        if v.value is None:
+            return None
+        code = AMPD_QUANTITIES[quantity].code
+        seq = self.start // HOUR if sequence is None else sequence
+        return Reading(device, seq, self.start, self.start + HOUR, code, v.value, 0, v.flags)
 
     def payload(self) -> tuple[object, ...]:
         """What two copies of the same unit-hour must share to be identical duplicates."""
