@@ -500,3 +500,371 @@ def test_replay_of_a_real_acr_retirement_file_refuses_repeats_and_costs_the_same
     m.issue_batch(r.count)  # with units to spare, the repeat is refused for its serials
     m.refused(m.registry.functions.retire(RetirementRequest(owner, b + 1, r.count, ben, pur, why, r).as_tuple()), "registry",
               "SerialsAlreadyRetired")
+
+
+# ============================================================================ access control
+def test_every_mutating_function_refuses_an_outsider(m: Market) -> None:
+    """Every state-changing entry point of CarbonAssets, CCERRegistry, CashToken and Settlement
+    refuses an unadmitted account (and the role-gated ones also an admitted account of the wrong
+    role), with the named custom error."""
+    b = m.issue_batch(100)
+    m.issue_cea("enterprise", 50)
+    m.deposit("enterprise2", 10_000)
+    a, r, c, s = m.assets.functions, m.registry.functions, m.cash.functions, m.settlement.functions
+    out, ent, ref = m.acct["outsider"], m.acct["enterprise"], keccak256(b"ref")
+    trade = Trade(trade_id("T-1"), ent, m.acct["enterprise2"], CEA, 1, 100).as_tuple()
+    cases = [
+        (a.grantOperator(m.roles["CEA_ISSUER_ROLE"], out), "NotRegulator"),
+        (a.revokeOperator(m.roles["CEA_ISSUER_ROLE"], m.acct["issuer"]), "NotRegulator"),
+        (a.freeze(ent, "x"), "NotRegulator"),
+        (a.unfreeze(ent, "x"), "NotRegulator"),
+        (a.pause(), "NotRegulator"),
+        (a.unpause(), "NotRegulator"),
+        (a.issue(out, CEA, 1, ref), "WrongIssuerForClass"),
+        (a.issue(ent, CCER, 1, ref), "WrongIssuerForClass"),
+        (a.clawback(ent, CEA, 1, ref), "NotOperator"),
+        (a.surrender(ent, CEA, 1, ref), "NotOperator"),
+        (a.retireFrom(m.acct["owner"], CCER, 1, ref), "NotOperator"),
+        (a.cancelFrom(m.acct["owner"], CCER, 1, ref), "NotOperator"),
+        (a.settlementTransfer(ent, out, CEA, 1), "NotOperator"),
+        (a.retire(CEA, 1, BENEFICIARY, PURPOSE, ""), "NotAdmitted"),
+        (a.safeTransferFrom(out, ent, CEA, 0, b""), "NotAdmitted"),
+        (a.safeTransferFrom(ent, out, CEA, 1, b""), "ERC1155MissingApprovalForAll"),
+        (a.safeBatchTransferFrom(out, ent, [CEA], [0], b""), "NotAdmitted"),
+        (a.setApprovalForAll(ent, True), "NotAdmitted"),
+        (r.registerProject(5, m.acct["owner"], bytes(32), bytes(32), 0, 0, "x"), "NotRegistry"),
+        (r.issueBatch(PROJECT, VINTAGE, 1, "", 0, 0, ref), "NotRegistry"),
+        (r.retire(RetirementRequest(m.acct["owner"], b, 1, BENEFICIARY, PURPOSE).as_tuple()), "NotHolderOrRegistry"),
+        (r.retire(RetirementRequest(out, b, 1, BENEFICIARY, PURPOSE).as_tuple()), "NotAdmitted"),
+        (r.cancel(m.acct["owner"], PROJECT, VINTAGE, 1, ref), "NotRegistry"),
+        (c.deposit(out, 1, ref), "NotSettlementBank"),
+        (c.withdraw(m.acct["enterprise2"], 1, ref), "NotSettlementBank"),
+        (c.grantOperator(out), "NotRegulator"),
+        (c.revokeOperator(m.settlement.address), "NotRegulator"),
+        (c.settlementTransfer(m.acct["enterprise2"], out, 1), "NotOperator"),
+        (c.transfer(ent, 0), "TransfersOnlyThroughSettlement"),
+        (c.transferFrom(m.acct["enterprise2"], out, 1), "TransfersOnlyThroughSettlement"),
+        (c.approve(ent, 1), "TransfersOnlyThroughSettlement"),
+        (s.settle([trade], True), "NotExchange"),
+        (s.settle([trade], False), "NotExchange"),
+        (s.setFeeAccount(out), "NotExchange"),
+    ]
+    for fn, error in cases:
+        m.refused(fn, "outsider", error)
+    # admitted accounts of the wrong role
+    for fn, error in [(a.pause(), "NotRegulator"), (r.issueBatch(PROJECT, VINTAGE, 1, "", 0, 0, ref), "NotRegistry"),
+                      (c.deposit(ent, 1, ref), "NotSettlementBank"), (c.grantOperator(ent), "NotRegulator"),
+                      (s.settle([trade], True), "NotExchange"), (s.setFeeAccount(ent), "NotExchange"),
+                      (a.issue(ent, CEA, 1, ref), "WrongIssuerForClass")]:
+        m.refused(fn, "enterprise", error)
+    # the bank cannot move cash between holders, the exchange cannot deliver directly
+    m.refused(c.settlementTransfer(m.acct["enterprise2"], ent, 1), "bank", "NotOperator")
+    m.refused(a.settlementTransfer(ent, m.acct["enterprise2"], CEA, 1), "exchange", "NotOperator")
+
+
+# ============================================================================ CarbonAssets
+def test_transfers_go_only_between_admitted_unfrozen_accounts_while_unpaused(m: Market) -> None:
+    m.issue_cea("enterprise", 100)
+    a, ent, ent2 = m.assets.functions, m.acct["enterprise"], m.acct["enterprise2"]
+    m.tx(a.safeTransferFrom(ent, ent2, CEA, 30, b""), "enterprise")
+    assert (m.bal("enterprise", CEA), m.bal("enterprise2", CEA)) == (70, 30)
+    m.refused(a.safeTransferFrom(ent, m.acct["outsider"], CEA, 1, b""), "enterprise", "NotAdmitted")
+    m.refused(a.safeTransferFrom(ent, ent2, CEA, 71, b""), "enterprise", "ERC1155InsufficientBalance")
+    m.refused(a.safeTransferFrom(ent, ent2, CEA | 1, 0, b""), "enterprise", "MalformedAssetId")
+    m.tx(a.freeze(ent2, "决定书 2024-1"), "regulator")
+    assert m.call(a.isFrozen(ent2)) is True
+    m.refused(a.safeTransferFrom(ent, ent2, CEA, 1, b""), "enterprise", "AccountIsFrozen")   # frozen receiver
+    m.refused(a.safeTransferFrom(ent2, ent, CEA, 1, b""), "enterprise2", "AccountIsFrozen")  # frozen sender
+    m.refused(a.retire(CEA, 1, BENEFICIARY, PURPOSE, ""), "enterprise2", "AccountIsFrozen")
+    m.refused(a.surrender(ent2, CEA, 1, bytes(32)), "issuer", "AccountIsFrozen")
+    assert m.call(a.transferCheck(ent, ent2, CEA, 1)) == 5
+    m.refused(a.freeze(ent2, "again"), "regulator", "FreezeUnchanged")
+    m.refused(a.unfreeze(ent, "never frozen"), "regulator", "FreezeUnchanged")
+    m.refused(a.unfreeze(ent2, ""), "regulator", "MissingText")
+    m.tx(a.unfreeze(ent2, "lifted"), "regulator")
+    m.tx(a.pause(), "regulator")
+    m.refused(a.safeTransferFrom(ent, ent2, CEA, 1, b""), "enterprise", "EnforcedPause")
+    m.refused(a.retire(CEA, 1, BENEFICIARY, PURPOSE, ""), "enterprise", "EnforcedPause")
+    m.refused(a.pause(), "regulator", "EnforcedPause")
+    m.tx(a.unpause(), "regulator")
+    m.tx(a.safeTransferFrom(ent, ent2, CEA, 1, b""), "enterprise")
+
+
+def test_cea_retirement_by_the_holder_is_final_and_needs_beneficiary_and_purpose(m: Market) -> None:
+    m.issue_cea("enterprise", 10)
+    a = m.assets.functions
+    r = m.tx(a.retire(CEA, 4, "Shanghai Marathon 2024", "carbon neutrality", "event offset"), "enterprise")
+    ev = m.client.decode_events(m.assets, "Retired", r)[0]
+    assert (ev["amount"], ev["beneficiary"], ev["purpose"]) == (4, "Shanghai Marathon 2024", "carbon neutrality")
+    assert m.supply(CEA)["retired"] == 4 and m.bal("enterprise", CEA) == 6
+    m.refused(a.retire(CEA, 1, "", PURPOSE, ""), "enterprise", "MissingText")
+    m.refused(a.retire(CEA, 1, BENEFICIARY, "", ""), "enterprise", "MissingText")
+    m.refused(a.retire(CEA, 0, BENEFICIARY, PURPOSE, ""), "enterprise", "ZeroAmount")
+    m.refused(a.retire(CCER, 1, BENEFICIARY, PURPOSE, ""), "enterprise", "UseRegistryToRetireCcer")
+
+
+def test_clawback_takes_at_most_the_balance_and_surrender_burns_into_its_bucket(m: Market) -> None:
+    m.issue_cea("enterprise", 10)
+    a, ent = m.assets.functions, m.acct["enterprise"]
+    r = m.tx(a.clawback(ent, CEA, 15, keccak256(b"final allocation")), "issuer")
+    ev = m.client.decode_events(m.assets, "ClawedBack", r)[0]
+    assert (ev["requested"], ev["taken"]) == (15, 10)
+    m.refused(a.clawback(ent, CCER, 1, bytes(32)), "issuer", "WrongIssuerForClass")
+    m.issue_cea("enterprise", 5)
+    m.tx(a.surrender(ent, CEA, 5, keccak256(b"2021")), "issuer")
+    m.refused(a.surrender(ent, CEA, 0, bytes(32)), "issuer", "ZeroAmount")
+    s = m.supply(CEA)
+    assert (s["issued"], s["clawedBack"], s["surrendered"], s["holdings"]) == (15, 10, 5, 0)
+    m.refused(a.issue(m.acct["outsider"], CEA, 1, bytes(32)), "issuer", "NotAdmitted")
+    m.refused(a.issue(ent, CEA, 0, bytes(32)), "issuer", "ZeroAmount")
+    m.refused(a.grantOperator(keccak256(b"OTHER"), ent), "regulator", "UnknownOperatorRole")
+
+
+_SUPPLY_OPS = st.lists(
+    st.tuples(st.sampled_from(["issue_cea", "issue_ccer", "transfer", "retire_cea", "retire_ccer", "cancel",
+                               "clawback", "surrender"]),
+              st.integers(0, 2), st.integers(0, 2), st.integers(1, 60), st.booleans()),
+    min_size=15, max_size=15,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_SUPPLY_OPS)
+def test_supply_invariant_holds_for_every_id_under_random_sequences(m: Market, ops: list[tuple]) -> None:
+    """holdings + retired + surrendered + cancelled + clawedBack == issued for every id after any
+    sequence of issue / transfer / retire / cancel / clawback / surrender (refused steps skipped)."""
+    snap = m.client.rpc("evm_snapshot")
+    try:
+        holders = ["enterprise", "enterprise2", "owner"]
+        ids = [CEA, cea_id(2022), CCER]
+        m.issue_cea("enterprise", 100)
+        batch: int | None = m.issue_batch(100)
+        done = 0
+        for op, hi, ii, amount, flag in ops:
+            h, h2 = holders[hi], holders[(hi + 1) % 3]
+            cea = [CEA, cea_id(2022)][ii % 2]
+            fn, who = None, "issuer"
+            a = m.assets.functions
+            if op == "issue_cea":
+                fn = a.issue(m.acct[h], cea, amount, bytes(32))
+            elif op == "issue_ccer":
+                fn, who = m.registry.functions.issueBatch(PROJECT, VINTAGE, amount, "", 0, 0, bytes(32)), "registry"
+            elif op == "transfer":
+                tid = ids[ii]
+                fn, who = a.safeTransferFrom(m.acct[h], m.acct[h2], tid, min(amount, m.bal(h, tid)), b""), h
+            elif op == "retire_cea":
+                fn, who = a.retire(cea, amount if flag else max(1, m.bal(h, cea)), BENEFICIARY, PURPOSE, ""), h
+            elif op == "retire_ccer" and batch is not None:
+                req = RetirementRequest(m.acct[h], batch, amount if flag else max(1, m.bal(h, CCER)), BENEFICIARY, PURPOSE)
+                fn, who = m.registry.functions.retire(req.as_tuple()), "registry"
+            elif op == "cancel":
+                fn, who = m.registry.functions.cancel(m.acct[h], PROJECT, VINTAGE, amount, bytes(32)), "registry"
+            elif op == "clawback":
+                fn = a.clawback(m.acct[h], cea, amount, bytes(32))
+            elif op == "surrender":
+                fn = a.surrender(m.acct[h], ids[ii], amount if flag else max(1, m.bal(h, ids[ii])), bytes(32))
+            if fn is None:
+                continue
+            try:
+                r = m.tx(fn, who)
+            except ContractRevert:
+                continue
+            done += 1
+            if op == "issue_ccer":
+                batch = m.client.decode_events(m.registry, "BatchIssued", r)[0]["batchId"]
+        for tid in ids:
+            s = m.supply(tid)
+            assert s["holdings"] == sum(m.bal(h, tid) for h in holders)
+            assert s["holdings"] + s["retired"] + s["surrendered"] + s["cancelled"] + s["clawedBack"] == s["issued"], (tid, s)
+    finally:
+        m.client.rpc("evm_revert", snap)
+        m.client.rewind()
+
+
+# ============================================================================ CashToken
+def test_cash_token_is_minted_and_burnt_by_the_bank_only_against_unique_references(m: Market) -> None:
+    c, ent = m.cash.functions, m.acct["enterprise"]
+    assert m.call(c.decimals()) == 0 and m.call(c.name()) == "CarbonLedger CNY deposit"
+    r = m.tx(c.deposit(ent, 1_234_500, keccak256(b"ICBC-0001")), "bank")
+    ev = m.client.decode_events(m.cash, "Deposited", r)[0]
+    assert (ev["amount"], bytes(ev["bankRef"])) == (1_234_500, keccak256(b"ICBC-0001"))
+    m.refused(c.deposit(ent, 1, keccak256(b"ICBC-0001")), "bank", "BankRefInvalidOrUsed")
+    m.refused(c.deposit(ent, 1, bytes(32)), "bank", "BankRefInvalidOrUsed")
+    m.refused(c.deposit(ent, 0, keccak256(b"ICBC-0002")), "bank", "ZeroAmount")
+    m.refused(c.deposit(m.acct["outsider"], 1, keccak256(b"ICBC-0002")), "bank", "NotAdmitted")
+    m.tx(c.withdraw(ent, 234_500, keccak256(b"ICBC-0003")), "bank")
+    m.refused(c.withdraw(ent, 1_000_001, keccak256(b"ICBC-0004")), "bank", "ERC20InsufficientBalance")
+    m.refused(c.withdraw(ent, 0, keccak256(b"ICBC-0004")), "bank", "ZeroAmount")
+    assert m.cash_of("enterprise") == 1_000_000 and m.call(c.totalSupply()) == 1_000_000
+    assert m.call(c.bankRefUsed(keccak256(b"ICBC-0003"))) is True
+    m.refused(c.transfer(m.acct["enterprise2"], 1), "enterprise", "TransfersOnlyThroughSettlement")
+    m.refused(c.approve(m.acct["enterprise2"], 1), "enterprise", "TransfersOnlyThroughSettlement")
+
+
+def test_cash_operator_changes_are_the_regulators_and_emit_events(m: Market) -> None:
+    c, s = m.cash.functions, m.settlement.address
+    assert m.call(c.isOperator(s)) is True
+    m.refused(c.grantOperator(s), "regulator", "OperatorUnchanged")
+    r = m.tx(c.revokeOperator(s), "regulator")
+    assert m.client.decode_events(m.cash, "OperatorRevoked", r)[0]["account"].lower() == s.lower()
+    m.refused(c.revokeOperator(s), "regulator", "OperatorUnchanged")
+    r = m.tx(c.grantOperator(s), "regulator")
+    assert len(m.client.decode_events(m.cash, "OperatorGranted", r)) == 1
+
+
+# ============================================================================ Settlement
+def _setup_trading(m: Market, cea: int = 1_000, fen: int = 10_000_000) -> None:
+    m.issue_cea("enterprise", cea)
+    m.deposit("enterprise2", fen)
+    m.tx(m.settlement.functions.setFeeAccount(m.acct["exchange"]), "exchange")
+
+
+def _trade(m: Market, ref: str, qty: int = 10, price: int = 9_796, seller: str = "enterprise", buyer: str = "enterprise2",
+           asset: int = CEA, bfee: int = 0, sfee: int = 0) -> Trade:
+    return Trade(trade_id(ref), m.acct[seller], m.acct[buyer], asset, qty, price, bfee, sfee)
+
+
+def _settle(m: Market, trades: list[Trade], atomic: bool) -> TxResult:
+    return m.tx(m.settlement.functions.settle([t.as_tuple() for t in trades], atomic), "exchange")
+
+
+def test_a_trade_settles_delivery_versus_payment_with_fees(m: Market) -> None:
+    _setup_trading(m)
+    t = _trade(m, "SEEE-20240102-0001", qty=100, price=9_796, bfee=490, sfee=490)  # CNY 97.96/t
+    r = _settle(m, [t], True)
+    ev = m.client.decode_events(m.settlement, "TradeSettled", r)[0]
+    assert (ev["quantity"], ev["priceFen"], ev["valueFen"]) == (100, 9_796, 979_600)
+    assert (m.bal("enterprise", CEA), m.bal("enterprise2", CEA)) == (900, 100)
+    assert m.cash_of("enterprise2") == 10_000_000 - 979_600 - 490
+    assert m.cash_of("enterprise") == 979_600 - 490
+    assert m.cash_of("exchange") == 980
+    assert m.call(m.settlement.functions.settledAt(t.trade_id)) > 0
+    assert m.call(m.settlement.functions.settledAt(trade_id("never"))) == 0
+
+
+def test_a_trade_id_settles_at_most_once_and_a_retried_batch_is_a_no_op(m: Market) -> None:
+    _setup_trading(m)
+    trades = [_trade(m, f"T-{i}", qty=5) for i in range(3)]
+    _settle(m, trades, True)
+    before = (m.bal("enterprise", CEA), m.cash_of("enterprise2"))
+    for atomic in (True, False):
+        r = _settle(m, trades, atomic)
+        assert len(m.client.decode_events(m.settlement, "TradeAlreadySettled", r)) == 3
+        assert m.client.decode_events(m.settlement, "TradeSettled", r) == []
+    assert (m.bal("enterprise", CEA), m.cash_of("enterprise2")) == before
+    # the same id twice in one batch settles once
+    dup = _trade(m, "T-dup", qty=1)
+    r = _settle(m, [dup, dup], True)
+    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 1
+    assert len(m.client.decode_events(m.settlement, "TradeAlreadySettled", r)) == 1
+
+
+def test_a_batch_with_one_bad_trade_reverts_whole_in_atomic_mode(m: Market) -> None:
+    _setup_trading(m)
+    trades = [_trade(m, "A-1"), _trade(m, "A-2", qty=5_000), _trade(m, "A-3")]
+    e = m.refused(m.settlement.functions.settle([t.as_tuple() for t in trades], True), "exchange", "TradeFailed")
+    assert e.args_ == (1, trade_id("A-2"), Reason.SELLER_LACKS_ASSET)
+    # mined anyway (no pre-flight): it reverts and nothing moves
+    r = m.client.send([Call.of(m.settlement.functions.settle([t.as_tuple() for t in trades], True), m.acct["exchange"],
+                               gas=2_000_000)], raise_on_revert=False)[0]
+    assert r.status == 0
+    assert m.bal("enterprise2", CEA) == 0 and m.call(m.settlement.functions.settledAt(trade_id("A-1"))) == 0
+
+
+def test_a_batch_with_one_bad_trade_skips_it_in_skip_mode(m: Market) -> None:
+    _setup_trading(m)
+    trades = [_trade(m, "S-1"), _trade(m, "S-2", qty=5_000), _trade(m, "S-3")]
+    r = _settle(m, trades, False)
+    skipped = m.client.decode_events(m.settlement, "TradeSkipped", r)
+    assert [(bytes(s["tradeId"]), s["reasonCode"]) for s in skipped] == [(trade_id("S-2"), Reason.SELLER_LACKS_ASSET)]
+    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 2
+    assert m.bal("enterprise2", CEA) == 20
+    assert m.call(m.settlement.functions.settledAt(trade_id("S-2"))) == 0
+    # a skipped trade may be resubmitted once it can settle
+    m.issue_cea("enterprise", 5_000)
+    m.deposit("enterprise2", 50_000_000)
+    r = _settle(m, trades, False)
+    assert len(m.client.decode_events(m.settlement, "TradeAlreadySettled", r)) == 2
+    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 1
+
+
+def test_every_reason_code_is_reported_and_nothing_moves_for_a_refused_trade(m: Market) -> None:
+    _setup_trading(m, fen=100_000)
+    m.issue_cea("enterprise2", 10)
+    ex = m.settlement.functions
+    cases = [
+        (Trade(bytes(32), m.acct["enterprise"], m.acct["enterprise2"], CEA, 1, 1), Reason.INVALID_TRADE_ID),
+        (_trade(m, "R-q0", qty=0), Reason.ZERO_QUANTITY),
+        (_trade(m, "R-p0", price=0), Reason.ZERO_PRICE),
+        (_trade(m, "R-same", buyer="enterprise"), Reason.SAME_PARTY),
+        (_trade(m, "R-ovf", qty=2**128), Reason.AMOUNT_OVERFLOW),
+        (_trade(m, "R-ovf2", qty=2**127, price=2**127, bfee=2**256 - 2**254), Reason.AMOUNT_OVERFLOW),
+        (_trade(m, "R-sna", seller="outsider"), Reason.SELLER_NOT_ADMITTED),
+        (_trade(m, "R-bna", buyer="outsider"), Reason.BUYER_NOT_ADMITTED),
+        (_trade(m, "R-asset", asset=CEA | 7), Reason.MALFORMED_ASSET),
+        (_trade(m, "R-lack", qty=1_001), Reason.SELLER_LACKS_ASSET),
+        (_trade(m, "R-cash", qty=11, price=10_000), Reason.BUYER_LACKS_CASH),
+        (_trade(m, "R-cash2", qty=10, price=10_000, bfee=1), Reason.BUYER_LACKS_CASH),
+        (_trade(m, "R-sfee", qty=1, price=10, sfee=11), Reason.SELLER_FEE_EXCEEDS_PROCEEDS),
+    ]
+    for t, code in cases:
+        assert m.call(ex.check(t.as_tuple()))[0] == code, t
+        e = m.refused(ex.settle([t.as_tuple()], True), "exchange", "TradeFailed")
+        assert e.args_ == (0, t.trade_id, code)
+    r = _settle(m, [t for t, _ in cases], False)
+    assert [s["reasonCode"] for s in m.client.decode_events(m.settlement, "TradeSkipped", r)] == [c for _, c in cases]
+    assert (m.bal("enterprise", CEA), m.bal("enterprise2", CEA), m.cash_of("enterprise2")) == (1_000, 10, 100_000)
+    # frozen parties, pause, missing fee account
+    a = m.assets.functions
+    m.tx(a.freeze(m.acct["enterprise"], "decision"), "regulator")
+    assert m.call(ex.check(_trade(m, "F-1").as_tuple()))[0] == Reason.SELLER_FROZEN
+    assert m.call(ex.check(_trade(m, "F-2", seller="enterprise2", buyer="enterprise", qty=1, price=1).as_tuple()))[0] == Reason.BUYER_FROZEN
+    m.tx(a.unfreeze(m.acct["enterprise"], "lifted"), "regulator")
+    m.tx(a.pause(), "regulator")
+    assert m.call(ex.check(_trade(m, "P-1").as_tuple()))[0] == Reason.PAUSED
+    m.tx(a.unpause(), "regulator")
+    m.tx(ex.setFeeAccount("0x" + "00" * 20), "exchange")
+    assert m.call(ex.check(_trade(m, "FEE-1", bfee=1).as_tuple()))[0] == Reason.FEE_ACCOUNT_UNAVAILABLE
+    assert m.call(ex.check(_trade(m, "FEE-2").as_tuple()))[0] == 0
+
+
+def test_reason_codes_match_the_contract_constants(m: Market) -> None:
+    for reason in Reason:
+        assert m.call(getattr(m.settlement.functions, f"REASON_{reason.name}")()) == reason.value
+
+
+def test_frozen_account_cannot_settle(m: Market) -> None:
+    _setup_trading(m)
+    m.tx(m.assets.functions.freeze(m.acct["enterprise2"], "decision"), "regulator")
+    e = m.refused(m.settlement.functions.settle([_trade(m, "FZ").as_tuple()], True), "exchange", "TradeFailed")
+    assert e.args_[2] == Reason.BUYER_FROZEN
+    r = _settle(m, [_trade(m, "FZ")], False)
+    assert m.client.decode_events(m.settlement, "TradeSkipped", r)[0]["reasonCode"] == Reason.BUYER_FROZEN
+    assert m.bal("enterprise2", CEA) == 0
+
+
+def test_set_fee_account_refuses_an_unadmitted_account(m: Market) -> None:
+    m.refused(m.settlement.functions.setFeeAccount(m.acct["outsider"]), "exchange", "NotAdmitted")
+    r = m.tx(m.settlement.functions.setFeeAccount(m.acct["exchange"]), "exchange")
+    assert m.client.decode_events(m.settlement, "FeeAccountSet", r)[0]["account"].lower() == m.acct["exchange"].lower()
+    assert m.call(m.settlement.functions.feeAccount()).lower() == m.acct["exchange"].lower()
+
+
+def test_ccer_trades_settle_like_cea(m: Market) -> None:
+    m.issue_batch(100)
+    m.deposit("enterprise", 1_000_000)
+    _settle(m, [_trade(m, "C-1", qty=40, price=6_500, seller="owner", buyer="enterprise", asset=CCER)], True)
+    assert (m.bal("owner", CCER), m.bal("enterprise", CCER), m.cash_of("owner")) == (60, 40, 260_000)
+
+
+def test_one_hundred_trades_settle_in_one_transaction_well_within_the_block_gas_limit(m: Market) -> None:
+    _setup_trading(m, cea=10_000, fen=10**12)
+    m.deposit("enterprise", 10**12)
+    m.issue_cea("enterprise2", 10_000)
+    trades = [_trade(m, f"B-{i}", qty=1 + i % 7, price=9_000 + i, bfee=5, sfee=5,
+                     seller="enterprise" if i % 2 else "enterprise2", buyer="enterprise2" if i % 2 else "enterprise")
+              for i in range(100)]
+    r = _settle(m, trades, True)
+    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 100
+    assert r.gas_used < 15_000_000, r.gas_used
+    assert m.cash_of("exchange") == 1_000
