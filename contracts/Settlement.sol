@@ -18,6 +18,9 @@ import {Roles} from "./lib/Roles.sol";
 ///      china_rules.md §5 (CONFIRMED-S). "Sell quantity ≤ tradable holding, buy amount ≤ available
 ///      funds" (same rules, §5) are the holding checks below. Settlement timing (T+0 / T+1) is
 ///      UNCONFIRMED (china_rules.md §5): a trade settles when submitted.
+///      Asset ids follow the CarbonAssets token-id bit layout (`AssetIds`): bits 255…248 asset
+///      class (1 CEA, 2 CCER), 247…232 vintage year, 231…64 reserved (zero), 63…0 CCER project
+///      number (0 for CEA); malformed ids are refused (REASON_MALFORMED_ASSET).
 ///      Every trade is checked in full before anything moves, so a failing trade never moves
 ///      half of its legs; `atomic` chooses whether it reverts the batch or is skipped.
 contract Settlement {

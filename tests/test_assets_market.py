@@ -828,6 +828,19 @@ def test_every_reason_code_is_reported_and_nothing_moves_for_a_refused_trade(m: 
     assert m.call(ex.check(_trade(m, "FEE-2").as_tuple()))[0] == 0
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(qty=st.one_of(st.integers(1, 10**6), st.integers(1, 2**129)), price=st.one_of(st.integers(1, 10**7), st.integers(1, 2**129)),
+       bfee=st.one_of(st.just(0), st.integers(0, 2**256 - 1)))
+def test_trade_value_matches_the_python_mirror(m: Market, qty: int, price: int, bfee: int) -> None:
+    """Settlement.check's value (fen) equals Trade.value_fen, and the overflow rule agrees."""
+    t = Trade(trade_id("V"), m.acct["enterprise"], m.acct["enterprise2"], CEA, qty, price, bfee, 0)
+    code, value = m.call(m.settlement.functions.check(t.as_tuple()))
+    overflow = qty >= 2**128 or price >= 2**128 or t.value_fen + bfee >= 2**256
+    assert (code == Reason.AMOUNT_OVERFLOW) == overflow
+    if not overflow:
+        assert value == t.value_fen
+
+
 def test_reason_codes_match_the_contract_constants(m: Market) -> None:
     for reason in Reason:
         assert m.call(getattr(m.settlement.functions, f"REASON_{reason.name}")()) == reason.value
