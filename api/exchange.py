@@ -19,7 +19,7 @@ from api.history import asset_token_id
 from api.market_common import checked_address, positions
 from api.problems import Problem
 from api.schemas import TradeBatchIn
-from api.settlement_service import DuplicateTradeIds, MatchedTrade, NoReferencePrice, SettlementService
+from api.settlement_service import DuplicateTradeIds, MatchedTrade, NoReferencePrice, ReferencePriceConflict, SettlementService
 from ledger.indexer import events
 
 router = APIRouter(prefix="/v1/exchange", tags=["exchange settlement"])
@@ -58,6 +58,8 @@ async def post_trade_batch(body: TradeBatchIn, idempotency_key: str | None = Hea
         out = await run_in_threadpool(service(ctx).submit, sender, f"{p.scope}:{idempotency_key}", trades, body.atomic, refs)
     except NoReferencePrice as exc:
         raise Problem("no-reference-price", str(exc)) from None
+    except ReferencePriceConflict as exc:
+        raise Problem("validation-error", str(exc), errors=[{"field": "body.reference_close_fen", "message": str(exc)}]) from None
     except DuplicateTradeIds as exc:
         raise Problem("validation-error", str(exc), errors=[{"field": "body.trades", "message": str(exc)}]) from None
     if body.atomic and any(o["status"] == "refused" for o in out):

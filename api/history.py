@@ -14,7 +14,7 @@ from api.deps import AppContext, context
 from api.pagination import PageParams, encode_cursor
 from api.problems import Problem
 from ledger.assets import MalformedAssetId, parse_asset_id, parse_asset_name
-from ledger.indexer import events
+from ledger.indexer import MAX_PAGE, events
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -42,10 +42,10 @@ def asset_token_id(asset: str) -> int:
 
 def _page(ctx: AppContext, params: PageParams, any_of: list[tuple[str, Any]]) -> dict[str, Any]:
     engine = ctx.index()
-    rows = events(engine, after_id=params.after or None, limit=min(params.limit, 1000) + 1,
-                  any_of=any_of, contracts=ASSET_CONTRACTS)
-    more = len(rows) > min(params.limit, 1000)
-    rows = rows[:min(params.limit, 1000)]
+    n = min(params.limit, MAX_PAGE - 1)
+    rows = events(engine, after_id=params.after or None, limit=n + 1, any_of=any_of, contracts=ASSET_CONTRACTS)
+    more = len(rows) > n
+    rows = rows[:n]
     return {"items": [{"event_id": r.id, "block": r.block_number, "tx_hash": r.tx_hash, "log_index": r.log_index,
                        "contract": r.contract, "event": r.event, "args": r.args} for r in rows],
             "next_cursor": encode_cursor(rows[-1].id) if rows and more else None}
@@ -56,7 +56,7 @@ async def asset_history(asset: str = Path(description="CEA-<year>, CCER-<project
                         params: PageParams = Depends(), ctx: AppContext = Depends(context),
                         p: Principal = Depends(require_role("REGULATOR_ROLE", "REGISTRY_ROLE", "EXCHANGE_ROLE"))) -> dict[str, Any]:
     """Indexed events naming the token id (``id`` or ``assetId`` argument), oldest first, cursor
-    paginated (at most 1,000 per page). ERC-1155 ``TransferBatch`` events carry id arrays and are
+    paginated (at most 999 per page). ERC-1155 ``TransferBatch`` events carry id arrays and are
     found through the account history instead."""
     tid = asset_token_id(asset)
     return await run_in_threadpool(_page, ctx, params, [(a, tid) for a in ASSET_ARGS])

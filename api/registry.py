@@ -75,7 +75,7 @@ def certificate(ctx: AppContext, cert_id: int, tx_hash: str | None = None) -> di
     """A retirement certificate: holder, asset, amount, exact serials, beneficiary, purpose, reason,
     time, and the transaction that retired it."""
     dep = ctx.deployment
-    if cert_id >= int(dep.client.call(dep.ccer.functions.certificateCount())):
+    if not 1 <= cert_id <= int(dep.client.call(dep.ccer.functions.certificateCount())):
         raise Problem("not-found", f"no certificate {cert_id}")
     c, asset_id = dep.client.call(dep.ccer.functions.certificate(cert_id))
     if tx_hash is None:

@@ -22,7 +22,7 @@ from eth_utils import to_checksum_address
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from api.store import ExchangeTrade
+from api.store import ExchangeReferenceClose, ExchangeTrade
 from ledger.chain import Call, TxResult
 from ledger.deployment import Deployment
 from ledger.exchange_rules import DEFAULT_RULES, DayState, ExchangeRules, Trade, TradeMode, close_price
@@ -33,6 +33,10 @@ EXCHANGE_TZ = timezone(timedelta(hours=8))
 
 class NoReferencePrice(ValueError):
     """An asset has no previous close in the store and the request gave none."""
+
+
+class ReferencePriceConflict(ValueError):
+    """A reference close differs from the one already given for that asset and day, or is not positive."""
 
 
 class DuplicateTradeIds(ValueError):
@@ -110,9 +114,7 @@ class SettlementService:
         """
         ref = self.previous_close(asset_id, day)
         if ref is None:
-            ref = reference_close_fen
-        if ref is None:
-            raise NoReferencePrice(f"asset {asset_id} has no settled listed trades before {day}: give reference_close_fen")
+            ref = self._reference(asset_id, day, reference_close_fen)
         st = DayState(day, int(ref), self.rules)
         with Session(self.store) as s:
             for t in s.scalars(select(ExchangeTrade).where(ExchangeTrade.asset_id == str(asset_id), ExchangeTrade.trade_day == day.isoformat(),
@@ -120,6 +122,22 @@ class SettlementService:
                 st.record(Trade(t.trade_id, day, t.seller.lower(), t.buyer.lower(), int(t.quantity), int(t.price_fen),
                                 TradeMode(t.mode), asset_id))
         return st
+
+    def _reference(self, asset_id: int, day: date, given: int | None) -> int:
+        """The exchange-given previous close of ``asset_id`` for ``day``: the stored one, else
+        ``given`` (then stored). Raises NoReferencePrice (none) or ValueError (a different one)."""
+        with Session(self.store) as s, s.begin():
+            row = s.get(ExchangeReferenceClose, (str(asset_id), day.isoformat()))
+            if row is not None:
+                if given is not None and int(given) != row.close_fen:
+                    raise ReferencePriceConflict(f"asset {asset_id}: the reference close for {day} is {row.close_fen} fen, not {given}")
+                return int(row.close_fen)
+            if given is None:
+                raise NoReferencePrice(f"asset {asset_id} has no settled listed trades before {day}: give reference_close_fen")
+            if given <= 0:
+                raise ReferencePriceConflict(f"asset {asset_id}: reference close must be positive fen, got {given}")
+            s.add(ExchangeReferenceClose(asset_id=str(asset_id), trade_day=day.isoformat(), close_fen=int(given)))
+            return int(given)
 
     # ------------------------------------------------------------------ submission
     def submit(self, sender: str, batch_key: str, trades: Sequence[MatchedTrade], atomic: bool,

@@ -85,3 +85,14 @@ class ExchangeTrade(ApiBase):
     reason: Mapped[str] = mapped_column(Text, default="")
     tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     submitted_at: Mapped[int] = mapped_column(BigInteger)                    # UTC s
+
+
+class ExchangeReferenceClose(ApiBase):
+    """The previous close (fen/t) the exchange gave for an asset's trading day when this service
+    had no settled listed trades to compute it from; kept so every batch of that day uses it."""
+
+    __tablename__ = "exchange_reference_closes"
+
+    asset_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    trade_day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    close_fen: Mapped[int] = mapped_column(BigInteger)

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scripts.cli_audit import audit_app
+from scripts.data_quality import data_quality
 
 app = typer.Typer(help="CarbonLedger: signed meter data, oracle anchoring, on-chain emissions accounting.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -275,6 +276,9 @@ def bench(
     """Benchmark: one oracle node ingesting pre-signed real readings (readings/s)."""
     from scripts.bench_ingest import main as bench_main
     bench_main(readings, _parse_day(start), console)
+
+
+app.command("data-quality")(data_quality)
 
 
 if __name__ == "__main__":

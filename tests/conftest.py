@@ -61,10 +61,10 @@ USCC = {
     "oracle-1": make_uscc("9", "1", "310115", "MA03RC11"),
     "oracle-2": make_uscc("9", "1", "440305", "MA04RC22"),
     "oracle-3": make_uscc("9", "1", "510107", "MA05RC33"),
-    "exchange": make_uscc("9", "1", "310101", "MA08EX01"),
+    "exchange": make_uscc("9", "1", "310101", "MA12EX01"),
     "registry": make_uscc("1", "2", "110102", "MB2RG001"),
     "bank": make_uscc("9", "1", "110102", "MA09BK01"),
-    "owner": make_uscc("9", "1", "440106", "MA10PO01"),
+    "owner": make_uscc("9", "1", "440106", "MA10PW01"),
 }
 ROLES = {"regulator": "REGULATOR_ROLE", "enterprise": "ENTERPRISE_ROLE", "enterprise2": "ENTERPRISE_ROLE",
          "verifier": "VERIFIER_ROLE", "verifier2": "VERIFIER_ROLE", "oracle-1": "ORACLE_ROLE",

@@ -126,8 +126,15 @@ def test_allocation_settlement_retirement_and_audit_through_the_api(env) -> None
     mine = http.get(f"/v1/audit/accounts/{buyer}/history", headers=h(keys, "enterprise2"))
     assert mine.status_code == 200 and any(e["event"] == "TradeSettled" for e in mine.json()["items"])
     problem(http.get(f"/v1/audit/accounts/{seller}/history", headers=h(keys, "enterprise2")), 404, "not-found")
-    table = http.get(f"/v1/audit/compliance/{YEAR}", headers=h(keys, "regulator")).json()["items"]
+    problem(http.get(f"/v1/audit/compliance/{YEAR}", headers=h(keys, "regulator")), 404, "not-found")
+    r = http.post("/v1/regulator/compliance-periods", json={"year": YEAR}, headers=h(keys, "regulator", "op"))
+    assert r.status_code == 201, r.text
+    assert r.json()["params"]["ccerCapBps"] == 500 and "Art. 29" in r.json()["citations"]["ccerCap"]
+    table = http.get(f"/v1/audit/compliance/{YEAR}", headers=h(keys, "regulator"))
+    assert table.status_code == 200, table.text
+    table = table.json()["items"]
     assert {r["enterprise"] for r in table} == {"0x" + org_id(USCC[n]).hex() for n in ("enterprise", "enterprise2")}
+    assert {r["status"] for r in table} == {"open"}
 
 
 def test_ccer_issuance_with_serials_and_a_partial_retirement_certificate(env) -> None:

@@ -1,4 +1,5 @@
-"""Exchange settlement: ``exchange_trades`` (submitted trades, rule check outcome, settlement).
+"""Exchange settlement: ``exchange_trades`` (submitted trades, rule check outcome, settlement) and
+``exchange_reference_closes`` (previous closes given by the exchange).
 
 Revision ID: api_0002
 Revises: api_0001
@@ -45,8 +46,16 @@ def upgrade() -> None:
     op.create_index("ix_exchange_trades_seller", "exchange_trades", ["seller"])
     op.create_index("ix_exchange_trades_day_asset", "exchange_trades", ["trade_day", "asset_id"])
     op.create_index("ix_exchange_trades_buyer_day", "exchange_trades", ["buyer", "trade_day"])
+    op.create_table(
+        "exchange_reference_closes",
+        sa.Column("asset_id", sa.String(length=80), nullable=False),
+        sa.Column("trade_day", sa.String(length=10), nullable=False),
+        sa.Column("close_fen", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("asset_id", "trade_day"),
+    )
 
 
 def downgrade() -> None:
-    """Drop ``exchange_trades``."""
+    """Drop both tables."""
+    op.drop_table("exchange_reference_closes")
     op.drop_table("exchange_trades")
