@@ -240,6 +240,12 @@ class OracleNode:
                 self._last[device] = (seq, end)
         return acks
 
+    def quarantine_raw(self, device: bytes, reason: str, detail: str, payload: str) -> None:
+        """Keep a message that could not even be parsed into readings (nothing silently dropped)."""
+        with self._lock, Session(self.engine) as s, s.begin():
+            s.add(QuarantinedReading(device=device, sequence=None, start=None, end=None, reason=reason, detail=detail[:2000],
+                                     payload=payload, received_at=int(self.clock())))
+
     def _check(self, s: Session, sr: SignedReading, now: int, local: dict[bytes, tuple[int, int, int]],
                seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]]) -> tuple[str | None, str | None]:
         r = sr.reading
