@@ -5,12 +5,20 @@ calibration; the quantity matches the device; the interval is sane and not in th
 value is physically plausible (:mod:`ledger.quantities`); the device's EIP-712 signature
 (recovered with coincurve — the fast path — and compared with the registered signing
 address); the sequence number is strictly increasing; the interval does not overlap the
-previous reading's; the period has not already been closed by a signed batch report.
+previous reading's.
 
 Refused readings go to the quarantine table with the reason; accepted ones are stored; both in
 one SQL transaction per incoming batch, and acknowledgements are returned only after it
 commits. The same (device, sequence) with an identical payload is acknowledged again as
 ``duplicate`` (not counted twice); a different payload is quarantined as ``conflict``.
+
+Out-of-order and late readings: a reading whose sequence is below the device's last one is
+accepted when it fills a gap consistently (the stored neighbours by sequence end at or before
+its start and start at or after its end — sequence order stays time order); otherwise it is
+``sequence_not_increasing``. A reading inside a period this node already signed is accepted
+with ``reason="late"``: it does not change the signed report; it goes into a correction batch
+(:meth:`OracleNode.build_correction`) that supersedes the anchored batch with a reason, the old
+root staying on-chain (MeterDataAnchor.supersede).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from ledger.crypto import (
     Signer,
     batch_report_digest,
     reading_digest,
+    supersedes_word,
     reading_leaf,
     recover_address_bytes,
 )
@@ -39,7 +48,7 @@ from ledger.merkle import StandardMerkleTree
 from ledger.migrate import upgrade
 from ledger.quantities import QUANTITIES
 from ledger.units import energy_wh
-from oracles.store import QuarantinedReading, SignedBatchReport, StoredReading
+from oracles.store import CorrectionReport, QuarantinedReading, SignedBatchReport, SignerConflict, StoredReading
 
 #: Readings may end at most this many seconds after the node's clock (clock skew allowance).
 FUTURE_SKEW_S = 300
@@ -106,7 +115,10 @@ class SignedReading:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """Per-reading answer: ``accepted``, ``duplicate`` (already stored, identical) or ``rejected``."""
+    """Per-reading answer: ``accepted``, ``duplicate`` (already stored, identical) or ``rejected``.
+
+    For ``accepted``, ``reason`` is None, ``"out_of_order"`` (filled a gap) or ``"late"`` (in a
+    period already signed: it goes into a correction batch)."""
 
     sequence: int
     status: str
@@ -180,8 +192,13 @@ class OracleNode:
         return seq, end, self._closed[device]
 
     # ------------------------------------------------------------------ ingest
-    def ingest(self, batch: Sequence[SignedReading]) -> list[Ack]:
+    def ingest(self, batch: Sequence[SignedReading], expect_device: bytes | None = None) -> list[Ack]:
         """Check, store and acknowledge a batch of signed readings (one SQL transaction).
+
+        Args:
+            batch: signed readings, any devices, any order.
+            expect_device: if given (the device of an MQTT topic), readings of another device
+                are quarantined as ``malformed``.
 
         Returns one :class:`Ack` per reading, in order. Nothing previously accepted is changed.
         """
@@ -194,15 +211,19 @@ class OracleNode:
             seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]] = {}
             for sr in batch:
                 r = sr.reading
-                reason, detail = self._check(s, sr, now, local, seen)
-                if reason is None:
-                    seq, _, closed = local[r.device]
-                    local[r.device] = (r.sequence, r.end, closed)
+                if expect_device is not None and r.device != expect_device:
+                    reason, detail = "malformed", f"reading of device 0x{r.device.hex()} sent for device 0x{expect_device.hex()}"
+                else:
+                    reason, detail = self._check(s, sr, now, local, seen)
+                if reason in (None, "late", "out_of_order"):
+                    last_seq, last_end, closed = local[r.device]
+                    if r.sequence > last_seq:          # a gap fill does not move the device's head
+                        local[r.device] = (r.sequence, r.end, closed)
                     seen[(r.device, r.sequence)] = (r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
                     rows.append({"device": r.device, "sequence": r.sequence, "start": r.start, "end": r.end,
                                  "quantity_code": r.quantity_code, "value": r.value, "scale": r.scale, "flags": r.flags,
                                  "signature": sr.signature, "leaf": reading_leaf(r), "received_at": now})
-                    acks.append(Ack(r.sequence, "accepted"))
+                    acks.append(Ack(r.sequence, "accepted", reason, detail))
                 elif reason == "duplicate":
                     acks.append(Ack(r.sequence, "duplicate"))
                 else:
@@ -218,6 +239,12 @@ class OracleNode:
             for device, (seq, end, _closed) in local.items():   # only after the commit
                 self._last[device] = (seq, end)
         return acks
+
+    def quarantine_raw(self, device: bytes, reason: str, detail: str, payload: str) -> None:
+        """Keep a message that could not even be parsed into readings (nothing silently dropped)."""
+        with self._lock, Session(self.engine) as s, s.begin():
+            s.add(QuarantinedReading(device=device, sequence=None, start=None, end=None, reason=reason, detail=detail[:2000],
+                                     payload=payload, received_at=int(self.clock())))
 
     def _check(self, s: Session, sr: SignedReading, now: int, local: dict[bytes, tuple[int, int, int]],
                seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]]) -> tuple[str | None, str | None]:
@@ -263,15 +290,40 @@ class OracleNode:
             if prior is None:
                 prior = s.get(StoredReading, (r.device, r.sequence))
             if prior is None:
-                return "sequence_not_increasing", f"sequence {r.sequence} <= last accepted {last_seq}"
+                if not self._fits_gap(s, r, seen):
+                    return "sequence_not_increasing", f"sequence {r.sequence} <= last accepted {last_seq} and does not fit a gap"
+                if r.start < closed:
+                    return "late", f"period up to {closed} already signed: the reading goes into a correction batch"
+                return "out_of_order", f"fills a gap below sequence {last_seq}"
             if _same_payload(prior, r):
                 return "duplicate", None
             return "conflict", f"sequence {r.sequence} already stored with a different payload"
         if r.start < last_end:
             return "interval_overlaps", f"starts at {r.start}, previous reading ends at {last_end}"
         if r.start < closed:
-            return "period_closed", f"a batch up to {closed} was already signed; corrections supersede it"
+            return "late", f"period up to {closed} already signed: the reading goes into a correction batch"
         return None, None
+
+    @staticmethod
+    def _fits_gap(s: Session, r: Reading, seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]]) -> bool:
+        """Whether ``r`` (a sequence below the device's head, not stored) sits between its stored
+        (or same-batch) neighbours by sequence without overlapping them in time."""
+        prev = s.execute(select(StoredReading.sequence, StoredReading.end).where(
+            StoredReading.device == r.device, StoredReading.sequence < r.sequence)
+            .order_by(StoredReading.sequence.desc()).limit(1)).first()
+        nxt = s.execute(select(StoredReading.sequence, StoredReading.start).where(
+            StoredReading.device == r.device, StoredReading.sequence > r.sequence)
+            .order_by(StoredReading.sequence).limit(1)).first()
+        p_seq, p_end = (prev[0], prev[1]) if prev else (-1, None)
+        n_seq, n_start = (nxt[0], nxt[1]) if nxt else (None, None)
+        for (dev, seq), v in seen.items():
+            if dev != r.device:
+                continue
+            if p_seq < seq < r.sequence:
+                p_seq, p_end = seq, v[1]
+            elif seq > r.sequence and (n_seq is None or seq < n_seq):
+                n_seq, n_start = seq, v[0]
+        return (p_end is None or p_end <= r.start) and (n_start is None or r.end <= n_start)
 
     # ------------------------------------------------------------------ batches
     def readings_between(self, device: bytes, start: int, end: int) -> list[StoredReading]:
@@ -316,12 +368,86 @@ class OracleNode:
         report = BatchReport(row.config_digest, row.device, row.start, row.end, row.count, row.total_wh, row.root, row.supersedes)
         return NodeReport(report, row.report_digest, row.signature, self.address, row.anchored_batch_id)
 
-    def mark_anchored(self, device: bytes, start: int, config_digest: bytes, batch_id: int) -> None:
-        """Record that the report for ``(device, start)`` was anchored as ``batch_id``."""
+    def mark_anchored(self, device: bytes, start: int, config_digest: bytes, batch_id: int,
+                      supersedes: bytes = bytes(32)) -> None:
+        """Record that the report for ``(device, start)`` was anchored as ``batch_id`` (for a
+        correction: the report superseding ``supersedes``, a bytes32 batch id)."""
         with Session(self.engine) as s, s.begin():
-            row = s.get(SignedBatchReport, (device, start, config_digest))
+            row: SignedBatchReport | CorrectionReport | None
+            if supersedes == bytes(32):
+                row = s.get(SignedBatchReport, (device, start, config_digest))
+            else:
+                row = s.get(CorrectionReport, (device, start, config_digest, supersedes))
             if row is not None:
                 row.anchored_batch_id = batch_id
+
+    # ------------------------------------------------------------------ corrections
+    def build_correction(self, device: bytes, start: int, end: int, batch_id: int, anchored_root: bytes) -> NodeReport | None:
+        """Sign a correcting report of ``device`` over ``[start, end)`` that supersedes
+        ``batch_id`` (the latest batch of the period; its root is ``anchored_root``).
+
+        The report covers every reading this node holds in the period, late ones included.
+        Returns None when they make exactly the anchored root (nothing to correct) or when the
+        node holds no reading. Idempotent per (period, config digest, superseded batch).
+        """
+        digest_cfg = self.config_digest()
+        sup = supersedes_word(batch_id)
+        with self._lock, Session(self.engine) as s:
+            old = s.get(CorrectionReport, (device, start, digest_cfg, sup))
+            if old is not None:
+                return self._view_correction(old)
+            rows = s.execute(select(StoredReading.leaf, StoredReading.start, StoredReading.end, StoredReading.value,
+                                    StoredReading.scale).where(
+                StoredReading.device == device, StoredReading.start >= start, StoredReading.start < end)
+                .order_by(StoredReading.sequence)).all()
+            if not rows:
+                return None
+            if any(r[2] > end for r in rows):
+                raise ValueError(f"a reading crosses the batch end {end}; choose period boundaries on reading boundaries")
+            tree = StandardMerkleTree.from_leaf_hashes([r[0] for r in rows])
+            if tree.root == anchored_root:
+                return None
+            wh = energy_wh(sum((e - st) * v * 10 ** sc for _, st, e, v, sc in rows))
+            report = BatchReport(digest_cfg, device, start, end, len(rows), wh, tree.root, sup)
+            digest = batch_report_digest(self.domain_separator, report)
+            row = CorrectionReport(device=device, start=start, config_digest=digest_cfg, supersedes=sup, end=end,
+                                   count=len(rows), total_wh=wh, root=tree.root, report_digest=digest,
+                                   signature=self.signer.sign_digest(digest), anchored_batch_id=None)
+            s.add(row)
+            s.commit()
+            self._closed[device] = max(self._closed.get(device, 0), end)
+            return self._view_correction(row)
+
+    def _view_correction(self, row: CorrectionReport) -> NodeReport:
+        report = BatchReport(row.config_digest, row.device, row.start, row.end, row.count, row.total_wh, row.root, row.supersedes)
+        return NodeReport(report, row.report_digest, row.signature, self.address, row.anchored_batch_id)
+
+    # ------------------------------------------------------------------ conflicting signers
+    def record_conflict(self, node: str, signer: str, report: BatchReport, signed_digest: bytes, signature: bytes,
+                        quorum_report: BatchReport, quorum_digest: bytes) -> bool:
+        """Keep evidence that oracle ``node`` (address ``signer``) signed ``report`` for a period
+        whose quorum report is ``quorum_report``. Returns False if this evidence was already kept."""
+        with Session(self.engine) as s:
+            dup = s.scalar(select(func.count()).select_from(SignerConflict).where(
+                SignerConflict.signer == signer, SignerConflict.signed_digest == signed_digest))
+            if dup:
+                return False
+            s.add(SignerConflict(node=node, signer=signer, device=report.device, start=report.start, end=report.end,
+                                 config_digest=report.config_digest, supersedes=report.supersedes,
+                                 signed_root=report.root, signed_digest=signed_digest, signature=signature,
+                                 quorum_root=quorum_report.root, quorum_digest=quorum_digest, detected_at=int(self.clock())))
+            s.commit()
+            return True
+
+    def conflicts(self) -> list[dict[str, object]]:
+        """Signer conflicts this node has recorded (JSON-ready: hex strings, UTC seconds)."""
+        with Session(self.engine) as s:
+            return [{"node": c.node, "signer": c.signer, "device": "0x" + c.device.hex(), "start": c.start, "end": c.end,
+                     "configDigest": "0x" + c.config_digest.hex(), "supersedes": "0x" + c.supersedes.hex(),
+                     "signedRoot": "0x" + c.signed_root.hex(), "signedDigest": "0x" + c.signed_digest.hex(),
+                     "signature": "0x" + c.signature.hex(), "quorumRoot": "0x" + c.quorum_root.hex(),
+                     "quorumDigest": "0x" + c.quorum_digest.hex(), "detectedAt": c.detected_at}
+                    for c in s.scalars(select(SignerConflict).order_by(SignerConflict.id))]
 
     def counts(self, device: bytes, start: int, end: int) -> tuple[int, int]:
         """(accepted, quarantined) readings of ``device`` starting in ``[start, end)``."""

@@ -7,7 +7,7 @@ from here after any restart.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -68,3 +68,47 @@ class SignedBatchReport(StoreBase):
     report_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
     signature: Mapped[bytes] = mapped_column(LargeBinary(65))
     anchored_batch_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class CorrectionReport(StoreBase):
+    """A correcting batch report this node signed: the readings of an already anchored period
+    (late readings included), ``supersedes`` = bytes32 of the batch it replaces (DESIGN.md §4
+    MeterDataAnchor: corrections supersede with a reason, never erase)."""
+
+    __tablename__ = "correction_reports"
+
+    device: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    config_digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    supersedes: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    end: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    total_wh: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    report_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(65))
+    anchored_batch_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class SignerConflict(StoreBase):
+    """Evidence that an oracle signed a report for a period that differs from the one a quorum
+    signed (a lying or faulty node): its signed digest and signature, kept by the submitter that
+    saw it. One row per (node address, device, start, config digest, report digest)."""
+
+    __tablename__ = "signer_conflicts"
+    __table_args__ = (UniqueConstraint("signer", "signed_digest", name="uq_signer_conflicts_signer_digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node: Mapped[str] = mapped_column(String(80))
+    signer: Mapped[str] = mapped_column(String(42))          # checksummed address recovered from the signature
+    device: Mapped[bytes] = mapped_column(LargeBinary(32))
+    start: Mapped[int] = mapped_column(BigInteger)
+    end: Mapped[int] = mapped_column(BigInteger)
+    config_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    supersedes: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signed_root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signed_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(65))
+    quorum_root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    quorum_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    detected_at: Mapped[int] = mapped_column(BigInteger)     # UTC s

@@ -114,12 +114,39 @@ def test_node_refuses_decreasing_sequences_and_overlaps(chain: World, tmp_path: 
     assert [a.reason for a in acks] == ["sequence_not_increasing", "interval_overlaps"]
 
 
-def test_node_refuses_readings_in_a_period_it_already_signed(chain: World, tmp_path: Path) -> None:
+def test_node_keeps_late_readings_out_of_the_signed_report_and_signs_a_correction(chain: World, tmp_path: Path) -> None:
     node = make_node(chain, tmp_path)
     node.ingest(signed(chain, minute_readings(chain.device, DAY0, [100])))
-    assert node.build_report(chain.device, DAY0, DAY0 + 86_400) is not None
+    first = node.build_report(chain.device, DAY0, DAY0 + 86_400)
+    assert first is not None and first.report.count == 1
     late = node.ingest(signed(chain, minute_readings(chain.device, DAY0 + 600, [100], first_seq=2)))[0]
-    assert late.reason == "period_closed"
+    assert (late.status, late.reason) == ("accepted", "late")
+    assert node.build_report(chain.device, DAY0, DAY0 + 86_400) == first      # the signed report does not move
+    corr = node.build_correction(chain.device, DAY0, DAY0 + 86_400, 7, first.report.root)
+    assert corr is not None and corr.report.count == 2 and corr.report.supersedes == (7).to_bytes(32, "big")
+    assert node.build_correction(chain.device, DAY0, DAY0 + 86_400, 7, first.report.root) == corr   # idempotent
+    assert node.build_correction(chain.device, DAY0, DAY0 + 86_400, 8, corr.report.root) is None    # nothing left to correct
+
+
+def test_node_accepts_a_reading_that_fills_a_gap_and_refuses_one_that_breaks_time_order(chain: World, tmp_path: Path) -> None:
+    node = make_node(chain, tmp_path)
+    rs = minute_readings(chain.device, DAY0, [100, 200, 300, 400])
+    node.ingest(signed(chain, [rs[0], rs[3]]))                 # 2 and 3 lost in transit
+    acks = node.ingest(signed(chain, [rs[2], rs[1]]))          # redelivered, out of order
+    assert [(a.status, a.reason) for a in acks] == [("accepted", "out_of_order")] * 2
+    assert stored(node) == [(1, 100), (2, 200), (3, 300), (4, 400)]
+    bad = node.ingest(signed(chain, [Reading(chain.device, 5, DAY0 - 120, DAY0 - 60, 1, 1, 0, 0)]))[0]
+    assert bad.reason == "interval_overlaps"
+    node2 = make_node(chain, tmp_path, "oracle-2")
+    node2.ingest(signed(chain, [rs[0], rs[3]]))
+    wrong = node2.ingest(signed(chain, [Reading(chain.device, 2, DAY0 + 150, DAY0 + 210, 1, 1, 0, 0)]))[0]
+    assert wrong.reason == "sequence_not_increasing"           # overlaps the reading after it
+
+
+def test_node_quarantines_readings_of_another_device_than_expected(chain: World, tmp_path: Path) -> None:
+    node = make_node(chain, tmp_path)
+    ack = node.ingest(signed(chain, minute_readings(chain.device, DAY0, [100])), expect_device=keccak256(b"other"))[0]
+    assert (ack.status, ack.reason) == ("rejected", "malformed") and stored(node) == []
 
 
 def test_quarantine_keeps_the_payload_as_received(chain: World, tmp_path: Path) -> None:
@@ -137,9 +164,13 @@ def test_nodes_build_the_same_root_and_the_report_is_idempotent(chain: World, tm
     batch = signed(chain, minute_readings(chain.device, DAY0, [100, 250, 4000]))
     a.ingest(batch)
     b.ingest(list(reversed(batch))[:1])   # b sees only the last reading first...
-    b.ingest(batch[:2])                   # ...then the rest out of order: refused as non-increasing
+    b.ingest(batch[:2])                   # ...then the rest out of order: they fill the gap
     ra = a.build_report(chain.device, DAY0, DAY0 + 86_400)
     assert ra is not None and ra.report.count == 3 and ra.report.total_wh == 73  # (100+250+4000)·60/3600 = 72.5 → 73
     assert a.build_report(chain.device, DAY0, DAY0 + 86_400) == ra
     rb = b.build_report(chain.device, DAY0, DAY0 + 86_400)
-    assert rb is not None and rb.report.root != ra.report.root   # b's store differs: its report differs
+    assert rb is not None and rb.report.root == ra.report.root and rb.digest == ra.digest   # same data, same report
+    c = make_node(chain, tmp_path, "oracle-3")
+    c.ingest(batch[:2])                   # c misses a reading: its report differs
+    rc = c.build_report(chain.device, DAY0, DAY0 + 86_400)
+    assert rc is not None and rc.report.root != ra.report.root
