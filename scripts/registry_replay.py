@@ -63,6 +63,7 @@ from ledger.crypto import keccak256, new_private_key
 from ledger.db import make_engine, sqlite_url
 from ledger.deployment import Deployment, deploy_all
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
+from ledger.market import deploy_assets, deploy_market
 from ledger.node import AnvilNode, anvil_binary
 from ledger.registry_exports import (
     PlannedBatch,
@@ -126,30 +127,36 @@ def _contract(client: ChainClient, art: Artifact, address: str) -> Any:
 
 
 def deploy_replay_ledger(client: ChainClient, artifacts: dict[str, Artifact],
-                         registries: Sequence[str]) -> ReplayLedger:
-    """Deploy the core contracts, CarbonAssets and CCERRegistry; admit the registry operator and
-    one holding organisation per source registry (all keys new, funded on the dev chain).
+                         registries: Sequence[str], *, dep: Deployment | None = None,
+                         regulator: str | None = None) -> ReplayLedger:
+    """Deploy CarbonAssets and CCERRegistry (ledger.market) — and the core contracts first unless
+    ``dep`` and its ``regulator`` account are given — and admit the registry operator and one
+    holding organisation per source registry (new keys, funded on the dev chain).
 
     Raises:
-        ContractRevert: a deployment or admission step reverted.
+        ContractRevert: a deployment or admission step reverted (e.g. an organisation of the
+            same USCC is already admitted in ``dep``).
     """
-    names = ["regulator", "registry", *registries]
+    names = ["registry", *registries] + ([] if dep else ["regulator"])
     acct = {n: client.add_account(new_private_key()) for n in names}
     client.fund_on_dev_chain(acct.values())
-    reg = acct["regulator"]
-    manifest = deploy_all(client, artifacts, reg, org_id(REPLAY_USCC["regulator"]),
-                          uscc_bytes32(REPLAY_USCC["regulator"]))
-    dep = Deployment(client, manifest)
-    assets_addr = client.deploy(reg, artifacts["CarbonAssets"].abi, artifacts["CarbonAssets"].bytecode,
-                                dep.participants.address, label="deploy CarbonAssets")
+    if dep is None:
+        reg = acct["regulator"]
+        manifest = deploy_all(client, artifacts, reg, org_id(REPLAY_USCC["regulator"]),
+                              uscc_bytes32(REPLAY_USCC["regulator"]))
+        dep = Deployment(client, manifest)
+    else:
+        if regulator is None:
+            raise ValueError("give the regulator account of the existing deployment")
+        reg = acct["regulator"] = regulator
+        manifest = dep.manifest
+    assets_addr = deploy_assets(client, artifacts, reg, dep.participants.address)
+    market = deploy_market(client, artifacts, reg, dep.participants.address, assets_addr)
     assets = _contract(client, artifacts["CarbonAssets"], assets_addr)
-    ccer_addr = client.deploy(reg, artifacts["CCERRegistry"].abi, artifacts["CCERRegistry"].bytecode,
-                              dep.participants.address, assets_addr, label="deploy CCERRegistry")
+    ccer_addr = market["CCERRegistry"]
     ccer = _contract(client, artifacts["CCERRegistry"], ccer_addr)
-    issuer_role = bytes(client.call(assets.functions.CCER_ISSUER_ROLE()))
     pr = dep.participants.functions
-    calls = [Call.of(assets.functions.grantOperator(issuer_role, ccer_addr), reg, "grant CCER issuer"),
-             Call.of(pr.admit(org_id(REPLAY_USCC["registry"]), dep.role("REGISTRY_ROLE"),
+    calls = [Call.of(pr.admit(org_id(REPLAY_USCC["registry"]), dep.role("REGISTRY_ROLE"),
                               uscc_bytes32(REPLAY_USCC["registry"]), CST_OFFSET, acct["registry"],
                               "CCER registry operator (replay)"), reg, "admit registry")]
     owner_role = dep.role("PROJECT_OWNER_ROLE")
@@ -160,7 +167,7 @@ def deploy_replay_ledger(client: ChainClient, artifacts: dict[str, Artifact],
     client.send(calls)
     return ReplayLedger(client, dep, assets, ccer, acct, {
         **{n: i["address"] for n, i in manifest["contracts"].items()},
-        "CarbonAssets": assets_addr, "CCERRegistry": ccer_addr})
+        "CarbonAssets": assets_addr, **market})
 
 
 # -------------------------------------------------------------------------------- sending
@@ -428,7 +435,7 @@ def _run(client: ChainClient, artifacts: dict[str, Artifact], exports: RegistryE
         for r in regs:
             p = plans[r]
             tasks[r] = progress.add_task(f"{r}", total=len(p.projects) + len(p.batches)
-                                         + len(p.retirements))
+                                         + len(p.retirements) + len(p.cancellations))
         for r in regs:
             t_reg = time.monotonic()
             tx_r, gas_r = client.tx_count, client.gas_used
@@ -494,8 +501,27 @@ def _run(client: ChainClient, artifacts: dict[str, Artifact], exports: RegistryE
                 refused_here.append(Refusal(r, x.file, x.row, why + (f" (part {p.part} of {p.parts})"
                                                                       if p.parts > 1 else ""),
                                             x.project_id, p.amount, "retirement"))
+            # 4. cancellations (CAR: canceled for ARB compliance, converted to VCUs, canceled)
+            progress.update(tasks[r], description=f"{r} cancellations")
+            calls, cancel_of = [], {}
+            for c in plan.cancellations:
+                label = f"{c.issuance.file}:{c.issuance.row} cancel {c.destination}"
+                cancel_of[label] = c
+                calls.append(ledger.fast("cancel")(
+                    ledger.acct["registry"], label, ledger.acct[r],
+                    project_number(c.issuance.project_id), c.issuance.vintage, c.amount,
+                    c.destination.encode().ljust(32, b"\x00")))
+            sent_c = send_all(client, calls, chunk=chunk, advance=adv)
+            cancelled: Counter[str] = Counter()
+            for label in sent_c.ok:
+                cancelled[cancel_of[label].issuance.project_id] += cancel_of[label].amount
+            for label, why in sent_c.refused:
+                c = cancel_of[label]
+                refused_here.append(Refusal(r, c.issuance.file, c.issuance.row,
+                                            f"cancellation to {c.destination}: {why}",
+                                            c.issuance.project_id, c.amount, "cancellation"))
             contract_refused += refused_here
-            replayed[r] = {"issued": issued, "retired": retired}
+            replayed[r] = {"issued": issued, "retired": retired, "cancelled": cancelled}
             all_refused = [*exports.refused(r), *plan.refused, *refused_here]
             all_refused.sort(key=lambda x: (x.file, x.row))
             out["registries"][r] = {
@@ -506,6 +532,8 @@ def _run(client: ChainClient, artifacts: dict[str, Artifact], exports: RegistryE
                 "retired_t": sum(retired.values()),
                 "refused": [_refusal_json(x) for x in all_refused],
                 "retirement_certificates": len(sent_r.ok),
+                "cancellations": len(sent_c.ok),
+                "cancelled_t": sum(cancelled.values()),
                 "refused_by_contract": len(refused_here),
                 "transactions": client.tx_count - tx_r,
                 "gas_used": client.gas_used - gas_r,
@@ -552,19 +580,25 @@ def _chain_check(ledger: ReplayLedger, replayed: dict[str, dict[str, Counter[str
     stypes = ["(" + ",".join(o["type"] for o in sup_abi["outputs"][0]["components"]) + ")"]
     chain_iss: Counter[str] = Counter()
     chain_ret: Counter[str] = Counter()
+    chain_can: Counter[str] = Counter()
     for (p, _v), resp in zip(pairs, client.rpc_batch(reqs)):
         (s,) = client.w3.codec.decode(stypes, bytes.fromhex(resp["result"][2:]))
         chain_iss[project_id_of(p)] += int(s[0])
         chain_ret[project_id_of(p)] += int(s[1])
+        chain_can[project_id_of(p)] += int(s[3])
     want_iss: Counter[str] = Counter()
     want_ret: Counter[str] = Counter()
+    want_can: Counter[str] = Counter()
     for r in replayed.values():
         want_iss.update(r["issued"])
         want_ret.update(r["retired"])
+        want_can.update(r["cancelled"])
     mism = [pid for pid in set(chain_iss) | set(want_iss) | set(want_ret)
-            if chain_iss[pid] != want_iss[pid] or chain_ret[pid] != want_ret[pid]]
+            if (chain_iss[pid], chain_ret[pid], chain_can[pid])
+            != (want_iss[pid], want_ret[pid], want_can[pid])]
     return {"batches_on_chain": n, "asset_ids": len(pairs),
             "issued_t_on_chain": sum(chain_iss.values()), "retired_t_on_chain": sum(chain_ret.values()),
+            "cancelled_t_on_chain": sum(chain_can.values()),
             "projects_mismatching": sorted(mism)}
 
 
@@ -575,20 +609,21 @@ def print_summary(report: dict[str, Any], out: Console | None = None) -> None:
     """Readable summary: per registry what reached the ledger, then the reconciliation."""
     c = out or console
     t = Table(title="Registry replay (1 credit = 1 tCO2e)")
-    for col in ("registry", "projects", "batches", "issued t", "retirements", "certificates",
-                "retired t", "refused rows", "tx", "gas", "s"):
-        t.add_column(col, justify="left" if col == "registry" else "right")
+    cols = ("projects", "batches", "issued t", "retirements", "certificates", "retired t",
+            "cancelled t", "refused rows", "tx", "gas")
+    keys = ("projects", "issuance_batches", "issued_t", "retirements", "retirement_certificates",
+            "retired_t", "cancelled_t", "refused", "transactions", "gas_used")
+    t.add_column("registry")
+    for col in (*cols, "s"):
+        t.add_column(col, justify="right")
     tot: Counter[str] = Counter()
     for reg, r in report["registries"].items():
-        vals = [r["projects"], r["issuance_batches"], r["issued_t"], r["retirements"],
-                r["retirement_certificates"], r["retired_t"], len(r["refused"]), r["transactions"],
-                r["gas_used"]]
-        for k, v in zip(("p", "b", "i", "r", "c", "rt", "x", "tx", "g"), vals):
+        vals = [len(r[k]) if k == "refused" else r[k] for k in keys]
+        for k, v in zip(keys, vals):
             tot[k] += v
         t.add_row(reg, *(f"{v:,}" for v in vals), f"{r['seconds']:.1f}")
     t.add_section()
-    t.add_row("total", *(f"{tot[k]:,}" for k in ("p", "b", "i", "r", "c", "rt", "x", "tx", "g")),
-              f"{report['seconds']:.1f}")
+    t.add_row("total", *(f"{tot[k]:,}" for k in keys), f"{report['seconds']:.1f}")
     c.print(t)
     rt = Table(title="Reconciliation with projects.csv (differences by cause)")
     rt.add_column("registry")
@@ -609,12 +644,18 @@ def print_summary(report: dict[str, Any], out: Console | None = None) -> None:
             c.print(f"[bold]{reg}[/bold] {o['cause']}: {o['detail']}")
     ch = report["chain_check"]
     c.print(f"chain check: {ch['batches_on_chain']:,} batches, {ch['asset_ids']:,} token ids, "
-            f"issued {ch['issued_t_on_chain']:,} t, retired {ch['retired_t_on_chain']:,} t on chain; "
+            f"issued {ch['issued_t_on_chain']:,} t, retired {ch['retired_t_on_chain']:,} t, "
+            f"cancelled {ch['cancelled_t_on_chain']:,} t on chain; "
             f"projects whose on-chain supply differs from the replay's count: "
             f"{len(ch['projects_mismatching'])}")
     c.print(f"transactions {report['transactions']:,} (setup {report['setup']['transactions']}), "
             f"gas {report['gas_used']:,}, {report['seconds']:.1f} s, "
             f"{report['transactions_per_second']:,.0f} tx/s")
+
+
+@registry_app.callback()
+def _registry() -> None:
+    """Offset-registry exports (a callback keeps ``replay`` a sub-command when run alone)."""
 
 
 @registry_app.command("replay")
