@@ -605,12 +605,16 @@ def _chain_check(ledger: ReplayLedger, replayed: dict[str, dict[str, Counter[str
 # -------------------------------------------------------------------------------- printing
 
 
+def _cells(keys: Sequence[str], vals: Sequence[int]) -> list[str]:
+    return [f"{v / 1e6:,.1f}" if k == "gas_used" else f"{v:,}" for k, v in zip(keys, vals)]
+
+
 def print_summary(report: dict[str, Any], out: Console | None = None) -> None:
     """Readable summary: per registry what reached the ledger, then the reconciliation."""
     c = out or console
     t = Table(title="Registry replay (1 credit = 1 tCO2e)")
-    cols = ("projects", "batches", "issued t", "retirements", "certificates", "retired t",
-            "cancelled t", "refused rows", "tx", "gas")
+    cols = ("projects", "batches", "issued t", "retirements", "certif.", "retired t",
+            "cancelled t", "refused", "tx", "Mgas")
     keys = ("projects", "issuance_batches", "issued_t", "retirements", "retirement_certificates",
             "retired_t", "cancelled_t", "refused", "transactions", "gas_used")
     t.add_column("registry")
@@ -621,9 +625,9 @@ def print_summary(report: dict[str, Any], out: Console | None = None) -> None:
         vals = [len(r[k]) if k == "refused" else r[k] for k in keys]
         for k, v in zip(keys, vals):
             tot[k] += v
-        t.add_row(reg, *(f"{v:,}" for v in vals), f"{r['seconds']:.1f}")
+        t.add_row(reg, *_cells(keys, vals), f"{r['seconds']:.1f}")
     t.add_section()
-    t.add_row("total", *(f"{tot[k]:,}" for k in keys), f"{report['seconds']:.1f}")
+    t.add_row("total", *_cells(keys, [tot[k] for k in keys]), f"{report['seconds']:.1f}")
     c.print(t)
     rt = Table(title="Reconciliation with projects.csv (differences by cause)")
     rt.add_column("registry")

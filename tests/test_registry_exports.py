@@ -525,6 +525,18 @@ def test_plan_retirements_split_over_batches_and_refuse_overlap_and_excess(small
     assert plan.batches[0].issuance.issued_on == date(2005, 10, 31)
 
 
+def test_plan_refuses_a_serial_range_without_prefix(tmp_path: Path) -> None:
+    _write(tmp_path / "GOLD_issuances.csv", GOLD_HEADER, [
+        gold_iss(pid="GS343", gsid="343", vintage="2010", qty="16362", product="CER",
+                 serial="15310756 - 15327117")])
+    _write(tmp_path / "projects.csv", PROJ_HEADER, [project("GS343", "GOLD", "16362", "0")])
+    ex = load_registry_exports(tmp_path, "GOLD")
+    assert ex.issuances["GOLD"].rows[0].serial == SerialRange("", 15310756, 15327117)
+    plan = plan_replay(ex, "GOLD")
+    assert not plan.batches and "InvalidSerialRange" in plan.refused[0].reason
+    assert "no serial prefix" in plan.refused[0].reason
+
+
 def test_plan_cancels_car_credits_that_left_the_registry(small_dir: Path) -> None:
     plan = plan_replay(load_registry_exports(small_dir, "CAR"), "CAR")
     got = {(c.issuance.project_id, c.destination): c.amount for c in plan.cancellations}
