@@ -89,7 +89,7 @@ class Refusal:
     reason: str
     project_id: str | None = None
     quantity: int | None = None
-    kind: str = "issuance"  # "issuance" | "retirement" | "project"
+    kind: str = "issuance"  # "issuance" | "retirement" | "cancellation" | "project"
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -761,6 +761,8 @@ class RegistryExports:
     issuances: dict[str, Loaded[Issuance]]
     retirements: dict[str, Loaded[Retirement]]
     projects: Loaded[ProjectTotals]
+    #: rows kept per file when only a slice was loaded (None: whole files)
+    limit: int | None = None
 
     def refused(self, registry: str) -> list[Refusal]:
         out = list(self.issuances[registry].refused)
@@ -813,7 +815,7 @@ def load_registry_exports(
     if limit is not None:
         for loaded in [*iss.values(), *ret.values()]:
             _slice(loaded, limit)
-    return RegistryExports(d, regs, iss, ret, load_projects(d / "projects.csv"))
+    return RegistryExports(d, regs, iss, ret, load_projects(d / "projects.csv"), limit)
 
 
 def _slice(loaded: Loaded[T], limit: int) -> None:
@@ -967,6 +969,8 @@ def reconcile(
     * ``arb_project_no_cancel_column`` – an ACR project flagged ARB in projects.csv: its retired
       total comes from ARB data and the ACR export has no column for transfers to ARB.
     * ``no_retirement_export`` – GOLD and VCS: there are no retirement files.
+    * ``outside_slice`` – with a row limit, the project's other rows were not loaded (only
+      projects with rows in the slice are compared then).
     * ``unexplained`` – whatever remains.
     """
     projects = {p.project_id: p for p in exports.projects.rows}
@@ -1006,9 +1010,9 @@ def reconcile(
         for r in iss.rows:
             canceled[r.project_id] += r.canceled
             arb_canceled[r.project_id] += r.canceled_for_arb
-        ids = sorted({*exp_iss, *exp_ret, *(p.project_id for p in projects.values()
-                                             if p.registry == reg)},
-                     key=lambda s: (len(s), s))
+        listed = () if exports.limit is not None else (
+            p.project_id for p in projects.values() if p.registry == reg)
+        ids = sorted({*exp_iss, *exp_ret, *listed}, key=lambda s: (len(s), s))
         diffs: list[Difference] = []
         for pid in ids:
             p = projects.get(pid)
@@ -1061,6 +1065,10 @@ def reconcile(
                         if bound is not None:
                             causes.append(bound)
                             unexplained = None
+                        elif exports.limit is not None:
+                            causes.append(Cause("outside_slice", diff,
+                                                f"only the first {exports.limit} rows of each "
+                                                f"file were loaded"))
                         else:
                             causes.append(Cause("unexplained", diff, _unexplained(
                                 reg, measure, p, exp_t, cands)))
@@ -1274,6 +1282,17 @@ class PlannedRetirement:
     parts: int = 1
 
 
+@dataclass(frozen=True)
+class PlannedCancellation:
+    """One ``cancel`` call: ``amount`` t of the issuance row's project and vintage leave the
+    holding for ``destination`` ("ARB": canceled for ARB compliance, "VCS": converted to VCUs,
+    "CAR:Canceled": canceled without a destination in the export)."""
+
+    issuance: Issuance
+    amount: int
+    destination: str
+
+
 @dataclass
 class ReplayPlan:
     """What to send, in order, and what is refused before sending."""
@@ -1283,6 +1302,7 @@ class ReplayPlan:
     batches: list[PlannedBatch]
     retirements: list[PlannedRetirement]
     refused: list[Refusal]
+    cancellations: list[PlannedCancellation] = field(default_factory=list)
 
 
 def plan_replay(exports: RegistryExports, registry: str, *, include_planned: bool = False
@@ -1296,12 +1316,15 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
       registered only for reductions that have occurred (《温室气体自愿减排交易管理办法（试行）》,
       reductions registered per period after they arise — china_rules.md §4), so they are not
       issued unless ``include_planned``.
+    * A serial range needs a prefix (``InvalidSerialRange``: GOLD's bare "15310756 - 15327117").
     * Issuances are sent in date order (then file order); issued serial ranges of one prefix
       may not overlap (``SerialsAlreadyIssued``): the later row is refused.
     * A retirement needs issued, unretired credits of its project and vintage
       (``BatchExhausted`` / no batch); it is taken from that vintage's batches in issuance order,
       split over several batches (several certificates, consecutive sub-ranges) when one batch
       has too few left.
+    * CAR credits canceled for ARB compliance, converted to VCUs or canceled are cancelled
+      (``CCERRegistry.cancel``) after the retirements, from what is left unretired.
     * Retirements are sent in ``Status Effective`` order (then file order) after all issuances.
       Retired serial ranges of one prefix may not overlap (``SerialsAlreadyRetired``), nor
       overlap an issued range of that prefix (``SerialsAlreadyIssued``).
@@ -1326,6 +1349,10 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
             continue
         if r.serial:
             s = r.serial
+            if not s.prefix:
+                refuse(r, "issuance", f"InvalidSerialRange: {s} has no serial prefix (the registry "
+                       "keys serial blocks by their prefix; a bare number names no block)")
+                continue
             if s.start < 1 or s.end >= UINT64_MAX:
                 refuse(r, "issuance", f"InvalidSerialRange: {s} (serials are 1…2^64-2)")
                 continue
@@ -1395,5 +1422,28 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
             planned.append(PlannedRetirement(r, i, amount, s.series, start, start + amount - 1,
                                              k, len(parts)))
             start += amount
+    # cancellations (CAR columns) after the retirements: the export gives no dates for them;
+    # they need unretired, uncancelled credits of the project and vintage
+    cancels: list[PlannedCancellation] = []
+    held: Counter[tuple[str, int]] = Counter()
+    for b in batches:
+        held[b.issuance.project_id, b.issuance.vintage] += b.issuance.quantity
+    for p in planned:
+        held[p.retirement.project_id, p.retirement.vintage] -= p.amount
+    for b in batches:
+        i = b.issuance
+        for amount, dest in ((i.canceled_for_arb, "ARB"), (i.converted_to_vcus, "VCS"),
+                             (i.canceled, "CAR:Canceled")):
+            if not amount:
+                continue
+            key = (i.project_id, i.vintage)
+            if held[key] < amount:
+                refused.append(Refusal(registry, i.file, i.row,
+                                       f"cancellation of {amount} t to {dest}: only {held[key]} t "
+                                       f"of {i.project_id} vintage {i.vintage} left unretired",
+                                       i.project_id, amount, "cancellation"))
+                continue
+            held[key] -= amount
+            cancels.append(PlannedCancellation(i, amount, dest))
     projects = sorted({b.issuance.project_id for b in batches}, key=project_number)
-    return ReplayPlan(registry, projects, batches, planned, refused)
+    return ReplayPlan(registry, projects, batches, planned, refused, cancels)

@@ -525,6 +525,40 @@ def test_plan_retirements_split_over_batches_and_refuse_overlap_and_excess(small
     assert plan.batches[0].issuance.issued_on == date(2005, 10, 31)
 
 
+def test_plan_refuses_a_serial_range_without_prefix(tmp_path: Path) -> None:
+    _write(tmp_path / "GOLD_issuances.csv", GOLD_HEADER, [
+        gold_iss(pid="GS343", gsid="343", vintage="2010", qty="16362", product="CER",
+                 serial="15310756 - 15327117")])
+    _write(tmp_path / "projects.csv", PROJ_HEADER, [project("GS343", "GOLD", "16362", "0")])
+    ex = load_registry_exports(tmp_path, "GOLD")
+    assert ex.issuances["GOLD"].rows[0].serial == SerialRange("", 15310756, 15327117)
+    plan = plan_replay(ex, "GOLD")
+    assert not plan.batches and "InvalidSerialRange" in plan.refused[0].reason
+    assert "no serial prefix" in plan.refused[0].reason
+
+
+def test_plan_cancels_car_credits_that_left_the_registry(small_dir: Path) -> None:
+    plan = plan_replay(load_registry_exports(small_dir, "CAR"), "CAR")
+    got = {(c.issuance.project_id, c.destination): c.amount for c in plan.cancellations}
+    assert got == {("CAR400", "VCS"): 45730, ("CAR575", "CAR:Canceled"): 275,
+                   ("CAR1000", "ARB"): 126155, ("CAR101", "ARB"): 384954,
+                   ("CAR101", "CAR:Canceled"): 118141, ("CAR1081", "ARB"): 32105}
+    assert not plan.refused
+
+
+def test_plan_refuses_a_cancellation_of_retired_credits(tmp_path: Path) -> None:
+    _write(tmp_path / "CAR_issuances.csv", CAR_ISS_HEADER, [
+        car_iss(pid="CAR1008", vintage="2015", total="10", arb="8")])
+    _write(tmp_path / "CAR_retirements.csv", RET_HEADER, [
+        retirement("CAR1008", "2015", "CAR-1-US-1008-27-845-WA-2015-2010-1 to 5", "5",
+                   "10/11/19", "2019")])
+    _write(tmp_path / "projects.csv", PROJ_HEADER, [project("CAR1008", "CAR", "10", "13")])
+    plan = plan_replay(load_registry_exports(tmp_path, "CAR"), "CAR")
+    assert len(plan.retirements) == 1 and not plan.cancellations
+    (r,) = plan.refused
+    assert r.kind == "cancellation" and "only 5 t of CAR1008 vintage 2015 left" in r.reason
+
+
 def test_reconciliation_names_the_cause_of_every_difference(small_dir: Path) -> None:
     ex = load_registry_exports(small_dir)
     refused = [r for reg in ex.registries for r in plan_replay(ex, reg).refused]
