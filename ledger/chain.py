@@ -137,6 +137,7 @@ class ChainClient:
         self._ids = itertools.count(1)
         self.chain_id = int(self.rpc("eth_chainId"), 16)
         self._gas_price = gas_price
+        self._block_gas_cap: int | None = None
         self._accounts: dict[str, LocalAccount] = {}
         self._nonces: dict[str, int] = {}
         self._lock = threading.RLock()
@@ -268,7 +269,8 @@ class ChainClient:
         return gases
 
     def send(self, calls: Sequence[Call], *, wait: bool = True, raise_on_revert: bool = True) -> list[TxResult]:
-        """Pre-flight, sign, journal, and send ``calls`` as one JSON-RPC batch; wait for receipts.
+        """Pre-flight, sign, journal, and send ``calls`` as JSON-RPC batches of at most one block's
+        gas each (each priced when signed); wait for receipts.
 
         Calls that name no ``gas`` are estimated against the current state (+25 % and 30,000
         headroom): put calls that depend on each other's effects in separate ``send`` calls.
@@ -286,31 +288,60 @@ class ChainClient:
             need = [c for c in calls if c.gas is None]
             est = iter(self.preflight(need)) if need else iter(())
             gas = [c.gas if c.gas is not None else int(next(est) * 1.25) + 30_000 for c in calls]
-            price = self._gas_price_now()
-            signed = []
-            now = datetime.now(UTC).isoformat()
-            for c, g in zip(calls, gas):
-                tx: dict[str, Any] = {"nonce": self._next_nonce(c.sender), "gas": g, "gasPrice": price,
-                                      "chainId": self.chain_id, "data": c.data, "value": 0}
-                if c.to:
-                    tx["to"] = c.to
-                st = self._accounts[c.sender].sign_transaction(tx)
-                signed.append((c, tx["nonce"], "0x" + st.hash.hex().removeprefix("0x"), bytes(st.raw_transaction)))
-            with Session(self.journal) as s, s.begin():  # write-ahead: journal before sending
-                s.add_all(JournalEntry(tx_hash=h, chain_id=self.chain_id, sender=c.sender, nonce=n, raw=raw,
-                                       label=c.label[:200], status="signed", created_at=now) for c, n, h, raw in signed)
-            responses = self.rpc_batch([("eth_sendRawTransaction", ["0x" + raw.hex()]) for _, _, _, raw in signed])
-            for (c, _, h, _), resp in zip(signed, responses):
-                if "error" in resp and "already" not in str(resp["error"]).lower():
-                    raise ChainError(f"{c.label}: node refused the signed transaction {h}: {resp['error']}")
+            groups = self._block_sized_groups(list(zip(calls, gas)))
+            results: list[TxResult] = []
+            for i, group in enumerate(groups):
+                # priced per group: full blocks raise the base fee by up to 12.5 % each (EIP-1559)
+                signed = self._sign_and_journal(group, self._gas_price_now())
+                responses = self.rpc_batch([("eth_sendRawTransaction", ["0x" + raw.hex()]) for _, _, _, raw in signed])
+                for (c, _, h, _), resp in zip(signed, responses):
+                    if "error" in resp and "already" not in str(resp["error"]).lower():
+                        raise ChainError(f"{c.label}: node refused the signed transaction {h}: {resp['error']}")
+                if i < len(groups) - 1:   # the node mines this block's worth before the next group
+                    results += self.wait([h for _, _, h, _ in signed], [c.label for c, _, _, _ in signed])
         if not wait:
             return []
-        results = self.wait([h for _, _, h, _ in signed], [c.label for c, _, _, _ in signed])
+        results += self.wait([h for _, _, h, _ in signed], [c.label for c, _, _, _ in signed])
         if raise_on_revert:
             for r in results:
                 if r.status != 1:
                     raise self._explain_revert(r)
         return results
+
+    def _block_sized_groups(self, sized: list[tuple[Call, int]]) -> list[list[tuple[Call, int]]]:
+        """Split (call, gas limit) pairs into consecutive groups whose gas limits sum to at most
+        90 % of the block gas limit. Anvil's automine packs the pending pool into one block when a
+        transaction arrives; transactions that do not fit stay pending with nothing to trigger the
+        next block, so a send larger than a block would otherwise wait until its timeout."""
+        if self._block_gas_cap is None:
+            block = self.rpc("eth_getBlockByNumber", "latest", False)
+            self._block_gas_cap = int(int(block["gasLimit"], 16) * 0.9)
+        groups: list[list[tuple[Call, int]]] = [[]]
+        total = 0
+        for item in sized:
+            if groups[-1] and total + item[1] > self._block_gas_cap:
+                groups.append([])
+                total = 0
+            groups[-1].append(item)
+            total += item[1]
+        return groups
+
+    def _sign_and_journal(self, group: list[tuple[Call, int]], price: int) -> list[tuple[Call, int, str, bytes]]:
+        """Sign the group's transactions with consecutive nonces and journal them (write-ahead:
+        the journal holds every transaction before the node sees it)."""
+        signed = []
+        now = datetime.now(UTC).isoformat()
+        for c, g in group:
+            tx: dict[str, Any] = {"nonce": self._next_nonce(c.sender), "gas": g, "gasPrice": price,
+                                  "chainId": self.chain_id, "data": c.data, "value": 0}
+            if c.to:
+                tx["to"] = c.to
+            st = self._accounts[c.sender].sign_transaction(tx)
+            signed.append((c, tx["nonce"], "0x" + st.hash.hex().removeprefix("0x"), bytes(st.raw_transaction)))
+        with Session(self.journal) as s, s.begin():
+            s.add_all(JournalEntry(tx_hash=h, chain_id=self.chain_id, sender=c.sender, nonce=n, raw=raw,
+                                   label=c.label[:200], status="signed", created_at=now) for c, n, h, raw in signed)
+        return signed
 
     def send_raw(self, raw: bytes, label: str) -> TxResult:
         """Pre-flight, journal and send a transaction signed by its sender (non-custodial mode).

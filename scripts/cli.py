@@ -19,6 +19,7 @@ from rich.table import Table
 from scripts.cli_audit import audit_app
 from scripts.data_quality import data_quality
 from scripts.oracles_up import oracles_app
+from scripts.registry_replay import registry_app
 
 app = typer.Typer(help="CarbonLedger: signed meter data, oracle anchoring, on-chain emissions accounting.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -281,6 +282,7 @@ def bench(
 
 app.command("data-quality")(data_quality)
 app.add_typer(oracles_app, name="oracles", help="The oracle network: n node processes with a quorum.")
+app.add_typer(registry_app, name="registry", help="Offset registry: replay real registry exports through CCERRegistry.")
 
 
 if __name__ == "__main__":

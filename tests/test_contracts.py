@@ -276,3 +276,24 @@ def test_gas_price_stays_tied_to_the_base_fee_over_many_transactions(chain: Worl
     assert c.suggest_gas_price() == 2 * base + 10**9
     assert int(c.rpc("eth_gasPrice"), 16) < 10 * (base + 10**9) * 2
     assert int(c.rpc("eth_getBalance", outsider, "latest"), 16) == before
+
+
+def test_a_send_larger_than_one_block_is_mined_in_block_sized_groups(chain: World) -> None:
+    """Regression (registry replay): Anvil's automine leaves transactions that do not fit the
+    current block pending with nothing to trigger the next one; ChainClient.send splits."""
+    c = chain.client
+    old_limit = int(c.rpc("eth_getBlockByNumber", "latest", False)["gasLimit"], 16)
+    c.rpc("evm_setBlockGasLimit", hex(1_000_000))
+    c.rpc("evm_mine")                      # the new limit applies from the next block
+    c._block_gas_cap = None
+    try:
+        calls = [Call.of(chain.dep.anchor.functions.setOracles(
+            [chain.acct["oracle-1"], chain.acct["oracle-2"], chain.acct["oracle-3"]], 2), chain.acct["regulator"], f"big {i}")
+            for i in range(40)]
+        results = c.send(calls)
+        assert len(results) == 40 and all(r.status == 1 for r in results)
+        assert len({r.block_number for r in results}) > 1
+    finally:
+        c.rpc("evm_setBlockGasLimit", hex(old_limit))
+        c.rpc("evm_mine")
+        c._block_gas_cap = None
