@@ -261,8 +261,9 @@ contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets {
     ///         final, counted in the id's `retired` bucket. CCER is retired through CCERRegistry.
     /// @param beneficiary On whose behalf (required); purpose e.g. "carbon neutrality" (required);
     ///        reason free text (may be empty).
-    /// @dev Errors: UseRegistryToRetireCcer, MalformedAssetId, MissingText, ZeroAmount,
-    ///      EnforcedPause, AccountIsFrozen, ERC1155InsufficientBalance. Emits TransferSingle, Retired.
+    /// @dev Errors: UseRegistryToRetireCcer, MalformedAssetId, MissingText, NotAdmitted (the caller's
+    ///      organisation is not active), ZeroAmount, EnforcedPause, AccountIsFrozen,
+    ///      ERC1155InsufficientBalance. Emits TransferSingle, Retired.
     function retire(
         uint256 id,
         uint256 amount,
@@ -274,10 +275,19 @@ contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets {
         if (AssetIds.classOf(id) != AssetIds.CEA) revert UseRegistryToRetireCcer(id);
         if (bytes(beneficiary).length == 0) revert MissingText("beneficiary");
         if (bytes(purpose).length == 0) revert MissingText("purpose");
+        if (!participants.isAdmitted(msg.sender)) revert NotAdmitted(msg.sender);
         _requireHolderMayDispose(msg.sender, amount);
         _supply[id].retired += amount;
         _burn(msg.sender, id, amount);
         emit Retired(msg.sender, id, amount, bytes32(0), beneficiary, purpose, reason);
+    }
+
+    /// @notice Approve or revoke `operator` to move all of the caller's tokens (ERC-1155).
+    /// @dev Errors: NotAdmitted (the caller's organisation is not active: outsiders change no
+    ///      state). Emits ApprovalForAll. Transfers by the operator still pass `_update`'s checks.
+    function setApprovalForAll(address operator, bool approved) public override {
+        if (!participants.isAdmitted(msg.sender)) revert NotAdmitted(msg.sender);
+        super.setApprovalForAll(operator, approved);
     }
 
     // ------------------------------------------------------------ views
@@ -305,8 +315,8 @@ contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets {
         if (!participants.isAdmitted(to)) return 3;
         if (_frozen[from]) return 4;
         if (_frozen[to]) return 5;
-        if (balanceOf(from, id) < amount) return 6;
         if (!AssetIds.isWellFormed(id)) return 7;
+        if (balanceOf(from, id) < amount) return 6;
         return 0;
     }
 

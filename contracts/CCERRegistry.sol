@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ICarbonAssets} from "./interfaces/ICarbonAssets.sol";
+import {ICCERRegistry} from "./interfaces/ICCERRegistry.sol";
+import {AssetIds} from "./lib/AssetIds.sol";
+import {Roles} from "./lib/Roles.sol";
+import {SerialRanges} from "./lib/SerialRanges.sol";
+
+/// @title CCERRegistry
+/// @notice The CCER registry (注册登记): projects, issuance batches with registry serial ranges,
+///         retirements (注销) with certificates naming the exact serials retired, and cancellations
+///         (moved to another registry). Units are CarbonAssets tokens of id
+///         `AssetIds.ccer(vintage, project)`, 1 token = 1 tCO2e.
+/// @dev DESIGN.md §4 (CarbonAssets: "issuance only by regulator / registry; retirement records
+///      beneficiary and purpose and is final"). The registry institution (interim: 国家应对气候变化
+///      战略研究和国际合作中心, MEE 通告 Oct 2023, china_rules.md §4) acts through accounts holding
+///      Roles.REGISTRY; this contract holds CarbonAssets.CCER_ISSUER_ROLE. The CCER serial-number
+///      format is UNCONFIRMED (china_rules.md §4), so serials follow the ACR / CAR convention
+///      "<prefix><start> to <end>": the prefix string names a serial block (stored as its
+///      keccak256, emitted in full) and serials are integers >= 1. Within one prefix no serial is
+///      issued twice and no serial is retired twice; range look-ups use `SerialRanges`, whose cost
+///      does not grow with the number of retirements.
+///      Serials are assigned to units when they are retired, not while they circulate (tokens of
+///      one id are fungible across the batches of that id).
+contract CCERRegistry is ICCERRegistry {
+    using SerialRanges for SerialRanges.Set;
+
+    /// @notice A registered project (项目登记).
+    struct Project {
+        address owner;
+        uint64 registeredAt;
+        uint64 creditingStart;
+        bytes32 methodology;
+        bytes32 region;
+    }
+
+    /// @notice An issuance batch (减排量登记). `serialPrefix` is keccak256 of the prefix string
+    ///         (0 with serialStart = serialEnd = 0: batch issued without serials). `cursor` is the
+    ///         lowest serial of the batch not yet retired (serialEnd + 1 when all are).
+    struct Batch {
+        uint64 project;
+        uint16 vintage;
+        uint64 amount;
+        uint64 retired;
+        uint64 serialStart;
+        uint64 serialEnd;
+        uint64 cursor;
+        uint64 issuedAt;
+        bytes32 serialPrefix;
+    }
+
+    /// @notice A retirement certificate. Serial fields are 0 when none were recorded (batch
+    ///         without serials retired by amount).
+    struct Certificate {
+        address holder;
+        uint64 retiredAt;
+        uint64 batchId;
+        uint64 amount;
+        uint64 serialStart;
+        uint64 serialEnd;
+        bytes32 serialPrefix;
+        string beneficiary;
+        string purpose;
+        string reason;
+    }
+
+    /// @notice What `retire` is asked to do.
+    /// @dev `serialPrefix` "" with serialStart = serialEnd = 0: the registry allocates the lowest
+    ///      free serials of the batch (or, for a batch without serials, records none); otherwise
+    ///      the explicit range "<serialPrefix><serialStart> to <serialEnd>" is retired and `amount`
+    ///      must equal its length.
+    struct RetirementRequest {
+        address holder;
+        uint256 batchId;
+        uint256 amount;
+        string serialPrefix;
+        uint64 serialStart;
+        uint64 serialEnd;
+        string beneficiary;
+        string purpose;
+        string reason;
+    }
+
+    /// @notice Participant registry consulted for the registry role and "admitted".
+    ParticipantRegistry public immutable participants;
+    /// @notice The asset ledger this registry issues into.
+    ICarbonAssets public immutable assets;
+
+    mapping(uint64 projectNumber => Project) private _projects;
+    Batch[] private _batches;
+    Certificate[] private _certificates;
+    mapping(bytes32 prefix => SerialRanges.Set) private _issuedSerials;
+    mapping(bytes32 prefix => SerialRanges.Set) private _retiredSerials;
+
+    /// @notice Caller is not an active registry (注册登记机构) account.
+    error NotRegistry(address caller);
+    /// @notice Caller is neither the holder nor an active registry account.
+    error NotHolderOrRegistry(address caller, address holder);
+    /// @notice `account` is not bound to an active organisation.
+    error NotAdmitted(address account);
+    /// @notice Project number 0 is reserved (AssetIds: CCER ids have project > 0).
+    error InvalidProject();
+    /// @notice Project `project` is already registered.
+    error ProjectExists(uint64 projectNumber);
+    /// @notice Project `project` is not registered.
+    error UnknownProject(uint64 projectNumber);
+    /// @notice Batch `batchId` does not exist.
+    error UnknownBatch(uint256 batchId);
+    /// @notice Amount must be positive and fit a uint64 (whole tCO2e).
+    error InvalidAmount(uint256 amount);
+    /// @notice Serial range malformed: with a prefix 1 <= start <= end < 2^64-1; without one
+    ///         start = end = 0.
+    error InvalidSerialRange(uint64 start, uint64 end);
+    /// @notice The range holds `count` serials but `amount` units were given.
+    error SerialCountMismatch(uint256 amount, uint256 count);
+    /// @notice [start, end] of `prefix` overlaps issued range [otherStart, otherEnd] of that prefix.
+    error SerialsAlreadyIssued(bytes32 prefix, uint64 start, uint64 end, uint64 otherStart, uint64 otherEnd);
+    /// @notice [start, end] of `prefix` overlaps retired range [otherStart, otherEnd] of that prefix.
+    error SerialsAlreadyRetired(bytes32 prefix, uint64 start, uint64 end, uint64 otherStart, uint64 otherEnd);
+    /// @notice The range is not inside batch `batchId`'s serial block (prefix and [start, end]).
+    error SerialsOutsideBatch(uint256 batchId, bytes32 prefix, uint64 start, uint64 end);
+    /// @notice Batch `batchId` has only `remaining` units left to retire.
+    error BatchExhausted(uint256 batchId, uint256 remaining, uint256 requested);
+    /// @notice The lowest free serials of batch `batchId` form the run [runStart, runEnd], shorter
+    ///         than requested: retire that run first, or name an explicit range.
+    error SerialsFragmented(uint256 batchId, uint64 runStart, uint64 runEnd, uint256 requested);
+    /// @notice A required text field (`field`) is empty.
+    error MissingText(string field);
+    /// @notice Certificate `id` does not exist.
+    error UnknownCertificate(uint256 id);
+
+    /// @notice Project `project` registered (项目登记) for `owner`.
+    event ProjectRegistered(
+        uint64 indexed project,
+        address indexed owner,
+        bytes32 methodology,
+        bytes32 region,
+        uint64 registeredAt,
+        uint64 creditingStart,
+        string name
+    );
+    /// @notice Batch `batchId` issued: `amount` tCO2e of `assetId` to the project owner, serials
+    ///         "<serialPrefix><serialStart> to <serialEnd>" ("" / 0 / 0 when without serials).
+    event BatchIssued(
+        uint256 indexed batchId,
+        uint64 indexed project,
+        uint256 indexed assetId,
+        uint256 amount,
+        string serialPrefix,
+        uint64 serialStart,
+        uint64 serialEnd,
+        bytes32 ref
+    );
+    /// @notice Certificate `certificateId`: `cert.amount` tCO2e of `assetId` from batch
+    ///         `cert.batchId` retired (注销) by `holder`, serials [cert.serialStart, cert.serialEnd]
+    ///         of prefix hash `cert.serialPrefix` (0 when none), for `cert.beneficiary` and
+    ///         `cert.purpose`; `by` sent it (the holder or a registry account).
+    event RetirementCertified(
+        uint256 indexed certificateId, address indexed holder, uint256 indexed assetId, Certificate cert, address by
+    );
+    /// @notice `amount` tCO2e of `assetId` held by `holder` cancelled: moved to registry `destination`.
+    event CreditsCancelled(address indexed holder, uint256 indexed assetId, uint256 amount, bytes32 destination, address by);
+
+    modifier onlyRegistry() {
+        if (!participants.isActive(msg.sender, Roles.REGISTRY)) revert NotRegistry(msg.sender);
+        _;
+    }
+
+    /// @param participantRegistry The deployment's ParticipantRegistry.
+    /// @param carbonAssets The deployment's CarbonAssets (grant this contract CCER_ISSUER_ROLE).
+    constructor(ParticipantRegistry participantRegistry, ICarbonAssets carbonAssets) {
+        participants = participantRegistry;
+        assets = carbonAssets;
+        // Batch 0 and certificate 0 are never used: 0 means "none".
+        _batches.push();
+        _certificates.push();
+    }
+
+    // ------------------------------------------------------------ registry
+
+    /// @notice Register CCER project `project` (项目登记) owned by `owner`.
+    /// @param projectNumber Registry project number, > 0, not yet registered.
+    /// @param owner Project owner's account (项目业主), admitted.
+    /// @param methodology Methodology code (e.g. keccak256 or right-padded "CCER-14-001-V01").
+    /// @param region Region code (e.g. right-padded administrative division or country code).
+    /// @param registeredAt UTC seconds of registration; creditingStart UTC seconds from which the
+    ///        project's reductions count (both reported to Compliance by `projectDates`).
+    /// @param name Project name, required; emitted only.
+    /// @dev Errors: NotRegistry, InvalidProject, ProjectExists, NotAdmitted, MissingText.
+    ///      Emits ProjectRegistered. Project registration as step one of two: 《温室气体自愿减排
+    ///      交易管理办法（试行）》 (生态环境部、市场监管总局令第31号), china_rules.md §4.
+    function registerProject(
+        uint64 projectNumber,
+        address owner,
+        bytes32 methodology,
+        bytes32 region,
+        uint64 registeredAt,
+        uint64 creditingStart,
+        string calldata name
+    ) external onlyRegistry {
+        if (projectNumber == 0) revert InvalidProject();
+        if (_projects[projectNumber].owner != address(0)) revert ProjectExists(projectNumber);
+        if (!participants.isAdmitted(owner)) revert NotAdmitted(owner);
+        if (bytes(name).length == 0) revert MissingText("name");
+        _projects[projectNumber] = Project(owner, registeredAt, creditingStart, methodology, region);
+        emit ProjectRegistered(projectNumber, owner, methodology, region, registeredAt, creditingStart, name);
+    }
+
+    /// @notice Issue batch of `amount` tCO2e of CCER of `project`, reduction year `vintage`, to the
+    ///         project owner (减排量登记), with serials "<serialPrefix><serialStart> to <serialEnd>".
+    /// @param amount Whole tCO2e, 1 … 2^64-1.
+    /// @param serialPrefix Serial block prefix, e.g. "ACR-US-102-2003-274-" or
+    ///        "CAR-1-US-1008-27-845-WA-2015-2010-"; "" with serialStart = serialEnd = 0 for a batch
+    ///        issued without serials (as ACR / CAR / VCS issuance files record them).
+    /// @param serialStart First serial (>= 1); serialEnd last serial (< 2^64-1); end - start + 1 = amount, and
+    ///        the range overlaps no issued or retired range of the same prefix.
+    /// @param ref Reference of the registry's issuance decision (emitted only).
+    /// @return batchId The new batch id (1, 2, …).
+    /// @dev Errors: NotRegistry, UnknownProject, InvalidAmount, InvalidSerialRange,
+    ///      SerialCountMismatch, SerialsAlreadyIssued, SerialsAlreadyRetired, and CarbonAssets'
+    ///      MalformedAssetId (vintage 0), NotAdmitted (owner no longer admitted). Emits BatchIssued
+    ///      (and CarbonAssets Issued with ref = batchId).
+    function issueBatch(
+        uint64 projectNumber,
+        uint16 vintage,
+        uint256 amount,
+        string calldata serialPrefix,
+        uint64 serialStart,
+        uint64 serialEnd,
+        bytes32 ref
+    ) external onlyRegistry returns (uint256 batchId) {
+        address owner = _projects[projectNumber].owner;
+        if (owner == address(0)) revert UnknownProject(projectNumber);
+        if (amount == 0 || amount > type(uint64).max) revert InvalidAmount(amount);
+        bytes32 prefix = _checkedRange(serialPrefix, serialStart, serialEnd, amount);
+        if (prefix != bytes32(0)) {
+            _requireNotIssued(prefix, serialStart, serialEnd);
+            _requireNotRetired(prefix, serialStart, serialEnd);
+            _issuedSerials[prefix].insert(serialStart, serialEnd);
+        }
+        batchId = _batches.length;
+        _batches.push(
+            Batch({
+                project: projectNumber,
+                vintage: vintage,
+                amount: uint64(amount),
+                retired: 0,
+                serialStart: serialStart,
+                serialEnd: serialEnd,
+                cursor: serialStart,
+                issuedAt: uint64(block.timestamp),
+                serialPrefix: prefix
+            })
+        );
+        uint256 id = AssetIds.ccer(vintage, projectNumber);
+        assets.issue(owner, id, amount, bytes32(batchId));
+        emit BatchIssued(batchId, projectNumber, id, amount, serialPrefix, serialStart, serialEnd, ref);
+    }
+
+    /// @notice Retire (注销) CCER of one batch from `r.holder`, final, and issue a certificate.
+    ///         Without a serial range the registry allocates the lowest free serials of the batch
+    ///         (a partial retirement leaves the rest of the run free); with one, exactly that range
+    ///         is retired: inside the batch's block when the batch has serials, otherwise checked
+    ///         against earlier retirements of that prefix (and the issued blocks of that prefix).
+    /// @param r holder (admitted; the caller itself, or any holder when the caller is a registry
+    ///        account replaying the holder's instruction), batchId, amount (tCO2e), serial range
+    ///        (see RetirementRequest), beneficiary and purpose (required), reason (free text).
+    /// @return certificateId The new certificate id (1, 2, …), also the CarbonAssets `certificate`.
+    /// @dev Errors: NotHolderOrRegistry, NotAdmitted, UnknownBatch, InvalidAmount, MissingText,
+    ///      InvalidSerialRange, SerialCountMismatch, SerialsOutsideBatch, SerialsAlreadyIssued,
+    ///      SerialsAlreadyRetired, BatchExhausted, SerialsFragmented, and CarbonAssets'
+    ///      EnforcedPause, AccountIsFrozen, ERC1155InsufficientBalance. Emits RetirementCertified
+    ///      (and CarbonAssets Retired). DESIGN.md §4: retirement records beneficiary and purpose.
+    function retire(RetirementRequest calldata r) external returns (uint256 certificateId) {
+        if (msg.sender != r.holder && !participants.isActive(msg.sender, Roles.REGISTRY)) {
+            revert NotHolderOrRegistry(msg.sender, r.holder);
+        }
+        if (!participants.isAdmitted(r.holder)) revert NotAdmitted(r.holder);
+        if (r.batchId == 0 || r.batchId >= _batches.length) revert UnknownBatch(r.batchId);
+        if (r.amount == 0 || r.amount > type(uint64).max) revert InvalidAmount(r.amount);
+        if (bytes(r.beneficiary).length == 0) revert MissingText("beneficiary");
+        if (bytes(r.purpose).length == 0) revert MissingText("purpose");
+        Batch storage b = _batches[r.batchId];
+        uint64 amount = uint64(r.amount);
+        if (uint256(b.retired) + amount > b.amount) revert BatchExhausted(r.batchId, b.amount - b.retired, amount);
+        b.retired += amount;
+
+        (bytes32 prefix, uint64 start, uint64 end) = _allocate(b, r);
+        Certificate memory cert = Certificate({
+            holder: r.holder,
+            retiredAt: uint64(block.timestamp),
+            batchId: uint64(r.batchId),
+            amount: amount,
+            serialStart: start,
+            serialEnd: end,
+            serialPrefix: prefix,
+            beneficiary: r.beneficiary,
+            purpose: r.purpose,
+            reason: r.reason
+        });
+        certificateId = _certificates.length;
+        _certificates.push(cert);
+        uint256 id = AssetIds.ccer(b.vintage, b.project);
+        assets.retireFrom(r.holder, id, amount, bytes32(certificateId));
+        emit RetirementCertified(certificateId, r.holder, id, cert, msg.sender);
+    }
+
+    /// @notice Cancel `amount` tCO2e of CCER of `project` / `vintage` held by `holder`: moved to
+    ///         registry `destination` (e.g. keccak256 of the receiving registry's name), on the
+    ///         holder's instruction.
+    /// @dev Errors: NotRegistry, UnknownProject, and CarbonAssets' ZeroAmount, EnforcedPause,
+    ///      AccountIsFrozen, ERC1155InsufficientBalance. Emits CreditsCancelled (and CarbonAssets
+    ///      Cancelled). Serials are not assigned to cancelled units (they leave with the holding).
+    function cancel(address holder, uint64 projectNumber, uint16 vintage, uint256 amount, bytes32 destination)
+        external
+        onlyRegistry
+    {
+        if (_projects[projectNumber].owner == address(0)) revert UnknownProject(projectNumber);
+        uint256 id = AssetIds.ccer(vintage, projectNumber);
+        assets.cancelFrom(holder, id, amount, destination);
+        emit CreditsCancelled(holder, id, amount, destination, msg.sender);
+    }
+
+    // ------------------------------------------------------------ views
+
+    /// @notice Registration data of `project` (owner 0 if not registered).
+    function project(uint64 projectNumber) external view returns (Project memory) {
+        return _projects[projectNumber];
+    }
+
+    /// @inheritdoc ICCERRegistry
+    function projectDates(uint64 projectNumber)
+        external
+        view
+        returns (bool registered, uint64 registeredAt, uint64 creditingStart, address owner)
+    {
+        Project storage p = _projects[projectNumber];
+        return (p.owner != address(0), p.registeredAt, p.creditingStart, p.owner);
+    }
+
+    /// @notice Batch `batchId`.
+    /// @dev Errors: UnknownBatch.
+    function batch(uint256 batchId) external view returns (Batch memory) {
+        if (batchId == 0 || batchId >= _batches.length) revert UnknownBatch(batchId);
+        return _batches[batchId];
+    }
+
+    /// @notice Number of batches issued (ids run 1 … batchCount).
+    function batchCount() external view returns (uint256) {
+        return _batches.length - 1;
+    }
+
+    /// @notice Certificate `id` and the asset id it retired.
+    /// @dev Errors: UnknownCertificate.
+    function certificate(uint256 id) external view returns (Certificate memory cert, uint256 assetId) {
+        if (id == 0 || id >= _certificates.length) revert UnknownCertificate(id);
+        cert = _certificates[id];
+        Batch storage b = _batches[cert.batchId];
+        assetId = AssetIds.ccer(b.vintage, b.project);
+    }
+
+    /// @notice Number of certificates (ids run 1 … certificateCount).
+    function certificateCount() external view returns (uint256) {
+        return _certificates.length - 1;
+    }
+
+    /// @notice The lowest free serials of batch `batchId` as the run [runStart, runEnd] (what
+    ///         `retire` without a range would allocate from); (0, 0) when the batch has no serials
+    ///         or none is left.
+    /// @dev Errors: UnknownBatch.
+    function nextFreeRun(uint256 batchId) external view returns (uint64 runStart, uint64 runEnd) {
+        if (batchId == 0 || batchId >= _batches.length) revert UnknownBatch(batchId);
+        Batch storage b = _batches[batchId];
+        if (b.serialPrefix == bytes32(0) || b.cursor > b.serialEnd) return (0, 0);
+        return (b.cursor, _runEnd(b));
+    }
+
+    /// @notice The retired range of `serialPrefix` (keccak256 of the prefix string) that
+    ///         overlaps [start, end], if any (the one starting last).
+    function retiredOverlap(bytes32 serialPrefix, uint64 start, uint64 end)
+        external
+        view
+        returns (bool found, uint64 otherStart, uint64 otherEnd)
+    {
+        return _retiredSerials[serialPrefix].overlapping(start, end);
+    }
+
+    /// @notice The issued range of `serialPrefix` (keccak256 of the prefix string) that overlaps
+    ///         [start, end], if any (the one starting last).
+    function issuedOverlap(bytes32 serialPrefix, uint64 start, uint64 end)
+        external
+        view
+        returns (bool found, uint64 otherStart, uint64 otherEnd)
+    {
+        return _issuedSerials[serialPrefix].overlapping(start, end);
+    }
+
+    // ------------------------------------------------------------ internals
+
+    /// @dev Validates a (prefix, start, end) triple against `amount`; returns the prefix hash
+    ///      (0 for "no serials").
+    function _checkedRange(string calldata serialPrefix, uint64 start, uint64 end, uint256 amount)
+        private
+        pure
+        returns (bytes32)
+    {
+        if (bytes(serialPrefix).length == 0) {
+            if (start != 0 || end != 0) revert InvalidSerialRange(start, end);
+            return bytes32(0);
+        }
+        if (start == 0 || end < start || end == type(uint64).max) revert InvalidSerialRange(start, end);
+        uint256 count = uint256(end) - start + 1;
+        if (count != amount) revert SerialCountMismatch(amount, count);
+        return keccak256(bytes(serialPrefix));
+    }
+
+    function _requireNotIssued(bytes32 prefix, uint64 start, uint64 end) private view {
+        (bool found, uint64 os, uint64 oe) = _issuedSerials[prefix].overlapping(start, end);
+        if (found) revert SerialsAlreadyIssued(prefix, start, end, os, oe);
+    }
+
+    function _requireNotRetired(bytes32 prefix, uint64 start, uint64 end) private view {
+        (bool found, uint64 os, uint64 oe) = _retiredSerials[prefix].overlapping(start, end);
+        if (found) revert SerialsAlreadyRetired(prefix, start, end, os, oe);
+    }
+
+    /// @dev Chooses and records the serials of a retirement from batch `b`.
+    function _allocate(Batch storage b, RetirementRequest calldata r)
+        private
+        returns (bytes32 prefix, uint64 start, uint64 end)
+    {
+        prefix = _checkedRange(r.serialPrefix, r.serialStart, r.serialEnd, r.amount);
+        if (prefix == bytes32(0)) {
+            if (b.serialPrefix == bytes32(0)) return (bytes32(0), 0, 0); // no serials at all
+            // Lowest free serials: the run starting at the cursor.
+            start = b.cursor;
+            uint64 runEnd = _runEnd(b);
+            if (uint256(runEnd) - start + 1 < r.amount) revert SerialsFragmented(r.batchId, start, runEnd, r.amount);
+            end = start + uint64(r.amount) - 1;
+            prefix = b.serialPrefix;
+        } else {
+            start = r.serialStart;
+            end = r.serialEnd;
+            if (b.serialPrefix != bytes32(0)) {
+                if (prefix != b.serialPrefix || start < b.serialStart || end > b.serialEnd) {
+                    revert SerialsOutsideBatch(r.batchId, prefix, start, end);
+                }
+            } else {
+                _requireNotIssued(prefix, start, end);
+            }
+            _requireNotRetired(prefix, start, end);
+        }
+        SerialRanges.Set storage retired = _retiredSerials[prefix];
+        retired.insert(start, end);
+        if (b.serialPrefix != bytes32(0) && start == b.cursor) {
+            uint64 c = end + 1;
+            uint64 last = b.serialEnd;
+            for (uint64 e = retired.endOf(c); e != 0 && c <= last; e = retired.endOf(c)) {
+                c = e + 1;
+            }
+            b.cursor = c;
+        }
+    }
+
+    /// @dev Last serial of the free run starting at `b.cursor` (cursor <= serialEnd).
+    function _runEnd(Batch storage b) private view returns (uint64) {
+        (bool found, uint64 next) = _retiredSerials[b.serialPrefix].ceil(b.cursor);
+        return found && next <= b.serialEnd ? next - 1 : b.serialEnd;
+    }
+}

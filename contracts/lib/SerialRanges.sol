@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+/// @title SerialRanges
+/// @notice A set of disjoint closed ranges [start, end] of registry serial numbers (uint64, >= 1),
+///         ordered by start, with predecessor / successor queries whose cost does not grow with
+///         the number of ranges.
+/// @dev The starts are kept in a radix-256 trie of bitmaps: 8 levels of one byte of the 64-bit
+///      start each; the node of level L on the path of key x is `(L << 64) | (x >> (64 - 8L))` and
+///      its bit d says "some start below this node has byte d at level L". A query reads at most
+///      8 nodes going down and 7 coming back (15 SLOADs); an insertion writes the leaf bitmap and
+///      climbs only while the node it touched was empty. Real registry retirement files (ACR, CAR:
+///      up to ~5,000 rows, one serial block often retired in hundreds of pieces) therefore cost
+///      the same per row at row 5,000 as at row 1. The end of each range is stored per start
+///      (0 = no range starts there, which is why serial 0 is not a serial).
+///      Callers check for overlap (`overlapping`) before `insert`.
+library SerialRanges {
+    /// @notice One ordered set of disjoint ranges.
+    struct Set {
+        mapping(uint64 start => uint64 end) ends;
+        mapping(uint256 node => uint256 bitmap) nodes;
+    }
+
+    uint256 private constant LEVELS = 8;
+
+    /// @notice End of the range starting at `start` (0 if no range starts there).
+    function endOf(Set storage set, uint64 start) internal view returns (uint64) {
+        return set.ends[start];
+    }
+
+    /// @notice The range of the set with the largest start <= `end` if it reaches `start`, i.e. a
+    ///         range overlapping [start, end] (the one starting last, if several do).
+    /// @return found whether one overlaps; oStart, oEnd that range.
+    function overlapping(Set storage set, uint64 start, uint64 end)
+        internal
+        view
+        returns (bool found, uint64 oStart, uint64 oEnd)
+    {
+        (bool has, uint64 p) = floor(set, end);
+        if (has) {
+            uint64 e = set.ends[p];
+            if (e >= start) return (true, p, e);
+        }
+        return (false, 0, 0);
+    }
+
+    /// @notice Add [start, end] (1 <= start <= end); the caller has checked it overlaps nothing.
+    function insert(Set storage set, uint64 start, uint64 end) internal {
+        set.ends[start] = end;
+        uint256 x = start;
+        // Bottom-up: once a node was already non-empty, all its ancestors already point to it.
+        for (uint256 level = LEVELS; level > 0;) {
+            unchecked {
+                --level;
+            }
+            uint256 key = _node(x, level);
+            uint256 bm = set.nodes[key];
+            uint256 bit = uint256(1) << _digit(x, level);
+            if (bm & bit == 0) set.nodes[key] = bm | bit;
+            if (bm != 0) break;
+        }
+    }
+
+    /// @notice Largest start <= `x`.
+    function floor(Set storage set, uint64 x) internal view returns (bool found, uint64 key) {
+        uint256 bestLevel = LEVELS;
+        uint256 bestDigit;
+        for (uint256 level = 0; level < LEVELS; ++level) {
+            uint256 bm = set.nodes[_node(x, level)];
+            uint256 d = _digit(x, level);
+            uint256 lower = bm & ((uint256(1) << d) - 1);
+            if (lower != 0) {
+                bestLevel = level;
+                bestDigit = Math.log2(lower);
+            }
+            if ((bm >> d) & 1 == 0) break;
+            if (level == LEVELS - 1) return (true, x);
+        }
+        if (bestLevel == LEVELS) return (false, 0);
+        uint256 path = ((uint256(x) >> (64 - 8 * bestLevel)) << 8) | bestDigit;
+        for (uint256 level = bestLevel + 1; level < LEVELS; ++level) {
+            path = (path << 8) | Math.log2(set.nodes[(level << 64) | path]);
+        }
+        return (true, uint64(path));
+    }
+
+    /// @notice Smallest start >= `x`.
+    function ceil(Set storage set, uint64 x) internal view returns (bool found, uint64 key) {
+        uint256 bestLevel = LEVELS;
+        uint256 bestDigit;
+        for (uint256 level = 0; level < LEVELS; ++level) {
+            uint256 bm = set.nodes[_node(x, level)];
+            uint256 d = _digit(x, level);
+            uint256 higher = bm & (type(uint256).max << (d + 1));
+            if (higher != 0) {
+                bestLevel = level;
+                bestDigit = _lsb(higher);
+            }
+            if ((bm >> d) & 1 == 0) break;
+            if (level == LEVELS - 1) return (true, x);
+        }
+        if (bestLevel == LEVELS) return (false, 0);
+        uint256 path = ((uint256(x) >> (64 - 8 * bestLevel)) << 8) | bestDigit;
+        for (uint256 level = bestLevel + 1; level < LEVELS; ++level) {
+            path = (path << 8) | _lsb(set.nodes[(level << 64) | path]);
+        }
+        return (true, uint64(path));
+    }
+
+    function _node(uint256 x, uint256 level) private pure returns (uint256) {
+        return (level << 64) | (x >> (64 - 8 * level));
+    }
+
+    function _digit(uint256 x, uint256 level) private pure returns (uint256) {
+        return (x >> (56 - 8 * level)) & 0xff;
+    }
+
+    function _lsb(uint256 v) private pure returns (uint256) {
+        unchecked {
+            return Math.log2(v & (0 - v));
+        }
+    }
+}
