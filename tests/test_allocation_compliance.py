@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.assets import ccer_id, cea_id
 from ledger.chain import Call, ContractRevert
 from ledger.compliance import (
     BENCHMARKS_2019_2020,
@@ -27,7 +28,6 @@ from ledger.compliance import (
     penalty_range_fen,
     pre_allocation_tonnes,
 )
-from ledger.assets import ccer_id, cea_id
 from ledger.crypto import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.units import fuel_co2_code, fuel_emissions_kg
@@ -293,6 +293,18 @@ def test_fuel_factor_code_python_mirror_matches(sysm: SimpleNamespace) -> None:
 
 
 # ============================================================================= Allocation
+def test_deploy_compliance_wires_the_operator_roles(s: SimpleNamespace) -> None:
+    a, f = s.assets.functions, s.alloc.functions
+    assert s.c.call(a.isOperator(s.c.call(a.CEA_ISSUER_ROLE()), s.alloc.address))
+    assert s.c.call(a.isOperator(s.c.call(a.COMPLIANCE_ROLE()), s.comp.address))
+    assert not s.c.call(a.isOperator(s.c.call(a.CEA_ISSUER_ROLE()), s.comp.address))
+    assert s.c.call(f.compliance()).lower() == s.comp.address.lower()
+    assert s.c.call(s.comp.functions.allocation()).lower() == s.alloc.address.lower()
+    res = s.w.tx(f.setComplianceContract(s.w.acct["outsider"]), "regulator")
+    assert s.c.decode_events(s.alloc, "ComplianceContractSet", res)[0]["compliance"].lower() == s.w.acct["outsider"].lower()
+    assert s.c.call(f.compliance()).lower() == s.w.acct["outsider"].lower()
+
+
 def test_allocation_refuses_outsider_and_wrong_role_on_every_mutating_function(s: SimpleNamespace) -> None:
     f, a = s.alloc.functions, s.w.acct
     cases = [
