@@ -33,7 +33,6 @@ from ledger.ampd import (
     fuel_factor_scaled,
     heat_input_mj,
     load_fuel_map,
-    load_oge_factors,
     read_ampd,
     simulation_uscc,
 )
