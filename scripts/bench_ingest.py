@@ -32,7 +32,7 @@ What is measured (:func:`run_ingest`):
    readings without HTTP.
 5. **Gas per reading** (:func:`measure_gas`): three in-process nodes ingest whole local days
    of a benchmark meter; a 2-of-3 quorum (2 signatures) anchors them once as one tree per day
-   and once as one tree per ``--batch-days`` days (``carbonledger oracles anchor --period``);
+   and once as one tree per ``--batch-days`` local days cut at month ends (:func:`batch_periods`);
    gas / readings for both, on a chain snapshot that is reverted afterwards.
 
 The machine is shared: :func:`run_ingest` records the 1-minute load average before each run;
@@ -472,9 +472,13 @@ def limiting_factor(run: dict[str, Any]) -> str:
              f"{ceiling:,.0f} readings/s summed over the nodes"]
     if util >= 0.85:
         parts.insert(0, "CPU-bound (the cores were saturated)")
+    elif node_cores / len(run["per_node"]) > 1.0:
+        parts.insert(0, "the node's Python interpreter lock (GIL): JSON decoding, checks, SQL and the answer run one "
+                        "thread at a time; only signature recovery and Keccak (C, GIL released) use the second core — "
+                        f"the machine was not saturated")
     else:
-        parts.insert(0, "not CPU-saturated: per-batch latency (one connection per meter waits for each commit, "
-                        "synchronous=FULL fsync, GIL) limits it")
+        parts.insert(0, "not CPU-saturated: per-batch latency (each meter's connection waits for its commit, "
+                        "synchronous=FULL fsync) limits it")
     return "; ".join(parts)
 
 
@@ -550,7 +554,11 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     t.add_row(f"total min / median / max over {len(runs)} run(s)",
               f"{report['readings_per_second_total_min']:,.0f} / {report['readings_per_second_total']:,.0f} / "
               f"{report['readings_per_second_total_max']:,.0f}")
-    t.add_row("1-min load before each run", ", ".join(f"{r['load_1min_before']:.2f}" for r in runs))
+    t.add_row("1-min load before each run (includes the previous run)", ", ".join(f"{r['load_1min_before']:.2f}" for r in runs))
+    t.add_row("CPU taken by other processes during each run, cores",
+              ", ".join(f"{r['cpu']['others_cpu_s'] / r['wall_s']:.2f}" for r in runs))
+    t.add_row("node CPU per reading (each run)", ", ".join(
+        f"{statistics.mean(v['cpu_us_per_reading'] for v in r['per_node'].values()):.0f} µs" for r in runs))
     t.add_row("peak RSS of a node process", f"{report['peak_rss_mb']:.0f} MB")
     if report.get("presign", {}).get("sign_per_s"):
         t.add_row("device signing (excluded)", f"{report['presign']['sign_per_s']:,.0f} /s")
