@@ -24,9 +24,11 @@ root staying on-chain (MeterDataAnchor.supersede).
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,9 +41,8 @@ from ledger.crypto import (
     Reading,
     Signer,
     batch_report_digest,
-    reading_digest,
+    reading_digest_and_leaf,
     supersedes_word,
-    reading_leaf,
     recover_address_bytes,
 )
 from ledger.merkle import StandardMerkleTree
@@ -52,6 +53,27 @@ from oracles.store import CorrectionReport, QuarantinedReading, SignedBatchRepor
 
 #: Readings may end at most this many seconds after the node's clock (clock skew allowance).
 FUTURE_SKEW_S = 300
+
+#: Threads that check signatures of one large batch in parallel (libsecp256k1 and the Keccak C
+#: code release the GIL); 1 = all in the calling thread.
+VERIFY_THREADS = min(2, os.cpu_count() or 1)
+#: Batches smaller than this are checked in the calling thread.
+VERIFY_PARALLEL_MIN = 512
+
+_READING_COLUMNS = ("device", "sequence", "start", "end", "quantity_code", "value", "scale", "flags", "signature",
+                    "leaf", "received_at")
+_INSERT_READING_SQLITE = ('INSERT INTO readings (device, sequence, start, "end", quantity_code, value, scale, flags, '
+                          "signature, leaf, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _verify_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="oracle-verify")
+        return _pool
 
 #: Reasons a reading is refused (quarantine ``reason`` column).
 REASONS = (
@@ -201,28 +223,32 @@ class OracleNode:
                 are quarantined as ``malformed``.
 
         Returns one :class:`Ack` per reading, in order. Nothing previously accepted is changed.
+
+        The per-reading checks that need no stored state (ranges, device registration,
+        plausibility, EIP-712 digest, signature recovery, Merkle leaf) run first, outside the
+        store lock and, for large batches, split over :data:`VERIFY_THREADS` threads
+        (libsecp256k1 and the Keccak C code release the GIL); the sequence/interval checks and
+        the SQL transaction then run in order under the lock.
         """
         now = int(self.clock())
+        checked = self._verify(batch, now, expect_device)
         acks: list[Ack] = []
-        rows: list[dict[str, object]] = []
+        rows: list[tuple[object, ...]] = []
         quarantine: list[dict[str, object]] = []
         with self._lock, Session(self.engine) as s:
             local: dict[bytes, tuple[int, int, int]] = {}
             seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]] = {}
-            for sr in batch:
+            for sr, (reason, detail, leaf) in zip(batch, checked):
                 r = sr.reading
-                if expect_device is not None and r.device != expect_device:
-                    reason, detail = "malformed", f"reading of device 0x{r.device.hex()} sent for device 0x{expect_device.hex()}"
-                else:
-                    reason, detail = self._check(s, sr, now, local, seen)
-                if reason in (None, "late", "out_of_order"):
+                if reason is None:
+                    reason, detail = self._check_state(s, r, local, seen)
+                if reason is None or reason == "late" or reason == "out_of_order":
                     last_seq, last_end, closed = local[r.device]
                     if r.sequence > last_seq:          # a gap fill does not move the device's head
                         local[r.device] = (r.sequence, r.end, closed)
                     seen[(r.device, r.sequence)] = (r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
-                    rows.append({"device": r.device, "sequence": r.sequence, "start": r.start, "end": r.end,
-                                 "quantity_code": r.quantity_code, "value": r.value, "scale": r.scale, "flags": r.flags,
-                                 "signature": sr.signature, "leaf": reading_leaf(r), "received_at": now})
+                    rows.append((r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags,
+                                 sr.signature, leaf, now))
                     acks.append(Ack(r.sequence, "accepted", reason, detail))
                 elif reason == "duplicate":
                     acks.append(Ack(r.sequence, "duplicate"))
@@ -232,7 +258,10 @@ class OracleNode:
                                        "payload": json.dumps(sr.to_json(), sort_keys=True)})
                     acks.append(Ack(r.sequence, "rejected", reason, detail))
             if rows:
-                s.execute(insert(StoredReading), rows)
+                if self.engine.dialect.name == "sqlite":      # plain executemany: no per-value bind processing
+                    s.connection().exec_driver_sql(_INSERT_READING_SQLITE, rows)
+                else:
+                    s.execute(insert(StoredReading), [dict(zip(_READING_COLUMNS, row)) for row in rows])
             if quarantine:
                 s.execute(insert(QuarantinedReading), quarantine)
             s.commit()
@@ -246,42 +275,64 @@ class OracleNode:
             s.add(QuarantinedReading(device=device, sequence=None, start=None, end=None, reason=reason, detail=detail[:2000],
                                      payload=payload, received_at=int(self.clock())))
 
-    def _check(self, s: Session, sr: SignedReading, now: int, local: dict[bytes, tuple[int, int, int]],
-               seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]]) -> tuple[str | None, str | None]:
+    def _verify(self, batch: Sequence[SignedReading], now: int,
+                expect_device: bytes | None) -> list[tuple[str | None, str | None, bytes | None]]:
+        """:meth:`_check_reading` of every reading, in order (threads for large batches)."""
+        n = len(batch)
+        if n < VERIFY_PARALLEL_MIN or VERIFY_THREADS < 2:
+            return [self._check_reading(sr, now, expect_device) for sr in batch]
+        step = -(-n // VERIFY_THREADS)
+        parts = _verify_pool().map(lambda lo: [self._check_reading(sr, now, expect_device) for sr in batch[lo:lo + step]],
+                                   range(0, n, step))
+        return [c for part in parts for c in part]
+
+    def _check_reading(self, sr: SignedReading, now: int,
+                       expect_device: bytes | None) -> tuple[str | None, str | None, bytes | None]:
+        """Checks of one reading that need no stored state: ``(reason, detail, None)`` if it is
+        refused, else ``(None, None, leaf)`` with its StandardMerkleTree leaf."""
         r = sr.reading
+        if expect_device is not None and r.device != expect_device:
+            return "malformed", f"reading of device 0x{r.device.hex()} sent for device 0x{expect_device.hex()}", None
         try:
             r.validate_ranges()
         except ValueError as exc:
-            return "malformed", str(exc)
+            return "malformed", str(exc), None
         if len(sr.signature) != 65:
-            return "malformed", f"signature must be 65 bytes, got {len(sr.signature)}"
+            return "malformed", f"signature must be 65 bytes, got {len(sr.signature)}", None
         info = self.devices.get(r.device)
         if info is None:
-            return "unregistered_device", f"device 0x{r.device.hex()} is not registered"
+            return "unregistered_device", f"device 0x{r.device.hex()} is not registered", None
         if not info.active:
-            return "device_revoked", f"device 0x{r.device.hex()} is revoked or its owner is not active"
+            return "device_revoked", f"device 0x{r.device.hex()} is revoked or its owner is not active", None
         if r.end > info.calibrated_until:
-            return "calibration_expired", f"reading ends at {r.end}, calibration valid until {info.calibrated_until}"
+            return "calibration_expired", f"reading ends at {r.end}, calibration valid until {info.calibrated_until}", None
         if r.quantity_code != info.quantity_code:
-            return "wrong_quantity", f"device measures quantity {info.quantity_code}, reading says {r.quantity_code}"
+            return "wrong_quantity", f"device measures quantity {info.quantity_code}, reading says {r.quantity_code}", None
         q = QUANTITIES.get(r.quantity_code)
         if q is None:
-            return "wrong_quantity", f"unknown quantityCode {r.quantity_code}"
+            return "wrong_quantity", f"unknown quantityCode {r.quantity_code}", None
         if r.end <= r.start or r.end - r.start > q.max_interval_s:
-            return "bad_interval", f"interval [{r.start}, {r.end}) must be 1..{q.max_interval_s} s long"
+            return "bad_interval", f"interval [{r.start}, {r.end}) must be 1..{q.max_interval_s} s long", None
         if r.end > now + FUTURE_SKEW_S:
-            return "in_future", f"reading ends at {r.end}, node clock is {now}"
+            return "in_future", f"reading ends at {r.end}, node clock is {now}", None
         if r.scale < 0:
-            return "malformed", f"scale {r.scale} < 0 is not supported for {q.unit}"
+            return "malformed", f"scale {r.scale} < 0 is not supported for {q.unit}", None
         physical = r.value * 10 ** r.scale
         if not q.minimum <= physical <= q.maximum:
-            return "implausible_value", f"{physical} {q.unit} outside [{q.minimum}, {q.maximum}]"
+            return "implausible_value", f"{physical} {q.unit} outside [{q.minimum}, {q.maximum}]", None
+        digest, leaf = reading_digest_and_leaf(self.domain_separator, r)
         try:
-            signer = recover_address_bytes(reading_digest(self.domain_separator, r), sr.signature)
+            signer = recover_address_bytes(digest, sr.signature)
         except InvalidSignature as exc:
-            return "bad_signature", str(exc)
+            return "bad_signature", str(exc), None
         if signer != info.signer:
-            return "bad_signature", f"signed by 0x{signer.hex()}, device key is 0x{info.signer.hex()}"
+            return "bad_signature", f"signed by 0x{signer.hex()}, device key is 0x{info.signer.hex()}", None
+        return None, None, leaf
+
+    def _check_state(self, s: Session, r: Reading, local: dict[bytes, tuple[int, int, int]],
+                     seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]]) -> tuple[str | None, str | None]:
+        """Checks of a reading that passed :meth:`_check_reading` against the device's stored
+        and same-batch state (sequence, gaps, duplicates, overlaps, signed periods)."""
         if r.device not in local:
             local[r.device] = self._device_state(s, r.device)
         last_seq, last_end, closed = local[r.device]
