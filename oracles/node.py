@@ -47,7 +47,7 @@ from ledger.crypto import (
 )
 from ledger.merkle import StandardMerkleTree
 from ledger.migrate import upgrade
-from ledger.quantities import QUANTITIES
+from oracles.quantities import NODE_QUANTITIES as QUANTITIES
 from ledger.units import energy_wh
 from oracles.store import CorrectionReport, QuarantinedReading, SignedBatchReport, SignerConflict, StoredReading
 

@@ -9,10 +9,8 @@ floating point), rounding half up where the product is not an integer.
 
 Code 1 (average active power in W) is the one the oracle node already checks
 (:data:`ledger.quantities.ACTIVE_POWER_W`); its entry here is built from that object so the two
-can never disagree (tests/test_data_quality.py also asserts it). The other codes are new; they
-are not yet in :data:`ledger.quantities.QUANTITIES` (the oracle node's table), which the lead
-extends when CEMS devices are registered on-chain: :func:`node_quantity` gives the
-``ledger.quantities.Quantity`` for each code.
+can never disagree (tests/test_data_quality.py also asserts it). The oracle node checks every code
+here through :data:`NODE_QUANTITIES` (:func:`node_quantity` of each spec).
 
 Bounds marked ``"our choice"`` are engineering judgement stated with their reasoning, not
 regulatory values; no Chinese rule in ../shared/data/china_rules.md sets plausibility bounds.
@@ -209,3 +207,9 @@ def node_quantity(code: int) -> Quantity:
     """
     q = spec(code)
     return Quantity(q.code, q.name, q.unit, q.minimum, q.maximum, q.max_interval_s or 3_600)
+
+
+#: The oracle node's table: every code above as the ``ledger.quantities.Quantity`` the node checks
+#: (unit, plausibility bounds, longest interval) — so CEMS, register and PJM readings are ingested
+#: by the same node as the UCI minutes.
+NODE_QUANTITIES: Final[dict[int, Quantity]] = {code: node_quantity(code) for code in QUANTITY_SPECS}

@@ -19,7 +19,9 @@ from rich.table import Table
 from scripts.cli_audit import audit_app
 from scripts.data_quality import data_quality
 from scripts.oracles_up import oracles_app
+from scripts.bench_ingest import bench_app
 from scripts.registry_replay import registry_app
+from scripts.simulate import simulate
 
 app = typer.Typer(help="CarbonLedger: signed meter data, oracle anchoring, on-chain emissions accounting.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -270,19 +272,11 @@ def admin_list_keys(data_dir: DataDir = DEFAULT_DIR, rpc_url: str = "http://127.
     console.print(t)
 
 
-@app.command()
-def bench(
-    readings: Annotated[int, typer.Option(help="How many real UCI readings to ingest.")] = 100_000,
-    start: Annotated[str, typer.Option(help="First local day of the slice.")] = "2007-01-01",
-) -> None:
-    """Benchmark: one oracle node ingesting pre-signed real readings (readings/s)."""
-    from scripts.bench_ingest import main as bench_main
-    bench_main(readings, _parse_day(start), console)
-
-
 app.command("data-quality")(data_quality)
 app.add_typer(oracles_app, name="oracles", help="The oracle network: n node processes with a quorum.")
 app.add_typer(registry_app, name="registry", help="Offset registry: replay real registry exports through CCERRegistry.")
+app.command("simulate")(simulate)
+app.add_typer(bench_app, name="bench", help="Benchmarks: oracle ingestion over HTTP, gas per reading.")
 
 
 if __name__ == "__main__":

@@ -174,3 +174,29 @@ def test_nodes_build_the_same_root_and_the_report_is_idempotent(chain: World, tm
     c.ingest(batch[:2])                   # c misses a reading: its report differs
     rc = c.build_report(chain.device, DAY0, DAY0 + 86_400)
     assert rc is not None and rc.report.root != ra.report.root
+
+
+def test_node_ingests_real_cems_hours_of_a_registered_co2_channel(chain: World, tmp_path: Path) -> None:
+    """AMPD hourly CEMS (Moss Landing 1A, 2019-01-01, local standard time → UTC): the CO2-mass
+    channel (quantity 12, kg) is a device of its own; the node accepts its hours with their
+    measure-flag bits and refuses the same hour signed as another quantity."""
+    from ledger.crypto import Signer as _S
+    from ledger.identifiers import device_id, org_id
+    from oracles.formats.ampd_hourly import load_ampd_hourly
+    from tests.conftest import CAL_UNTIL, USCC, shared_data
+
+    data = load_ampd_hourly(shared_data("cems/cems_moss_landing_unit1A_2019-01-01_h0-5_sample.csv"))
+    key = new_private_key()
+    dev = device_id(USCC["enterprise"], "CEMS-260-1A-CO2")
+    chain.tx(chain.dep.devices.functions.registerDevice(dev, org_id(USCC["enterprise"]), _S(key).address, 12,
+                                                        CAL_UNTIL + 10 * 365 * 86_400, keccak256(b"CEMS RATA certificate (test)")), "enterprise")
+    readings = [h.reading("co2_mass", dev) for h in data.rows]
+    node = OracleNode("oracle-1", Signer(chain.keys["oracle-1"]), make_engine(sqlite_url(tmp_path / "n.sqlite")), chain.dep.domain.separator,
+                      ChainDeviceDirectory(chain.dep, ttl=0), lambda: bytes(chain.call(chain.dep.anchor.functions.configDigest())),
+                      clock=lambda: readings[-1].end + 3_600)
+    signer = DeviceSigner(dev, key, chain.dep.domain.separator)
+    acks = node.ingest([signer.sign(r) for r in readings])
+    assert [a.status for a in acks] == ["accepted"] * 6
+    assert {r.value for r in readings} == {90_966}                # 100.273 short tons = 90,966 kg each hour
+    wrong = Reading(dev, readings[-1].sequence + 1, readings[-1].end, readings[-1].end + 3_600, 1, 5, 0, 0)
+    assert node.ingest([signer.sign(wrong)])[0].reason == "wrong_quantity"
