@@ -92,9 +92,25 @@ def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact],
     return new
 
 
+def outdated_contracts(artifacts: dict[str, Artifact], manifest: dict[str, Any]) -> list[str]:
+    """Contracts of ``manifest`` whose ABI differs from the compiled sources (deployed by an older
+    version of the project)."""
+    return sorted(n for n, i in manifest["contracts"].items()
+                  if n in artifacts and i.get("abi_sha256") != artifacts[n].abi_sha256)
+
+
 def extend_manifest(client: ChainClient, artifacts: dict[str, Artifact], manifest: dict[str, Any]) -> bool:
-    """Deploy into an existing deployment the market contracts it predates (a data directory made
-    before issue 4), updating ``manifest`` in place; True if anything was deployed."""
+    """Deploy into an existing deployment the market contracts it predates, updating ``manifest``
+    in place; True if anything was deployed.
+
+    Raises:
+        DeploymentError: the deployed contracts' ABIs differ from the sources (an older version's
+            deployment): nothing is deployed; the message names them.
+    """
+    old = outdated_contracts(artifacts, manifest)
+    if old:
+        raise DeploymentError(f"this deployment was made by an older version of the contracts ({', '.join(old)} changed "
+                              "since); contracts are not upgradeable: start with a new --data-dir (or delete the old one)")
     addresses = {n: i["address"] for n, i in manifest["contracts"].items()}
     if all(n in addresses for n in MARKET_CONTRACTS):
         return False

@@ -94,8 +94,13 @@ def demo(
         raise typer.BadParameter("--end must be after --start")
     t0 = time.perf_counter()
     system = _system(data_dir, port, rpc_url)
-    with console.status("starting the chain, compiling and deploying…"):
-        system.start()
+    from ledger.deployment import DeploymentError
+    try:
+        with console.status("starting the chain, compiling and deploying…"):
+            system.start()
+    except DeploymentError as exc:
+        console.print(f"[red]{data_dir}: {exc}[/red]")
+        raise typer.Exit(2) from None
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TimeRemainingColumn(), console=console, transient=False) as bar:

@@ -117,7 +117,16 @@ class System:
 
     # ------------------------------------------------------------------ start
     def start(self) -> System:
-        """Start (or reach) the chain, recover the journal, compile, deploy or load, register."""
+        """Start (or reach) the chain, recover the journal, compile, deploy or load, register.
+        If any step fails, the embedded node this started is stopped (state snapshotted) first."""
+        try:
+            return self._start()
+        except BaseException:
+            if self.node is not None:
+                self.node.stop()
+            raise
+
+    def _start(self) -> System:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
         if self.rpc_url is None:
