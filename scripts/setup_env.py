@@ -143,8 +143,13 @@ class System:
                                   error_abis=[a.abi for a in artifacts.values()])
         self.keys = _load_keys(self.data_dir)
         self.accounts = {name: self.client.add_account(k) for name, k in self.keys.items()}
-        if self.node is not None:
-            self.client.fund_on_dev_chain(self.accounts.values())
+        # Gas money: the embedded chain always; an external node only where it is an Anvil dev
+        # chain and the account is empty (other nodes answer anvil_setBalance with an error,
+        # ignored: there the network operator funds accounts, or gas is free).
+        empty = [a for a, r in zip(self.accounts.values(), self.client.rpc_batch(
+            [("eth_getBalance", [a, "latest"]) for a in self.accounts.values()])) if int(r.get("result", "0x0"), 16) == 0]
+        if self.node is not None or empty:
+            self.client.fund_on_dev_chain(self.accounts.values() if self.node is not None else empty)
         self.resent = self.client.recover()
         if self.resent:
             self.log(f"re-sent {self.resent} journalled transactions the node did not know")
