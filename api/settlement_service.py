@@ -26,6 +26,7 @@ from api.store import ExchangeReferenceClose, ExchangeTrade
 from ledger.chain import Call, TxResult
 from ledger.deployment import Deployment
 from ledger.exchange_rules import DEFAULT_RULES, DayState, ExchangeRules, Trade, TradeMode, close_price
+from ledger.market import Trade as SettlementTrade
 
 #: Trading-day clock of the national exchange: Beijing time, UTC+08:00 (china_rules.md §5 trading hours).
 EXCHANGE_TZ = timezone(timedelta(hours=8))
@@ -67,9 +68,9 @@ class MatchedTrade:
     mode: str | None = None
 
     def as_tuple(self) -> tuple[Any, ...]:
-        """ABI tuple of ``Settlement.Trade``."""
-        return (bytes.fromhex(self.trade_id[2:]), to_checksum_address(self.seller), to_checksum_address(self.buyer),
-                self.asset_id, self.quantity, self.price_fen, self.buyer_fee_fen, self.seller_fee_fen)
+        """ABI tuple of ``Settlement.Trade`` (through :class:`ledger.market.Trade`)."""
+        return SettlementTrade(bytes.fromhex(self.trade_id[2:]), to_checksum_address(self.seller), to_checksum_address(self.buyer),
+                               self.asset_id, self.quantity, self.price_fen, self.buyer_fee_fen, self.seller_fee_fen).as_tuple()
 
 
 def trading_day(ts: float | None = None) -> date:
