@@ -3,6 +3,7 @@ world with its participants, and per-test isolation by ``evm_snapshot``/``evm_re
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,11 +33,15 @@ def free_port() -> int:
 
 
 def shared_data(rel: str) -> Path:
-    """Path of a file in ../shared/data, or skip the test with a clear message."""
-    p = SHARED / "data" / rel
-    if not p.exists():
-        pytest.skip(f"../shared/data/{rel} is absent (CI places ../shared beside the clone)")
-    return p
+    """Path of a file in ../shared/data (CI places ../shared beside the clone), or in the directory
+    named by ``CARBONLEDGER_SHARED_DATA`` (e.g. from a git worktree elsewhere); else skip the test
+    with a clear message."""
+    env = os.environ.get("CARBONLEDGER_SHARED_DATA")
+    for base in ([Path(env)] if env else []) + [SHARED / "data"]:
+        if (base / rel).exists():
+            return base / rel
+    pytest.skip(f"../shared/data/{rel} is absent (CI places ../shared beside the clone; "
+                "CARBONLEDGER_SHARED_DATA may name the data directory)")
 
 
 @pytest.fixture(scope="session")

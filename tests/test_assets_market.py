@@ -32,16 +32,7 @@ from ledger.market import (
     parse_serial_range,
     trade_id,
 )
-from tests.conftest import ROOT, World
-
-def shared_data(rel: str):
-    """Path of a file in the shared data directory beside the clone (``../shared/data``) or, for a
-    git worktree under ``wt/``, beside the main checkout (``../../shared/data``); else skip."""
-    for base in (ROOT.parent, ROOT.parent.parent):
-        p = base / "shared" / "data" / rel
-        if p.exists():
-            return p
-    pytest.skip(f"shared/data/{rel} is absent beside the clone (CI places ../shared beside it)")
+from tests.conftest import World, shared_data
 
 NEW_ORGS = {  # name: (USCC, role)
     "exchange": (make_uscc("9", "1", "310101", "MA08EX01"), "EXCHANGE_ROLE"),

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import importlib.metadata
 import json
-import os
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -84,14 +83,7 @@ H = 3_600
 
 
 def real_file(rel: str) -> Path:
-    """A file of ../shared/data (tests.conftest.shared_data: skips when absent).
-
-    A git worktree outside the main checkout has no ../shared beside it; there the environment
-    variable ``CARBONLEDGER_SHARED_DATA`` may name the data directory instead.
-    """
-    env = os.environ.get("CARBONLEDGER_SHARED_DATA")
-    if env and (Path(env) / rel).exists():
-        return Path(env) / rel
+    """A file of ../shared/data (tests.conftest.shared_data: skips when absent)."""
     return shared_data(rel)
 
 

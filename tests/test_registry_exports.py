@@ -9,7 +9,6 @@ Apache-2.0); the real-file tests read that directory and skip when it is absent.
 from __future__ import annotations
 
 import csv
-import os
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -615,14 +614,7 @@ def test_limit_keeps_the_first_rows_of_each_file(small_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def real_dir() -> Path:
-    """../shared/data/offsets_registry beside the checkout; a git worktree under wt/ finds it
-    one level higher (or via CARBONLEDGER_SHARED_DATA)."""
-    env = os.environ.get("CARBONLEDGER_SHARED_DATA")
-    here = Path(__file__).resolve().parent.parent
-    for base in ([Path(env)] if env else []) + [here.parent / "shared" / "data",
-                                                here.parent.parent / "shared" / "data"]:
-        if (base / "offsets_registry" / "projects.csv").is_file():
-            return base / "offsets_registry"
+    """../shared/data/offsets_registry (tests.conftest.shared_data: skips when absent)."""
     return shared_data("offsets_registry/projects.csv").parent
 
 

@@ -3,12 +3,11 @@
 Real-data tests use ../shared/data (PROVENANCE.md): cems/ampd_annual_unit_2016.csv (US EPA AMPD,
 via bsergi/Historical-PJM-Dispatch-Curves @ a37b3262), emission_factors/oge_emission_factors_for_co2_ch4_n2o.csv
 (singularity-energy/open-grid-emissions @ 4ac110c8) and market/GCP.csv (Chen-zhongxiu/Carbon-price-data
-@ 6e3ea533). They skip when the files are absent; CARBONLEDGER_SHARED=/path/to/shared points elsewhere.
+@ 6e3ea533). They skip when the files are absent; CARBONLEDGER_SHARED_DATA=/path/to/shared/data points elsewhere.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
 from datetime import date
@@ -44,13 +43,7 @@ from tests.conftest import shared_data
 
 
 def data_file(rel: str) -> Path:
-    """A ../shared/data file (or $CARBONLEDGER_SHARED/data), else skip with a clear message."""
-    env = os.environ.get("CARBONLEDGER_SHARED")
-    if env:
-        p = Path(env) / "data" / rel
-        if not p.exists():
-            pytest.skip(f"$CARBONLEDGER_SHARED/data/{rel} is absent")
-        return p
+    """A ../shared/data file (tests.conftest.shared_data: skips when absent)."""
     return shared_data(rel)
 
 
