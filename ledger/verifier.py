@@ -311,14 +311,11 @@ def _eth_calls(dep: Any, fns: list[Any]) -> list[Any]:
 
 
 def _norm(v: Any) -> Any:
+    """Comparable form of a field: bytes → 0x-hex, strings lower-cased (hex, addresses, enum names)."""
     if isinstance(v, (bytes, bytearray)):
         return "0x" + bytes(v).hex()
     if isinstance(v, str):
         return v.lower()
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, int):
-        return v
     return v
 
 

@@ -204,6 +204,16 @@ def test_an_api_omitting_a_reading_fails_the_root_and_count(live) -> None:
     assert "239 readings" in checks(v)["Merkle roots"]["found"]
 
 
+def test_an_api_serving_bad_proofs_fails_the_on_chain_proof_check(live) -> None:
+    def forge(data: dict) -> None:
+        for x in data["items"]:
+            x["proof"] = ["0x" + "11" * 32, *x["proof"][1:]]
+    live["app"].rules.append((r"/readings$", forge))
+    code, _, v = run_cli(live)
+    assert code == 1 and failed(v) == {"proofs on-chain"}
+    assert "0 accepted; refused: reading " in checks(v)["proofs on-chain"]["found"]
+
+
 def _forge_factor(data: dict) -> None:
     data["factorValue"] = 4000
     data["factor_set"]["values"] = [4000]
@@ -271,3 +281,14 @@ def test_the_verification_route_refuses_other_roles_and_unassigned_verifiers(liv
         with pytest.raises(VerifierError) as e:
             api.server_verdict(live["rid"])
         assert e.value.status == status, e.value
+    api = ApiClient(live["url"], api_key=live["keys"]["verifier"])
+    for rid, status in ((0, 422), (999, 404)):
+        with pytest.raises(VerifierError) as e:
+            api.server_verdict(rid)
+        assert e.value.status == status, e.value
+
+
+def test_the_cli_reports_an_unknown_record_as_not_verifiable(live) -> None:
+    res = CliRunner().invoke(cli, ["--rpc-url", live["w"].client.rpc_url, "--manifest", str(live["manifest"]),
+                                   "--api-url", live["url"], "--key-file", str(live["key_file"]), "999"])
+    assert res.exit_code == 2 and "could not verify record 999" in res.output
