@@ -14,6 +14,8 @@ from api.problems import Problem
 from api.records_common import scoped_record
 from api.schemas import VerdictIn
 from ledger import records, workflow
+from ledger.audit import record_provenance
+from ledger.verifier import VerifierError, verify_record
 from oracles.proofs import readings_with_proofs
 
 router = APIRouter(prefix="/v1/verifier", tags=["verifier"])
@@ -51,6 +53,50 @@ async def get_readings(record_id: int = Path(ge=1), params: PageParams = Depends
     bs = await run_in_threadpool(_record_batches, ctx, r)
     it = readings_with_proofs(node, bytes.fromhex(r["device"][2:]), bs, params.after - 1 if params.after else -1)
     return await run_in_threadpool(page, it, params, lambda x: x["id"] + 1)
+
+
+class _InProcessSource:
+    """The data this API serves to a verifier, read in-process (same shapes as the HTTP routes) —
+    the :class:`ledger.verifier.RecordSource` of the server-side verification."""
+
+    def __init__(self, ctx: AppContext, node: Any, r: dict[str, Any]) -> None:
+        self.ctx, self.node, self.r = ctx, node, r
+        self._bs = _record_batches(ctx, r)
+
+    def record(self, record_id: int) -> dict[str, Any]:
+        return record_provenance(self.ctx.deployment, record_id)
+
+    def batches(self, record_id: int) -> list[dict[str, Any]]:
+        return [{"batch_id": b.batch_id, "start": b.start, "end": b.end, "count": b.count, "totalWh": b.total_wh,
+                 "root": "0x" + b.root.hex()} for b in self._bs]
+
+    def readings(self, record_id: int) -> Any:
+        return readings_with_proofs(self.node, bytes.fromhex(self.r["device"][2:]), self._bs)
+
+    def evidence(self, record_id: int) -> list[dict[str, Any]] | None:
+        return None
+
+
+def _server_verdict(ctx: AppContext, node: Any, r: dict[str, Any], record_id: int) -> dict[str, Any]:
+    if r["source"] != 1:
+        raise Problem("validation-error", f"record {record_id} is not from anchored meter data; nothing to re-verify",
+                      errors=[{"field": "path.record_id", "message": "not an anchored-meter-data record"}])
+    try:
+        return verify_record(ctx.deployment, None, _InProcessSource(ctx, node, r), record_id).as_dict()
+    except VerifierError as exc:
+        raise Problem("chain-unavailable", str(exc)) from None
+
+
+@router.get("/records/{record_id}/verification", summary="Re-verify an assigned record against the chain (verdict table)")
+async def get_verification(record_id: int = Path(ge=1), p: Principal = Depends(verifier), ctx: AppContext = Depends(context),
+                           node: Any = Depends(oracle_node)) -> dict[str, Any]:
+    """The verdict of :func:`ledger.verifier.verify_record` — the same code as ``carbonledger
+    verify`` — computed in this process from the readings this node stores and the chain: record
+    fields, batches, oracle quorum, device signatures, Merkle roots, sampled proofs on-chain, Wh
+    per batch, activity data, emission factor, emissions (kgCO2). ``checks`` lists each row
+    (name, expected, found, status pass/fail/skip); ``passed``, ``report_hash``, ``findings_hash``."""
+    r = await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
+    return await run_in_threadpool(_server_verdict, ctx, node, r, record_id)
 
 
 @router.post("/records/{record_id}/verdict", summary="Attest or reject an assigned record")

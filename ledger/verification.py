@@ -13,6 +13,11 @@ What a verifier (核查机构) does before attesting (DESIGN.md §1, §7 step 4)
 
 The result is a :class:`VerificationReport` whose canonical JSON hash is what the verifier
 attests on-chain; its findings say precisely what failed.
+
+Superseded by :func:`ledger.verifier.verify_record` (the one verifier: ``carbonledger verify``,
+the demo's verifier step and ``GET /v1/verifier/records/{id}/verification`` use it); this module's
+dataclasses (:class:`AnchoredBatch`, :class:`BatchCheck`) are still shared, and its
+``verify_record`` is kept only for callers not yet moved.
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ from ledger.chain import JournalEntry
 from ledger.identifiers import org_id
 from ledger.records import device_batches
 from ledger.units import kg_to_tonnes, wh_to_mwh
-from ledger.verification import AnchoredBatch, VerificationReport
+from ledger.verification import AnchoredBatch
+from ledger.verifier import Verdict
 from oracles.device import DeviceSigner
 from oracles.node import SignedReading
 from oracles.submitter import Submitter
@@ -60,7 +61,7 @@ class DemoResult:
     """Figures of one run (``report`` is the JSON-ready report)."""
 
     report: dict[str, Any]
-    verification: dict[int, VerificationReport] = field(default_factory=dict)
+    verification: dict[int, Verdict] = field(default_factory=dict)
 
 
 def _free_port() -> int:

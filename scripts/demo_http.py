@@ -2,7 +2,8 @@
 
 The enterprise and the regulator use API keys (custodial: the API signs their transactions);
 the verifier uses EIP-712 signed requests and signs its attest/reject transactions itself
-(non-custodial) after re-verifying each record from the readings and proofs the API serves.
+(non-custodial) after re-verifying each record with :func:`ledger.verifier.verify_record` — the
+same code as ``carbonledger verify``: the API's data checked against the chain.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import random
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,10 +21,10 @@ import uvicorn
 
 from api.app import create_app
 from api.auth import issue_key, revoke_key, signed_request_headers
-from ledger.crypto import Reading, Signer, address_bytes
+from ledger.crypto import Signer
 from ledger.db import make_engine, sqlite_url
 from ledger.identifiers import org_id
-from ledger.verification import AnchoredBatch, VerificationReport, verify_record
+from ledger.verifier import ApiClient, Verdict, verify_record
 from ledger.workflow import sign_verdict
 from scripts.setup_env import PARTICIPANTS, System
 
@@ -80,11 +80,11 @@ def _pages(get: Any, path: str, limit: int = 200) -> Iterator[dict[str, Any]]:
             return
 
 
-def monthly_cycle_over_http(system: System, months: list[tuple[int, int]], port: int, seed: int | None) -> dict[int, VerificationReport]:
+def monthly_cycle_over_http(system: System, months: list[tuple[int, int]], port: int, seed: int | None) -> dict[int, Verdict]:
     """Record → submit → assign → verify → attest/reject → confirm for ``months`` through the API."""
     dep, acc = system.dep, system.accounts
     store = make_engine(sqlite_url(system.data_dir / "api.sqlite"))
-    reports: dict[int, VerificationReport] = {}
+    reports: dict[int, Verdict] = {}
     with serve_api(system, port) as base:
         ent_key = issue_key(store, dep, org_id(PARTICIPANTS["enterprise"]["uscc"]), "ENTERPRISE_ROLE", label="demo run")
         reg_key = issue_key(store, dep, org_id(PARTICIPANTS["regulator"]["uscc"]), "REGULATOR_ROLE", label="demo run")
@@ -109,10 +109,11 @@ def monthly_cycle_over_http(system: System, months: list[tuple[int, int]], port:
                 if int(r["verifier"], 16) == 0:
                     _ok(reg.post(f"/v1/regulator/records/{r['record_id']}/verifier", json={"verifier": acc["verifier"]}))
             rng = random.Random(seed)
+            api = ApiClient(base, signer=Signer(system.keys["verifier"]), chain_id=system.client.chain_id)
             for r in _pages(lambda p: ver.request("GET", p), "/v1/verifier/records"):
                 if r["status"] != "submitted":
                     continue
-                reports[r["record_id"]] = rep = _verify_over_http(system, ver, r, rng)
+                reports[r["record_id"]] = rep = verify_record(dep, None, api, r["record_id"], rng=rng)
                 raw = sign_verdict(dep, system.keys["verifier"], r["record_id"], rep.passed, rep.report_hash(), rep.findings_hash())
                 _ok(ver.request("POST", f"/v1/verifier/records/{r['record_id']}/verdict", {"raw_transaction": "0x" + raw.hex()}))
             for r in _pages(reg.get, "/v1/regulator/records?status=verified"):
@@ -121,28 +122,3 @@ def monthly_cycle_over_http(system: System, months: list[tuple[int, int]], port:
             for k in (ent_key, reg_key):
                 revoke_key(store, k.split("_")[1])
     return reports
-
-
-def _verify_over_http(system: System, ver: SignedClient, r: dict[str, Any], rng: random.Random) -> VerificationReport:
-    """The verifier's re-verification: data from the API, roots and proofs checked on the chain."""
-    dep = system.dep
-    rid = r["record_id"]
-    batches = [AnchoredBatch(b["batch_id"], b["start"], b["end"], b["count"], b["totalWh"], bytes.fromhex(b["root"][2:]))
-               for b in _ok(ver.request("GET", f"/v1/verifier/records/{rid}/batches"))["items"]]
-    by_batch: dict[int, list[tuple[Reading, bytes]]] = defaultdict(list)
-    for x in _pages(lambda p: ver.request("GET", p), f"/v1/verifier/records/{rid}/readings", limit=10_000):
-        d = x["reading"]
-        by_batch[x["batch_id"]].append((Reading(bytes.fromhex(d["device"][2:]), d["sequence"], d["start"], d["end"],
-                                                d["quantityCode"], d["value"], d["scale"], d["flags"]),
-                                        bytes.fromhex(x["signature"][2:])))
-    device = bytes.fromhex(r["device"][2:])
-    signer = address_bytes(dep.client.call(dep.devices.functions.device(device))[1])
-
-    def on_chain(batch_id: int, rd: Reading, proof: list[bytes]) -> bool:
-        t = (rd.device, rd.sequence, rd.start, rd.end, rd.quantity_code, rd.value, rd.scale, rd.flags)
-        return bool(dep.client.call(dep.anchor.functions.verifyReading(batch_id, t, proof)))
-
-    return verify_record(record_id=rid, device=device, device_signer=signer, domain_separator=dep.domain.separator,
-                         batches=batches, readings_of=lambda b: by_batch.get(b.batch_id, []), verify_on_chain=on_chain,
-                         factor_value=int(r["factorValue"]), factor_set_id=int(r["factorSetId"]),
-                         recorded_wh=int(r["activityAmount"]), recorded_kg=int(r["emissionsKg"]), rng=rng)
