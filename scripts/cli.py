@@ -22,6 +22,7 @@ from scripts.oracles_up import oracles_app
 from scripts.bench_ingest import bench_app
 from scripts.registry_replay import registry_app
 from scripts.simulate import simulate
+from scripts.verify import verify
 
 app = typer.Typer(help="CarbonLedger: signed meter data, oracle anchoring, on-chain emissions accounting.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -281,6 +282,7 @@ app.command("data-quality")(data_quality)
 app.add_typer(oracles_app, name="oracles", help="The oracle network: n node processes with a quorum.")
 app.add_typer(registry_app, name="registry", help="Offset registry: replay real registry exports through CCERRegistry.")
 app.command("simulate")(simulate)
+app.command("verify")(verify)
 app.add_typer(bench_app, name="bench", help="Benchmarks: oracle ingestion over HTTP, gas per reading.")
 
 
