@@ -13,6 +13,7 @@ the canonical JSON — and its hash — is a pure function of the chain state)::
           "gas": "CO2", "acquisition_method": "calculation" | "online_monitoring",
           "activity_data": {"amount": int, "unit": "Wh" | "MJ", "display": "12.345 MWh"},
           "fuel_consumption": {"amount": int, "unit": "t×1000", "display": "1.234 t"} | absent,
+                                                   # (sums the months declared with FC, recordFuelCombustion)
           "emissions_kgco2": int, "emissions_tco2e": "1.234",
           "months": [ {"record_id", "month", "activity_data", "factor": {…, "factor_set_id", "citation"},
                        "emissions_kgco2", "emissions_tco2e", "defaults_used": [...]} ] } ],
