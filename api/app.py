@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import allocation, audit, enterprise, exchange, history, holdings, problems, readings, registry, regulator, verifier
+from api import devices, reports
 from api.deps import AppContext
 from api.idempotency import IdempotencyMiddleware
 from ledger.deployment import Deployment
@@ -47,6 +48,8 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
     for r in (enterprise.router, holdings.router, verifier.router, regulator.router, allocation.router, registry.router,
               exchange.router, readings.router, audit.router, history.router, allocation.audit, audit.public):
         app.include_router(r)
+    app.include_router(devices.router)
+    app.include_router(reports.router)
 
     @app.get("/v1/health", tags=["meta"], summary="Liveness and chain status")
     def health() -> dict[str, Any]:

@@ -28,13 +28,53 @@ import {Roles} from "./lib/Roles.sol";
 ///      cannot be mixed within a year, so a year is never counted twice.
 contract EmissionsRegistry {
     /// @notice Kind of activity data. PurchasedElectricity comes from anchored meter data; the
-    ///         other three are declared with evidence (recordDeclared).
+    ///         others are declared with evidence (recordDeclared; FuelCombustion also by the
+    ///         guideline's parameters, recordFuelCombustion).
     enum ActivityType {
         None,
         PurchasedElectricity,
         ElectricitySupplied,
         HeatSupplied,
-        FuelCombustion
+        FuelCombustion,
+        PurchasedHeat
+    }
+
+    /// @notice How the activity data and emissions of a record were obtained (数据获取方式):
+    ///         Calculation (核算: declared activity data × factors) or OnlineMonitoring (在线监测:
+    ///         device-signed meter data anchored by the oracle quorum).
+    enum AcquisitionMethod {
+        None,
+        Calculation,
+        OnlineMonitoring
+    }
+
+    /// @notice A fuel-combustion declaration by the guideline's parameters (recordFuelCombustion).
+    /// @dev Units and scales: consumption FC in t (solid/liquid) or 10^4 Nm³ (gas) × 1000;
+    ///      ncv GJ/t (or GJ/10^4 Nm³) × 1e6; carbonContent tC/GJ × 1e9; oxidationRate fraction × 1e6
+    ///      (<= 1e6). ncv, carbonContent or oxidationRate 0 = use the factor set's default
+    ///      (FactorCodes.fuelNcv / fuelCarbonContent / fuelOxidationRate), flagged in the record.
+    struct FuelDeclaration {
+        bytes32 fuel;
+        uint16 year;
+        uint8 month;
+        uint64 consumption;
+        uint64 ncv;
+        uint64 carbonContent;
+        uint32 oxidationRate;
+        uint256 factorSetId;
+        bytes32 evidenceHash;
+        uint256 amends;
+    }
+
+    /// @notice The guideline parameters a fuel-combustion record was computed with (as used,
+    ///         defaults resolved), scales as in FuelDeclaration; defaultsMask bit 0 NCV, bit 1 CC,
+    ///         bit 2 OF taken from the factor set's defaults.
+    struct FuelParameters {
+        uint64 consumption;
+        uint64 ncv;
+        uint64 carbonContent;
+        uint32 oxidationRate;
+        uint8 defaultsMask;
     }
 
     /// @notice MRV status of a record.
@@ -117,6 +157,23 @@ contract EmissionsRegistry {
 
     /// @notice Fuel heat input MJ × (kgCO2/GJ × 1e6) → kgCO2 divisor: 1000 (MJ→GJ) × 1e6 (factor scale).
     uint256 public constant FUEL_KG_DIVISOR = 1_000_000_000;
+    /// @notice Oxidation rate 100 % at its scale (fraction × 1e6).
+    uint256 public constant OXIDATION_RATE_ONE = 1_000_000;
+    /// @notice FC(t×1e3) × NCV(GJ/t×1e6) × CC(tC/GJ×1e9) × OF(×1e6) × 44 → kgCO2 divisor:
+    ///         12 × 1e3 × 1e6 × 1e9 × 1e6 / 1e3 (t→kg) = 12e21 (DESIGN.md §6, 44/12 = CO2/C molar mass).
+    uint256 public constant GUIDELINE_FUEL_DIVISOR = 12e21;
+    /// @notice FC(t×1e3) × NCV(GJ/t×1e6) → MJ divisor: 1e6.
+    uint256 public constant HEAT_INPUT_DIVISOR = 1e6;
+    /// @notice CC(tC/GJ×1e9) × OF(×1e6) × 44 → kgCO2/GJ × 1e6 divisor: 12 × 1e6.
+    uint256 public constant FUEL_FACTOR_DIVISOR = 12e6;
+    /// @notice Purchased heat MJ × EF_heat (tCO2/GJ × 1e6) → kgCO2 divisor: 1e3 (MJ→GJ) × 1e6 / 1e3 (t→kg) = 1e6.
+    uint256 public constant HEAT_KG_DIVISOR = 1e6;
+    /// @notice defaultsMask bit: NCV taken from the factor set.
+    uint8 public constant DEFAULT_NCV = 1;
+    /// @notice defaultsMask bit: carbon content taken from the factor set.
+    uint8 public constant DEFAULT_CC = 2;
+    /// @notice defaultsMask bit: oxidation rate taken from the factor set.
+    uint8 public constant DEFAULT_OF = 4;
 
     uint256 private _recordCount;
     mapping(uint256 recordId => Record) private _records;
@@ -124,6 +181,7 @@ contract EmissionsRegistry {
     mapping(bytes32 enterprise => mapping(uint16 year => Totals)) private _totals;
     /// @dev (enterprise, activity type, subject, year) → 1 annual records, 2 monthly records.
     mapping(bytes32 yearKey => uint8 granularity) private _granularity;
+    mapping(uint256 recordId => FuelParameters) private _fuelParameters;
 
     /// @notice `account` is not an account of an Active organisation holding `role`.
     error NotActiveParticipant(address account, bytes32 role);
@@ -173,6 +231,13 @@ contract EmissionsRegistry {
     error UnexpectedFactorSet(uint256 factorSetId);
     /// @notice Annual (month 0) and monthly records of the same key cannot be mixed in one year.
     error GranularityConflict(uint16 year, uint8 month);
+    /// @notice The oxidation rate is above 100 % (scale 1e6).
+    error InvalidOxidationRate(uint256 oxidationRate);
+    /// @notice A factor-set default is too large for its parameter (NCV and CC are uint64).
+    error FactorOutOfRange(uint256 factorSetId, bytes32 code, uint256 value);
+    /// @notice A fuel declaration leaving NCV, CC or OF to the defaults (bits in `defaultsMask`)
+    ///         needs a factor set holding them; factorSetId was 0.
+    error FactorSetRequired(uint8 defaultsMask);
     /// @notice A verification outcome needs the verification report's hash.
     error MissingReportHash();
     /// @notice A rejection needs the findings' hash.
@@ -197,6 +262,19 @@ contract EmissionsRegistry {
         uint64 readings,
         bytes32 evidenceHash,
         uint256 amends
+    );
+    /// @notice How a record's data was obtained (every record; see AcquisitionMethod).
+    event AcquisitionMethodRecorded(uint256 indexed recordId, AcquisitionMethod method);
+    /// @notice The guideline parameters of a fuel-combustion record (see FuelParameters; units
+    ///         t×1e3 or 10^4 Nm³×1e3, GJ/t×1e6, tC/GJ×1e9, fraction×1e6).
+    event FuelParametersRecorded(
+        uint256 indexed recordId,
+        bytes32 indexed fuel,
+        uint64 consumption,
+        uint64 ncv,
+        uint64 carbonContent,
+        uint32 oxidationRate,
+        uint8 defaultsMask
     );
     /// @notice A Draft record was submitted for verification.
     event RecordSubmitted(uint256 indexed recordId, bytes32 indexed enterprise, address indexed submitter);
@@ -299,25 +377,29 @@ contract EmissionsRegistry {
     }
 
     /// @notice Records declared activity data (with evidence) of the caller's enterprise (status
-    ///         Draft): electricity supplied (供电量), heat supplied (供热量) or fuel combustion.
-    /// @param activityType ElectricitySupplied, HeatSupplied or FuelCombustion.
+    ///         Draft): electricity supplied (供电量), heat supplied (供热量), fuel combustion as
+    ///         heat input, or purchased heat (购入热力).
+    /// @param activityType ElectricitySupplied, HeatSupplied, FuelCombustion or PurchasedHeat.
     /// @param subject FuelCombustion: fuel code (nonzero, e.g. bytes32("COAL")), whose factor is
-    ///        FactorCodes.fuelCo2(subject); otherwise the enterprise's unit identifier or 0.
+    ///        FactorCodes.fuelCo2(subject); otherwise the enterprise's unit or supplier identifier or 0.
     /// @param year Reporting year (1971..9999).
     /// @param month 0 = the whole year, or 1..12 (windows in the enterprise's UTC offset). Annual
     ///        and monthly records of one (type, subject) cannot be mixed within a year.
-    /// @param amount ElectricitySupplied: Wh; HeatSupplied: MJ; FuelCombustion: fuel heat input MJ
-    ///        (consumption × NCV); > 0.
+    /// @param amount ElectricitySupplied: Wh; HeatSupplied and PurchasedHeat: MJ; FuelCombustion:
+    ///        fuel heat input MJ (consumption × NCV); > 0.
     /// @param factorSetId FuelCombustion: factor set applying to `year` holding fuelCo2(subject)
-    ///        in kgCO2/GJ × 1e6; otherwise 0.
+    ///        in kgCO2/GJ × 1e6; PurchasedHeat: one holding HEAT_EF in tCO2/GJ × 1e6; otherwise 0.
     /// @param evidenceHash Hash of the supporting evidence (nonzero).
     /// @param amends 0 for the first record of the period, else the current Draft or Rejected record.
     /// @return recordId Sequential id.
     /// @dev DESIGN.md §6 fuel combustion E = FC × NCV × CC × OF × 44/12 with the per-fuel
     ///      factor CC × OF × 44/12 published as one value; the guideline's formula itself is
     ///      UNCONFIRMED (china_rules.md §1). kgCO2 = ⌊MJ × F / 10^9 + ½⌋ (fuelEmissionsKg),
-    ///      mirrored by ledger/units.py `fuel_emissions_kg`. Supplied electricity and heat carry no
+    ///      mirrored by ledger/units.py `fuel_emissions_kg`. PurchasedHeat (DESIGN.md §6 E_heat =
+    ///      AD_heat (GJ) × EF_heat (tCO2/GJ)): kgCO2 = ⌊MJ × EF / 10^6 + ½⌋ (heatEmissionsKg, mirrored
+    ///      by ledger/units.py `heat_emissions_kg`). Supplied electricity and heat carry no
     ///      emissions; they are the outputs Allocation multiplies by benchmarks (国环规气候〔2023〕1号).
+    ///      Acquisition method: Calculation (AcquisitionMethodRecorded).
     ///      Errors: NotActiveParticipant, NotDeclarable, ZeroAmount, MissingEvidenceHash,
     ///      MissingFuelCode, UnexpectedFactorSet, InvalidPeriod, FactorSetNotApplicable,
     ///      FactorMissing, FactorScaleMismatch, GranularityConflict, RecordExists, NoRecordToAmend,
@@ -337,7 +419,7 @@ contract EmissionsRegistry {
         }
         if (
             activityType != ActivityType.ElectricitySupplied && activityType != ActivityType.HeatSupplied
-                && activityType != ActivityType.FuelCombustion
+                && activityType != ActivityType.FuelCombustion && activityType != ActivityType.PurchasedHeat
         ) revert NotDeclarable(activityType);
         if (amount == 0) revert ZeroAmount();
         if (evidenceHash == bytes32(0)) revert MissingEvidenceHash();
@@ -347,6 +429,8 @@ contract EmissionsRegistry {
         if (activityType == ActivityType.FuelCombustion) {
             if (subject == bytes32(0)) revert MissingFuelCode();
             f = _factor(factorSetId, year, FactorCodes.fuelCo2(subject), FactorCodes.FUEL_CO2_SCALE);
+        } else if (activityType == ActivityType.PurchasedHeat) {
+            f = _factor(factorSetId, year, FactorCodes.HEAT_EF, FactorCodes.HEAT_EF_SCALE);
         } else if (factorSetId != 0) {
             revert UnexpectedFactorSet(factorSetId);
         }
@@ -365,12 +449,74 @@ contract EmissionsRegistry {
         r.activityAmount = amount;
         r.factorSetId = factorSetId;
         r.factorValue = f;
-        r.emissionsKg = activityType == ActivityType.FuelCombustion ? fuelEmissionsKg(amount, f) : 0;
+        if (activityType == ActivityType.FuelCombustion) r.emissionsKg = fuelEmissionsKg(amount, f);
+        else if (activityType == ActivityType.PurchasedHeat) r.emissionsKg = heatEmissionsKg(amount, f);
         r.status = Status.Draft;
         r.evidenceHash = evidenceHash;
         r.amends = amends;
         _linkAmendment(recordId, r, amends);
         _emitRecorded(recordId, r);
+    }
+
+    /// @notice Records declared fuel combustion (化石燃料燃烧) of the caller's enterprise by the
+    ///         guideline's method from consumption, net calorific value, carbon content per heat
+    ///         value and oxidation rate (status Draft), with evidence.
+    /// @param d The declaration (see FuelDeclaration for units and scales): fuel code (nonzero);
+    ///        year 1971..9999; month 0 (whole year) or 1..12; consumption > 0; ncv, carbonContent,
+    ///        oxidationRate measured values or 0 for the factor set's default; oxidationRate <= 1e6;
+    ///        factorSetId applying to `year` (may be 0 only when no default is used); evidenceHash
+    ///        nonzero; amends 0 or the current Draft/Rejected record of (FuelCombustion, fuel, year, month).
+    /// @return recordId Sequential id.
+    /// @dev DESIGN.md §6 / 企业温室气体排放核算与报告指南 发电设施 and GB/T 32150:
+    ///      E = FC × NCV × CC × OF × 44/12 (the guideline's formula text is UNCONFIRMED,
+    ///      china_rules.md §1; defaults, e.g. coal CC 0.03085 tC/GJ from June 2022 (CONFIRMED-S) and
+    ///      coal OF 99 % (PARTIAL), come from the factor set with its citation).
+    ///      kgCO2 = ⌊FC × NCV × CC × OF × 44 / (12 × 10^21) + ½⌋ in one integer step
+    ///      (guidelineFuelEmissionsKg); the record also stores heat input MJ = ⌊FC × NCV / 10^6 + ½⌋
+    ///      as activityAmount and the composite factor ⌊CC × OF × 44 / (12 × 10^6) + ½⌋ kgCO2/GJ × 1e6
+    ///      as factorValue (display; emissions are not recomputed from these rounded values).
+    ///      Shares the period key of recordDeclared(FuelCombustion), so one fuel-month is declared
+    ///      once. Acquisition method: Calculation. Python: ledger/units.py `guideline_fuel_emissions_kg`.
+    ///      Errors: NotActiveParticipant, MissingFuelCode, ZeroAmount, MissingEvidenceHash,
+    ///      InvalidOxidationRate, FactorSetRequired, InvalidPeriod, FactorSetNotApplicable,
+    ///      FactorMissing, FactorScaleMismatch, GranularityConflict, RecordExists, NoRecordToAmend,
+    ///      CannotAmend.
+    function recordFuelCombustion(FuelDeclaration calldata d) external returns (uint256 recordId) {
+        if (!participants.isActive(msg.sender, Roles.ENTERPRISE)) {
+            revert NotActiveParticipant(msg.sender, Roles.ENTERPRISE);
+        }
+        if (d.fuel == bytes32(0)) revert MissingFuelCode();
+        if (d.consumption == 0) revert ZeroAmount();
+        if (d.evidenceHash == bytes32(0)) revert MissingEvidenceHash();
+        if (d.oxidationRate > OXIDATION_RATE_ONE) revert InvalidOxidationRate(d.oxidationRate);
+        bytes32 org = participants.orgOf(msg.sender);
+        (uint64 periodStart, uint64 periodEnd) = _periodWindow(org, d.year, d.month);
+        FuelParameters memory fp = _resolveFuelParameters(d);
+        _claimGranularity(org, ActivityType.FuelCombustion, d.fuel, d.year, d.month);
+
+        recordId = ++_recordCount;
+        Record storage r = _records[recordId];
+        r.enterprise = org;
+        r.activityType = ActivityType.FuelCombustion;
+        r.source = Source.Declared;
+        r.year = d.year;
+        r.month = d.month;
+        r.periodStart = periodStart;
+        r.periodEnd = periodEnd;
+        r.device = d.fuel;
+        r.activityAmount = fuelHeatInputMJ(fp.consumption, fp.ncv);
+        r.factorSetId = d.factorSetId;
+        r.factorValue = fuelCo2Factor(fp.carbonContent, fp.oxidationRate);
+        r.emissionsKg = guidelineFuelEmissionsKg(fp.consumption, fp.ncv, fp.carbonContent, fp.oxidationRate);
+        r.status = Status.Draft;
+        r.evidenceHash = d.evidenceHash;
+        r.amends = d.amends;
+        _fuelParameters[recordId] = fp;
+        _linkAmendment(recordId, r, d.amends);
+        _emitRecorded(recordId, r);
+        emit FuelParametersRecorded(
+            recordId, d.fuel, fp.consumption, fp.ncv, fp.carbonContent, fp.oxidationRate, fp.defaultsMask
+        );
     }
 
     /// @notice Submits a Draft record for verification.
@@ -532,6 +678,63 @@ contract EmissionsRegistry {
         return (heatMJ * factor + FUEL_KG_DIVISOR / 2) / FUEL_KG_DIVISOR;
     }
 
+    /// @notice Fuel-combustion emissions in kgCO2 by the guideline's parameters, rounded half up once.
+    /// @param consumption FC, t (or 10^4 Nm³) × 1000.
+    /// @param ncv NCV, GJ/t (or GJ/10^4 Nm³) × 1e6.
+    /// @param carbonContent CC, tC/GJ × 1e9.
+    /// @param oxidationRate OF, fraction × 1e6.
+    /// @dev DESIGN.md §6 E = FC × NCV × CC × OF × 44/12: ⌊FC·NCV·CC·OF·44 / (12·10^21) + ½⌋ (DESIGN.md §5
+    ///      half up); mirrored by ledger/units.py `guideline_fuel_emissions_kg`. Reverts (panic) only
+    ///      on overflow, impossible for the uint64/uint32 inputs of recordFuelCombustion.
+    function guidelineFuelEmissionsKg(uint256 consumption, uint256 ncv, uint256 carbonContent, uint256 oxidationRate)
+        public
+        pure
+        returns (uint256)
+    {
+        return (consumption * ncv * carbonContent * oxidationRate * 44 + GUIDELINE_FUEL_DIVISOR / 2)
+            / GUIDELINE_FUEL_DIVISOR;
+    }
+
+    /// @notice Fuel heat input in MJ: ⌊FC × NCV / 10^6 + ½⌋ (FC t × 1000, NCV GJ/t × 1e6).
+    /// @param consumption FC, t (or 10^4 Nm³) × 1000.
+    /// @param ncv NCV, GJ/t (or GJ/10^4 Nm³) × 1e6.
+    /// @dev Mirrored by ledger/units.py `fuel_heat_input_mj`.
+    function fuelHeatInputMJ(uint256 consumption, uint256 ncv) public pure returns (uint256) {
+        return (consumption * ncv + HEAT_INPUT_DIVISOR / 2) / HEAT_INPUT_DIVISOR;
+    }
+
+    /// @notice Composite fuel CO2 factor CC × OF × 44/12 in kgCO2/GJ × 1e6, rounded half up.
+    /// @param carbonContent CC, tC/GJ × 1e9.
+    /// @param oxidationRate OF, fraction × 1e6.
+    /// @dev ⌊CC·OF·44 / (12·10^6) + ½⌋; mirrored by ledger/units.py `fuel_co2_factor_scaled`.
+    function fuelCo2Factor(uint256 carbonContent, uint256 oxidationRate) public pure returns (uint256) {
+        return (carbonContent * oxidationRate * 44 + FUEL_FACTOR_DIVISOR / 2) / FUEL_FACTOR_DIVISOR;
+    }
+
+    /// @notice Purchased-heat emissions in kgCO2 of `heatMJ` MJ at `ef` tCO2/GJ × 1e6, rounded half up.
+    /// @param heatMJ Purchased heat AD, MJ.
+    /// @param ef EF_heat, tCO2/GJ × 1e6.
+    /// @dev DESIGN.md §6 E_heat = AD × EF: ⌊MJ × EF / 10^6 + ½⌋; mirrored by ledger/units.py
+    ///      `heat_emissions_kg`.
+    function heatEmissionsKg(uint256 heatMJ, uint256 ef) public pure returns (uint256) {
+        return (heatMJ * ef + HEAT_KG_DIVISOR / 2) / HEAT_KG_DIVISOR;
+    }
+
+    /// @notice How a record's data was obtained: OnlineMonitoring for anchored meter data,
+    ///         Calculation for declared data.
+    /// @param recordId Record id; reverts UnknownRecord if it does not exist.
+    function acquisitionMethod(uint256 recordId) public view returns (AcquisitionMethod) {
+        return _methodOf(_existingRecord(recordId));
+    }
+
+    /// @notice The guideline parameters of a record made by recordFuelCombustion (all zero for
+    ///         other records), defaults resolved; see FuelParameters.
+    /// @param recordId Record id; reverts UnknownRecord if it does not exist.
+    function fuelParameters(uint256 recordId) external view returns (FuelParameters memory) {
+        _existingRecord(recordId);
+        return _fuelParameters[recordId];
+    }
+
     /// @notice Factor code of the CO2 factor of fuel `fuel` (FactorCodes.fuelCo2), kgCO2/GJ × 1e6.
     /// @param fuel Fuel code, e.g. bytes32("COAL").
     function fuelFactorCode(bytes32 fuel) external pure returns (bytes32) {
@@ -539,6 +742,41 @@ contract EmissionsRegistry {
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// @dev Measured values as given; zeros replaced by the factor set's defaults (flagged).
+    function _resolveFuelParameters(FuelDeclaration calldata d) private view returns (FuelParameters memory fp) {
+        fp.consumption = d.consumption;
+        fp.ncv = d.ncv;
+        fp.carbonContent = d.carbonContent;
+        fp.oxidationRate = d.oxidationRate;
+        if (d.ncv == 0) fp.defaultsMask |= DEFAULT_NCV;
+        if (d.carbonContent == 0) fp.defaultsMask |= DEFAULT_CC;
+        if (d.oxidationRate == 0) fp.defaultsMask |= DEFAULT_OF;
+        if (d.factorSetId == 0) {
+            if (fp.defaultsMask != 0) revert FactorSetRequired(fp.defaultsMask);
+            return fp;
+        }
+        if (!factors.appliesTo(d.factorSetId, d.year)) revert FactorSetNotApplicable(d.factorSetId, d.year);
+        if (d.ncv == 0) fp.ncv = _default64(d, FactorCodes.fuelNcv(d.fuel), FactorCodes.FUEL_NCV_SCALE);
+        if (d.carbonContent == 0) {
+            fp.carbonContent = _default64(d, FactorCodes.fuelCarbonContent(d.fuel), FactorCodes.FUEL_CC_SCALE);
+        }
+        if (d.oxidationRate == 0) {
+            uint256 rate = _factor(d.factorSetId, d.year, FactorCodes.fuelOxidationRate(d.fuel), FactorCodes.FUEL_OF_SCALE);
+            if (rate > OXIDATION_RATE_ONE) revert InvalidOxidationRate(rate);
+            fp.oxidationRate = uint32(rate);
+        }
+    }
+
+    function _default64(FuelDeclaration calldata d, bytes32 code, uint8 scale) private view returns (uint64) {
+        uint256 v = _factor(d.factorSetId, d.year, code, scale);
+        if (v > type(uint64).max) revert FactorOutOfRange(d.factorSetId, code, v);
+        return uint64(v);
+    }
+
+    function _methodOf(Record storage r) private view returns (AcquisitionMethod) {
+        return r.source == Source.AnchoredMeterData ? AcquisitionMethod.OnlineMonitoring : AcquisitionMethod.Calculation;
+    }
 
     /// @dev Month 1..12: monthWindow; month 0: local midnight of 1 January to that of the next year.
     function _periodWindow(bytes32 org, uint16 year, uint8 month) private view returns (uint64 start, uint64 end) {
@@ -615,6 +853,7 @@ contract EmissionsRegistry {
             r.evidenceHash,
             r.amends
         );
+        emit AcquisitionMethodRecorded(recordId, _methodOf(r));
     }
 
     function _verifierRecord(uint256 recordId, bytes32 verificationReportHash)

@@ -10,7 +10,7 @@ from typing import Any
 from ledger.deployment import Deployment
 
 RECORD_STATUS = ("none", "draft", "submitted", "verified", "rejected", "confirmed")
-ACTIVITY_TYPES = ("none", "purchased_electricity", "electricity_supplied", "heat_supplied", "fuel_combustion")
+ACTIVITY_TYPES = ("none", "purchased_electricity", "electricity_supplied", "heat_supplied", "fuel_combustion", "purchased_heat")
 SOURCES = ("none", "anchored_meter_data", "declared")
 _BATCH_FIELDS = ("device", "start", "end", "count", "totalWh", "root", "oracleSetVersion", "supersedes", "supersededBy")
 

@@ -1,0 +1,168 @@
+"""Enterprise portal: the enterprise's meters and analysers in DeviceRegistry — list, register,
+record a calibration (with the certificate's evidence hash), revoke.
+
+Every write is one DeviceRegistry transaction sent for the caller's custodial account after a
+pre-flight (a refusal answers ``contract-refused`` with the contract's custom error before gas is
+spent). Devices of other organisations are invisible (``not-found``, no existence leak).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils import to_checksum_address
+from fastapi import APIRouter, Depends, Path
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Principal, require_role
+from api.deps import AppContext, context
+from api.market_common import checked_address, send
+from api.pagination import PageParams, page
+from api.problems import Problem
+from ledger.deployment import Deployment
+from ledger.identifiers import InvalidUscc, device_id
+
+router = APIRouter(prefix="/v1/enterprise", tags=["enterprise"])
+enterprise = require_role("ENTERPRISE_ROLE")
+
+HEX32 = r"^0x[0-9a-fA-F]{64}$"
+DEVICE_STATUS = ("none", "active", "revoked")
+_NONZERO = "must not be zero"
+
+
+class DeviceIn(BaseModel):
+    """Register a meter (计量器具) or CEMS analyser of the caller's enterprise."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "serial": "meter-7", "signer": "0x" + "11" * 20, "quantity_code": 1, "calibrated_until": 1_293_840_000,
+        "calibration_certificate_hash": "0x" + "ab" * 32}]})
+
+    serial: str = Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$",
+                        description="meter serial number; device id = keccak256('CarbonLedger device' ‖ USCC ‖ '/' ‖ serial)")
+    signer: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="address of the device's own secp256k1 signing key")
+    quantity_code: int = Field(ge=1, le=65535, description="measured quantity (1 = average active power, W)")
+    calibrated_until: int = Field(ge=1, le=2**64 - 1, description="calibration valid through this UTC second (inclusive)")
+    calibration_certificate_hash: str = Field(pattern=HEX32, description="evidence hash of the calibration certificate (nonzero)")
+
+
+class CalibrationIn(BaseModel):
+    """A new calibration (检定/校准) certificate of a device and the validity it gives."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "calibrated_until": 1_325_376_000, "certificate_hash": "0x" + "cd" * 32}]})
+
+    calibrated_until: int = Field(ge=1, le=2**64 - 1, description="new validity end, UTC seconds inclusive")
+    certificate_hash: str = Field(pattern=HEX32, description="evidence hash of the certificate (nonzero)")
+
+
+class RevokeIn(BaseModel):
+    """Revoke a device for good (decommissioned, faulty, key compromised)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason_hash": "0x" + "ef" * 32}]})
+
+    reason_hash: str = Field(pattern=HEX32, description="hash of the reason document")
+
+
+def _b32(h: str, field: str, nonzero: bool = True) -> bytes:
+    b = bytes.fromhex(h[2:])
+    if nonzero and b == bytes(32):
+        raise Problem("validation-error", f"{field}: {_NONZERO}", errors=[{"field": field, "message": _NONZERO}])
+    return b
+
+
+def _device(dep: Deployment, dev: bytes) -> dict[str, Any]:
+    owner, signer, q, until, status = dep.client.call(dep.devices.functions.device(dev))
+    cals = dep.devices.events.CalibrationRecorded().get_logs(from_block=dep.manifest["deployment_block"],
+                                                             argument_filters={"deviceId": dev})
+    regs = dep.devices.events.DeviceRegistered().get_logs(from_block=dep.manifest["deployment_block"],
+                                                          argument_filters={"deviceId": dev})
+    history = [{"calibrated_until": int(lg["args"]["calibratedUntil"]),
+                "certificate_hash": "0x" + bytes(lg["args"]["calibrationCertificateHash"]).hex(),
+                "block": lg["blockNumber"], "by": "registration"} for lg in regs]
+    history += [{"calibrated_until": int(lg["args"]["calibratedUntil"]), "certificate_hash": "0x" + bytes(lg["args"]["certificateHash"]).hex(),
+                 "block": lg["blockNumber"], "by": to_checksum_address(lg["args"]["by"])} for lg in cals]
+    return {"device_id": "0x" + dev.hex(), "owner_org": "0x" + bytes(owner).hex(), "signer": to_checksum_address(signer), "quantity_code": int(q),
+            "calibrated_until": int(until), "status": DEVICE_STATUS[int(status)], "calibrations": history}
+
+
+def _own_device(dep: Deployment, p: Principal, device: str) -> dict[str, Any]:
+    dev = bytes.fromhex(device[2:])
+    owner = bytes(dep.client.call(dep.devices.functions.device(dev))[0])
+    if owner == bytes(32) or "0x" + owner.hex() != p.org_id.lower():
+        raise Problem("not-found", f"no device {device} of organisation {p.org_id}")
+    return _device(dep, dev)
+
+
+def _own_devices(dep: Deployment, org: str) -> list[dict[str, Any]]:
+    logs = dep.devices.events.DeviceRegistered().get_logs(from_block=dep.manifest["deployment_block"],
+                                                          argument_filters={"ownerOrg": bytes.fromhex(org[2:])})
+    out = []
+    for i, lg in enumerate(sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])), start=1):
+        out.append({"index": i, **_device(dep, bytes(lg["args"]["deviceId"]))})
+    return out
+
+
+def _org_uscc(dep: Deployment, org: str) -> str:
+    _role, uscc, _off, _st = dep.client.call(dep.participants.functions.organisation(bytes.fromhex(org[2:])))
+    return bytes(uscc).rstrip(b"\0").decode()
+
+
+@router.get("/devices", summary="The enterprise's devices (paginated, in registration order)")
+async def list_devices(params: PageParams = Depends(), p: Principal = Depends(enterprise),
+                       ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """Each device: id, signer, quantity code, calibration validity (UTC s), status
+    (active/revoked) and its calibration history (registration and each CalibrationRecorded)."""
+    rows = await run_in_threadpool(_own_devices, ctx.deployment, p.org_id)
+    return page((r for r in rows if r["index"] > params.after), params, lambda r: r["index"])
+
+
+@router.get("/devices/{device_id}", summary="One of the enterprise's devices")
+async def get_device(device_id: str = Path(pattern=HEX32), p: Principal = Depends(enterprise),
+                     ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """The device with its calibration history; ``not-found`` for another organisation's device."""
+    return await run_in_threadpool(_own_device, ctx.deployment, p, device_id)
+
+
+@router.post("/devices", status_code=201, summary="Register a device of the enterprise")
+async def post_device(body: DeviceIn, p: Principal = Depends(enterprise), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """DeviceRegistry.registerDevice for the caller's organisation (《碳排放权交易管理暂行条例》 Art. 11:
+    calibrated instruments). The device id is derived from the organisation's USCC and ``serial``.
+    Contract refusals (e.g. ``DeviceExists``, ``SignerInUse``) answer ``contract-refused``."""
+    dep = ctx.deployment
+    cert = _b32(body.calibration_certificate_hash, "body.calibration_certificate_hash")
+    signer = checked_address(body.signer, "body.signer")
+    try:
+        dev = device_id(await run_in_threadpool(_org_uscc, dep, p.org_id), body.serial)
+    except (InvalidUscc, ValueError) as exc:
+        raise Problem("validation-error", str(exc), errors=[{"field": "body.serial", "message": str(exc)}]) from None
+    fn = dep.devices.functions.registerDevice(dev, bytes.fromhex(p.org_id[2:]), signer, body.quantity_code,
+                                              body.calibrated_until, cert)
+    r = await send(ctx, p.account, fn, f"registerDevice {body.serial}")
+    return {**await run_in_threadpool(_device, dep, dev), "tx_hash": r.tx_hash}
+
+
+@router.post("/devices/{device_id}/calibrations", status_code=201, summary="Record a device's new calibration certificate")
+async def post_calibration(body: CalibrationIn, device_id: str = Path(pattern=HEX32), p: Principal = Depends(enterprise),
+                           ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """DeviceRegistry.recordCalibration: the new validity (may be earlier than before) and the
+    certificate's evidence hash. Revoked devices answer ``contract-refused`` (DeviceAlreadyRevoked)."""
+    dep = ctx.deployment
+    cert = _b32(body.certificate_hash, "body.certificate_hash")
+    await run_in_threadpool(_own_device, dep, p, device_id)
+    dev = bytes.fromhex(device_id[2:])
+    r = await send(ctx, p.account, dep.devices.functions.recordCalibration(dev, body.calibrated_until, cert), "recordCalibration")
+    return {**await run_in_threadpool(_device, dep, dev), "tx_hash": r.tx_hash}
+
+
+@router.post("/devices/{device_id}/revoke", summary="Revoke a device (final)")
+async def post_revoke(body: RevokeIn, device_id: str = Path(pattern=HEX32), p: Principal = Depends(enterprise),
+                      ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """DeviceRegistry.revokeDevice; its signer address stays reserved. Revoking twice answers
+    ``contract-refused`` (DeviceAlreadyRevoked)."""
+    dep = ctx.deployment
+    reason = _b32(body.reason_hash, "body.reason_hash")
+    await run_in_threadpool(_own_device, dep, p, device_id)
+    dev = bytes.fromhex(device_id[2:])
+    r = await send(ctx, p.account, dep.devices.functions.revokeDevice(dev, reason), "revokeDevice")
+    return {**await run_in_threadpool(_device, dep, dev), "tx_hash": r.tx_hash}
