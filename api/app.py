@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api import allocation, audit, enterprise, exchange, history, holdings, problems, readings, registry, regulator, verifier
+from api import allocation, audit, enterprise, evidence, exchange, history, holdings, problems, readings, registry, regulator, verifier
 from api.deps import AppContext
 from api.idempotency import IdempotencyMiddleware
 from ledger.deployment import Deployment
@@ -47,6 +47,7 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
     for r in (enterprise.router, holdings.router, verifier.router, regulator.router, allocation.router, registry.router,
               exchange.router, readings.router, audit.router, history.router, allocation.audit, audit.public):
         app.include_router(r)
+    evidence.install(app)
 
     @app.get("/v1/health", tags=["meta"], summary="Liveness and chain status")
     def health() -> dict[str, Any]:
