@@ -38,6 +38,7 @@ import re
 import time
 from pathlib import Path as FsPath
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -64,6 +65,7 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024
 ENVELOPE_MEDIA_TYPE = "application/vnd.carbonledger.evidence"
 KIND_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
+MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}$")
 UPLOAD_PATH = re.compile(r"^/v1/enterprise/records/[^/]+/evidence/?$")
 
 PROBLEM_TYPES.update({
@@ -287,7 +289,17 @@ def _load(row: EvidenceFile) -> ev.Envelope:
 def _safe_filename(name: str | None) -> str:
     base = os.path.basename((name or "").replace("\\", "/")).strip()
     base = "".join(c for c in base if c.isprintable() and c not in '"\r\n')
-    return base[:255] or "evidence"
+    return base.encode("utf-8", "replace").decode("utf-8")[:255] or "evidence"
+
+
+def _safe_media_type(value: str | None) -> str:
+    return value if value and len(value) <= 100 and MEDIA_TYPE.match(value) else "application/octet-stream"
+
+
+def _disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback name and the UTF-8 name (RFC 6266 / RFC 8187)."""
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename) or "evidence"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 # --------------------------------------------------------------------------- upload
@@ -337,8 +349,8 @@ async def post_evidence(record_id: int = Path(ge=1), file: UploadFile = File(des
         if n > limit:
             raise Problem("evidence-too-large", f"the file exceeds the {limit}-byte evidence limit", max_bytes=limit)
         chunks.append(chunk)
-    media_type = (file.content_type or "application/octet-stream")[:100]
-    return await run_in_threadpool(_upload, ctx, p, record_id, b"".join(chunks), kind, _safe_filename(file.filename), media_type)
+    return await run_in_threadpool(_upload, ctx, p, record_id, b"".join(chunks), kind, _safe_filename(file.filename),
+                                   _safe_media_type(file.content_type))
 
 
 # --------------------------------------------------------------------------- reads
@@ -398,7 +410,7 @@ async def get_content(evidence_id: int = Path(ge=1), p: Principal = Depends(read
     no-custodial-key, not-a-reader, evidence-tampered."""
     row, data = await run_in_threadpool(_content, ctx, p, evidence_id)
     return Response(data, media_type="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{row.filename}"', "X-CL-Media-Type": row.media_type})
+                    headers={"Content-Disposition": _disposition(row.filename), "X-CL-Media-Type": row.media_type})
 
 
 def _hash(ctx: AppContext, evidence_id: int) -> EvidenceHashOut:
@@ -479,6 +491,9 @@ def _register(ctx: AppContext, p: Principal, body: EncryptionKeyIn) -> Encryptio
     sender = require_custodial(ctx, p.account)
     if body.public_key is not None:
         pub = bytes.fromhex(body.public_key[2:])
+        if pub != bytes(32) and not ev.usable_public_key(pub):
+            raise Problem("validation-error", "public_key: not a usable X25519 public key (low-order point)",
+                          errors=[{"field": "body.public_key", "message": "low-order X25519 point"}])
     else:
         key = ev.custodial_encryption_key(dep.client, sender)
         assert key is not None   # custodial accounts' keys are in the client

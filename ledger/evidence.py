@@ -115,6 +115,18 @@ def _shared_secret(private: bytes, peer_public: bytes) -> bytes:
     return z
 
 
+def usable_public_key(pub: bytes) -> bool:
+    """Whether ``pub`` is 32 bytes and a key agreement with it gives a nonzero secret (not one of
+    the low-order points RFC 7748 §6.1 warns about)."""
+    if len(bytes(pub)) != 32:
+        return False
+    try:
+        _shared_secret(new_private_key(), pub)
+    except EvidenceError:
+        return False
+    return True
+
+
 def _hkdf(z: bytes, salt: bytes, info: bytes) -> bytes:
     out: bytes = HKDF(z, KEY_BYTES, salt, SHA256, context=info)
     return out
@@ -416,7 +428,8 @@ def register_encryption_key(dep: Any, account: str, private: bytes) -> TxResult:
 def record_readers(dep: Any, record_id: int, record: dict[str, Any] | None = None) -> dict[str, bytes]:
     """The readers of a record's evidence with their on-chain X25519 public keys: every current
     account of the record's enterprise and of the regulator organisation (the manifest's
-    regulator's) that registered a key, and the assigned verifier if any.
+    regulator's) that registered a usable key (:func:`usable_public_key`), and the assigned
+    verifier if any.
 
     Raises:
         MissingEncryptionKey: the assigned verifier has no key, or no account of the enterprise
@@ -431,15 +444,15 @@ def record_readers(dep: Any, record_id: int, record: dict[str, Any] | None = Non
     regulator_org = bytes(dep.client.call(pr.orgOf(to_checksum_address(dep.manifest["regulator"]))))
     for org, why in ((enterprise, "the record's enterprise"), (regulator_org, "the regulator")):
         accounts = [to_checksum_address(a) for a in dep.client.call(pr.accountsOf(org))]
-        keyed = {a: k for a in accounts if (k := encryption_key_of(dep, a)) is not None}
+        keyed = {a: k for a in accounts if (k := encryption_key_of(dep, a)) is not None and usable_public_key(k)}
         if not keyed:
-            raise MissingEncryptionKey(accounts[0] if accounts else "0x" + org.hex(), f"no account of {why}")
+            raise MissingEncryptionKey(accounts[0] if accounts else "0x" + org.hex(), f"no account of {why} with a usable key")
         readers.update(keyed)
     verifier = r.get("verifier")
     if verifier and int(verifier, 16) != 0:
         k = encryption_key_of(dep, verifier)
-        if k is None:
-            raise MissingEncryptionKey(to_checksum_address(verifier), "the assigned verifier")
+        if k is None or not usable_public_key(k):
+            raise MissingEncryptionKey(to_checksum_address(verifier), "the assigned verifier, usable key")
         readers[to_checksum_address(verifier)] = k
     return readers
 

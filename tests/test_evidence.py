@@ -141,6 +141,10 @@ def test_malformed_files_are_refused_clearly() -> None:
         ev.seal(b"x", {"not-an-address": bytes(32)})
     with pytest.raises(ev.EvidenceError, match="unusable"):
         ev.seal(b"x", {Account.create().address: bytes(32)})            # low-order point
+    low_order = [bytes(32), bytes([1]) + bytes(31),
+                 bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")]   # RFC 7748 §6.1
+    assert not any(ev.usable_public_key(k) for k in low_order)
+    assert ev.usable_public_key(ev.public_key(ev.new_private_key())) and not ev.usable_public_key(b"short")
 
 
 def test_rewrap_changes_only_the_key_table() -> None:
@@ -311,6 +315,9 @@ def test_record_readers_come_from_the_chain(chain: World) -> None:
     with pytest.raises(ev.MissingEncryptionKey) as x:
         ev.record_readers(w.dep, rid)                                   # the assigned verifier has none
     assert x.value.account == w.acct["verifier"]
+    w.tx(w.dep.participants.functions.setEncryptionKey(bytes([1]) + bytes(31)), "verifier")   # a low-order point
+    with pytest.raises(ev.MissingEncryptionKey, match="usable"):
+        ev.record_readers(w.dep, rid)
     register_keys(w, "verifier")
     assert set(ev.record_readers(w.dep, rid)) == {w.acct["enterprise"], w.acct["regulator"], w.acct["verifier"]}
 
@@ -384,6 +391,7 @@ def test_api_evidence_end_to_end(env) -> None:
                        expected_salted_plaintext_sha256=bytes.fromhex(onchain[0]["salted_plaintext_sha256"][2:])) == pdf
     c = http.get(f"/v1/evidence/{meta['id']}/content", headers=bearer(keys["enterprise"]))
     assert c.status_code == 200 and c.content == pdf and 'filename="purchase.pdf"' in c.headers["content-disposition"]
+    assert c.headers["x-cl-media-type"] == "application/pdf"
     lst = http.get(f"/v1/evidence?record_id={rid}", headers=bearer(keys["regulator"])).json()
     assert [i["id"] for i in lst["items"]] == [meta["id"]] and lst["next_cursor"] is None
 
@@ -415,8 +423,11 @@ def test_api_evidence_end_to_end(env) -> None:
     assert w.call(w.dep.evidence.functions.evidenceCount(rid)) == 1
 
     # a second file after assignment is sealed for the verifier at once
-    r2 = upload(http, keys["enterprise"], rid, b"lab NCV 20.908 GJ/t", "lab-ncv", "ncv.txt")
+    r2 = upload(http, keys["enterprise"], rid, b"lab NCV 20.908 GJ/t", "lab-ncv", "低位发热量化验单.txt")
     assert r2.status_code == 201 and w.acct["verifier"] in r2.json()["readers"] and r2.json()["index"] == 1
+    assert r2.json()["filename"] == "低位发热量化验单.txt"
+    c2 = http.get(f"/v1/evidence/{r2.json()['id']}/content", headers=bearer(keys["regulator"]))
+    assert c2.status_code == 200 and "filename*=UTF-8''%E4%BD%8E" in c2.headers["content-disposition"]
     v = http.get(f"/v1/evidence/{r2.json()['id']}", headers=bearer(keys["verifier"]))
     assert ev.open(v.content, w.acct["verifier"], own["verifier"]) == b"lab NCV 20.908 GJ/t"
 
@@ -474,6 +485,8 @@ def test_api_bad_input(env) -> None:
             409, "contract-refused")
     problem(http.post("/v1/evidence/encryption-key", headers=bearer(keys["enterprise"]), json={"public_key": "0x12"}),
             422, "validation-error")
+    problem(http.post("/v1/evidence/encryption-key", headers=bearer(keys["enterprise"]), json={"public_key": "0x01" + "00" * 31}),
+            422, "validation-error")                                                        # low-order point
     # the assigned verifier has no key: the upload is refused rather than sealed without it
     w.tx(w.dep.emissions.functions.submit(rid), "enterprise")
     w.tx(w.dep.emissions.functions.assignVerifier(rid, w.acct["verifier2"]), "regulator")
