@@ -64,6 +64,8 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 #: Allowance for multipart framing and the ``kind`` field on top of the file size.
 MULTIPART_OVERHEAD = 64 * 1024
 ENVELOPE_MEDIA_TYPE = "application/vnd.carbonledger.evidence"
+#: Largest ids the store's columns hold (evidence_files.id INTEGER, record_id BIGINT).
+MAX_EVIDENCE_ID, MAX_RECORD_ID = 2**31 - 1, 2**63 - 1
 KIND_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
 MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}$")
 UPLOAD_PATH = re.compile(r"^/v1/enterprise/records/[^/]+/evidence/?$")
@@ -334,7 +336,7 @@ def _upload(ctx: AppContext, p: Principal, record_id: int, data: bytes, kind: st
 
 @router.post("/v1/enterprise/records/{record_id}/evidence", status_code=201, response_model=EvidenceOut,
              summary="Attach an evidence file to a record (encrypted, hashes anchored on-chain)")
-async def post_evidence(record_id: int = Path(ge=1), file: UploadFile = File(description="the evidence file, any type"),
+async def post_evidence(record_id: int = Path(ge=1, le=MAX_RECORD_ID), file: UploadFile = File(description="the evidence file, any type"),
                         kind: str = Form(pattern=KIND_PATTERN, description="document kind, e.g. invoice, fuel-purchase, lab-ncv"),
                         p: Principal = Depends(enterprise), ctx: AppContext = Depends(context)) -> EvidenceOut:
     """Seals the file for the record's readers (enterprise, assigned verifier, regulator; X25519
@@ -355,7 +357,7 @@ async def post_evidence(record_id: int = Path(ge=1), file: UploadFile = File(des
 
 # --------------------------------------------------------------------------- reads
 @router.get("/v1/evidence", response_model=EvidencePage, summary="Evidence files of a record (paginated)")
-async def list_evidence(record_id: int = Query(ge=1), params: PageParams = Depends(), p: Principal = Depends(readers_only),
+async def list_evidence(record_id: int = Query(ge=1, le=MAX_RECORD_ID), params: PageParams = Depends(), p: Principal = Depends(readers_only),
                         ctx: AppContext = Depends(context)) -> dict[str, Any]:
     """Metadata of a record's evidence, by id; the record must be visible to the caller (its
     enterprise, its assigned verifier, the regulator)."""
@@ -372,7 +374,7 @@ async def list_evidence(record_id: int = Query(ge=1), params: PageParams = Depen
 @router.get("/v1/evidence/{evidence_id}", response_class=Response, summary="Download an evidence envelope (encrypted)",
             responses={200: {"content": {ENVELOPE_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
                              "description": "the envelope file (ledger/evidence.py format v1)"}})
-async def get_envelope(evidence_id: int = Path(ge=1), p: Principal = Depends(readers_only), ctx: AppContext = Depends(context)) -> Response:
+async def get_envelope(evidence_id: int = Path(ge=1, le=MAX_EVIDENCE_ID), p: Principal = Depends(readers_only), ctx: AppContext = Depends(context)) -> Response:
     """The envelope as stored: only the record's enterprise, its assigned verifier and the
     regulator may download it; each opens it with its own X25519 key. ``X-CL-Ciphertext-SHA256``
     gives the anchored hash to check it against."""
@@ -404,7 +406,7 @@ def _content(ctx: AppContext, p: Principal, evidence_id: int) -> tuple[EvidenceF
             summary="Decrypted evidence for a custodial reader (checked against the chain)",
             responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
                              "description": "the original file"}})
-async def get_content(evidence_id: int = Path(ge=1), p: Principal = Depends(readers_only), ctx: AppContext = Depends(context)) -> Response:
+async def get_content(evidence_id: int = Path(ge=1, le=MAX_EVIDENCE_ID), p: Principal = Depends(readers_only), ctx: AppContext = Depends(context)) -> Response:
     """Opens the envelope with the caller's custodial X25519 key after checking SHA-256(ciphertext)
     and, after decryption, SHA-256(salt ‖ plaintext) against EvidenceRegistry. Problems:
     no-custodial-key, not-a-reader, evidence-tampered."""
@@ -427,7 +429,7 @@ def _hash(ctx: AppContext, evidence_id: int) -> EvidenceHashOut:
 
 
 @public.get("/evidence/{evidence_id}/hash", response_model=EvidenceHashOut, summary="Anchored hashes of an evidence file (no authentication)")
-async def get_hash(evidence_id: int = Path(ge=1), ctx: AppContext = Depends(context)) -> EvidenceHashOut:
+async def get_hash(evidence_id: int = Path(ge=1, le=MAX_EVIDENCE_ID), ctx: AppContext = Depends(context)) -> EvidenceHashOut:
     """Anyone can check a file: SHA-256 of the envelope's ciphertext (the bytes after the header)
     must equal ``ciphertext_sha256``, read here from EvidenceRegistry, not from the API's store."""
     return await run_in_threadpool(_hash, ctx, evidence_id)
@@ -474,7 +476,7 @@ def _rewrap(ctx: AppContext, p: Principal, record_id: int) -> RewrapOut:
 
 @router.post("/v1/regulator/records/{record_id}/evidence/rewrap", response_model=RewrapOut,
              summary="Re-wrap a record's evidence keys for its current readers (e.g. a newly assigned verifier)")
-async def post_rewrap(record_id: int = Path(ge=1), p: Principal = Depends(regulator), ctx: AppContext = Depends(context)) -> RewrapOut:
+async def post_rewrap(record_id: int = Path(ge=1, le=MAX_RECORD_ID), p: Principal = Depends(regulator), ctx: AppContext = Depends(context)) -> RewrapOut:
     """Makes every envelope of the record readable by exactly its current readers (enterprise
     accounts, assigned verifier, regulator accounts with registered keys) without re-upload: only
     the key table changes; SHA-256(ciphertext) on-chain stays. The data key is unwrapped with a

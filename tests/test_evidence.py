@@ -442,6 +442,15 @@ def test_api_refuses_a_file_over_the_size_limit(env, monkeypatch: pytest.MonkeyP
     big = problem(upload(http, keys["enterprise"], rid, b"x" * 200_000), 413, "evidence-too-large")   # refused before reading
     assert "request body" in big["detail"]
     assert w.call(w.dep.evidence.functions.evidenceCount(rid)) == 0 and not files(folder)
+    # a chunked body (no Content-Length) is cut off once it passes the limit
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\ninvoice\r\n--{boundary}\r\n"
+            f"Content-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n\r\n").encode()
+    chunks = [head] + [b"x" * 10_000] * 10 + [f"\r\n--{boundary}--\r\n".encode()]
+    chunked = http.post(f"/v1/enterprise/records/{rid}/evidence", content=iter(chunks),
+                        headers={**bearer(keys["enterprise"]), "content-type": f"multipart/form-data; boundary={boundary}"})
+    problem(chunked, 413, "evidence-too-large")
+    assert w.call(w.dep.evidence.functions.evidenceCount(rid)) == 0 and not files(folder)
     assert upload(http, keys["enterprise"], rid, b"x" * 1000).status_code == 201                # exactly the limit
 
 
@@ -481,6 +490,7 @@ def test_api_bad_input(env) -> None:
     problem(upload(http, keys["enterprise"], 0, b"a"), 422, "validation-error")
     problem(http.get("/v1/evidence/999", headers=bearer(keys["regulator"])), 404, "not-found")
     problem(http.get("/v1/public/evidence/999/hash"), 404, "not-found")
+    problem(http.get(f"/v1/public/evidence/{2**63}/hash"), 422, "validation-error")            # beyond the store's ids
     problem(http.post("/v1/evidence/encryption-key", headers=bearer(keys["enterprise"]), json={"public_key": "0x" + "00" * 32}),
             409, "contract-refused")
     problem(http.post("/v1/evidence/encryption-key", headers=bearer(keys["enterprise"]), json={"public_key": "0x12"}),
