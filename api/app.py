@@ -15,8 +15,8 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api import allocation, audit, enterprise, exchange, history, holdings, problems, readings, registry, regulator, verifier
-from api import devices, reports
+from api import (allocation, audit, devices, enterprise, evidence, exchange, history, holdings, problems, readings, registry,
+                 regulator, reports, verifier)
 from api.deps import AppContext
 from api.idempotency import IdempotencyMiddleware
 from ledger.deployment import Deployment
@@ -50,6 +50,7 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
         app.include_router(r)
     app.include_router(devices.router)
     app.include_router(reports.router)
+    evidence.install(app)
 
     @app.get("/v1/health", tags=["meta"], summary="Liveness and chain status")
     def health() -> dict[str, Any]:

@@ -96,3 +96,32 @@ class ExchangeReferenceClose(ApiBase):
     asset_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     trade_day: Mapped[str] = mapped_column(String(10), primary_key=True)
     close_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class EvidenceFile(ApiBase):
+    """An encrypted evidence file (ledger/evidence.py envelope) attached to an emission record.
+
+    The envelope lives in the evidence directory as ``storage_name``; its two hashes are anchored
+    in EvidenceRegistry at (record_id, chain_index). ``readers``: JSON list of the addresses the
+    data key is currently wrapped to. Sizes in bytes; times UTC s."""
+
+    __tablename__ = "evidence_files"
+    __table_args__ = (Index("ix_evidence_files_record", "record_id", "chain_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[int] = mapped_column(BigInteger)
+    chain_index: Mapped[int] = mapped_column(Integer)
+    org_id: Mapped[str] = mapped_column(String(66), index=True)              # 0x bytes32 of the enterprise
+    uploaded_by: Mapped[str] = mapped_column(String(42))
+    kind: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    plaintext_bytes: Mapped[int] = mapped_column(BigInteger)
+    envelope_bytes: Mapped[int] = mapped_column(BigInteger)
+    ciphertext_sha256: Mapped[str] = mapped_column(String(66), unique=True)  # 0x hex
+    salted_plaintext_sha256: Mapped[str] = mapped_column(String(66))
+    storage_name: Mapped[str] = mapped_column(String(100))
+    readers: Mapped[str] = mapped_column(Text)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    rewrapped_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -61,6 +61,7 @@ contract ParticipantRegistry is AccessControl {
     mapping(bytes32 orgId => EnumerableSet.AddressSet) private _accounts;
     mapping(address account => bytes32 orgId) private _orgOf;
     bytes32[] private _orgIds;
+    mapping(address account => bytes32 x25519PublicKey) private _encryptionKeys;
 
     /// @notice The caller is not an account of an Active regulator organisation.
     error NotRegulator(address caller);
@@ -96,6 +97,10 @@ contract ParticipantRegistry is AccessControl {
     error OrganisationIndexOutOfRange(uint256 index, uint256 count);
     /// @notice Role bits change only through admit / addAccount / removeAccount / suspend / reinstate / revoke.
     error RoleChangesGoThroughAdmission();
+    /// @notice `account` is not bound to an Active organisation (any role).
+    error NotAdmitted(address account);
+    /// @notice The all-zero X25519 public key is not a key.
+    error InvalidEncryptionKey();
 
     /// @notice An organisation was admitted with its first account.
     event ParticipantAdmitted(
@@ -116,6 +121,8 @@ contract ParticipantRegistry is AccessControl {
     event ParticipantReinstated(bytes32 indexed orgId, address indexed by);
     /// @notice An organisation was revoked (final).
     event ParticipantRevoked(bytes32 indexed orgId, bytes32 reasonHash, address indexed by);
+    /// @notice An account registered (or replaced) its X25519 public key for encrypted evidence.
+    event EncryptionKeySet(address indexed account, bytes32 indexed orgId, bytes32 x25519PublicKey);
 
     modifier onlyRegulator() {
         if (!isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
@@ -223,6 +230,22 @@ contract ParticipantRegistry is AccessControl {
         emit ParticipantRevoked(orgId, reasonHash, msg.sender);
     }
 
+    // ------------------------------------------------------------------ account actions
+
+    /// @notice Registers (or replaces) the caller's X25519 public key, to which evidence data keys
+    ///         are wrapped (issue 6 "Evidence": readers' public keys registered in ParticipantRegistry).
+    /// @param x25519PublicKey RFC 7748 X25519 public key, 32 bytes as sent on the wire (u-coordinate,
+    ///        little-endian); nonzero.
+    /// @dev Only an account bound to an Active organisation (any role) may register; the key stays
+    ///      readable after the account is removed (readers are chosen among current accounts).
+    ///      Errors: NotAdmitted, InvalidEncryptionKey.
+    function setEncryptionKey(bytes32 x25519PublicKey) external {
+        if (!isAdmitted(msg.sender)) revert NotAdmitted(msg.sender);
+        if (x25519PublicKey == bytes32(0)) revert InvalidEncryptionKey();
+        _encryptionKeys[msg.sender] = x25519PublicKey;
+        emit EncryptionKeySet(msg.sender, _orgOf[msg.sender], x25519PublicKey);
+    }
+
     // ------------------------------------------------------------------ closed OZ entry points
 
     /// @notice Closed: role changes go through admit / addAccount / removeAccount.
@@ -291,6 +314,12 @@ contract ParticipantRegistry is AccessControl {
     /// @param orgId Organisation id.
     function accountsOf(bytes32 orgId) external view returns (address[] memory) {
         return _accounts[orgId].values();
+    }
+
+    /// @notice X25519 public key registered by `account` (0 if none).
+    /// @param account Account.
+    function encryptionKeyOf(address account) external view returns (bytes32) {
+        return _encryptionKeys[account];
     }
 
     /// @notice Number of organisations ever admitted (for exporting a node allowlist).

@@ -23,7 +23,8 @@ from ledger.crypto import Eip712Domain
 #: Deployment order of the MRV contracts; each constructor takes addresses of earlier ones.
 CORE_CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegistry", "MeterDataAnchor", "EmissionsRegistry")
 #: Carbon assets and the market (issue 4), deployed after the core and wired by operator roles.
-MARKET_CONTRACTS = ("CarbonAssets", "CCERRegistry", "CashToken", "Settlement", "Allocation", "Compliance")
+MARKET_CONTRACTS = ("CarbonAssets", "CCERRegistry", "CashToken", "Settlement", "Allocation", "Compliance",
+                    "EvidenceRegistry")
 #: Every contract of a deployment.
 CONTRACTS = CORE_CONTRACTS + MARKET_CONTRACTS
 #: EIP-712 domain of meter data (fixed interface).
@@ -74,9 +75,10 @@ def deploy_all(client: ChainClient, artifacts: dict[str, Artifact], regulator: s
 def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact], regulator: str,
                             addresses: dict[str, str]) -> dict[str, str]:
     """Deploy those of :data:`MARKET_CONTRACTS` not in ``addresses`` (CarbonAssets, then CCERRegistry,
-    CashToken and Settlement, then Allocation and Compliance) and grant their operator roles;
+    CashToken and Settlement, then Allocation and Compliance, then EvidenceRegistry) and grant their operator roles;
     returns the new name → address entries. ``addresses`` must hold the core contracts."""
     from ledger.compliance import deploy_compliance
+    from ledger.evidence import deploy_evidence
     from ledger.market import deploy_assets, deploy_market
 
     have = dict(addresses)
@@ -89,6 +91,9 @@ def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact],
         have.update(new)
     if "Compliance" not in have:
         new.update(deploy_compliance(client, artifacts, regulator, have))
+        have.update(new)
+    if "EvidenceRegistry" not in have:
+        new["EvidenceRegistry"] = deploy_evidence(client, artifacts, regulator, have)
     return new
 
 
@@ -201,6 +206,10 @@ class Deployment:
     @property
     def compliance(self) -> Any:
         return self.c["Compliance"]
+
+    @property
+    def evidence(self) -> Any:
+        return self.c["EvidenceRegistry"]
 
     @property
     def domain(self) -> Eip712Domain:

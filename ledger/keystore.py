@@ -7,6 +7,14 @@ to the address. Keys are unlocked once at start-up with a passphrase from the en
 (``CARBONLEDGER_KEYSTORE_PASSPHRASE_FILE``, mode 0600), and kept in memory.
 
 scrypt cost: n = 2^17 by default (≈0.25 s per key here); tests pass a cheap n.
+
+Evidence encryption keys (issue 6): each account's X25519 private key is *derived* from its
+signing key, ``HKDF-SHA256(ikm = secp256k1 private key, salt = "", info =
+"CarbonLedger evidence X25519 v1", L = 32)`` (:func:`derive_encryption_key`), so the keystore
+stores nothing more and whoever holds an account's key (the custodial API or the participant's
+own wallet) can open the evidence wrapped to it. HKDF with its own ``info`` label separates the
+two uses; knowing the X25519 key reveals nothing about the signing key. The public half is what
+the account registers with ``ParticipantRegistry.setEncryptionKey``.
 """
 
 from __future__ import annotations
@@ -17,11 +25,27 @@ import secrets
 import stat
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_account import Account
 
 DEFAULT_SCRYPT_N = 2**17
 PASSPHRASE_ENV = "CARBONLEDGER_KEYSTORE_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "CARBONLEDGER_KEYSTORE_PASSPHRASE_FILE"
+#: HKDF ``info`` of the X25519 evidence key derived from an account's signing key.
+ENCRYPTION_KEY_INFO = b"CarbonLedger evidence X25519 v1"
+
+
+def derive_encryption_key(signing_key: bytes) -> bytes:
+    """The account's X25519 private key (32 raw bytes, RFC 7748; clamped when used) derived from
+    its 32-byte secp256k1 signing key with HKDF-SHA256 (see the module docstring).
+
+    Raises:
+        ValueError: if ``signing_key`` is not 32 bytes.
+    """
+    if len(signing_key) != 32:
+        raise ValueError(f"signing key must be 32 bytes, got {len(signing_key)}")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=ENCRYPTION_KEY_INFO).derive(bytes(signing_key))
 
 
 class KeystoreError(RuntimeError):
@@ -113,6 +137,14 @@ class Keystore:
             return bytes(Account.decrypt(blob, self.passphrase))
         except ValueError as exc:
             raise KeystoreError(f"cannot unlock {label!r}: {exc}") from None
+
+    def encryption_key(self, label: str) -> bytes:
+        """The X25519 evidence key of ``label``'s account (:func:`derive_encryption_key`).
+
+        Raises:
+            KeystoreError: unknown label or wrong passphrase.
+        """
+        return derive_encryption_key(self.unlock(label))
 
     def unlock_all(self) -> dict[str, bytes]:
         """Decrypt every key: label → private key (kept in memory by the caller)."""
