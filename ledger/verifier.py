@@ -181,9 +181,9 @@ class ApiClient:
         return self.pages(f"/v1/verifier/records/{record_id}/readings")
 
     def evidence(self, record_id: int) -> list[dict[str, Any]] | None:
-        """``GET /v1/verifier/records/{id}/evidence`` if the API serves it, else None."""
+        """``GET /v1/evidence?record_id=…`` (every page) if the API serves it, else None."""
         try:
-            return list(self.get(f"/v1/verifier/records/{record_id}/evidence")["items"])
+            return list(self.pages(f"/v1/evidence?record_id={record_id}"))
         except ApiError as exc:
             if exc.status in (404, 405):
                 return None

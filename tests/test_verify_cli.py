@@ -147,7 +147,7 @@ def test_a_real_record_verifies_pass_through_the_cli(live, cred: str) -> None:
     for name in ("record fields", "batches anchored", "oracle quorum", "device signatures", "Merkle roots",
                  "proofs on-chain", "energy per batch", "activity data", "emission factor", "emissions"):
         assert c[name]["status"] == "pass", (name, c[name])
-    assert c["evidence"]["status"] == "skip"          # no EvidenceRegistry in this deployment
+    assert c["evidence"]["status"] == "pass" and c["evidence"]["expected"].startswith("0 evidence items")
     assert "420 ok" in c["device signatures"]["found"] and "6 accepted" in c["proofs on-chain"]["found"]
     assert "4 valid signatures" in c["oracle quorum"]["found"]            # 2 batches × 2 oracles
     rec = live["w"].call(live["w"].dep.emissions.functions.record(live["rid"]))
@@ -292,3 +292,17 @@ def test_the_cli_reports_an_unknown_record_as_not_verifiable(live) -> None:
     res = CliRunner().invoke(cli, ["--rpc-url", live["w"].client.rpc_url, "--manifest", str(live["manifest"]),
                                    "--api-url", live["url"], "--key-file", str(live["key_file"]), "999"])
     assert res.exit_code == 2 and "could not verify record 999" in res.output
+
+
+def test_evidence_anchored_on_chain_but_not_served_by_the_api_fails(live) -> None:
+    """The enterprise anchored an evidence file's hashes (EvidenceRegistry) that the API does not
+    list: the verifier sees the chain's count and flags the API."""
+    from ledger import evidence as ev
+    from ledger.keystore import derive_encryption_key
+
+    w = live["w"]
+    env = ev.seal(b"fuel purchase invoice 2007-01", {w.acct["enterprise"]: ev.public_key(derive_encryption_key(w.keys["enterprise"]))})
+    ev.attach(w.dep, w.acct["enterprise"], live["rid"], env, "invoice")
+    code, out, v = run_cli(live)
+    assert code == 1, out
+    assert failed(v) == {"evidence"} and checks(v)["evidence"]["expected"].startswith("1 evidence items")
