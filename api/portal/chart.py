@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -26,13 +27,9 @@ def nice_ceiling(x: float) -> float:
     """Smallest 1/2/5 × 10^k ≥ ``x`` (axis top); 1 for x ≤ 0."""
     if x <= 0:
         return 1.0
-    k = 1.0
-    while k * 10 <= x:
-        k *= 10
-    while k > x * 10:
-        k /= 10
+    k = 10.0 ** math.floor(math.log10(x))
     for m in (1, 2, 5, 10):
-        if m * k >= x:
+        if m * k >= x * (1 - 1e-12):
             return m * k
     return 10 * k   # pragma: no cover
 
