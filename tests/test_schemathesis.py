@@ -65,7 +65,7 @@ def run_schemathesis(url: str, key: str, report: Path, seed: int = 6) -> subproc
            "--report", "junit", "--report-junit-path", str(report), "--output-truncate", "false",
            "--suppress-health-check", "all"]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=BUDGET_S)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=report.parent, timeout=BUDGET_S)
 
 
 def test_every_operation_passes_schemathesis_for_every_role(live, tmp_path: Path) -> None:
@@ -91,3 +91,49 @@ def test_every_operation_passes_schemathesis_for_every_role(live, tmp_path: Path
     print(f"schemathesis: {len(keys)} roles x {ops} operations in {elapsed:.1f} s")
     assert not failed, "\n\n".join(f"== {r}\n{out}" for r, out in failed.items())
     assert only or elapsed < BUDGET_S
+
+
+# ------------------------------------------------------------------ regressions of what schemathesis found
+@pytest.fixture()
+def small(chain: World, tmp_path: Path):
+    from fastapi.testclient import TestClient
+    w = chain
+    store = make_engine(sqlite_url(tmp_path / "api.sqlite"))
+    app = create_app(w.dep, store, serving_node(w, tmp_path), custodial=[w.acct["regulator"], w.acct["verifier"]])
+    keys = {role: issue_key(store, w.dep, org_id(USCC[who]), role) for role, who in ROLE_HOLDERS.items()}
+    return w, TestClient(app), keys
+
+
+def _problem(r: httpx.Response, status: int, slug: str) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json") and r.json()["type"] == f"/v1/problems/{slug}"
+    return r.json()
+
+
+def test_a_readings_body_that_is_not_utf8_is_a_validation_problem_not_a_500(small) -> None:
+    _, http, _ = small
+    p = _problem(http.post("/v1/readings", content=b"\x00\x9a\xff", headers={"content-type": "application/json"}), 422, "validation-error")
+    assert p["errors"][0]["field"].startswith("body")
+
+
+def test_enterprise_ids_that_are_not_hex_are_validation_problems_not_500s(small) -> None:
+    _, http, keys = small
+    h = {"Authorization": f"Bearer {keys['REGULATOR_ROLE']}"}
+    for path, body in (("/v1/regulator/final-allocations", {"year": 2021, "enterprises": ["0xzz"]}),
+                       ("/v1/regulator/compliance-periods/2021/close", {"enterprises": ["0x" + "g" * 64]})):
+        p = _problem(http.post(path, json=body, headers=h), 422, "validation-error")
+        assert any("enterprises" in e["field"] for e in p["errors"]), p
+
+
+def test_an_odd_length_raw_transaction_is_a_validation_problem_not_a_500(small) -> None:
+    _, http, keys = small
+    r = http.post("/v1/verifier/records/1/verdict", json={"raw_transaction": "0xabc"},
+                  headers={"Authorization": f"Bearer {keys['VERIFIER_ROLE']}"})
+    assert any("raw_transaction" in e["field"] for e in _problem(r, 422, "validation-error")["errors"])
+
+
+def test_the_settlement_stream_ends_for_a_client_that_did_not_ask_for_an_event_stream(small) -> None:
+    _, http, keys = small
+    h = {"Authorization": f"Bearer {keys['EXCHANGE_ROLE']}", "Accept": "*/*"}
+    r = http.get("/v1/exchange/settlements/stream", headers=h, timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream") and r.text == ""
