@@ -135,5 +135,5 @@ def test_an_odd_length_raw_transaction_is_a_validation_problem_not_a_500(small) 
 def test_the_settlement_stream_ends_for_a_client_that_did_not_ask_for_an_event_stream(small) -> None:
     _, http, keys = small
     h = {"Authorization": f"Bearer {keys['EXCHANGE_ROLE']}", "Accept": "*/*"}
-    r = http.get("/v1/exchange/settlements/stream", headers=h, timeout=10)
+    r = http.get("/v1/exchange/settlements/stream", headers=h)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream") and r.text == ""
