@@ -137,3 +137,15 @@ def test_the_settlement_stream_ends_for_a_client_that_did_not_ask_for_an_event_s
     h = {"Authorization": f"Bearer {keys['EXCHANGE_ROLE']}", "Accept": "*/*"}
     r = http.get("/v1/exchange/settlements/stream", headers=h)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream") and r.text == ""
+
+
+def test_an_idempotent_replay_keeps_the_content_type(small) -> None:
+    w, http, keys = small
+    h = {"Authorization": f"Bearer {keys['EXCHANGE_ROLE']}", "Idempotency-Key": "replay-ctype"}
+    body = {"atomic": False, "reference_close_fen": {"CEA-2021": 5422},
+            "trades": [{"trade_id": "0x" + "01" * 32, "seller": "0x" + "11" * 20, "buyer": "0x" + "22" * 20, "asset": "CEA-2021",
+                        "quantity": 1000, "price_fen": 5500}]}
+    first = http.post("/v1/exchange/trade-batches", json=body, headers=h)
+    again = http.post("/v1/exchange/trade-batches", json=body, headers=h)
+    assert again.headers["Idempotency-Replayed"] == "true" and again.json() == first.json()
+    assert again.headers["content-type"] == first.headers["content-type"] and "json" in first.headers["content-type"]
