@@ -1,7 +1,7 @@
 """FastAPI application factory (FastAPI "Bigger Applications" layout).
 
 Routers: ``enterprise`` (submission portal), ``verifier`` (audit client), ``regulator``,
-``readings`` (oracle node ingestion), ``audit`` and ``public`` (read-only). Every mutating call is
+``readings`` (oracle node ingestion), ``audit`` and ``public`` (read-only); server-rendered pages under ``/portal`` (:mod:`api.portal`). Every mutating call is
 authenticated (API key or EIP-712 signed request, :mod:`api.auth`) and mapped to an on-chain role;
 errors are RFC 9457 problem details (:mod:`api.problems`); POSTs honour ``Idempotency-Key``
 (:mod:`api.idempotency`); lists are cursor-paginated (:mod:`api.pagination`).
@@ -15,8 +15,8 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api import (allocation, audit, devices, enterprise, evidence, exchange, history, holdings, problems, readings, registry,
-                 regulator, reports, verifier)
+from api import (allocation, audit, devices, enterprise, evidence, exchange, history, holdings, portal, problems, readings,
+                 registry, regulator, reports, verifier)
 from api.deps import AppContext
 from api.idempotency import IdempotencyMiddleware
 from ledger.deployment import Deployment
@@ -51,6 +51,7 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
     app.include_router(devices.router)
     app.include_router(reports.router)
     evidence.install(app)
+    portal.mount(app)   # /portal pages: session middleware (signed HttpOnly cookie), router, login redirects
 
     @app.get("/v1/health", tags=["meta"], summary="Liveness and chain status")
     def health() -> dict[str, Any]:

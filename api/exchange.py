@@ -97,7 +97,11 @@ async def stream(request: Request, after: int | None = Query(None, ge=0, descrip
                  p: Principal = Depends(exchange), ctx: AppContext = Depends(context)) -> StreamingResponse:
     """``text/event-stream``; each event: ``id`` = indexer event id (resume with ``Last-Event-ID``
     or ``?after=``), ``event`` = ``TradeSettled`` / ``TradeSkipped`` / ``TradeAlreadySettled``,
-    ``data`` = JSON with the trade id, parties, asset id, quantity, price and the transaction hash."""
+    ``data`` = JSON with the trade id, parties, asset id, quantity, price and the transaction hash.
+    The stream stays open only for a client that asks for one (``Accept: text/event-stream``, as
+    every EventSource does); any other request gets the events there are and the response ends
+    (as with ``once``), so a generic HTTP client never hangs on it."""
+    once = once or "text/event-stream" not in request.headers.get("accept", "").lower()
     cursor = after if after is not None else int(last_event_id) if (last_event_id or "").isdigit() else 0
 
     async def gen() -> AsyncIterator[bytes]:

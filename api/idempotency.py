@@ -65,6 +65,9 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
             if response.status_code >= 500 or response.status_code in (401, 403):
                 s.delete(rec)    # not a result: the client may retry with the same key
             else:
-                rec.status_code, rec.response, rec.media_type = response.status_code, content.decode(), response.media_type
+                # the Content-Type header, not ``response.media_type`` (None on call_next's streaming
+                # response: a replay then had no Content-Type — found by schemathesis, ST104)
+                ctype = response.headers.get("content-type") or response.media_type
+                rec.status_code, rec.response, rec.media_type = response.status_code, content.decode(), (ctype or "")[:100] or None
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
         return Response(content, status_code=response.status_code, headers=headers, media_type=response.media_type)

@@ -114,6 +114,9 @@ async def _read_batch(request: Request) -> list[SignedReading]:
         except json.JSONDecodeError as e:
             raise RequestValidationError([{"type": "json_invalid", "loc": ("body", e.pos), "msg": "JSON decode error",
                                            "input": {}, "ctx": {"error": e.msg}}]) from None
+        except UnicodeDecodeError as e:      # not UTF-8/16/32 text at all (found by schemathesis)
+            raise RequestValidationError([{"type": "json_invalid", "loc": ("body", e.start), "msg": "JSON decode error",
+                                           "input": {}, "ctx": {"error": f"body is not UTF-8 text: {e.reason}"}}]) from None
         fast = parse_readings_fast(obj)
         if fast is not None:
             return fast

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Hex32 = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
 Hex65 = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
+#: an organisation id (0x + 32 bytes of hex)
+OrgId = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
 
 
 class SignedReadingIn(BaseModel):
@@ -93,7 +95,7 @@ class VerdictIn(BaseModel):
     (``raw_transaction`` calling ``attest``/``reject``); in custodial mode the fields instead."""
 
     model_config = ConfigDict(extra="forbid")
-    raw_transaction: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]+$")
+    raw_transaction: str | None = Field(None, pattern=r"^0x([0-9a-fA-F]{2})+$", description="whole bytes of hex")
     verdict: Literal["attest", "reject"] | None = None
     report_hash: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{64}$")
     findings_hash: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{64}$")
@@ -216,7 +218,7 @@ class FinalAllocationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     year: int = Field(ge=2013, le=2100)
-    enterprises: list[str] = Field(min_length=1, max_length=200)
+    enterprises: list[OrgId] = Field(min_length=1, max_length=200)
 
 
 class PeriodIn(BaseModel):
@@ -239,7 +241,7 @@ class CloseIn(BaseModel):
     """Enterprises whose period to close (after the deadline)."""
 
     model_config = ConfigDict(extra="forbid")
-    enterprises: list[str] = Field(min_length=1, max_length=200)
+    enterprises: list[OrgId] = Field(min_length=1, max_length=200)
 
 
 class FreezeIn(BaseModel):
