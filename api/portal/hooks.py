@@ -1,48 +1,27 @@
-"""Extension points of the portal that other modules take over.
-
-:func:`attach_evidence` is where the portal hands an uploaded evidence file over. Until the
-encrypted-evidence module (``api/evidence.py``, ``POST /v1/enterprise/records/{id}/evidence``:
-AES-256-GCM envelope, data key wrapped per reader with X25519, hashes anchored in
-EvidenceRegistry) is merged, this default stores the plaintext file under the evidence directory
-and returns its SHA-256; the lead points the hook at the evidence module.
-
-Configuration (same variables the evidence module reads):
-
-* ``CARBONLEDGER_EVIDENCE_DIR`` — storage directory (default ``.carbonledger/evidence``).
-* ``CARBONLEDGER_EVIDENCE_MAX_BYTES`` — size limit of one file in bytes (default 10 MiB, an
-  operational default of this service, not a regulatory value).
+"""Where the portal hands an uploaded evidence file over: :func:`attach_evidence` seals it with the
+encrypted-evidence module (``api/evidence.py``: AES-256-GCM envelope, data key wrapped with X25519
+for the enterprise, the assigned verifier and the regulator, hashes anchored in EvidenceRegistry) —
+the same path as ``POST /v1/enterprise/records/{id}/evidence``. Size limit and storage directory:
+``CARBONLEDGER_EVIDENCE_MAX_BYTES``, ``CARBONLEDGER_EVIDENCE_DIR`` (read by that module).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import time
-from pathlib import Path
 from typing import Any
 
 from api.auth import Principal
 
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-
-
-class EvidenceRefused(ValueError):
-    """The evidence file cannot be accepted (the message says why: empty, too large)."""
-
-
-def evidence_dir() -> Path:
-    """Storage directory of evidence files (``CARBONLEDGER_EVIDENCE_DIR``)."""
-    return Path(os.environ.get("CARBONLEDGER_EVIDENCE_DIR", ".carbonledger/evidence"))
-
-
 def evidence_max_bytes() -> int:
-    """Largest accepted evidence file, bytes (``CARBONLEDGER_EVIDENCE_MAX_BYTES``)."""
-    return int(os.environ.get("CARBONLEDGER_EVIDENCE_MAX_BYTES", DEFAULT_MAX_BYTES))
+    """Largest accepted evidence file, bytes (``CARBONLEDGER_EVIDENCE_MAX_BYTES``, api/evidence.py)."""
+    from api import evidence as evidence_api
+    return evidence_api.max_bytes()
 
 
 def attach_evidence(ctx: Any, principal: Principal, record_id: int, filename: str, data: bytes) -> dict[str, Any]:
-    """Store ``data`` (an evidence file of ``principal``'s record ``record_id``).
+    """Seal ``data`` (an evidence file of ``principal``'s record ``record_id``) for its readers,
+    store the envelope and anchor its hashes (api/evidence.py).
 
     Args:
         ctx: the API's :class:`api.deps.AppContext`.
@@ -52,21 +31,22 @@ def attach_evidence(ctx: Any, principal: Principal, record_id: int, filename: st
         data: the file's bytes.
 
     Returns:
-        ``{"record_id", "filename", "size", "sha256": "0x…" (SHA-256 of the file), "stored_as"}``.
+        ``{"record_id", "filename", "size", "sha256": "0x…" (SHA-256 of the ciphertext, as
+        anchored), "salted_plaintext_sha256", "evidence_id", "uploaded_by"}``.
 
     Raises:
         EvidenceRefused: empty file or larger than :func:`evidence_max_bytes`.
+        api.problems.Problem: no-encryption-key (a reader registered none), not-found, …
+        ContractRevert: EvidenceRegistry refused (e.g. the record is confirmed).
     """
+    from api import evidence as evidence_api
+
     if not data:
         raise EvidenceRefused("the evidence file is empty")
-    limit = evidence_max_bytes()
+    limit = evidence_api.max_bytes()
     if len(data) > limit:
         raise EvidenceRefused(f"the evidence file has {len(data)} bytes, more than the limit of {limit} bytes")
-    digest = hashlib.sha256(data).hexdigest()
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(filename or "evidence"))[:100] or "evidence"
-    folder = evidence_dir() / f"record-{record_id}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{int(time.time())}-{digest[:16]}-{safe}"
-    path.write_bytes(data)
-    return {"record_id": record_id, "filename": safe, "size": len(data), "sha256": "0x" + digest, "stored_as": str(path),
-            "uploaded_by": principal.account}
+    out = evidence_api._upload(ctx, principal, record_id, data, "evidence", safe, "application/octet-stream")
+    return {"record_id": record_id, "filename": safe, "size": len(data), "sha256": out.ciphertext_sha256,
+            "salted_plaintext_sha256": out.salted_plaintext_sha256, "evidence_id": out.id, "uploaded_by": principal.account}
