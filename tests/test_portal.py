@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import issue_key, revoke_key
 from api.portal.chart import MonthBar, emissions_chart_svg, nice_ceiling
+from ledger import evidence as ev
+from ledger.keystore import derive_encryption_key
 from ledger import records
 from ledger.db import make_engine, sqlite_url
 from ledger.identifiers import org_id
@@ -26,6 +28,8 @@ def site(chain: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     w = chain
     monkeypatch.setenv("CARBONLEDGER_EVIDENCE_DIR", str(tmp_path / "evidence"))
     monkeypatch.setenv("CARBONLEDGER_EVIDENCE_MAX_BYTES", "1000")
+    for n in ("enterprise", "regulator", "verifier"):     # readers of evidence register their X25519 keys
+        w.tx(w.dep.participants.functions.setEncryptionKey(ev.public_key(derive_encryption_key(w.keys[n]))), n)
     node = serving_node(w, tmp_path)
     anchor_month(w, node, 1, [1_000_000] * 10)
     anchor_month(w, node, 2, [1_500_000] * 10)
@@ -172,7 +176,9 @@ def test_enterprise_submits_with_evidence_and_sees_the_record_and_its_history(si
     assert r.status_code == 303 and r.headers["location"] == "/portal/enterprise/records/2"
     page = c.get("/portal/enterprise/records/2").text
     assert 'id="status">submitted<' in page and "RecordSubmitted" in page
-    assert "0x" + __import__("hashlib").sha256(b"date,t\n2007-02-01,3\n").hexdigest() in page
+    anchored = w.call(w.dep.evidence.functions.evidenceAt(2, 0))        # sealed; its ciphertext hash anchored
+    assert "0x" + bytes(anchored[0]).hex() in page
+    assert "0x" + __import__("hashlib").sha256(b"date,t\n2007-02-01,3\n").hexdigest() not in page
     dash = c.get("/portal/enterprise").text
     assert dash.count('class="bar"') == 2 and records.record(w.dep, 2)["status"] == "submitted"
 

@@ -20,6 +20,8 @@ from api.app import create_app
 from api.auth import issue_key
 from ledger.db import make_engine, sqlite_url
 from ledger.identifiers import org_id
+from ledger.keystore import derive_encryption_key
+from ledger import evidence as ev
 from ledger import records
 from ledger.units import emissions_kg, energy_wh
 from tests.conftest import GRID_EF_SCALED, ROOT, USCC, World
@@ -61,6 +63,8 @@ def portal(chain: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     submitted via the API; Mar left for the browser) and API keys per role."""
     w = chain
     monkeypatch.setenv("CARBONLEDGER_EVIDENCE_DIR", str(tmp_path / "evidence"))
+    for n in ("enterprise", "regulator", "verifier"):     # readers of evidence register their X25519 keys
+        w.tx(w.dep.participants.functions.setEncryptionKey(ev.public_key(derive_encryption_key(w.keys[n]))), n)
     node = serving_node(w, tmp_path)
     for m, watts in ((1, 3_000_000), (2, 4_200_000), (3, 3_600_000)):
         anchor_month(w, node, m, [watts + 1_000 * i for i in range(60)])
@@ -108,10 +112,14 @@ def test_enterprise_submits_a_month_with_evidence_and_sees_the_verifiers_attesta
     ent.click("#submit")
     assert "/portal/enterprise/records/3" in ent.url, ent.content()[:2000]
     assert ent.inner_text("#status") == "submitted"
-    assert ent.inner_text("#evidence-sha256") == "0x" + hashlib.sha256(evidence.read_bytes()).hexdigest()
+    anchored = w.call(w.dep.evidence.functions.evidenceAt(3, 0))      # (ciphertext hash, salted hash, …)
+    assert ent.inner_text("#evidence-sha256") == "0x" + bytes(anchored[0]).hex()
     assert [t.strip() for t in ent.locator("#history td:first-child").all_inner_texts()] == ["ActivityRecorded", "RecordSubmitted"]
-    stored = list((tmp / "evidence" / "record-3").iterdir())
-    assert len(stored) == 1 and stored[0].read_bytes() == evidence.read_bytes()
+    [stored] = list((tmp / "evidence").glob("*.clev"))               # sealed, never the plain file
+    envelope = ev.Envelope.from_bytes(stored.read_bytes())
+    assert hashlib.sha256(envelope.ciphertext).digest() == bytes(anchored[0])
+    assert evidence.read_bytes() not in stored.read_bytes()
+    assert ev.open_envelope(envelope, w.acct["enterprise"], derive_encryption_key(w.keys["enterprise"])) == evidence.read_bytes()
 
     ent.goto(f"{url}/portal/enterprise")
     bars = ent.locator("#chart rect.bar")

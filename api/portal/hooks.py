@@ -13,6 +13,10 @@ from typing import Any
 
 from api.auth import Principal
 
+class EvidenceRefused(ValueError):
+    """The evidence file cannot be accepted (the message says why: empty, too large)."""
+
+
 def evidence_max_bytes() -> int:
     """Largest accepted evidence file, bytes (``CARBONLEDGER_EVIDENCE_MAX_BYTES``, api/evidence.py)."""
     from api import evidence as evidence_api
