@@ -198,7 +198,11 @@ def test_without_readings_every_check_is_marked_failed_and_attest_is_refused(sit
     v = browser_like(no_node, keys["verifier"])
     page = v.get("/portal/verifier/records/1").text
     assert "Overall: <span class=\"fail mark\">failed</span>" in page and "no oracle node" in page
-    assert 'class="ok mark"' not in page
+    batches = page[page.index('id="batches"'):page.index('id="checks"')]
+    assert 'class="ok mark"' not in batches                        # nothing rebuilt from readings
+    for name in ("device signatures", "Merkle roots", "energy per batch"):
+        row = page[page.index(f'data-check="{name}"'):]
+        assert row[:row.index("</tr>")].count('class="fail mark"') == 1, name
     r = v.post("/portal/verifier/records/1/verdict", data={"csrf": csrf(page), "verdict": "attest"})
     assert r.status_code == 409 and "has findings" in r.text
     assert records.record(w.dep, 1)["status"] == "submitted"

@@ -2,9 +2,10 @@
 
 Data: the record and its anchored batches from the chain; the readings (with device signatures)
 from the oracle node this API process runs (``AppContext.oracle_node``) — the data holder.
-Checks: :func:`ledger.verification.verify_record` (Merkle roots, counts and Wh rebuilt from the
-readings, every device signature, sampled inclusion proofs via ``MeterDataAnchor.verifyReading``
-on-chain, the emissions formula of :mod:`ledger.units`).
+Checks: :func:`ledger.verifier.verify_record`, the one verifier implementation (record fields,
+batches anchored, oracle quorum, every device signature, Merkle roots and Wh rebuilt from the
+readings, sampled inclusion proofs via ``MeterDataAnchor.verifyReading`` on-chain, the factor and
+the emissions formula of :mod:`ledger.units`, evidence hashes).
 """
 
 from __future__ import annotations
@@ -13,63 +14,95 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ledger import records
-from ledger.crypto import Reading, address_bytes, reading_leaf
-from ledger.deployment import Deployment
-from ledger.verification import AnchoredBatch, VerificationReport, verify_record
+from ledger.verification import AnchoredBatch
+from ledger.verifier import Check, Verdict, verify_record
 
 
 @dataclass
-class ProofCheck:
-    """One sampled inclusion proof and the chain's answer (``MeterDataAnchor.verifyReading``)."""
+class PortalReport:
+    """What the provenance page shows of a :class:`ledger.verifier.Verdict`, with the record's own
+    figures beside the recomputed ones."""
 
-    batch_id: int
-    sequence: int
-    leaf: str
-    proof_len: int
-    verified: bool
+    verdict: Verdict
+    factor_set_id: int
+    recorded_wh: int
+    recorded_kg: int
+    no_readings: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed and not self.no_readings
+
+    @property
+    def findings(self) -> list[str]:
+        extra = ["this API process runs no oracle node: no reading could be served"] if self.no_readings else []
+        return extra + list(self.verdict.findings)
+
+    @property
+    def checks(self) -> list[Check]:
+        return self.verdict.checks
+
+    @property
+    def batches(self) -> list[Any]:
+        return self.verdict.batches
+
+    @property
+    def recomputed_wh(self) -> int:
+        return self.verdict.recomputed_wh
+
+    @property
+    def recomputed_kg(self) -> int:
+        return self.verdict.recomputed_kg
+
+    @property
+    def factor_value(self) -> int:
+        return self.verdict.factor_value
+
+    def report_hash(self) -> bytes:
+        return self.verdict.report_hash()
+
+    def findings_hash(self) -> bytes:
+        return self.verdict.findings_hash()
 
 
 @dataclass
 class PortalVerification:
-    """The report plus what the page shows besides it: the batches and each sampled proof."""
+    """The verdict plus what the page shows besides it: the record's anchored batches."""
 
-    report: VerificationReport
+    report: PortalReport
     batches: list[AnchoredBatch]
-    proofs: list[ProofCheck]
     readings_source: str | None     # oracle node name, None when this process has no readings
 
 
-def verify_for_portal(dep: Deployment, oracle_node: Any | None, record: dict[str, Any],
-                      rng: random.Random | None = None, sample_per_batch: int = 3) -> PortalVerification:
-    """Re-verify ``record`` (a :func:`ledger.records.record` dict) for the verifier's page.
+class _NoReadings:
+    """The in-process source of a process without an oracle node: no reading can be served."""
 
-    Without an oracle node no reading can be served: every batch then fails its root, count and
-    energy checks (a finding each), which is the truth — the verifier cannot attest that.
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def readings(self, record_id: int) -> list[dict[str, Any]]:
+        return []
+
+
+def verify_for_portal(ctx: Any, record: dict[str, Any], rng: random.Random | None = None,
+                      sample_per_batch: int = 3) -> PortalVerification:
+    """Re-verify ``record`` (a :func:`ledger.records.record` dict) for the verifier's page with
+    :func:`ledger.verifier.verify_record` — the one verifier implementation, the same code as
+    ``carbonledger verify`` and ``GET /v1/verifier/records/{id}/verification`` — from the data this
+    process serves (its oracle node's readings) checked against the chain.
+
+    Without an oracle node no reading can be served: the reading checks fail (findings), which is
+    the truth — the verifier cannot attest that.
     """
-    device = bytes.fromhex(record["device"][2:])
-    all_b = records.device_batches(dep, device)
-    batches = [b.batch for b in all_b[int(record["firstBatchIndex"]):int(record["lastBatchIndex"]) + 1]]
-    signer = address_bytes(dep.client.call(dep.devices.functions.device(device))[1])
-    proofs: list[ProofCheck] = []
+    from api.verifier import _InProcessSource
 
-    def readings_of(b: AnchoredBatch) -> list[tuple[Reading, bytes]]:
-        if oracle_node is None:
-            return []
-        return [(Reading(r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags), bytes(r.signature))
-                for r in oracle_node.readings_between(device, b.start, b.end)]
-
-    def on_chain(batch_id: int, rd: Reading, proof: list[bytes]) -> bool:
-        t = (rd.device, rd.sequence, rd.start, rd.end, rd.quantity_code, rd.value, rd.scale, rd.flags)
-        ok = bool(dep.client.call(dep.anchor.functions.verifyReading(batch_id, t, proof)))
-        proofs.append(ProofCheck(batch_id, rd.sequence, "0x" + reading_leaf(rd).hex(), len(proof), ok))
-        return ok
-
-    rep = verify_record(record_id=int(record["record_id"]), device=device, device_signer=signer,
-                        domain_separator=dep.domain.separator, batches=batches, readings_of=readings_of,
-                        verify_on_chain=on_chain, factor_value=int(record["factorValue"]),
-                        factor_set_id=int(record["factorSetId"]), recorded_wh=int(record["activityAmount"]),
-                        recorded_kg=int(record["emissionsKg"]), sample_per_batch=sample_per_batch, rng=rng)
-    if oracle_node is None:
-        rep.findings.insert(0, "this API process runs no oracle node: no reading could be served")
-    return PortalVerification(rep, batches, proofs, getattr(oracle_node, "name", None))
+    node = ctx.oracle_node
+    src: Any = _InProcessSource(ctx, node, record)
+    if node is None:
+        src = _NoReadings(src)
+    verdict = verify_record(ctx.deployment, None, src, int(record["record_id"]), sample_per_batch=sample_per_batch, rng=rng)
+    rep = PortalReport(verdict, int(record["factorSetId"]), int(record["activityAmount"]), int(record["emissionsKg"]), node is None)
+    return PortalVerification(rep, list(src._bs), getattr(node, "name", None))

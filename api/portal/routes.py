@@ -237,7 +237,7 @@ def _provenance_page(request: Request, p: Principal, record_id: int, status_code
         r = scoped_record(ctx.deployment, p, record_id)
     except Problem as exc:
         return _render(request, "error.html", p, status_code=404, error=exc.detail)
-    check = verify_for_portal(ctx.deployment, ctx.oracle_node, r, random.Random())
+    check = verify_for_portal(ctx, r, random.Random())
     prov = record_provenance(ctx.deployment, record_id)
     signers = {b["batch_id"]: b.get("signers", []) for b in prov["batches"]}
     return _render(request, "provenance.html", p, status_code=status_code, r=r, prov=prov, check=check, signers=signers,
@@ -269,7 +269,7 @@ def verifier_verdict(request: Request, record_id: int = Path(ge=1, le=2**63), cs
     if p.account not in ctx.custodial:
         return _provenance_page(request, p, record_id, 409, error=f"the API holds no key for {p.account}: sign the verdict "
                                 "yourself and send it to POST /v1/verifier/records/{id}/verdict (raw_transaction)")
-    rep = verify_for_portal(ctx.deployment, ctx.oracle_node, r, random.Random()).report
+    rep = verify_for_portal(ctx, r, random.Random()).report
     if verdict == "attest" and not rep.passed:
         return _provenance_page(request, p, record_id, 409, error="the verification has findings: reject the record, not attest it")
     try:
