@@ -172,9 +172,28 @@ def _from_key(ctx: Any, token: str) -> Principal:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         raise Problem("unauthenticated", "malformed API key")
+    return principal_from_key_digest(ctx, parts[1], _sha(parts[2]))
+
+
+def key_digest(token: str) -> tuple[str, str]:
+    """``(key id, SHA-256 of the secret)`` of an API key — what a portal session keeps instead of
+    the key itself. Raises an ``unauthenticated`` problem if the key is malformed."""
+    parts = token.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        raise Problem("unauthenticated", "malformed API key")
+    return parts[1], _sha(parts[2])
+
+
+def principal_from_key_digest(ctx: Any, key_id: str, secret_sha256: str) -> Principal:
+    """The principal of API key ``key_id`` whose secret hashes to ``secret_sha256``, checked like
+    the Bearer path (unknown, revoked, role no longer held on-chain).
+
+    Raises:
+        Problem: ``unauthenticated``, ``key-revoked`` or ``participant-not-active``.
+    """
     with Session(ctx.api_store) as s:
-        k = s.get(ApiKey, parts[1])
-        if k is None or not hmac.compare_digest(k.secret_sha256, _sha(parts[2])):
+        k = s.get(ApiKey, key_id)
+        if k is None or not hmac.compare_digest(k.secret_sha256, str(secret_sha256)):
             raise Problem("unauthenticated", "unknown API key")
         if k.revoked_at is not None:
             raise Problem("key-revoked", f"API key {k.key_id} was revoked" + (f"; use {k.replaced_by}" if k.replaced_by else ""))

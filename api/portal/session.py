@@ -1,8 +1,9 @@
-"""Portal sessions: log in with an API key kept in a signed, HttpOnly session cookie.
+"""Portal sessions: log in with an API key; a signed, HttpOnly session cookie keeps its id and the
+SHA-256 of its secret (never the key itself).
 
 The cookie (Starlette ``SessionMiddleware``: itsdangerous-signed, ``HttpOnly``, ``SameSite=Lax``,
-``Secure`` when ``CARBONLEDGER_PORTAL_HTTPS_ONLY=1``) holds the API key and a CSRF token. Every
-page request re-checks the key with :mod:`api.auth` exactly as the ``Authorization: Bearer`` path
+``Secure`` when ``CARBONLEDGER_PORTAL_HTTPS_ONLY=1``) holds the key id, the secret's SHA-256 and a
+CSRF token. Every page request re-checks the key with :mod:`api.auth` as the ``Authorization: Bearer`` path
 does (known, not revoked, bound account still an *active* participant with the key's role), so a
 revoked key or a suspended participant is logged out at the next click. Every form POST carries
 the session's CSRF token.
@@ -21,7 +22,7 @@ from typing import Any
 
 from fastapi import Request
 
-from api.auth import Principal, _from_key
+from api.auth import Principal, key_digest, principal_from_key_digest
 from api.problems import Problem
 
 COOKIE = "cl_portal"
@@ -58,9 +59,10 @@ def login(request: Request, api_key: str) -> Principal:
     Raises:
         Problem: ``unauthenticated``, ``key-revoked`` or ``participant-not-active``.
     """
-    principal = _from_key(request.app.state.ctx, api_key.strip())
-    request.session.clear()
-    request.session.update({"api_key": api_key.strip(), "csrf": secrets.token_urlsafe(24)})
+    key_id, digest = key_digest(api_key)
+    principal = principal_from_key_digest(request.app.state.ctx, key_id, digest)
+    request.session.clear()   # the cookie keeps the key id and the secret's SHA-256, never the key itself
+    request.session.update({"key_id": key_id, "key_sha256": digest, "csrf": secrets.token_urlsafe(24)})
     return principal
 
 
@@ -71,11 +73,11 @@ def logout(request: Request) -> None:
 
 def current(request: Request) -> Principal | None:
     """The session's principal, re-checked against the API store and the chain; None if none."""
-    key = request.session.get("api_key")
-    if not key:
+    key_id, digest = request.session.get("key_id"), request.session.get("key_sha256")
+    if not key_id or not digest:
         return None
     try:
-        return _from_key(request.app.state.ctx, key)
+        return principal_from_key_digest(request.app.state.ctx, key_id, digest)
     except Problem as exc:
         request.session.clear()
         raise LoginRequired(exc.detail) from None
