@@ -16,14 +16,15 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from ledger import evidence as ev
 from ledger.chain import Call, ChainClient
 from ledger.compiler import compile_contracts
 from ledger.crypto import Signer, keccak256, new_private_key
 from ledger.db import make_engine, sqlite_url
 from ledger.deployment import Deployment, deploy_all, extend_manifest, save_manifest
 from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
+from ledger.keystore import Keystore, derive_encryption_key, passphrase_from_environment
 from ledger.node import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
-from ledger.keystore import Keystore, passphrase_from_environment
 from ledger.units import ef_to_scaled
 from oracles.node import OracleNode
 from oracles.runtime import make_oracle_node
@@ -204,6 +205,10 @@ class System:
                 calls.append(Call.of(pr.admit(org_id(p["uscc"]), d.role(p["role"]), uscc_bytes32(p["uscc"]),
                                               p["utc_offset"], a[name], p["name"]), a["regulator"], f"admit {name}"))
         c.send(calls)
+        # X25519 evidence keys (derived from each account's signing key, ledger/keystore.py), so
+        # encrypted evidence can be sealed for every reader from the first upload on
+        c.send([Call.of(pr.setEncryptionKey(ev.public_key(derive_encryption_key(self.keys[name]))), a[name], f"encryption key {name}")
+                for name in PARTICIPANTS if bytes(c.call(pr.encryptionKeyOf(a[name]))) == bytes(32)])
         oracles, quorum, _version = c.call(d.anchor.functions.oracles())
         want = [a[o] for o in ORACLES]
         if [to_checksum_address(x) for x in oracles] != want or quorum != QUORUM:
