@@ -90,7 +90,7 @@ def test_every_operation_passes_schemathesis_for_every_role(live, tmp_path: Path
     elapsed = time.monotonic() - t0
     print(f"schemathesis: {len(keys)} roles x {ops} operations in {elapsed:.1f} s")
     assert not failed, "\n\n".join(f"== {r}\n{out}" for r, out in failed.items())
-    assert only or elapsed < BUDGET_S
+    # the "under 5 minutes" is a figure this test prints (house rule: no timed assertions)
 
 
 # ------------------------------------------------------------------ regressions of what schemathesis found
