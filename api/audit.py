@@ -43,7 +43,7 @@ async def get_record(record_id: int = Path(ge=1), ctx: AppContext = Depends(cont
 
 @router.get("/readings/{device}/{sequence}/proof", response_model=ReadingProofOut,
             summary="A reading's Merkle inclusion proof, checked on-chain")
-async def get_reading_proof(device: str = Path(pattern=HEX32), sequence: int = Path(ge=0),
+async def get_reading_proof(device: str = Path(pattern=HEX32), sequence: int = Path(ge=0, le=2**63 - 1, description="reading sequence number (stored as a signed 64-bit integer)"),
                             ctx: AppContext = Depends(context), node: Any = Depends(oracle_node),
                             p: Principal = Depends(require_role("REGULATOR_ROLE", "ENTERPRISE_ROLE", "VERIFIER_ROLE"))) -> ReadingProofOut:
     """The stored reading with its device signature and leaf, the proof against the root of the
