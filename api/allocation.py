@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.auth import Principal, require_role
 from api.deps import AppContext, context
-from api.market_common import checked_address, event_args, send
+from api.market_common import checked_address, event_args, send, struct_dict
 from api.pagination import PageParams, encode_cursor
 from api.problems import Problem
 from api.schemas import (BenchmarkSetIn, CloseIn, EnrolmentIn, FinalAllocationIn, FreezeIn, PeriodIn, PreAllocationIn,
@@ -67,8 +67,7 @@ async def post_final_allocation(body: FinalAllocationIn, p: Principal = Depends(
 def _entry(ctx: AppContext, year: int, enterprise: str) -> dict[str, Any]:
     dep = ctx.deployment
     row = dep.client.call(dep.allocation.functions.entry(year, _b32(enterprise)))
-    names = [o["name"] for o in next(i for i in dep.allocation.abi if i.get("name") == "entry")["outputs"][0]["components"]]
-    return {n: ("0x" + v.hex() if isinstance(v, bytes) else v) for n, v in zip(names, row)}
+    return struct_dict(dep.allocation, "entry", row)
 
 
 @router.post("/compliance-periods", status_code=201, summary="Open a compliance period (parameters with citations)")
@@ -115,10 +114,9 @@ DEDUCTION_NAMES = ("none", "pending", "effective", "cancelled")
 def _status_rows(ctx: AppContext, year: int, enterprises: list[str]) -> list[dict[str, Any]]:
     dep = ctx.deployment
     rows = dep.client.call(dep.compliance.functions.statusTable(year, [_b32(e) for e in enterprises])) if enterprises else []
-    names = [o["name"] for o in next(i for i in dep.compliance.abi if i.get("name") == "statusTable")["outputs"][0]["components"]]
     out = []
     for row in rows:
-        d = {n: ("0x" + v.hex() if isinstance(v, bytes) else v) for n, v in zip(names, row)}
+        d = struct_dict(dep.compliance, "statusTable", row)
         d["status"] = STATUS_NAMES[d["status"]] if d["status"] < len(STATUS_NAMES) else d["status"]
         d["deduction"] = DEDUCTION_NAMES[d["deduction"]] if d["deduction"] < len(DEDUCTION_NAMES) else d["deduction"]
         out.append(d)

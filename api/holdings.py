@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.auth import Principal, require_role
 from api.deps import AppContext, context
 from api.history import asset_token_id
-from api.market_common import event_args, positions, send
+from api.market_common import event_args, positions, send, struct_dict
 from api.registry import retire_ccer
 from api.schemas import RetirementIn, SurrenderIn
 from ledger.assets import AssetClass, parse_asset_id
@@ -37,8 +37,7 @@ async def post_surrender(body: SurrenderIn, p: Principal = Depends(require_role(
                    f"surrender {body.amount} t {body.asset} for {body.year}")
     row = await run_in_threadpool(ctx.deployment.client.call,
                                   ctx.deployment.compliance.functions.status(body.year, bytes.fromhex(p.org_id[2:])))
-    names = [o["name"] for o in next(i for i in ctx.deployment.compliance.abi if i.get("name") == "status")["outputs"][0]["components"]]
-    st = {n: ("0x" + v.hex() if isinstance(v, bytes) else v) for n, v in zip(names, row)}
+    st = struct_dict(ctx.deployment.compliance, "status", row)
     return {"year": body.year, "asset": str(parse_asset_id(tid)), "amount": body.amount, "tx_hash": r.tx_hash, "compliance": st}
 
 

@@ -27,6 +27,14 @@ def event_args(ctx: AppContext, contract: str, event: str, result: TxResult) -> 
     return ctx.deployment.client.decode_events(ctx.deployment.c[contract], event, result)
 
 
+def struct_dict(contract: Any, function: str, row: Any) -> dict[str, Any]:
+    """A struct returned by ``contract.function`` (its first output) as a JSON-ready dict named by
+    the ABI's component names; bytes become 0x hex."""
+    abi = next(i for i in contract.abi if i.get("type") == "function" and i.get("name") == function)
+    names = [o["name"] for o in abi["outputs"][0]["components"]]
+    return {n: ("0x" + v.hex() if isinstance(v, bytes) else v) for n, v in zip(names, row)}
+
+
 def checked_address(value: str, field: str) -> str:
     """EIP-55 form of ``value`` or a ``validation-error`` problem naming ``field``."""
     if not isinstance(value, str) or not is_address(value):

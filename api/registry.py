@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.auth import Principal, require_role
 from api.deps import AppContext, context
-from api.market_common import checked_address, event_args, send
+from api.market_common import checked_address, event_args, send, struct_dict
 from api.problems import Problem
 from api.schemas import IssuanceIn, ProjectIn, RetirementIn
 from ledger.assets import AssetClass, parse_asset_id
@@ -81,8 +81,7 @@ def certificate(ctx: AppContext, cert_id: int, tx_hash: str | None = None) -> di
     if tx_hash is None:
         rows = events(ctx.index(), contract="CCERRegistry", event="RetirementCertified", certificateId=cert_id, limit=1)
         tx_hash = rows[0].tx_hash if rows else None
-    names = [o["name"] for o in next(i for i in dep.ccer.abi if i.get("name") == "certificate")["outputs"][0]["components"]]
-    out = {n: ("0x" + v.hex() if isinstance(v, bytes) else v) for n, v in zip(names, c)}
+    out = struct_dict(dep.ccer, "certificate", c)
     return {"certificate_id": cert_id, **out, "asset_id": str(asset_id), "asset": str(parse_asset_id(int(asset_id))), "tx_hash": tx_hash}
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.allocation import DEDUCTION_NAMES, STATUS_NAMES
 from api.auth import Principal, require_role
 from api.deps import AppContext, context, require_custodial
-from api.market_common import positions
+from api.market_common import positions, struct_dict
 from api.problems import Problem
 from api.records_common import scoped_record
 from ledger import annual_report as ar
@@ -177,8 +177,7 @@ def _compliance(ctx: AppContext, p: Principal, year: int) -> dict[str, Any]:
     opened = dep.client.call(dep.compliance.functions.period(year))[2]
     if opened:
         row = dep.client.call(dep.compliance.functions.status(year, org))
-        names = [o["name"] for o in next(i for i in dep.compliance.abi if i.get("name") == "status")["outputs"][0]["components"]]
-        st = {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in zip(names, row)}
+        st = struct_dict(dep.compliance, "status", row)
         st["status"] = STATUS_NAMES[st["status"]] if st["status"] < len(STATUS_NAMES) else st["status"]
         st["deduction"] = DEDUCTION_NAMES[st["deduction"]] if st["deduction"] < len(DEDUCTION_NAMES) else st["deduction"]
         out["period_open"], out["compliance"] = True, st
