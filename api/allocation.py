@@ -13,9 +13,17 @@ from api.deps import AppContext, context
 from api.market_common import checked_address, event_args, send, struct_dict
 from api.pagination import PageParams, encode_cursor
 from api.problems import Problem
-from api.schemas import (BenchmarkSetIn, CloseIn, EnrolmentIn, FinalAllocationIn, FreezeIn, PeriodIn, PreAllocationIn,
-                         PriceIn)
-from ledger import compliance as rules
+from api.schemas import (
+    BenchmarkSetIn,
+    CloseIn,
+    EnrolmentIn,
+    FinalAllocationIn,
+    FreezeIn,
+    PeriodIn,
+    PreAllocationIn,
+    PriceIn,
+)
+from ledger.accounting import compliance as rules
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 audit = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -72,7 +80,7 @@ def _entry(ctx: AppContext, year: int, enterprise: str) -> dict[str, Any]:
 
 @router.post("/compliance-periods", status_code=201, summary="Open a compliance period (parameters with citations)")
 async def post_period(body: PeriodIn, p: Principal = Depends(regulator), ctx: AppContext = Depends(context)) -> dict[str, Any]:
-    """From the year's preset (ledger.compliance.PERIOD_PRESETS: 20 % gap cap, gas rule, 5 % CCER cap,
+    """From the year's preset (ledger.accounting.compliance.PERIOD_PRESETS: 20 % gap cap, gas rule, 5 % CCER cap,
     deadline, eligible vintages — each with its citation; UNCONFIRMED items listed)."""
     preset = rules.PERIOD_PRESETS[body.year]
     params = dict(preset.params, **({"deadline": body.deadline} if body.deadline is not None else {}))

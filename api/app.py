@@ -15,12 +15,27 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api import (allocation, audit, devices, enterprise, evidence, exchange, history, holdings, portal, problems, readings,
-                 registry, regulator, reports, verifier)
+from api import (
+    allocation,
+    audit,
+    devices,
+    enterprise,
+    evidence,
+    exchange,
+    history,
+    holdings,
+    portal,
+    problems,
+    readings,
+    registry,
+    regulator,
+    reports,
+    verifier,
+)
 from api.deps import AppContext
 from api.idempotency import IdempotencyMiddleware
-from ledger.deployment import Deployment
-from ledger.migrate import upgrade
+from ledger.contracts.deployment import Deployment
+from ledger.store.migrate import upgrade
 
 
 def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | None = None,

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from api.problems import Problem
 from api.store import ApiKey, RequestNonce
-from ledger.crypto import InvalidSignature, keccak256, recover_address
-from ledger.deployment import Deployment
+from ledger.contracts.deployment import Deployment
+from ledger.crypto.primitives import InvalidSignature, keccak256, recover_address
 
 KEY_PREFIX = "clk"
 MAX_SKEW_S = 300
@@ -150,7 +150,7 @@ def api_request_digest(chain_id: int, method: str, path: str, body: bytes, times
 
 
 def signed_request_headers(key: Any, chain_id: int, method: str, path: str, body: bytes, now: int | None = None) -> dict[str, str]:
-    """Headers of a signed request made with ``key`` (a :class:`ledger.crypto.Signer`) — client side."""
+    """Headers of a signed request made with ``key`` (a :class:`ledger.crypto.primitives.Signer`) — client side."""
     ts, nonce = int(now if now is not None else time.time()), secrets.token_bytes(32)
     sig = key.sign_digest(api_request_digest(chain_id, method, path, body, ts, nonce))
     return {"X-CL-Account": key.address, "X-CL-Timestamp": str(ts), "X-CL-Nonce": "0x" + nonce.hex(),

@@ -11,7 +11,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from api.problems import Problem
-from ledger.deployment import Deployment
+from ledger.contracts.deployment import Deployment
 
 
 @dataclass
@@ -22,14 +22,14 @@ class AppContext:
     api_store: Engine
     oracle_node: Any | None = None            # oracles.node.OracleNode whose store serves readings
     custodial: set[str] = field(default_factory=set)   # accounts whose keys the chain client holds
-    index_store: Engine | None = None          # event indexer tables (ledger.indexer), migrated
+    index_store: Engine | None = None          # event indexer tables (ledger.chain.indexer), migrated
     _indexer: Any = field(default=None, init=False, repr=False)
     _index_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def index(self) -> Engine:
         """The indexer store brought up to the chain head first (read-your-writes for audit
         queries). Raises a ``chain-unavailable`` problem if the node cannot be read."""
-        from ledger.indexer import Indexer, IndexerError
+        from ledger.chain.indexer import Indexer, IndexerError
 
         if self.index_store is None:
             raise RuntimeError("this API process has no index store")

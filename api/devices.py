@@ -20,7 +20,7 @@ from api.deps import AppContext, context
 from api.market_common import checked_address, send
 from api.pagination import PageParams, page
 from api.problems import Problem
-from ledger.deployment import Deployment
+from ledger.contracts.deployment import Deployment
 from ledger.identifiers import InvalidUscc, device_id
 
 router = APIRouter(prefix="/v1/enterprise", tags=["enterprise"])

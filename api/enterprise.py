@@ -13,7 +13,8 @@ from api.pagination import PageParams, page
 from api.problems import Problem
 from api.records_common import scoped_record
 from api.schemas import RecordMonthIn
-from ledger import records, workflow
+from ledger.records import queries as records
+from ledger.records import workflow
 
 router = APIRouter(prefix="/v1/enterprise", tags=["enterprise"])
 enterprise = require_role("ENTERPRISE_ROLE")

@@ -4,7 +4,7 @@ re-wrap for a newly assigned verifier, and registration of a participant's X2551
 Flow of an upload (``POST /v1/enterprise/records/{id}/evidence``, multipart ``file`` + ``kind``):
 the API reads the record's readers' X25519 public keys from ParticipantRegistry (every account of
 the enterprise and of the regulator that registered one, and the assigned verifier if any —
-:func:`ledger.evidence.record_readers`), seals the file (:func:`ledger.evidence.seal`, context =
+:func:`ledger.records.evidence.record_readers`), seals the file (:func:`ledger.crypto.envelope.seal`, context =
 chain id, EvidenceRegistry, record id, kind), stores the envelope in the evidence directory,
 and anchors SHA-256(ciphertext) and SHA-256(salt ‖ plaintext) with ``EvidenceRegistry.attach``
 sent from the enterprise's custodial account (pre-flight first: a refusal costs nothing and
@@ -25,9 +25,9 @@ choice, no rule sets one). A request body larger than the limit plus 64 KiB of m
 is refused by :class:`UploadLimit` before it is read.
 
 Keys: the API decrypts (``GET /v1/evidence/{id}/content``) and re-wraps only with custodial
-accounts' X25519 keys, derived from their signing keys (:func:`ledger.keystore.derive_encryption_key`);
+accounts' X25519 keys, derived from their signing keys (:func:`ledger.crypto.keystore.derive_encryption_key`);
 a non-custodial reader downloads the envelope and opens it with its own key
-(:func:`ledger.evidence.open_envelope`).
+(:func:`ledger.crypto.envelope.open_envelope`).
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ from api.pagination import PageParams, page
 from api.problems import PROBLEM_TYPES, Problem, problem_response
 from api.records_common import scoped_record
 from api.store import EvidenceFile
-from ledger import evidence as ev
-from ledger import records
+from ledger.crypto import envelope as ev
+from ledger.records import evidence as evidence_records
 
 EVIDENCE_DIR_ENV = "CARBONLEDGER_EVIDENCE_DIR"
 EVIDENCE_MAX_BYTES_ENV = "CARBONLEDGER_EVIDENCE_MAX_BYTES"
@@ -266,7 +266,7 @@ def _scoped_row(ctx: AppContext, p: Principal, evidence_id: int) -> EvidenceFile
 
 def _readers(ctx: AppContext, record_id: int, r: dict[str, Any] | None = None) -> dict[str, bytes]:
     try:
-        return ev.record_readers(ctx.deployment, record_id, r)
+        return evidence_records.record_readers(ctx.deployment, record_id, r)
     except ev.MissingEncryptionKey as exc:
         raise Problem("no-encryption-key", str(exc), account=exc.account) from None
 
@@ -310,14 +310,14 @@ def _upload(ctx: AppContext, p: Principal, record_id: int, data: bytes, kind: st
     r = scoped_record(dep, p, record_id)            # first: no existence leak to other enterprises
     sender = require_custodial(ctx, p.account)
     readers = _readers(ctx, record_id, r)
-    envelope = ev.seal(data, readers, ev.record_context(dep, record_id, kind))
+    envelope = ev.seal(data, readers, evidence_records.record_context(dep, record_id, kind))
     blob = envelope.to_bytes()
     ct_hex = envelope.ciphertext_sha256.hex()
     target = evidence_dir() / f"{ct_hex}.clev"
     staged = target.with_name(target.name + ".staged")
     _write_atomic(staged, blob)
     try:
-        index, tx = ev.attach(dep, sender, record_id, envelope, kind)
+        index, tx = evidence_records.attach(dep, sender, record_id, envelope, kind)
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
@@ -387,10 +387,10 @@ async def get_envelope(evidence_id: int = Path(ge=1, le=MAX_EVIDENCE_ID), p: Pri
 
 def _content(ctx: AppContext, p: Principal, evidence_id: int) -> tuple[EvidenceFile, bytes]:
     row = _scoped_row(ctx, p, evidence_id)
-    key = ev.custodial_encryption_key(ctx.deployment.client, p.account)
+    key = evidence_records.custodial_encryption_key(ctx.deployment.client, p.account)
     if key is None:
         raise Problem("no-custodial-key", f"the API holds no key for {p.account}: download GET /v1/evidence/{evidence_id} and open it yourself")
-    onchain = ev.onchain_evidence_at(ctx.deployment, row.record_id, row.chain_index)
+    onchain = evidence_records.onchain_evidence_at(ctx.deployment, row.record_id, row.chain_index)
     try:
         data = ev.open_envelope(_load(row), p.account, key,
                                 expected_ciphertext_sha256=bytes.fromhex(onchain["ciphertext_sha256"][2:]),
@@ -417,7 +417,7 @@ async def get_content(evidence_id: int = Path(ge=1, le=MAX_EVIDENCE_ID), p: Prin
 
 def _hash(ctx: AppContext, evidence_id: int) -> EvidenceHashOut:
     row = _row(ctx, evidence_id)
-    onchain = ev.onchain_evidence_at(ctx.deployment, row.record_id, row.chain_index)
+    onchain = evidence_records.onchain_evidence_at(ctx.deployment, row.record_id, row.chain_index)
     try:
         stored: str | None = "0x" + ev.Envelope.from_bytes((evidence_dir() / row.storage_name).read_bytes()).ciphertext_sha256.hex()
     except (OSError, ev.MalformedEnvelope):
@@ -452,7 +452,7 @@ def _rewrap(ctx: AppContext, p: Principal, record_id: int) -> RewrapOut:
         if row.ciphertext_sha256 != "0x" + env.ciphertext_sha256.hex():
             raise Problem("evidence-tampered", f"stored envelope of evidence {row.id} does not hash to its anchored value")
         holder = next((a for a in [p.account, *env.readers] if a in ctx.custodial and a in env.readers), None)
-        key = ev.custodial_encryption_key(dep.client, holder) if holder else None
+        key = evidence_records.custodial_encryption_key(dep.client, holder) if holder else None
         if holder is None or key is None:
             raise Problem("no-custodial-key", f"the API holds the key of no reader of evidence {row.id}")
         try:
@@ -487,7 +487,7 @@ async def post_rewrap(record_id: int = Path(ge=1, le=MAX_RECORD_ID), p: Principa
 
 # --------------------------------------------------------------------------- key registration
 def _register(ctx: AppContext, p: Principal, body: EncryptionKeyIn) -> EncryptionKeyOut:
-    from ledger.chain import Call
+    from ledger.chain.client import Call
 
     dep = ctx.deployment
     sender = require_custodial(ctx, p.account)
@@ -497,7 +497,7 @@ def _register(ctx: AppContext, p: Principal, body: EncryptionKeyIn) -> Encryptio
             raise Problem("validation-error", "public_key: not a usable X25519 public key (low-order point)",
                           errors=[{"field": "body.public_key", "message": "low-order X25519 point"}])
     else:
-        key = ev.custodial_encryption_key(dep.client, sender)
+        key = evidence_records.custodial_encryption_key(dep.client, sender)
         assert key is not None   # custodial accounts' keys are in the client
         pub = ev.public_key(key)
     res = dep.client.send([Call.of(dep.participants.functions.setEncryptionKey(pub), sender, "setEncryptionKey")])[0]

@@ -19,8 +19,14 @@ from api.history import asset_token_id
 from api.market_common import checked_address, positions
 from api.problems import Problem
 from api.schemas import TradeBatchIn
-from api.settlement_service import DuplicateTradeIds, MatchedTrade, NoReferencePrice, ReferencePriceConflict, SettlementService
-from ledger.indexer import events
+from api.settlement_service import (
+    DuplicateTradeIds,
+    MatchedTrade,
+    NoReferencePrice,
+    ReferencePriceConflict,
+    SettlementService,
+)
+from ledger.chain.indexer import events
 
 router = APIRouter(prefix="/v1/exchange", tags=["exchange settlement"])
 exchange = require_role("EXCHANGE_ROLE")

@@ -13,8 +13,8 @@ from api.auth import Principal, require_role
 from api.deps import AppContext, context
 from api.pagination import PageParams, encode_cursor
 from api.problems import Problem
-from ledger.assets import MalformedAssetId, parse_asset_id, parse_asset_name
-from ledger.indexer import MAX_PAGE, events
+from ledger.accounting.assets import MalformedAssetId, parse_asset_id, parse_asset_name
+from ledger.chain.indexer import MAX_PAGE, events
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 

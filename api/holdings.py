@@ -14,7 +14,7 @@ from api.history import asset_token_id
 from api.market_common import event_args, positions, send, struct_dict
 from api.registry import retire_ccer
 from api.schemas import RetirementIn, SurrenderIn
-from ledger.assets import AssetClass, parse_asset_id
+from ledger.accounting.assets import AssetClass, parse_asset_id
 
 router = APIRouter(prefix="/v1/enterprise", tags=["enterprise"])
 holder = require_role("ENTERPRISE_ROLE", "PROJECT_OWNER_ROLE")

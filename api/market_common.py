@@ -10,9 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import AppContext, require_custodial
 from api.problems import Problem
-from ledger.assets import parse_asset_id
-from ledger.chain import Call, TxResult
-from ledger.indexer import events
+from ledger.accounting.assets import parse_asset_id
+from ledger.chain.client import Call, TxResult
+from ledger.chain.indexer import events
 
 
 async def send(ctx: AppContext, account: str, fn: Any, label: str) -> TxResult:

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.chain import ChainError, ContractRevert
+from ledger.chain.client import ChainError, ContractRevert
 
 PROBLEM_BASE = "/v1/problems/"
 

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from api.deps import oracle_node
 from api.schemas import ReadingsIn, ReadingsOut
-from ledger.crypto import Reading
+from ledger.meter_data.reading import Reading
 from oracles.node import Ack, SignedReading
 
 router = APIRouter(prefix="/v1", tags=["oracle node"])

@@ -6,8 +6,8 @@ from typing import Any
 
 from api.auth import Principal
 from api.problems import Problem
-from ledger import records
-from ledger.deployment import Deployment
+from ledger.contracts.deployment import Deployment
+from ledger.records import queries as records
 
 
 def scoped_record(dep: Deployment, principal: Principal, record_id: int) -> dict[str, Any]:

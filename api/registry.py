@@ -13,9 +13,9 @@ from api.deps import AppContext, context
 from api.market_common import checked_address, event_args, send, struct_dict
 from api.problems import Problem
 from api.schemas import IssuanceIn, ProjectIn, RetirementIn
-from ledger.assets import AssetClass, parse_asset_id
-from ledger.indexer import events
-from ledger.market import NO_SERIALS, parse_serial_range
+from ledger.accounting.assets import AssetClass, parse_asset_id
+from ledger.chain.indexer import events
+from ledger.offsets.serials import NO_SERIALS, parse_serial_range
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
 registry = require_role("REGISTRY_ROLE")

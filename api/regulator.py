@@ -12,7 +12,8 @@ from api.deps import AppContext, context, require_custodial
 from api.pagination import PageParams, page
 from api.records_common import scoped_record
 from api.schemas import AssignVerifierIn
-from ledger import records, workflow
+from ledger.records import queries as records
+from ledger.records import workflow
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 regulator = require_role("REGULATOR_ROLE")

@@ -21,8 +21,8 @@ from api.deps import AppContext, context, require_custodial
 from api.market_common import positions, struct_dict
 from api.problems import Problem
 from api.records_common import scoped_record
-from ledger import annual_report as ar
-from ledger import records
+from ledger.records import annual_report as ar
+from ledger.records import queries as records
 
 router = APIRouter(tags=["reports"])
 enterprise = require_role("ENTERPRISE_ROLE")

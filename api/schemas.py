@@ -222,7 +222,7 @@ class FinalAllocationIn(BaseModel):
 
 
 class PeriodIn(BaseModel):
-    """Open a compliance period from the year's preset (parameters and citations, ledger.compliance)."""
+    """Open a compliance period from the year's preset (parameters and citations, ledger.accounting.compliance)."""
 
     model_config = ConfigDict(extra="forbid")
     year: int = Field(ge=2019, le=2022, description="years with a preset: 2019–2022")

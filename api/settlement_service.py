@@ -1,5 +1,5 @@
 """The exchange's settlement service: checks matched trades against the exchange rule set
-(:mod:`ledger.exchange_rules`, china_rules.md §5) before anything is sent, submits the accepted
+(:mod:`ledger.accounting.exchange_rules`, china_rules.md §5) before anything is sent, submits the accepted
 ones to ``Settlement.settle`` as one delivery-versus-payment transaction, and keeps every trade's
 outcome in the API store (``exchange_trades``).
 
@@ -23,10 +23,17 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from api.store import ExchangeReferenceClose, ExchangeTrade
-from ledger.chain import Call, TxResult
-from ledger.deployment import Deployment
-from ledger.exchange_rules import DEFAULT_RULES, DayState, ExchangeRules, Trade, TradeMode, close_price
-from ledger.market import Trade as SettlementTrade
+from ledger.accounting.exchange_rules import (
+    DEFAULT_RULES,
+    DayState,
+    ExchangeRules,
+    Trade,
+    TradeMode,
+    close_price,
+)
+from ledger.accounting.settlement import Trade as SettlementTrade
+from ledger.chain.client import Call, TxResult
+from ledger.contracts.deployment import Deployment
 
 #: Trading-day clock of the national exchange: Beijing time, UTC+08:00 (china_rules.md §5 trading hours).
 EXCHANGE_TZ = timezone(timedelta(hours=8))
@@ -68,7 +75,7 @@ class MatchedTrade:
     mode: str | None = None
 
     def as_tuple(self) -> tuple[Any, ...]:
-        """ABI tuple of ``Settlement.Trade`` (through :class:`ledger.market.Trade`)."""
+        """ABI tuple of ``Settlement.Trade`` (through :class:`ledger.accounting.settlement.Trade`)."""
         return SettlementTrade(bytes.fromhex(self.trade_id[2:]), to_checksum_address(self.seller), to_checksum_address(self.buyer),
                                self.asset_id, self.quantity, self.price_fen, self.buyer_fee_fen, self.seller_fee_fen).as_tuple()
 
@@ -150,7 +157,7 @@ class SettlementService:
         ``refused`` (the whole batch fails); otherwise violating trades are refused and the rest
         sent. Trade ids already settled are answered ``duplicate`` without being re-sent
         (the contract would skip them too). The contract's own refusals come back as ``skipped``
-        (skip mode) or as :class:`ledger.chain.ContractRevert` (atomic mode, nothing recorded).
+        (skip mode) or as :class:`ledger.chain.client.ContractRevert` (atomic mode, nothing recorded).
 
         Raises:
             DuplicateTradeIds, NoReferencePrice, ContractRevert.

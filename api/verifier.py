@@ -13,9 +13,10 @@ from api.pagination import PageParams, page
 from api.problems import Problem
 from api.records_common import scoped_record
 from api.schemas import VerdictIn
-from ledger import records, workflow
-from ledger.audit import record_provenance
-from ledger.verifier import VerifierError, verify_record
+from ledger.records import queries as records
+from ledger.records import workflow
+from ledger.records.audit import record_provenance
+from ledger.verify.provenance import VerifierError, verify_record
 from oracles.proofs import readings_with_proofs
 
 router = APIRouter(prefix="/v1/verifier", tags=["verifier"])
@@ -57,7 +58,7 @@ async def get_readings(record_id: int = Path(ge=1), params: PageParams = Depends
 
 class _InProcessSource:
     """The data this API serves to a verifier, read in-process (same shapes as the HTTP routes) —
-    the :class:`ledger.verifier.RecordSource` of the server-side verification."""
+    the :class:`ledger.verify.provenance.RecordSource` of the server-side verification."""
 
     def __init__(self, ctx: AppContext, node: Any, r: dict[str, Any]) -> None:
         self.ctx, self.node, self.r = ctx, node, r
@@ -90,7 +91,7 @@ def _server_verdict(ctx: AppContext, node: Any, r: dict[str, Any], record_id: in
 @router.get("/records/{record_id}/verification", summary="Re-verify an assigned record against the chain (verdict table)")
 async def get_verification(record_id: int = Path(ge=1), p: Principal = Depends(verifier), ctx: AppContext = Depends(context),
                            node: Any = Depends(oracle_node)) -> dict[str, Any]:
-    """The verdict of :func:`ledger.verifier.verify_record` — the same code as ``carbonledger
+    """The verdict of :func:`ledger.verify.provenance.verify_record` — the same code as ``carbonledger
     verify`` — computed in this process from the readings this node stores and the chain: record
     fields, batches, oracle quorum, device signatures, Merkle roots, sampled proofs on-chain, Wh
     per batch, activity data, emission factor, emissions (kgCO2). ``checks`` lists each row

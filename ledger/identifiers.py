@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from ledger.crypto import keccak256
+from ledger.crypto.primitives import keccak256
 
 #: GB 32100-2015 code alphabet (31 characters: digits and capitals except I, O, S, V, Z).
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"

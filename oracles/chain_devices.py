@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ledger.crypto import address_bytes
+from ledger.crypto.primitives import address_bytes
 from oracles.node import DeviceInfo
 
 

@@ -1,15 +1,16 @@
 """Device-side signing: a meter signs each reading at the source with its own secp256k1 key.
 
 The fixed Reading struct is hashed by hand and signed with coincurve (the fast path,
-``ledger.crypto``), bit for bit what eth-account's EIP-712 signing gives (tests/test_crypto.py).
+``ledger.crypto.primitives``), bit for bit what eth-account's EIP-712 signing gives (tests/test_crypto.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from ledger.crypto import Reading, Signer, reading_digest
-from ledger.quantities import ACTIVE_POWER_W
+from ledger.crypto.primitives import Signer
+from ledger.meter_data.quantities import ACTIVE_POWER_W
+from ledger.meter_data.reading import Reading, reading_digest
 from oracles.node import SignedReading
 from oracles.uci import MinuteReading
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from ledger.crypto import BatchReport
+from ledger.meter_data.reading import BatchReport
 from oracles.node import NodeReport, OracleNode
 from oracles.submitter import AnchorOutcome, Submitter
 

@@ -2,7 +2,7 @@
 
 DESIGN.md §7. For every reading the node checks: the device is registered, active and in
 calibration; the quantity matches the device; the interval is sane and not in the future; the
-value is physically plausible (:mod:`ledger.quantities`); the device's EIP-712 signature
+value is physically plausible (:mod:`ledger.meter_data.quantities`); the device's EIP-712 signature
 (recovered with coincurve — the fast path — and compared with the registered signing
 address); the sequence number is strictly increasing; the interval does not overlap the
 previous reading's.
@@ -35,20 +35,18 @@ from typing import Protocol
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
-from ledger.crypto import (
+from ledger.crypto.primitives import InvalidSignature, Signer, recover_address_bytes
+from ledger.meter_data.energy import energy_wh
+from ledger.meter_data.merkle import StandardMerkleTree
+from ledger.meter_data.reading import (
     BatchReport,
-    InvalidSignature,
     Reading,
-    Signer,
     batch_report_digest,
     reading_digest_and_leaf,
     supersedes_word,
-    recover_address_bytes,
 )
-from ledger.merkle import StandardMerkleTree
-from ledger.migrate import upgrade
+from ledger.store.migrate import upgrade
 from oracles.quantities import NODE_QUANTITIES as QUANTITIES
-from ledger.units import energy_wh
 from oracles.store import CorrectionReport, QuarantinedReading, SignedBatchReport, SignerConflict, StoredReading
 
 #: Readings may end at most this many seconds after the node's clock (clock skew allowance).
@@ -177,7 +175,7 @@ class OracleNode:
     Args:
         name: label used in reports and logs.
         signer: the node's secp256k1 key (signs batch reports).
-        engine: the node's store (migrated to head: ledger.migrate.upgrade).
+        engine: the node's store (migrated to head: ledger.store.migrate.upgrade).
         domain_separator: EIP-712 domain separator of the MeterDataAnchor deployment.
         devices: device registrations.
         config_digest: callable returning the anchor's current config digest.

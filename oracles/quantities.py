@@ -2,13 +2,13 @@
 representation and its plausibility bounds, with the source of every bound.
 
 A reading's physical value is ``value × 10^scale`` in the quantity's ``unit``
-(:class:`ledger.crypto.Reading`). Sources report other units (MW, MMBtu, short tons); each
+(:class:`ledger.meter_data.reading.Reading`). Sources report other units (MW, MMBtu, short tons); each
 :class:`QuantitySpec` names the source unit and the exact factor that converts it to ``unit``,
 and :meth:`QuantitySpec.to_units` does the conversion on the source's decimal string (no binary
 floating point), rounding half up where the product is not an integer.
 
 Code 1 (average active power in W) is the one the oracle node already checks
-(:data:`ledger.quantities.ACTIVE_POWER_W`); its entry here is built from that object so the two
+(:data:`ledger.meter_data.quantities.ACTIVE_POWER_W`); its entry here is built from that object so the two
 can never disagree (tests/test_data_quality.py also asserts it). The oracle node checks every code
 here through :data:`NODE_QUANTITIES` (:func:`node_quantity` of each spec).
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Final
 
-from ledger.quantities import ACTIVE_POWER_W, Quantity
+from ledger.meter_data.quantities import ACTIVE_POWER_W, Quantity
 
 __all__ = [
     "ACTIVE_POWER",
@@ -114,7 +114,7 @@ class QuantitySpec:
         return self.minimum <= value <= self.maximum
 
 
-#: Code 1, unchanged from :data:`ledger.quantities.ACTIVE_POWER_W` (the oracle node's rule:
+#: Code 1, unchanged from :data:`ledger.meter_data.quantities.ACTIVE_POWER_W` (the oracle node's rule:
 #: 0 ≤ W ≤ 1 GW, intervals up to 3600 s). Source unit kW (UCI ``Global_active_power``).
 ACTIVE_POWER: Final = QuantitySpec(
     ACTIVE_POWER_W.code, ACTIVE_POWER_W.name, ACTIVE_POWER_W.unit, ACTIVE_POWER_W.minimum,
@@ -197,7 +197,7 @@ def spec(code: int) -> QuantitySpec:
 
 
 def node_quantity(code: int) -> Quantity:
-    """The :class:`ledger.quantities.Quantity` the oracle node needs for ``code``.
+    """The :class:`ledger.meter_data.quantities.Quantity` the oracle node needs for ``code``.
 
     Registers (kind ``"register"``) are instantaneous and have no interval; the node's
     ``max_interval_s`` for them is 3600 (a reading spans the time since the previous one).
@@ -209,7 +209,7 @@ def node_quantity(code: int) -> Quantity:
     return Quantity(q.code, q.name, q.unit, q.minimum, q.maximum, q.max_interval_s or 3_600)
 
 
-#: The oracle node's table: every code above as the ``ledger.quantities.Quantity`` the node checks
+#: The oracle node's table: every code above as the ``ledger.meter_data.quantities.Quantity`` the node checks
 #: (unit, plausibility bounds, longest interval) — so CEMS, register and PJM readings are ingested
 #: by the same node as the UCI minutes.
 NODE_QUANTITIES: Final[dict[int, Quantity]] = {code: node_quantity(code) for code in QUANTITY_SPECS}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledger.chain import ChainClient
-from ledger.crypto import Signer
-from ledger.db import make_engine, sqlite_url
-from ledger.deployment import Deployment
-from ledger.keystore import Keystore, passphrase_from_environment
+from ledger.chain.client import ChainClient
+from ledger.contracts.deployment import Deployment
+from ledger.crypto.keystore import Keystore, passphrase_from_environment
+from ledger.crypto.primitives import Signer
+from ledger.store.db import make_engine, sqlite_url
 from oracles.chain_devices import ChainDeviceDirectory
 from oracles.node import OracleNode
 

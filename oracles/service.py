@@ -21,7 +21,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ledger.crypto import batch_report_digest, keccak256
+from ledger.crypto.primitives import keccak256
+from ledger.meter_data.reading import batch_report_digest
 from oracles.node import NodeReport, OracleNode
 
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from api.app import create_app
-    from ledger.db import make_engine, sqlite_url
+    from ledger.store.db import make_engine, sqlite_url
     from oracles.network import AnchorService, Cluster
     from oracles.peer_http import router
     from oracles.runtime import open_oracle_node

@@ -21,16 +21,16 @@ on-chain.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import json
-import logging
-
-from ledger.chain import Call, ChainClient, ContractRevert
-from ledger.crypto import BatchReport, InvalidSignature, batch_report_digest, keccak256, recover_address_bytes, address_bytes
+from ledger.chain.client import Call, ChainClient, ContractRevert
+from ledger.crypto.primitives import InvalidSignature, address_bytes, keccak256, recover_address_bytes
+from ledger.meter_data.reading import BatchReport, batch_report_digest
 from oracles.node import NodeReport
 
 log = logging.getLogger("carbonledger.submitter")

@@ -19,15 +19,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ledger.assets import cea_id, ccer_id
-from ledger.chain import Call, ChainClient
-from ledger.compiler import compile_contracts
-from ledger.crypto import keccak256, new_private_key
-from ledger.db import make_engine, sqlite_url
-from ledger.deployment import Deployment, deploy_all
+from ledger.accounting.assets import cea_id
+from ledger.accounting.settlement import Trade, trade_id
+from ledger.chain.anvil import AnvilNode, anvil_binary
+from ledger.chain.client import Call, ChainClient
+from ledger.contracts.compiler import compile_contracts
+from ledger.contracts.deployment import Deployment, deploy_all, deploy_assets, deploy_market
+from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
-from ledger.market import RetirementRequest, SerialRange, Trade, deploy_assets, deploy_market, trade_id
-from ledger.node import AnvilNode, anvil_binary
+from ledger.offsets.serials import RetirementRequest, SerialRange
+from ledger.store.db import make_engine, sqlite_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ORGS = {  # name: (USCC, role)

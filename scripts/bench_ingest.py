@@ -61,9 +61,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ledger.crypto import Signer, keccak256, new_private_key
-from ledger.db import make_engine, sqlite_url
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import device_id
+from ledger.store.db import make_engine, sqlite_url
 from oracles.device import DeviceSigner
 from oracles.node import DeviceInfo, OracleNode, SignedReading
 from oracles.uci import UCI_UTC_OFFSET_SECONDS, load_uci
@@ -195,7 +195,7 @@ def presign(cache_dir: Path, n: int, start: date, devices: int, domain_separator
 
 
 def _reading(device: bytes, seq: int, st: int, en: int, qc: int, v: int, sc: int, fl: int) -> Any:
-    from ledger.crypto import Reading
+    from ledger.meter_data.reading import Reading
     return Reading(device, seq, st, en, qc, v, sc, fl)
 
 
@@ -315,7 +315,7 @@ class BenchChain:
 
     def register(self, serials: list[str]) -> list[bytes]:
         """Register benchmark meters (quantity 1, W) if the chain lacks them; their device ids."""
-        from ledger.chain import Call
+        from ledger.chain.client import Call
         from ledger.identifiers import org_id
         from scripts.setup_env import METER_CALIBRATED_UNTIL, METER_CALIBRATION_STATEMENT
         s, d, c = self.system, self.dep, self.client
@@ -475,7 +475,7 @@ def limiting_factor(run: dict[str, Any]) -> str:
     elif node_cores / len(run["per_node"]) > 1.0:
         parts.insert(0, "the node's Python interpreter lock (GIL): JSON decoding, checks, SQL and the answer run one "
                         "thread at a time; only signature recovery and Keccak (C, GIL released) use the second core — "
-                        f"the machine was not saturated")
+                        "the machine was not saturated")
     else:
         parts.insert(0, "not CPU-saturated: per-batch latency (each meter's connection waits for its commit, "
                         "synchronous=FULL fsync) limits it")
@@ -611,7 +611,7 @@ def main(n: int, start: date, console: Console | None = None) -> dict[str, Any]:
     """The previous in-process figure: ingest ``n`` real readings from ``start`` into one
     :class:`OracleNode` (no HTTP, static device list, throwaway domain); print and return it.
     Kept for ``carbonledger bench --readings N`` until the CLI mounts :data:`bench_app`."""
-    from ledger.crypto import Eip712Domain
+    from ledger.crypto.primitives import Eip712Domain
     console = console or Console()
     domain = Eip712Domain("CarbonLedger MeterDataAnchor", "1", 31337, "0x" + "11" * 20)
     minutes = load_minutes(n, start)

@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from scripts.bench_ingest import bench_app
 from scripts.cli_audit import audit_app
 from scripts.data_quality import data_quality
 from scripts.oracles_up import oracles_app
-from scripts.bench_ingest import bench_app
 from scripts.registry_replay import registry_app
 from scripts.simulate import simulate
 from scripts.verify import verify
@@ -95,7 +95,7 @@ def demo(
         raise typer.BadParameter("--end must be after --start")
     t0 = time.perf_counter()
     system = _system(data_dir, port, rpc_url)
-    from ledger.deployment import DeploymentError
+    from ledger.contracts.deployment import DeploymentError
     try:
         with console.status("starting the chain, compiling and deploying…"):
             system.start()
@@ -135,7 +135,7 @@ def _serve(system: Any, api_port: int) -> None:
     import uvicorn
 
     from api.app import create_app
-    from ledger.db import make_engine, sqlite_url
+    from ledger.store.db import make_engine, sqlite_url
     app_ = create_app(system.dep, make_engine(sqlite_url(system.data_dir / "api.sqlite")), system.oracle_nodes[0],
                       custodial=[system.accounts[n] for n in ("regulator", "enterprise")])
     console.print(f"serving the API on http://127.0.0.1:{api_port} (OpenAPI: /docs); Ctrl-C to stop")
@@ -146,7 +146,7 @@ def _serve(system: Any, api_port: int) -> None:
 def node_run(data_dir: DataDir = DEFAULT_DIR, port: int = 8545,
              snapshot_every: Annotated[float, typer.Option(help="Seconds between state snapshots.")] = 30.0) -> None:
     """Run the embedded chain in the foreground, snapshotting its state, until Ctrl-C."""
-    from ledger.node import AnvilNode, anvil_binary
+    from ledger.chain.anvil import AnvilNode, anvil_binary
     from scripts.setup_env import PROJECT_ROOT
     node = AnvilNode(anvil_binary(PROJECT_ROOT), data_dir.resolve() / "chain", port=port)
     node.start()
@@ -190,8 +190,8 @@ def oracle_serve(name: Annotated[str, typer.Option(help="oracle-1, oracle-2 or o
     import uvicorn
 
     from api.app import create_app
+    from ledger.store.db import make_engine, sqlite_url
     from oracles.runtime import open_oracle_node
-    from ledger.db import make_engine, sqlite_url
     dep, node = open_oracle_node(data_dir.resolve(), name, rpc_url)
     console.print(f"oracle node {name} ({node.address}) on http://127.0.0.1:{port}")
     api_store = make_engine(sqlite_url(data_dir.resolve() / "oracles" / f"{name}-api.sqlite"))
@@ -206,8 +206,8 @@ def api_serve(data_dir: DataDir = DEFAULT_DIR,
     import uvicorn
 
     from api.app import create_app
+    from ledger.store.db import make_engine, sqlite_url
     from oracles.runtime import open_oracle_node
-    from ledger.db import make_engine, sqlite_url
     from scripts.setup_env import open_keystore
     d = data_dir.resolve()
     dep, node = open_oracle_node(d, "oracle-1", rpc_url)
@@ -216,7 +216,7 @@ def api_serve(data_dir: DataDir = DEFAULT_DIR,
 
 
 def _admin_ctx(data_dir: Path, rpc_url: str) -> tuple[Any, Any]:
-    from ledger.db import make_engine, sqlite_url
+    from ledger.store.db import make_engine, sqlite_url
     from oracles.runtime import open_oracle_node
     d = data_dir.resolve()
     dep, _node = open_oracle_node(d, "oracle-1", rpc_url)

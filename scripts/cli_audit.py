@@ -48,9 +48,9 @@ def open_deployment(data_dir: Path, rpc_url: str | None) -> Any:
     """
     import httpx
 
-    from ledger.chain import ChainClient, ChainError
-    from ledger.db import make_engine
-    from ledger.deployment import Deployment, DeploymentError
+    from ledger.chain.client import ChainClient, ChainError
+    from ledger.contracts.deployment import Deployment, DeploymentError
+    from ledger.store.db import make_engine
     manifest = data_dir / "deployment.json"
     if not manifest.exists():
         raise _fail(f"{manifest} does not exist; run `carbonledger deploy` (or the demo) first")
@@ -65,8 +65,8 @@ def open_deployment(data_dir: Path, rpc_url: str | None) -> Any:
 
 
 def _indexer_engine(data_dir: Path, db_url: str | None) -> Any:
-    from ledger.db import make_engine, sqlite_url
-    from ledger.indexer import IndexerBase
+    from ledger.chain.indexer import IndexerBase
+    from ledger.store.db import make_engine, sqlite_url
     return make_engine(db_url or sqlite_url(data_dir / "indexer.sqlite"), metadata=IndexerBase)
 
 
@@ -84,8 +84,9 @@ def audit_index(
     step: Annotated[int, typer.Option(min=1, help="Blocks per eth_getLogs.")] = 2000,
 ) -> None:
     """Index every event of the deployment's contracts into SQL, from the checkpoint on."""
-    from ledger.indexer import ChainEvent, Indexer, IndexerError
     from sqlalchemy import func, select
+
+    from ledger.chain.indexer import ChainEvent, Indexer, IndexerError
     data_dir = data_dir.resolve()
     dep = open_deployment(data_dir, rpc_url)
     engine = _indexer_engine(data_dir, db_url)
@@ -122,7 +123,7 @@ def _oracle_stores(data_dir: Path, urls: list[str] | None) -> list[tuple[str, st
     ``DATA_DIR/oracles`` holding a ``readings`` table (journals and API stores hold none)."""
     from sqlalchemy import create_engine, inspect
 
-    from ledger.db import sqlite_url
+    from ledger.store.db import sqlite_url
     if urls:
         return [(u, u) for u in urls]
     out = []
@@ -147,10 +148,10 @@ def audit_verify(
     signatures: Annotated[bool, typer.Option("--signatures", help="Also check every reading's device signature (slower).")] = False,
 ) -> None:
     """Re-check the indexed events and the oracle stores' readings against the chain (exit 1 on any discrepancy)."""
-    from ledger.audit_verify import Discrepancy, VerifyError, verify_events, verify_oracle_store
-    from ledger.chain import ChainError
-    from ledger.db import make_engine
-    from ledger.indexer import checkpoint_id, count_events, read_checkpoint
+    from ledger.chain.client import ChainError
+    from ledger.chain.indexer import checkpoint_id, count_events, read_checkpoint
+    from ledger.store.db import make_engine
+    from ledger.verify.audit import Discrepancy, VerifyError, verify_events, verify_oracle_store
     data_dir = data_dir.resolve()
     dep = open_deployment(data_dir, rpc_url)
     found: list[tuple[str, Discrepancy]] = []

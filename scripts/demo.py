@@ -34,12 +34,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.chain import JournalEntry
+from ledger.accounting.emissions import kg_to_tonnes
+from ledger.chain.client import JournalEntry
 from ledger.identifiers import org_id
-from ledger.records import device_batches
-from ledger.units import kg_to_tonnes, wh_to_mwh
-from ledger.verification import AnchoredBatch
-from ledger.verifier import Verdict
+from ledger.meter_data.energy import wh_to_mwh
+from ledger.records.queries import device_batches
+from ledger.verify.provenance import Verdict
+from ledger.verify.shapes import AnchoredBatch
 from oracles.device import DeviceSigner
 from oracles.node import SignedReading
 from oracles.submitter import Submitter

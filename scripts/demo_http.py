@@ -2,7 +2,7 @@
 
 The enterprise and the regulator use API keys (custodial: the API signs their transactions);
 the verifier uses EIP-712 signed requests and signs its attest/reject transactions itself
-(non-custodial) after re-verifying each record with :func:`ledger.verifier.verify_record` — the
+(non-custodial) after re-verifying each record with :func:`ledger.verify.provenance.verify_record` — the
 same code as ``carbonledger verify``: the API's data checked against the chain.
 """
 
@@ -21,11 +21,11 @@ import uvicorn
 
 from api.app import create_app
 from api.auth import issue_key, revoke_key, signed_request_headers
-from ledger.crypto import Signer
-from ledger.db import make_engine, sqlite_url
+from ledger.crypto.primitives import Signer
 from ledger.identifiers import org_id
-from ledger.verifier import ApiClient, Verdict, verify_record
-from ledger.workflow import sign_verdict
+from ledger.records.workflow import sign_verdict
+from ledger.store.db import make_engine, sqlite_url
+from ledger.verify.provenance import ApiClient, Verdict, verify_record
 from scripts.setup_env import PARTICIPANTS, System
 
 

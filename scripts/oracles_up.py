@@ -32,7 +32,7 @@ from eth_utils import to_checksum_address
 from rich.console import Console
 from rich.table import Table
 
-from ledger.chain import Call, ChainClient
+from ledger.chain.client import Call, ChainClient
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from oracles.network import DEFAULT_TAKEOVER_S, Cluster, Member
 
@@ -56,7 +56,7 @@ def oracle_participant(i: int) -> dict[str, Any]:
 
 def ensure_oracle_keys(data_dir: Path, names: list[str]) -> dict[str, bytes]:
     """Keys of ``names`` from the data directory's keystore, created where missing."""
-    from ledger.crypto import new_private_key
+    from ledger.crypto.primitives import new_private_key
     from scripts.setup_env import open_keystore
     ks = open_keystore(data_dir)
     have = ks.labels()
@@ -178,7 +178,7 @@ def start_cluster(data_dir: Path, rpc_url: str, keys: dict[str, bytes], ports: d
                   takeover_s: float = DEFAULT_TAKEOVER_S, timeout: float = 120.0, chunk: int | None = None) -> ClusterProcesses:
     """Write ``cluster.json`` and start one :mod:`oracles.service` process per key (own store,
     own port, optional MQTT ``host:port``, optional fault); returns once all answer."""
-    from ledger.crypto import Signer
+    from ledger.crypto.primitives import Signer
     names = sorted(keys, key=lambda n: int(n.rsplit("-", 1)[1]))
     Cluster([Member(n, Signer(keys[n]).address, f"http://127.0.0.1:{ports[n]}") for n in names], takeover_s).save(
         data_dir / "oracles" / "cluster.json")
@@ -215,8 +215,8 @@ def _free_port() -> int:
 
 def _open(data_dir: Path, rpc_url: str) -> tuple[ChainClient, Any, str]:
     """Chain client (regulator key loaded), deployment and regulator address of a data directory."""
-    from ledger.db import make_engine, sqlite_url
-    from ledger.deployment import Deployment
+    from ledger.contracts.deployment import Deployment
+    from ledger.store.db import make_engine, sqlite_url
     from scripts.setup_env import open_keystore
     manifest = data_dir / "deployment.json"
     if not manifest.exists():
@@ -290,8 +290,8 @@ def set_(add: Annotated[list[str] | None, typer.Option("--add", help="Oracle to 
          quorum: Annotated[int | None, typer.Option("--quorum", help="New quorum k (default: unchanged if still valid).")] = None,
          data_dir: DataDir = Path(".carbonledger"), rpc_url: RpcUrl = "http://127.0.0.1:8545") -> None:
     """Regulator: add or remove oracles and/or change the quorum (a new oracle-set version)."""
-    from ledger.chain import ContractRevert
-    from ledger.crypto import Signer
+    from ledger.chain.client import ContractRevert
+    from ledger.crypto.primitives import Signer
     d = data_dir.resolve()
     client, dep, regulator = _open(d, rpc_url)
     have, q, _v = client.call(dep.anchor.functions.oracles())

@@ -1,7 +1,7 @@
 """``carbonledger registry replay`` — load real offset-registry exports through the contracts.
 
 The exports in ``--data`` (ACR, CAR, GOLD, VCS issuances; ACR, CAR retirements; projects.csv —
-see :mod:`ledger.registry_exports`) are replayed as CCER-like projects, issuance batches and
+see :mod:`ledger.offsets.registry_exports`) are replayed as CCER-like projects, issuance batches and
 retirements through ``CCERRegistry`` and ``CarbonAssets`` on a throwaway Anvil chain (or the
 dev chain at ``--rpc-url``), in bulk: hundreds of signed transactions per JSON-RPC batch.
 
@@ -17,11 +17,11 @@ Who acts on the ledger
       synthetic (valid check digit, made with :func:`ledger.identifiers.make_uscc`).
 
 Project numbers (uint64): registry code × 10^9 + the export's number
-(:func:`ledger.registry_exports.project_number`): ACR 1, CAR 2, GOLD 3, VCS 4 — so "ACR102" is
+(:func:`ledger.offsets.registry_exports.project_number`): ACR 1, CAR 2, GOLD 3, VCS 4 — so "ACR102" is
 project 1000000102 and "GS1001" is 3000001001.
 
 Refusals: rows the loaders cannot read, rows the replay policy or the contracts' own rules
-refuse (checked first in Python by :func:`ledger.registry_exports.plan_replay`, so a whole
+refuse (checked first in Python by :func:`ledger.offsets.registry_exports.plan_replay`, so a whole
 batch is not lost to one bad row), and anything the contracts still refuse: a pre-flight revert
 removes that call from its batch and the rest is sent again; a transaction that reverts when
 mined is explained by re-running it as ``eth_call``. Each becomes ``{"row", "reason"}`` with the
@@ -57,15 +57,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ledger.chain import Call, ChainClient, ContractRevert, TxResult
-from ledger.compiler import Artifact, compile_contracts
-from ledger.crypto import keccak256, new_private_key
-from ledger.db import make_engine, sqlite_url
-from ledger.deployment import Deployment, deploy_all
+from ledger.chain.anvil import AnvilNode, anvil_binary
+from ledger.chain.client import Call, ChainClient, ContractRevert, TxResult
+from ledger.contracts.compiler import Artifact, compile_contracts
+from ledger.contracts.deployment import Deployment, deploy_all, deploy_assets, deploy_market
+from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
-from ledger.market import deploy_assets, deploy_market
-from ledger.node import AnvilNode, anvil_binary
-from ledger.registry_exports import (
+from ledger.offsets.registry_exports import (
     PlannedBatch,
     PlannedRetirement,
     ProjectTotals,
@@ -77,6 +75,7 @@ from ledger.registry_exports import (
     project_number,
     reconcile,
 )
+from ledger.store.db import make_engine, sqlite_url
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Calls per ChainClient.send (one JSON-RPC batch of signed transactions).
@@ -129,7 +128,7 @@ def _contract(client: ChainClient, art: Artifact, address: str) -> Any:
 def deploy_replay_ledger(client: ChainClient, artifacts: dict[str, Artifact],
                          registries: Sequence[str], *, dep: Deployment | None = None,
                          regulator: str | None = None) -> ReplayLedger:
-    """Deploy CarbonAssets and CCERRegistry (ledger.market) — and the core contracts first unless
+    """Deploy CarbonAssets and CCERRegistry (ledger.contracts.deployment) — and the core contracts first unless
     ``dep`` and its ``regulator`` account are given — and admit the registry operator and one
     holding organisation per source registry (new keys, funded on the dev chain).
 
@@ -569,14 +568,14 @@ def _chain_check(ledger: ReplayLedger, replayed: dict[str, dict[str, Counter[str
     for resp in client.rpc_batch(reqs):
         (b,) = client.w3.codec.decode(types, bytes.fromhex(resp["result"][2:]))
         ids.add((int(b[0]), int(b[1])))  # (project, vintage)
-    from ledger.assets import ccer_id
-    from ledger.registry_exports import project_id_of
+    from ledger.accounting.assets import ccer_id
+    from ledger.offsets.registry_exports import project_id_of
 
     pairs = sorted(ids)
-    reqs = [("eth_call", [{"to": ledger.assets.address,
-                           "data": ledger.assets.functions.supplyOf(ccer_id(v, p))._encode_transaction_data()},
+    reqs = [("eth_call", [{"to": ledger.accounting.assets.address,
+                           "data": ledger.accounting.assets.functions.supplyOf(ccer_id(v, p))._encode_transaction_data()},
                           "latest"]) for p, v in pairs]
-    sup_abi = ledger.assets.get_function_by_name("supplyOf").abi
+    sup_abi = ledger.accounting.assets.get_function_by_name("supplyOf").abi
     stypes = ["(" + ",".join(o["type"] for o in sup_abi["outputs"][0]["components"]) + ")"]
     chain_iss: Counter[str] = Counter()
     chain_ret: Counter[str] = Counter()

@@ -16,16 +16,16 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from ledger import evidence as ev
-from ledger.chain import Call, ChainClient
-from ledger.compiler import compile_contracts
-from ledger.crypto import Signer, keccak256, new_private_key
-from ledger.db import make_engine, sqlite_url
-from ledger.deployment import Deployment, deploy_all, extend_manifest, save_manifest
+from ledger.accounting.emissions import ef_to_scaled
+from ledger.chain.anvil import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
+from ledger.chain.client import Call, ChainClient
+from ledger.contracts.compiler import compile_contracts
+from ledger.contracts.deployment import Deployment, deploy_all, extend_manifest, save_manifest
+from ledger.crypto import envelope as ev
+from ledger.crypto.keystore import Keystore, derive_encryption_key, passphrase_from_environment
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
-from ledger.keystore import Keystore, derive_encryption_key, passphrase_from_environment
-from ledger.node import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
-from ledger.units import ef_to_scaled
+from ledger.store.db import make_engine, sqlite_url
 from oracles.node import OracleNode
 from oracles.runtime import make_oracle_node
 

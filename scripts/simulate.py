@@ -1,13 +1,13 @@
 """``carbonledger simulate``: a national-scale compliance year on a throwaway Anvil.
 
 Population: every covered unit of a US EPA AMPD annual unit file becomes one key emitting
-enterprise (:mod:`ledger.ampd`); prices: the real Guangdong daily price series (:mod:`ledger.prices`);
-trades: the seeded plan of :mod:`ledger.simulation`, every trade checked by the exchange rule set
-(:mod:`ledger.exchange_rules`). On a fresh Anvil it then runs the whole year through the
+enterprise (:mod:`ledger.datasets.ampd`); prices: the real Guangdong daily price series (:mod:`ledger.datasets.prices`);
+trades: the seeded plan of :mod:`ledger.simulation.plan`, every trade checked by the exchange rule set
+(:mod:`ledger.accounting.exchange_rules`). On a fresh Anvil it then runs the whole year through the
 contracts, with ChainClient batches of hundreds of calls:
 
 1. deploy the core, asset, allocation/compliance and market contracts; admit a verifier, an
-   exchange, a settlement bank and every unit as an enterprise (USCC: :func:`ledger.ampd.simulation_uscc`
+   exchange, a settlement bank and every unit as an enterprise (USCC: :func:`ledger.datasets.ampd.simulation_uscc`
    — simulation identities derived from ORISPL + unit id, not real codes);
 2. publish the fuel factors (OGE table, converted to kgCO2/GJ × 1e6) and the 2019–2020 benchmark set
    for the simulated year; enrol each unit (coal → COAL_GT300, gas → GAS) and pre-allocate 70 % of
@@ -49,24 +49,32 @@ import httpx
 import typer
 from eth_abi import encode as abi_encode
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from ledger.ampd import CATEGORY_BENCHMARK, Population, SimUnit, build_population, simulation_uscc
-from ledger.assets import cea_id
-from ledger.chain import Call, ChainClient
-from ledger.compiler import compile_contracts
-from ledger.compliance import BENCHMARKS_2019_2020, PERIOD_PRESETS, CITATION_FIELDS, PERIOD_FIELDS, deploy_compliance
-from ledger.crypto import SECP256K1_N, keccak256
-from ledger.db import make_engine, sqlite_url
-from ledger.deployment import Deployment, deploy_all
+from ledger.accounting.assets import cea_id
+from ledger.accounting.compliance import BENCHMARKS_2019_2020, CITATION_FIELDS, PERIOD_FIELDS, PERIOD_PRESETS
+from ledger.accounting.emissions import fuel_co2_code
+from ledger.accounting.settlement import Trade as SettlementTrade
+from ledger.accounting.settlement import trade_id
+from ledger.chain.anvil import anvil_binary
+from ledger.chain.client import Call, ChainClient
+from ledger.contracts.compiler import compile_contracts
+from ledger.contracts.deployment import Deployment, deploy_all, deploy_assets, deploy_compliance, deploy_market
+from ledger.crypto.primitives import SECP256K1_N, keccak256
+from ledger.datasets.ampd import CATEGORY_BENCHMARK, Population, SimUnit, build_population, simulation_uscc
+from ledger.datasets.prices import load_gcp, select_window
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
-from ledger.market import Trade as SettlementTrade
-from ledger.market import deploy_assets, deploy_market, trade_id
-from ledger.node import anvil_binary
-from ledger.prices import load_gcp, select_window
-from ledger.simulation import Participant, TradingPlan, participants_from, plan_trades
-from ledger.units import fuel_co2_code
+from ledger.simulation.plan import Participant, TradingPlan, participants_from, plan_trades
+from ledger.store.db import make_engine, sqlite_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FACTORS_REL = Path("..") / "emission_factors" / "oge_emission_factors_for_co2_ch4_n2o.csv"
@@ -111,7 +119,7 @@ class SimulationConfig:
         seed: fixes account keys, phases and the daily matching order.
         year: compliance year (default: the AMPD file's year); trading days default to that year.
         start, end, days: trading-day window (inclusive dates; at most ``days`` days).
-        cadence: a unit trades every ``cadence``-th trading day (:func:`ledger.simulation.plan_trades`).
+        cadence: a unit trades every ``cadence``-th trading day (:func:`ledger.simulation.plan.plan_trades`).
         batch: trades per Settlement.settle transaction.
         calls_per_send: calls per ChainClient.send (one JSON-RPC batch round).
     """
@@ -284,7 +292,7 @@ class ThrowawayNode:
     """The simulation's own Anvil (native binary, paris, chain id 31337), started in ``work_dir``
     and killed afterwards; nothing of it is kept.
 
-    Differences from the project's embedded node (ledger.node.AnvilNode), all for a one-off bulk run:
+    Differences from the project's embedded node (ledger.chain.anvil.AnvilNode), all for a one-off bulk run:
 
     * ``--block-base-fee-per-gas 0``: batches fill blocks, and with EIP-1559 the base fee would
       rise 12.5 % per full block and strand transactions priced before the rise; a base fee of 0

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from ledger.chain import Call, ChainClient
-from ledger.compiler import Artifact, compile_contracts
-from ledger.crypto import Signer, keccak256, new_private_key
-from ledger.db import make_engine, sqlite_url
-from ledger.deployment import Deployment, deploy_all
+from ledger.chain.anvil import AnvilNode, anvil_binary
+from ledger.chain.client import Call, ChainClient
+from ledger.contracts.compiler import Artifact, compile_contracts
+from ledger.contracts.deployment import Deployment, deploy_all
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
-from ledger.node import AnvilNode, anvil_binary
+from ledger.store.db import make_engine, sqlite_url
 from tests.pg import fresh_pg_url, pg_url  # noqa: F401 - PostgreSQL fixtures (scripts/postgres.sh)
 
 ROOT = Path(__file__).resolve().parent.parent

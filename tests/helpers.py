@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.crypto import BatchReport, Reading, Signer, batch_report_digest, reading_leaf
-from ledger.merkle import StandardMerkleTree
-from ledger.units import energy_wh
+from ledger.crypto.primitives import Signer
+from ledger.meter_data.energy import energy_wh
+from ledger.meter_data.merkle import StandardMerkleTree
+from ledger.meter_data.reading import BatchReport, Reading, batch_report_digest, reading_leaf
 
 DAY0 = 1_167_606_000  # 2007-01-01T00:00:00+01:00 in UTC seconds
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import uvicorn
 
-from ledger.crypto import Signer
-from ledger.db import make_engine, sqlite_url
+from ledger.crypto.primitives import Signer
+from ledger.store.db import make_engine, sqlite_url
 from oracles.chain_devices import ChainDeviceDirectory
 from oracles.device import DeviceSigner
 from oracles.node import OracleNode

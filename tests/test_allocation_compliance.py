@@ -12,9 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.assets import ccer_id, cea_id
-from ledger.chain import Call, ContractRevert
-from ledger.compliance import (
+from ledger.accounting.assets import ccer_id, cea_id
+from ledger.accounting.compliance import (
     BENCHMARKS_2019_2020,
     CITATION_FIELDS,
     PERIOD_FIELDS,
@@ -22,15 +21,16 @@ from ledger.compliance import (
     allocation_tonnes,
     category_id,
     ccer_cap,
-    deploy_compliance,
     emissions_tonnes,
     obligation_tonnes,
     penalty_range_fen,
     pre_allocation_tonnes,
 )
-from ledger.crypto import keccak256, new_private_key
+from ledger.accounting.emissions import fuel_co2_code, fuel_emissions_kg
+from ledger.chain.client import Call, ContractRevert
+from ledger.contracts.deployment import deploy_compliance
+from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
-from ledger.units import fuel_co2_code, fuel_emissions_kg
 from tests.conftest import USCC, World
 
 YEAR = 2021

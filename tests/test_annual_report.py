@@ -14,13 +14,22 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.auth import issue_key
-from ledger import annual_report as ar
-from ledger.chain import Call, ContractRevert
-from ledger.crypto import keccak256
-from ledger.db import make_engine, sqlite_url
+from ledger.accounting.emissions import (
+    emissions_kg,
+    fuel_cc_code,
+    fuel_co2_code,
+    fuel_co2_factor_scaled,
+    fuel_heat_input_mj,
+    fuel_of_code,
+    guideline_fuel_emissions_kg,
+    heat_ef_code,
+    heat_emissions_kg,
+)
+from ledger.chain.client import Call, ContractRevert
+from ledger.crypto.primitives import keccak256
 from ledger.identifiers import device_id, org_id
-from ledger.units import (emissions_kg, fuel_co2_code, fuel_co2_factor_scaled, fuel_cc_code, fuel_heat_input_mj, fuel_of_code,
-                          guideline_fuel_emissions_kg, heat_ef_code, heat_emissions_kg)
+from ledger.records import annual_report as ar
+from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import USCC, World
 from tests.helpers import DAY0
 from tests.test_contracts import anchor_day
@@ -342,7 +351,7 @@ def problem(r, status: int, slug: str) -> dict:
 
 
 def device_body(w: World, **kw) -> dict:
-    from ledger.crypto import Signer, new_private_key
+    from ledger.crypto.primitives import Signer, new_private_key
     return {"serial": "meter-7", "signer": Signer(new_private_key()).address, "quantity_code": 1, "calibrated_until": 1_293_840_000,
             "calibration_certificate_hash": "0x" + keccak256(b"certificate").hex(), **kw}
 

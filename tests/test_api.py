@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import issue_key
-from ledger.db import make_engine, sqlite_url
-from ledger.crypto import keccak256
+from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
+from ledger.store.db import make_engine, sqlite_url
 from oracles.device import DeviceSigner
 from oracles.node import SignedReading
 from oracles.submitter import Submitter

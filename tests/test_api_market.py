@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import issue_key
-from ledger.assets import cea_id
-from ledger.crypto import keccak256
-from ledger.db import make_engine, sqlite_url
+from ledger.accounting.assets import cea_id
+from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
+from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import USCC, World
 
 YEAR = 2019

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import AuthError, issue_key, revoke_key, rotate_key, signed_request_headers
-from ledger.crypto import Signer, keccak256, new_private_key
-from ledger.db import make_engine, sqlite_url
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import org_id
-from ledger.workflow import sign_verdict
+from ledger.records.workflow import sign_verdict
+from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import USCC, World
 from tests.helpers import DAY0
 from tests.test_contracts import anchor_day

@@ -6,7 +6,6 @@ payment settlement (double settlement, bad trades in atomic and skip mode, fees)
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,22 +14,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.assets import cea_id, ccer_id
-from ledger.chain import Call, ContractRevert, TxResult
-from ledger.crypto import keccak256, new_private_key
+from ledger.accounting.assets import ccer_id, cea_id
+from ledger.accounting.settlement import Reason, Trade, trade_id
+from ledger.chain.client import Call, ContractRevert, TxResult
+from ledger.contracts.deployment import deploy_assets, deploy_market
+from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
-from ledger.market import (
+from ledger.offsets.serials import (
     NO_SERIALS,
-    Reason,
     RetirementRequest,
     SerialBook,
     SerialRange,
     SerialsRefused,
-    Trade,
-    deploy_assets,
-    deploy_market,
     parse_serial_range,
-    trade_id,
 )
 from tests.conftest import World, shared_data
 

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from api.readings import parse_readings_fast, readings_out_json
 from api.schemas import ReadingResult, ReadingsIn, ReadingsOut
-from ledger.crypto import Reading, keccak256, keccak256_fast, reading_digest, reading_digest_and_leaf, reading_leaf
+from ledger.crypto.primitives import keccak256, keccak256_fast
+from ledger.meter_data.reading import Reading, reading_digest, reading_digest_and_leaf, reading_leaf
 from oracles.node import Ack, SignedReading
 from scripts.bench_ingest import batch_periods, bench_app, bench_device_key
 from tests.conftest import ROOT

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import solcx
 
-import ledger.compiler as compiler
-from ledger.compiler import (
+from ledger.contracts import compiler
+from ledger.contracts.compiler import (
     MAX_DEPLOYED_CODE_SIZE,
     SOLC_VERSION,
     Artifact,

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.chain import Call, ContractRevert
-from ledger.crypto import Eip712Domain, Signer, config_digest, keccak256, new_private_key, reading_leaf
+from ledger.accounting.emissions import emissions_kg
+from ledger.chain.client import Call, ContractRevert
+from ledger.crypto.primitives import Eip712Domain, Signer, keccak256, new_private_key
 from ledger.identifiers import device_id, org_id, uscc_bytes32
-from ledger.units import emissions_kg
+from ledger.meter_data.reading import config_digest, reading_leaf
 from tests.conftest import CAL_UNTIL, USCC, World
 from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
 

@@ -33,8 +33,8 @@ from web3.logs import DISCARD
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import RPCEndpoint
 
-from ledger.compiler import Artifact, compile_contracts
-from ledger.units import emissions_kg
+from ledger.accounting.emissions import emissions_kg
+from ledger.contracts.compiler import Artifact, compile_contracts
 
 REPO = Path(__file__).resolve().parents[1]
 ANVIL = REPO / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"

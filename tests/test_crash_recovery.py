@@ -10,15 +10,14 @@ import sys
 import threading
 import time
 from datetime import date
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.chain import Call
-from ledger.db import make_engine, sqlite_url
+from ledger.chain.client import Call
+from ledger.store.db import make_engine, sqlite_url
 from oracles.device import DeviceSigner
 from oracles.store import StoredReading
 from oracles.submitter import Submitter

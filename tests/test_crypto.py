@@ -1,7 +1,7 @@
-"""ledger.crypto against eth-account / eth-abi / eth-utils, bit for bit.
+"""ledger.crypto.primitives against eth-account / eth-abi / eth-utils, bit for bit.
 
 The EIP-712 messages here are written out literally from COMMON.md (not built with
-ledger.crypto's own typed-data helpers), so a wrong field name, type or order in the hand
+ledger.crypto.primitives's own typed-data helpers), so a wrong field name, type or order in the hand
 encoder shows up as a digest mismatch.
 """
 
@@ -18,19 +18,19 @@ from eth_utils import to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import crypto
-from ledger.crypto import (
+from ledger.crypto import primitives as crypto
+from ledger.crypto.primitives import (
     SECP256K1_HALF_N,
     SECP256K1_N,
-    BatchReport,
     Eip712Domain,
     InvalidAddressError,
     InvalidFieldError,
     InvalidPrivateKeyError,
     InvalidSignature,
-    Reading,
     Signer,
 )
+from ledger.meter_data import reading
+from ledger.meter_data.reading import BatchReport, Reading
 
 U64 = 2**64 - 1
 
@@ -180,11 +180,11 @@ def test_keccak256_matches_eth_utils(data: bytes) -> None:
 
 
 def test_typehashes_are_keccak_of_common_type_strings() -> None:
-    assert crypto.READING_TYPEHASH == eth_keccak(
+    assert reading.READING_TYPEHASH == eth_keccak(
         text="Reading(bytes32 device,uint64 sequence,uint64 start,uint64 end,uint16 quantityCode,"
         "int64 value,int8 scale,uint32 flags)"
     )
-    assert crypto.BATCH_REPORT_TYPEHASH == eth_keccak(
+    assert reading.BATCH_REPORT_TYPEHASH == eth_keccak(
         text="BatchReport(bytes32 configDigest,bytes32 device,uint64 start,uint64 end,uint32 count,"
         "uint64 totalWh,bytes32 root,bytes32 supersedes)"
     )
@@ -214,9 +214,9 @@ def test_reading_digest_and_signature_match_eth_account(
 ) -> None:
     signable = encode_typed_data(full_message=eth_reading_message(domain, r))
     assert signable.header == domain.separator
-    assert signable.body == crypto.reading_struct_hash(r)
+    assert signable.body == reading.reading_struct_hash(r)
 
-    digest = crypto.reading_digest(domain.separator, r)
+    digest = reading.reading_digest(domain.separator, r)
     eth_signed = Account.sign_message(signable, private_key=key)
     assert bytes(eth_signed.message_hash) == digest
 
@@ -238,9 +238,9 @@ def test_batch_report_digest_and_signature_match_eth_account(
 ) -> None:
     signable = encode_typed_data(full_message=eth_batch_message(domain, b))
     assert signable.header == domain.separator
-    assert signable.body == crypto.batch_report_struct_hash(b)
+    assert signable.body == reading.batch_report_struct_hash(b)
 
-    digest = crypto.batch_report_digest(domain.separator, b)
+    digest = reading.batch_report_digest(domain.separator, b)
     eth_signed = Account.sign_message(signable, private_key=key)
     assert bytes(eth_signed.message_hash) == digest
     sig = Signer(key).sign_digest(digest)
@@ -255,8 +255,8 @@ def test_reading_leaf_is_double_keccak_of_abi_encoded_fields(r: Reading) -> None
         ["bytes32", "uint64", "uint64", "uint64", "uint16", "int64", "int8", "uint32"],
         [r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags],
     )
-    assert crypto.encode_reading_leaf_values(r) == encoded
-    assert crypto.reading_leaf(r) == eth_keccak(eth_keccak(encoded))
+    assert reading.encode_reading_leaf_values(r) == encoded
+    assert reading.reading_leaf(r) == eth_keccak(eth_keccak(encoded))
 
 
 def test_reading_struct_hash_depends_on_every_field() -> None:
@@ -269,10 +269,10 @@ def test_reading_struct_hash_depends_on_every_field() -> None:
         dataclasses.replace(base, quantity_code=2),
         dataclasses.replace(base, value=-base.value),
         dataclasses.replace(base, scale=-1),
-        dataclasses.replace(base, flags=crypto.FLAG_SUBSTITUTED),
+        dataclasses.replace(base, flags=reading.FLAG_SUBSTITUTED),
     ]
-    hashes = {crypto.reading_struct_hash(r) for r in [base, *changed]}
-    leaves = {crypto.reading_leaf(r) for r in [base, *changed]}
+    hashes = {reading.reading_struct_hash(r) for r in [base, *changed]}
+    leaves = {reading.reading_leaf(r) for r in [base, *changed]}
     assert len(hashes) == len(leaves) == 9
 
 
@@ -286,20 +286,20 @@ def test_config_digest_matches_eth_abi(chain_id: int, anchor: bytes, version: in
     expected = eth_keccak(
         eth_abi.encode(["uint256", "address", "uint64", "bytes32"], [chain_id, anchor, version, salt])
     )
-    assert crypto.config_digest(chain_id, anchor, version, salt) == expected
-    assert crypto.config_digest(chain_id, "0x" + anchor.hex(), version, salt) == expected
+    assert reading.config_digest(chain_id, anchor, version, salt) == expected
+    assert reading.config_digest(chain_id, "0x" + anchor.hex(), version, salt) == expected
 
 
 def test_config_digest_refuses_short_salt() -> None:
     with pytest.raises(InvalidFieldError, match="salt"):
-        crypto.config_digest(1, "0x" + "11" * 20, 1, b"\x00" * 31)
+        reading.config_digest(1, "0x" + "11" * 20, 1, b"\x00" * 31)
 
 
 def test_supersedes_word_is_zero_for_new_batch_and_uint256_of_old_id() -> None:
-    assert crypto.supersedes_word(None) == bytes(32)
-    assert crypto.supersedes_word(5) == bytes(31) + b"\x05"
+    assert reading.supersedes_word(None) == bytes(32)
+    assert reading.supersedes_word(5) == bytes(31) + b"\x05"
     with pytest.raises(InvalidFieldError):
-        crypto.supersedes_word(0)
+        reading.supersedes_word(0)
 
 
 def test_typed_data_helpers_give_the_same_digest_as_literal_messages() -> None:
@@ -307,8 +307,8 @@ def test_typed_data_helpers_give_the_same_digest_as_literal_messages() -> None:
     r = sample_reading(value=-5, scale=-3)
     b = BatchReport(b"\x01" * 32, r.device, 0, 3600, 60, 1_000, b"\x02" * 32, bytes(32))
     for helper, literal in [
-        (crypto.reading_typed_data(domain, r), eth_reading_message(domain, r)),
-        (crypto.batch_report_typed_data(domain, b), eth_batch_message(domain, b)),
+        (reading.reading_typed_data(domain, r), eth_reading_message(domain, r)),
+        (reading.batch_report_typed_data(domain, b), eth_batch_message(domain, b)),
     ]:
         assert encode_typed_data(full_message=helper) == encode_typed_data(full_message=literal)
 
@@ -349,8 +349,8 @@ OUT_OF_RANGE = [
 @pytest.mark.parametrize(("attr", "bad", "solidity_name"), OUT_OF_RANGE)
 def test_reading_refuses_out_of_range_field(attr: str, bad: object, solidity_name: str) -> None:
     r = sample_reading(**{attr: bad})
-    for check in (r.validate_ranges, lambda: crypto.reading_struct_hash(r),
-                  lambda: crypto.reading_leaf(r)):
+    for check in (r.validate_ranges, lambda: reading.reading_struct_hash(r),
+                  lambda: reading.reading_leaf(r)):
         with pytest.raises(InvalidFieldError, match=solidity_name) as info:
             check()
         assert isinstance(info.value, ValueError)
@@ -363,7 +363,7 @@ def test_reading_extremes_of_each_range_are_accepted() -> None:
         Reading(b"\xff" * 32, U64, U64, U64, 2**16 - 1, 2**63 - 1, 127, 2**32 - 1),
     ):
         r.validate_ranges()
-        assert len(crypto.reading_struct_hash(r)) == 32
+        assert len(reading.reading_struct_hash(r)) == 32
 
 
 @pytest.mark.parametrize(
@@ -380,12 +380,12 @@ def test_batch_report_refuses_out_of_range_field(attr: str, bad: object, solidit
     b = BatchReport(b"\x01" * 32, b"\x02" * 32, 0, 3600, 60, 1_000, b"\x03" * 32)
     b = dataclasses.replace(b, **{attr: bad})
     with pytest.raises(InvalidFieldError, match=solidity_name):
-        crypto.batch_report_struct_hash(b)
+        reading.batch_report_struct_hash(b)
 
 
 def test_digest_refuses_short_domain_separator() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
-        crypto.reading_digest(b"\x00" * 31, sample_reading())
+        reading.reading_digest(b"\x00" * 31, sample_reading())
 
 
 # ------------------------------------------------------------------------------------------
@@ -422,7 +422,7 @@ def test_sign_digest_refuses_non_32_byte_digest() -> None:
 @pytest.fixture(scope="module")
 def signed() -> tuple[Signer, bytes, bytes]:
     signer = Signer(crypto.new_private_key())
-    digest = crypto.reading_digest(sample_domain().separator, sample_reading())
+    digest = reading.reading_digest(sample_domain().separator, sample_reading())
     return signer, digest, signer.sign_digest(digest)
 
 

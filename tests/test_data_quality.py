@@ -31,8 +31,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from ledger.crypto import FLAG_SUBSTITUTED
-from ledger.quantities import ACTIVE_POWER_W, QUANTITIES
+from ledger.meter_data.quantities import ACTIVE_POWER_W, QUANTITIES
+from ledger.meter_data.reading import FLAG_SUBSTITUTED
 from oracles.data_quality import (
     ABSENT,
     CONFLICT,

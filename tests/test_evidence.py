@@ -14,17 +14,18 @@ import pytest
 from eth_account import Account
 from eth_utils import to_checksum_address
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
 from api.auth import issue_key, signed_request_headers
-from ledger import evidence as ev
-from ledger.chain import Call, ContractRevert
-from ledger.crypto import Signer, keccak256
-from ledger.db import make_engine, sqlite_url
+from ledger.chain.client import Call, ContractRevert
+from ledger.crypto import envelope as ev
+from ledger.crypto.keystore import Keystore, derive_encryption_key
+from ledger.crypto.primitives import Signer, keccak256
 from ledger.identifiers import org_id
-from ledger.keystore import Keystore, derive_encryption_key
+from ledger.records import evidence as evidence_records
+from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import ROOT, USCC, World
 
 ZERO32 = bytes(32)
@@ -48,7 +49,7 @@ def test_every_reader_opens_what_was_sealed(plaintext: bytes, n: int) -> None:
     raw = env.to_bytes()
     assert plaintext not in raw[8:] or len(plaintext) < 8      # not stored in clear
     for a, k in priv.items():
-        assert ev.open(raw, a, k) == plaintext
+        assert ev.open_envelope(raw, a, k) == plaintext
     parsed = ev.Envelope.from_bytes(raw)
     assert parsed.ciphertext_sha256 == hashlib.sha256(parsed.ciphertext).digest()
     assert sorted(parsed.readers) == sorted(pub)
@@ -68,10 +69,10 @@ def test_a_non_reader_cannot_open_and_a_wrong_key_is_detected() -> None:
     env = ev.seal(b"invoice", pub)
     outsider = Account.create().address
     with pytest.raises(ev.NotAReader):
-        ev.open(env, outsider, ev.new_private_key())
+        ev.open_envelope(env, outsider, ev.new_private_key())
     a = next(iter(priv))
     with pytest.raises(ev.TamperedEnvelope, match="does not authenticate"):
-        ev.open(env, a, ev.new_private_key())                          # right address, wrong key
+        ev.open_envelope(env, a, ev.new_private_key())                          # right address, wrong key
 
 
 def flip(data: bytes, i: int) -> bytes:
@@ -84,16 +85,16 @@ def test_tampered_ciphertext_is_detected() -> None:
     env = ev.seal(b"lab result: NCV 20.908 GJ/t", pub)
     raw = env.to_bytes()
     with pytest.raises(ev.TamperedEnvelope, match="ciphertext"):
-        ev.open(flip(raw, len(raw) - 20), a, k)
+        ev.open_envelope(flip(raw, len(raw) - 20), a, k)
     # a forger who also rewrites the header's hash is caught by the GCM tag
     bad_ct = flip(env.ciphertext, 3)
     forged = ev.Envelope({**env.header, "ciphertext_sha256": hashlib.sha256(bad_ct).hexdigest()}, bad_ct)
     with pytest.raises(ev.TamperedEnvelope, match="authentication failed"):
-        ev.open(forged, a, k)
+        ev.open_envelope(forged, a, k)
     # and the anchored hash catches a consistent substitute of the whole file
     other = ev.seal(b"another file", pub)
     with pytest.raises(ev.TamperedEnvelope, match="anchored"):
-        ev.open(other, a, k, expected_ciphertext_sha256=env.ciphertext_sha256)
+        ev.open_envelope(other, a, k, expected_ciphertext_sha256=env.ciphertext_sha256)
 
 
 @pytest.mark.parametrize("field,value,error", [
@@ -112,7 +113,7 @@ def test_tampered_header_is_detected(field: str, value: object, error: type[Exce
     h[field] = value
     forged = ev.Envelope(h, env.ciphertext)
     with pytest.raises(error):
-        ev.open(ev.Envelope.from_bytes(forged.to_bytes()) if error is ev.TamperedEnvelope else forged, a, k)
+        ev.open_envelope(ev.Envelope.from_bytes(forged.to_bytes()) if error is ev.TamperedEnvelope else forged, a, k)
 
 
 def test_tampered_key_table_entry_is_detected() -> None:
@@ -123,7 +124,7 @@ def test_tampered_key_table_entry_is_detected() -> None:
         h = json.loads(json.dumps(env.header))
         h["recipients"][0][field] = flip(bytes.fromhex(h["recipients"][0][field]), 0).hex()
         with pytest.raises(ev.TamperedEnvelope):
-            ev.open(ev.Envelope(h, env.ciphertext), a, k)
+            ev.open_envelope(ev.Envelope(h, env.ciphertext), a, k)
 
 
 def test_malformed_files_are_refused_clearly() -> None:
@@ -156,10 +157,10 @@ def test_rewrap_changes_only_the_key_table() -> None:
     new = ev.rewrap(env.to_bytes(), priv[enterprise], readers)
     assert new.ciphertext == env.ciphertext and new.ciphertext_sha256 == env.ciphertext_sha256
     assert new.salted_plaintext_sha256 == env.salted_plaintext_sha256
-    assert ev.open(new, new_verifier, new_key) == b"invoice 2024-01"
-    assert ev.open(new, regulator, priv[regulator]) == b"invoice 2024-01"
+    assert ev.open_envelope(new, new_verifier, new_key) == b"invoice 2024-01"
+    assert ev.open_envelope(new, regulator, priv[regulator]) == b"invoice 2024-01"
     with pytest.raises(ev.NotAReader):
-        ev.open(new, old_verifier, priv[old_verifier])                 # dropped from the new copy
+        ev.open_envelope(new, old_verifier, priv[old_verifier])                 # dropped from the new copy
     with pytest.raises(ev.NotAReader):
         ev.rewrap(env, new_key, readers)                                # a non-reader cannot re-wrap
     bad = ev.Envelope(env.header, flip(env.ciphertext, 0))
@@ -223,13 +224,13 @@ def register_keys(w: World, *names: str) -> dict[str, bytes]:
 def test_participants_register_encryption_keys(chain: World) -> None:
     w, pr = chain, chain.dep.participants.functions
     keys = register_keys(w, "enterprise", "verifier")
-    assert ev.encryption_key_of(w.dep, w.acct["enterprise"]) == ev.public_key(keys["enterprise"])
-    assert ev.encryption_key_of(w.dep, w.acct["regulator"]) is None
+    assert evidence_records.encryption_key_of(w.dep, w.acct["enterprise"]) == ev.public_key(keys["enterprise"])
+    assert evidence_records.encryption_key_of(w.dep, w.acct["regulator"]) is None
     new = ev.public_key(ev.new_private_key())
     res = w.tx(pr.setEncryptionKey(new), "verifier")
     (e,) = w.client.decode_events(w.dep.participants, "EncryptionKeySet", res)
     assert (e["account"], e["orgId"], bytes(e["x25519PublicKey"])) == (w.acct["verifier"], org_id(USCC["verifier"]), new)
-    assert ev.encryption_key_of(w.dep, w.acct["verifier"]) == new                 # replaced
+    assert evidence_records.encryption_key_of(w.dep, w.acct["verifier"]) == new                 # replaced
     refused(w, pr.setEncryptionKey(new), "outsider", "NotAdmitted")
     refused(w, pr.setEncryptionKey(new), "device", "NotAdmitted")
     refused(w, pr.setEncryptionKey(ZERO32), "enterprise", "InvalidEncryptionKey")
@@ -307,19 +308,19 @@ def test_record_readers_come_from_the_chain(chain: World) -> None:
     w = chain
     rid = declare(w, 3)
     with pytest.raises(ev.MissingEncryptionKey):
-        ev.record_readers(w.dep, rid)                                   # nobody has a key yet
+        evidence_records.record_readers(w.dep, rid)                                   # nobody has a key yet
     register_keys(w, "enterprise", "regulator")
-    assert ev.record_readers(w.dep, rid) == {w.acct[n]: ev.public_key(derive_encryption_key(w.keys[n])) for n in ("enterprise", "regulator")}
+    assert evidence_records.record_readers(w.dep, rid) == {w.acct[n]: ev.public_key(derive_encryption_key(w.keys[n])) for n in ("enterprise", "regulator")}
     w.tx(w.dep.emissions.functions.submit(rid), "enterprise")
     w.tx(w.dep.emissions.functions.assignVerifier(rid, w.acct["verifier"]), "regulator")
     with pytest.raises(ev.MissingEncryptionKey) as x:
-        ev.record_readers(w.dep, rid)                                   # the assigned verifier has none
+        evidence_records.record_readers(w.dep, rid)                                   # the assigned verifier has none
     assert x.value.account == w.acct["verifier"]
     w.tx(w.dep.participants.functions.setEncryptionKey(bytes([1]) + bytes(31)), "verifier")   # a low-order point
     with pytest.raises(ev.MissingEncryptionKey, match="usable"):
-        ev.record_readers(w.dep, rid)
+        evidence_records.record_readers(w.dep, rid)
     register_keys(w, "verifier")
-    assert set(ev.record_readers(w.dep, rid)) == {w.acct["enterprise"], w.acct["regulator"], w.acct["verifier"]}
+    assert set(evidence_records.record_readers(w.dep, rid)) == {w.acct["enterprise"], w.acct["regulator"], w.acct["verifier"]}
 
 
 # ============================================================== API
@@ -366,7 +367,7 @@ def test_api_evidence_end_to_end(env) -> None:
     w, http, keys, folder = env
     api_register_keys(http, keys, "enterprise", "regulator")            # custodial: derived by the API
     own = {n: derive_encryption_key(w.keys[n]) for n in ("enterprise", "regulator", "verifier")}
-    assert ev.encryption_key_of(w.dep, w.acct["enterprise"]) == ev.public_key(own["enterprise"])
+    assert evidence_records.encryption_key_of(w.dep, w.acct["enterprise"]) == ev.public_key(own["enterprise"])
     register_keys(w, "verifier")                                        # non-custodial: its own transaction
     rid = declare(w, 4)
     pdf = b"%PDF-1.7 fuel purchase 1234 t coal\n" * 100
@@ -377,7 +378,7 @@ def test_api_evidence_end_to_end(env) -> None:
     assert (meta["record_id"], meta["index"], meta["kind"], meta["filename"], meta["plaintext_bytes"]) == \
         (rid, 0, "fuel-purchase", "purchase.pdf", len(pdf))
     assert set(meta["readers"]) == {w.acct["enterprise"], w.acct["regulator"]}
-    onchain = ev.onchain_evidence(w.dep, rid)
+    onchain = evidence_records.onchain_evidence(w.dep, rid)
     assert [(o["ciphertext_sha256"], o["salted_plaintext_sha256"], o["by"]) for o in onchain] == \
         [(meta["ciphertext_sha256"], meta["salted_plaintext_sha256"], w.acct["enterprise"])]
     stored = list(folder.iterdir())
@@ -387,7 +388,7 @@ def test_api_evidence_end_to_end(env) -> None:
     for n in ("enterprise", "regulator"):
         d = http.get(f"/v1/evidence/{meta['id']}", headers=bearer(keys[n]))
         assert d.status_code == 200 and d.headers["x-cl-ciphertext-sha256"] == meta["ciphertext_sha256"]
-        assert ev.open(d.content, w.acct[n], own[n], expected_ciphertext_sha256=bytes.fromhex(onchain[0]["ciphertext_sha256"][2:]),
+        assert ev.open_envelope(d.content, w.acct[n], own[n], expected_ciphertext_sha256=bytes.fromhex(onchain[0]["ciphertext_sha256"][2:]),
                        expected_salted_plaintext_sha256=bytes.fromhex(onchain[0]["salted_plaintext_sha256"][2:])) == pdf
     c = http.get(f"/v1/evidence/{meta['id']}/content", headers=bearer(keys["enterprise"]))
     assert c.status_code == 200 and c.content == pdf and 'filename="purchase.pdf"' in c.headers["content-disposition"]
@@ -411,15 +412,15 @@ def test_api_evidence_end_to_end(env) -> None:
     before = http.get(f"/v1/evidence/{meta['id']}", headers=bearer(keys["verifier"]))
     assert before.status_code == 200
     with pytest.raises(ev.NotAReader):
-        ev.open(before.content, w.acct["verifier"], own["verifier"])
+        ev.open_envelope(before.content, w.acct["verifier"], own["verifier"])
     rw = http.post(f"/v1/regulator/records/{rid}/evidence/rewrap", headers=bearer(keys["regulator"]))
     assert rw.status_code == 200, rw.text
     assert rw.json()["holders"] == [w.acct["regulator"]]
     assert set(rw.json()["items"][0]["readers"]) == {w.acct["enterprise"], w.acct["regulator"], w.acct["verifier"]}
     after = http.get(f"/v1/evidence/{meta['id']}", headers=bearer(keys["verifier"]))
-    assert ev.open(after.content, w.acct["verifier"], own["verifier"]) == pdf
+    assert ev.open_envelope(after.content, w.acct["verifier"], own["verifier"]) == pdf
     assert ev.Envelope.from_bytes(after.content).ciphertext == ev.Envelope.from_bytes(before.content).ciphertext
-    assert ev.onchain_evidence(w.dep, rid) == onchain                  # on-chain hashes unchanged, nothing re-anchored
+    assert evidence_records.onchain_evidence(w.dep, rid) == onchain                  # on-chain hashes unchanged, nothing re-anchored
     assert w.call(w.dep.evidence.functions.evidenceCount(rid)) == 1
 
     # a second file after assignment is sealed for the verifier at once
@@ -429,7 +430,7 @@ def test_api_evidence_end_to_end(env) -> None:
     c2 = http.get(f"/v1/evidence/{r2.json()['id']}/content", headers=bearer(keys["regulator"]))
     assert c2.status_code == 200 and "filename*=UTF-8''%E4%BD%8E" in c2.headers["content-disposition"]
     v = http.get(f"/v1/evidence/{r2.json()['id']}", headers=bearer(keys["verifier"]))
-    assert ev.open(v.content, w.acct["verifier"], own["verifier"]) == b"lab NCV 20.908 GJ/t"
+    assert ev.open_envelope(v.content, w.acct["verifier"], own["verifier"]) == b"lab NCV 20.908 GJ/t"
 
 
 def test_api_refuses_a_file_over_the_size_limit(env, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.exchange_rules import (
+from ledger.accounting.exchange_rules import (
     DEFAULT_RULES,
     RULE_SOURCES,
     DayState,

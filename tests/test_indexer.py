@@ -15,14 +15,23 @@ from eth_abi import encode as abi_encode
 from sqlalchemy import Engine, event, select, text
 from typer.testing import CliRunner
 
-from ledger.audit_verify import verify_events, verify_oracle_store
-from ledger.chain import Call, ChainError
-from ledger.compiler import Artifact
-from ledger.crypto import Reading, keccak256, reading_leaf
-from ledger.db import make_engine, sqlite_url
+from ledger.chain.client import Call, ChainError
+from ledger.chain.indexer import (
+    ChainChangedError,
+    ChainEvent,
+    EventQueryError,
+    EventSpec,
+    Indexer,
+    IndexerCheckpoint,
+    IndexerError,
+    events,
+)
+from ledger.contracts.compiler import Artifact
+from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
-from ledger.indexer import (ChainChangedError, ChainEvent, EventQueryError, EventSpec, Indexer, IndexerCheckpoint,
-                            IndexerError, events)
+from ledger.meter_data.reading import Reading, reading_leaf
+from ledger.store.db import make_engine, sqlite_url
+from ledger.verify.audit import verify_events, verify_oracle_store
 from oracles.device import DeviceSigner
 from oracles.submitter import Submitter
 from scripts.setup_env import System
@@ -430,7 +439,7 @@ def test_tampered_oracle_store_reading_is_reported_with_its_batch_id(system: Sys
 
 
 def test_verify_oracle_store_refuses_a_database_without_readings(system: System, db: Engine) -> None:
-    from ledger.audit_verify import VerifyError
+    from ledger.verify.audit import VerifyError
     Indexer(system.dep, db)
     with pytest.raises(VerifyError, match="no `readings` table"):
         verify_oracle_store(system.dep, db)

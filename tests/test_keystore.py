@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.crypto import new_private_key
-from ledger.keystore import Keystore, KeystoreError, passphrase_from_environment
+from ledger.crypto.keystore import Keystore, KeystoreError, passphrase_from_environment
+from ledger.crypto.primitives import new_private_key
 
 CHEAP = 2**10
 

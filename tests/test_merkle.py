@@ -1,6 +1,6 @@
-"""ledger.merkle against the npm @openzeppelin/merkle-tree 1.0.8 reference (tests/js/merkle_reference.cjs).
+"""ledger.meter_data.merkle against the npm @openzeppelin/merkle-tree 1.0.8 reference (tests/js/merkle_reference.cjs).
 
-Leaves come from ledger.crypto.reading_leaf; the JS side hashes the same values itself with
+Leaves come from ledger.meter_data.reading.reading_leaf; the JS side hashes the same values itself with
 StandardMerkleTree.of(values, LEAF_TYPES), so a match checks leaf encoding, leaf sorting, tree
 layout and proofs together.
 """
@@ -17,14 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import crypto, merkle
-from ledger.crypto import Reading
-from ledger.merkle import (
-    EmptyTreeError,
-    InvalidNodeError,
-    LeafNotInTreeError,
-    StandardMerkleTree,
-)
+from ledger.crypto import primitives as crypto
+from ledger.meter_data import merkle, reading
+from ledger.meter_data.merkle import EmptyTreeError, InvalidNodeError, LeafNotInTreeError, StandardMerkleTree
+from ledger.meter_data.reading import Reading
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "tests" / "js" / "merkle_reference.cjs"
@@ -71,7 +67,7 @@ def random_readings(n: int, seed: int) -> list[Reading]:
             "quantity_code": 1,
             "value": rng.randrange(-5_000, 12_000_000),
             "scale": 0,
-            "flags": rng.choice([0, 0, 0, crypto.FLAG_SUBSTITUTED]),
+            "flags": rng.choice([0, 0, 0, reading.FLAG_SUBSTITUTED]),
         }
         if rng.random() < 0.1:
             name = rng.choice(list(EXTREMES))
@@ -108,7 +104,7 @@ def hexes(nodes: list[bytes] | tuple[bytes, ...]) -> list[str]:
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 1440])
 def test_tree_matches_openzeppelin_merkle_tree(n: int, tmp_path: Path) -> None:
     readings = random_readings(n, seed=n)
-    leaves = [crypto.reading_leaf(r) for r in readings]
+    leaves = [reading.reading_leaf(r) for r in readings]
     tree = StandardMerkleTree.from_leaf_hashes(leaves)
     ref = js_reference(readings, tmp_path)
 
@@ -126,7 +122,7 @@ def test_tree_matches_openzeppelin_merkle_tree(n: int, tmp_path: Path) -> None:
 def test_duplicate_leaves_match_openzeppelin_and_lookup_takes_the_last(tmp_path: Path) -> None:
     base = random_readings(5, seed=99)
     readings = [base[0], base[1], base[0], base[2], base[1], base[0], base[3], base[4]]
-    leaves = [crypto.reading_leaf(r) for r in readings]
+    leaves = [reading.reading_leaf(r) for r in readings]
     tree = StandardMerkleTree.from_leaf_hashes(leaves)
     ref = js_reference(readings, tmp_path)
 
@@ -139,7 +135,7 @@ def test_duplicate_leaves_match_openzeppelin_and_lookup_takes_the_last(tmp_path:
 
 
 def test_single_leaf_tree_has_the_leaf_as_root_and_an_empty_proof() -> None:
-    leaf = crypto.reading_leaf(random_readings(1, seed=1)[0])
+    leaf = reading.reading_leaf(random_readings(1, seed=1)[0])
     tree = StandardMerkleTree.from_leaf_hashes([leaf])
     assert tree.root == leaf
     assert tree.proof(0) == [] == tree.proof(leaf)
@@ -149,12 +145,12 @@ def test_single_leaf_tree_has_the_leaf_as_root_and_an_empty_proof() -> None:
 
 def test_verify_refuses_tampered_leaf_proof_and_root() -> None:
     readings = random_readings(7, seed=7)
-    leaves = [crypto.reading_leaf(r) for r in readings]
+    leaves = [reading.reading_leaf(r) for r in readings]
     tree = StandardMerkleTree.from_leaf_hashes(leaves)
     root = tree.root
     for k, r in enumerate(readings):
         proof = tree.proof(k)
-        tampered = crypto.reading_leaf(Reading(r.device, r.sequence, r.start, r.end,
+        tampered = reading.reading_leaf(Reading(r.device, r.sequence, r.start, r.end,
                                                r.quantity_code, r.value + 1, r.scale, r.flags))
         assert not StandardMerkleTree.verify(root, tampered, proof)
         bad_proof = [bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]]

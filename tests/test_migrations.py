@@ -16,10 +16,11 @@ from alembic import command
 from sqlalchemy import Engine, MetaData, inspect, select, text
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from ledger.chain import Call, ChainClient, JournalBase, JournalEntry
-from ledger.crypto import Reading, Signer, new_private_key
-from ledger.db import make_engine, sqlite_url
-from ledger.migrate import (
+from ledger.chain.client import Call, ChainClient, JournalBase, JournalEntry
+from ledger.crypto.primitives import Signer, new_private_key
+from ledger.meter_data.reading import Reading
+from ledger.store.db import make_engine, sqlite_url
+from ledger.store.migrate import (
     STORES,
     MigrationError,
     SchemaMismatch,
@@ -137,7 +138,7 @@ def test_all_stores_share_one_database_each_with_its_own_version_table(db_url: s
 
 
 def test_concurrent_upgrades_of_one_store_from_several_processes_all_succeed(db_url: str) -> None:
-    prog = ("import sys; from ledger.db import make_engine; from ledger.migrate import upgrade; "
+    prog = ("import sys; from ledger.store.db import make_engine; from ledger.store.migrate import upgrade; "
             "upgrade(make_engine(sys.argv[1]), 'oracle')")
     procs = [subprocess.Popen([sys.executable, "-c", prog, db_url], cwd=ROOT, stderr=subprocess.PIPE, text=True)
              for _ in range(3)]

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledger.node import AnvilNode, NodeError, anvil_binary
+from ledger.chain.anvil import AnvilNode, NodeError, anvil_binary
 from tests.conftest import ROOT, free_port
 
 

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from ledger.db import make_engine, sqlite_url
+from ledger.store.db import make_engine, sqlite_url
 from oracles.device import DeviceSigner
-from oracles.store import SignerConflict, StoredReading
+from oracles.store import StoredReading
 from scripts.oracles_up import ClusterProcesses, configure_oracles, ensure_oracle_keys, oracles_app, start_cluster
 from scripts.setup_env import PROJECT_ROOT, System
 from tests.conftest import free_port
@@ -248,7 +248,7 @@ def test_mqtt_readings_are_stored_by_every_node_and_redelivery_never_double_coun
 
 
 def test_oracles_set_changes_the_quorum_and_old_reports_are_refused(net: dict[str, Any]) -> None:
-    from ledger.chain import ContractRevert
+    from ledger.chain.client import ContractRevert
     from oracles.network import RemoteNode
     from oracles.submitter import Submitter, _report_tuple
     system, cluster, dev = net["system"], net["cluster"], net["dev"]

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.crypto import Reading, Signer, keccak256, new_private_key
-from ledger.db import make_engine, sqlite_url
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
+from ledger.meter_data.reading import Reading
+from ledger.store.db import make_engine, sqlite_url
 from oracles.chain_devices import ChainDeviceDirectory
 from oracles.device import DeviceSigner
 from oracles.node import OracleNode, SignedReading
@@ -180,7 +181,7 @@ def test_node_ingests_real_cems_hours_of_a_registered_co2_channel(chain: World, 
     """AMPD hourly CEMS (Moss Landing 1A, 2019-01-01, local standard time → UTC): the CO2-mass
     channel (quantity 12, kg) is a device of its own; the node accepts its hours with their
     measure-flag bits and refuses the same hour signed as another quantity."""
-    from ledger.crypto import Signer as _S
+    from ledger.crypto.primitives import Signer as _S
     from ledger.identifiers import device_id, org_id
     from oracles.formats.ampd_hourly import load_ampd_hourly
     from tests.conftest import CAL_UNTIL, USCC, shared_data

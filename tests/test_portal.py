@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import issue_key, revoke_key
 from api.portal.chart import MonthBar, emissions_chart_svg, nice_ceiling
-from ledger import evidence as ev
-from ledger.keystore import derive_encryption_key
-from ledger import records
-from ledger.db import make_engine, sqlite_url
+from ledger.crypto import envelope as ev
+from ledger.crypto.keystore import derive_encryption_key
 from ledger.identifiers import org_id
+from ledger.records import queries as records
+from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import USCC, World
 from tests.live_server import anchor_month, serving_node
 

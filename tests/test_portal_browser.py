@@ -18,12 +18,13 @@ import pytest
 
 from api.app import create_app
 from api.auth import issue_key
-from ledger.db import make_engine, sqlite_url
+from ledger.accounting.emissions import emissions_kg
+from ledger.crypto import envelope as ev
+from ledger.crypto.keystore import derive_encryption_key
 from ledger.identifiers import org_id
-from ledger.keystore import derive_encryption_key
-from ledger import evidence as ev
-from ledger import records
-from ledger.units import emissions_kg, energy_wh
+from ledger.meter_data.energy import energy_wh
+from ledger.records import queries as records
+from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import GRID_EF_SCALED, ROOT, USCC, World
 from tests.live_server import anchor_month, live_server, serving_node
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.registry_exports import (
+from ledger.offsets.registry_exports import (
     ExportFormatError,
     RowError,
     SerialRange,

@@ -18,8 +18,8 @@ import pytest
 
 from api.app import create_app
 from api.auth import issue_key
-from ledger.db import make_engine, sqlite_url
 from ledger.identifiers import org_id
+from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import ROLES, ROOT, USCC, World
 from tests.live_server import anchor_month, live_server, serving_node
 

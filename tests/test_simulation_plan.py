@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.ampd import (
+from ledger.accounting.exchange_rules import DayState, Trade, TradeMode
+from ledger.datasets.ampd import (
     BENCHMARK_T_PER_MWH,
     FUEL_MAP_PATH,
     AmpdFormatError,
@@ -35,10 +36,9 @@ from ledger.ampd import (
     read_ampd,
     simulation_uscc,
 )
-from ledger.exchange_rules import DayState, Trade, TradeMode
+from ledger.datasets.prices import DailyPrice, PriceFormatError, load_gcp, select_window, yuan_to_fen
 from ledger.identifiers import validate_uscc
-from ledger.prices import DailyPrice, PriceFormatError, load_gcp, select_window, yuan_to_fen
-from ledger.simulation import Participant, PlanError, obligation_t, participants_from, plan_trades
+from ledger.simulation.plan import Participant, PlanError, obligation_t, participants_from, plan_trades
 from tests.conftest import shared_data
 
 
@@ -373,7 +373,7 @@ def test_plan_refuses_bad_input() -> None:
 
 
 def test_plan_error_surfaces_a_rule_violation() -> None:
-    from ledger.exchange_rules import ExchangeRules
+    from ledger.accounting.exchange_rules import ExchangeRules
     parts = [Participant("B", "coal", 1_200, 1_000), Participant("S", "coal", 500, 1_000)]
     with pytest.raises(PlanError, match="quantity_step"):
         plan_trades(parts, days(3), 0, rules=ExchangeRules(quantity_step_t=7))

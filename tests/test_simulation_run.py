@@ -116,9 +116,9 @@ def test_real_data_slice_40_units_3_days() -> None:
 def test_fast_calldata_equals_web3_encoding() -> None:
     from web3 import Web3
 
-    from ledger.chain import Call
-    from ledger.compiler import compile_contracts
-    from ledger.market import Trade, trade_id
+    from ledger.accounting.settlement import Trade, trade_id
+    from ledger.chain.client import Call
+    from ledger.contracts.compiler import compile_contracts
     from scripts.simulate import ROOT, FastCall
 
     art = compile_contracts(ROOT, ROOT / ".carbonledger" / "build")

@@ -13,6 +13,7 @@ from typing import Any
 
 from api.auth import Principal
 
+
 class EvidenceRefused(ValueError):
     """The evidence file cannot be accepted (the message says why: empty, too large)."""
 

@@ -2,10 +2,10 @@
 
 Data: the record and its anchored batches from the chain; the readings (with device signatures)
 from the oracle node this API process runs (``AppContext.oracle_node``) — the data holder.
-Checks: :func:`ledger.verifier.verify_record`, the one verifier implementation (record fields,
+Checks: :func:`ledger.verify.provenance.verify_record`, the one verifier implementation (record fields,
 batches anchored, oracle quorum, every device signature, Merkle roots and Wh rebuilt from the
 readings, sampled inclusion proofs via ``MeterDataAnchor.verifyReading`` on-chain, the factor and
-the emissions formula of :mod:`ledger.units`, evidence hashes).
+the emissions formula of :mod:`ledger.accounting.emissions`, evidence hashes).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.verification import AnchoredBatch
-from ledger.verifier import Check, Verdict, verify_record
+from ledger.verify.provenance import Check, Verdict, verify_record
+from ledger.verify.shapes import AnchoredBatch
 
 
 @dataclass
 class PortalReport:
-    """What the provenance page shows of a :class:`ledger.verifier.Verdict`, with the record's own
+    """What the provenance page shows of a :class:`ledger.verify.provenance.Verdict`, with the record's own
     figures beside the recomputed ones."""
 
     verdict: Verdict
@@ -89,8 +89,8 @@ class _NoReadings:
 
 def verify_for_portal(ctx: Any, record: dict[str, Any], rng: random.Random | None = None,
                       sample_per_batch: int = 3) -> PortalVerification:
-    """Re-verify ``record`` (a :func:`ledger.records.record` dict) for the verifier's page with
-    :func:`ledger.verifier.verify_record` — the one verifier implementation, the same code as
+    """Re-verify ``record`` (a :func:`ledger.records.queries.record` dict) for the verifier's page with
+    :func:`ledger.verify.provenance.verify_record` — the one verifier implementation, the same code as
     ``carbonledger verify`` and ``GET /v1/verifier/records/{id}/verification`` — from the data this
     process serves (its oracle node's readings) checked against the chain.
 

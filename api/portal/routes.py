@@ -27,9 +27,10 @@ from api.portal.chart import MonthBar, emissions_chart_svg
 from api.portal.provenance import verify_for_portal
 from api.problems import Problem
 from api.records_common import scoped_record
-from ledger import records, workflow
-from ledger.audit import record_provenance
-from ledger.chain import ChainError, ContractRevert
+from ledger.chain.client import ChainError, ContractRevert
+from ledger.records import queries as records
+from ledger.records import workflow
+from ledger.records.audit import record_provenance
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 templates = Jinja2Templates(directory=str(FsPath(__file__).parent / "templates"))

@@ -24,7 +24,7 @@ hour's UTC start is ``date + hour − offset`` where the offset is, in this orde
 
 Measure flags are kept per value. :data:`MEASURE_FLAGS` maps each AMPD text to a code stored in
 bits 8–15 of ``Reading.flags``; substitute data also sets bit 0
-(:data:`ledger.crypto.FLAG_SUBSTITUTED`), so flags == 0 still means "measured". Gross load and
+(:data:`ledger.meter_data.reading.FLAG_SUBSTITUTED`), so flags == 0 still means "measured". Gross load and
 heat input have no measure-flag column in these layouts (flag text ""). An unrecognised flag text
 quarantines the row (``unknown_measure_flag``): it might be a substitution we cannot see.
 """
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from ledger.crypto import FLAG_SUBSTITUTED, Reading
+from ledger.meter_data.reading import FLAG_SUBSTITUTED, Reading
 from oracles.formats import Reject
 from oracles.quantities import CO2_MASS, GROSS_LOAD, HEAT_INPUT, QuantitySpec, QuantityValueError
 
@@ -200,7 +200,7 @@ class AmpdHour:
             return True
 
     def reading(self, quantity: str, device: bytes, sequence: int | None = None) -> Reading | None:
-        """This hour's value of ``quantity`` as a :class:`ledger.crypto.Reading` (unsigned).
+        """This hour's value of ``quantity`` as a :class:`ledger.meter_data.reading.Reading` (unsigned).
 
         Args:
             quantity: a key of :data:`AMPD_QUANTITIES` (one device per quantity on-chain).

@@ -1,7 +1,7 @@
 """Baseline: the API's store — ``api_keys``, ``request_nonces``, ``idempotency``.
 
 The schema ``ApiBase.metadata.create_all`` made before migrations existed (api/store.py);
-stores made that way are stamped with this revision by ledger.migrate.upgrade after their
+stores made that way are stamped with this revision by ledger.store.migrate.upgrade after their
 columns are checked.
 
 Revision ID: api_0001

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.indexer import IndexerBase
-from ledger.migrate import run_env
+from ledger.chain.indexer import IndexerBase
+from ledger.store.migrate import run_env
 
 run_env("indexer", IndexerBase.metadata)

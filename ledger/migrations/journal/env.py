@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.chain import JournalBase
-from ledger.migrate import run_env
+from ledger.chain.client import JournalBase
+from ledger.store.migrate import run_env
 
 run_env("journal", JournalBase.metadata)

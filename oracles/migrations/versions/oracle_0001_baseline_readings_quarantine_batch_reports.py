@@ -2,7 +2,7 @@
 
 The schema ``StoreBase.metadata.create_all`` made before migrations existed (core slice,
 oracles/store.py); stores made that way are stamped with this revision by
-ledger.migrate.upgrade after their columns are checked.
+ledger.store.migrate.upgrade after their columns are checked.
 
 Revision ID: oracle_0001
 Revises:

@@ -1,7 +1,7 @@
 """Baseline: the event indexer's store — ``indexer_checkpoint``, ``chain_events``.
 
 The schema ``IndexerBase.metadata.create_all`` made before migrations existed (ledger/indexer.py);
-stores made that way are stamped with this revision by ledger.migrate.upgrade after their
+stores made that way are stamped with this revision by ledger.store.migrate.upgrade after their
 columns are checked. ``chain_events.id`` is BIGINT, but INTEGER on SQLite, where only an
 ``INTEGER PRIMARY KEY`` autoincrements.
 

@@ -2,7 +2,7 @@
 
 The schema ``JournalBase.metadata.create_all`` made before migrations existed (core slice,
 ledger/chain.py); journals made that way are stamped with this revision by
-ledger.migrate.upgrade after their columns are checked.
+ledger.store.migrate.upgrade after their columns are checked.
 
 Revision ID: journal_0001
 Revises:

@@ -1,0 +1,192 @@
+"""Units and rounding — the Python mirror of the contracts' integer arithmetic.
+
+Every function here performs exactly the integer steps that the Solidity contracts perform
+(DESIGN.md §5), so Python and chain give bit-identical figures:
+
+* a reading carries average active power in integer W over ``[start, end)``;
+* a batch carries energy in Wh = ⌊Σ(W × seconds) / 3600 + ½⌋;
+* a month's activity data is the sum of its batches' Wh;
+* emissions kgCO2 = ⌊Wh × EF / 10^7 + ½⌋ with EF in kgCO2/kWh scaled by 1e4 (0.5703 → 5703);
+* reports show tonnes with 3 decimals; compliance obligations are whole tonnes, rounded half up.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+#: Scale of grid emission factors on-chain: kgCO2/kWh × 10^4 (0.5703 → 5703). DESIGN.md §5.
+EF_SCALE = 10_000
+#: Wh × (kgCO2/kWh × 1e4) → kgCO2 needs a division by 1000 (Wh→kWh) × 1e4 (EF scale).
+_KG_DIVISOR = 1_000 * EF_SCALE
+
+
+def emissions_kg(wh: int, ef_scaled: int) -> int:
+    """Purchased-electricity emissions in kgCO2: ⌊Wh × EF / 10^7 + ½⌋.
+
+    Args:
+        wh: activity data in Wh (≥ 0).
+        ef_scaled: grid emission factor in kgCO2/kWh × 10^4 (e.g. 5703 for 0.5703 tCO2/MWh,
+            环办气候函〔2023〕43号).
+
+    Raises:
+        ValueError: on a negative argument.
+    """
+    if wh < 0 or ef_scaled < 0:
+        raise ValueError(f"wh and ef_scaled must be >= 0, got {wh}, {ef_scaled}")
+    return (wh * ef_scaled + _KG_DIVISOR // 2) // _KG_DIVISOR
+
+
+def ef_to_scaled(ef_kg_per_kwh: str) -> int:
+    """Convert a published factor such as ``"0.5703"`` (kgCO2/kWh = tCO2/MWh) to the ×1e4 integer.
+
+    Raises:
+        ValueError: if the factor has more than 4 decimals (it would not be exact) or is ≤ 0.
+    """
+    d = Decimal(ef_kg_per_kwh)
+    scaled = d * EF_SCALE
+    if scaled != scaled.to_integral_value() or scaled <= 0:
+        raise ValueError(f"emission factor {ef_kg_per_kwh!r} is not a positive multiple of 0.0001")
+    return int(scaled)
+
+
+def kg_to_tonnes(kg: int) -> Decimal:
+    """kgCO2 → tCO2 with 3 decimals (exact: 1 t = 1000 kg)."""
+    return (Decimal(kg) / Decimal(1_000)).quantize(Decimal("0.001"))
+
+
+def whole_tonnes_half_up(kg: int) -> int:
+    """kgCO2 → whole tonnes rounded half up (compliance obligation, DESIGN.md §5)."""
+    if kg < 0:
+        raise ValueError(f"kg must be >= 0, got {kg}")
+    return (kg + 500) // 1_000
+
+
+#: Scale of per-fuel CO2 factors on-chain: kgCO2/GJ × 10^6 (FactorCodes.FUEL_CO2_SCALE = 6).
+FUEL_FACTOR_SCALE = 1_000_000
+#: MJ × (kgCO2/GJ × 1e6) → kgCO2 needs a division by 1000 (MJ→GJ) × 1e6 (factor scale).
+FUEL_KG_DIVISOR = 1_000 * FUEL_FACTOR_SCALE
+
+
+def fuel_emissions_kg(heat_mj: int, factor_scaled: int) -> int:
+    """Fuel-combustion emissions in kgCO2: ⌊MJ × F / 10^9 + ½⌋ (EmissionsRegistry.fuelEmissionsKg).
+
+    Args:
+        heat_mj: fuel heat input (consumption × NCV) in MJ (≥ 0).
+        factor_scaled: the fuel's CO2 factor CC × OF × 44/12 in kgCO2/GJ × 10^6 (DESIGN.md §6;
+            the guideline's formula and defaults are UNCONFIRMED, china_rules.md §1).
+
+    Raises:
+        ValueError: on a negative argument.
+    """
+    if heat_mj < 0 or factor_scaled < 0:
+        raise ValueError(f"heat_mj and factor_scaled must be >= 0, got {heat_mj}, {factor_scaled}")
+    return (heat_mj * factor_scaled + FUEL_KG_DIVISOR // 2) // FUEL_KG_DIVISOR
+
+
+def fuel_co2_code(fuel: bytes) -> bytes:
+    """Factor code of fuel ``fuel`` (32 bytes, e.g. ``b"COAL".ljust(32, b"\\0")``):
+    ``keccak256(abi.encode("FUEL_CO2_KGCO2_PER_GJ", fuel))`` as in ``FactorCodes.fuelCo2``."""
+    from eth_abi import encode
+
+    from ledger.crypto.primitives import keccak256
+
+    if len(fuel) != 32:
+        raise ValueError(f"fuel code must be 32 bytes, got {len(fuel)}")
+    return keccak256(encode(["string", "bytes32"], ["FUEL_CO2_KGCO2_PER_GJ", fuel]))
+
+
+# ---------------------------------------------------------------- guideline fuel method, purchased heat
+#: FC scale: t (or 10^4 Nm³) × 10^3.
+FUEL_CONSUMPTION_SCALE = 1_000
+#: NCV scale: GJ/t (or GJ/10^4 Nm³) × 10^6 (FactorCodes.FUEL_NCV_SCALE).
+FUEL_NCV_SCALE = 1_000_000
+#: CC scale: tC/GJ × 10^9 (FactorCodes.FUEL_CC_SCALE; 0.03085 → 30_850_000).
+FUEL_CC_SCALE = 1_000_000_000
+#: OF scale: fraction × 10^6 (FactorCodes.FUEL_OF_SCALE; 99 % → 990_000).
+FUEL_OF_SCALE = 1_000_000
+#: EF_heat scale: tCO2/GJ × 10^6 (FactorCodes.HEAT_EF_SCALE).
+HEAT_EF_SCALE = 1_000_000
+#: EmissionsRegistry.GUIDELINE_FUEL_DIVISOR = 12 × 10^3 × 10^6 × 10^9 × 10^6 / 10^3 (t → kg).
+GUIDELINE_FUEL_DIVISOR = 12 * 10**21
+#: defaultsMask bits of EmissionsRegistry.FuelParameters.
+DEFAULT_NCV, DEFAULT_CC, DEFAULT_OF = 1, 2, 4
+
+
+def _non_negative(**values: int) -> None:
+    bad = {k: v for k, v in values.items() if v < 0}
+    if bad:
+        raise ValueError(f"arguments must be >= 0, got {bad}")
+
+
+def guideline_fuel_emissions_kg(consumption: int, ncv: int, carbon_content: int, oxidation_rate: int) -> int:
+    """Fuel-combustion emissions in kgCO2 by the guideline's parameters, rounded half up once:
+    ``⌊FC × NCV × CC × OF × 44 / (12 × 10^21) + ½⌋`` (EmissionsRegistry.guidelineFuelEmissionsKg).
+
+    DESIGN.md §6: E = FC × NCV × CC × OF × 44/12 (企业温室气体排放核算与报告指南 发电设施 / GB/T 32150;
+    the guideline's text is UNCONFIRMED in china_rules.md §1).
+
+    Args:
+        consumption: FC in t (or 10^4 Nm³) × 1000.
+        ncv: NCV in GJ/t (or GJ/10^4 Nm³) × 10^6.
+        carbon_content: CC in tC/GJ × 10^9.
+        oxidation_rate: OF as fraction × 10^6.
+
+    Raises:
+        ValueError: on a negative argument.
+    """
+    _non_negative(consumption=consumption, ncv=ncv, carbon_content=carbon_content, oxidation_rate=oxidation_rate)
+    return (consumption * ncv * carbon_content * oxidation_rate * 44 + GUIDELINE_FUEL_DIVISOR // 2) // GUIDELINE_FUEL_DIVISOR
+
+
+def fuel_heat_input_mj(consumption: int, ncv: int) -> int:
+    """Fuel heat input in MJ: ``⌊FC × NCV / 10^6 + ½⌋`` (FC t × 1000, NCV GJ/t × 1e6;
+    EmissionsRegistry.fuelHeatInputMJ). Raises ValueError on a negative argument."""
+    _non_negative(consumption=consumption, ncv=ncv)
+    return (consumption * ncv + 500_000) // 1_000_000
+
+
+def fuel_co2_factor_scaled(carbon_content: int, oxidation_rate: int) -> int:
+    """Composite factor CC × OF × 44/12 in kgCO2/GJ × 1e6: ``⌊CC × OF × 44 / (12 × 10^6) + ½⌋``
+    (EmissionsRegistry.fuelCo2Factor). Raises ValueError on a negative argument."""
+    _non_negative(carbon_content=carbon_content, oxidation_rate=oxidation_rate)
+    return (carbon_content * oxidation_rate * 44 + 6_000_000) // 12_000_000
+
+
+def heat_emissions_kg(heat_mj: int, ef_scaled: int) -> int:
+    """Purchased-heat emissions in kgCO2: ``⌊MJ × EF / 10^6 + ½⌋`` with EF_heat in tCO2/GJ × 10^6
+    (DESIGN.md §6 E_heat = AD × EF_heat; EmissionsRegistry.heatEmissionsKg).
+    Raises ValueError on a negative argument."""
+    _non_negative(heat_mj=heat_mj, ef_scaled=ef_scaled)
+    return (heat_mj * ef_scaled + 500_000) // 1_000_000
+
+
+def _code(tag: str, fuel: bytes | None = None) -> bytes:
+    from eth_abi import encode
+
+    from ledger.crypto.primitives import keccak256
+
+    if fuel is None:
+        return keccak256(tag.encode())
+    if len(fuel) != 32:
+        raise ValueError(f"fuel code must be 32 bytes, got {len(fuel)}")
+    return keccak256(encode(["string", "bytes32"], [tag, fuel]))
+
+
+def heat_ef_code() -> bytes:
+    """Factor code of EF_heat (FactorCodes.HEAT_EF = keccak256("HEAT_EF_TCO2_PER_GJ"))."""
+    return _code("HEAT_EF_TCO2_PER_GJ")
+
+
+def fuel_ncv_code(fuel: bytes) -> bytes:
+    """Factor code of fuel ``fuel``'s default NCV (FactorCodes.fuelNcv), GJ/t × 1e6."""
+    return _code("FUEL_NCV_GJ_PER_UNIT", fuel)
+
+
+def fuel_cc_code(fuel: bytes) -> bytes:
+    """Factor code of fuel ``fuel``'s default carbon content (FactorCodes.fuelCarbonContent), tC/GJ × 1e9."""
+    return _code("FUEL_CC_TC_PER_GJ", fuel)
+
+
+def fuel_of_code(fuel: bytes) -> bytes:
+    """Factor code of fuel ``fuel``'s default oxidation rate (FactorCodes.fuelOxidationRate), × 1e6."""
+    return _code("FUEL_OF_FRACTION", fuel)

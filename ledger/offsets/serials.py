@@ -1,0 +1,189 @@
+"""CCER serial numbers: the registry's serial strings: registry serial strings, the
+Settlement trade tuple and reason codes, the CCER retirement request, and a Python mirror of the
+registry's serial allocation (``SerialBook``) that tests compare with the contract.
+
+Units: asset quantities in whole tCO2e (1 token = 1 tCO2e), money in fen (分), prices in fen per
+tCO2e (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.crypto.primitives import keccak256
+
+# ----------------------------------------------------------------------------- serial numbers
+#: Largest serial number the registry accepts (serials are 1 … 2^64-2).
+MAX_SERIAL = (1 << 64) - 2
+
+_SERIAL_RE = re.compile(r"(.*?)(\d+) to (\d+)")
+
+
+@dataclass(frozen=True)
+class SerialRange:
+    """A registry serial range ``<prefix><start> to <end>`` (ACR / CAR convention).
+
+    ``prefix`` names the serial block (e.g. ``"ACR-US-102-2003-274-"``); start and end are
+    serial numbers, 1 <= start <= end <= MAX_SERIAL. The empty range (``"", 0, 0``) means "no
+    serials".
+    """
+
+    prefix: str
+    start: int
+    end: int
+
+    @property
+    def count(self) -> int:
+        """Number of serials (= tCO2e) in the range (0 for the empty range)."""
+        return 0 if not self.prefix else self.end - self.start + 1
+
+    @property
+    def prefix_hash(self) -> bytes:
+        """keccak256 of the prefix as the registry stores it (32 zero bytes for no prefix)."""
+        return keccak256(self.prefix.encode()) if self.prefix else bytes(32)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}{self.start} to {self.end}" if self.prefix else ""
+
+
+NO_SERIALS = SerialRange("", 0, 0)
+
+
+def parse_serial_range(text: str) -> SerialRange:
+    """Parse a registry serial string such as ``"ACR-US-102-2003-274-120158095 to 120158156"``
+    or ``"CAR-1-US-1008-27-845-WA-2015-2010-1 to 8645"`` into (prefix, start, end).
+
+    The prefix is everything before the last run of digits of the left part; the right part is
+    the last serial in full.
+
+    Raises:
+        ValueError: the text is not ``<prefix><digits> to <digits>``, the prefix is empty, start
+            is 0, end < start, or end exceeds MAX_SERIAL.
+    """
+    m = _SERIAL_RE.fullmatch(text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a serial range '<prefix><start> to <end>'")
+    prefix, start, end = m.group(1), int(m.group(2)), int(m.group(3))
+    if not prefix:
+        raise ValueError(f"{text!r} has no serial prefix")
+    if start == 0 or end < start:
+        raise ValueError(f"{text!r}: serials must satisfy 1 <= start <= end (got {start}, {end})")
+    if end > MAX_SERIAL:
+        raise ValueError(f"{text!r}: serial {end} exceeds {MAX_SERIAL}")
+    return SerialRange(prefix, start, end)
+
+
+# ----------------------------------------------------------------------------- retirement
+@dataclass(frozen=True)
+class RetirementRequest:
+    """Arguments of ``CCERRegistry.retire`` (tCO2e). ``serials`` NO_SERIALS = let the registry
+    allocate the lowest free serials (or record none for a batch without serials)."""
+
+    holder: str
+    batch_id: int
+    amount: int
+    beneficiary: str
+    purpose: str
+    reason: str = ""
+    serials: SerialRange = NO_SERIALS
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The ABI tuple (holder, batchId, amount, serialPrefix, serialStart, serialEnd,
+        beneficiary, purpose, reason)."""
+        s = self.serials
+        return (self.holder, self.batch_id, self.amount, s.prefix, s.start, s.end,
+                self.beneficiary, self.purpose, self.reason)
+
+
+class SerialsRefused(ValueError):
+    """The Python mirror refuses a retirement; ``error`` is the contract's custom error name."""
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(f"{error}: {message}")
+        self.error = error
+
+
+@dataclass
+class SerialBook:
+    """Python mirror of CCERRegistry's serial bookkeeping for batches (allocation of the lowest
+    free serials, explicit ranges, overlap refusals), for comparing with the contract.
+
+    ``batches`` maps batch id → (prefix, start, end, amount) with prefix "" for no serials;
+    ``retired`` maps prefix → sorted list of (start, end).
+    """
+
+    batches: dict[int, tuple[str, int, int, int]] = field(default_factory=dict)
+    retired: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    issued: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    retired_count: dict[int, int] = field(default_factory=dict)
+
+    @staticmethod
+    def _overlap(ranges: list[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
+        i = bisect.bisect_right(ranges, (end, MAX_SERIAL + 1)) - 1
+        if i >= 0 and ranges[i][1] >= start:
+            return ranges[i]
+        return None
+
+    def issue(self, batch_id: int, serials: SerialRange, amount: int) -> None:
+        """Record batch ``batch_id`` (refusals as the contract's issueBatch)."""
+        if serials.prefix:
+            if serials.count != amount:
+                raise SerialsRefused("SerialCountMismatch", f"{amount} != {serials.count}")
+            if self._overlap(self.issued.get(serials.prefix, []), serials.start, serials.end):
+                raise SerialsRefused("SerialsAlreadyIssued", str(serials))
+            if self._overlap(self.retired.get(serials.prefix, []), serials.start, serials.end):
+                raise SerialsRefused("SerialsAlreadyRetired", str(serials))
+            bisect.insort(self.issued.setdefault(serials.prefix, []), (serials.start, serials.end))
+        self.batches[batch_id] = (serials.prefix, serials.start, serials.end, amount)
+        self.retired_count[batch_id] = 0
+
+    def next_free_run(self, batch_id: int) -> tuple[int, int]:
+        """(runStart, runEnd) of the lowest free serials of a batch with serials, (0, 0) if none."""
+        prefix, bstart, bend, _ = self.batches[batch_id]
+        if not prefix:
+            return (0, 0)
+        s = bstart
+        for a, b in self.retired.get(prefix, []):
+            if b < s:
+                continue
+            if a <= s:
+                s = b + 1
+                continue
+            break
+        if s > bend:
+            return (0, 0)
+        nxt = [a for a, _ in self.retired.get(prefix, []) if a > s]
+        return (s, min(min(nxt) - 1, bend) if nxt else bend)
+
+    def retire(self, batch_id: int, amount: int, serials: SerialRange = NO_SERIALS) -> SerialRange:
+        """The serials a retirement records (NO_SERIALS for none), or SerialsRefused."""
+        prefix, bstart, bend, bamount = self.batches[batch_id]
+        if self.retired_count[batch_id] + amount > bamount:
+            raise SerialsRefused("BatchExhausted", f"{bamount - self.retired_count[batch_id]} left")
+        if not serials.prefix:
+            if not prefix:
+                self.retired_count[batch_id] += amount
+                return NO_SERIALS
+            s, e = self.next_free_run(batch_id)
+            if e - s + 1 < amount:
+                raise SerialsRefused("SerialsFragmented", f"run {s}..{e}")
+            out = SerialRange(prefix, s, s + amount - 1)
+        else:
+            if serials.count != amount:
+                raise SerialsRefused("SerialCountMismatch", f"{amount} != {serials.count}")
+            if prefix:
+                if serials.prefix != prefix or serials.start < bstart or serials.end > bend:
+                    raise SerialsRefused("SerialsOutsideBatch", str(serials))
+            elif self._overlap(self.issued.get(serials.prefix, []), serials.start, serials.end):
+                raise SerialsRefused("SerialsAlreadyIssued", str(serials))
+            if self._overlap(self.retired.get(serials.prefix, []), serials.start, serials.end):
+                raise SerialsRefused("SerialsAlreadyRetired", str(serials))
+            out = serials
+        bisect.insort(self.retired.setdefault(out.prefix, []), (out.start, out.end))
+        self.retired_count[batch_id] += amount
+        return out
+
+

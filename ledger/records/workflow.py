@@ -1,0 +1,117 @@
+"""The monthly MRV work flow as transactions: record → submit → assign → attest/reject → confirm.
+
+Each function sends (custodial mode: the client holds the sender's key) or relays (non-custodial:
+the caller signed the raw transaction) one step; the contracts enforce every rule, and the
+pre-flight refuses what they would refuse before any gas is spent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from ledger.chain.client import Call, ChainError, decode_raw_transaction
+from ledger.contracts.deployment import Deployment
+from ledger.records.queries import month_batch_range
+
+
+class TransactionNotAcceptable(ValueError):
+    """A raw transaction is not the call the endpoint expects (the message says why)."""
+
+
+def _new_record_id(dep: Deployment, result: Any) -> int:
+    return int(dep.client.decode_events(dep.emissions, "ActivityRecorded", result)[0]["recordId"])
+
+
+def record_month(dep: Deployment, sender: str, enterprise: bytes, device: bytes, year: int, month: int,
+                 factor_set_id: int, evidence_hash: bytes = bytes(32), amends: int = 0, submit: bool = True) -> int:
+    """Record a month of purchased electricity from the device's anchored batches (emissions are
+    computed on-chain) and, with ``submit``, submit it for verification. Returns the record id.
+
+    Raises:
+        NoAnchoredData: no anchored batch in the month.
+        ContractRevert: the contract refuses (e.g. ``RecordExists``, ``DeviceNotOwned``).
+    """
+    first, last = month_batch_range(dep, enterprise, device, year, month)
+    em = dep.emissions.functions
+    res = dep.client.send([Call.of(em.recordPurchasedElectricity(device, year, month, first, last, factor_set_id,
+                                                                 evidence_hash, amends), sender, f"record {year}-{month:02d}")])[0]
+    rid = _new_record_id(dep, res)
+    if submit:
+        dep.client.send([Call.of(em.submit(rid), sender, f"submit {rid}")])
+    return rid
+
+
+def submit(dep: Deployment, sender: str, record_id: int) -> None:
+    """Submit a Draft record for verification."""
+    dep.client.send([Call.of(dep.emissions.functions.submit(record_id), sender, f"submit {record_id}")])
+
+
+def assign_verifier(dep: Deployment, sender: str, record_id: int, verifier: str) -> None:
+    """Regulator: assign ``verifier`` to a Submitted record (event ``VerifierAssigned``)."""
+    dep.client.send([Call.of(dep.emissions.functions.assignVerifier(record_id, to_checksum_address(verifier)), sender, f"assign {record_id}")])
+
+
+def confirm(dep: Deployment, sender: str, record_id: int) -> None:
+    """Regulator: confirm a Verified record."""
+    dep.client.send([Call.of(dep.emissions.functions.confirm(record_id), sender, f"confirm {record_id}")])
+
+
+def verdict(dep: Deployment, sender: str, record_id: int, attest: bool, report_hash: bytes, findings_hash: bytes) -> None:
+    """Verifier (custodial): attest or reject a record with the verification report's hashes."""
+    em = dep.emissions.functions
+    fn = em.attest if attest else em.reject
+    dep.client.send([Call.of(fn(record_id, report_hash, findings_hash), sender, f"verdict {record_id}")])
+
+
+def relay_verdict(dep: Deployment, caller: str, record_id: int, raw: bytes) -> str:
+    """Verifier (non-custodial): relay an ``attest``/``reject`` transaction the verifier signed.
+
+    Returns ``"attest"`` or ``"reject"``.
+
+    Raises:
+        TransactionNotAcceptable: not signed by ``caller``, not to EmissionsRegistry, not
+            attest/reject, or for another record.
+        ContractRevert: the contract refuses it (pre-flight).
+    """
+    try:
+        tx = decode_raw_transaction(raw)
+    except ChainError as exc:
+        raise TransactionNotAcceptable(str(exc)) from None
+    if tx.sender != to_checksum_address(caller):
+        raise TransactionNotAcceptable(f"transaction signed by {tx.sender}, not by the caller {caller}")
+    if tx.to != dep.emissions.address:
+        raise TransactionNotAcceptable(f"transaction goes to {tx.to}, not EmissionsRegistry {dep.emissions.address}")
+    try:
+        fn, args = dep.emissions.decode_function_input(tx.data)
+    except ValueError as exc:
+        raise TransactionNotAcceptable(f"unknown function call: {exc}") from None
+    if fn.fn_name not in ("attest", "reject"):
+        raise TransactionNotAcceptable(f"transaction calls {fn.fn_name}, expected attest or reject")
+    if int(args["recordId"]) != record_id:
+        raise TransactionNotAcceptable(f"transaction is for record {args['recordId']}, not {record_id}")
+    dep.client.send_raw(raw, f"relay {fn.fn_name} {record_id}")
+    return str(fn.fn_name)
+
+
+def sign_verdict(dep: Deployment, private_key: bytes, record_id: int, attest: bool, report_hash: bytes,
+                 findings_hash: bytes) -> bytes:
+    """Client side (verifier's own key, non-custodial): sign the ``attest``/``reject`` transaction
+    to hand to ``POST /v1/verifier/records/{id}/verdict``. Reads nonce, gas and gas price from the
+    chain; nothing is sent.
+
+    Raises:
+        ContractRevert: if the contract would refuse it (pre-flight estimate).
+    """
+    from eth_account import Account
+
+    c = dep.client
+    acct = Account.from_key(private_key)
+    em = dep.emissions.functions
+    fn = (em.attest if attest else em.reject)(record_id, report_hash, findings_hash)
+    [gas] = c.preflight([Call.of(fn, acct.address, f"verdict {record_id}")])
+    tx = {"nonce": int(c.rpc("eth_getTransactionCount", acct.address, "pending"), 16), "gas": int(gas * 1.25) + 30_000,
+          "gasPrice": c.suggest_gas_price(), "chainId": c.chain_id, "to": dep.emissions.address,
+          "data": bytes.fromhex(fn._encode_transaction_data()[2:]), "value": 0}
+    return bytes(acct.sign_transaction(tx).raw_transaction)
