@@ -572,10 +572,10 @@ def _chain_check(ledger: ReplayLedger, replayed: dict[str, dict[str, Counter[str
     from ledger.offsets.registry_exports import project_id_of
 
     pairs = sorted(ids)
-    reqs = [("eth_call", [{"to": ledger.accounting.assets.address,
-                           "data": ledger.accounting.assets.functions.supplyOf(ccer_id(v, p))._encode_transaction_data()},
+    reqs = [("eth_call", [{"to": ledger.assets.address,
+                           "data": ledger.assets.functions.supplyOf(ccer_id(v, p))._encode_transaction_data()},
                           "latest"]) for p, v in pairs]
-    sup_abi = ledger.accounting.assets.get_function_by_name("supplyOf").abi
+    sup_abi = ledger.assets.get_function_by_name("supplyOf").abi
     stypes = ["(" + ",".join(o["type"] for o in sup_abi["outputs"][0]["components"]) + ")"]
     chain_iss: Counter[str] = Counter()
     chain_ret: Counter[str] = Counter()
