@@ -11,6 +11,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from api.problems import Problem
+from ledger.chain.indexer import Indexer, IndexerError
 from ledger.contracts.deployment import Deployment
 
 
@@ -29,8 +30,6 @@ class AppContext:
     def index(self) -> Engine:
         """The indexer store brought up to the chain head first (read-your-writes for audit
         queries). Raises a ``chain-unavailable`` problem if the node cannot be read."""
-        from ledger.chain.indexer import Indexer, IndexerError
-
         if self.index_store is None:
             raise RuntimeError("this API process has no index store")
         with self._index_lock:

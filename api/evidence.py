@@ -53,6 +53,7 @@ from api.pagination import PageParams, page
 from api.problems import PROBLEM_TYPES, Problem, problem_response
 from api.records_common import scoped_record
 from api.store import EvidenceFile
+from ledger.chain.client import Call
 from ledger.crypto import envelope as ev
 from ledger.records import evidence as evidence_records
 
@@ -487,8 +488,6 @@ async def post_rewrap(record_id: int = Path(ge=1, le=MAX_RECORD_ID), p: Principa
 
 # --------------------------------------------------------------------------- key registration
 def _register(ctx: AppContext, p: Principal, body: EncryptionKeyIn) -> EncryptionKeyOut:
-    from ledger.chain.client import Call
-
     dep = ctx.deployment
     sender = require_custodial(ctx, p.account)
     if body.public_key is not None:

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Final
 
 from oracles.formats import Reject
@@ -115,8 +116,6 @@ def parse_pjm_time(text: str) -> int | None:
 
 def _eastern() -> object | None:
     try:
-        from zoneinfo import ZoneInfo
-
         return ZoneInfo("America/New_York")
     except Exception:  # pragma: no cover — no tz database on this machine
         return None

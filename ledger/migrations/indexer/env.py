@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from ledger.chain.indexer import IndexerBase
-from ledger.store.migrate import run_env
+from ledger.store.alembic_env import run_env
 
 run_env("indexer", IndexerBase.metadata)
