@@ -28,8 +28,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from oracles.formats import Reject
 from oracles.quantities import PJM_GENERATION, QuantityValueError
