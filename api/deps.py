@@ -11,8 +11,8 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from api.problems import Problem
-from ledger.chain.indexer import Indexer, IndexerError
 from ledger.contracts.deployment import Deployment
+from ledger.records.indexer import Indexer, IndexerError
 
 
 @dataclass
@@ -23,7 +23,7 @@ class AppContext:
     api_store: Engine
     oracle_node: Any | None = None            # oracles.node.OracleNode whose store serves readings
     custodial: set[str] = field(default_factory=set)   # accounts whose keys the chain client holds
-    index_store: Engine | None = None          # event indexer tables (ledger.chain.indexer), migrated
+    index_store: Engine | None = None          # event indexer tables (ledger.records.indexer), migrated
     _indexer: Any = field(default=None, init=False, repr=False)
     _index_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 

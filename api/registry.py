@@ -15,8 +15,8 @@ from api.market_common import checked_address, event_args, send, struct_dict
 from api.problems import Problem
 from api.schemas import IssuanceIn, ProjectIn, RetirementIn
 from ledger.accounting.assets import AssetClass, parse_asset_id
-from ledger.chain.indexer import events
 from ledger.offsets.serials import NO_SERIALS, parse_serial_range
+from ledger.records.indexer import events
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
 registry = require_role("REGISTRY_ROLE")

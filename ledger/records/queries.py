@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.contracts.deployment import Deployment
-from ledger.verify.shapes import AnchoredBatch
 
 PURCHASED_ELECTRICITY = 1
 RECORD_STATUS = ("none", "draft", "submitted", "verified", "rejected", "confirmed")
@@ -21,6 +20,18 @@ _CHUNK = 200
 
 class NoAnchoredData(LookupError):
     """The month has no anchored batch for the device."""
+
+
+@dataclass(frozen=True)
+class AnchoredBatch:
+    """A batch as anchored on-chain (the current one of its supersede chain)."""
+
+    batch_id: int
+    start: int
+    end: int
+    count: int
+    total_wh: int
+    root: bytes
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ class StoreSpec:
 STORES: dict[str, StoreSpec] = {
     "journal": StoreSpec("journal", "ledger", "migrations/journal", "ledger.chain.client.JournalBase"),
     "oracle": StoreSpec("oracle", "oracles", "migrations", "oracles.store.StoreBase"),
-    "indexer": StoreSpec("indexer", "ledger", "migrations/indexer", "ledger.chain.indexer.IndexerBase"),
+    "indexer": StoreSpec("indexer", "ledger", "migrations/indexer", "ledger.records.indexer.IndexerBase"),
     "api": StoreSpec("api", "api", "migrations", "api.store.ApiBase"),
 }
 
