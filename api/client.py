@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -26,6 +26,52 @@ from ledger.verify.provenance import ServedBatch, ServedEvidence, ServedReading
 
 #: Items per page asked for by default: the largest page the API serves (api/pagination.py MAX_LIMIT).
 DEFAULT_PAGE_LIMIT = 10_000
+
+
+class RecordView(TypedDict, total=False):
+    """A monthly emissions record as the API serves it (``EmissionsRegistry.record`` fields by
+    name; bytes as 0x hex, ``status`` as a name: draft, submitted, verified, rejected, confirmed)."""
+
+    record_id: int
+    enterprise: str            # 0x org id
+    activityType: int          # noqa: N815 — field names as on-chain
+    source: int                # 1 = anchored meter data
+    year: int
+    month: int
+    device: str                # 0x bytes32
+    firstBatchIndex: int       # noqa: N815
+    lastBatchIndex: int        # noqa: N815
+    activityAmount: int        # noqa: N815 — Wh for purchased electricity
+    factorSetId: int           # noqa: N815
+    factorValue: int           # noqa: N815 — kgCO2/kWh × 1e4
+    emissionsKg: int           # noqa: N815 — kgCO2
+    status: str
+    verifier: str              # address, zero when unassigned
+
+
+class CheckView(TypedDict):
+    """One row of a verdict (``status``: pass, fail or skip)."""
+
+    name: str
+    expected: str
+    found: str
+    status: str
+    detail: str
+
+
+class VerdictView(TypedDict, total=False):
+    """The API's verdict on a record (:meth:`ledger.verify.provenance.Verdict.as_dict`)."""
+
+    record_id: int
+    checks: list[CheckView]
+    batches: list[dict[str, Any]]
+    recomputed_wh: int         # Wh
+    recomputed_kg: int         # kgCO2
+    factor_value: int          # kgCO2/kWh × 1e4
+    passed: bool
+    findings: list[str]
+    report_hash: str           # 0x SHA-256
+    findings_hash: str         # 0x SHA-256
 
 
 class ApiError(RuntimeError):
@@ -156,48 +202,48 @@ class ApiClient:
                 return None
             raise
 
-    def server_verdict(self, record_id: int) -> dict[str, Any]:
+    def server_verdict(self, record_id: int) -> VerdictView:
         """``GET /v1/verifier/records/{id}/verification``: the API's own verdict (same code)."""
-        return dict(self.get(f"/v1/verifier/records/{record_id}/verification"))
+        return self.get(f"/v1/verifier/records/{record_id}/verification")  # type: ignore[no-any-return]
 
-    def assigned_records(self) -> Iterator[dict[str, Any]]:
+    def assigned_records(self) -> Iterator[RecordView]:
         """``GET /v1/verifier/records``, every page: records assigned to the calling verifier."""
-        return self.pages("/v1/verifier/records", limit=200)
+        return self.pages("/v1/verifier/records", limit=200)  # type: ignore[return-value]
 
-    def post_verdict_transaction(self, record_id: int, raw_transaction: bytes) -> dict[str, Any]:
+    def post_verdict_transaction(self, record_id: int, raw_transaction: bytes) -> RecordView:
         """``POST /v1/verifier/records/{id}/verdict`` with the verifier's own signed ``attest`` /
         ``reject`` transaction; returns the record after it."""
-        return dict(self.request("POST", f"/v1/verifier/records/{record_id}/verdict",
-                                 {"raw_transaction": "0x" + raw_transaction.hex()}))
+        return self.request("POST", f"/v1/verifier/records/{record_id}/verdict",  # type: ignore[no-any-return]
+                            {"raw_transaction": "0x" + raw_transaction.hex()})
 
     # ------------------------------------------------------------------ enterprise
-    def enterprise_records(self) -> Iterator[dict[str, Any]]:
+    def enterprise_records(self) -> Iterator[RecordView]:
         """``GET /v1/enterprise/records``, every page: the calling enterprise's records."""
-        return self.pages("/v1/enterprise/records", limit=200)
+        return self.pages("/v1/enterprise/records", limit=200)  # type: ignore[return-value]
 
     def create_record(self, device: bytes, year: int, month: int, factor_set_id: int, *, submit: bool = False,
-                      idempotency_key: str | None = None) -> dict[str, Any]:
+                      idempotency_key: str | None = None) -> RecordView:
         """``POST /v1/enterprise/records``: record month ``year-month`` of ``device`` (32 bytes)
         from its anchored batches with factor set ``factor_set_id`` (and submit it). Raises
         :class:`ApiError` (``no-anchored-data`` when the month has no anchored batch)."""
-        return dict(self.request("POST", "/v1/enterprise/records",
-                                 {"device": "0x" + device.hex(), "year": year, "month": month,
-                                  "factor_set_id": factor_set_id, "submit": submit},
-                                 idempotency_key=idempotency_key))
+        return self.request("POST", "/v1/enterprise/records",  # type: ignore[no-any-return]
+                            {"device": "0x" + device.hex(), "year": year, "month": month,
+                             "factor_set_id": factor_set_id, "submit": submit},
+                            idempotency_key=idempotency_key)
 
-    def submit_record(self, record_id: int) -> dict[str, Any]:
+    def submit_record(self, record_id: int) -> RecordView:
         """``POST /v1/enterprise/records/{id}/submit``: submit a Draft record for verification."""
-        return dict(self.request("POST", f"/v1/enterprise/records/{record_id}/submit"))
+        return self.request("POST", f"/v1/enterprise/records/{record_id}/submit")  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ regulator
-    def regulator_records(self, status: str | None = None) -> Iterator[dict[str, Any]]:
+    def regulator_records(self, status: str | None = None) -> Iterator[RecordView]:
         """``GET /v1/regulator/records[?status=…]``, every page."""
-        return self.pages("/v1/regulator/records" + (f"?status={status}" if status else ""), limit=200)
+        return self.pages("/v1/regulator/records" + (f"?status={status}" if status else ""), limit=200)  # type: ignore[return-value]
 
-    def assign_verifier(self, record_id: int, verifier: str) -> dict[str, Any]:
+    def assign_verifier(self, record_id: int, verifier: str) -> RecordView:
         """``POST /v1/regulator/records/{id}/verifier``: assign ``verifier`` (account) to a submitted record."""
-        return dict(self.request("POST", f"/v1/regulator/records/{record_id}/verifier", {"verifier": verifier}))
+        return self.request("POST", f"/v1/regulator/records/{record_id}/verifier", {"verifier": verifier})  # type: ignore[no-any-return]
 
-    def confirm_record(self, record_id: int) -> dict[str, Any]:
+    def confirm_record(self, record_id: int) -> RecordView:
         """``POST /v1/regulator/records/{id}/confirm``: confirm a verified record."""
-        return dict(self.request("POST", f"/v1/regulator/records/{record_id}/confirm"))
+        return self.request("POST", f"/v1/regulator/records/{record_id}/confirm")  # type: ignore[no-any-return]
