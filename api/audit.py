@@ -13,6 +13,7 @@ from api.problems import Problem
 from api.records_common import scoped_record
 from api.schemas import ReadingProofOut
 from ledger.records.audit import NotFound, batch_provenance, record_provenance
+from ledger.records.queries import confirmed_totals
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
@@ -76,5 +77,4 @@ public = APIRouter(prefix="/v1/public", tags=["public"])
 @public.get("/totals", summary="Published totals: confirmed emissions per reporting year")
 async def get_totals(ctx: AppContext = Depends(context)) -> dict[str, Any]:
     """No authentication: what the public may see — per year, confirmed records and their kgCO2 / tCO2."""
-    from ledger.records.queries import confirmed_totals
     return {"items": await run_in_threadpool(confirmed_totals, ctx.deployment)}

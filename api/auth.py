@@ -7,7 +7,8 @@
 * **Signed requests** — headers ``X-CL-Account``, ``X-CL-Timestamp`` (UTC s), ``X-CL-Nonce``
   (0x bytes32) and ``X-CL-Signature`` (65-byte EIP-712 signature of
   ``ApiRequest(string method,string path,bytes32 bodyHash,uint64 timestamp,bytes32 nonce)`` in the
-  domain {name "CarbonLedger API", version "1", chainId}); the timestamp must be within
+  domain {name "CarbonLedger API", version "1", chainId}; typed data, signing and the signature
+  check in :mod:`ledger.crypto.requests`, shared with the clients); the timestamp must be within
   :data:`MAX_SKEW_S` of the server's clock and each (account, nonce) is accepted once.
 
 Either way the account must, at the moment of the request, belong to an *active* organisation
@@ -32,14 +33,12 @@ from sqlalchemy.orm import Session
 from api.problems import Problem
 from api.store import ApiKey, RequestNonce
 from ledger.contracts.deployment import Deployment
-from ledger.crypto.primitives import InvalidSignature, keccak256, recover_address
+from ledger.crypto.requests import MalformedSignedRequest, verify_request
 
 KEY_PREFIX = "clk"
 MAX_SKEW_S = 300
 ROLE_NAMES = ("REGULATOR_ROLE", "ENTERPRISE_ROLE", "VERIFIER_ROLE", "ORACLE_ROLE", "EXCHANGE_ROLE",
               "REGISTRY_ROLE", "PROJECT_OWNER_ROLE", "SETTLEMENT_BANK_ROLE")
-API_REQUEST_TYPE = "ApiRequest(string method,string path,bytes32 bodyHash,uint64 timestamp,bytes32 nonce)"
-_API_REQUEST_TYPEHASH = keccak256(API_REQUEST_TYPE.encode())
 
 
 @dataclass(frozen=True)
@@ -138,25 +137,6 @@ def list_keys(engine: Engine) -> list[ApiKey]:
         return list(s.scalars(select(ApiKey).order_by(ApiKey.created_at)))
 
 
-def api_request_digest(chain_id: int, method: str, path: str, body: bytes, timestamp: int, nonce: bytes) -> bytes:
-    """EIP-712 digest a client signs for a signed request (see module docstring)."""
-    def word(n: int) -> bytes:
-        return n.to_bytes(32, "big")
-    domain_typehash = keccak256(b"EIP712Domain(string name,string version,uint256 chainId)")
-    sep = keccak256(domain_typehash + keccak256(b"CarbonLedger API") + keccak256(b"1") + word(chain_id))
-    struct = keccak256(_API_REQUEST_TYPEHASH + keccak256(method.upper().encode()) + keccak256(path.encode())
-                       + keccak256(body) + word(timestamp) + nonce)
-    return keccak256(b"\x19\x01" + sep + struct)
-
-
-def signed_request_headers(key: Any, chain_id: int, method: str, path: str, body: bytes, now: int | None = None) -> dict[str, str]:
-    """Headers of a signed request made with ``key`` (a :class:`ledger.crypto.primitives.Signer`) — client side."""
-    ts, nonce = int(now if now is not None else time.time()), secrets.token_bytes(32)
-    sig = key.sign_digest(api_request_digest(chain_id, method, path, body, ts, nonce))
-    return {"X-CL-Account": key.address, "X-CL-Timestamp": str(ts), "X-CL-Nonce": "0x" + nonce.hex(),
-            "X-CL-Signature": "0x" + sig.hex()}
-
-
 async def authenticate(request: Request) -> Principal:
     """FastAPI dependency: the caller's :class:`Principal`, or a 401/403 problem."""
     ctx = request.app.state.ctx
@@ -205,27 +185,15 @@ def principal_from_key_digest(ctx: Any, key_id: str, secret_sha256: str) -> Prin
 
 
 def _from_signature(ctx: Any, request: Request, body: bytes) -> Principal:
-    h = request.headers
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
-        account = to_checksum_address(h["x-cl-account"])
-        ts = int(h["x-cl-timestamp"])
-        nonce = bytes.fromhex(h["x-cl-nonce"].removeprefix("0x"))
-        sig = bytes.fromhex(h["x-cl-signature"].removeprefix("0x"))
-        if len(nonce) != 32:
-            raise ValueError("nonce must be 32 bytes")
-    except (KeyError, ValueError) as exc:
-        raise Problem("unauthenticated", f"malformed signed request headers: {exc}") from None
+        signed = verify_request(request.headers, ctx.deployment.client.chain_id, request.method, path, body)
+    except MalformedSignedRequest as exc:
+        raise Problem("unauthenticated", str(exc)) from None
+    account, ts, nonce = signed.account, signed.timestamp, signed.nonce
     now = int(time.time())
     if abs(now - ts) > MAX_SKEW_S:
         raise Problem("stale-request", f"timestamp {ts} is more than {MAX_SKEW_S} s from the server clock {now}")
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    digest = api_request_digest(ctx.deployment.client.chain_id, request.method, path, body, ts, nonce)
-    try:
-        signer = recover_address(digest, sig)
-    except InvalidSignature as exc:
-        raise Problem("unauthenticated", f"bad request signature: {exc}") from None
-    if signer != account:
-        raise Problem("unauthenticated", f"request signed by {signer}, not by {account}")
     try:
         with Session(ctx.api_store) as s, s.begin():
             s.execute(delete(RequestNonce).where(RequestNonce.timestamp < now - 2 * MAX_SKEW_S))

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from api.problems import Problem
 from ledger.contracts.deployment import Deployment
+from ledger.records.indexer import Indexer, IndexerError
 
 
 @dataclass
@@ -22,15 +23,13 @@ class AppContext:
     api_store: Engine
     oracle_node: Any | None = None            # oracles.node.OracleNode whose store serves readings
     custodial: set[str] = field(default_factory=set)   # accounts whose keys the chain client holds
-    index_store: Engine | None = None          # event indexer tables (ledger.chain.indexer), migrated
+    index_store: Engine | None = None          # event indexer tables (ledger.records.indexer), migrated
     _indexer: Any = field(default=None, init=False, repr=False)
     _index_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def index(self) -> Engine:
         """The indexer store brought up to the chain head first (read-your-writes for audit
         queries). Raises a ``chain-unavailable`` problem if the node cannot be read."""
-        from ledger.chain.indexer import Indexer, IndexerError
-
         if self.index_store is None:
             raise RuntimeError("this API process has no index store")
         with self._index_lock:

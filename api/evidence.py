@@ -53,6 +53,7 @@ from api.pagination import PageParams, page
 from api.problems import PROBLEM_TYPES, Problem, problem_response
 from api.records_common import scoped_record
 from api.store import EvidenceFile
+from ledger.chain.client import Call
 from ledger.crypto import envelope as ev
 from ledger.records import evidence as evidence_records
 
@@ -305,7 +306,17 @@ def _disposition(filename: str) -> str:
 
 
 # --------------------------------------------------------------------------- upload
-def _upload(ctx: AppContext, p: Principal, record_id: int, data: bytes, kind: str, filename: str, media_type: str) -> EvidenceOut:
+def upload_evidence(ctx: AppContext, p: Principal, record_id: int, data: bytes, kind: str, filename: str,
+                    media_type: str) -> EvidenceOut:
+    """Seal ``data`` for the readers of ``p``'s record ``record_id`` (AES-256-GCM, data key wrapped
+    for each reader's X25519 key), store the envelope and anchor its hashes in EvidenceRegistry from
+    the caller's custodial account — the service behind ``POST /v1/enterprise/records/{id}/evidence``
+    and the portal's upload. The caller checks the size (:func:`max_bytes`) and cleans ``filename``.
+
+    Raises:
+        Problem: not-found (not the caller's record), no-custodial-key, no-encryption-key.
+        ContractRevert: EvidenceRegistry refused (e.g. the record is confirmed).
+    """
     dep = ctx.deployment
     r = scoped_record(dep, p, record_id)            # first: no existence leak to other enterprises
     sender = require_custodial(ctx, p.account)
@@ -351,7 +362,7 @@ async def post_evidence(record_id: int = Path(ge=1, le=MAX_RECORD_ID), file: Upl
         if n > limit:
             raise Problem("evidence-too-large", f"the file exceeds the {limit}-byte evidence limit", max_bytes=limit)
         chunks.append(chunk)
-    return await run_in_threadpool(_upload, ctx, p, record_id, b"".join(chunks), kind, _safe_filename(file.filename),
+    return await run_in_threadpool(upload_evidence, ctx, p, record_id, b"".join(chunks), kind, _safe_filename(file.filename),
                                    _safe_media_type(file.content_type))
 
 
@@ -362,13 +373,19 @@ async def list_evidence(record_id: int = Query(ge=1, le=MAX_RECORD_ID), params: 
     """Metadata of a record's evidence, by id; the record must be visible to the caller (its
     enterprise, its assigned verifier, the regulator)."""
     await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
+    rows = await run_in_threadpool(record_evidence, ctx, record_id, params.after, params.limit + 1)
+    return page(rows, params, lambda e: e.id)
 
-    def rows() -> list[EvidenceOut]:
-        with Session(ctx.api_store) as s:
-            q = (select(EvidenceFile).where(EvidenceFile.record_id == record_id, EvidenceFile.id > params.after)
-                 .order_by(EvidenceFile.id).limit(params.limit + 1))
-            return [_out(r) for r in s.scalars(q)]
-    return page(await run_in_threadpool(rows), params, lambda e: e.id)
+
+def record_evidence(ctx: AppContext, record_id: int, after: int = 0, limit: int | None = None) -> list[EvidenceOut]:
+    """Metadata of record ``record_id``'s evidence files stored by this API, by id, those with
+    id > ``after``, at most ``limit`` (None: all) — the service behind ``GET /v1/evidence`` and the
+    in-process source of the provenance check. The caller checks the record is visible."""
+    with Session(ctx.api_store) as s:
+        q = select(EvidenceFile).where(EvidenceFile.record_id == record_id, EvidenceFile.id > after).order_by(EvidenceFile.id)
+        if limit is not None:
+            q = q.limit(limit)
+        return [_out(r) for r in s.scalars(q)]
 
 
 @router.get("/v1/evidence/{evidence_id}", response_class=Response, summary="Download an evidence envelope (encrypted)",
@@ -487,8 +504,6 @@ async def post_rewrap(record_id: int = Path(ge=1, le=MAX_RECORD_ID), p: Principa
 
 # --------------------------------------------------------------------------- key registration
 def _register(ctx: AppContext, p: Principal, body: EncryptionKeyIn) -> EncryptionKeyOut:
-    from ledger.chain.client import Call
-
     dep = ctx.deployment
     sender = require_custodial(ctx, p.account)
     if body.public_key is not None:

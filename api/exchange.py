@@ -26,7 +26,7 @@ from api.settlement_service import (
     ReferencePriceConflict,
     SettlementService,
 )
-from ledger.chain.indexer import events
+from ledger.records.indexer import events
 
 router = APIRouter(prefix="/v1/exchange", tags=["exchange settlement"])
 exchange = require_role("EXCHANGE_ROLE")

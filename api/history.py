@@ -14,7 +14,7 @@ from api.deps import AppContext, context
 from api.pagination import PageParams, encode_cursor
 from api.problems import Problem
 from ledger.accounting.assets import MalformedAssetId, parse_asset_id, parse_asset_name
-from ledger.chain.indexer import MAX_PAGE, events
+from ledger.records.indexer import MAX_PAGE, events
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 

@@ -12,7 +12,7 @@ from api.deps import AppContext, require_custodial
 from api.problems import Problem
 from ledger.accounting.assets import parse_asset_id
 from ledger.chain.client import Call, TxResult
-from ledger.chain.indexer import events
+from ledger.records.indexer import events
 
 
 async def send(ctx: AppContext, account: str, fn: Any, label: str) -> TxResult:

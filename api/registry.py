@@ -10,12 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.auth import Principal, require_role
 from api.deps import AppContext, context
+from api.history import asset_token_id
 from api.market_common import checked_address, event_args, send, struct_dict
 from api.problems import Problem
 from api.schemas import IssuanceIn, ProjectIn, RetirementIn
 from ledger.accounting.assets import AssetClass, parse_asset_id
-from ledger.chain.indexer import events
 from ledger.offsets.serials import NO_SERIALS, parse_serial_range
+from ledger.records.indexer import events
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
 registry = require_role("REGISTRY_ROLE")
@@ -98,7 +99,6 @@ async def post_retirement(body: RetirementIn, p: Principal = Depends(registry), 
 
 
 def _asset(asset: str) -> int:
-    from api.history import asset_token_id
     return asset_token_id(asset)
 
 

@@ -13,10 +13,9 @@ from api.pagination import PageParams, page
 from api.problems import Problem
 from api.records_common import scoped_record
 from api.schemas import VerdictIn
+from api.verification import record_batches, served_batch, server_verdict
 from ledger.records import queries as records
 from ledger.records import workflow
-from ledger.records.audit import record_provenance
-from ledger.verify.provenance import VerifierError, verify_record
 from oracles.proofs import readings_with_proofs
 
 router = APIRouter(prefix="/v1/verifier", tags=["verifier"])
@@ -34,15 +33,8 @@ async def list_assigned(params: PageParams = Depends(), p: Principal = Depends(v
 async def get_batches(record_id: int = Path(ge=1), p: Principal = Depends(verifier), ctx: AppContext = Depends(context)) -> dict[str, Any]:
     """Each batch: id, period (UTC s), count, totalWh, anchored root."""
     r = await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
-    bs = await run_in_threadpool(_record_batches, ctx, r)
-    return {"record_id": record_id, "items": [{"batch_id": b.batch_id, "start": b.start, "end": b.end, "count": b.count,
-                                               "totalWh": b.total_wh, "root": "0x" + b.root.hex()} for b in bs]}
-
-
-def _record_batches(ctx: AppContext, r: dict[str, Any]) -> list[Any]:
-    device = bytes.fromhex(r["device"][2:])
-    all_b = records.device_batches(ctx.deployment, device)
-    return [b.batch for b in all_b[int(r["firstBatchIndex"]):int(r["lastBatchIndex"]) + 1]]
+    bs = await run_in_threadpool(record_batches, ctx, r)
+    return {"record_id": record_id, "items": [served_batch(b) for b in bs]}
 
 
 @router.get("/records/{record_id}/readings", summary="An assigned record's readings with Merkle proofs (paginated)")
@@ -51,41 +43,9 @@ async def get_readings(record_id: int = Path(ge=1), params: PageParams = Depends
     """Every reading (device-signed, W) of the record's anchored batches, by sequence, each with
     its proof against the anchored root; the cursor is the last sequence number."""
     r = await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
-    bs = await run_in_threadpool(_record_batches, ctx, r)
+    bs = await run_in_threadpool(record_batches, ctx, r)
     it = readings_with_proofs(node, bytes.fromhex(r["device"][2:]), bs, params.after - 1 if params.after else -1)
     return await run_in_threadpool(page, it, params, lambda x: x["id"] + 1)
-
-
-class _InProcessSource:
-    """The data this API serves to a verifier, read in-process (same shapes as the HTTP routes) —
-    the :class:`ledger.verify.provenance.RecordSource` of the server-side verification."""
-
-    def __init__(self, ctx: AppContext, node: Any, r: dict[str, Any]) -> None:
-        self.ctx, self.node, self.r = ctx, node, r
-        self._bs = _record_batches(ctx, r)
-
-    def record(self, record_id: int) -> dict[str, Any]:
-        return record_provenance(self.ctx.deployment, record_id)
-
-    def batches(self, record_id: int) -> list[dict[str, Any]]:
-        return [{"batch_id": b.batch_id, "start": b.start, "end": b.end, "count": b.count, "totalWh": b.total_wh,
-                 "root": "0x" + b.root.hex()} for b in self._bs]
-
-    def readings(self, record_id: int) -> Any:
-        return readings_with_proofs(self.node, bytes.fromhex(self.r["device"][2:]), self._bs)
-
-    def evidence(self, record_id: int) -> list[dict[str, Any]] | None:
-        return None
-
-
-def _server_verdict(ctx: AppContext, node: Any, r: dict[str, Any], record_id: int) -> dict[str, Any]:
-    if r["source"] != 1:
-        raise Problem("validation-error", f"record {record_id} is not from anchored meter data; nothing to re-verify",
-                      errors=[{"field": "path.record_id", "message": "not an anchored-meter-data record"}])
-    try:
-        return verify_record(ctx.deployment, None, _InProcessSource(ctx, node, r), record_id).as_dict()
-    except VerifierError as exc:
-        raise Problem("chain-unavailable", str(exc)) from None
 
 
 @router.get("/records/{record_id}/verification", summary="Re-verify an assigned record against the chain (verdict table)")
@@ -94,10 +54,11 @@ async def get_verification(record_id: int = Path(ge=1), p: Principal = Depends(v
     """The verdict of :func:`ledger.verify.provenance.verify_record` — the same code as ``carbonledger
     verify`` — computed in this process from the readings this node stores and the chain: record
     fields, batches, oracle quorum, device signatures, Merkle roots, sampled proofs on-chain, Wh
-    per batch, activity data, emission factor, emissions (kgCO2). ``checks`` lists each row
+    per batch, activity data, emission factor, emissions (kgCO2), evidence hashes. ``checks`` lists each row
     (name, expected, found, status pass/fail/skip); ``passed``, ``report_hash``, ``findings_hash``."""
     r = await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
-    return await run_in_threadpool(_server_verdict, ctx, node, r, record_id)
+    verdict, _ = await run_in_threadpool(server_verdict, ctx, node, r)
+    return verdict.as_dict()
 
 
 @router.post("/records/{record_id}/verdict", summary="Attest or reject an assigned record")

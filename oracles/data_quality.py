@@ -43,6 +43,7 @@ from oracles.formats import Reject, iso_utc
 from oracles.formats.ampd_hourly import AMPD_QUANTITIES, load_ampd_hourly
 from oracles.formats.counters import COUNTER_RESET_OR_TAMPER, RegisterSample, derive_intervals, load_register_csv
 from oracles.formats.pjm import load_pjm
+from oracles.uci import IMPUTED_BY_SOURCE, summarize_uci
 
 __all__ = [
     "ABSENT",
@@ -366,8 +367,6 @@ def uci_quality(path: Path | str | None = None) -> QualityReport:
     (malformed rows) stay in the report's ``rejects`` with their line; their minutes, when the
     timestamp was readable, are ``rejected`` gaps.
     """
-    from oracles.uci import IMPUTED_BY_SOURCE, summarize_uci
-
     summary = summarize_uci(Path(path) if path is not None else None)
     gaps: list[int] = []
     reasons: dict[int, str] = {}

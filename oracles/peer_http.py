@@ -1,5 +1,5 @@
 """HTTP endpoints between the oracle nodes of a cluster (``/v1/oracle/...``), mounted beside the
-node's ``POST /v1/readings`` by :mod:`oracles.service`. A route parses, calls one node or
+node's ``POST /v1/readings`` by the node process (:mod:`scripts.oracle_node`). A route parses, calls one node or
 :class:`oracles.network.AnchorService` method and shapes the answer (business logic stays in
 oracles/). Bound to 127.0.0.1 by the service; see the report's open points on peer authentication.
 """
@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from oracles.network import outcome_to_json, report_to_json
 
 router = APIRouter(prefix="/v1/oracle", tags=["oracle network"])
+#: The proofs a node serves from its store (also outside a cluster).
+proofs = APIRouter(prefix="/v1/oracle", tags=["oracle node"])
 
 Hex32 = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
 U64 = Field(ge=0, lt=2**64)
@@ -117,3 +119,19 @@ def anchor(body: RoundIn, request: Request) -> list[dict[str, Any]]:
 @router.get("/conflicts", summary="Signer conflicts this node recorded (oracles that signed another root)")
 def conflicts(request: Request) -> list[dict[str, Any]]:
     return _node(request).conflicts()
+
+
+@proofs.get("/proofs/{device}/{sequence}", summary="A stored reading with its Merkle proof and the batch holding it")
+def proof(request: Request, device: str = Path(pattern=r"^0x[0-9a-fA-F]{64}$"),
+          sequence: int = Path(ge=0, le=2**63 - 1, description="reading sequence number (signed 64-bit in the store)")) -> dict[str, Any]:
+    """The reading as stored (device-signed, W), its leaf and its proof against the root of the
+    batch this node signed for it, with that batch's anchored id (null until anchored): anyone
+    checks it with ``MeterDataAnchor.verifyReading``. 404 if the node holds no batched reading."""
+    found = _node(request).proof(_b(device), sequence)
+    if found is None:
+        raise HTTPException(404, f"no batched reading {sequence} of device {device} on this node")
+    r, path, rep = found
+    return {"reading": {"device": "0x" + r.device.hex(), "sequence": r.sequence, "start": r.start, "end": r.end,
+                        "quantityCode": r.quantity_code, "value": r.value, "scale": r.scale, "flags": r.flags},
+            "signature": "0x" + r.signature.hex(), "leaf": "0x" + r.leaf.hex(), "root": "0x" + rep.root.hex(),
+            "batch_id": rep.anchored_batch_id, "proof": ["0x" + p.hex() for p in path]}

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ledger.meter_data.merkle import StandardMerkleTree
-from ledger.verify.shapes import AnchoredBatch
+from ledger.records.queries import AnchoredBatch
 from oracles.node import OracleNode
 
 

@@ -19,7 +19,7 @@ What is measured (:func:`run_ingest`):
    deployment of :class:`scripts.setup_env.System`) holds the benchmark meters in
    DeviceRegistry; the nodes read them from there (:class:`oracles.chain_devices.ChainDeviceDirectory`,
    cached 30 s) — no static device list.
-3. **HTTP ingestion.** K node processes (:mod:`oracles.service`, the production entry point)
+3. **HTTP ingestion.** K node processes (:mod:`scripts.oracle_node`, the production entry point)
    with fresh SQLite WAL stores (``synchronous=FULL``) receive ``POST /v1/readings`` batches of
    ``--batch`` readings over ``--devices`` concurrent connections per node; with K > 1 every
    batch goes to every node. The rate is readings / (last committed acknowledgement − first

@@ -186,16 +186,15 @@ def oracle_serve(name: Annotated[str, typer.Option(help="oracle-1, oracle-2 or o
                  data_dir: DataDir = DEFAULT_DIR,
                  rpc_url: Annotated[str, typer.Option(help="JSON-RPC URL of the chain.")] = "http://127.0.0.1:8545",
                  port: Annotated[int, typer.Option(help="HTTP port of this node.")] = 8101) -> None:
-    """Run one oracle node as its own process: POST /v1/readings, audit proofs."""
+    """Run one oracle node as its own process, outside a cluster: POST /v1/readings, proofs
+    (/v1/oracle/proofs/{device}/{sequence}), health — the oracle routes only (scripts/oracle_node.py)."""
     import uvicorn
 
-    from api.app import create_app
-    from ledger.store.db import make_engine, sqlite_url
     from oracles.runtime import open_oracle_node
+    from scripts.oracle_node import create_node_app
     dep, node = open_oracle_node(data_dir.resolve(), name, rpc_url)
     console.print(f"oracle node {name} ({node.address}) on http://127.0.0.1:{port}")
-    api_store = make_engine(sqlite_url(data_dir.resolve() / "oracles" / f"{name}-api.sqlite"))
-    uvicorn.run(create_app(dep, api_store, node), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(create_node_app(dep, node), host="127.0.0.1", port=port, log_level="warning")
 
 
 @api_app.command("serve")

@@ -65,7 +65,7 @@ def open_deployment(data_dir: Path, rpc_url: str | None) -> Any:
 
 
 def _indexer_engine(data_dir: Path, db_url: str | None) -> Any:
-    from ledger.chain.indexer import IndexerBase
+    from ledger.records.indexer import IndexerBase
     from ledger.store.db import make_engine, sqlite_url
     return make_engine(db_url or sqlite_url(data_dir / "indexer.sqlite"), metadata=IndexerBase)
 
@@ -86,7 +86,7 @@ def audit_index(
     """Index every event of the deployment's contracts into SQL, from the checkpoint on."""
     from sqlalchemy import func, select
 
-    from ledger.chain.indexer import ChainEvent, Indexer, IndexerError
+    from ledger.records.indexer import ChainEvent, Indexer, IndexerError
     data_dir = data_dir.resolve()
     dep = open_deployment(data_dir, rpc_url)
     engine = _indexer_engine(data_dir, db_url)
@@ -149,7 +149,7 @@ def audit_verify(
 ) -> None:
     """Re-check the indexed events and the oracle stores' readings against the chain (exit 1 on any discrepancy)."""
     from ledger.chain.client import ChainError
-    from ledger.chain.indexer import checkpoint_id, count_events, read_checkpoint
+    from ledger.records.indexer import checkpoint_id, count_events, read_checkpoint
     from ledger.store.db import make_engine
     from ledger.verify.audit import Discrepancy, VerifyError, verify_events, verify_oracle_store
     data_dir = data_dir.resolve()

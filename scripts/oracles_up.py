@@ -9,7 +9,7 @@
 ``oracle-1..N`` its own keystore key, admits each as its own organisation if needed (the
 anchor refuses two oracles of one organisation: ``OracleOrganisationRepeated``), sets the
 on-chain oracle set and quorum (regulator), writes ``D/oracles/cluster.json``, starts one
-process per node (:mod:`oracles.service`: own store, own HTTP port, optional MQTT subscription
+process per node (:mod:`scripts.oracle_node`: own store, own HTTP port, optional MQTT subscription
 to a private mosquitto started by scripts/mosquitto.sh) and runs until Ctrl-C.
 The lead mounts :data:`oracles_app` as ``carbonledger oracles``; ``python -m scripts.oracles_up``
 runs it standalone.
@@ -35,6 +35,7 @@ from rich.table import Table
 from ledger.chain.client import Call, ChainClient
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from oracles.network import DEFAULT_TAKEOVER_S, Cluster, Member
+from scripts.oracle_node import NODE_MODULE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 oracles_app = typer.Typer(help="The oracle network: n node processes with a quorum.", no_args_is_help=True)
@@ -113,6 +114,7 @@ class NodeProcess:
     proc: subprocess.Popen[bytes]
     args: list[str]
     log: Path
+    module: str = NODE_MODULE     # run with ``python -m`` (tests substitute a faulty double)
 
 
 @dataclass
@@ -135,7 +137,7 @@ class ClusterProcesses:
     def restart(self, name: str, timeout: float = 90.0) -> None:
         """Start node ``name`` again with its arguments and wait until it answers."""
         n = self.nodes[name]
-        n.proc = _spawn(n.args, n.log)
+        n.proc = _spawn(n.module, n.args, n.log)
         _wait_ready(self.url(name), n.proc, timeout, n.log)
 
     def stop(self) -> None:
@@ -151,10 +153,10 @@ class ClusterProcesses:
                 n.proc.wait()
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(module: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as f:
-        return subprocess.Popen([sys.executable, "-m", "oracles.service", *args], cwd=PROJECT_ROOT, stdout=f,
+        return subprocess.Popen([sys.executable, "-m", module, *args], cwd=PROJECT_ROOT, stdout=f,
                                 stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
@@ -174,10 +176,11 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float, log: Pa
 
 
 def start_cluster(data_dir: Path, rpc_url: str, keys: dict[str, bytes], ports: dict[str, int],
-                  store_urls: dict[str, str] | None = None, mqtt: str | None = None, faults: dict[str, str] | None = None,
+                  store_urls: dict[str, str] | None = None, mqtt: str | None = None, node_modules: dict[str, str] | None = None,
                   takeover_s: float = DEFAULT_TAKEOVER_S, timeout: float = 120.0, chunk: int | None = None) -> ClusterProcesses:
-    """Write ``cluster.json`` and start one :mod:`oracles.service` process per key (own store,
-    own port, optional MQTT ``host:port``, optional fault); returns once all answer."""
+    """Write ``cluster.json`` and start one node process per key (:mod:`scripts.oracle_node`: own
+    store, own port, optional MQTT ``host:port``); ``node_modules`` maps a name to another module
+    to run instead (tests: a faulty double, tests/oracle_doubles.py). Returns once all answer."""
     from ledger.crypto.primitives import Signer
     names = sorted(keys, key=lambda n: int(n.rsplit("-", 1)[1]))
     Cluster([Member(n, Signer(keys[n]).address, f"http://127.0.0.1:{ports[n]}") for n in names], takeover_s).save(
@@ -192,11 +195,10 @@ def start_cluster(data_dir: Path, rpc_url: str, keys: dict[str, bytes], ports: d
             args += ["--mqtt", mqtt]
         if chunk:
             args += ["--chunk", str(chunk)]
-        if (faults or {}).get(n):
-            args += ["--fault", faults[n]]  # type: ignore[index]
         log = data_dir / "oracles" / f"{n}.log"
+        module = (node_modules or {}).get(n, NODE_MODULE)
         out.nodes[n] = NodeProcess(n, Signer(keys[n]).address, ports[n], store or str(data_dir / "oracles" / f"{n}.sqlite"),
-                                   _spawn(args, log), args, log)
+                                   _spawn(module, args, log), args, log, module)
     try:
         for n in names:
             _wait_ready(out.url(n), out.nodes[n].proc, timeout, out.nodes[n].log)

@@ -3,7 +3,7 @@
 Given only the chain's JSON-RPC URL, the deployment manifest and the API URL, the command fetches
 the record's data from the API (record, batches, every reading with its signature and proof,
 factor set) and checks every root, signature and formula against the chain itself
-(:func:`ledger.verify.provenance.verify_record`), then prints the verdict table. Exit code 0: every check
+(:func:`ledger.verify.provenance.verify_record`, data through :class:`api.client.ApiClient`), then prints the verdict table. Exit code 0: every check
 passed; 1: a check failed; 2: the verification could not run (API or chain unreachable, bad
 credentials, unknown record).
 
@@ -22,7 +22,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ledger.verify.provenance import ApiClient, Verdict, VerifierError, open_deployment, verify_record
+from api.client import ApiClient, ApiError
+from ledger.crypto.primitives import Signer
+from ledger.verify.provenance import Verdict, VerifierError, open_deployment, verify_record
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 _STYLE = {"pass": "[green]PASS[/green]", "fail": "[bold red]FAIL[/bold red]", "skip": "[yellow]skip[/yellow]"}
@@ -74,7 +76,6 @@ def verify(
     try:
         dep = open_deployment(rpc_url, manifest)
         if key_file is not None:
-            from ledger.crypto.primitives import Signer
             api = ApiClient(api_url, signer=Signer(_read_key(key_file)), chain_id=dep.client.chain_id)
         else:
             api = ApiClient(api_url, api_key=api_key)
@@ -83,7 +84,7 @@ def verify(
                 v = verify_record(dep, None, api, record_id, sample_per_batch=sample, rng=random.Random(seed))
         finally:
             api.close()
-    except VerifierError as exc:
+    except (VerifierError, ApiError) as exc:
         console.print(f"[red]could not verify record {record_id}: {exc}[/red]")
         raise typer.Exit(2) from None
     console.print(verdict_table(v))

@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import AuthError, issue_key, revoke_key, rotate_key, signed_request_headers
+from api.auth import AuthError, issue_key, revoke_key, rotate_key
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
+from ledger.crypto.requests import sign_request
 from ledger.identifiers import org_id
 from ledger.records.workflow import sign_verdict
 from ledger.store.db import make_engine, sqlite_url
@@ -46,7 +47,7 @@ def month(w: World, m: int, **extra) -> dict:
 
 def signed(w: World, who: str, method: str, path: str, body=None, **kw) -> dict[str, str]:
     raw = json.dumps(body).encode() if body is not None else b""
-    h = signed_request_headers(Signer(w.keys[who]), w.client.chain_id, method, path, raw, **kw)
+    h = sign_request(Signer(w.keys[who]), w.client.chain_id, method, path, raw, **kw)
     if body is not None:
         h["content-type"] = "application/json"
     return h

@@ -18,11 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
-from api.auth import issue_key, signed_request_headers
+from api.auth import issue_key
 from ledger.chain.client import Call, ContractRevert
 from ledger.crypto import envelope as ev
 from ledger.crypto.keystore import Keystore, derive_encryption_key
 from ledger.crypto.primitives import Signer, keccak256
+from ledger.crypto.requests import sign_request
 from ledger.identifiers import org_id
 from ledger.records import evidence as evidence_records
 from ledger.store.db import make_engine, sqlite_url
@@ -465,7 +466,7 @@ def test_api_refuses_outsiders(env) -> None:
     problem(upload(http, keys["verifier"], rid, b"a"), 403, "wrong-role")
     problem(upload(http, keys["enterprise2"], rid, b"a"), 404, "not-found")                      # another enterprise's record
     path = f"/v1/evidence/{meta['id']}"
-    hdr = signed_request_headers(Signer(w.keys["outsider"]), w.client.chain_id, "GET", path, b"")
+    hdr = sign_request(Signer(w.keys["outsider"]), w.client.chain_id, "GET", path, b"")
     problem(http.get(path, headers=hdr), 403, "participant-not-active")
     problem(http.get(path), 401, "unauthenticated")
     problem(http.get(path, headers=bearer(keys["enterprise2"])), 404, "not-found")

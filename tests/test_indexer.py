@@ -1,4 +1,4 @@
-"""The event indexer (ledger/indexer.py) and `audit verify` (ledger/audit_verify.py,
+"""The event indexer (ledger/records/indexer.py) and `audit verify` (ledger/audit_verify.py,
 scripts/cli_audit.py) against real Anvil nodes: the session world, and a System of its own for
 a chain node kill + restart + journal recovery and for oracle stores with anchored batches."""
 
@@ -16,7 +16,11 @@ from sqlalchemy import Engine, event, select, text
 from typer.testing import CliRunner
 
 from ledger.chain.client import Call, ChainError
-from ledger.chain.indexer import (
+from ledger.contracts.compiler import Artifact
+from ledger.crypto.primitives import keccak256
+from ledger.identifiers import org_id
+from ledger.meter_data.reading import Reading, reading_leaf
+from ledger.records.indexer import (
     ChainChangedError,
     ChainEvent,
     EventQueryError,
@@ -26,10 +30,6 @@ from ledger.chain.indexer import (
     IndexerError,
     events,
 )
-from ledger.contracts.compiler import Artifact
-from ledger.crypto.primitives import keccak256
-from ledger.identifiers import org_id
-from ledger.meter_data.reading import Reading, reading_leaf
 from ledger.store.db import make_engine, sqlite_url
 from ledger.verify.audit import verify_events, verify_oracle_store
 from oracles.device import DeviceSigner

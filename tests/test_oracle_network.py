@@ -24,10 +24,12 @@ from typer.testing import CliRunner
 from ledger.store.db import make_engine, sqlite_url
 from oracles.device import DeviceSigner
 from oracles.store import StoredReading
+from scripts.oracle_node import NODE_MODULE
 from scripts.oracles_up import ClusterProcesses, configure_oracles, ensure_oracle_keys, oracles_app, start_cluster
 from scripts.setup_env import PROJECT_ROOT, System
 from tests.conftest import free_port
 from tests.helpers import DAY0, minute_readings
+from tests.oracle_doubles import LYING_NODE_MODULE
 
 NAMES = [f"oracle-{i}" for i in range(1, 5)]
 PERIOD = 600          # 10-minute batches: rotation index = start // 600
@@ -50,7 +52,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         why = f"mosquitto could not be started: {getattr(exc, 'stderr', exc)}"
     cluster = start_cluster(d, system.client.rpc_url, keys, {n: free_port() for n in NAMES}, mqtt=mqtt,
-                            faults={"oracle-4": "lie"}, takeover_s=TAKEOVER_S, chunk=4)
+                            node_modules={"oracle-4": LYING_NODE_MODULE}, takeover_s=TAKEOVER_S, chunk=4)
     dev = DeviceSigner(system.device, system.device_key, system.dep.domain.separator)
     try:
         yield {"system": system, "cluster": cluster, "dev": dev, "mqtt": mqtt, "why": why, "dir": d}
@@ -128,7 +130,7 @@ def test_one_node_down_does_not_stop_anchoring(net: dict[str, Any]) -> None:
     # the liar comes back honest; then an honest node goes down
     cluster.kill("oracle-4")
     n4 = cluster.nodes["oracle-4"]
-    n4.args = [a for a in n4.args if a not in ("--fault", "lie")]
+    n4.module = NODE_MODULE
     cluster.restart("oracle-4")
     first = DAY0 + 3 * PERIOD
     periods = _periods(first, 3)

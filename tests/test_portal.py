@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.auth import issue_key, revoke_key
 from api.portal.chart import MonthBar, emissions_chart_svg, nice_ceiling
+from api.store import EvidenceFile
 from ledger.crypto import envelope as ev
 from ledger.crypto.keystore import derive_encryption_key
 from ledger.identifiers import org_id
@@ -219,6 +222,32 @@ def test_without_readings_every_check_is_marked_failed_and_attest_is_refused(sit
     assert r.status_code == 303
     rec = records.record(w.dep, 1)
     assert rec["status"] == "rejected" and rec["findingsHash"] != "0x" + "00" * 32
+
+
+def test_the_provenance_page_checks_the_evidence_this_api_serves(site) -> None:
+    """The in-process source lists this API's evidence (as GET /v1/evidence does): the evidence
+    check runs — passing while the listing equals EvidenceRegistry, failing when an item anchored
+    on-chain is missing from it — and is never "skipped"."""
+    w, store, app, _, keys = site
+    v = browser_like(app, keys["verifier"])
+
+    def evidence_row() -> str:
+        page = v.get("/portal/verifier/records/1").text
+        row = page[page.index('data-check="evidence"'):]
+        return row[:row.index("</tr>")]
+
+    row = evidence_row()
+    assert 'class="ok mark"' in row and "skipped" not in row and "0 evidence items" in row
+    r = TestClient(app).post("/v1/enterprise/records/1/evidence", data={"kind": "invoice"},
+                             files={"file": ("invoice.pdf", b"%PDF-1.4 invoice 2007-01")},
+                             headers={"Authorization": f"Bearer {keys['enterprise']}"})
+    assert r.status_code == 201, r.text
+    row = evidence_row()
+    assert 'class="ok mark"' in row and "1 evidence items" in row and "1 served" in row, row
+    with Session(store) as s, s.begin():                      # the API loses its listing; the chain keeps the hashes
+        s.execute(delete(EvidenceFile))
+    row = evidence_row()
+    assert 'class="fail mark"' in row and "1 evidence items" in row and "0 served, hashes differ" in row, row
 
 
 def test_a_verifier_without_a_custodial_key_is_sent_to_the_api(site, tmp_path: Path) -> None:

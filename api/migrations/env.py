@@ -4,6 +4,6 @@ nonces, idempotency records)."""
 from __future__ import annotations
 
 from api.store import ApiBase
-from ledger.store.migrate import run_env
+from ledger.store.alembic_env import run_env
 
 run_env("api", ApiBase.metadata)

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from api.auth import Principal
+from api.evidence import max_bytes, upload_evidence
 
 
 class EvidenceRefused(ValueError):
@@ -20,8 +21,7 @@ class EvidenceRefused(ValueError):
 
 def evidence_max_bytes() -> int:
     """Largest accepted evidence file, bytes (``CARBONLEDGER_EVIDENCE_MAX_BYTES``, api/evidence.py)."""
-    from api import evidence as evidence_api
-    return evidence_api.max_bytes()
+    return max_bytes()
 
 
 def attach_evidence(ctx: Any, principal: Principal, record_id: int, filename: str, data: bytes) -> dict[str, Any]:
@@ -44,14 +44,12 @@ def attach_evidence(ctx: Any, principal: Principal, record_id: int, filename: st
         api.problems.Problem: no-encryption-key (a reader registered none), not-found, …
         ContractRevert: EvidenceRegistry refused (e.g. the record is confirmed).
     """
-    from api import evidence as evidence_api
-
     if not data:
         raise EvidenceRefused("the evidence file is empty")
-    limit = evidence_api.max_bytes()
+    limit = max_bytes()
     if len(data) > limit:
         raise EvidenceRefused(f"the evidence file has {len(data)} bytes, more than the limit of {limit} bytes")
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(filename or "evidence"))[:100] or "evidence"
-    out = evidence_api._upload(ctx, principal, record_id, data, "evidence", safe, "application/octet-stream")
+    out = upload_evidence(ctx, principal, record_id, data, "evidence", safe, "application/octet-stream")
     return {"record_id": record_id, "filename": safe, "size": len(data), "sha256": out.ciphertext_sha256,
             "salted_plaintext_sha256": out.salted_plaintext_sha256, "evidence_id": out.id, "uploaded_by": principal.account}

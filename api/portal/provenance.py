@@ -5,7 +5,8 @@ from the oracle node this API process runs (``AppContext.oracle_node``) — the 
 Checks: :func:`ledger.verify.provenance.verify_record`, the one verifier implementation (record fields,
 batches anchored, oracle quorum, every device signature, Merkle roots and Wh rebuilt from the
 readings, sampled inclusion proofs via ``MeterDataAnchor.verifyReading`` on-chain, the factor and
-the emissions formula of :mod:`ledger.accounting.emissions`, evidence hashes).
+the emissions formula of :mod:`ledger.accounting.emissions`, evidence hashes served by this API's
+store = EvidenceRegistry's), run through the services of :mod:`api.verification`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.verify.provenance import Check, Verdict, verify_record
-from ledger.verify.shapes import AnchoredBatch
+from api.verification import server_verdict
+from ledger.records.queries import AnchoredBatch
+from ledger.verify.provenance import Check, Verdict
 
 
 @dataclass
@@ -74,35 +76,21 @@ class PortalVerification:
     readings_source: str | None     # oracle node name, None when this process has no readings
 
 
-class _NoReadings:
-    """The in-process source of a process without an oracle node: no reading can be served."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def readings(self, record_id: int) -> list[dict[str, Any]]:
-        return []
-
-
 def verify_for_portal(ctx: Any, record: dict[str, Any], rng: random.Random | None = None,
                       sample_per_batch: int = 3) -> PortalVerification:
     """Re-verify ``record`` (a :func:`ledger.records.queries.record` dict) for the verifier's page with
-    :func:`ledger.verify.provenance.verify_record` — the one verifier implementation, the same code as
-    ``carbonledger verify`` and ``GET /v1/verifier/records/{id}/verification`` — from the data this
-    process serves (its oracle node's readings) checked against the chain.
+    :func:`api.verification.server_verdict` — the one implementation of the provenance check, the
+    same code as ``carbonledger verify`` and ``GET /v1/verifier/records/{id}/verification`` — from
+    the data this process serves (its oracle node's readings, its evidence listing) checked
+    against the chain.
 
     Without an oracle node no reading can be served: the reading checks fail (findings), which is
     the truth — the verifier cannot attest that.
-    """
-    from api.verifier import _InProcessSource
 
+    Raises:
+        Problem: ``validation-error`` (not an anchored-meter-data record), ``chain-unavailable``.
+    """
     node = ctx.oracle_node
-    src: Any = _InProcessSource(ctx, node, record)
-    if node is None:
-        src = _NoReadings(src)
-    verdict = verify_record(ctx.deployment, None, src, int(record["record_id"]), sample_per_batch=sample_per_batch, rng=rng)
+    verdict, src = server_verdict(ctx, node, record, rng=rng, sample_per_batch=sample_per_batch)
     rep = PortalReport(verdict, int(record["factorSetId"]), int(record["activityAmount"]), int(record["emissionsKg"]), node is None)
-    return PortalVerification(rep, list(src._bs), getattr(node, "name", None))
+    return PortalVerification(rep, list(src.anchored), getattr(node, "name", None))

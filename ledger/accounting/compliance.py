@@ -19,6 +19,7 @@ Formulas (contracts/Allocation.sol, contracts/Compliance.sol)::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 #: Fixed-point scale of benchmarks and correction factors (Allocation.FACTOR_SCALE).
@@ -148,8 +149,6 @@ def to_scaled(decimal_text: str, scale: int = FACTOR_SCALE) -> int:
     Raises:
         ValueError: if the value is negative or not a multiple of 1/scale.
     """
-    from decimal import Decimal
-
     d = Decimal(decimal_text) * scale
     if d != d.to_integral_value() or d < 0:
         raise ValueError(f"{decimal_text!r} is not a non-negative multiple of 1/{scale}")

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from eth_abi import encode
+
+from ledger.crypto.primitives import keccak256
+
 #: Scale of grid emission factors on-chain: kgCO2/kWh × 10^4 (0.5703 → 5703). DESIGN.md §5.
 EF_SCALE = 10_000
 #: Wh × (kgCO2/kWh × 1e4) → kgCO2 needs a division by 1000 (Wh→kWh) × 1e4 (EF scale).
@@ -86,10 +90,6 @@ def fuel_emissions_kg(heat_mj: int, factor_scaled: int) -> int:
 def fuel_co2_code(fuel: bytes) -> bytes:
     """Factor code of fuel ``fuel`` (32 bytes, e.g. ``b"COAL".ljust(32, b"\\0")``):
     ``keccak256(abi.encode("FUEL_CO2_KGCO2_PER_GJ", fuel))`` as in ``FactorCodes.fuelCo2``."""
-    from eth_abi import encode
-
-    from ledger.crypto.primitives import keccak256
-
     if len(fuel) != 32:
         raise ValueError(f"fuel code must be 32 bytes, got {len(fuel)}")
     return keccak256(encode(["string", "bytes32"], ["FUEL_CO2_KGCO2_PER_GJ", fuel]))
@@ -161,10 +161,6 @@ def heat_emissions_kg(heat_mj: int, ef_scaled: int) -> int:
 
 
 def _code(tag: str, fuel: bytes | None = None) -> bytes:
-    from eth_abi import encode
-
-    from ledger.crypto.primitives import keccak256
-
     if fuel is None:
         return keccak256(tag.encode())
     if len(fuel) != 32:

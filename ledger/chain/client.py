@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import rlp
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -499,8 +500,6 @@ def decode_raw_transaction(raw: bytes) -> RawTransaction:
     Raises:
         ChainError: if the bytes are not a signed transaction.
     """
-    import rlp
-
     try:
         sender = to_checksum_address(Account.recover_transaction(raw))
         if raw and raw[0] in (1, 2):

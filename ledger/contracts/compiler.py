@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -405,8 +406,6 @@ def assert_no_push0(bytecode: str | bytes, *, context: str = "bytecode") -> None
 
 
 def _main() -> None:
-    import sys
-
     cache = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_ROOT / "build" / "solc-cache"
     t0 = time.perf_counter()
     artifacts = compile_contracts(REPO_ROOT, cache)

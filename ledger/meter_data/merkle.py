@@ -22,6 +22,7 @@ leaf values in one place. Run ``python -m ledger.meter_data.merkle`` for the bui
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Sequence
 
@@ -219,8 +220,6 @@ def bench(leaves: int = 1_440, min_seconds: float = 1.0) -> dict[str, float]:
         ``{"build_ms", "proofs_ms", "verify_per_s"}``: mean milliseconds to build one tree,
         to produce all its proofs, and single-proof verifications per second.
     """
-    import secrets
-
     hashes = [secrets.token_bytes(32) for _ in range(leaves)]
     builds = 0
     t0 = time.perf_counter()

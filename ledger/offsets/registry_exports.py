@@ -987,7 +987,6 @@ def reconcile(
                    if r.registry == reg and r.kind in ("issuance", "retirement")]
         ref_q: dict[str, Counter[str]] = {"issuance": Counter(), "retirement": Counter()}
         ref_rows: dict[tuple[str, str], list[Refusal]] = defaultdict(list)
-        loader_refused = {id(r) for r in exports.refused(reg)}
         for r in refused:
             if r.project_id:
                 ref_rows[r.kind, r.project_id].append(r)

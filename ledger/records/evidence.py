@@ -10,6 +10,8 @@ from eth_utils import to_checksum_address
 
 from ledger.chain.client import Call, ChainClient, TxResult
 from ledger.crypto.envelope import Envelope, MissingEncryptionKey, public_key, usable_public_key
+from ledger.crypto.keystore import derive_encryption_key
+from ledger.records import queries as records
 
 
 def encryption_key_of(dep: Any, account: str) -> bytes | None:
@@ -38,8 +40,6 @@ def record_readers(dep: Any, record_id: int, record: dict[str, Any] | None = Non
         MissingEncryptionKey: the assigned verifier has no key, or no account of the enterprise
         (or of the regulator) has one.
     """
-    from ledger.records import queries as records
-
     r = record if record is not None else records.record(dep, record_id)
     pr = dep.participants.functions
     readers: dict[str, bytes] = {}
@@ -100,8 +100,6 @@ def onchain_evidence_at(dep: Any, record_id: int, index: int) -> dict[str, Any]:
 def custodial_encryption_key(client: ChainClient, account: str) -> bytes | None:
     """The X25519 evidence key of a custodial ``account`` (derived from the signing key the chain
     client holds), or None if the client holds no key for it."""
-    from ledger.crypto.keystore import derive_encryption_key
-
     acct = getattr(client, "_accounts", {}).get(to_checksum_address(account))
     return None if acct is None else derive_encryption_key(bytes(acct.key))
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.contracts.deployment import Deployment
-from ledger.verify.shapes import AnchoredBatch
 
 PURCHASED_ELECTRICITY = 1
 RECORD_STATUS = ("none", "draft", "submitted", "verified", "rejected", "confirmed")
@@ -24,6 +23,18 @@ class NoAnchoredData(LookupError):
 
 
 @dataclass(frozen=True)
+class AnchoredBatch:
+    """A batch as anchored on-chain (the current one of its supersede chain)."""
+
+    batch_id: int
+    start: int
+    end: int
+    count: int
+    total_wh: int
+    root: bytes
+
+
+@dataclass(frozen=True)
 class DeviceBatch:
     """A device's batch list entry: index, original id, current (supersede-followed) batch."""
 
@@ -32,7 +43,9 @@ class DeviceBatch:
     batch: AnchoredBatch
 
 
-def _calls(dep: Deployment, fns: list[Any]) -> list[Any]:
+def eth_calls(dep: Deployment, fns: list[Any]) -> list[Any]:
+    """Many view calls (web3 contract functions) as JSON-RPC batches of 200; each result decoded
+    (one value, or the tuple of several). Raises the client's ContractRevert on a revert."""
     out: list[Any] = []
     for lo in range(0, len(fns), _CHUNK):
         chunk = fns[lo:lo + _CHUNK]
@@ -54,9 +67,9 @@ def device_batches(dep: Deployment, device: bytes) -> list[DeviceBatch]:
     """Every batch of ``device`` in anchoring order, each followed to its current correction."""
     a = dep.anchor.functions
     n = int(dep.client.call(a.deviceBatchCount(device)))
-    ids = [int(x) for x in _calls(dep, [a.deviceBatchAt(device, i) for i in range(n)])]
-    cur = [int(x) for x in _calls(dep, [a.currentBatch(b) for b in ids])]
-    rows = _calls(dep, [a.batch(b) for b in cur])
+    ids = [int(x) for x in eth_calls(dep, [a.deviceBatchAt(device, i) for i in range(n)])]
+    cur = [int(x) for x in eth_calls(dep, [a.currentBatch(b) for b in ids])]
+    rows = eth_calls(dep, [a.batch(b) for b in cur])
     return [DeviceBatch(i, o, AnchoredBatch(b, int(r[1]), int(r[2]), int(r[3]), int(r[4]), bytes(r[5])))
             for i, (o, b, r) in enumerate(zip(ids, cur, rows))]
 
@@ -108,7 +121,7 @@ def iter_records(dep: Deployment, after_id: int = 0, *, enterprise: str | None =
     names = record_fields(dep)
     for lo in range(after_id + 1, n + 1, _CHUNK):
         ids = list(range(lo, min(lo + _CHUNK, n + 1)))
-        for rid, vals in zip(ids, _calls(dep, [dep.emissions.functions.record(i) for i in ids])):
+        for rid, vals in zip(ids, eth_calls(dep, [dep.emissions.functions.record(i) for i in ids])):
             r = _as_dict(names, vals, rid)
             if enterprise and r["enterprise"].lower() != enterprise.lower():
                 continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_account import Account
 from eth_utils import to_checksum_address
 
 from ledger.chain.client import Call, ChainError, decode_raw_transaction
@@ -104,8 +105,6 @@ def sign_verdict(dep: Deployment, private_key: bytes, record_id: int, attest: bo
     Raises:
         ContractRevert: if the contract would refuse it (pre-flight estimate).
     """
-    from eth_account import Account
-
     c = dep.client
     acct = Account.from_key(private_key)
     em = dep.emissions.functions

@@ -22,7 +22,6 @@ Adding a revision: see ``ledger/migrations/README``.
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 import zlib
 from dataclasses import dataclass
@@ -79,7 +78,7 @@ class StoreSpec:
 STORES: dict[str, StoreSpec] = {
     "journal": StoreSpec("journal", "ledger", "migrations/journal", "ledger.chain.client.JournalBase"),
     "oracle": StoreSpec("oracle", "oracles", "migrations", "oracles.store.StoreBase"),
-    "indexer": StoreSpec("indexer", "ledger", "migrations/indexer", "ledger.chain.indexer.IndexerBase"),
+    "indexer": StoreSpec("indexer", "ledger", "migrations/indexer", "ledger.records.indexer.IndexerBase"),
     "api": StoreSpec("api", "api", "migrations", "api.store.ApiBase"),
 }
 
@@ -267,63 +266,16 @@ def schema_diff(connection: Connection, store: str, metadata: MetaData) -> list[
     models), looking only at the store's own tables; ``[]`` means none."""
     ctx = MigrationContext.configure(connection, opts={
         "version_table": store_spec(store).version_table,
-        "include_name": _only_tables_of(metadata),
+        "include_name": only_tables_of(metadata),
         "compare_type": True,
     })
     return list(compare_metadata(ctx, metadata))
 
 
-def _only_tables_of(metadata: MetaData) -> Any:
+def only_tables_of(metadata: MetaData) -> Any:
+    """Alembic ``include_name`` filter: only the tables of ``metadata`` (other stores' tables in a
+    shared database are not ours to drop)."""
     def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
         # Other stores' tables (and version tables) in a shared database are not ours to drop.
         return type_ != "table" or name in metadata.tables
     return include_name
-
-
-def run_env(store: str, target_metadata: MetaData) -> None:
-    """Body of every store's ``env.py``: run the migrations Alembic asked for.
-
-    Programmatic use (:func:`upgrade`) passes the connection in ``config.attributes``. From the
-    ``alembic`` command line the URL comes from ``-x url=...``, else the environment variable
-    :data:`URL_ENV`, else ``sqlalchemy.url`` of the ini section; ``--sql`` (offline) renders SQL.
-    """
-    from alembic import context
-
-    config = context.config
-    if config.config_file_name is not None and config.attributes.get("connection") is None:
-        from logging.config import fileConfig
-        fileConfig(config.config_file_name, disable_existing_loggers=False)
-    opts: dict[str, Any] = {
-        "target_metadata": target_metadata,
-        "version_table": store_spec(store).version_table,
-        "include_name": _only_tables_of(target_metadata),
-        "compare_type": True,
-        "render_as_batch": True,    # SQLite can only ALTER through batch (copy-and-move) operations
-    }
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        context.configure(connection=connection, **opts)
-        with context.begin_transaction():
-            context.run_migrations()
-        return
-    url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get(URL_ENV) \
-        or config.get_main_option("sqlalchemy.url")
-    if not url:
-        raise MigrationError(f"no database URL: pass -x url=..., set {URL_ENV} or sqlalchemy.url")
-    if context.is_offline_mode():
-        context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **opts)
-        with context.begin_transaction():
-            context.run_migrations()
-        return
-    from ledger.store.db import make_engine, sqlite_url
-
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        url = sqlite_url(Path(url.removeprefix("sqlite:///")))   # creates the directory
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            context.configure(connection=conn, **opts)
-            with context.begin_transaction():
-                context.run_migrations()
-    finally:
-        engine.dispose()

@@ -3,7 +3,7 @@
 Two checks, each returning every :class:`Discrepancy` found (an empty list: none):
 
 * :func:`verify_events` re-reads every log of the deployment over the indexed block range and
-  compares it with ``chain_events`` (:mod:`ledger.chain.indexer`): rows missing, rows the chain does
+  compares it with ``chain_events`` (:mod:`ledger.records.indexer`): rows missing, rows the chain does
   not have, rows altered in any column.
 * :func:`verify_oracle_store` rebuilds, for every batch anchored on-chain for a device present
   in an oracle store, the count, the energy (Wh) and the Merkle root from the store's
@@ -27,7 +27,12 @@ from eth_utils import to_checksum_address
 from sqlalchemy import Engine, MetaData, Table, inspect, select
 
 from ledger.chain.client import ChainError
-from ledger.chain.indexer import (
+from ledger.contracts.deployment import Deployment
+from ledger.crypto.primitives import InvalidSignature, address_bytes, recover_address_bytes
+from ledger.meter_data.energy import energy_wh
+from ledger.meter_data.merkle import StandardMerkleTree
+from ledger.meter_data.reading import Reading, reading_digest, reading_leaf
+from ledger.records.indexer import (
     EVENT_COLUMNS,
     ChainChangedError,
     ChainEvent,
@@ -37,11 +42,6 @@ from ledger.chain.indexer import (
     checkpoint_id,
     rows_by_key,
 )
-from ledger.contracts.deployment import Deployment
-from ledger.crypto.primitives import InvalidSignature, address_bytes, recover_address_bytes
-from ledger.meter_data.energy import energy_wh
-from ledger.meter_data.merkle import StandardMerkleTree
-from ledger.meter_data.reading import Reading, reading_digest, reading_leaf
 
 #: Columns of the oracle store's ``readings`` table that verification reads (oracles/store.py).
 READING_COLUMNS = ("device", "sequence", "start", "end", "quantity_code", "value", "scale", "flags", "signature", "leaf")

@@ -43,16 +43,17 @@ import hashlib
 import json
 import random
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import httpx
 
 from ledger.accounting.emissions import emissions_kg
 from ledger.chain.client import ChainClient, ChainError
-from ledger.crypto.primitives import InvalidSignature, Signer, recover_address_bytes
+from ledger.contracts.deployment import Deployment, DeploymentError
+from ledger.crypto.primitives import InvalidSignature, recover_address_bytes
 from ledger.meter_data.energy import energy_wh
 from ledger.meter_data.merkle import StandardMerkleTree
 from ledger.meter_data.reading import (
@@ -65,6 +66,8 @@ from ledger.meter_data.reading import (
     supersedes_word,
 )
 from ledger.records.audit import ACTIVITY_TYPES, RECORD_STATUS, SOURCES
+from ledger.records.queries import eth_calls, record_fields
+from ledger.store.db import make_engine, sqlite_url
 from ledger.verify.shapes import BatchCheck
 
 #: Inclusion proofs checked on-chain per batch (a sample; the root is rebuilt from all readings).
@@ -79,128 +82,64 @@ _MAX_NAMED = 5   # readings / batches named per failed check
 
 
 class VerifierError(RuntimeError):
-    """The verification could not run (API unreachable or refusing, chain unreachable, manifest
-    for another chain, record not an anchored-meter-data record)."""
+    """The verification could not run (chain unreachable, manifest for another chain, record not
+    an anchored-meter-data record). Errors of the :class:`RecordSource` are its own."""
 
 
 # ============================================================================ data sources
+class ServedBatch(TypedDict):
+    """A batch as a :class:`RecordSource` serves it (``GET /v1/verifier/records/{id}/batches`` item)."""
+
+    batch_id: int
+    start: int        # UTC s
+    end: int          # UTC s
+    count: int
+    totalWh: int
+    root: str         # 0x bytes32
+
+
+class ServedReading(TypedDict):
+    """A reading as a :class:`RecordSource` serves it (``GET /v1/verifier/records/{id}/readings``
+    item): ``reading`` has ``device, sequence, start, end, quantityCode, value, scale, flags``
+    (device 0x bytes32); ``signature`` 0x 65 bytes; ``proof`` 0x bytes32 list against the
+    anchored root, or None (the check then builds it from the readings)."""
+
+    batch_id: int
+    reading: dict[str, Any]
+    signature: str
+    proof: list[str] | None
+
+
+class ServedEvidence(TypedDict, total=False):
+    """An evidence item as a :class:`RecordSource` serves it (``GET /v1/evidence`` item; more
+    fields may be present)."""
+
+    ciphertext_sha256: str            # 0x SHA-256 of the envelope's ciphertext
+    salted_plaintext_sha256: str      # 0x SHA-256(salt ‖ plaintext)
+
+
 class RecordSource(Protocol):
-    """Where the verifier gets its DATA (never trusted): the API over HTTP (:class:`ApiClient`) or,
-    inside the API process, the same data read in-process."""
+    """Where the provenance check gets its DATA (never trusted): the API over HTTP
+    (:class:`api.client.ApiClient`) or, inside the API process, the same data read in-process
+    (:class:`api.verification.InProcessSource`). A source that cannot serve raises its own error
+    (the HTTP client's :class:`api.client.ApiError`, the API's problem); it propagates."""
 
     def record(self, record_id: int) -> dict[str, Any]:
         """The record's fields (as ``GET /v1/audit/records/{id}``: bytes 0x-hex, enums as names)
         plus ``factor_set`` (codes, values, scales) when known."""
         ...
 
-    def batches(self, record_id: int) -> list[dict[str, Any]]:
-        """The batches the record sums: ``batch_id, start, end, count, totalWh, root``."""
+    def batches(self, record_id: int) -> list[ServedBatch]:
+        """The batches the record sums."""
         ...
 
-    def readings(self, record_id: int) -> Iterable[dict[str, Any]]:
-        """Every reading of the record's batches: ``batch_id, reading{…}, signature, proof``."""
+    def readings(self, record_id: int) -> Iterable[ServedReading]:
+        """Every reading of the record's batches."""
         ...
 
-    def evidence(self, record_id: int) -> list[dict[str, Any]] | None:
-        """Evidence items (``ciphertext_sha256``, ``salted_plaintext_sha256``), or None if the
-        source serves no evidence listing."""
+    def evidence(self, record_id: int) -> list[ServedEvidence] | None:
+        """Evidence items of the record, or None if the source serves no evidence listing."""
         ...
-
-
-class ApiError(VerifierError):
-    """The API answered with an error status; ``status`` and ``problem`` (RFC 9457 body)."""
-
-    def __init__(self, method: str, path: str, status: int, body: str) -> None:
-        self.status = status
-        try:
-            self.problem = json.loads(body)
-        except ValueError:
-            self.problem = {"detail": body[:300]}
-        super().__init__(f"{method} {path}: HTTP {status} {self.problem.get('title', '')} {self.problem.get('detail', '')}".strip())
-
-
-class ApiClient:
-    """The CarbonLedger API as a :class:`RecordSource`, authenticated by an API key
-    (``Authorization: Bearer clk_…``) or by EIP-712 signed requests with the verifier's own key
-    (:func:`api.auth.signed_request_headers`).
-
-    Args:
-        base_url: e.g. ``http://127.0.0.1:8000``.
-        api_key: a ``clk_…`` key bound to a VERIFIER_ROLE account; or
-        signer: the verifier's :class:`ledger.crypto.primitives.Signer` with ``chain_id`` (signed requests).
-        transport: optional httpx transport (tests).
-        page_limit: readings per page (the API allows up to 10 000).
-
-    Raises:
-        ValueError: neither or both credentials given.
-    """
-
-    def __init__(self, base_url: str, *, api_key: str | None = None, signer: Signer | None = None,
-                 chain_id: int | None = None, timeout: float = 120.0, page_limit: int = 10_000,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        if (api_key is None) == (signer is None):
-            raise ValueError("give exactly one of api_key or signer")
-        if signer is not None and chain_id is None:
-            raise ValueError("signed requests need chain_id")
-        self.base_url, self.api_key, self.signer, self.chain_id = base_url.rstrip("/"), api_key, signer, chain_id
-        self.page_limit = page_limit
-        kw: dict[str, Any] = {"transport": transport} if transport is not None else {}
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, **kw)
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self.http.close()
-
-    def get(self, path: str) -> Any:
-        """GET ``path`` (with query) and return its JSON. Raises ApiError / VerifierError."""
-        if self.api_key is not None:
-            headers = {"Authorization": f"Bearer {self.api_key}"}
-        else:
-            from api.auth import signed_request_headers
-            headers = signed_request_headers(self.signer, self.chain_id, "GET", path, b"")
-        try:
-            r = self.http.get(path, headers=headers)
-        except httpx.HTTPError as exc:
-            raise VerifierError(f"GET {self.base_url}{path}: {exc}") from None
-        if r.status_code >= 400:
-            raise ApiError("GET", path, r.status_code, r.text)
-        return r.json()
-
-    def pages(self, path: str) -> Iterator[dict[str, Any]]:
-        """Every item of a cursor-paginated list."""
-        cursor = None
-        sep = "&" if "?" in path else "?"
-        while True:
-            body = self.get(f"{path}{sep}limit={self.page_limit}" + (f"&cursor={cursor}" if cursor else ""))
-            yield from body["items"]
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return
-
-    def record(self, record_id: int) -> dict[str, Any]:
-        """``GET /v1/audit/records/{id}`` (record, factor set, batches with oracle signatures)."""
-        return self.get(f"/v1/audit/records/{record_id}")
-
-    def batches(self, record_id: int) -> list[dict[str, Any]]:
-        """``GET /v1/verifier/records/{id}/batches``."""
-        return list(self.get(f"/v1/verifier/records/{record_id}/batches")["items"])
-
-    def readings(self, record_id: int) -> Iterable[dict[str, Any]]:
-        """``GET /v1/verifier/records/{id}/readings``, every page."""
-        return self.pages(f"/v1/verifier/records/{record_id}/readings")
-
-    def evidence(self, record_id: int) -> list[dict[str, Any]] | None:
-        """``GET /v1/evidence?record_id=…`` (every page) if the API serves it, else None."""
-        try:
-            return list(self.pages(f"/v1/evidence?record_id={record_id}"))
-        except ApiError as exc:
-            if exc.status in (404, 405):
-                return None
-            raise
-
-    def server_verdict(self, record_id: int) -> dict[str, Any]:
-        """``GET /v1/verifier/records/{id}/verification``: the API's own verdict (same code)."""
-        return self.get(f"/v1/verifier/records/{record_id}/verification")
 
 
 # ============================================================================ verdict
@@ -289,9 +228,6 @@ def open_deployment(chain: Any, manifest: dict[str, Any] | Path | str | None = N
         VerifierError: the node is unreachable, or the manifest is for another chain or names a
             contract without code.
     """
-    from ledger.contracts.deployment import Deployment, DeploymentError
-    from ledger.store.db import make_engine, sqlite_url
-
     if hasattr(chain, "manifest") and hasattr(chain, "anchor"):
         return chain
     if isinstance(manifest, (str, Path)):
@@ -315,8 +251,7 @@ def open_deployment(chain: Any, manifest: dict[str, Any] | Path | str | None = N
 
 def _eth_calls(dep: Any, fns: list[Any]) -> list[Any]:
     """Many view calls as JSON-RPC batches; each result decoded (a revert → ChainError)."""
-    from ledger.records.queries import _calls
-    return _calls(dep, fns) if fns else []
+    return eth_calls(dep, fns) if fns else []
 
 
 def _norm(v: Any) -> Any:
@@ -365,7 +300,7 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
             may be None).
         manifest: the deployment manifest (dict or path of deployment.json) — trusted: it names
             the contracts whose state is the truth.
-        api: the data source (:class:`ApiClient`), trusted for nothing.
+        api: the data source (a :class:`RecordSource`, e.g. :class:`api.client.ApiClient`), trusted for nothing.
         record_id: EmissionsRegistry record id.
         sample_per_batch: inclusion proofs checked on-chain per batch.
         rng: random source of the proof sample.
@@ -374,8 +309,8 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
         the verdict; ``verdict.passed`` is False if any check failed.
 
     Raises:
-        VerifierError (ApiError): the API or the chain cannot be read, or the record is not an
-            anchored-meter-data record.
+        VerifierError: the chain cannot be read, or the record is not an anchored-meter-data
+            record. The source's own errors (e.g. :class:`api.client.ApiError`) propagate.
     """
     rng = rng or random.Random()
     dep = open_deployment(chain, manifest)
@@ -385,7 +320,6 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
 
     # ---------------------------------------------------------------- the record: API vs chain
     try:
-        from ledger.records.queries import record_fields
         raw = c.call(dep.emissions.functions.record(record_id))
     except ChainError as exc:
         raise VerifierError(f"record {record_id} cannot be read on-chain: {exc}") from None

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from oracles.formats import Reject
 from oracles.quantities import PJM_GENERATION, QuantityValueError
@@ -115,8 +116,6 @@ def parse_pjm_time(text: str) -> int | None:
 
 def _eastern() -> object | None:
     try:
-        from zoneinfo import ZoneInfo
-
         return ZoneInfo("America/New_York")
     except Exception:  # pragma: no cover — no tz database on this machine
         return None

@@ -3,7 +3,7 @@ quarantine, batch_reports). It lives under oracles/ because ledger/ never import
 
 from __future__ import annotations
 
-from ledger.store.migrate import run_env
+from ledger.store.alembic_env import run_env
 from oracles.store import StoreBase
 
 run_env("oracle", StoreBase.metadata)

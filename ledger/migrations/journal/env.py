@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from ledger.chain.client import JournalBase
-from ledger.store.migrate import run_env
+from ledger.store.alembic_env import run_env
 
 run_env("journal", JournalBase.metadata)
