@@ -187,12 +187,11 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         reset = journal_tag.set(tag(scope, key))
         try:
             async with self._lease(request, scope, key, token):
-                try:
-                    response = await call_next(request)
-                except BaseException:
-                    await run_in_threadpool(self._fail, request, scope, key, token)
-                    raise
+                response = await call_next(request)
                 chunks = [c async for c in response.body_iterator]  # type: ignore[attr-defined]
+        except BaseException:
+            await run_in_threadpool(self._fail, request, scope, key, token)
+            raise
         finally:
             journal_tag.reset(reset)
         content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
@@ -215,7 +214,8 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         def renew() -> None:
             with Session(engine) as s, s.begin():
                 s.execute(update(IdempotencyRecord).where(IdempotencyRecord.principal == scope, IdempotencyRecord.key == key,
-                                                          IdempotencyRecord.owner == token, IdempotencyRecord.status_code.is_(None))
+                                                          IdempotencyRecord.owner == token, IdempotencyRecord.status_code.is_(None),
+                                                          IdempotencyRecord.lease_until_ms > 0)   # an ended lease stays ended
                           .values(lease_until_ms=_now_ms() + lease_ms))
 
         class _Heartbeat:
@@ -291,15 +291,15 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
             return problem_response("chain-unavailable", str(exc), path)
         if not entries:          # the dead request never reached the chain: this is a first attempt
             return await self._run(request, call_next, scope, key, token)
-        async with self._lease(request, scope, key, token):
-            try:
+        try:
+            async with self._lease(request, scope, key, token):
                 response = await self._complete(request, Recovered(ctx, principal, {}, body, []), entries)
-            except ChainError as exc:
-                await run_in_threadpool(self._fail, request, scope, key, token)
-                return problem_response("chain-unavailable", str(exc), path)
-            except BaseException:
-                await run_in_threadpool(self._fail, request, scope, key, token)
-                raise
+        except ChainError as exc:
+            await run_in_threadpool(self._fail, request, scope, key, token)
+            return problem_response("chain-unavailable", str(exc), path)
+        except BaseException:
+            await run_in_threadpool(self._fail, request, scope, key, token)
+            raise
         if response.status_code >= 500:
             await run_in_threadpool(self._fail, request, scope, key, token)
         else:
@@ -333,26 +333,29 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         return JSONResponse(jsonable_encoder(answer), status_code=getattr(route, "status_code", None) or 200)
 
 
-def _route_of(request: Request) -> tuple[Any, dict[str, str]]:
-    """The POST route serving ``request`` (its ``endpoint``, ``status_code``) and its path
-    parameters (strings). Walks included routers: FastAPI ≥ 0.16x nests them
-    (``effective_candidates``) instead of copying their routes into the app."""
-    path = request.scope.get("path", "")
-
-    def walk(routes: Any) -> tuple[Any, dict[str, str]]:
+def post_routes(app: Any) -> list[Any]:
+    """The app's POST routes (objects with ``path``, ``path_regex``, ``endpoint``, ``status_code``),
+    included routers walked: FastAPI ≥ 0.16x nests them (``effective_candidates``) instead of
+    copying their routes into the app."""
+    def walk(routes: Any) -> Any:
         for route in routes:
             nested = getattr(route, "effective_candidates", None)
             if callable(nested):
-                found = walk(nested())
-                if found[0] is not None:
-                    return found
-                continue
-            regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None) or ()
-            m = regex.match(path) if regex is not None and "POST" in methods else None
-            if m and getattr(route, "endpoint", None) is not None:
-                return route, {k: str(v) for k, v in m.groupdict().items()}
-        return None, {}
-    return walk(request.app.router.routes)
+                yield from walk(nested())
+            elif (getattr(route, "path_regex", None) is not None and "POST" in (getattr(route, "methods", None) or ())
+                  and getattr(route, "endpoint", None) is not None):
+                yield route
+    return list(walk(app.router.routes))
+
+
+def _route_of(request: Request) -> tuple[Any, dict[str, str]]:
+    """The POST route serving ``request`` and its path parameters (strings); ``(None, {})`` if none."""
+    path = request.scope.get("path", "")
+    for route in post_routes(request.app):
+        m = route.path_regex.match(path)
+        if m:
+            return route, {k: str(v) for k, v in m.groupdict().items()}
+    return None, {}
 
 
 def _in_progress(key: str, request: Request, left_ms: int) -> Response:

@@ -22,14 +22,18 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.requests import Request
 
 from api.app import create_app
 from api.auth import issue_key
-from api.idempotency import LEASE_ENV, TEST_HOOK_ENV, tag
-from ledger.chain.client import JournalEntry
+from api.completions import COMPLETIONS
+from api.idempotency import LEASE_ENV, TEST_HOOK_ENV, _route_of, install, lease_seconds, post_routes, tag
+from api.store import IdempotencyRecord
+from ledger.chain.client import ChainClient, ChainUnavailable, JournalEntry
 from ledger.crypto.primitives import Signer, new_private_key
 from ledger.identifiers import device_id, org_id
 from ledger.store.db import make_engine, sqlite_url
@@ -146,6 +150,13 @@ def tagged(system: System, api_key: str, key: str) -> list[str]:
         return list(s.scalars(select(JournalEntry.tx_hash).where(JournalEntry.idempotency_key == tag(f"api-key:{api_key.split('_')[1]}", key))))
 
 
+def idempotency_row(system: System, key: str) -> IdempotencyRecord:
+    with Session(make_engine(sqlite_url(system.data_dir / "api.sqlite"), store="api")) as s:
+        rec = s.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == key)).one()
+        s.expunge(rec)
+    return rec
+
+
 def headers(api_key: str, key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}", "Idempotency-Key": key}
 
@@ -169,6 +180,28 @@ def after_lease(http: httpx.Client, url: str, body: dict[str, Any], h: dict[str,
     raise AssertionError("the key stayed in progress")
 
 
+# ------------------------------------------------------------------ configuration and mapping (no chain)
+def test_an_unreachable_chain_node_raises_chain_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(ChainUnavailable, match="unreachable: ConnectError"):
+        ChainClient(f"http://127.0.0.1:{free_port()}", make_engine(sqlite_url(tmp_path / "j.sqlite"), store="journal"))
+
+
+@pytest.mark.parametrize("value", ["0", "0.1", "7200", "soon"])
+def test_the_lease_refuses_a_bad_setting(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LEASE_ENV, value)
+    with pytest.raises(ValueError):
+        lease_seconds()
+    with pytest.raises(ValueError):
+        install(FastAPI(), None, {})   # type: ignore[arg-type] - refused before the client is used
+
+
+def test_the_test_hook_refuses_an_unknown_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(LEASE_ENV, raising=False)
+    monkeypatch.setenv(TEST_HOOK_ENV, "mined")
+    with pytest.raises(ValueError, match="must be one of"):
+        install(FastAPI(), None, {})   # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------ in process: the catch-all handler
 def test_an_unexpected_error_answers_a_500_problem_without_the_trace_and_releases_the_key(
         system: System, api_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,6 +217,20 @@ def test_an_unexpected_error_answers_a_500_problem_without_the_trace_and_release
     ok = http.post("/v1/enterprise/devices", json=body, headers=h)   # the key was released: a first attempt
     assert ok.status_code == 201, ok.text
     assert registrations(system, "boom") == 1
+
+
+def test_every_completion_belongs_to_a_post_route_of_the_app(system: System) -> None:
+    app = create_app(system.dep, make_engine(sqlite_url(system.data_dir / "api.sqlite"), store="api"), None)
+    served = {}
+    for endpoint in COMPLETIONS:
+        paths = [r.path for r in post_routes(app) if r.endpoint is endpoint]
+        assert len(paths) == 1, f"{endpoint.__module__}.{endpoint.__name__} has a completion but {len(paths)} POST routes"
+        path = paths[0].replace("{record_id}", "7").replace("{device_id}", "0x" + "ab" * 32).replace("{year}", "2021")
+        route, params = _route_of(Request({"type": "http", "method": "POST", "path": path, "app": app, "headers": []}))
+        assert route is not None and route.endpoint is endpoint, path
+        served[path] = params
+    assert len(served) == len(COMPLETIONS) == 22
+    assert served["/v1/enterprise/records/7/submit"] == {"record_id": "7"}
 
 
 # ------------------------------------------------------------------ chain node down
@@ -256,8 +303,13 @@ def test_an_api_killed_after_journalling_is_finished_by_the_retry_once(system: S
     try:
         with httpx.Client(base_url=api.url, timeout=120) as http:
             time.sleep(LEASE_S)                         # the dead request's lease has run out
+            rec = idempotency_row(system, "dev-api-killed")
+            assert rec.status_code is None and (rec.lease_until_ms or 0) < time.time() * 1000
             other = {**body, "serial": "api-killed-2"}
             problem(http.post("/v1/enterprise/devices", json=other, headers=h), 409, "idempotency-conflict")
+            forged = {**h, "Authorization": "Bearer clk_" + api_key.split("_")[1] + "_not-the-secret"}
+            problem(http.post("/v1/enterprise/devices", json=body, headers=forged), 401, "unauthenticated")
+            assert idempotency_row(system, "dev-api-killed").owner == rec.owner      # neither took the key over
             r = after_lease(http, "/v1/enterprise/devices", body, h)
             assert r.status_code == 201, r.text
             assert r.headers["Idempotency-Recovered"] == "true" and r.json()["tx_hash"] == tx
