@@ -8,6 +8,7 @@ effect is countable on-chain (``DeviceRegistered`` events of the device id)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import queue
@@ -22,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -33,7 +35,7 @@ from api.auth import issue_key
 from api.completions import COMPLETIONS
 from api.idempotency import LEASE_ENV, TEST_HOOK_ENV, _route_of, install, lease_seconds, post_routes, tag
 from api.store import IdempotencyRecord
-from ledger.chain.client import ChainClient, ChainUnavailable, JournalEntry
+from ledger.chain.client import Call, ChainClient, ChainUnavailable, JournalEntry, journal_tag
 from ledger.crypto.primitives import Signer, new_private_key
 from ledger.identifiers import device_id, org_id
 from ledger.store.db import make_engine, sqlite_url
@@ -217,6 +219,54 @@ def test_an_unexpected_error_answers_a_500_problem_without_the_trace_and_release
     ok = http.post("/v1/enterprise/devices", json=body, headers=h)   # the key was released: a first attempt
     assert ok.status_code == 201, ok.text
     assert registrations(system, "boom") == 1
+
+
+def dead_request(system: System, store: Any, api_key: str, key: str, path: str, body: dict[str, Any], fn: Any,
+                 gas: int | None = None) -> str:
+    """What a request that died after sending leaves behind: its key in progress with a lapsed
+    lease, and its transaction (``fn`` from the regulator) journalled under the key's tag and sent."""
+    scope = f"api-key:{api_key.split('_')[1]}"
+    with Session(store) as s, s.begin():
+        s.add(IdempotencyRecord(principal=scope, key=key, method_path=f"POST {path}", created_at=int(time.time()),
+                                body_sha256=hashlib.sha256(json.dumps(body).encode()).hexdigest(), owner="dead", lease_until_ms=1))
+    reset = journal_tag.set(tag(scope, key))
+    try:
+        system.client.send([Call.of(fn, system.accounts["regulator"], f"dead {key}", gas=gas)], wait=False)
+    finally:
+        journal_tag.reset(reset)
+    [entry] = system.client.tagged_transactions(tag(scope, key))
+    return entry.tx_hash
+
+
+def test_a_takeover_answers_with_the_routes_completion_a_revert_or_the_transactions(system: System) -> None:
+    store = make_engine(sqlite_url(system.data_dir / "api.sqlite"), store="api")
+    http = TestClient(create_app(system.dep, store, None, custodial=[system.accounts["regulator"]]))
+    key = issue_key(store, system.dep, org_id(PARTICIPANTS["regulator"]["uscc"]), "REGULATOR_ROLE")
+    assets = system.dep.assets.functions
+    victim = Signer(new_private_key()).address
+    body = {"account": victim, "frozen": True, "reason": "court order 7"}
+
+    def post(path: str, b: dict[str, Any], k: str) -> httpx.Response:
+        return http.post(path, content=json.dumps(b).encode(),
+                         headers={**headers(key, k), "content-type": "application/json"})
+
+    tx = dead_request(system, store, key, "freeze-dead", "/v1/regulator/freezes", body, assets.freeze(victim, "court order 7"))
+    r = post("/v1/regulator/freezes", body, "freeze-dead")
+    assert r.status_code == 200 and r.headers["Idempotency-Recovered"] == "true", r.text
+    assert r.json() == {"account": victim, "frozen": True, "reason": "court order 7", "tx_hash": tx}
+    assert system.client.call(assets.isFrozen(victim)) is True
+    # the dead request's transaction reverted (sent with its own gas, no pre-flight): answered as the handler would
+    tx2 = dead_request(system, store, key, "freeze-again", "/v1/regulator/freezes", body, assets.freeze(victim, "court order 7"),
+                       gas=200_000)
+    p = problem(post("/v1/regulator/freezes", body, "freeze-again"), 409, "contract-refused")
+    assert p["error"] == "FreezeUnchanged" and [t["tx_hash"] for t in p["transactions"]] == [tx2]
+    problem(post("/v1/regulator/freezes", body, "freeze-again"), 409, "contract-refused")     # stored
+    # a route without a completion: its transaction is finished, the answer names it
+    pub = "0x" + X25519PrivateKey.generate().public_key().public_bytes_raw().hex()
+    tx3 = dead_request(system, store, key, "key-dead", "/v1/evidence/encryption-key", {"public_key": pub},
+                       system.dep.participants.functions.setEncryptionKey(bytes.fromhex(pub[2:])))
+    p = problem(post("/v1/evidence/encryption-key", {"public_key": pub}, "key-dead"), 409, "idempotency-unanswerable")
+    assert [(t["tx_hash"], t["status"]) for t in p["transactions"]] == [(tx3, 1)]
 
 
 def test_every_completion_belongs_to_a_post_route_of_the_app(system: System) -> None:
