@@ -24,6 +24,7 @@ from api import (
     exchange,
     history,
     holdings,
+    idempotency,
     portal,
     problems,
     readings,
@@ -32,8 +33,8 @@ from api import (
     reports,
     verifier,
 )
+from api.completions import COMPLETIONS
 from api.deps import AppContext
-from api.idempotency import IdempotencyMiddleware
 from ledger.contracts.deployment import Deployment
 from ledger.store.migrate import upgrade
 
@@ -59,7 +60,7 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
                               "details, types documented at /v1/problems/{slug}. POSTs accept `Idempotency-Key`.")
     app.state.ctx = AppContext(deployment, api_store, oracle_node, set(custodial), index_store)
     problems.install(app)
-    app.add_middleware(IdempotencyMiddleware)
+    idempotency.install(app, deployment.client, COMPLETIONS)   # leases, takeover from the journal (api/completions.py)
     for r in (enterprise.router, holdings.router, verifier.router, regulator.router, allocation.router, registry.router,
               exchange.router, readings.router, audit.router, history.router, allocation.audit, audit.public):
         app.include_router(r)

@@ -6,6 +6,7 @@ Every error the API returns is ``application/problem+json`` with a ``type`` from
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,9 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.chain.client import ChainError, ContractRevert
+from ledger.chain.client import TRANSPORT_ERRORS, ChainError, ContractRevert
 
 PROBLEM_BASE = "/v1/problems/"
+_log = logging.getLogger("carbonledger.api")
 
 #: slug -> (title, HTTP status, description)
 PROBLEM_TYPES: dict[str, tuple[str, int, str]] = {
@@ -32,7 +34,9 @@ PROBLEM_TYPES: dict[str, tuple[str, int, str]] = {
     "participant-not-active": ("Participant not active", 403, "The account's organisation is not admitted and active with the key's role in ParticipantRegistry."),
     "wrong-role": ("Wrong role", 403, "The operation needs another on-chain role."),
     "idempotency-conflict": ("Idempotency key reused with another body", 409, "The Idempotency-Key was used before for a different request body."),
-    "idempotency-in-progress": ("Request with this idempotency key in progress", 409, "A request with the same Idempotency-Key has not finished yet; retry later."),
+    "idempotency-in-progress": ("Request with this idempotency key in progress", 409, "A request with the same Idempotency-Key has not finished yet and holds its lease; retry after `retry_after_s` seconds (after the lease a retry takes the key over)."),
+    "idempotency-unanswerable": ("Transactions finished, answer not rebuilt", 409, "The request holding this Idempotency-Key died after journalling its transactions; a retry finished them (`transactions`), but this route has no completion that rebuilds its answer from receipts. Read the outcome with the route's GET; the key keeps this answer."),
+    "internal-error": ("Internal server error", 500, "The server failed unexpectedly; nothing about the failure is disclosed. The Idempotency-Key of the request is released (or, if it had journalled transactions, a retry finishes them)."),
     "no-custodial-key": ("No custodial key for this account", 409, "The API holds no key for the caller's account: submit a transaction signed by the account itself (`raw_transaction`)."),
     "invalid-transaction": ("Signed transaction not acceptable", 422, "The raw transaction does not decode, is not signed by the caller, or does not call what this endpoint expects."),
     "no-reference-price": ("No previous close for the price band", 409, "The asset has no settled listed trades before today in this service; give `reference_close_fen` (the exchange's published close)."),
@@ -82,6 +86,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ChainError)
     async def _chain(request: Request, exc: ChainError) -> JSONResponse:
         return problem_response("chain-unavailable", str(exc), str(request.url.path))
+
+    async def _transport(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response("chain-unavailable", f"chain node unreachable: {type(exc).__name__}", str(request.url.path))
+
+    for exc_type in TRANSPORT_ERRORS:   # outside ChainClient (which maps them itself): same answer
+        app.add_exception_handler(exc_type, _transport)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette runs this outermost (ServerErrorMiddleware): the idempotency middleware has
+        # already released the key. The trace goes to the log, never to the client.
+        _log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response("internal-error", "the server failed unexpectedly", str(request.url.path))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

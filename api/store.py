@@ -39,7 +39,8 @@ class RequestNonce(ApiBase):
 
 
 class IdempotencyRecord(ApiBase):
-    """The stored response of a POST made with an ``Idempotency-Key``."""
+    """The stored response of a POST made with an ``Idempotency-Key``; while ``status_code`` is
+    None the request ``owner`` holds it until ``lease_until_ms`` (renewed while it runs)."""
 
     __tablename__ = "idempotency"
     __table_args__ = (UniqueConstraint("principal", "key", name="uq_idempotency_principal_key"),
@@ -54,6 +55,8 @@ class IdempotencyRecord(ApiBase):
     response: Mapped[str | None] = mapped_column(Text, nullable=True)
     media_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str | None] = mapped_column(String(32), nullable=True)          # token of the request holding the key
+    lease_until_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # UTC ms; in progress and past it: dead
 
 
 class ExchangeTrade(ApiBase):

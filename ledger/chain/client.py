@@ -8,6 +8,12 @@ Durability (DESIGN.md §3): every signed raw transaction is recorded in SQL *bef
 After a node restart, :meth:`ChainClient.recover` re-sends, in nonce order, every journalled
 transaction the node does not know — the same bytes, so it is idempotent.
 
+Retries that recover: a transaction signed while :data:`journal_tag` is set (the API sets it to a
+digest of the caller and the request's ``Idempotency-Key``) carries that tag in the journal, so a
+later request can find the transactions of a request that died (:meth:`ChainClient.tagged_transactions`)
+and finish them (:meth:`ChainClient.finish`) instead of doing the work again. Transport failures
+(connection refused or reset, timeouts, a non-JSON answer) raise :class:`ChainUnavailable`.
+
 Throughput: calls are pre-flighted with ``eth_estimateGas`` (which also refuses, before any gas
 is spent, what the contract would refuse — the revert is decoded into its custom error), signed
 locally and sent as JSON-RPC batches (web3.py with one HTTP call per transaction reaches about
@@ -19,12 +25,14 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import requests
 import rlp
 from eth_abi import decode as abi_decode
 from eth_account import Account
@@ -36,6 +44,7 @@ from web3 import Web3
 from web3._utils.events import get_event_data
 from web3._utils.method_formatters import receipt_formatter
 from web3.contract.contract import ContractFunction
+from web3.exceptions import ProviderConnectionError, TimeExhausted
 
 from ledger.crypto.primitives import keccak256
 from ledger.store.migrate import upgrade
@@ -61,10 +70,30 @@ class JournalEntry(JournalBase):
     block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     gas_used: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[str] = mapped_column(String(32))
+    # :data:`journal_tag` when it was signed: which request (idempotency key) it belongs to
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+
+
+#: The tag journalled with every transaction signed in this context (None: untagged). The API sets
+#: it per request to SHA-256 hex of (caller, ``Idempotency-Key``) — at most 64 characters.
+journal_tag: ContextVar[str | None] = ContextVar("journal_tag", default=None)
 
 
 class ChainError(RuntimeError):
     """The node refused or failed a JSON-RPC request."""
+
+
+class ChainUnavailable(ChainError):
+    """The node could not be reached or did not answer: connection refused or reset, a timeout, or
+    a response that is not JSON-RPC. Whatever was journalled before stays journalled (retry or
+    :meth:`ChainClient.recover` / :meth:`ChainClient.finish` once the node is back)."""
+
+
+#: Transport failures of the HTTP clients under the chain client (httpx here, requests under
+#: web3's HTTPProvider), mapped to :class:`ChainUnavailable`.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    httpx.TransportError, requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+    ProviderConnectionError, TimeExhausted, ConnectionError, TimeoutError)
 
 
 class ContractRevert(ChainError):
@@ -147,29 +176,55 @@ class ChainClient:
             self.register_errors(abi)
         self.tx_count = 0
         self.gas_used = 0
+        #: Observer of the write path, called as ``send_hook(stage, tx_hashes)`` with stage
+        #: ``"journalled"`` (in the journal, not yet sent) and ``"sent"`` (the node accepted them)
+        #: by :meth:`send` and :meth:`send_raw`. None (the default) in production; tests use it to
+        #: stop a process at a known point (api.idempotency.TEST_HOOK_ENV).
+        self.send_hook: Callable[[str, list[str]], None] | None = None
 
     # ----------------------------------------------------------------- JSON-RPC
     def rpc(self, method: str, *params: Any) -> Any:
-        """One JSON-RPC request. Raises :class:`ChainError` on an error response."""
-        body = self.http.post(self.rpc_url, json={"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}).json()
+        """One JSON-RPC request.
+
+        Raises:
+            ChainUnavailable: the node cannot be reached or does not answer JSON-RPC.
+            ChainError: on an error response.
+        """
+        body = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}, method)
+        if not isinstance(body, dict):
+            raise ChainUnavailable(f"{method}: the node answered {type(body).__name__}, not a JSON-RPC response")
         if "error" in body:
             raise ChainError(f"{method}: {body['error']}")
         return body["result"]
 
     def rpc_batch(self, requests: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
-        """A JSON-RPC batch; returns the raw response objects in request order."""
+        """A JSON-RPC batch; returns the raw response objects in request order.
+
+        Raises:
+            ChainUnavailable: the node cannot be reached or does not answer JSON-RPC.
+            ChainError: the node refused the batch as a whole.
+        """
         if not requests:
             return []
         ids = [next(self._ids) for _ in requests]
         payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, requests)]
         out: list[dict[str, Any]] = []
         for lo in range(0, len(payload), 500):
-            resp = self.http.post(self.rpc_url, json=payload[lo:lo + 500]).json()
+            resp = self._post(payload[lo:lo + 500], f"batch of {len(payload[lo:lo + 500])}")
             if isinstance(resp, dict):
                 raise ChainError(f"batch refused: {resp.get('error')}")
             by_id = {r["id"]: r for r in resp}
             out.extend(by_id[i] for i in ids[lo:lo + 500])
         return out
+
+    def _post(self, payload: Any, what: str) -> Any:
+        """POST a JSON-RPC payload; transport failures and non-JSON answers become :class:`ChainUnavailable`."""
+        try:
+            return self.http.post(self.rpc_url, json=payload).json()
+        except TRANSPORT_ERRORS as exc:
+            raise ChainUnavailable(f"{what}: chain node at {self.rpc_url} unreachable: {type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:          # JSONDecodeError: a proxy's error page, a half-closed socket
+            raise ChainUnavailable(f"{what}: chain node at {self.rpc_url} did not answer JSON-RPC: {exc}") from exc
 
     # ----------------------------------------------------------------- accounts
     def add_account(self, private_key: bytes | str) -> str:
@@ -298,6 +353,7 @@ class ChainClient:
                 for (c, _, h, _), resp in zip(signed, responses):
                     if "error" in resp and "already" not in str(resp["error"]).lower():
                         raise ChainError(f"{c.label}: node refused the signed transaction {h}: {resp['error']}")
+                self._notify("sent", [h for _, _, h, _ in signed])
                 if i < len(groups) - 1:   # the node mines this block's worth before the next group
                     results += self.wait([h for _, _, h, _ in signed], [c.label for c, _, _, _ in signed])
         if not wait:
@@ -341,7 +397,9 @@ class ChainClient:
             signed.append((c, tx["nonce"], "0x" + st.hash.hex().removeprefix("0x"), bytes(st.raw_transaction)))
         with Session(self.journal) as s, s.begin():
             s.add_all(JournalEntry(tx_hash=h, chain_id=self.chain_id, sender=c.sender, nonce=n, raw=raw,
-                                   label=c.label[:200], status="signed", created_at=now) for c, n, h, raw in signed)
+                                   label=c.label[:200], status="signed", created_at=now, idempotency_key=journal_tag.get())
+                      for c, n, h, raw in signed)
+        self._notify("journalled", [h for _, _, h, _ in signed])
         return signed
 
     def send_raw(self, raw: bytes, label: str) -> TxResult:
@@ -366,7 +424,9 @@ class ChainClient:
             with Session(self.journal) as s, s.begin():
                 if s.get(JournalEntry, h) is None:
                     s.add(JournalEntry(tx_hash=h, chain_id=self.chain_id, sender=tx.sender, nonce=tx.nonce, raw=raw,
-                                       label=label[:200], status="signed", created_at=datetime.now(UTC).isoformat()))
+                                       label=label[:200], status="signed", created_at=datetime.now(UTC).isoformat(),
+                                       idempotency_key=journal_tag.get()))
+            self._notify("journalled", [h])
             sent = self.rpc_batch([("eth_sendRawTransaction", ["0x" + raw.hex()])])[0]
             if "error" in sent and "already" not in str(sent["error"]).lower():
                 with Session(self.journal) as s, s.begin():
@@ -375,10 +435,16 @@ class ChainClient:
                         s.delete(e)
                 raise ChainError(f"{label}: node refused the signed transaction: {sent['error']}")
             self._nonces.pop(tx.sender, None)
+            self._notify("sent", [h])
         r = self.wait([h], [label])[0]
         if r.status != 1:
             raise self._explain_revert(r)
         return r
+
+    def explain_revert(self, r: TxResult) -> ContractRevert:
+        """The custom error a mined, reverted transaction ``r`` reverted with (re-run as an
+        ``eth_call`` at the block before it)."""
+        return self._explain_revert(r)
 
     def _explain_revert(self, r: TxResult) -> ContractRevert:
         tx = self.rpc("eth_getTransactionByHash", r.tx_hash)
@@ -450,6 +516,45 @@ class ChainClient:
             self.wait([h for h, _, _ in missing], [label for _, _, label in missing])
         self._nonces.clear()
         return len(missing)
+
+    def tagged_transactions(self, tag: str) -> list[JournalEntry]:
+        """Journalled transactions signed under :data:`journal_tag` ``tag``, by sender and nonce
+        (detached rows: ``tx_hash``, ``sender``, ``nonce``, ``raw``, ``label``, ``status``)."""
+        with Session(self.journal) as s:
+            rows = list(s.scalars(select(JournalEntry).where(JournalEntry.chain_id == self.chain_id, JournalEntry.idempotency_key == tag)
+                                  .order_by(JournalEntry.sender, JournalEntry.nonce)))
+            s.expunge_all()
+        return rows
+
+    def finish(self, entries: Sequence[JournalEntry], timeout: float = 120.0) -> list[TxResult]:
+        """Finish journalled transactions a dead request left behind: re-send, in nonce order, the
+        same signed bytes of those the node does not know, and wait for every receipt.
+
+        Returns:
+            one :class:`TxResult` per entry, in the order given (reverted ones included: check ``status``).
+
+        Raises:
+            ChainUnavailable: the node cannot be reached.
+            ChainError: a receipt did not come within ``timeout`` s (e.g. an earlier nonce of the
+                sender is missing: run :meth:`recover`).
+        """
+        if not entries:
+            return []
+        known = self.rpc_batch([("eth_getTransactionByHash", [e.tx_hash]) for e in entries])
+        missing = sorted((e for e, k in zip(entries, known) if not k.get("result")), key=lambda e: (e.sender, e.nonce))
+        if missing:
+            sent = self.rpc_batch([("eth_sendRawTransaction", ["0x" + e.raw.hex()]) for e in missing])
+            for e, resp in zip(missing, sent):
+                if "error" in resp and "already" not in str(resp["error"]).lower():
+                    raise ChainError(f"{e.label}: node refused the journalled transaction {e.tx_hash}: {resp['error']}")
+            with self._lock:
+                for e in missing:
+                    self._nonces.pop(e.sender, None)
+        return self.wait([e.tx_hash for e in entries], [e.label for e in entries], timeout=timeout)
+
+    def _notify(self, stage: str, hashes: list[str]) -> None:
+        if self.send_hook is not None and hashes:
+            self.send_hook(stage, hashes)
 
     def rewind(self) -> int:
         """Forget journalled transactions the chain no longer has after a deliberate revert
