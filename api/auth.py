@@ -148,6 +148,27 @@ async def authenticate(request: Request) -> Principal:
     raise Problem("unauthenticated", "send `Authorization: Bearer <API key>` or an EIP-712 signed request (X-CL-* headers)")
 
 
+async def authenticate_retry(request: Request) -> Principal:
+    """:func:`authenticate` for a retry under an ``Idempotency-Key`` that the API already holds
+    (api/idempotency.py: a stored answer is replayed, or a dead request's key is taken over).
+
+    Same checks (API key secret, or EIP-712 signature and clock skew; role re-checked on-chain),
+    except that a signed request's nonce is not recorded again: a client that re-sends the very
+    same signed request after a lost answer must get that answer, and the idempotency record —
+    not the nonce — already guarantees that the operation runs at most once.
+
+    Raises:
+        Problem: ``unauthenticated``, ``key-revoked``, ``stale-request``, ``participant-not-active``.
+    """
+    ctx = request.app.state.ctx
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return _from_key(ctx, auth[7:].strip())
+    if "x-cl-signature" in request.headers:
+        return _from_signature(ctx, request, await request.body(), record_nonce=False)
+    raise Problem("unauthenticated", "send `Authorization: Bearer <API key>` or an EIP-712 signed request (X-CL-* headers)")
+
+
 def _from_key(ctx: Any, token: str) -> Principal:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
@@ -184,7 +205,7 @@ def principal_from_key_digest(ctx: Any, key_id: str, secret_sha256: str) -> Prin
     return Principal(account, got[0], role, f"api-key:{key_id}")
 
 
-def _from_signature(ctx: Any, request: Request, body: bytes) -> Principal:
+def _from_signature(ctx: Any, request: Request, body: bytes, *, record_nonce: bool = True) -> Principal:
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
         signed = verify_request(request.headers, ctx.deployment.client.chain_id, request.method, path, body)
@@ -194,12 +215,13 @@ def _from_signature(ctx: Any, request: Request, body: bytes) -> Principal:
     now = int(time.time())
     if abs(now - ts) > MAX_SKEW_S:
         raise Problem("stale-request", f"timestamp {ts} is more than {MAX_SKEW_S} s from the server clock {now}")
-    try:
-        with Session(ctx.api_store) as s, s.begin():
-            s.execute(delete(RequestNonce).where(RequestNonce.timestamp < now - 2 * MAX_SKEW_S))
-            s.add(RequestNonce(account=account, nonce="0x" + nonce.hex(), timestamp=ts))
-    except IntegrityError:
-        raise Problem("replayed-request", f"nonce 0x{nonce.hex()} of {account} was already used") from None
+    if record_nonce:
+        try:
+            with Session(ctx.api_store) as s, s.begin():
+                s.execute(delete(RequestNonce).where(RequestNonce.timestamp < now - 2 * MAX_SKEW_S))
+                s.add(RequestNonce(account=account, nonce="0x" + nonce.hex(), timestamp=ts))
+        except IntegrityError:
+            raise Problem("replayed-request", f"nonce 0x{nonce.hex()} of {account} was already used") from None
     got = role_of(ctx.deployment, account)
     if got is None:
         raise Problem("participant-not-active", f"{account} is not an active participant on-chain")

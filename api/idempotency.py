@@ -58,7 +58,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.auth import Principal, authenticate
+from api.auth import Principal, authenticate_retry
 from api.problems import Problem, problem_response
 from api.store import IdempotencyRecord
 from ledger.chain.client import ChainClient, ChainError, ContractRevert, TxResult, journal_tag
@@ -164,6 +164,11 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
             if rec is not None:
                 s.expunge(rec)
         if rec is not None:
+            # The scope above is read from headers only; a stored answer, a conflict or a takeover
+            # is given only to a caller who proves that scope (API key secret or signature).
+            refused = await _refuse_unauthenticated(request)
+            if refused is not None:
+                return refused
             if rec.body_sha256 != digest or rec.method_path != where:
                 return problem_response("idempotency-conflict", f"Idempotency-Key {key!r} was used for another request", request.url.path)
             if rec.status_code is not None:
@@ -266,13 +271,6 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
     async def _take_over(self, request: Request, call_next: RequestResponseEndpoint, rec_id: int, old_owner: str | None,
                          old_lease: int | None, scope: str, key: str, body: bytes, token: str) -> Response:
         """Take over the key of a dead request (its lease ran out) — see the module docstring."""
-        path = request.url.path
-        try:
-            principal = await authenticate(request)
-        except Problem as exc:
-            return problem_response(exc.slug, exc.detail, path, **exc.extra)
-        except ChainError as exc:    # the on-chain role check cannot run: the key stays free for the next retry
-            return problem_response("chain-unavailable", str(exc), path)
         engine = request.app.state.ctx.api_store
         with Session(engine) as s, s.begin():
             claimed = s.execute(update(IdempotencyRecord).where(
@@ -288,15 +286,15 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
             entries = await run_in_threadpool(client.tagged_transactions, tag(scope, key))
         except ChainError as exc:
             await run_in_threadpool(self._fail, request, scope, key, token)
-            return problem_response("chain-unavailable", str(exc), path)
+            return problem_response("chain-unavailable", str(exc), request.url.path)
         if not entries:          # the dead request never reached the chain: this is a first attempt
             return await self._run(request, call_next, scope, key, token)
         try:
             async with self._lease(request, scope, key, token):
-                response = await self._complete(request, Recovered(ctx, principal, {}, body, []), entries)
+                response = await self._complete(request, Recovered(ctx, request.state.idempotency_principal, {}, body, []), entries)
         except ChainError as exc:
             await run_in_threadpool(self._fail, request, scope, key, token)
-            return problem_response("chain-unavailable", str(exc), path)
+            return problem_response("chain-unavailable", str(exc), request.url.path)
         except BaseException:
             await run_in_threadpool(self._fail, request, scope, key, token)
             raise
@@ -356,6 +354,19 @@ def _route_of(request: Request) -> tuple[Any, dict[str, str]]:
         if m:
             return route, {k: str(v) for k, v in m.groupdict().items()}
     return None, {}
+
+
+async def _refuse_unauthenticated(request: Request) -> Response | None:
+    """None when the request's caller authenticates (API key or EIP-712 signed request, role
+    re-checked on-chain); else the problem response to send. A chain outage answers
+    ``chain-unavailable`` (503) and leaves the key as it is for the next retry."""
+    try:
+        request.state.idempotency_principal = await authenticate_retry(request)
+    except Problem as exc:
+        return problem_response(exc.slug, exc.detail, request.url.path, **exc.extra)
+    except ChainError as exc:
+        return problem_response("chain-unavailable", str(exc), request.url.path)
+    return None
 
 
 def _in_progress(key: str, request: Request, left_ms: int) -> Response:

@@ -144,6 +144,18 @@ def test_an_idempotent_retry_returns_the_stored_response_and_records_once(env) -
     assert w.call(w.dep.emissions.functions.recordCount()) == 1
 
 
+def test_a_stored_answer_is_replayed_only_to_a_caller_who_proves_the_key(env) -> None:
+    w, _, http, keys = env
+    h = {**bearer(keys["enterprise"]), "Idempotency-Key": "owner-only"}
+    assert http.post("/v1/enterprise/records", json=month(w, 1), headers=h).status_code == 201
+    prefix, key_id, _secret = keys["enterprise"].split("_", 2)
+    forged = {"Authorization": f"Bearer {prefix}_{key_id}_{'0' * 43}", "Idempotency-Key": "owner-only"}
+    r = http.post("/v1/enterprise/records", json=month(w, 1), headers=forged)
+    problem(r, 401, "unauthenticated")
+    assert "Idempotency-Replayed" not in r.headers and w.call(w.dep.emissions.functions.recordCount()) == 1
+    problem(http.post("/v1/enterprise/records", json=month(w, 2), headers=forged), 401, "unauthenticated")
+
+
 def test_a_conflicting_retry_is_refused(env) -> None:
     w, _, http, keys = env
     h = {**bearer(keys["enterprise"]), "Idempotency-Key": "k1"}
