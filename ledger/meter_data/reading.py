@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from Crypto.Hash import keccak as _keccak
-
 from ledger.crypto.primitives import (
     FILL24,
     FILL31,
@@ -32,7 +30,7 @@ from ledger.crypto.primitives import (
     check_bytes32,
     check_int,
     keccak256,
-    keccak256_fast,
+    keccak256_hasher,
     recover_address,
     recover_address_bytes,
 )
@@ -152,8 +150,7 @@ def reading_struct_hash(r: Reading) -> bytes:
     Raises:
         InvalidFieldError: a field outside its Solidity type (see :meth:`Reading.validate_ranges`).
     """
-    return _keccak.new(data=_pack_reading(_READING_STRUCT, (READING_TYPEHASH,), r),
-                       digest_bits=256).digest()
+    return keccak256(_pack_reading(_READING_STRUCT, (READING_TYPEHASH,), r))
 
 
 def reading_digest(domain_separator: bytes, r: Reading) -> bytes:
@@ -172,8 +169,8 @@ def reading_digest(domain_separator: bytes, r: Reading) -> bytes:
 
 
 def reading_digest_and_leaf(domain_separator: bytes, r: Reading) -> tuple[bytes, bytes]:
-    """``(reading_digest(domain_separator, r), reading_leaf(r))`` with one ``abi.encode`` and the
-    hot-path Keccak (:data:`keccak256_fast`): what an oracle node computes for every reading.
+    """``(reading_digest(domain_separator, r), reading_leaf(r))`` with one ``abi.encode``: what an
+    oracle node and the provenance check compute for every reading (four Keccak-256 calls).
 
     Raises:
         ValueError: ``domain_separator`` is not 32 bytes. InvalidFieldError: see
@@ -182,9 +179,9 @@ def reading_digest_and_leaf(domain_separator: bytes, r: Reading) -> tuple[bytes,
     if len(domain_separator) != 32:
         raise ValueError(f"domain separator must be 32 bytes, got {len(domain_separator)}")
     enc = _pack_reading(_READING_LEAF, (), r)
-    k = keccak256_fast
-    digest = k(b"\x19\x01" + domain_separator + k(READING_TYPEHASH + enc))
-    return digest, k(k(enc))
+    k = keccak256_hasher
+    digest = k(b"\x19\x01" + domain_separator + k(READING_TYPEHASH + enc).digest()).digest()
+    return digest, k(k(enc).digest()).digest()
 
 
 def encode_reading_leaf_values(r: Reading) -> bytes:
@@ -206,8 +203,7 @@ def reading_leaf(r: Reading) -> bytes:
     Raises:
         InvalidFieldError: a field outside its Solidity type.
     """
-    inner = _keccak.new(data=_pack_reading(_READING_LEAF, (), r), digest_bits=256).digest()
-    return _keccak.new(data=inner, digest_bits=256).digest()
+    return keccak256(keccak256(_pack_reading(_READING_LEAF, (), r)))
 
 
 # --------------------------------------------------------------------------------------------
