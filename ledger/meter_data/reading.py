@@ -178,10 +178,41 @@ def reading_digest_and_leaf(domain_separator: bytes, r: Reading) -> tuple[bytes,
     """
     if len(domain_separator) != 32:
         raise ValueError(f"domain separator must be 32 bytes, got {len(domain_separator)}")
-    enc = _pack_reading(_READING_LEAF, (), r)
+    return digest_and_leaf_of_encoding(domain_separator, _pack_reading(_READING_LEAF, (), r))
+
+
+def encode_reading_fields(device: bytes, sequence: int, start: int, end: int, quantity_code: int, value: int,
+                          scale: int, flags: int) -> bytes:
+    """``abi.encode`` of a reading's eight fields (256 bytes) straight from values, for hot loops
+    that hold readings as tuples (oracle check workers). Same bytes as :func:`encode_reading_leaf_values`.
+
+    Raises:
+        InvalidFieldError: a field outside its Solidity type (checked as :meth:`Reading.validate_ranges`).
+    """
+    if (type(device) is bytes and len(device) == 32 and type(sequence) is int and type(start) is int
+            and type(end) is int and type(quantity_code) is int and type(value) is int and type(scale) is int
+            and type(flags) is int):
+        try:
+            return _READING_LEAF.pack(device, sequence, start, end, quantity_code, FILL24[value < 0], value,
+                                      FILL31[scale < 0], scale, flags)
+        except struct.error:
+            pass
+    Reading(device, sequence, start, end, quantity_code, value, scale, flags).validate_ranges()  # names the bad field
+    # int / bytes subclasses (not bool) that validate_ranges accepts: encode their plain values
+    return _READING_LEAF.pack(bytes(device), int(sequence), int(start), int(end), int(quantity_code),
+                              FILL24[value < 0], int(value), FILL31[scale < 0], int(scale), int(flags))
+
+
+def digest_and_leaf_of_encoding(domain_separator: bytes, encoding: bytes) -> tuple[bytes, bytes]:
+    """``(EIP-712 digest, StandardMerkleTree leaf)`` of a reading from its 256-byte field encoding
+    (:func:`encode_reading_fields`) and a 32-byte domain separator (not checked here)::
+
+        digest = keccak256("\\x19\\x01" ‖ domainSeparator ‖ keccak256(READING_TYPEHASH ‖ encoding))
+        leaf   = keccak256(keccak256(encoding))
+    """
     k = keccak256_hasher
-    digest = k(b"\x19\x01" + domain_separator + k(READING_TYPEHASH + enc).digest()).digest()
-    return digest, k(k(enc).digest()).digest()
+    digest = k(b"\x19\x01" + domain_separator + k(READING_TYPEHASH + encoding).digest()).digest()
+    return digest, k(k(encoding).digest()).digest()
 
 
 def encode_reading_leaf_values(r: Reading) -> bytes:
