@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if ingest is not None:
             ingest.stop()
+        node.close()        # stop the check worker processes
 
 
 if __name__ == "__main__":

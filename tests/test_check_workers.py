@@ -12,7 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.crypto.primitives import SECP256K1_N, Eip712Domain, Signer
-from ledger.meter_data.reading import Reading, encode_reading_fields, encode_reading_leaf_values, reading_leaf
+from ledger.meter_data.reading import (
+    Reading,
+    encode_reading_fields,
+    encode_reading_leaf_values,
+    reading_leaf,
+    reading_leaves_and_signers,
+)
 from ledger.meter_data.workers import WORKERS_ENV, CheckWorkers, default_processes
 from ledger.store.db import make_engine, sqlite_url
 from oracles.device import DeviceSigner
@@ -152,3 +158,19 @@ def test_check_workers_refuse_bad_sizes(monkeypatch: pytest.MonkeyPatch) -> None
     assert default_processes() == 0 and CheckWorkers().processes == 0
     monkeypatch.delenv(WORKERS_ENV)
     assert default_processes() == (os.cpu_count() or 1)
+
+
+def test_provenance_leaves_and_signers_are_the_same_in_workers_and_name_no_signer_for_a_bad_signature() -> None:
+    batch = [sr for sr in _mixed_batch(700) if type(sr.reading.flags) is int and sr.reading.value < 2**63]
+    rows = [(r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags, sr.signature)
+            for sr in batch for r in (sr.reading,)]
+    with CheckWorkers(2, min_chunk=100) as pool:
+        got = pool.map_chunks(reading_leaves_and_signers, rows, SEP)
+        assert pool.items_in_workers == len(rows)
+    assert got == reading_leaves_and_signers(SEP, rows)
+    assert [leaf for leaf, _ in got] == [reading_leaf(sr.reading) for sr in batch]
+    device_key = Signer(KEY).address_bytes
+    signers = [who for _, who in got]
+    assert signers.count(device_key) > 600 and None in signers          # v = 1, short and high-s signatures
+    with pytest.raises(ValueError, match="domain separator"):
+        reading_leaves_and_signers(SEP[:31], rows)

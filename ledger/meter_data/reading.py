@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from ledger.crypto.primitives import (
     U256_MAX,
     ZERO_BYTES32,
     Eip712Domain,
+    InvalidSignature,
     Signer,
     address_bytes,
     check_bytes32,
@@ -213,6 +215,35 @@ def digest_and_leaf_of_encoding(domain_separator: bytes, encoding: bytes) -> tup
     k = keccak256_hasher
     digest = k(b"\x19\x01" + domain_separator + k(READING_TYPEHASH + encoding).digest()).digest()
     return digest, k(k(encoding).digest()).digest()
+
+
+def reading_leaves_and_signers(domain_separator: bytes, rows: Sequence[tuple[Any, ...]]) -> list[tuple[bytes, bytes | None]]:
+    """Merkle leaf and recovered signer of many signed readings — the provenance check's per-reading
+    work, as a plain function over tuples so it can run in worker processes
+    (:class:`ledger.meter_data.workers.CheckWorkers`).
+
+    Args:
+        domain_separator: 32-byte EIP-712 domain separator.
+        rows: ``(device, sequence, start, end, quantityCode, value, scale, flags, signature)`` tuples.
+
+    Returns one ``(leaf, signer)`` per row, in order: the 32-byte StandardMerkleTree leaf and the
+    20-byte address the signature recovers to (None if it recovers none: wrong length, v, high s).
+
+    Raises:
+        ValueError: ``domain_separator`` is not 32 bytes. InvalidFieldError: a field outside its
+        Solidity type.
+    """
+    if len(domain_separator) != 32:
+        raise ValueError(f"domain separator must be 32 bytes, got {len(domain_separator)}")
+    out: list[tuple[bytes, bytes | None]] = []
+    for row in rows:
+        digest, leaf = digest_and_leaf_of_encoding(domain_separator, encode_reading_fields(*row[:8]))
+        try:
+            signer: bytes | None = recover_address_bytes(digest, row[8])
+        except (InvalidSignature, ValueError):
+            signer = None
+        out.append((leaf, signer))
+    return out
 
 
 def encode_reading_leaf_values(r: Reading) -> bytes:
