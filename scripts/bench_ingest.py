@@ -308,7 +308,7 @@ class NodeRun:
     last_ack: float = 0.0
     cpu_s: float = 0.0               # node process and its check workers
     main_cpu_s: float = 0.0          # the node process alone (HTTP, JSON, state checks, SQL)
-    workers: int = 0
+    workers: int = 0                 # child processes: check workers and multiprocessing's resource tracker
     peak_rss_mb: float = 0.0         # the node process
     peak_rss_with_workers_mb: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -579,7 +579,7 @@ def http_run(chain: BenchChain, bench_dir: Path, k: int, bodies: list[list[tuple
         "per_node": {r.name: {"readings": r.readings, "readings_per_second": r.readings / (r.last_ack - t0),
                               "cpu_s": r.cpu_s, "cpu_us_per_reading": 1e6 * r.cpu_s / r.readings,
                               "main_process_cpu_us_per_reading": 1e6 * r.main_cpu_s / r.readings,
-                              "worker_processes": r.workers,
+                              "child_processes": r.workers,
                               "cores_used": r.cpu_s / wall, "peak_rss_mb": r.peak_rss_mb,
                               "peak_rss_with_workers_mb": r.peak_rss_with_workers_mb} for r in runs.values()},
         "cpu": {"cores": cores, "nodes_cpu_s": node_cpu, "client_cpu_s": client_cpu,
@@ -697,7 +697,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
               ", ".join(f"{r['cpu']['others_cpu_s'] / r['wall_s']:.2f}" for r in runs))
     t.add_row("node CPU per reading (each run)", ", ".join(
         f"{statistics.mean(v['cpu_us_per_reading'] for v in r['per_node'].values()):.0f} µs" for r in runs))
-    t.add_row("peak RSS of a node process / with its check workers",
+    t.add_row("peak RSS of a node process / with its child processes (check workers, resource tracker)",
               f"{report['peak_rss_mb']:.0f} MB / {report.get('peak_rss_with_workers_mb', float('nan')):.0f} MB")
     t.add_row("node main-process CPU per reading (each run; the rest is its check workers)", ", ".join(
         f"{statistics.mean(v['main_process_cpu_us_per_reading'] for v in r['per_node'].values()):.0f} µs" for r in runs))
