@@ -5,6 +5,10 @@ cleanly. No chain needed: a static device directory stands in for DeviceRegistry
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -174,3 +178,40 @@ def test_provenance_leaves_and_signers_are_the_same_in_workers_and_name_no_signe
     assert signers.count(device_key) > 600 and None in signers          # v = 1, short and high-s signatures
     with pytest.raises(ValueError, match="domain separator"):
         reading_leaves_and_signers(SEP[:31], rows)
+
+
+_KILLED_PARENT = """
+from ledger.meter_data.workers import CheckWorkers
+from oracles.checks import check_readings
+pool = CheckWorkers(2, min_chunk=1)
+pool.map_chunks(check_readings, [(b"x", 1, 0, 60, 1, 5, 0, 0, b"")] * 4, bytes(32), 10**9, None, {})
+print(*pool.worker_pids(), flush=True)
+import time
+time.sleep(600)
+"""
+
+
+def test_workers_end_when_their_parent_is_killed() -> None:
+    """A node killed by SIGKILL never runs its clean-up; its check workers must still go."""
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_PARENT], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1], env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.stdout is not None
+    pids = [int(x) for x in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in pids if _alive(p)]
+    assert alive == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")   # a zombie has exited

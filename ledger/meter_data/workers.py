@@ -15,6 +15,10 @@ answers, without the inter-process round trip that would cost more than it saves
 
 The pool starts on first use and stops on :meth:`CheckWorkers.close` (or at interpreter exit);
 :func:`shared_workers` is the one pool a process shares between its nodes and provenance checks.
+A worker also ends by itself within :data:`PARENT_POLL_S` seconds once the process that started it
+is gone — a node killed by SIGKILL (or by uvicorn re-raising SIGTERM after its shutdown, which
+skips ``finally`` blocks) leaves no worker behind: the workers hold their own task pipe open, so
+they would otherwise wait on it for ever.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import atexit
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +40,18 @@ R = TypeVar("R")
 WORKERS_ENV = "CARBONLEDGER_CHECK_WORKERS"
 #: Smallest chunk sent to a worker (a round trip costs about as much as checking ~50 readings).
 MIN_CHUNK = 250
+#: How often a worker checks that the process that started it is still there, seconds.
+PARENT_POLL_S = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: a daemon thread ends this worker (``os._exit``) once ``parent`` is no
+    longer its parent process (it died and the worker was re-parented)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def default_processes() -> int:
@@ -79,7 +96,8 @@ class CheckWorkers:
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_exit_with_parent, initargs=(os.getpid(),))
             return self._pool
 
     def worker_pids(self) -> list[int]:
