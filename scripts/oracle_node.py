@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None, node_cls: type[OracleNode] = OracleNode)
     finally:
         if ingest is not None:
             ingest.stop()
+        node.close()        # stop the check worker processes
 
 
 if __name__ == "__main__":

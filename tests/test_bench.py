@@ -1,6 +1,6 @@
 """Ingestion benchmark (scripts/bench_ingest.py) end to end on a small slice, and the hot-path
 pieces it relies on: the lean ``POST /v1/readings`` parser agrees with the pydantic schema, the
-direct JSON answer equals ``ReadingsOut``, the raw Keccak equals pycryptodome's, and anchoring
+direct JSON answer equals ``ReadingsOut``, the hot-path Keccak equals eth-utils', and anchoring
 periods never cross a month. No speed assertions (the figures are printed by the benchmark)."""
 
 from __future__ import annotations
@@ -10,22 +10,23 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from eth_utils import keccak as eth_keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from api.readings import parse_readings_fast, readings_out_json
 from api.schemas import ReadingResult, ReadingsIn, ReadingsOut
-from ledger.crypto.primitives import keccak256, keccak256_fast
+from ledger.crypto.primitives import hot_path_implementations, keccak256, keccak256_hasher
 from ledger.meter_data.reading import Reading, reading_digest, reading_digest_and_leaf, reading_leaf
 from oracles.node import Ack, SignedReading
-from scripts.bench_ingest import batch_periods, bench_app, bench_device_key
+from oracles.uci import uci_dataset_path
+from scripts.bench_ingest import PROFILE_ROWS, batch_periods, bench_app, bench_device_key
 from tests.conftest import ROOT
 
 
 def _uci_installed() -> bool:
     try:
-        from oracles.uci import uci_dataset_path
         return uci_dataset_path().exists()
     except Exception:  # noqa: BLE001 - UCIDatasetNotInstalled
         return False
@@ -47,16 +48,28 @@ def test_bench_ingest_end_to_end_writes_the_report(tmp_path: Path, artifacts) ->
     run = rep["runs"][0]
     assert [v["readings"] for v in run["per_node"].values()] == [3000]
     assert rep["in_process_readings_per_second"] > 0 and rep["limiting_factor"]
+    # the implementations in use and their per-call cost are in the report (issue 14)
+    hp = rep["hot_paths"]
+    assert hp["implementations"] == hot_path_implementations()
+    assert "safe-pysha3" in hp["implementations"]["keccak256"] and "libsecp256k1" in hp["implementations"]["secp256k1"]
+    assert all(v > 0 for v in hp["per_call_us"].values())
+    node = run["per_node"]["oracle-1"]
+    assert node["peak_rss_with_workers_mb"] >= node["peak_rss_mb"] > 0 and node["main_process_cpu_us_per_reading"] > 0
+    prof = rep["profile_us_per_reading"]
+    assert prof["readings"] == 3000 and all(prof[k] > 0 for k in ("json_decode", "keccak_x4", "recover", "checks_total"))
+    assert {k for k, _ in PROFILE_ROWS} <= set(prof) and "cprofile_top" not in prof
     g = rep["gas"]
     assert g["daily"]["anchors"] == 4 and g["period"]["anchors"] == 2 and g["signatures"] == 2
     assert g["daily"]["readings"] == g["period"]["readings"] == g["readings"]
     assert rep["gas_per_reading"] == g["period"]["gas_per_reading"] < rep["gas_per_reading_daily"]
     assert rep["presign"]["hit"] is False
     # second run: the pre-signed readings come from the cache, a fresh store accepts them all again
-    res = CliRunner().invoke(bench_app, [*args[:-2], "--no-gas", "--no-in-process", "--report-json", str(out)])
+    res = CliRunner().invoke(bench_app, [*args[:-2], "--no-gas", "--no-in-process", "--profile", "--report-json", str(out)])
     assert res.exit_code == 0, res.output + repr(res.exception)
     rep2 = json.loads(out.read_text())
     assert rep2["presign"]["hit"] is True and rep2["readings"] == 3000 and rep2["gas_per_reading"] is None
+    assert "ingest" in rep2["profile_us_per_reading"]["cprofile_top"]          # --profile: cProfile of OracleNode.ingest
+    assert "where a reading's time goes" in res.output and "safe-pysha3" in res.output
 
 
 def test_bench_device_key_is_deterministic_and_per_serial() -> None:
@@ -125,8 +138,8 @@ def test_direct_answer_is_the_readings_out_json() -> None:
 
 
 @given(st.binary(max_size=600))
-def test_raw_keccak_equals_pycryptodome(data: bytes) -> None:
-    assert keccak256_fast(data) == keccak256(data)
+def test_hot_path_keccak_equals_eth_utils(data: bytes) -> None:
+    assert keccak256_hasher(data).digest() == keccak256(data) == eth_keccak(data)
 
 
 @given(st.binary(min_size=32, max_size=32), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1),

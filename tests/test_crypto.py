@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import coincurve
+import coincurve._libsecp256k1
 import eth_abi
 import pytest
+import sha3
+from Crypto.Hash import keccak as pycryptodome_keccak
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak as eth_keccak
@@ -29,7 +33,7 @@ from ledger.crypto.primitives import (
     InvalidSignature,
     Signer,
 )
-from ledger.meter_data import reading
+from ledger.meter_data import merkle, reading
 from ledger.meter_data.reading import BatchReport, Reading
 
 U64 = 2**64 - 1
@@ -174,9 +178,59 @@ def test_keccak256_is_ethereum_keccak_not_sha3() -> None:
     assert crypto.keccak256(b"abc") == eth_keccak(b"abc")
 
 
-@given(st.binary(max_size=300))
+@settings(max_examples=1_000)
+@given(st.one_of(st.binary(max_size=300), st.binary(min_size=300, max_size=3_000)))
 def test_keccak256_matches_eth_utils(data: bytes) -> None:
     assert crypto.keccak256(data) == eth_keccak(data)
+    assert crypto.keccak256_hasher(data).digest() == eth_keccak(data)
+    assert crypto.keccak256(bytearray(data)) == crypto.keccak256(memoryview(data)) == eth_keccak(data)
+
+
+# ------------------------------------------------------------------------------------------
+# Hot paths: the fast implementations are the ones in use (issue 14: no silent slow path)
+# ------------------------------------------------------------------------------------------
+
+
+def test_hot_path_keccak_is_safe_pysha3_c_code_everywhere() -> None:
+    assert crypto.keccak256_hasher is sha3.keccak_256
+    assert sha3.keccak_256.__module__ == "_pysha3" and not hasattr(sha3.keccak_256, "__code__")   # C, not Python
+    assert crypto.keccak256_fast is crypto.keccak256
+    # every hot-path module binds the same C constructor (not pycryptodome's object wrapper)
+    assert reading.keccak256_hasher is merkle.keccak256_hasher is crypto.keccak256_hasher
+    assert "safe-pysha3" in crypto.hot_path_implementations()["keccak256"]
+
+
+def test_hot_paths_do_not_touch_pycryptodome_or_coincurve_wrappers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hot paths still work with the slow wrappers disabled: they are not what runs."""
+    signer = Signer(bytes.fromhex("11" * 32))
+    sep = Eip712Domain.meter_data(31337, "0x" + "22" * 20).separator
+    r = Reading(b"\x07" * 32, 1, 100, 160, 1, 4216, 0, 0)
+    digest, leaf = reading.reading_digest_and_leaf(sep, r)
+    sig = signer.sign_digest(digest)
+    crypto._RECOVERED_ADDRESSES.clear()
+
+    def slow(*_a: object, **_k: object) -> None:
+        raise AssertionError("a slow wrapper ran on a hot path")
+
+    monkeypatch.setattr(pycryptodome_keccak, "new", slow)
+    monkeypatch.setattr(coincurve.PublicKey, "from_signature_and_message", slow)
+    monkeypatch.setattr(coincurve.PublicKey, "format", slow)
+    assert reading.reading_digest_and_leaf(sep, r) == (digest, leaf)
+    assert reading.reading_digest(sep, r) == digest and reading.reading_leaf(r) == leaf
+    assert crypto.recover_address_bytes(digest, sig) == signer.address_bytes
+    assert merkle.StandardMerkleTree.from_leaf_hashes([leaf, digest]).root == merkle.hash_pair(leaf, digest)
+
+
+def test_recovery_calls_coincurves_libsecp256k1_directly() -> None:
+    assert crypto._secp256k1 is coincurve._libsecp256k1.lib
+    impl = crypto.hot_path_implementations()["secp256k1"]
+    assert "libsecp256k1" in impl and "coincurve" in impl
+
+
+def test_measure_hot_paths_reports_positive_per_call_costs() -> None:
+    m = crypto.measure_hot_paths(min_seconds=0.01)
+    assert set(m) == {"keccak256_288B_us", "keccak256_32B_us", "recover_us", "sign_us"}
+    assert all(v > 0 for v in m.values())
 
 
 def test_typehashes_are_keccak_of_common_type_strings() -> None:

@@ -8,31 +8,39 @@ check on-chain.
 
 What is here (shapes are bytes unless stated):
 
-* :func:`keccak256` — 32-byte Keccak-256 (the pre-standard padding Ethereum uses, not SHA3-256).
+* :func:`keccak256` — 32-byte Keccak-256 (the pre-standard padding Ethereum uses, not SHA3-256),
+  from safe-pysha3's C code (:data:`KECCAK_IMPLEMENTATION`).
 * :class:`Eip712Domain` — the EIP-712 domain and its cached separator.
-* :class:`Reading` / :class:`BatchReport` — the two fixed typed-data structs of COMMON.md, with
-  hand-written ``abi.encode`` (one :mod:`struct` call) for the hot paths: struct hash, EIP-712
-  digest and the OpenZeppelin StandardMerkleTree leaf of a reading.
-* :func:`config_digest` — the OCR-style digest binding chain id, anchor, oracle-set version, salt.
 * :class:`Signer`, :func:`recover_address`, :func:`recover_address_bytes` — secp256k1 signing
-  and recovery with coincurve (libsecp256k1), 65-byte ``r ‖ s ‖ v`` signatures with v ∈ {27, 28},
-  refusing malleable (high-s) signatures exactly like OpenZeppelin ``ECDSA.recover``.
+  and recovery with libsecp256k1 (coincurve's build; recovery calls it directly through
+  coincurve's cffi module, :data:`SECP256K1_IMPLEMENTATION`), 65-byte ``r ‖ s ‖ v`` signatures
+  with v ∈ {27, 28}, refusing malleable (high-s) signatures exactly like OpenZeppelin ``ECDSA.recover``.
+* :func:`hot_path_implementations`, :func:`measure_hot_paths` — which implementations are in use
+  and their measured per-call cost (printed by ``carbonledger bench ingest``).
 
-Everything is tested bit for bit against eth-account (tests/test_crypto.py).
-Run ``python -m ledger.crypto.primitives`` to print the measured rates (:func:`bench`).
+The hot-path implementations are imported directly, never chosen at run time: a missing one
+fails at import (issue 14: no silent slow path), and tests/test_crypto.py fails if another one
+is bound. The meter-data structs that use them are in :mod:`ledger.meter_data.reading`.
+Everything is tested bit for bit against eth-account / eth-utils (tests/test_crypto.py).
+Run ``python -m ledger.crypto.primitives`` to print the implementations and per-call costs.
 """
 
 from __future__ import annotations
 
-import ctypes
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from functools import cached_property
+from importlib.metadata import version as _dist_version
 from typing import Any
 
 import coincurve
-from Crypto.Hash import keccak as _keccak
+import sha3 as _pysha3  # safe-pysha3 (PyPI), C extension module ``_pysha3``
+from coincurve._libsecp256k1 import ffi as _ffi
+from coincurve._libsecp256k1 import lib as _secp256k1
+from coincurve.context import GLOBAL_CONTEXT as _SECP_CONTEXT
+from coincurve.flags import EC_UNCOMPRESSED as _EC_UNCOMPRESSED
 
 # --------------------------------------------------------------------------------------------
 # Constants
@@ -65,6 +73,27 @@ I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 # Sign-extension fill for int64 (24 bytes) and int8 (31 bytes) words of abi.encode.
 FILL24 = (bytes(24), b"\xff" * 24)
 FILL31 = (bytes(31), b"\xff" * 31)
+
+
+# --------------------------------------------------------------------------------------------
+# Hot-path implementations (issue 14: no silent slow path — each is imported directly, so a
+# missing one fails at import, and tests/test_crypto.py fails if another one is in use)
+# --------------------------------------------------------------------------------------------
+
+#: Keccak-256 of the hot paths: safe-pysha3's C type ``_pysha3.keccak_256``;
+#: ``keccak256_hasher(data).digest()`` is :func:`keccak256` without a Python call in between.
+keccak256_hasher = _pysha3.keccak_256
+#: What computes Keccak-256 here (printed by ``carbonledger bench ingest``).
+KECCAK_IMPLEMENTATION = f"safe-pysha3 {_dist_version('safe-pysha3')} (C, {keccak256_hasher.__module__}.keccak_256)"
+#: What recovers secp256k1 signatures here: libsecp256k1 as compiled into coincurve, called
+#: through coincurve's own cffi module (``secp256k1_ecdsa_recover``), without its object wrappers.
+SECP256K1_IMPLEMENTATION = (f"libsecp256k1 of coincurve {_dist_version('coincurve')} "
+                            "(cffi module coincurve._libsecp256k1, secp256k1_ecdsa_recover called directly)")
+
+
+def hot_path_implementations() -> dict[str, str]:
+    """``{"keccak256": KECCAK_IMPLEMENTATION, "secp256k1": SECP256K1_IMPLEMENTATION}``."""
+    return {"keccak256": KECCAK_IMPLEMENTATION, "secp256k1": SECP256K1_IMPLEMENTATION}
 
 
 # --------------------------------------------------------------------------------------------
@@ -107,56 +136,25 @@ class InvalidSignature(CryptoError):  # noqa: N818 — name fixed by the task sp
 def keccak256(data: bytes) -> bytes:
     """Keccak-256 of ``data`` (Ethereum's ``keccak256``), 32 bytes.
 
-    Uses pycryptodome's C implementation (about 240k calls/s for 288-byte inputs measured on
-    the 2-core dev box). ``data`` may be any bytes-like object.
+    safe-pysha3's C implementation (:data:`KECCAK_IMPLEMENTATION`; eth-hash's "pysha3" backend),
+    one C object per call; ``data`` may be any bytes-like object. tests/test_crypto.py compares
+    it with eth-utils (pycryptodome backend) on many inputs.
     """
-    return _keccak.new(data=data, digest_bits=256).digest()
+    return keccak256_hasher(data).digest()
 
 
-class _RawKeccak:
-    """Hot-path Keccak-256 straight on pycryptodome's C library (``Crypto/Hash/_keccak``): one
-    reusable state per thread and three C calls per hash instead of pycryptodome's object
-    wrapper — about 2.5 µs instead of 4.6 µs per 288-byte hash on the dev box. Same C code, so
-    the same digests (tests/test_bench.py compares both on many inputs). Falls back to
-    :func:`keccak256` where the library cannot be loaded this way."""
-
-    def __init__(self) -> None:
-        self._ctypes = ctypes
-        self._local = threading.local()
-        try:
-            lib = ctypes.CDLL(_keccak._raw_keccak_lib._name)  # type: ignore[attr-defined]
-            lib.keccak_init.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t, ctypes.c_uint8]
-            lib.keccak_absorb.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
-            lib.keccak_digest.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint8]
-            lib.keccak_reset.argtypes = [ctypes.c_void_p]
-            self._lib: Any = lib
-            if self(b"") != keccak256(b""):
-                raise RuntimeError("raw keccak disagrees with pycryptodome")
-        except Exception:  # noqa: BLE001 - any loading problem: the plain path is always correct
-            self._lib = None
-
-    def _state(self) -> tuple[int, Any]:
-        st = getattr(self._local, "st", None)
-        if st is None:
-            vp = self._ctypes.c_void_p()
-            if self._lib.keccak_init(self._ctypes.byref(vp), 64, 24):   # capacity 512 bits, 24 rounds
-                raise RuntimeError("keccak_init failed")
-            st = self._local.st = (vp.value, self._ctypes.create_string_buffer(32))
-        return st
-
-    def __call__(self, data: bytes) -> bytes:
-        lib = self._lib
-        if lib is None:
-            return keccak256(data)
-        state, out = self._state()
-        lib.keccak_absorb(state, data, len(data))
-        lib.keccak_digest(state, out, 32, 1)      # padding 0x01: Keccak, not SHA-3
-        lib.keccak_reset(state)
-        return out.raw
+#: The same function under the name the hot paths used before (kept for callers on other branches).
+keccak256_fast = keccak256
 
 
-#: Keccak-256 for the oracle hot path (see :class:`_RawKeccak`); ``bytes`` input only.
-keccak256_fast = _RawKeccak()
+def _self_check_keccak() -> None:
+    """Refuse to import with a Keccak that is not Ethereum's (e.g. a SHA3-256 by mistake)."""
+    if (keccak256_hasher(b"").hexdigest() != "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+            or keccak256_hasher(b"abc").hexdigest() != "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"):
+        raise ImportError(f"{KECCAK_IMPLEMENTATION} does not compute Ethereum's Keccak-256")
+
+
+_self_check_keccak()
 
 
 def _hex_body(address: str) -> str:
@@ -351,11 +349,30 @@ class Signer:
         return sig[:64] + bytes((sig[64] + 27,))
 
 
+class _RecoveryScratch(threading.local):
+    """Per-thread libsecp256k1 output structs for :func:`recover_address_bytes` (allocated once)."""
+
+    def __init__(self) -> None:
+        self.sig = _ffi.new("secp256k1_ecdsa_recoverable_signature *")
+        self.pub = _ffi.new("secp256k1_pubkey *")
+        self.point = _ffi.new("unsigned char[65]")
+        self.point_len = _ffi.new("size_t *")
+        self.point_bytes = _ffi.buffer(self.point)
+
+
+_scratch = _RecoveryScratch()
+_CTX = _SECP_CONTEXT.ctx
+#: s of a low-s signature, as 32 big-endian bytes (equal-length bytes compare as the numbers do).
+_HALF_N_BYTES = SECP256K1_HALF_N.to_bytes(32, "big")
+
+
 def recover_address_bytes(digest: bytes, signature: bytes) -> bytes:
     """The 20-byte address that signed ``digest`` (hot path: no checksum computed).
 
     Same acceptance rules as OpenZeppelin ``ECDSA.recover(bytes32, bytes)`` (5.x): 65 bytes,
-    v ∈ {27, 28}, s ≤ n/2, a recoverable point.
+    v ∈ {27, 28}, s ≤ n/2, a recoverable point. libsecp256k1 (:data:`SECP256K1_IMPLEMENTATION`)
+    is called directly: parse the compact signature, recover the point, serialise it
+    uncompressed; the point's address (keccak of x ‖ y, last 20 bytes) is cached per point.
 
     Args:
         digest: the 32-byte signed digest.
@@ -370,23 +387,28 @@ def recover_address_bytes(digest: bytes, signature: bytes) -> bytes:
         raise ValueError(f"digest must be 32 bytes, got {len(digest)}")
     if len(signature) != 65:
         raise InvalidSignature(f"signature must be 65 bytes (r ‖ s ‖ v), got {len(signature)}")
+    if type(signature) is not bytes:
+        signature = bytes(signature)
+    if type(digest) is not bytes:
+        digest = bytes(digest)
     v = signature[64]
     if v != 27 and v != 28:
         raise InvalidSignature(f"signature v must be 27 or 28, got {v}")
-    if int.from_bytes(signature[32:64], "big") > SECP256K1_HALF_N:
+    if signature[32:64] > _HALF_N_BYTES:
         raise InvalidSignature("signature s is in the upper half of the curve order (malleable)")
-    try:
-        public_key = coincurve.PublicKey.from_signature_and_message(
-            bytes(signature[:64]) + bytes((v - 27,)), bytes(digest), hasher=None
-        )
-    except Exception as exc:  # coincurve raises ValueError / generic Exception on failure
-        raise InvalidSignature(f"signature does not recover a public key: {exc}") from None
-    point = public_key.format(compressed=False)
+    s = _scratch
+    if not _secp256k1.secp256k1_ecdsa_recoverable_signature_parse_compact(_CTX, s.sig, signature, v - 27):
+        raise InvalidSignature("signature does not recover a public key: r or s is not below the curve order")
+    if not _secp256k1.secp256k1_ecdsa_recover(_CTX, s.pub, s.sig, digest):
+        raise InvalidSignature("signature does not recover a public key")
+    s.point_len[0] = 65
+    _secp256k1.secp256k1_ec_pubkey_serialize(_CTX, s.point, s.point_len, s.pub, _EC_UNCOMPRESSED)
+    point = s.point_bytes[:]
     address = _RECOVERED_ADDRESSES.get(point)
     if address is None:
         if len(_RECOVERED_ADDRESSES) >= _RECOVERED_ADDRESSES_MAX:
             _RECOVERED_ADDRESSES.clear()
-        address = _RECOVERED_ADDRESSES[point] = keccak256_fast(point[1:])[12:]
+        address = _RECOVERED_ADDRESSES[point] = keccak256_hasher(point[1:]).digest()[12:]
     return address
 
 
@@ -403,3 +425,43 @@ def recover_address(digest: bytes, signature: bytes) -> str:
         ValueError / InvalidSignature: as :func:`recover_address_bytes`.
     """
     return to_checksum(recover_address_bytes(digest, signature))
+
+
+
+def measure_hot_paths(min_seconds: float = 0.3) -> dict[str, float]:
+    """Measured per-call cost (µs, single thread, wall clock) of the hot-path primitives.
+
+    Returns:
+        ``{"keccak256_288B_us", "keccak256_32B_us", "recover_us", "sign_us"}``: Keccak-256 of a
+        288-byte input (a reading's struct encoding) and of 32 bytes, signature recovery to an
+        address (:func:`recover_address_bytes`), and signing a digest — each the mean over at
+        least ``min_seconds``.
+    """
+    signer = Signer(keccak256(b"carbonledger measure_hot_paths (public test key)"))
+    data288 = bytes(range(256)) + bytes(32)
+    digests = [keccak256(i.to_bytes(8, "big")) for i in range(200)]
+    pairs = [(d, signer.sign_digest(d)) for d in digests]
+
+    def per_call(fn: Any, items: list[Any]) -> float:
+        done, t0 = 0, time.perf_counter()
+        while True:
+            for item in items:
+                fn(item)
+            done += len(items)
+            elapsed = time.perf_counter() - t0
+            if elapsed >= min_seconds:
+                return 1e6 * elapsed / done
+
+    return {
+        "keccak256_288B_us": per_call(keccak256, [data288] * 500),
+        "keccak256_32B_us": per_call(keccak256, digests),
+        "recover_us": per_call(lambda p: recover_address_bytes(*p), pairs),
+        "sign_us": per_call(signer.sign_digest, digests),
+    }
+
+
+if __name__ == "__main__":
+    for name, impl in hot_path_implementations().items():
+        print(f"{name:10s} {impl}")
+    for name, value in measure_hot_paths().items():
+        print(f"{name:20s} {value:8.2f}")

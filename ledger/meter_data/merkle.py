@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Sequence
 
-from Crypto.Hash import keccak as _keccak
+from ledger.crypto.primitives import keccak256_hasher
 
 __all__ = [
     "MerkleError",
@@ -69,7 +69,7 @@ def hash_pair(a: bytes, b: bytes) -> bytes:
     """
     if b < a:
         a, b = b, a
-    return _keccak.new(data=a + b, digest_bits=256).digest()
+    return keccak256_hasher(a + b).digest()
 
 
 def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
@@ -129,12 +129,11 @@ class StandardMerkleTree:
             t = size - 1 - position
             tree[t] = hashes[k]
             tree_index[k] = t
-        new = _keccak.new
+        k = keccak256_hasher       # the hot-path Keccak of ledger.crypto.primitives
         for i in range(size - 1 - n, -1, -1):
             left = tree[2 * i + 1]
             right = tree[2 * i + 2]
-            data = left + right if left <= right else right + left
-            tree[i] = new(data=data, digest_bits=256).digest()
+            tree[i] = k(left + right if left <= right else right + left).digest()
         return cls(tree, tree_index)
 
     @property

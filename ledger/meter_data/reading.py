@@ -9,10 +9,9 @@ from __future__ import annotations
 import secrets
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from Crypto.Hash import keccak as _keccak
 
 from ledger.crypto.primitives import (
     FILL24,
@@ -27,12 +26,13 @@ from ledger.crypto.primitives import (
     U256_MAX,
     ZERO_BYTES32,
     Eip712Domain,
+    InvalidSignature,
     Signer,
     address_bytes,
     check_bytes32,
     check_int,
     keccak256,
-    keccak256_fast,
+    keccak256_hasher,
     recover_address,
     recover_address_bytes,
 )
@@ -152,8 +152,7 @@ def reading_struct_hash(r: Reading) -> bytes:
     Raises:
         InvalidFieldError: a field outside its Solidity type (see :meth:`Reading.validate_ranges`).
     """
-    return _keccak.new(data=_pack_reading(_READING_STRUCT, (READING_TYPEHASH,), r),
-                       digest_bits=256).digest()
+    return keccak256(_pack_reading(_READING_STRUCT, (READING_TYPEHASH,), r))
 
 
 def reading_digest(domain_separator: bytes, r: Reading) -> bytes:
@@ -172,8 +171,8 @@ def reading_digest(domain_separator: bytes, r: Reading) -> bytes:
 
 
 def reading_digest_and_leaf(domain_separator: bytes, r: Reading) -> tuple[bytes, bytes]:
-    """``(reading_digest(domain_separator, r), reading_leaf(r))`` with one ``abi.encode`` and the
-    hot-path Keccak (:data:`keccak256_fast`): what an oracle node computes for every reading.
+    """``(reading_digest(domain_separator, r), reading_leaf(r))`` with one ``abi.encode``: what an
+    oracle node and the provenance check compute for every reading (four Keccak-256 calls).
 
     Raises:
         ValueError: ``domain_separator`` is not 32 bytes. InvalidFieldError: see
@@ -181,10 +180,70 @@ def reading_digest_and_leaf(domain_separator: bytes, r: Reading) -> tuple[bytes,
     """
     if len(domain_separator) != 32:
         raise ValueError(f"domain separator must be 32 bytes, got {len(domain_separator)}")
-    enc = _pack_reading(_READING_LEAF, (), r)
-    k = keccak256_fast
-    digest = k(b"\x19\x01" + domain_separator + k(READING_TYPEHASH + enc))
-    return digest, k(k(enc))
+    return digest_and_leaf_of_encoding(domain_separator, _pack_reading(_READING_LEAF, (), r))
+
+
+def encode_reading_fields(device: bytes, sequence: int, start: int, end: int, quantity_code: int, value: int,
+                          scale: int, flags: int) -> bytes:
+    """``abi.encode`` of a reading's eight fields (256 bytes) straight from values, for hot loops
+    that hold readings as tuples (oracle check workers). Same bytes as :func:`encode_reading_leaf_values`.
+
+    Raises:
+        InvalidFieldError: a field outside its Solidity type (checked as :meth:`Reading.validate_ranges`).
+    """
+    if (type(device) is bytes and len(device) == 32 and type(sequence) is int and type(start) is int
+            and type(end) is int and type(quantity_code) is int and type(value) is int and type(scale) is int
+            and type(flags) is int):
+        try:
+            return _READING_LEAF.pack(device, sequence, start, end, quantity_code, FILL24[value < 0], value,
+                                      FILL31[scale < 0], scale, flags)
+        except struct.error:
+            pass
+    Reading(device, sequence, start, end, quantity_code, value, scale, flags).validate_ranges()  # names the bad field
+    # int / bytes subclasses (not bool) that validate_ranges accepts: encode their plain values
+    return _READING_LEAF.pack(bytes(device), int(sequence), int(start), int(end), int(quantity_code),
+                              FILL24[value < 0], int(value), FILL31[scale < 0], int(scale), int(flags))
+
+
+def digest_and_leaf_of_encoding(domain_separator: bytes, encoding: bytes) -> tuple[bytes, bytes]:
+    """``(EIP-712 digest, StandardMerkleTree leaf)`` of a reading from its 256-byte field encoding
+    (:func:`encode_reading_fields`) and a 32-byte domain separator (not checked here)::
+
+        digest = keccak256("\\x19\\x01" ‖ domainSeparator ‖ keccak256(READING_TYPEHASH ‖ encoding))
+        leaf   = keccak256(keccak256(encoding))
+    """
+    k = keccak256_hasher
+    digest = k(b"\x19\x01" + domain_separator + k(READING_TYPEHASH + encoding).digest()).digest()
+    return digest, k(k(encoding).digest()).digest()
+
+
+def reading_leaves_and_signers(domain_separator: bytes, rows: Sequence[tuple[Any, ...]]) -> list[tuple[bytes, bytes | None]]:
+    """Merkle leaf and recovered signer of many signed readings — the provenance check's per-reading
+    work, as a plain function over tuples so it can run in worker processes
+    (:class:`ledger.meter_data.workers.CheckWorkers`).
+
+    Args:
+        domain_separator: 32-byte EIP-712 domain separator.
+        rows: ``(device, sequence, start, end, quantityCode, value, scale, flags, signature)`` tuples.
+
+    Returns one ``(leaf, signer)`` per row, in order: the 32-byte StandardMerkleTree leaf and the
+    20-byte address the signature recovers to (None if it recovers none: wrong length, v, high s).
+
+    Raises:
+        ValueError: ``domain_separator`` is not 32 bytes. InvalidFieldError: a field outside its
+        Solidity type.
+    """
+    if len(domain_separator) != 32:
+        raise ValueError(f"domain separator must be 32 bytes, got {len(domain_separator)}")
+    out: list[tuple[bytes, bytes | None]] = []
+    for row in rows:
+        digest, leaf = digest_and_leaf_of_encoding(domain_separator, encode_reading_fields(*row[:8]))
+        try:
+            signer: bytes | None = recover_address_bytes(digest, row[8])
+        except (InvalidSignature, ValueError):
+            signer = None
+        out.append((leaf, signer))
+    return out
 
 
 def encode_reading_leaf_values(r: Reading) -> bytes:
@@ -206,8 +265,7 @@ def reading_leaf(r: Reading) -> bytes:
     Raises:
         InvalidFieldError: a field outside its Solidity type.
     """
-    inner = _keccak.new(data=_pack_reading(_READING_LEAF, (), r), digest_bits=256).digest()
-    return _keccak.new(data=inner, digest_bits=256).digest()
+    return keccak256(keccak256(_pack_reading(_READING_LEAF, (), r)))
 
 
 # --------------------------------------------------------------------------------------------
