@@ -7,8 +7,23 @@ from here after any restart.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    inspect,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ledger.store.db import sqlite_url
 
 
 class StoreBase(DeclarativeBase):
@@ -112,3 +127,18 @@ class SignerConflict(StoreBase):
     quorum_root: Mapped[bytes] = mapped_column(LargeBinary(32))
     quorum_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
     detected_at: Mapped[int] = mapped_column(BigInteger)     # UTC s
+
+
+def find_oracle_stores(directory: Path) -> list[tuple[str, str]]:
+    """(name, SQLAlchemy URL) of every SQLite file in ``directory`` that holds a ``readings`` table —
+    the oracle stores of a data directory's ``oracles/`` (its journals and API stores hold none) —
+    in file-name order; [] if the directory does not exist."""
+    out = []
+    for p in sorted(directory.glob("*.sqlite")):
+        probe = create_engine(sqlite_url(p))
+        try:
+            if inspect(probe).has_table(StoredReading.__tablename__):
+                out.append((p.stem, sqlite_url(p)))
+        finally:
+            probe.dispose()
+    return out

@@ -1,0 +1,229 @@
+"""The demo's running system of one data directory: embedded chain, chain client, deployment, keys,
+participants and the three oracle nodes of the demo enterprise (used by ``carbonledger demo``,
+``deploy``, ``api serve`` and the oracle network commands in scripts/).
+
+Everything here is idempotent: a second run finds the snapshot, the journal, the manifest,
+the keys and the on-chain registrations and reuses them (re-sending journalled transactions
+a restarted node lacks).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from ledger.accounting.emissions import ef_to_scaled
+from ledger.chain.anvil import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
+from ledger.chain.client import Call, ChainClient
+from ledger.contracts.compiler import REPO_ROOT, compile_contracts
+from ledger.contracts.deployment import Deployment, deploy_all, extend_manifest, save_manifest
+from ledger.crypto import envelope as ev
+from ledger.crypto.keystore import Keystore, derive_encryption_key, passphrase_from_environment
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
+from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
+from ledger.store.db import make_engine, sqlite_url
+from oracles.node import OracleNode
+from oracles.runtime import make_oracle_node
+
+PROJECT_ROOT = REPO_ROOT
+#: Working directory from which `python -m scripts.cli` runs.
+ROOT_FOR_CLI = PROJECT_ROOT
+
+#: The demo's participants. All organisations are fictional; their USCCs are syntactically valid
+#: (GB 32100-2015 check characters computed) but belong to no one.
+PARTICIPANTS: dict[str, dict[str, Any]] = {
+    "regulator": {"role": "REGULATOR_ROLE", "name": "Demo provincial ecology and environment department (fictional)",
+                  "uscc": make_uscc("1", "1", "110000", "MB1C0001"), "utc_offset": 8 * 3600},
+    # The enterprise's meter is the UCI household meter, whose clock is a fixed +01:00 (DESIGN.md §5).
+    "enterprise": {"role": "ENTERPRISE_ROLE", "name": "Demo key emitting enterprise (fictional; meter data: UCI household)",
+                   "uscc": make_uscc("9", "1", "110108", "MA01CL7K"), "utc_offset": 3600},
+    "verifier": {"role": "VERIFIER_ROLE", "name": "Demo third-party verifier (fictional)",
+                 "uscc": make_uscc("9", "1", "110105", "MA02WF3R"), "utc_offset": 8 * 3600},
+    "oracle-1": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 1 (fictional)",
+                 "uscc": make_uscc("9", "1", "310115", "MA03RC11"), "utc_offset": 8 * 3600},
+    "oracle-2": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 2 (fictional)",
+                 "uscc": make_uscc("9", "1", "440305", "MA04RC22"), "utc_offset": 8 * 3600},
+    "oracle-3": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 3 (fictional)",
+                 "uscc": make_uscc("9", "1", "510107", "MA05RC33"), "utc_offset": 8 * 3600},
+    "exchange": {"role": "EXCHANGE_ROLE", "name": "Demo carbon exchange (fictional)",
+                 "uscc": make_uscc("9", "1", "310101", "MA08EX01"), "utc_offset": 8 * 3600},
+    "registry": {"role": "REGISTRY_ROLE", "name": "Demo CCER registry (fictional)",
+                 "uscc": make_uscc("1", "2", "110102", "MB2RG001"), "utc_offset": 8 * 3600},
+    "bank": {"role": "SETTLEMENT_BANK_ROLE", "name": "Demo settlement bank (fictional)",
+             "uscc": make_uscc("9", "1", "110102", "MA09BK01"), "utc_offset": 8 * 3600},
+}
+ORACLES = ("oracle-1", "oracle-2", "oracle-3")
+#: 2 of 3 oracle signatures anchor a batch (issue #2).
+QUORUM = 2
+METER_SERIAL = "UCI-HPC-SCEAUX-1"
+#: Calibration validity recorded for the demo meter at registration: covers the whole UCI
+#: period (2006-12-16 .. 2010-11-26). Evidence: hash of the statement below (no certificate exists
+#: for this public dataset's meter — the statement says so).
+METER_CALIBRATED_UNTIL = 1_293_840_000  # 2011-01-01T00:00:00Z
+METER_CALIBRATION_STATEMENT = b"UCI household power meter: public dataset, no calibration certificate; validity recorded for the demo"
+
+#: The demo's factor set: the 2022 national grid average emission factor for enterprise reporting,
+#: 0.5703 tCO2/MWh (环办气候函〔2023〕43号; CONFIRMED-S in ../shared/data/china_rules.md),
+#: registered for the demo's reporting years and labelled as applied to historical data.
+GRID_FACTOR = "0.5703"
+GRID_FACTOR_CITATION = ("环办气候函〔2023〕43号《关于做好2023—2025年发电行业企业温室气体排放报告管理有关工作的通知》"
+                        " (MEE, 2023-02-07): 2022年度全国电网平均排放因子 0.5703 tCO2/MWh")
+GRID_FACTOR_LABEL = "2022 national grid average applied to historical demo data (UCI 2006-2010)"
+GRID_FACTOR_YEARS = (2006, 2010)
+#: scrypt cost of the demo keystore (2^16 ≈ 0.12 s per key here; production default 2^17).
+DEMO_SCRYPT_N = 2**16
+
+
+def open_keystore(data_dir: Path, scrypt_n: int = DEMO_SCRYPT_N) -> Keystore:
+    """The data directory's keystore (``data_dir/keystore``); passphrase from the environment or
+    ``data_dir/keystore.passphrase`` (mode 0600, created on first start)."""
+    return Keystore(data_dir / "keystore", passphrase_from_environment(data_dir / "keystore.passphrase"), scrypt_n)
+
+
+def _load_keys(data_dir: Path) -> dict[str, bytes]:
+    """Unlock the demo participants' keys, creating (or importing a legacy keys.json) on first start."""
+    ks = open_keystore(data_dir)
+    have = ks.labels()
+    legacy = data_dir / "keys.json"
+    old = json.loads(legacy.read_text()) if legacy.exists() else {}
+    for name in [*PARTICIPANTS, "device"]:
+        if name not in have:
+            ks.add(name, bytes.fromhex(old[name][2:]) if name in old else new_private_key())
+    if legacy.exists():
+        legacy.unlink()   # now encrypted in the keystore
+    return ks.unlock_all()
+
+
+@dataclass
+class System:
+    """One data directory's running system (see module docstring)."""
+
+    data_dir: Path
+    rpc_url: str | None = None
+    port: int = 8545
+    chain_id: int = DEFAULT_CHAIN_ID
+    log: Any = print
+    node: AnvilNode | None = field(default=None, init=False)
+    client: ChainClient = field(init=False)
+    dep: Deployment = field(init=False)
+    keys: dict[str, bytes] = field(init=False)
+    accounts: dict[str, str] = field(init=False)
+    oracle_nodes: list[OracleNode] = field(init=False)
+    timings: dict[str, float] = field(default_factory=dict)
+    resent: int = 0
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> System:
+        """Start (or reach) the chain, recover the journal, compile, deploy or load, register.
+        If any step fails, the embedded node this started is stopped (state snapshotted) first."""
+        try:
+            return self._start()
+        except BaseException:
+            if self.node is not None:
+                self.node.stop()
+            raise
+
+    def _start(self) -> System:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        t = time.perf_counter()
+        if self.rpc_url is None:
+            self.node = AnvilNode(anvil_binary(PROJECT_ROOT), self.data_dir / "chain", port=self.port, chain_id=self.chain_id)
+            self.node.start()
+            url = self.node.url
+        else:
+            url = self.rpc_url
+        self.timings["node_start"] = time.perf_counter() - t
+        t = time.perf_counter()
+        artifacts = compile_contracts(PROJECT_ROOT, self.data_dir / "build")
+        self.timings["compile"] = time.perf_counter() - t
+        self.client = ChainClient(url, make_engine(sqlite_url(self.data_dir / "journal.sqlite")),
+                                  error_abis=[a.abi for a in artifacts.values()])
+        self.keys = _load_keys(self.data_dir)
+        self.accounts = {name: self.client.add_account(k) for name, k in self.keys.items()}
+        # Gas money: the embedded chain always; an external node only where it is an Anvil dev
+        # chain and the account is empty (other nodes answer anvil_setBalance with an error,
+        # ignored: there the network operator funds accounts, or gas is free).
+        empty = [a for a, r in zip(self.accounts.values(), self.client.rpc_batch(
+            [("eth_getBalance", [a, "latest"]) for a in self.accounts.values()])) if int(r.get("result", "0x0"), 16) == 0]
+        if self.node is not None or empty:
+            self.client.fund_on_dev_chain(self.accounts.values() if self.node is not None else empty)
+        self.resent = self.client.recover()
+        if self.resent:
+            self.log(f"re-sent {self.resent} journalled transactions the node did not know")
+        manifest_path = self.data_dir / "deployment.json"
+        if manifest_path.exists():
+            manifest = json.loads(manifest_path.read_text())
+            if extend_manifest(self.client, artifacts, manifest):   # a data dir from before the market contracts
+                save_manifest(manifest, manifest_path)
+                self.log("deployed the carbon-asset and market contracts into the existing deployment")
+            self.dep = Deployment.load(self.client, manifest_path)
+        else:
+            reg = PARTICIPANTS["regulator"]
+            manifest = deploy_all(self.client, artifacts, self.accounts["regulator"], org_id(reg["uscc"]),
+                                  uscc_bytes32(reg["uscc"]), rpc_url=url)
+            save_manifest(manifest, manifest_path)
+            self.dep = Deployment(self.client, manifest)
+        self.register()
+        self.oracle_nodes = [self._oracle_node(i) for i in range(len(ORACLES))]
+        return self
+
+    def _oracle_node(self, i: int) -> OracleNode:
+        name = ORACLES[i]
+        return make_oracle_node(self.dep, self.data_dir, name, self.keys[name])
+
+    def stop(self) -> None:
+        """Snapshot and stop the embedded node (if this system started one)."""
+        if self.node is not None:
+            self.node.stop()
+
+    # ------------------------------------------------------------------ registry
+    @property
+    def device(self) -> bytes:
+        """Device id of the demo enterprise's purchased-electricity meter."""
+        return device_id(PARTICIPANTS["enterprise"]["uscc"], METER_SERIAL)
+
+    @property
+    def device_key(self) -> bytes:
+        return self.keys["device"]
+
+    def register(self) -> None:
+        """Admit participants, set the oracle quorum, register the meter, publish the factor set.
+
+        Each step is skipped when the chain already holds it.
+        """
+        d, c, a = self.dep, self.client, self.accounts
+        pr = d.participants.functions
+        calls = []
+        for name, p in PARTICIPANTS.items():
+            if name == "regulator":
+                continue
+            if bytes(c.call(pr.orgOf(a[name]))) == bytes(32):
+                calls.append(Call.of(pr.admit(org_id(p["uscc"]), d.role(p["role"]), uscc_bytes32(p["uscc"]),
+                                              p["utc_offset"], a[name], p["name"]), a["regulator"], f"admit {name}"))
+        c.send(calls)
+        # X25519 evidence keys (derived from each account's signing key, ledger/keystore.py), so
+        # encrypted evidence can be sealed for every reader from the first upload on
+        c.send([Call.of(pr.setEncryptionKey(ev.public_key(derive_encryption_key(self.keys[name]))), a[name], f"encryption key {name}")
+                for name in PARTICIPANTS if bytes(c.call(pr.encryptionKeyOf(a[name]))) == bytes(32)])
+        oracles, quorum, _version = c.call(d.anchor.functions.oracles())
+        want = [a[o] for o in ORACLES]
+        if [to_checksum_address(x) for x in oracles] != want or quorum != QUORUM:
+            c.transact(d.anchor.functions.setOracles(want, QUORUM), a["regulator"], "setOracles")
+        if int(c.call(d.devices.functions.device(self.device))[4]) == 0:  # Status.None: not registered
+            signer = Signer(self.device_key).address
+            c.transact(d.devices.functions.registerDevice(
+                self.device, org_id(PARTICIPANTS["enterprise"]["uscc"]), signer, 1, METER_CALIBRATED_UNTIL,
+                keccak256(METER_CALIBRATION_STATEMENT)), a["enterprise"], "registerDevice")
+        if self.factor_set_id() == 0:
+            c.transact(d.factors.functions.publishFactorSet(
+                GRID_FACTOR_YEARS[0], GRID_FACTOR_YEARS[1], [bytes(c.call(d.factors.functions.GRID_EF()))],
+                [ef_to_scaled(GRID_FACTOR)], [4], GRID_FACTOR_CITATION, GRID_FACTOR_LABEL), a["regulator"], "publishFactorSet")
+
+    def factor_set_id(self) -> int:
+        """Id of the demo's published factor set (0 if not yet published)."""
+        return int(self.client.call(self.dep.factors.functions.factorSetCount()))
