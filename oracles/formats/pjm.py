@@ -23,14 +23,14 @@ out of the comparison. Columns are found by name (case-insensitive, spaces trimm
 from __future__ import annotations
 
 import calendar
-import csv
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Final
+from zoneinfo import ZoneInfo
 
-from oracles.formats import Reject
+from oracles.formats import Reject, csv_columns
 from oracles.quantities import PJM_GENERATION, QuantityValueError
 
 __all__ = ["HOUR", "PjmData", "PjmFormatError", "PjmRow", "load_pjm", "parse_pjm_time"]
@@ -115,8 +115,6 @@ def parse_pjm_time(text: str) -> int | None:
 
 def _eastern() -> object | None:
     try:
-        from zoneinfo import ZoneInfo
-
         return ZoneInfo("America/New_York")
     except Exception:  # pragma: no cover — no tz database on this machine
         return None
@@ -139,15 +137,7 @@ def load_pjm(path: Path | str) -> PjmData:
     rows: list[PjmRow] = []
     rejects: list[Reject] = []
     eastern = _eastern()
-    with p.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise PjmFormatError(f"{p}: empty file (no header line)")
-        cols = {h.strip().lower(): i for i, h in enumerate(header)}
-        missing = [c for c in ("datetime_beginning_utc", "fuel_type", "mw") if c not in cols]
-        if missing:
-            raise PjmFormatError(f"{p}: header lacks {', '.join(missing)} (found {header!r})")
+    with csv_columns(p, ("datetime_beginning_utc", "fuel_type", "mw"), PjmFormatError) as (reader, cols, header):
         i_utc, i_fuel, i_mw = cols["datetime_beginning_utc"], cols["fuel_type"], cols["mw"]
         i_ept = cols.get("datetime_beginning_ept")
         need = max(i_utc, i_fuel, i_mw)
