@@ -23,7 +23,7 @@ class NoAnchoredData(LookupError):
     """The month has no anchored batch for the device."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeviceBatch:
     """A device's batch list entry: index, original id, current (supersede-followed) batch."""
 
