@@ -54,6 +54,8 @@ from datetime import date
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from ledger.offsets.serials import SerialBook, SerialRange
+
 REGISTRIES: tuple[str, ...] = ("ACR", "CAR", "GOLD", "VCS")
 #: Registries whose exports include retirement files (the issue: no VCS or GOLD retirements).
 RETIREMENT_REGISTRIES: tuple[str, ...] = ("ACR", "CAR")
@@ -98,37 +100,6 @@ class Refusal:
             "project": self.project_id,
             "quantity_t": self.quantity,
         }
-
-
-@dataclass(frozen=True)
-class SerialRange:
-    """Serials ``prefix + n + suffix`` for every n in ``start…end`` (inclusive).
-
-    ``series`` names the numbering space that ``start…end`` belong to (prefix and suffix with
-    ``*`` for the varying number): two ranges can overlap only within one series.
-    """
-
-    prefix: str
-    start: int
-    end: int
-    suffix: str = ""
-
-    @property
-    def count(self) -> int:
-        """Number of credits (tCO2e) in the range."""
-        return self.end - self.start + 1
-
-    @property
-    def series(self) -> str:
-        return f"{self.prefix}*{self.suffix}" if self.suffix else self.prefix
-
-    def overlaps(self, other: SerialRange) -> bool:
-        return self.series == other.series and self.start <= other.end and other.start <= self.end
-
-    def __str__(self) -> str:
-        if self.suffix:
-            return f"{self.prefix}{self.start}{self.suffix} to {self.prefix}{self.end}{self.suffix}"
-        return f"{self.prefix}{self.start} to {self.end}"
 
 
 @dataclass(frozen=True)
@@ -987,7 +958,6 @@ def reconcile(
                    if r.registry == reg and r.kind in ("issuance", "retirement")]
         ref_q: dict[str, Counter[str]] = {"issuance": Counter(), "retirement": Counter()}
         ref_rows: dict[tuple[str, str], list[Refusal]] = defaultdict(list)
-        loader_refused = {id(r) for r in exports.refused(reg)}
         for r in refused:
             if r.project_id:
                 ref_rows[r.kind, r.project_id].append(r)
@@ -1332,7 +1302,7 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
     iss = exports.issuances[registry]
     refused: list[Refusal] = []
     batches: list[PlannedBatch] = []
-    issued_ranges: dict[str, list[tuple[int, int, Issuance]]] = defaultdict(list)
+    book = SerialBook()   # the one mirror of CCERRegistry's serial bookkeeping (ledger/offsets/serials.py)
 
     def refuse(row: Issuance | Retirement, kind: str, reason: str) -> None:
         refused.append(Refusal(registry, row.file, row.row, reason, row.project_id, row.quantity,
@@ -1356,13 +1326,12 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
             if s.start < 1 or s.end >= UINT64_MAX:
                 refuse(r, "issuance", f"InvalidSerialRange: {s} (serials are 1…2^64-2)")
                 continue
-            hit = next((x for x in issued_ranges[s.series] if x[0] <= s.end and s.start <= x[1]),
-                       None)
+            hit = book.overlapping("issued", s.series, s.start, s.end)
             if hit:
                 refuse(r, "issuance", f"SerialsAlreadyIssued: {s} overlaps {hit[2].file}:"
                        f"{hit[2].row} ({hit[2].project_id}, {hit[2].serial})")
                 continue
-            issued_ranges[s.series].append((s.start, s.end, r))
+            book.record("issued", s.series, s.start, s.end, r)
         batches.append(PlannedBatch(len(batches), r))
 
     by_vintage: dict[tuple[str, int], list[int]] = defaultdict(list)
@@ -1370,7 +1339,6 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
     for b in batches:
         by_vintage[b.issuance.project_id, b.issuance.vintage].append(b.index)
         left.append(b.issuance.quantity)
-    retired_ranges: dict[str, list[tuple[int, int, Retirement]]] = defaultdict(list)
     planned: list[PlannedRetirement] = []
     ret = exports.retirements.get(registry)
     for r in sorted(ret.rows, key=lambda x: (x.effective_on, x.row)) if ret else []:
@@ -1389,19 +1357,17 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
         if s.start < 1 or s.end >= UINT64_MAX:
             refuse(r, "retirement", f"InvalidSerialRange: {s}")
             continue
-        hit_i = next((x for x in issued_ranges.get(s.series, []) if x[0] <= s.end
-                      and s.start <= x[1]), None)
+        hit_i = book.overlapping("issued", s.series, s.start, s.end)
         if hit_i:
             refuse(r, "retirement", f"SerialsAlreadyIssued: {s} overlaps issued {hit_i[2].file}:"
                    f"{hit_i[2].row}")
             continue
-        hit = next((x for x in retired_ranges[s.series] if x[0] <= s.end and s.start <= x[1]),
-                   None)
+        hit = book.overlapping("retired", s.series, s.start, s.end)
         if hit:
             refuse(r, "retirement", f"SerialsAlreadyRetired: {s} overlaps {hit[2].file}:{hit[2].row} "
                    f"({hit[2].serial})")
             continue
-        retired_ranges[s.series].append((s.start, s.end, r))
+        book.record("retired", s.series, s.start, s.end, r)
         parts: list[tuple[int, int]] = []
         need = r.quantity
         # prefer one batch that can take the whole row; else fill in issuance order
