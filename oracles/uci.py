@@ -317,14 +317,9 @@ def uci_dataset_path() -> Path:
     )
 
 
-def load_uci(
-    path: Path | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    utc_offset_seconds: int = UCI_UTC_OFFSET_SECONDS,
-    *,
-    detect_source_imputation: bool | None = None,
-) -> MeterSeries:
+def load_uci(path: Path | None = None, start: date | None = None, end: date | None = None,
+             utc_offset_seconds: int = UCI_UTC_OFFSET_SECONDS, *,
+             detect_source_imputation: bool | None = None) -> MeterSeries:
     """Load UCI household meter data as per-minute readings, gaps and rejects.
 
     Args:
@@ -359,21 +354,14 @@ def load_uci(
     )
 
 
-def summarize_uci(
-    path: Path | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    utc_offset_seconds: int = UCI_UTC_OFFSET_SECONDS,
-    *,
-    detect_source_imputation: bool | None = None,
-) -> MeterSummary:
+def summarize_uci(path: Path | None = None, start: date | None = None, end: date | None = None,
+                  utc_offset_seconds: int = UCI_UTC_OFFSET_SECONDS, *,
+                  detect_source_imputation: bool | None = None) -> MeterSummary:
     """Exactly :func:`load_uci`'s classification, keeping only counts (fast path, low memory).
 
     Same arguments and errors as :func:`load_uci`; returns a :class:`MeterSummary`.
     """
-    scan = _Scan(
-        path, start, end, utc_offset_seconds, detect_source_imputation, keep_readings=False
-    )
+    scan = _Scan(path, start, end, utc_offset_seconds, detect_source_imputation, keep_readings=False)
     scan.run()
     return MeterSummary(
         rows=scan.rows,
