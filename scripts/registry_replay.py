@@ -3,7 +3,6 @@ tables) of :mod:`ledger.offsets.replay`, which documents what a replay does."""
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,20 +10,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from ledger.offsets.replay import DEFAULT_CHUNK, replay
+from scripts.terminal import console, progress_bars
 
-console = Console(width=None if sys.stdout.isatty() else 150)
 registry_app = typer.Typer(help="Offset-registry exports: replay through the contracts.",
                            no_args_is_help=True)
 
@@ -128,8 +119,7 @@ def replay_command(
     chunk: Annotated[int, typer.Option("--chunk", help="Calls per JSON-RPC batch.")] = DEFAULT_CHUNK,
 ) -> None:
     """Replay registry exports as projects, batches and retirements; print and write the report."""
-    bars = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+    bars = progress_bars(label="{task.description:<22}")
     try:
         with bars:
             report = replay(data, registries, report_json, rpc_url, state_dir=data_dir, limit=limit,

@@ -7,27 +7,16 @@ engine :mod:`ledger.simulation.engine`, which documents what the run does and it
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from ledger.simulation.engine import SimulationConfig, SimulationInputError, run_simulation
-
-console = Console(width=None if sys.stdout.isatty() else 150)
+from scripts.terminal import console, progress_bars
 
 
 class RichPhases:
@@ -106,8 +95,7 @@ def simulate(
     """Simulate a compliance year of AMPD units on a throwaway Anvil: MRV, allocation, trading at
     real prices through Settlement, surrender and the compliance table."""
     cfg = SimulationConfig(ampd, prices, factors, units, seed, year, _parse_day(start), _parse_day(end), days, cadence, batch)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console) as progress:
+    with progress_bars() as progress:
         try:
             summary = run_simulation(cfg, RichPhases(progress))
         except SimulationInputError as e:

@@ -1275,6 +1275,20 @@ class ReplayPlan:
     cancellations: list[PlannedCancellation] = field(default_factory=list)
 
 
+def _serial_refusal(book: SerialBook, s: SerialRange, *checks: tuple[str, str]) -> str | None:
+    """CCERRegistry's refusal of serials ``s`` as text, or None: numbers outside 1…2^64-2
+    (``InvalidSerialRange``), then, per (kind, error) of ``checks``, a shared serial with an
+    ``issued`` / ``retired`` range booked in ``book`` (its owner row named)."""
+    if s.start < 1 or s.end >= UINT64_MAX:
+        return f"InvalidSerialRange: {s} (serials are 1…2^64-2)"
+    for kind, error in checks:
+        hit = book.overlapping(kind, s.series, s.start, s.end)
+        if hit:
+            return (f"{error}: {s} overlaps {kind} {hit[2].file}:{hit[2].row} "
+                    f"({hit[2].project_id}, {hit[2].serial})")
+    return None
+
+
 def plan_replay(exports: RegistryExports, registry: str, *, include_planned: bool = False
                 ) -> ReplayPlan:
     """Decide, in Python with the contract's own rules, which rows of ``registry`` go on the
@@ -1323,13 +1337,9 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
                 refuse(r, "issuance", f"InvalidSerialRange: {s} has no serial prefix (the registry "
                        "keys serial blocks by their prefix; a bare number names no block)")
                 continue
-            if s.start < 1 or s.end >= UINT64_MAX:
-                refuse(r, "issuance", f"InvalidSerialRange: {s} (serials are 1…2^64-2)")
-                continue
-            hit = book.overlapping("issued", s.series, s.start, s.end)
-            if hit:
-                refuse(r, "issuance", f"SerialsAlreadyIssued: {s} overlaps {hit[2].file}:"
-                       f"{hit[2].row} ({hit[2].project_id}, {hit[2].serial})")
+            why = _serial_refusal(book, s, ("issued", "SerialsAlreadyIssued"))
+            if why:
+                refuse(r, "issuance", why)
                 continue
             book.record("issued", s.series, s.start, s.end, r)
         batches.append(PlannedBatch(len(batches), r))
@@ -1354,18 +1364,9 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
             refuse(r, "retirement", f"BatchExhausted: retires {r.quantity} t but only {avail} t of "
                    f"{r.project_id} vintage {r.vintage} remain unretired")
             continue
-        if s.start < 1 or s.end >= UINT64_MAX:
-            refuse(r, "retirement", f"InvalidSerialRange: {s}")
-            continue
-        hit_i = book.overlapping("issued", s.series, s.start, s.end)
-        if hit_i:
-            refuse(r, "retirement", f"SerialsAlreadyIssued: {s} overlaps issued {hit_i[2].file}:"
-                   f"{hit_i[2].row}")
-            continue
-        hit = book.overlapping("retired", s.series, s.start, s.end)
-        if hit:
-            refuse(r, "retirement", f"SerialsAlreadyRetired: {s} overlaps {hit[2].file}:{hit[2].row} "
-                   f"({hit[2].serial})")
+        why = _serial_refusal(book, s, ("issued", "SerialsAlreadyIssued"), ("retired", "SerialsAlreadyRetired"))
+        if why:
+            refuse(r, "retirement", why)
             continue
         book.record("retired", s.series, s.start, s.end, r)
         parts: list[tuple[int, int]] = []

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Final
 
-__all__ = ["REJECT_TEXT_MAX", "Reject", "csv_columns", "iso_utc", "parse_iso_utc"]
+__all__ = ["REJECT_TEXT_MAX", "Reject", "csv_columns", "data_rows", "iso_utc", "parse_iso_utc"]
 
 #: Longest raw row text kept in a :class:`Reject`.
 REJECT_TEXT_MAX: Final = 200
@@ -75,6 +75,21 @@ def csv_columns(path: Path, required: Sequence[str], error: type[Exception],
         if missing:
             raise error(f"{path}: header lacks {', '.join(missing)} (found {header!r})")
         yield reader, cols, header
+
+
+def data_rows(reader: Iterator[list[str]], width: int, rejects: list[Reject], *, name_width: bool = False
+              ) -> Iterator[tuple[int, list[str]]]:
+    """``(line, row)`` of every data row (1-based, header excluded) with at least ``width`` cells;
+    a blank row becomes an ``empty row`` reject, a shorter one ``wrong column count: n`` (with
+    ``, expected <width>`` when ``name_width``) — nothing is dropped silently."""
+    for line, row in enumerate(reader, start=1):
+        if not row or all(not c.strip() for c in row):
+            rejects.append(Reject.of(line, "empty row", row))
+        elif len(row) < width:
+            rejects.append(Reject.of(line, f"wrong column count: {len(row)}" + (f", expected {width}" if name_width else ""),
+                                     row))
+        else:
+            yield line, row
 
 
 def iso_utc(ts: int) -> str:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Final
 
 from ledger.meter_data.reading import FLAG_SUBSTITUTED, Reading
-from oracles.formats import Reject, csv_columns
+from oracles.formats import Reject, csv_columns, data_rows
 from oracles.quantities import CO2_MASS, GROSS_LOAD, HEAT_INPUT, QuantitySpec, QuantityValueError
 
 __all__ = [
@@ -282,13 +282,7 @@ def load_ampd_hourly(path: Path | str, utc_offset_seconds: int | None = None) ->
         present = [q for q in AMPD_QUANTITIES if q in cols]
         if not present:
             raise AmpdFormatError(f"{p}: no gross load, heat input or CO2 mass column")
-        for line, row in enumerate(reader, start=1):
-            if not row or all(not c.strip() for c in row):
-                rejects.append(Reject.of(line, "empty row", row))
-                continue
-            if len(row) < len(header):
-                rejects.append(Reject.of(line, f"wrong column count: {len(row)}, expected {len(header)}", row))
-                continue
+        for line, row in data_rows(reader, len(header), rejects, name_width=True):
 
             def get(name: str, row: list[str] = row) -> str:
                 i = cols.get(name)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from oracles.formats import Reject, csv_columns, parse_iso_utc
+from oracles.formats import Reject, csv_columns, data_rows, parse_iso_utc
 from oracles.quantities import ACTIVE_POWER, ENERGY_REGISTER
 
 __all__ = [
@@ -209,10 +209,7 @@ def load_register_csv(path: Path | str) -> RegisterData:
     rejects: list[Reject] = []
     with csv_columns(p, ("device", "timestamp_utc", "register_wh"), RegisterFormatError) as (reader, cols, header):
         i_d, i_t, i_r = cols["device"], cols["timestamp_utc"], cols["register_wh"]
-        for line, row in enumerate(reader, start=1):
-            if len(row) <= max(i_d, i_t, i_r):
-                rejects.append(Reject.of(line, f"wrong column count: {len(row)}", row))
-                continue
+        for line, row in data_rows(reader, max(i_d, i_t, i_r) + 1, rejects):
             device = row[i_d].strip()
             if not device:
                 rejects.append(Reject.of(line, "empty device", row))

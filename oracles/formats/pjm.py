@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from oracles.formats import Reject, csv_columns
+from oracles.formats import Reject, csv_columns, data_rows
 from oracles.quantities import PJM_GENERATION, QuantityValueError
 
 __all__ = ["HOUR", "PjmData", "PjmFormatError", "PjmRow", "load_pjm", "parse_pjm_time"]
@@ -140,14 +140,7 @@ def load_pjm(path: Path | str) -> PjmData:
     with csv_columns(p, ("datetime_beginning_utc", "fuel_type", "mw"), PjmFormatError) as (reader, cols, header):
         i_utc, i_fuel, i_mw = cols["datetime_beginning_utc"], cols["fuel_type"], cols["mw"]
         i_ept = cols.get("datetime_beginning_ept")
-        need = max(i_utc, i_fuel, i_mw)
-        for line, row in enumerate(reader, start=1):
-            if not row or all(not c.strip() for c in row):
-                rejects.append(Reject.of(line, "empty row", row))
-                continue
-            if len(row) <= need:
-                rejects.append(Reject.of(line, f"wrong column count: {len(row)}", row))
-                continue
+        for line, row in data_rows(reader, max(i_utc, i_fuel, i_mw) + 1, rejects):
             start = parse_pjm_time(row[i_utc])
             if start is None:
                 rejects.append(Reject.of(line, f"bad datetime_beginning_utc {row[i_utc]!r}", row))
