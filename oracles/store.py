@@ -67,7 +67,20 @@ class QuarantinedReading(StoreBase):
     received_at: Mapped[int] = mapped_column(BigInteger)
 
 
-class SignedBatchReport(StoreBase):
+class _ReportColumns:
+    """The columns every signed report row has: the batch report's period end, count, energy (Wh)
+    and Merkle root, its EIP-712 digest and the node's signature, and the batch id once anchored."""
+
+    end: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    total_wh: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    report_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(65))
+    anchored_batch_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class SignedBatchReport(_ReportColumns, StoreBase):
     """A batch report this node built and signed, and its anchoring once known."""
 
     __tablename__ = "batch_reports"
@@ -75,17 +88,10 @@ class SignedBatchReport(StoreBase):
     device: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     config_digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
-    end: Mapped[int] = mapped_column(BigInteger)
-    count: Mapped[int] = mapped_column(Integer)
-    total_wh: Mapped[int] = mapped_column(BigInteger)
-    root: Mapped[bytes] = mapped_column(LargeBinary(32))
     supersedes: Mapped[bytes] = mapped_column(LargeBinary(32))
-    report_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
-    signature: Mapped[bytes] = mapped_column(LargeBinary(65))
-    anchored_batch_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
-class CorrectionReport(StoreBase):
+class CorrectionReport(_ReportColumns, StoreBase):
     """A correcting batch report this node signed: the readings of an already anchored period
     (late readings included), ``supersedes`` = bytes32 of the batch it replaces (DESIGN.md §4
     MeterDataAnchor: corrections supersede with a reason, never erase)."""
@@ -96,13 +102,6 @@ class CorrectionReport(StoreBase):
     start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     config_digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     supersedes: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
-    end: Mapped[int] = mapped_column(BigInteger)
-    count: Mapped[int] = mapped_column(Integer)
-    total_wh: Mapped[int] = mapped_column(BigInteger)
-    root: Mapped[bytes] = mapped_column(LargeBinary(32))
-    report_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
-    signature: Mapped[bytes] = mapped_column(LargeBinary(65))
-    anchored_batch_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class SignerConflict(StoreBase):

@@ -88,6 +88,7 @@ class Refusal:
     registry: str
     file: str
     row: int
+    """1-based data row of ``file`` (header excluded)."""
     reason: str
     project_id: str | None = None
     quantity: int | None = None
@@ -103,7 +104,23 @@ class Refusal:
 
 
 @dataclass(frozen=True)
-class Issuance:
+class ExportRow:
+    """What every issuance and retirement row names: where it stands in which registry's export,
+    the project and vintage, and the quantity."""
+
+    registry: str
+    file: str
+    row: int
+    """1-based data row of ``file`` (header excluded)."""
+    project_id: str
+    project_name: str
+    vintage: int
+    quantity: int
+    """tCO2e (1 credit = 1 tCO2e)."""
+
+
+@dataclass(frozen=True)
+class Issuance(ExportRow):
     """One issuance row: ``quantity`` tCO2e of ``vintage`` issued to ``project_id`` on ``issued_on``.
 
     Breakdown fields are tCO2e included in ``quantity`` (0 when the export has no such column):
@@ -112,13 +129,6 @@ class Issuance:
     ``product`` is the GOLD product type (VER, CER, PER), else "".
     """
 
-    registry: str
-    file: str
-    row: int
-    project_id: str
-    project_name: str
-    vintage: int
-    quantity: int
     issued_on: date
     serial: SerialRange | None = None
     product: str = ""
@@ -136,17 +146,10 @@ class Issuance:
 
 
 @dataclass(frozen=True)
-class Retirement:
+class Retirement(ExportRow):
     """One retirement row: ``quantity`` tCO2e of ``project_id``/``vintage`` in ``serial`` retired
     on ``effective_on`` by ``account_holder`` for ``reason`` (``details``)."""
 
-    registry: str
-    file: str
-    row: int
-    project_id: str
-    project_name: str
-    vintage: int
-    quantity: int
     serial: SerialRange
     effective_on: date
     account_holder: str
