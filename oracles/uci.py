@@ -327,13 +327,7 @@ def load_uci(path: Path | None = None, start: date | None = None, end: date | No
     """
     scan = _Scan(path, start, end, utc_offset_seconds, detect_source_imputation, keep_readings=True)
     scan.run()
-    return MeterSeries(
-        readings=scan.readings,
-        gaps=scan.gaps,
-        rejects=scan.rejects,
-        utc_offset_seconds=utc_offset_seconds,
-        source=str(scan.path),
-    )
+    return MeterSeries(scan.readings, scan.gaps, scan.rejects, utc_offset_seconds, str(scan.path))
 
 
 def summarize_uci(path: Path | None = None, start: date | None = None, end: date | None = None,
@@ -345,17 +339,8 @@ def summarize_uci(path: Path | None = None, start: date | None = None, end: date
     """
     scan = _Scan(path, start, end, utc_offset_seconds, detect_source_imputation, keep_readings=False)
     scan.run()
-    return MeterSummary(
-        rows=scan.rows,
-        readings=scan.reading_count,
-        watt_minutes=scan.watt_minutes,
-        first_start=scan.first_reading_start,
-        last_start=scan.last_reading_start,
-        gaps=scan.gaps,
-        rejects=scan.rejects,
-        utc_offset_seconds=utc_offset_seconds,
-        source=str(scan.path),
-    )
+    return MeterSummary(scan.rows, scan.reading_count, scan.watt_minutes, scan.first_reading_start,
+                        scan.last_reading_start, scan.gaps, scan.rejects, utc_offset_seconds, str(scan.path))
 
 
 # ----------------------------------------------------------------------------- internals

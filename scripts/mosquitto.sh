@@ -13,10 +13,8 @@
 # so that DIR may be any directory. Progress and errors go to stderr; the log is DIR/mosquitto.log.
 set -euo pipefail
 
-PROG=mosquitto.sh
-USAGE="$0 start DIR [PORT] | stop DIR"
 # shellcheck source=scripts/service_lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/service_lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/service_lib.sh" mosquitto.sh "$0 start DIR [PORT] | stop DIR"
 
 find_broker() {
   local b

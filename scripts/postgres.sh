@@ -16,10 +16,8 @@
 # Progress and errors go to stderr; only the URL goes to stdout. The server log is DIR/postgres.log.
 set -euo pipefail
 
-PROG=postgres.sh
-USAGE="$0 start DIR PORT | stop DIR"
 # shellcheck source=scripts/service_lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/service_lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/service_lib.sh" postgres.sh "$0 start DIR PORT | stop DIR"
 
 pg_bindir() {
   # Highest installed major version of Debian's postgresql.

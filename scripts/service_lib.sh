@@ -1,5 +1,7 @@
-# Shared by scripts/mosquitto.sh and scripts/postgres.sh, which source it after setting PROG
-# (their name in messages) and USAGE (their usage line). Not a command of its own.
+# Shared by scripts/mosquitto.sh and scripts/postgres.sh, which source it with two arguments:
+# their name in messages and their usage line. Not a command of its own.
+PROG="$1"
+USAGE="$2"
 
 die() { echo "$PROG: $*" >&2; exit 1; }
 usage() { die "usage: $USAGE"; }

@@ -78,17 +78,23 @@ class RowError(ValueError):
 
 
 @dataclass(frozen=True)
-class Refusal:
+class RowRef:
+    """Where a row of an export stands: the registry, the export file and the 1-based data row
+    (header excluded)."""
+
+    registry: str
+    file: str
+    row: int
+
+
+@dataclass(frozen=True)
+class Refusal(RowRef):
     """A row that is not loaded (or not replayed), with the reason.
 
     ``quantity`` (tCO2e) and ``project_id`` are filled when they could still be read, so the
     reconciliation can say how much a refusal removes from a project's totals.
     """
 
-    registry: str
-    file: str
-    row: int
-    """1-based data row of ``file`` (header excluded)."""
     reason: str
     project_id: str | None = None
     quantity: int | None = None
@@ -104,14 +110,10 @@ class Refusal:
 
 
 @dataclass(frozen=True)
-class ExportRow:
-    """What every issuance and retirement row names: where it stands in which registry's export,
-    the project and vintage, and the quantity."""
+class ExportRow(RowRef):
+    """What every issuance and retirement row names besides where it stands: the project and
+    vintage, and the quantity."""
 
-    registry: str
-    file: str
-    row: int
-    """1-based data row of ``file`` (header excluded)."""
     project_id: str
     project_name: str
     vintage: int
@@ -471,18 +473,30 @@ def _check_year(d: date, text: str, column: str) -> None:
         raise RowError(f"{column} {text.strip()} is not the year of the date {d.isoformat()}")
 
 
+def _issued_quantity(r: dict[str, str], column: str) -> int:
+    """The row's issued tCO2e from ``column``; RowError if unreadable or 0 (nothing was issued)."""
+    qty = parse_quantity(r[column], column=column)
+    if qty == 0:
+        raise RowError(f"{column} is 0: nothing was issued")
+    return qty
+
+
+def _issued_on(r: dict[str, str], column: str) -> date:
+    """The row's issuance date from ``column``, checked against its ``Issuance Year``."""
+    issued_on = parse_date(r[column], column=column)
+    _check_year(issued_on, r["Issuance Year"], "Issuance Year")
+    return issued_on
+
+
 def _acr_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
     def parse(line: int, r: dict[str, str]) -> Issuance:
         pid = _project_id(r["Project ID"], "ACR")
-        issued_on = parse_date(r["Date Issued"], column="Date Issued")
-        _check_year(issued_on, r["Issuance Year"], "Issuance Year")
-        total = parse_quantity(r["Total Credits Issued"], column="Total Credits Issued")
+        issued_on = _issued_on(r, "Date Issued")
+        total = _issued_quantity(r, "Total Credits Issued")
         to_project = parse_quantity(r["Credits Issued to Project"],
                                     column="Credits Issued to Project", optional=True)
         buffer = parse_quantity(r["Credits Issued to Buffer Pool"],
                                 column="Credits Issued to Buffer Pool", optional=True)
-        if total == 0:
-            raise RowError("Total Credits Issued is 0: nothing was issued")
         if to_project + buffer != total:
             raise RowError(
                 f"Total Credits Issued {total} ≠ to project {to_project} + to buffer pool {buffer}"
@@ -497,11 +511,8 @@ def _acr_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
 def _car_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
     def parse(line: int, r: dict[str, str]) -> Issuance:
         pid = _project_id(r["Project ID"], "CAR")
-        issued_on = parse_date(r["Date Issued"], column="Date Issued")
-        _check_year(issued_on, r["Issuance Year"], "Issuance Year")
-        total = parse_quantity(r["Total Offset Credits Issued"], column="Total Offset Credits Issued")
-        if total == 0:
-            raise RowError("Total Offset Credits Issued is 0: nothing was issued")
+        issued_on = _issued_on(r, "Date Issued")
+        total = _issued_quantity(r, "Total Offset Credits Issued")
         part = {
             c: parse_quantity(r[c], column=c, optional=True)
             for c in ("Offset Credits Currently in Reserve Buffer Pool",
@@ -537,11 +548,8 @@ def _gold_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
         if product not in ("VER", "CER", "PER"):
             raise RowError(f"Product Type {product!r} is not VER, CER or PER")
         vintage = parse_year(r["Vintage"], column="Vintage")
-        qty = parse_quantity(r["Quantity"], column="Quantity")
-        if qty == 0:
-            raise RowError("Quantity is 0: nothing was issued")
-        issued_on = parse_date(r["Issuance Date"], column="Issuance Date")
-        _check_year(issued_on, r["Issuance Year"], "Issuance Year")
+        qty = _issued_quantity(r, "Quantity")
+        issued_on = _issued_on(r, "Issuance Date")
         serial = parse_serial_range(r["Serial Number"], quantity=qty)
         if m := _GS_SERIAL.fullmatch(_clean_serial_text(r["Serial Number"])):
             if int(m.group("project")) != int(r["GSID"]):
@@ -565,14 +573,11 @@ def _vcs_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
         if r["VCS + ID"].strip() != pid:
             raise RowError(f"VCS + ID {r['VCS + ID']!r} does not match Project ID {num}")
         vintage = parse_year(r["Vintage Year"], column="Vintage Year")
-        qty = parse_quantity(r["Credits Issued"], column="Credits Issued")
-        if qty == 0:
-            raise RowError("Credits Issued is 0: nothing was issued")
+        qty = _issued_quantity(r, "Credits Issued")
         if r["Unique Vintages"].strip() != f"{num}-{vintage}-{qty}":
             raise RowError(f"Unique Vintages {r['Unique Vintages']!r} disagrees with project "
                            f"{num}, vintage {vintage}, quantity {qty}")
-        issued_on = parse_date(r["Issuance Date"], column="Issuance Date")
-        _check_year(issued_on, r["Issuance Year"], "Issuance Year")
+        issued_on = _issued_on(r, "Issuance Date")
         return Issuance("VCS", file, line, pid, r["Project Name"].strip(), vintage, qty,
                         issued_on)
     return parse
