@@ -24,7 +24,9 @@ Run ``python -m ledger.crypto.primitives`` to print the measured rates (:func:`b
 
 from __future__ import annotations
 
+import ctypes
 import secrets
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -119,9 +121,6 @@ class _RawKeccak:
     :func:`keccak256` where the library cannot be loaded this way."""
 
     def __init__(self) -> None:
-        import ctypes
-        import threading
-
         self._ctypes = ctypes
         self._local = threading.local()
         try:
@@ -268,12 +267,8 @@ class Eip712Domain:
 
     def as_dict(self) -> dict[str, Any]:
         """The domain as EIP-712 JSON (``eth_signTypedData_v4`` / eth-account ``domain``)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "chainId": self.chain_id,
-            "verifyingContract": self.verifying_contract,
-        }
+        return {"name": self.name, "version": self.version, "chainId": self.chain_id,
+                "verifyingContract": self.verifying_contract}
 
 
 # --------------------------------------------------------------------------------------------

@@ -488,15 +488,18 @@ def _issued_on(r: dict[str, str], column: str) -> date:
     return issued_on
 
 
+def _optional_quantities(r: dict[str, str], *columns: str) -> dict[str, int]:
+    """tCO2e of each of ``columns`` (blank = 0), in the order given."""
+    return {c: parse_quantity(r[c], column=c, optional=True) for c in columns}
+
+
 def _acr_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
     def parse(line: int, r: dict[str, str]) -> Issuance:
         pid = _project_id(r["Project ID"], "ACR")
         issued_on = _issued_on(r, "Date Issued")
         total = _issued_quantity(r, "Total Credits Issued")
-        to_project = parse_quantity(r["Credits Issued to Project"],
-                                    column="Credits Issued to Project", optional=True)
-        buffer = parse_quantity(r["Credits Issued to Buffer Pool"],
-                                column="Credits Issued to Buffer Pool", optional=True)
+        to_project, buffer = _optional_quantities(r, "Credits Issued to Project",
+                                                  "Credits Issued to Buffer Pool").values()
         if to_project + buffer != total:
             raise RowError(
                 f"Total Credits Issued {total} ≠ to project {to_project} + to buffer pool {buffer}"
@@ -513,13 +516,9 @@ def _car_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
         pid = _project_id(r["Project ID"], "CAR")
         issued_on = _issued_on(r, "Date Issued")
         total = _issued_quantity(r, "Total Offset Credits Issued")
-        part = {
-            c: parse_quantity(r[c], column=c, optional=True)
-            for c in ("Offset Credits Currently in Reserve Buffer Pool",
-                      "Offset Credits Intended for ARB Buffer Pool",
-                      "Offset Credits Converted to VCUs", "Canceled for ARB Compliance",
-                      "Canceled")
-        }
+        part = _optional_quantities(r, "Offset Credits Currently in Reserve Buffer Pool",
+                                    "Offset Credits Intended for ARB Buffer Pool",
+                                    "Offset Credits Converted to VCUs", "Canceled for ARB Compliance", "Canceled")
         if sum(part.values()) > total:
             raise RowError(f"buffer, converted and canceled credits ({sum(part.values())}) "
                            f"exceed Total Offset Credits Issued ({total})")
