@@ -41,7 +41,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ledger.accounting.compliance import BENCHMARKS_2019_2020, FACTOR_SCALE, allocation_tonnes
-from ledger.accounting.emissions import fuel_emissions_kg
+from ledger.accounting.emissions import fuel_emissions_kg, whole_tonnes_half_up
 from ledger.crypto.primitives import keccak256
 from ledger.identifiers import USCC_ALPHABET, make_uscc
 
@@ -154,16 +154,18 @@ class SimUnit:
 
     @property
     def key(self) -> str:
+        """The unit's key (ORISPL/unit id)."""
         return self.unit.key
-
-    @property
-    def category(self) -> str:
-        return self.mapping.category
 
     @property
     def emissions_t(self) -> int:
         """Emissions in whole tonnes, half up (DESIGN.md §5)."""
-        return (self.emissions_kg + 500) // 1_000
+        return whole_tonnes_half_up(self.emissions_kg)
+
+    @property
+    def category(self) -> str:
+        """``coal`` or ``gas`` (its fuel-map row)."""
+        return self.mapping.category
 
     @property
     def file_co2_t(self) -> Decimal | None:
