@@ -11,7 +11,7 @@ from api.auth import Principal, require_role
 from api.deps import AppContext, context, require_custodial
 from api.pagination import PageParams, page
 from api.problems import Problem
-from api.records_common import scoped_record
+from api.records_common import record_step, scoped_record
 from api.schemas import RecordMonthIn
 from ledger.records import queries as records
 from ledger.records import workflow
@@ -38,9 +38,7 @@ async def post_record(body: RecordMonthIn, p: Principal = Depends(enterprise), c
 @router.post("/records/{record_id}/submit", summary="Submit a Draft record for verification")
 async def post_submit(record_id: int = Path(ge=1), p: Principal = Depends(enterprise), ctx: AppContext = Depends(context)) -> dict[str, Any]:
     """Draft → Submitted."""
-    await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
-    await run_in_threadpool(workflow.submit, ctx.deployment, require_custodial(ctx, p.account), record_id)
-    return await run_in_threadpool(records.record, ctx.deployment, record_id)
+    return await record_step(ctx, p, record_id, workflow.submit)
 
 
 @router.get("/records", summary="The enterprise's own records (paginated)")

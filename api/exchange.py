@@ -57,7 +57,7 @@ async def post_trade_batch(body: TradeBatchIn, idempotency_key: str | None = Hea
         raise Problem("validation-error", "trade batches need an Idempotency-Key header",
                       errors=[{"field": "header.Idempotency-Key", "message": "required"}])
     sender = require_custodial(ctx, p.account)
-    trades = [MatchedTrade(t.trade_id, t.seller, t.buyer, asset_token_id(t.asset), t.quantity, t.price_fen,
+    trades = [MatchedTrade.of(t.trade_id, t.seller, t.buyer, asset_token_id(t.asset), t.quantity, t.price_fen,
                            t.buyer_fee_fen, t.seller_fee_fen, t.mode) for t in body.trades]
     refs = {asset_token_id(k): v for k, v in (body.reference_close_fen or {}).items()}
     try:

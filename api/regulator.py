@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import Principal, require_role
-from api.deps import AppContext, context, require_custodial
+from api.deps import AppContext, context
 from api.pagination import PageParams, page
-from api.records_common import scoped_record
+from api.records_common import record_step
 from api.schemas import AssignVerifierIn
 from ledger.records import queries as records
 from ledger.records import workflow
@@ -33,14 +33,10 @@ async def list_records(params: PageParams = Depends(), enterprise: str | None = 
 async def post_assign(body: AssignVerifierIn, record_id: int = Path(ge=1), p: Principal = Depends(regulator),
                       ctx: AppContext = Depends(context)) -> dict[str, Any]:
     """Emits ``VerifierAssigned``; the verifier must be an active VERIFIER_ROLE participant."""
-    await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
-    await run_in_threadpool(workflow.assign_verifier, ctx.deployment, require_custodial(ctx, p.account), record_id, body.verifier)
-    return await run_in_threadpool(records.record, ctx.deployment, record_id)
+    return await record_step(ctx, p, record_id, workflow.assign_verifier, body.verifier)
 
 
 @router.post("/records/{record_id}/confirm", summary="Confirm a verified record")
 async def post_confirm(record_id: int = Path(ge=1), p: Principal = Depends(regulator), ctx: AppContext = Depends(context)) -> dict[str, Any]:
     """Verified → Confirmed."""
-    await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
-    await run_in_threadpool(workflow.confirm, ctx.deployment, require_custodial(ctx, p.account), record_id)
-    return await run_in_threadpool(records.record, ctx.deployment, record_id)
+    return await record_step(ctx, p, record_id, workflow.confirm)

@@ -52,32 +52,29 @@ class DuplicateTradeIds(ValueError):
 
 
 @dataclass(frozen=True)
-class MatchedTrade:
-    """One matched trade as the exchange hands it over.
+class MatchedTrade(SettlementTrade):
+    """One matched trade as the exchange hands it over: the ``Settlement.Trade``
+    (:class:`ledger.accounting.settlement.Trade`: 32-byte id, checksummed accounts, whole tCO2e,
+    fen) and the exchange's trading mode: ``listed`` / ``block``, or None for "by size"
+    (≥ 100,000 t is a block trade)."""
 
-    Attributes:
-        trade_id: 32-byte trade id (0x hex), unique for ever.
-        seller, buyer: participant accounts (0x addresses).
-        asset_id: CarbonAssets token id.
-        quantity: whole tCO2e; price_fen: fen per tonne; fees in fen (buyer pays on top, seller's
-            is taken from the proceeds).
-        mode: ``listed`` / ``block`` or None for "by size" (≥ 100,000 t is a block trade).
-    """
-
-    trade_id: str
-    seller: str
-    buyer: str
-    asset_id: int
-    quantity: int
-    price_fen: int
-    buyer_fee_fen: int = 0
-    seller_fee_fen: int = 0
     mode: str | None = None
 
-    def as_tuple(self) -> tuple[Any, ...]:
-        """ABI tuple of ``Settlement.Trade`` (through :class:`ledger.accounting.settlement.Trade`)."""
-        return SettlementTrade(bytes.fromhex(self.trade_id[2:]), to_checksum_address(self.seller), to_checksum_address(self.buyer),
-                               self.asset_id, self.quantity, self.price_fen, self.buyer_fee_fen, self.seller_fee_fen).as_tuple()
+    @classmethod
+    def of(cls, trade_id: str, seller: str, buyer: str, asset_id: int, quantity: int, price_fen: int,
+           buyer_fee_fen: int = 0, seller_fee_fen: int = 0, mode: str | None = None) -> MatchedTrade:
+        """From the API's form: ``trade_id`` as 0x + 64 hex, accounts as 0x addresses (any case).
+
+        Raises:
+            ValueError: a malformed id or address.
+        """
+        return cls(bytes.fromhex(trade_id.removeprefix("0x")), to_checksum_address(seller), to_checksum_address(buyer),
+                   asset_id, quantity, price_fen, buyer_fee_fen, seller_fee_fen, mode)
+
+    @property
+    def key(self) -> str:
+        """The trade id as stored and answered: ``0x`` + 64 lower-case hex."""
+        return "0x" + self.trade_id.hex()
 
 
 def trading_day(ts: float | None = None) -> date:
@@ -162,7 +159,7 @@ class SettlementService:
         Raises:
             DuplicateTradeIds, NoReferencePrice, ContractRevert.
         """
-        ids = [t.trade_id.lower() for t in trades]
+        ids = [t.key for t in trades]
         if len(set(ids)) != len(ids):
             raise DuplicateTradeIds("a trade id appears more than once in the batch")
         day = trading_day(self.clock())
@@ -191,7 +188,7 @@ class SettlementService:
             st.record(rt)
             to_send.append((t, mode.value))
         if atomic and any(o["status"] == "refused" for o in outcome.values()):
-            for _t, tid in [(t, t.trade_id.lower()) for t, _m in to_send]:
+            for _t, tid in [(t, t.key) for t, _m in to_send]:
                 outcome[tid] = {"trade_id": tid, "status": "refused", "reason": "batch refused: another trade breaks the exchange rules",
                                 "violations": [], "tx_hash": None}
             to_send = []
@@ -199,10 +196,10 @@ class SettlementService:
             result = self._settle(sender, [t for t, _m in to_send], atomic)
             events = self._events(result)
             for t, _m in to_send:
-                tid = t.trade_id.lower()
+                tid = t.key
                 ev = events.get(tid, ("skipped", "no settlement event for this trade"))
                 outcome[tid] = {"trade_id": tid, "status": ev[0], "reason": ev[1], "violations": [], "tx_hash": result.tx_hash}
-        self._record(batch_key, day, trades, outcome, {t.trade_id.lower(): m for t, m in to_send})
+        self._record(batch_key, day, trades, outcome, {t.key: m for t, m in to_send})
         return [outcome[tid] for tid in ids]
 
     def _settle(self, sender: str, trades: list[MatchedTrade], atomic: bool) -> TxResult:
@@ -226,9 +223,9 @@ class SettlementService:
         now = int(self.clock())
         with Session(self.store) as s, s.begin():
             existing = {r.trade_id: r for r in s.scalars(select(ExchangeTrade).where(
-                ExchangeTrade.trade_id.in_([t.trade_id.lower() for t in trades])))}
+                ExchangeTrade.trade_id.in_([t.key for t in trades])))}
             for t in trades:
-                tid = t.trade_id.lower()
+                tid = t.key
                 o = outcome[tid]
                 if o["status"] == "duplicate":
                     continue

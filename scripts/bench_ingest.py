@@ -16,7 +16,7 @@ What is measured (:func:`run_ingest`):
    encoded before the clock starts. Several meters let several client connections stream at
    once, each meter's batches in order (as a meter sends them).
 2. **The real chain path.** A throwaway chain (embedded Anvil, ``<data-dir>/bench``, the demo
-   deployment of :class:`scripts.setup_env.System`) holds the benchmark meters in
+   deployment of :class:`oracles.system.System`) holds the benchmark meters in
    DeviceRegistry; the nodes read them from there (:class:`oracles.chain_devices.ChainDeviceDirectory`,
    cached 30 s) — no static device list.
 3. **HTTP ingestion.** K node processes (:mod:`scripts.oracle_node`, the production entry point)
@@ -65,6 +65,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.readings import parse_readings_fast, readings_out_json
+from ledger.chain.anvil import free_port
 from ledger.chain.client import Call
 from ledger.crypto.primitives import (
     Eip712Domain,
@@ -81,18 +82,18 @@ from ledger.meter_data.workers import CheckWorkers
 from ledger.store.db import make_engine, sqlite_url
 from oracles.chain_devices import ChainDeviceDirectory
 from oracles.checks import check_readings
+from oracles.cluster import ensure_oracle_keys, start_cluster
 from oracles.device import DeviceSigner
 from oracles.node import DeviceInfo, OracleNode, SignedReading
 from oracles.submitter import Submitter
-from oracles.uci import UCI_UTC_OFFSET_SECONDS, load_uci
-from scripts.oracles_up import _free_port, ensure_oracle_keys, start_cluster
-from scripts.setup_env import (
+from oracles.system import (
     METER_CALIBRATED_UNTIL,
     METER_CALIBRATION_STATEMENT,
     ORACLES,
     PARTICIPANTS,
     System,
 )
+from oracles.uci import UCI_UTC_OFFSET_SECONDS, load_uci
 
 BATCH = 5_000
 #: Last local day of the UCI series (2010-11-26) + 1.
@@ -362,11 +363,11 @@ def stream(urls: dict[str, str], bodies: list[list[tuple[int, bytes]]], runs: di
 
 # ----------------------------------------------------------------------------- chain
 class BenchChain:
-    """The throwaway chain of the benchmark: the demo deployment (:class:`scripts.setup_env.System`)
+    """The throwaway chain of the benchmark: the demo deployment (:class:`oracles.system.System`)
     in ``bench_dir`` with the benchmark meters registered."""
 
     def __init__(self, bench_dir: Path, log: Any = print) -> None:
-        self.system = System(bench_dir, port=_free_port(), log=log).start()
+        self.system = System(bench_dir, port=free_port(), log=log).start()
         self.dep, self.client = self.system.dep, self.system.client
 
     def register(self, serials: list[str]) -> list[bytes]:
@@ -392,7 +393,7 @@ def start_nodes(bench_dir: Path, rpc_url: str, k: int, store_dir: Path) -> Any:
     """Start ``k`` oracle node processes with fresh SQLite stores in ``store_dir``."""
     names = [f"oracle-{i}" for i in range(1, k + 1)]
     keys = ensure_oracle_keys(bench_dir, names)
-    ports = {n: _free_port() for n in names}
+    ports = {n: free_port() for n in names}
     stores = {n: sqlite_url(store_dir / f"{n}.sqlite") for n in names}
     return start_cluster(bench_dir, rpc_url, keys, ports, stores)
 

@@ -5,23 +5,33 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+import uvicorn
 from rich.table import Table
+from sqlalchemy import Engine
 
+from api.app import create_app
+from api.auth import AuthError, issue_key, list_keys, revoke_key, rotate_key
+from ledger.chain.anvil import AnvilNode, anvil_binary
+from ledger.contracts.deployment import Deployment, DeploymentError
+from ledger.identifiers import InvalidUscc, org_id
+from ledger.store.db import make_engine, sqlite_url
+from oracles.runtime import open_oracle_node
+from oracles.system import PROJECT_ROOT, System, open_keystore
 from scripts.bench_ingest import bench_app
 from scripts.cli_audit import audit_app
 from scripts.data_quality import data_quality
+from scripts.demo import run_demo
+from scripts.oracle_node import create_node_app
 from scripts.oracles_up import oracles_app
 from scripts.registry_replay import registry_app
 from scripts.simulate import simulate
+from scripts.terminal import console, progress_bars
 from scripts.verify import verify
 
 app = typer.Typer(help="CarbonLedger: signed meter data, oracle anchoring, on-chain emissions accounting.",
@@ -35,7 +45,6 @@ app.add_typer(api_app, name="api")
 app.add_typer(audit_app, name="audit")
 admin_app = typer.Typer(help="API keys: issue, rotate, revoke, list.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
-console = Console(width=None if sys.stdout.isatty() else 150)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_HOME", help="State directory (chain snapshot, journal, stores, keys).")]
 DEFAULT_DIR = Path(".carbonledger")
@@ -48,8 +57,7 @@ def _parse_day(s: str) -> date:
         raise typer.BadParameter(f"{s!r} is not a date YYYY-MM-DD") from None
 
 
-def _system(data_dir: Path, port: int, rpc_url: str | None) -> Any:
-    from scripts.setup_env import System
+def _system(data_dir: Path, port: int, rpc_url: str | None) -> System:
     return System(data_dir.resolve(), rpc_url=rpc_url, port=port, log=lambda m: console.print(f"[dim]{m}[/dim]"))
 
 
@@ -89,13 +97,11 @@ def demo(
 ) -> None:
     """The main job: real UCI meter data signed, anchored by 2 of 3 oracles, emissions computed
     on-chain per month, verified, confirmed; then serve the API until Ctrl-C."""
-    from scripts.demo import run_demo
     s, e = _parse_day(start), _parse_day(end)
     if e <= s:
         raise typer.BadParameter("--end must be after --start")
     t0 = time.perf_counter()
     system = _system(data_dir, port, rpc_url)
-    from ledger.contracts.deployment import DeploymentError
     try:
         with console.status("starting the chain, compiling and deploying…"):
             system.start()
@@ -103,8 +109,7 @@ def demo(
         console.print(f"[red]{data_dir}: {exc}[/red]")
         raise typer.Exit(2) from None
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TimeRemainingColumn(), console=console, transient=False) as bar:
+        with progress_bars() as bar:
             tasks: dict[str, Any] = {}
 
             def progress(phase: str, done: int, total: int) -> None:
@@ -131,11 +136,7 @@ def demo(
         system.stop()
 
 
-def _serve(system: Any, api_port: int) -> None:
-    import uvicorn
-
-    from api.app import create_app
-    from ledger.store.db import make_engine, sqlite_url
+def _serve(system: System, api_port: int) -> None:
     app_ = create_app(system.dep, make_engine(sqlite_url(system.data_dir / "api.sqlite")), system.oracle_nodes[0],
                       custodial=[system.accounts[n] for n in ("regulator", "enterprise")])
     console.print(f"serving the API on http://127.0.0.1:{api_port} (OpenAPI: /docs); Ctrl-C to stop")
@@ -146,8 +147,6 @@ def _serve(system: Any, api_port: int) -> None:
 def node_run(data_dir: DataDir = DEFAULT_DIR, port: int = 8545,
              snapshot_every: Annotated[float, typer.Option(help="Seconds between state snapshots.")] = 30.0) -> None:
     """Run the embedded chain in the foreground, snapshotting its state, until Ctrl-C."""
-    from ledger.chain.anvil import AnvilNode, anvil_binary
-    from scripts.setup_env import PROJECT_ROOT
     node = AnvilNode(anvil_binary(PROJECT_ROOT), data_dir.resolve() / "chain", port=port)
     node.start()
     console.print(f"chain {node.chain_id} on {node.url}; snapshot {node.snapshot_path}")
@@ -188,10 +187,6 @@ def oracle_serve(name: Annotated[str, typer.Option(help="oracle-1, oracle-2 or o
                  port: Annotated[int, typer.Option(help="HTTP port of this node.")] = 8101) -> None:
     """Run one oracle node as its own process, outside a cluster: POST /v1/readings, proofs
     (/v1/oracle/proofs/{device}/{sequence}), health — the oracle routes only (scripts/oracle_node.py)."""
-    import uvicorn
-
-    from oracles.runtime import open_oracle_node
-    from scripts.oracle_node import create_node_app
     dep, node = open_oracle_node(data_dir.resolve(), name, rpc_url)
     console.print(f"oracle node {name} ({node.address}) on http://127.0.0.1:{port}")
     uvicorn.run(create_node_app(dep, node), host="127.0.0.1", port=port, log_level="warning")
@@ -202,21 +197,13 @@ def api_serve(data_dir: DataDir = DEFAULT_DIR,
               rpc_url: Annotated[str, typer.Option(help="JSON-RPC URL of the chain.")] = "http://127.0.0.1:8545",
               port: int = 8000) -> None:
     """Serve the audit API for a deployment (read-only; chain must be running)."""
-    import uvicorn
-
-    from api.app import create_app
-    from ledger.store.db import make_engine, sqlite_url
-    from oracles.runtime import open_oracle_node
-    from scripts.setup_env import open_keystore
     d = data_dir.resolve()
     dep, node = open_oracle_node(d, "oracle-1", rpc_url)
     custodial = [dep.client.add_account(k) for label, k in open_keystore(d).unlock_all().items() if label in ("regulator", "enterprise")]
     uvicorn.run(create_app(dep, make_engine(sqlite_url(d / "api.sqlite")), node, custodial), host="127.0.0.1", port=port, log_level="warning")
 
 
-def _admin_ctx(data_dir: Path, rpc_url: str) -> tuple[Any, Any]:
-    from ledger.store.db import make_engine, sqlite_url
-    from oracles.runtime import open_oracle_node
+def _admin_ctx(data_dir: Path, rpc_url: str) -> tuple[Deployment, Engine]:
     d = data_dir.resolve()
     dep, _node = open_oracle_node(d, "oracle-1", rpc_url)
     return dep, make_engine(sqlite_url(d / "api.sqlite"))
@@ -228,8 +215,6 @@ def admin_issue_key(org: Annotated[str, typer.Option(help="Unified social credit
                     account: Annotated[str | None, typer.Option(help="Account of the organisation (default: its first).")] = None,
                     label: str = "", data_dir: DataDir = DEFAULT_DIR, rpc_url: str = "http://127.0.0.1:8545") -> None:
     """Issue an API key bound to an account and on-chain role; printed once, stored hashed."""
-    from api.auth import AuthError, issue_key
-    from ledger.identifiers import InvalidUscc, org_id
     dep, store = _admin_ctx(data_dir, rpc_url)
     try:
         key = issue_key(store, dep, org_id(org), role.upper(), account, label)
@@ -242,7 +227,6 @@ def admin_issue_key(org: Annotated[str, typer.Option(help="Unified social credit
 @admin_app.command("rotate-key")
 def admin_rotate_key(key_id: str, data_dir: DataDir = DEFAULT_DIR, rpc_url: str = "http://127.0.0.1:8545") -> None:
     """Issue a replacement for KEY_ID (same binding) and revoke KEY_ID."""
-    from api.auth import AuthError, rotate_key
     dep, store = _admin_ctx(data_dir, rpc_url)
     try:
         console.print(rotate_key(store, dep, key_id))
@@ -254,7 +238,6 @@ def admin_rotate_key(key_id: str, data_dir: DataDir = DEFAULT_DIR, rpc_url: str 
 @admin_app.command("revoke-key")
 def admin_revoke_key(key_id: str, data_dir: DataDir = DEFAULT_DIR, rpc_url: str = "http://127.0.0.1:8545") -> None:
     """Revoke KEY_ID at once."""
-    from api.auth import AuthError, revoke_key
     _dep, store = _admin_ctx(data_dir, rpc_url)
     try:
         revoke_key(store, key_id)
@@ -267,7 +250,6 @@ def admin_revoke_key(key_id: str, data_dir: DataDir = DEFAULT_DIR, rpc_url: str 
 @admin_app.command("list-keys")
 def admin_list_keys(data_dir: DataDir = DEFAULT_DIR, rpc_url: str = "http://127.0.0.1:8545") -> None:
     """List API keys (ids, bindings, status; never secrets)."""
-    from api.auth import list_keys
     _dep, store = _admin_ctx(data_dir, rpc_url)
     t = Table(title="API keys")
     for c in ("key id", "account", "role", "label", "status"):

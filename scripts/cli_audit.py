@@ -12,19 +12,35 @@ The chain is reached read-only: the chain client gets an in-memory journal (it n
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy import Engine, func, select
+
+from ledger.chain.client import ChainError
+from ledger.contracts.deployment import Deployment
+from ledger.records.indexer import (
+    ChainEvent,
+    Indexer,
+    IndexerBase,
+    IndexerError,
+    checkpoint_id,
+    count_events,
+    read_checkpoint,
+)
+from ledger.store.db import make_engine, sqlite_url
+from ledger.verify.audit import Discrepancy, VerifyError, verify_events, verify_oracle_store
+from ledger.verify.provenance import VerifierError
+from ledger.verify.provenance import open_deployment as open_read_only
+from oracles.store import find_oracle_stores
+from scripts.terminal import console, progress_bars
 
 audit_app = typer.Typer(help="Audit: index chain events into SQL; re-check the SQL caches against the chain.",
                         no_args_is_help=True)
-console = Console(width=None if sys.stdout.isatty() else 150)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_HOME",
                                        help="State directory (deployment manifest, stores).")]
@@ -40,39 +56,29 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_ERROR)
 
 
-def open_deployment(data_dir: Path, rpc_url: str | None) -> Any:
-    """The deployment of ``data_dir`` on the chain at ``rpc_url`` (default: the manifest's).
+def open_deployment(data_dir: Path, rpc_url: str | None) -> Deployment:
+    """The deployment of ``data_dir`` on the chain at ``rpc_url`` (default: the manifest's), read-only
+    (:func:`ledger.verify.provenance.open_deployment`).
 
     Raises:
         typer.Exit(2): no manifest, the node is unreachable, or the manifest does not match it.
     """
-    import httpx
-
-    from ledger.chain.client import ChainClient, ChainError
-    from ledger.contracts.deployment import Deployment, DeploymentError
-    from ledger.store.db import make_engine
     manifest = data_dir / "deployment.json"
     if not manifest.exists():
         raise _fail(f"{manifest} does not exist; run `carbonledger deploy` (or the demo) first")
     url = rpc_url or json.loads(manifest.read_text()).get("rpc_url") or "http://127.0.0.1:8545"
     try:
-        client = ChainClient(url, make_engine("sqlite://"))  # read-only: in-memory journal
-        return Deployment.load(client, manifest)
-    except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach the chain at {url}: {exc}; start it (e.g. `carbonledger node run`)") from None
-    except (ChainError, DeploymentError, ValueError) as exc:
-        raise _fail(f"cannot use the chain at {url} with {manifest}: {exc}") from None
+        return open_read_only(url, manifest)
+    except VerifierError as exc:
+        raise _fail(f"{exc} (at {url} with {manifest}); is the chain running (`carbonledger node run`)?") from None
 
 
-def _indexer_engine(data_dir: Path, db_url: str | None) -> Any:
-    from ledger.records.indexer import IndexerBase
-    from ledger.store.db import make_engine, sqlite_url
+def _indexer_engine(data_dir: Path, db_url: str | None) -> Engine:
     return make_engine(db_url or sqlite_url(data_dir / "indexer.sqlite"), metadata=IndexerBase)
 
 
 def _bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=True, disable=not console.is_terminal)
+    return progress_bars(remaining=False, transient=True, disable=not console.is_terminal)
 
 
 @audit_app.command("index")
@@ -84,9 +90,6 @@ def audit_index(
     step: Annotated[int, typer.Option(min=1, help="Blocks per eth_getLogs.")] = 2000,
 ) -> None:
     """Index every event of the deployment's contracts into SQL, from the checkpoint on."""
-    from sqlalchemy import func, select
-
-    from ledger.records.indexer import ChainEvent, Indexer, IndexerError
     data_dir = data_dir.resolve()
     dep = open_deployment(data_dir, rpc_url)
     engine = _indexer_engine(data_dir, db_url)
@@ -119,22 +122,8 @@ def audit_index(
 
 
 def _oracle_stores(data_dir: Path, urls: list[str] | None) -> list[tuple[str, str]]:
-    """(name, URL) of the oracle stores to check: ``urls`` as given, else every SQLite file in
-    ``DATA_DIR/oracles`` holding a ``readings`` table (journals and API stores hold none)."""
-    from sqlalchemy import create_engine, inspect
-
-    from ledger.store.db import sqlite_url
-    if urls:
-        return [(u, u) for u in urls]
-    out = []
-    for p in sorted((data_dir / "oracles").glob("*.sqlite")):
-        probe = create_engine(sqlite_url(p))
-        try:
-            if inspect(probe).has_table("readings"):
-                out.append((p.stem, sqlite_url(p)))
-        finally:
-            probe.dispose()
-    return out
+    """(name, URL) of the oracle stores to check: ``urls`` as given, else those in ``DATA_DIR/oracles``."""
+    return [(u, u) for u in urls] if urls else find_oracle_stores(data_dir / "oracles")
 
 
 @audit_app.command("verify")
@@ -148,10 +137,6 @@ def audit_verify(
     signatures: Annotated[bool, typer.Option("--signatures", help="Also check every reading's device signature (slower).")] = False,
 ) -> None:
     """Re-check the indexed events and the oracle stores' readings against the chain (exit 1 on any discrepancy)."""
-    from ledger.chain.client import ChainError
-    from ledger.records.indexer import checkpoint_id, count_events, read_checkpoint
-    from ledger.store.db import make_engine
-    from ledger.verify.audit import Discrepancy, VerifyError, verify_events, verify_oracle_store
     data_dir = data_dir.resolve()
     dep = open_deployment(data_dir, rpc_url)
     found: list[tuple[str, Discrepancy]] = []

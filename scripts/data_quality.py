@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from oracles.data_quality import QualityReport, quality_report
 from oracles.formats import iso_utc
+from scripts.terminal import console
 
 __all__ = ["DataFormat", "app", "data_quality", "parse_utc_offset", "summary_table"]
 
-console = Console(width=None if sys.stdout.isatty() else 150)
 _OFFSET_RE = re.compile(r"([+-])(\d{1,2}):?(\d\d)")
 
 

@@ -25,7 +25,7 @@ from ledger.identifiers import org_id
 from ledger.records.workflow import sign_verdict
 from ledger.store.db import make_engine, sqlite_url
 from ledger.verify.provenance import Verdict, verify_record
-from scripts.setup_env import PARTICIPANTS, System
+from oracles.system import PARTICIPANTS, System
 
 
 @contextmanager

@@ -13,8 +13,8 @@
 # so that DIR may be any directory. Progress and errors go to stderr; the log is DIR/mosquitto.log.
 set -euo pipefail
 
-die() { echo "mosquitto.sh: $*" >&2; exit 1; }
-usage() { die "usage: $0 start DIR [PORT] | stop DIR"; }
+# shellcheck source=scripts/service_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/service_lib.sh" mosquitto.sh "$0 start DIR [PORT] | stop DIR"
 
 find_broker() {
   local b
@@ -23,27 +23,13 @@ find_broker() {
   done
 }
 
-install_broker() {
-  [ "${CARBONLEDGER_NO_APT:-0}" != 1 ] || die "mosquitto is not installed and CARBONLEDGER_NO_APT=1 forbids apt-get"
-  [ "$(id -u)" = 0 ] || die "mosquitto is not installed and this is not root: run 'apt-get install -y mosquitto' as root"
-  command -v apt-get >/dev/null || die "mosquitto is not installed and apt-get is missing (not a Debian/Ubuntu system)"
-  echo "==> installing Debian's mosquitto (apt-get)" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends mosquitto >&2
-}
-
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-cmd="${1:-}"
-[ -n "$cmd" ] || usage
-DIR="${2:-}"
-[ -n "$DIR" ] || usage
-case "$DIR" in /*) ;; *) DIR="$PWD/$DIR" ;; esac
+parse_command "$@"
 PIDFILE="$DIR/mosquitto.pid"
 CONF="$DIR/mosquitto.conf"
 
@@ -59,10 +45,10 @@ case "$cmd" in
       exit 0
     fi
     [ -n "$PORT" ] || PORT="$(free_port)"
-    [[ "$PORT" =~ ^[0-9]+$ ]] && [ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] || die "PORT must be 1..65535, got '${PORT}'"
+    check_port "$PORT"
     BIN="$(find_broker)"
     if [ -z "$BIN" ]; then
-      install_broker
+      apt_install mosquitto --no-install-recommends mosquitto
       BIN="$(find_broker)"
       [ -n "$BIN" ] || die "apt-get installed mosquitto but /usr/sbin/mosquitto is missing"
     fi

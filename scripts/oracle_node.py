@@ -30,14 +30,12 @@ from fastapi import FastAPI
 from api import problems, readings
 from ledger.contracts.deployment import Deployment
 from oracles import peer_http
+from oracles.cluster import NODE_MODULE
 from oracles.mqtt import MqttIngest
 from oracles.network import AnchorService, Cluster
 from oracles.node import OracleNode
 from oracles.runtime import open_oracle_node
 from oracles.submitter import Submitter
-
-#: Module run as a node process (``python -m``) by :func:`scripts.oracles_up.start_cluster`.
-NODE_MODULE = "scripts.oracle_node"
 
 
 @dataclass

@@ -9,29 +9,21 @@
 #   scripts/postgres.sh stop DIR         stop the cluster in DIR (nothing if it is not running)
 #
 # If Debian's pg_ctl (/usr/lib/postgresql/*/bin) is missing it runs
-# `apt-get update && apt-get install -y postgresql` (needs root; CI runs as root with apt access).
+# `apt-get update && apt-get install -y postgresql` (needs root; CI runs as root with apt access;
+# CARBONLEDGER_NO_APT=1 forbids it).
 # initdb refuses to run as root, so as root the cluster is owned by and run as the `postgres` OS
 # user (created by the Debian package); DIR must then be reachable by that user (e.g. under /tmp).
 # Progress and errors go to stderr; only the URL goes to stdout. The server log is DIR/postgres.log.
 set -euo pipefail
 
-die() { echo "postgres.sh: $*" >&2; exit 1; }
-usage() { die "usage: $0 start DIR PORT | stop DIR"; }
+# shellcheck source=scripts/service_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/service_lib.sh" postgres.sh "$0 start DIR PORT | stop DIR"
 
 pg_bindir() {
   # Highest installed major version of Debian's postgresql.
   local d
   d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
   if [ -n "$d" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/initdb" ]; then echo "$d"; fi
-}
-
-install_postgresql() {
-  [ "$(id -u)" = 0 ] || die "PostgreSQL is not installed and this is not root: run 'apt-get install -y postgresql' as root"
-  command -v apt-get >/dev/null || die "PostgreSQL is not installed and apt-get is missing (not a Debian/Ubuntu system)"
-  echo "==> installing Debian's postgresql (apt-get)" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq postgresql >&2
 }
 
 # Run a command as the cluster's owner: the `postgres` OS user when we are root, else ourselves.
@@ -47,21 +39,17 @@ as_owner() {
 
 running() { as_owner "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
-cmd="${1:-}"
-[ -n "$cmd" ] || usage
-DIR="${2:-}"
-[ -n "$DIR" ] || usage
-case "$DIR" in /*) ;; *) DIR="$PWD/$DIR" ;; esac
+parse_command "$@"
 DATA="$DIR/data"
 LOG="$DIR/postgres.log"
 
 case "$cmd" in
   start)
     PORT="${3:-}"
-    [[ "$PORT" =~ ^[0-9]+$ ]] && [ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] || die "PORT must be 1..65535, got '${PORT}'"
+    check_port "$PORT"
     BIN="$(pg_bindir)"
     if [ -z "$BIN" ]; then
-      install_postgresql
+      apt_install PostgreSQL postgresql
       BIN="$(pg_bindir)"
       [ -n "$BIN" ] || die "apt-get installed postgresql but no pg_ctl under /usr/lib/postgresql/*/bin"
     fi

@@ -4,7 +4,6 @@ world with its participants, and per-test isolation by ``evm_snapshot``/``evm_re
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ledger.chain.anvil import AnvilNode, anvil_binary
+from ledger.chain.anvil import AnvilNode, anvil_binary, free_port  # noqa: F401 - tests import free_port from here
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import Artifact, compile_contracts
 from ledger.contracts.deployment import Deployment, deploy_all
@@ -23,13 +22,6 @@ from tests.pg import fresh_pg_url, pg_url  # noqa: F401 - PostgreSQL fixtures (s
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def shared_data(rel: str) -> Path:

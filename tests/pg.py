@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -27,15 +26,11 @@ from typing import NoReturn
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
+from ledger.chain.anvil import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_SCRIPT = ROOT / "scripts" / "postgres.sh"
 URL_ENV = "CARBONLEDGER_TEST_PG_URL"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -64,7 +59,7 @@ def pg_url() -> Iterator[str]:
         reason = ""
         for _ in range(3):   # the free port may be taken between choosing and binding it
             try:
-                r = _run("start", str(cluster), str(_free_port()), timeout=900)   # may apt-get install
+                r = _run("start", str(cluster), str(free_port()), timeout=900)   # may apt-get install
             except (OSError, subprocess.TimeoutExpired) as exc:
                 reason = f"scripts/postgres.sh could not run: {exc}"
                 break

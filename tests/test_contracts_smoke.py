@@ -11,7 +11,6 @@ the meter-data path. This module starts and stops its own node; every test runs 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import RPCEndpoint
 
 from ledger.accounting.emissions import emissions_kg
+from ledger.chain.anvil import free_port
 from ledger.contracts.compiler import Artifact, compile_contracts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,12 +78,6 @@ pytestmark = pytest.mark.skipif(
     not ANVIL.is_file() or shutil.which("node") is None,
     reason="anvil binary or node is not installed",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _b32(text: str) -> bytes:
@@ -199,7 +193,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Artifact]:
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[Web3]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(ANVIL), "--port", str(port), "--silent", "--hardfork", "paris", "--chain-id", "31337"],
         stdout=subprocess.DEVNULL,

@@ -21,8 +21,8 @@ from ledger.store.db import make_engine, sqlite_url
 from oracles.device import DeviceSigner
 from oracles.store import StoredReading
 from oracles.submitter import Submitter
+from oracles.system import ROOT_FOR_CLI, System
 from oracles.uci import load_uci
-from scripts.setup_env import ROOT_FOR_CLI, System
 from tests.conftest import free_port
 
 DAYS = (date(2007, 1, 1), date(2007, 1, 4))

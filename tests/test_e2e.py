@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from oracles import main_job
+from oracles.system import System
 from oracles.uci import uci_dataset_path
 from scripts.demo import run_demo
-from scripts.setup_env import System
 from tests.conftest import free_port
 
 START, END = date(2007, 4, 28), date(2007, 5, 2)   # includes 2007-04-29, entirely imputed by the packager
@@ -101,8 +102,7 @@ def test_second_run_redoes_nothing(demo_run) -> None:
 
 def test_oracle_nodes_in_their_own_processes_store_the_same_readings(tmp_path_factory: pytest.TempPathFactory,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import scripts.demo as demo
-    monkeypatch.setattr(demo, "PROCESS_THRESHOLD", 0)
+    monkeypatch.setattr(main_job, "PROCESS_THRESHOLD", 0)
     system = System(tmp_path_factory.mktemp("procs"), port=free_port(), log=lambda m: None).start()
     try:
         rep = run_demo(system, date(2007, 5, 1), date(2007, 5, 3), log=lambda m: None, seed=2).report

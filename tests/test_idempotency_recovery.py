@@ -39,7 +39,7 @@ from ledger.chain.client import Call, ChainClient, ChainUnavailable, JournalEntr
 from ledger.crypto.primitives import Signer, new_private_key
 from ledger.identifiers import device_id, org_id
 from ledger.store.db import make_engine, sqlite_url
-from scripts.setup_env import PARTICIPANTS, ROOT_FOR_CLI, System
+from oracles.system import PARTICIPANTS, ROOT_FOR_CLI, System
 from tests.conftest import free_port
 
 LEASE_S = 2.0

@@ -34,7 +34,7 @@ from ledger.store.db import make_engine, sqlite_url
 from ledger.verify.audit import verify_events, verify_oracle_store
 from oracles.device import DeviceSigner
 from oracles.submitter import Submitter
-from scripts.setup_env import System
+from oracles.system import System
 from tests.conftest import ROOT, USCC, World, free_port
 from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledger.chain.anvil import AnvilNode, NodeError, anvil_binary
+from ledger.chain.anvil import BULK_GAS_LIMIT, DEFAULT_GAS_LIMIT, AnvilNode, NodeError, anvil_binary
 from tests.conftest import ROOT, free_port
 
 
@@ -47,3 +47,21 @@ def test_start_refuses_a_port_already_served(tmp_path: Path) -> None:
             AnvilNode(anvil_binary(ROOT), tmp_path / "b", port=a.port).start()
     finally:
         a.kill()
+
+
+def test_a_throwaway_node_has_a_bulk_gas_limit_no_base_fee_and_keeps_no_snapshot(tmp_path: Path) -> None:
+    with AnvilNode.throwaway(anvil_binary(ROOT), tmp_path) as node:
+        block = rpc(node, "eth_getBlockByNumber", ["latest", False])
+        assert int(block["gasLimit"], 16) == BULK_GAS_LIMIT
+        assert int(block["baseFeePerGas"], 16) == 0
+        rpc(node, "evm_mine")
+        assert int(rpc(node, "eth_getBlockByNumber", ["latest", False])["baseFeePerGas"], 16) == 0
+    assert node.process is None
+    assert not node.snapshot_path.exists()
+
+
+def test_the_embedded_node_keeps_its_default_gas_limit_and_a_snapshot_on_exit(tmp_path: Path) -> None:
+    with AnvilNode(anvil_binary(ROOT), tmp_path, port=free_port()) as node:
+        block = rpc(node, "eth_getBlockByNumber", ["latest", False])
+        assert int(block["gasLimit"], 16) == DEFAULT_GAS_LIMIT
+    assert node.snapshot_path.exists()

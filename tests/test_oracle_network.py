@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from ledger.store.db import make_engine, sqlite_url
+from oracles.cluster import NODE_MODULE, ClusterProcesses, configure_oracles, ensure_oracle_keys, start_cluster
 from oracles.device import DeviceSigner
 from oracles.store import StoredReading
-from scripts.oracle_node import NODE_MODULE
-from scripts.oracles_up import ClusterProcesses, configure_oracles, ensure_oracle_keys, oracles_app, start_cluster
-from scripts.setup_env import PROJECT_ROOT, System
+from oracles.system import PROJECT_ROOT, System
+from scripts.oracles_up import oracles_app
 from tests.conftest import free_port
 from tests.helpers import DAY0, minute_readings
 from tests.oracle_doubles import LYING_NODE_MODULE

@@ -243,7 +243,7 @@ def test_find_overlaps_only_within_one_series() -> None:
 @given(st.integers(1, 10**12), st.integers(0, 10**6), st.integers(1, 10**12), st.integers(0, 10**6))
 def test_overlap_rule_is_interval_intersection(s1: int, n1: int, s2: int, n2: int) -> None:
     a, b = SerialRange("P-", s1, s1 + n1), SerialRange("P-", s2, s2 + n2)
-    expected = bool(set(range(max(s1, s2), min(s1 + n1, s2 + n2) + 1)))
+    expected = len(range(max(s1, s2), min(s1 + n1, s2 + n2) + 1)) > 0  # the shared serials, counted without listing them
     assert a.overlaps(b) is expected is b.overlaps(a)
 
 

@@ -1,4 +1,5 @@
-"""Registry replay through the contracts (scripts/registry_replay.py) on the real Anvil node.
+"""Registry replay through the contracts (ledger/offsets/replay.py, command scripts/registry_replay.py)
+on the real Anvil node; ChainClient.send_all, which it sends with.
 
 Inline exports come from tests/test_registry_exports.py's ``small_dir`` (rows shaped after real
 ACR/CAR/GOLD/VCS rows); the CI-sized run replays the first rows of each real file in
@@ -18,16 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from ledger.offsets.registry_exports import load_registry_exports, plan_replay, project_number
-from scripts import registry_replay as rr
-from scripts.registry_replay import (
-    FastCall,
-    ReplayLedger,
-    deploy_replay_ledger,
-    registry_app,
-    replay,
-    send_all,
-)
+from ledger.chain.client import FastCall
+from ledger.offsets import replay as rr
+from ledger.offsets.registry_exports import PlannedBatch, load_registry_exports, plan_replay, project_number
+from ledger.offsets.replay import ReplayLedger, deploy_replay_ledger, replay
+from scripts.registry_replay import registry_app
 from tests.test_registry_exports import real_dir, small_dir  # noqa: F401 - fixtures
 
 KEYS = {"projects", "issuance_batches", "issued_t", "retirements", "retired_t", "refused"}
@@ -42,16 +38,16 @@ def rl(world: Any, artifacts: Any) -> ReplayLedger:
 
 
 def _project(rl: ReplayLedger, pid: str, sender: str | None = None) -> Any:
-    return rl.fast("registerProject")(sender or rl.acct["registry"], f"project {pid}",
+    return rl.fast("registerProject")(sender or rl.acct["registry"],
                                       project_number(pid), rl.acct["ACR"], b"\x00" * 32,
                                       b"US".ljust(32, b"\x00"), 1_100_000_000, 1_000_000_000,
-                                      f"{pid} test")
+                                      f"{pid} test", label=f"project {pid}")
 
 
 def _batch(rl: ReplayLedger, pid: str, label: str, prefix: str = "", start: int = 0,
            end: int = 0, amount: int = 10) -> Any:
-    return rl.fast("issueBatch")(rl.acct["registry"], label, project_number(pid), 2015, amount,
-                                 prefix, start, end, label.encode().ljust(32, b"\x00"))
+    return rl.fast("issueBatch")(rl.acct["registry"], project_number(pid), 2015, amount,
+                                 prefix, start, end, label.encode().ljust(32, b"\x00"), label=label)
 
 
 # -------------------------------------------------------------------------- encoding
@@ -68,16 +64,16 @@ def test_fast_calldata_is_bit_identical_to_web3(rl: ReplayLedger, project: int, 
     f = rl.registry.functions
     sender = rl.acct["registry"]
     pairs = [
-        (rl.fast("issueBatch")(sender, "x", project, vintage, amount, prefix, start, end, ref),
+        (rl.fast("issueBatch")(sender, project, vintage, amount, prefix, start, end, ref),
          f.issueBatch(project, vintage, amount, prefix, start, end, ref)),
-        (rl.fast("registerProject")(sender, "x", project, rl.acct["ACR"], ref, ref, start, end,
+        (rl.fast("registerProject")(sender, project, rl.acct["ACR"], ref, ref, start, end,
                                     holder_text),
          f.registerProject(project, rl.acct["ACR"], ref, ref, start, end, holder_text)),
-        (rl.fast("cancel")(sender, "x", rl.acct["ACR"], project, vintage, amount, ref),
+        (rl.fast("cancel")(sender, rl.acct["ACR"], project, vintage, amount, ref),
          f.cancel(rl.acct["ACR"], project, vintage, amount, ref)),
     ]
     req = (rl.acct["ACR"], amount, amount, prefix, start, end, holder_text, prefix, holder_text)
-    pairs.append((rl.fast("retire")(sender, "x", req), f.retire(req)))
+    pairs.append((rl.fast("retire")(sender, req), f.retire(req)))
     for fast, slow in pairs:
         assert "0x" + fast.data.hex() == slow._encode_transaction_data()
         assert fast.to == rl.registry.address
@@ -94,7 +90,7 @@ def test_fast_call_refuses_an_unknown_function(rl: ReplayLedger) -> None:
 def test_send_all_sets_aside_preflight_refusals_and_sends_the_rest(chain: Any, rl: ReplayLedger) -> None:
     calls = [_project(rl, "ACR900001"), _project(rl, "ACR900002", sender=chain.acct["outsider"]),
              _batch(rl, "ACR900999", "unknown project"), _project(rl, "ACR900003")]
-    out = send_all(chain.client, calls)
+    out = chain.client.send_all(calls)
     assert set(out.ok) == {"project ACR900001", "project ACR900003"}
     why = dict(out.refused)
     assert why["project ACR900002"].startswith("contract refused: NotRegistry(")
@@ -102,10 +98,10 @@ def test_send_all_sets_aside_preflight_refusals_and_sends_the_rest(chain: Any, r
 
 
 def test_send_all_explains_a_transaction_that_reverts_when_mined(chain: Any, rl: ReplayLedger) -> None:
-    send_all(chain.client, [_project(rl, "ACR900010")])
+    chain.client.send_all([_project(rl, "ACR900010")])
     # both pass the pre-flight (same state); the second reverts when mined: same serials
     calls = [_batch(rl, "ACR900010", "first", "T-", 1, 10), _batch(rl, "ACR900010", "second", "T-", 5, 14)]
-    out = send_all(chain.client, calls)
+    out = chain.client.send_all(calls)
     assert list(out.ok) == ["first"]
     ((label, why),) = out.refused
     assert label == "second" and why.startswith("contract refused: SerialsAlreadyIssued(")
@@ -114,7 +110,7 @@ def test_send_all_explains_a_transaction_that_reverts_when_mined(chain: Any, rl:
 
 def test_send_all_packs_groups_under_the_gas_cap(chain: Any, rl: ReplayLedger) -> None:
     calls = [_project(rl, f"ACR9001{i:02d}") for i in range(12)]
-    out = send_all(chain.client, calls, chunk=5, gas_cap=700_000)
+    out = chain.client.send_all(calls, chunk=5, gas_cap=700_000)
     assert len(out.ok) == 12 and not out.refused
     blocks = {r.block_number for r in out.ok.values()}
     assert len(blocks) >= 4  # ≤ 2 registrations fit 700k of gas limits per group
@@ -129,7 +125,7 @@ def _report(path: Path) -> dict[str, Any]:
 
 def test_replay_inline_exports_end_to_end(anvil: Any, small_dir: Path, tmp_path: Path) -> None:  # noqa: F811
     out = tmp_path / "replay.json"
-    rep = replay(small_dir, None, out, rpc_url=anvil.url, show_progress=False)
+    rep = replay(small_dir, None, out, rpc_url=anvil.url)
     assert _report(out) == json.loads(json.dumps(rep))
     assert set(rep["registries"]) == {"ACR", "CAR", "GOLD", "VCS"}
     for r in rep["registries"].values():
@@ -161,7 +157,7 @@ def test_replay_inline_exports_end_to_end(anvil: Any, small_dir: Path, tmp_path:
 
 def test_replay_writes_the_export_text_into_certificates(anvil: Any, small_dir: Path, tmp_path: Path,  # noqa: F811
                                                          artifacts: Any, world: Any) -> None:
-    rep = replay(small_dir, "ACR", tmp_path / "r.json", rpc_url=anvil.url, show_progress=False)
+    rep = replay(small_dir, "ACR", tmp_path / "r.json", rpc_url=anvil.url)
     reg = world.client.w3.eth.contract(address=rep["contracts"]["CCERRegistry"],
                                        abi=artifacts["CCERRegistry"].abi)
     cert, asset_id = world.client.call(reg.functions.certificate(1))
@@ -183,15 +179,13 @@ def test_replay_lists_what_the_contract_refuses(anvil: Any, small_dir: Path, tmp
     def leaky(exports: Any, registry: str) -> Any:
         plan = real_plan(exports, registry)
         if registry == "GOLD":  # smuggle the refused repeat of GS3607's serials back in
-            from ledger.offsets.registry_exports import PlannedBatch
-
             (dup,) = [r for r in exports.issuances["GOLD"].rows if r.row == 7]
             plan.batches.append(PlannedBatch(len(plan.batches), dup))
             plan.refused = [r for r in plan.refused if r.row != 7]
         return plan
 
     monkeypatch.setattr(rr, "plan_replay", leaky)
-    rep = replay(small_dir, "GOLD", tmp_path / "r.json", rpc_url=anvil.url, show_progress=False)
+    rep = replay(small_dir, "GOLD", tmp_path / "r.json", rpc_url=anvil.url)
     gold = rep["registries"]["GOLD"]
     reasons = {x["row"]: x["reason"] for x in gold["refused"]}
     assert reasons["GOLD_issuances.csv:7"].startswith("contract refused: SerialsAlreadyIssued(")
@@ -202,10 +196,10 @@ def test_replay_lists_what_the_contract_refuses(anvil: Any, small_dir: Path, tmp
 
 
 def test_replay_starts_a_throwaway_anvil_and_can_keep_its_state(small_dir: Path, tmp_path: Path) -> None:  # noqa: F811
-    rep = replay(small_dir, "VCS", tmp_path / "a.json", show_progress=False)
+    rep = replay(small_dir, "VCS", tmp_path / "a.json")
     assert rep["rpc_url"] == "throwaway Anvil" and rep["registries"]["VCS"]["issuance_batches"] == 2
     kept = tmp_path / "state"
-    replay(small_dir, "VCS", None, state_dir=kept, show_progress=False)
+    replay(small_dir, "VCS", None, state_dir=kept)
     assert (kept / "anvil" / "chain-state.json.gz").is_file()
     assert (kept / "replay-journal.sqlite").is_file()
 
@@ -233,7 +227,7 @@ ROWS = 40  # CI slice: first rows of each real file
 
 def test_replay_slice_of_the_real_exports(anvil: Any, real_dir: Path, tmp_path: Path) -> None:  # noqa: F811
     rep = replay(real_dir, "ACR,CAR,GOLD,VCS", tmp_path / "slice.json", rpc_url=anvil.url,
-                 limit=ROWS, show_progress=False)
+                 limit=ROWS)
     ex = load_registry_exports(real_dir, limit=ROWS)
     for reg in ("ACR", "CAR", "GOLD", "VCS"):
         plan = plan_replay(ex, reg)

@@ -4,7 +4,7 @@ A synthetic AMPD slice (40 covered units plus excluded rows, 4 trading days) alw
 of the real files (../shared/data, PROVENANCE.md: EPA AMPD 2016 via bsergi/Historical-PJM-Dispatch-Curves
 @ a37b3262, GCP.csv via Chen-zhongxiu/Carbon-price-data @ 6e3ea533, OGE factors via
 singularity-energy/open-grid-emissions @ 4ac110c8) runs when the files are present. The full-size
-run is not part of CI (it is measured by hand: see the README section of scripts/simulate.py's report).
+run is not part of CI (it is measured by hand: see the README section of ledger/simulation/engine.py's docstring).
 """
 
 from __future__ import annotations
@@ -13,10 +13,18 @@ import json
 import random
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
+from web3 import Web3
 
-from scripts.simulate import SimulationConfig, load_inputs, run_simulation, simulate_app
+from ledger.accounting.settlement import Trade, trade_id
+from ledger.chain.anvil import AnvilNode, anvil_binary
+from ledger.chain.client import Call, FastCall
+from ledger.contracts.compiler import REPO_ROOT, compile_contracts
+from ledger.crypto.primitives import keccak256
+from ledger.simulation.engine import SimulationConfig, load_inputs, run_simulation
+from scripts.simulate import simulate_app
 from tests.test_simulation_plan import FACTORS, HEADER, data_file
 
 REPORT_KEYS = ["units", "excluded", "emissions_t", "allocation_t", "trades", "settled_t", "settled_fen", "compliant",
@@ -114,14 +122,7 @@ def test_real_data_slice_40_units_3_days() -> None:
 
 
 def test_fast_calldata_equals_web3_encoding() -> None:
-    from web3 import Web3
-
-    from ledger.accounting.settlement import Trade, trade_id
-    from ledger.chain.client import Call
-    from ledger.contracts.compiler import compile_contracts
-    from scripts.simulate import ROOT, FastCall
-
-    art = compile_contracts(ROOT, ROOT / ".carbonledger" / "build")
+    art = compile_contracts(REPO_ROOT, REPO_ROOT / ".carbonledger" / "build")
     w3 = Web3()
     sender = "0x" + "11" * 20
     sender = Web3.to_checksum_address(sender)
@@ -137,3 +138,41 @@ def test_fast_calldata_equals_web3_encoding() -> None:
     assert FastCall(pr, "admit")(sender, *admit).data == Call.of(pr.functions.admit(*admit), sender).data
     with pytest.raises(ValueError):
         FastCall(em, "noSuchFunction")
+
+
+def _logs(url: str, event: str) -> list[dict[str, str]]:
+    topic = "0x" + keccak256(event.encode()).hex()
+    body = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
+                                 "params": [{"fromBlock": "0x0", "toBlock": "latest", "topics": [topic]}]}).json()
+    return body["result"]
+
+
+def test_the_simulation_deploys_once_and_uses_the_manifest_addresses(synthetic: dict[str, Path], tmp_path: Path) -> None:
+    cfg = SimulationConfig(synthetic["ampd"], synthetic["prices"], units=12, days=2, seed=5, batch=4)
+    with AnvilNode.throwaway(anvil_binary(REPO_ROOT), tmp_path / "anvil") as node:
+        s = run_simulation(cfg, rpc_url=node.url)
+        contracts = s["details"]["contracts"]
+        settled = _logs(node.url, "TradeSettled(bytes32,address,address,uint256,uint256,uint256,uint256)")
+        transfers = _logs(node.url, "TransferSingle(address,address,address,uint256,uint256)")
+        surrendered = _logs(node.url, "Surrendered(uint16,bytes32,uint256,address,uint256,bool,bool)")
+        addresses = {k: Web3.to_checksum_address(v) for k, v in contracts.items()}
+        # one deployment: no second contract of a name holds code (every contract the chain created is in the manifest)
+        created = {Web3.to_checksum_address(r["contractAddress"]) for r in _receipts(node.url) if r["contractAddress"]}
+    assert created == set(addresses.values())
+    assert s["trades"] > 0 and len(settled) == s["trades"]
+    assert {Web3.to_checksum_address(x["address"]) for x in settled} == {addresses["Settlement"]}
+    assert {Web3.to_checksum_address(x["address"]) for x in transfers} == {addresses["CarbonAssets"]}
+    assert {Web3.to_checksum_address(x["address"]) for x in surrendered} == {addresses["Compliance"]}
+
+
+def _receipts(url: str) -> list[dict[str, str]]:
+    def rpc(method: str, *params: object) -> object:
+        return httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).json()["result"]
+
+    top = int(str(rpc("eth_blockNumber")), 16)
+    out = []
+    for n in range(top + 1):
+        block = rpc("eth_getBlockByNumber", hex(n), False)
+        for h in block["transactions"]:  # type: ignore[index]
+            out.append(rpc("eth_getTransactionReceipt", h))
+    return out  # type: ignore[return-value]

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from html import escape
+from typing import NamedTuple
 
 from markupsafe import Markup
 
 #: Bar colour per record status.
 STATUS_COLOURS = {"draft": "#9aa5b1", "submitted": "#f0b429", "verified": "#3ebd93", "rejected": "#e12d39",
                   "confirmed": "#2680c2"}
-
-
-@dataclass(frozen=True)
-class MonthBar:
-    """One bar: the period label (``YYYY-MM``), emissions in kgCO2, and the record's status."""
-
-    label: str
-    kg: int
-    status: str
 
 
 def nice_ceiling(x: float) -> float:
@@ -32,6 +23,14 @@ def nice_ceiling(x: float) -> float:
         if m * k >= x * (1 - 1e-12):
             return m * k
     return 10 * k   # pragma: no cover
+
+
+class MonthBar(NamedTuple):
+    """One bar: the period label (``YYYY-MM``), emissions in kgCO2, and the record's status."""
+
+    label: str
+    kg: int
+    status: str
 
 
 def emissions_chart_svg(bars: Sequence[MonthBar], width: int = 720, height: int = 260) -> Markup:

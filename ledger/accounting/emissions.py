@@ -12,6 +12,7 @@ Every function here performs exactly the integer steps that the Solidity contrac
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from eth_abi import encode
@@ -35,9 +36,23 @@ def emissions_kg(wh: int, ef_scaled: int) -> int:
     Raises:
         ValueError: on a negative argument.
     """
-    if wh < 0 or ef_scaled < 0:
-        raise ValueError(f"wh and ef_scaled must be >= 0, got {wh}, {ef_scaled}")
-    return (wh * ef_scaled + _KG_DIVISOR // 2) // _KG_DIVISOR
+    return _half_up(_KG_DIVISOR, wh=wh, ef_scaled=ef_scaled)
+
+
+def _non_negative(**values: int) -> None:
+    bad = {k: v for k, v in values.items() if v < 0}
+    if bad:
+        raise ValueError(f"arguments must be >= 0, got {bad}")
+
+
+def _half_up(divisor: int, **factors: int) -> int:
+    """⌊Π factors / divisor + ½⌋ in integers, as the contracts round (one rounding at the end).
+
+    Raises:
+        ValueError: a negative factor (named in the message).
+    """
+    _non_negative(**factors)
+    return (math.prod(factors.values()) + divisor // 2) // divisor
 
 
 def ef_to_scaled(ef_kg_per_kwh: str) -> int:
@@ -82,17 +97,13 @@ def fuel_emissions_kg(heat_mj: int, factor_scaled: int) -> int:
     Raises:
         ValueError: on a negative argument.
     """
-    if heat_mj < 0 or factor_scaled < 0:
-        raise ValueError(f"heat_mj and factor_scaled must be >= 0, got {heat_mj}, {factor_scaled}")
-    return (heat_mj * factor_scaled + FUEL_KG_DIVISOR // 2) // FUEL_KG_DIVISOR
+    return _half_up(FUEL_KG_DIVISOR, heat_mj=heat_mj, factor_scaled=factor_scaled)
 
 
 def fuel_co2_code(fuel: bytes) -> bytes:
     """Factor code of fuel ``fuel`` (32 bytes, e.g. ``b"COAL".ljust(32, b"\\0")``):
     ``keccak256(abi.encode("FUEL_CO2_KGCO2_PER_GJ", fuel))`` as in ``FactorCodes.fuelCo2``."""
-    if len(fuel) != 32:
-        raise ValueError(f"fuel code must be 32 bytes, got {len(fuel)}")
-    return keccak256(encode(["string", "bytes32"], ["FUEL_CO2_KGCO2_PER_GJ", fuel]))
+    return _code("FUEL_CO2_KGCO2_PER_GJ", fuel)
 
 
 # ---------------------------------------------------------------- guideline fuel method, purchased heat
@@ -112,12 +123,6 @@ GUIDELINE_FUEL_DIVISOR = 12 * 10**21
 DEFAULT_NCV, DEFAULT_CC, DEFAULT_OF = 1, 2, 4
 
 
-def _non_negative(**values: int) -> None:
-    bad = {k: v for k, v in values.items() if v < 0}
-    if bad:
-        raise ValueError(f"arguments must be >= 0, got {bad}")
-
-
 def guideline_fuel_emissions_kg(consumption: int, ncv: int, carbon_content: int, oxidation_rate: int) -> int:
     """Fuel-combustion emissions in kgCO2 by the guideline's parameters, rounded half up once:
     ``⌊FC × NCV × CC × OF × 44 / (12 × 10^21) + ½⌋`` (EmissionsRegistry.guidelineFuelEmissionsKg).
@@ -134,30 +139,27 @@ def guideline_fuel_emissions_kg(consumption: int, ncv: int, carbon_content: int,
     Raises:
         ValueError: on a negative argument.
     """
-    _non_negative(consumption=consumption, ncv=ncv, carbon_content=carbon_content, oxidation_rate=oxidation_rate)
-    return (consumption * ncv * carbon_content * oxidation_rate * 44 + GUIDELINE_FUEL_DIVISOR // 2) // GUIDELINE_FUEL_DIVISOR
+    return _half_up(GUIDELINE_FUEL_DIVISOR, consumption=consumption, ncv=ncv, carbon_content=carbon_content,
+                    oxidation_rate=oxidation_rate, molar_ratio_numerator=44)
 
 
 def fuel_heat_input_mj(consumption: int, ncv: int) -> int:
     """Fuel heat input in MJ: ``⌊FC × NCV / 10^6 + ½⌋`` (FC t × 1000, NCV GJ/t × 1e6;
     EmissionsRegistry.fuelHeatInputMJ). Raises ValueError on a negative argument."""
-    _non_negative(consumption=consumption, ncv=ncv)
-    return (consumption * ncv + 500_000) // 1_000_000
+    return _half_up(1_000_000, consumption=consumption, ncv=ncv)
 
 
 def fuel_co2_factor_scaled(carbon_content: int, oxidation_rate: int) -> int:
     """Composite factor CC × OF × 44/12 in kgCO2/GJ × 1e6: ``⌊CC × OF × 44 / (12 × 10^6) + ½⌋``
     (EmissionsRegistry.fuelCo2Factor). Raises ValueError on a negative argument."""
-    _non_negative(carbon_content=carbon_content, oxidation_rate=oxidation_rate)
-    return (carbon_content * oxidation_rate * 44 + 6_000_000) // 12_000_000
+    return _half_up(12_000_000, carbon_content=carbon_content, oxidation_rate=oxidation_rate, molar_ratio_numerator=44)
 
 
 def heat_emissions_kg(heat_mj: int, ef_scaled: int) -> int:
     """Purchased-heat emissions in kgCO2: ``⌊MJ × EF / 10^6 + ½⌋`` with EF_heat in tCO2/GJ × 10^6
     (DESIGN.md §6 E_heat = AD × EF_heat; EmissionsRegistry.heatEmissionsKg).
     Raises ValueError on a negative argument."""
-    _non_negative(heat_mj=heat_mj, ef_scaled=ef_scaled)
-    return (heat_mj * ef_scaled + 500_000) // 1_000_000
+    return _half_up(1_000_000, heat_mj=heat_mj, ef_scaled=ef_scaled)
 
 
 def _code(tag: str, fuel: bytes | None = None) -> bytes:

@@ -17,6 +17,7 @@ import gzip
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,11 @@ DEFAULT_CHAIN_ID = 31337
 #: EVM version the embedded node runs: ``paris`` like the compiler target (no PUSH0, no mcopy),
 #: which Besu, GoQuorum and older consortium EVMs all run (DESIGN.md §3).
 DEFAULT_HARDFORK = "paris"
+#: Block gas limit of the embedded node.
+DEFAULT_GAS_LIMIT = 60_000_000
+#: Block gas limit of a throwaway bulk-run node (:meth:`AnvilNode.throwaway`): far above what one
+#: JSON-RPC batch of transactions needs, so automine never leaves a transaction pending.
+BULK_GAS_LIMIT = 100_000_000_000
 
 
 class NodeError(RuntimeError):
@@ -47,6 +53,14 @@ def anvil_binary(project_root: Path) -> Path:
     if not path.exists():
         raise NodeError(f"Anvil binary not found at {path}; run `npm ci` in {project_root}")
     return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on now (the OS picks it; another process may
+    still take it before the caller binds it)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 def _snapshot_parses(path: Path) -> bool:
@@ -67,6 +81,13 @@ class AnvilNode:
         data_dir: directory for the snapshot (``chain-state.json.gz``) and the node log.
         port: JSON-RPC port on 127.0.0.1.
         chain_id: EIP-155 chain id.
+        gas_limit: block gas limit.
+        base_fee: ``--block-base-fee-per-gas`` (None: Anvil's EIP-1559 default). With 0 the base fee
+            stays 0 however full the blocks are (free gas, as on permissioned networks): batches
+            fill blocks, and a rising base fee would strand transactions priced before the rise.
+        prune_history: ``--prune-history``: keep no historical states (Anvil otherwise writes every
+            block's state under ~/.foundry/anvil/tmp — about 14 GB for a full simulation run).
+        keep_snapshot: whether leaving the ``with`` block snapshots the node before stopping it.
     """
 
     binary: Path
@@ -75,7 +96,19 @@ class AnvilNode:
     chain_id: int = DEFAULT_CHAIN_ID
     hardfork: str = DEFAULT_HARDFORK
     host: str = "127.0.0.1"
+    gas_limit: int = DEFAULT_GAS_LIMIT
+    base_fee: int | None = None
+    prune_history: bool = False
+    keep_snapshot: bool = True
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def throwaway(cls, binary: Path, data_dir: Path) -> AnvilNode:
+        """A node for one bulk run (simulation, registry replay) on a free port: block gas limit
+        :data:`BULK_GAS_LIMIT`, base fee 0, no history kept. Stop it with ``stop(snapshot=False)``
+        (its context manager keeps no snapshot)."""
+        return cls(binary, data_dir, port=free_port(), gas_limit=BULK_GAS_LIMIT, base_fee=0, prune_history=True,
+                   keep_snapshot=False)
 
     @property
     def url(self) -> str:
@@ -101,8 +134,12 @@ class AnvilNode:
         args = [
             str(self.binary), "--host", self.host, "--port", str(self.port),
             "--chain-id", str(self.chain_id), "--hardfork", self.hardfork,
-            "--gas-limit", "60000000", "--accounts", "1", "--silent",
+            "--gas-limit", str(self.gas_limit), "--accounts", "1", "--silent",
         ]
+        if self.base_fee is not None:
+            args += ["--block-base-fee-per-gas", str(self.base_fee)]
+        if self.prune_history:
+            args.append("--prune-history")
         snap = self.snapshot_path
         if snap.exists():
             if not _snapshot_parses(snap):
@@ -111,8 +148,8 @@ class AnvilNode:
             with gzip.open(snap, "rb") as fh:
                 plain.write_bytes(fh.read())
             args += ["--load-state", str(plain)]
-        log = open(self.data_dir / "anvil.log", "ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.data_dir / "anvil.log", "ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -189,4 +226,4 @@ class AnvilNode:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.stop(snapshot=self.keep_snapshot)

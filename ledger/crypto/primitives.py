@@ -265,12 +265,8 @@ class Eip712Domain:
 
     def as_dict(self) -> dict[str, Any]:
         """The domain as EIP-712 JSON (``eth_signTypedData_v4`` / eth-account ``domain``)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "chainId": self.chain_id,
-            "verifyingContract": self.verifying_contract,
-        }
+        return {"name": self.name, "version": self.version, "chainId": self.chain_id,
+                "verifyingContract": self.verifying_contract}
 
 
 # --------------------------------------------------------------------------------------------

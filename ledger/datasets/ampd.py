@@ -31,6 +31,7 @@ scientific notation such as ``1.09E+07``, a missing final newline) and raises
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -40,7 +41,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ledger.accounting.compliance import BENCHMARKS_2019_2020, FACTOR_SCALE, allocation_tonnes
-from ledger.accounting.emissions import fuel_emissions_kg
+from ledger.accounting.emissions import fuel_emissions_kg, whole_tonnes_half_up
 from ledger.crypto.primitives import keccak256
 from ledger.identifiers import USCC_ALPHABET, make_uscc
 
@@ -153,16 +154,18 @@ class SimUnit:
 
     @property
     def key(self) -> str:
+        """The unit's key (ORISPL/unit id)."""
         return self.unit.key
-
-    @property
-    def category(self) -> str:
-        return self.mapping.category
 
     @property
     def emissions_t(self) -> int:
         """Emissions in whole tonnes, half up (DESIGN.md §5)."""
-        return (self.emissions_kg + 500) // 1_000
+        return whole_tonnes_half_up(self.emissions_kg)
+
+    @property
+    def category(self) -> str:
+        """``coal`` or ``gas`` (its fuel-map row)."""
+        return self.mapping.category
 
     @property
     def file_co2_t(self) -> Decimal | None:
@@ -303,8 +306,17 @@ def read_ampd(path: Path) -> Iterator[AmpdUnit]:
 
 
 # ---------------------------------------------------------------------- formulas
-def _half_up(d: Decimal) -> int:
-    return int(d.to_integral_value(rounding=ROUND_HALF_UP))
+def _half_up(what: str, *inputs: Decimal, times: Decimal | int = 1, per: Decimal | int = 1) -> int:
+    """⌊Π inputs × times ÷ per + ½⌋ in exact decimals (60 significant digits, one rounding).
+
+    Raises:
+        ValueError: ``"<what> must be >= 0"`` if an input is negative.
+    """
+    if any(x < 0 for x in inputs):
+        raise ValueError(f"{what} must be >= 0")
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return int((math.prod(inputs, start=Decimal(1)) * times / per).to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def heat_input_mj(heat_input_mmbtu: Decimal) -> int:
@@ -313,11 +325,7 @@ def heat_input_mj(heat_input_mmbtu: Decimal) -> int:
     Raises:
         ValueError: on a negative heat input.
     """
-    if heat_input_mmbtu < 0:
-        raise ValueError("heat input must be >= 0")
-    with localcontext() as ctx:
-        ctx.prec = 60
-        return _half_up(heat_input_mmbtu * MJ_PER_MMBTU)
+    return _half_up("heat input", heat_input_mmbtu, times=MJ_PER_MMBTU)
 
 
 def fuel_factor_scaled(short_t_per_mmbtu: Decimal) -> int:
@@ -327,11 +335,7 @@ def fuel_factor_scaled(short_t_per_mmbtu: Decimal) -> int:
     Raises:
         ValueError: on a negative factor.
     """
-    if short_t_per_mmbtu < 0:
-        raise ValueError("factor must be >= 0")
-    with localcontext() as ctx:
-        ctx.prec = 60
-        return _half_up(short_t_per_mmbtu * KG_PER_SHORT_TON * 1_000 / MJ_PER_MMBTU * FACTOR_SCALE)
+    return _half_up("factor", short_t_per_mmbtu, times=KG_PER_SHORT_TON * 1_000 * FACTOR_SCALE, per=MJ_PER_MMBTU)
 
 
 def emissions_kg(heat_input_mmbtu: Decimal, factor_short_t_per_mmbtu: Decimal) -> int:
@@ -350,11 +354,7 @@ def emissions_kg_exact(heat_input_mmbtu: Decimal, factor_short_t_per_mmbtu: Deci
     Raises:
         ValueError: on a negative argument.
     """
-    if heat_input_mmbtu < 0 or factor_short_t_per_mmbtu < 0:
-        raise ValueError("heat input and factor must be >= 0")
-    with localcontext() as ctx:
-        ctx.prec = 60
-        return _half_up(heat_input_mmbtu * factor_short_t_per_mmbtu * KG_PER_SHORT_TON)
+    return _half_up("heat input and factor", heat_input_mmbtu, factor_short_t_per_mmbtu, times=KG_PER_SHORT_TON)
 
 
 def electricity_wh(gross_load_mwh: Decimal) -> int:
@@ -364,11 +364,7 @@ def electricity_wh(gross_load_mwh: Decimal) -> int:
     Raises:
         ValueError: on a negative load.
     """
-    if gross_load_mwh < 0:
-        raise ValueError("gross load must be >= 0")
-    with localcontext() as ctx:
-        ctx.prec = 60
-        return _half_up(gross_load_mwh * 1_000_000)
+    return _half_up("gross load", gross_load_mwh, times=1_000_000)
 
 
 def allocation_t(gross_load_mwh: Decimal, category: str) -> int:

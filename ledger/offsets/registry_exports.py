@@ -54,6 +54,8 @@ from datetime import date
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from ledger.offsets.serials import SerialBook, SerialRange
+
 REGISTRIES: tuple[str, ...] = ("ACR", "CAR", "GOLD", "VCS")
 #: Registries whose exports include retirement files (the issue: no VCS or GOLD retirements).
 RETIREMENT_REGISTRIES: tuple[str, ...] = ("ACR", "CAR")
@@ -76,16 +78,23 @@ class RowError(ValueError):
 
 
 @dataclass(frozen=True)
-class Refusal:
+class RowRef:
+    """Where a row of an export stands: the registry, the export file and the 1-based data row
+    (header excluded)."""
+
+    registry: str
+    file: str
+    row: int
+
+
+@dataclass(frozen=True)
+class Refusal(RowRef):
     """A row that is not loaded (or not replayed), with the reason.
 
     ``quantity`` (tCO2e) and ``project_id`` are filled when they could still be read, so the
     reconciliation can say how much a refusal removes from a project's totals.
     """
 
-    registry: str
-    file: str
-    row: int
     reason: str
     project_id: str | None = None
     quantity: int | None = None
@@ -101,38 +110,19 @@ class Refusal:
 
 
 @dataclass(frozen=True)
-class SerialRange:
-    """Serials ``prefix + n + suffix`` for every n in ``start…end`` (inclusive).
+class ExportRow(RowRef):
+    """What every issuance and retirement row names besides where it stands: the project and
+    vintage, and the quantity."""
 
-    ``series`` names the numbering space that ``start…end`` belong to (prefix and suffix with
-    ``*`` for the varying number): two ranges can overlap only within one series.
-    """
-
-    prefix: str
-    start: int
-    end: int
-    suffix: str = ""
-
-    @property
-    def count(self) -> int:
-        """Number of credits (tCO2e) in the range."""
-        return self.end - self.start + 1
-
-    @property
-    def series(self) -> str:
-        return f"{self.prefix}*{self.suffix}" if self.suffix else self.prefix
-
-    def overlaps(self, other: SerialRange) -> bool:
-        return self.series == other.series and self.start <= other.end and other.start <= self.end
-
-    def __str__(self) -> str:
-        if self.suffix:
-            return f"{self.prefix}{self.start}{self.suffix} to {self.prefix}{self.end}{self.suffix}"
-        return f"{self.prefix}{self.start} to {self.end}"
+    project_id: str
+    project_name: str
+    vintage: int
+    quantity: int
+    """tCO2e (1 credit = 1 tCO2e)."""
 
 
 @dataclass(frozen=True)
-class Issuance:
+class Issuance(ExportRow):
     """One issuance row: ``quantity`` tCO2e of ``vintage`` issued to ``project_id`` on ``issued_on``.
 
     Breakdown fields are tCO2e included in ``quantity`` (0 when the export has no such column):
@@ -141,13 +131,6 @@ class Issuance:
     ``product`` is the GOLD product type (VER, CER, PER), else "".
     """
 
-    registry: str
-    file: str
-    row: int
-    project_id: str
-    project_name: str
-    vintage: int
-    quantity: int
     issued_on: date
     serial: SerialRange | None = None
     product: str = ""
@@ -165,17 +148,10 @@ class Issuance:
 
 
 @dataclass(frozen=True)
-class Retirement:
+class Retirement(ExportRow):
     """One retirement row: ``quantity`` tCO2e of ``project_id``/``vintage`` in ``serial`` retired
     on ``effective_on`` by ``account_holder`` for ``reason`` (``details``)."""
 
-    registry: str
-    file: str
-    row: int
-    project_id: str
-    project_name: str
-    vintage: int
-    quantity: int
     serial: SerialRange
     effective_on: date
     account_holder: str
@@ -497,18 +473,33 @@ def _check_year(d: date, text: str, column: str) -> None:
         raise RowError(f"{column} {text.strip()} is not the year of the date {d.isoformat()}")
 
 
+def _issued_quantity(r: dict[str, str], column: str) -> int:
+    """The row's issued tCO2e from ``column``; RowError if unreadable or 0 (nothing was issued)."""
+    qty = parse_quantity(r[column], column=column)
+    if qty == 0:
+        raise RowError(f"{column} is 0: nothing was issued")
+    return qty
+
+
+def _issued_on(r: dict[str, str], column: str) -> date:
+    """The row's issuance date from ``column``, checked against its ``Issuance Year``."""
+    issued_on = parse_date(r[column], column=column)
+    _check_year(issued_on, r["Issuance Year"], "Issuance Year")
+    return issued_on
+
+
+def _optional_quantities(r: dict[str, str], *columns: str) -> dict[str, int]:
+    """tCO2e of each of ``columns`` (blank = 0), in the order given."""
+    return {c: parse_quantity(r[c], column=c, optional=True) for c in columns}
+
+
 def _acr_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
     def parse(line: int, r: dict[str, str]) -> Issuance:
         pid = _project_id(r["Project ID"], "ACR")
-        issued_on = parse_date(r["Date Issued"], column="Date Issued")
-        _check_year(issued_on, r["Issuance Year"], "Issuance Year")
-        total = parse_quantity(r["Total Credits Issued"], column="Total Credits Issued")
-        to_project = parse_quantity(r["Credits Issued to Project"],
-                                    column="Credits Issued to Project", optional=True)
-        buffer = parse_quantity(r["Credits Issued to Buffer Pool"],
-                                column="Credits Issued to Buffer Pool", optional=True)
-        if total == 0:
-            raise RowError("Total Credits Issued is 0: nothing was issued")
+        issued_on = _issued_on(r, "Date Issued")
+        total = _issued_quantity(r, "Total Credits Issued")
+        to_project, buffer = _optional_quantities(r, "Credits Issued to Project",
+                                                  "Credits Issued to Buffer Pool").values()
         if to_project + buffer != total:
             raise RowError(
                 f"Total Credits Issued {total} ≠ to project {to_project} + to buffer pool {buffer}"
@@ -523,18 +514,11 @@ def _acr_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
 def _car_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
     def parse(line: int, r: dict[str, str]) -> Issuance:
         pid = _project_id(r["Project ID"], "CAR")
-        issued_on = parse_date(r["Date Issued"], column="Date Issued")
-        _check_year(issued_on, r["Issuance Year"], "Issuance Year")
-        total = parse_quantity(r["Total Offset Credits Issued"], column="Total Offset Credits Issued")
-        if total == 0:
-            raise RowError("Total Offset Credits Issued is 0: nothing was issued")
-        part = {
-            c: parse_quantity(r[c], column=c, optional=True)
-            for c in ("Offset Credits Currently in Reserve Buffer Pool",
-                      "Offset Credits Intended for ARB Buffer Pool",
-                      "Offset Credits Converted to VCUs", "Canceled for ARB Compliance",
-                      "Canceled")
-        }
+        issued_on = _issued_on(r, "Date Issued")
+        total = _issued_quantity(r, "Total Offset Credits Issued")
+        part = _optional_quantities(r, "Offset Credits Currently in Reserve Buffer Pool",
+                                    "Offset Credits Intended for ARB Buffer Pool",
+                                    "Offset Credits Converted to VCUs", "Canceled for ARB Compliance", "Canceled")
         if sum(part.values()) > total:
             raise RowError(f"buffer, converted and canceled credits ({sum(part.values())}) "
                            f"exceed Total Offset Credits Issued ({total})")
@@ -563,11 +547,8 @@ def _gold_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
         if product not in ("VER", "CER", "PER"):
             raise RowError(f"Product Type {product!r} is not VER, CER or PER")
         vintage = parse_year(r["Vintage"], column="Vintage")
-        qty = parse_quantity(r["Quantity"], column="Quantity")
-        if qty == 0:
-            raise RowError("Quantity is 0: nothing was issued")
-        issued_on = parse_date(r["Issuance Date"], column="Issuance Date")
-        _check_year(issued_on, r["Issuance Year"], "Issuance Year")
+        qty = _issued_quantity(r, "Quantity")
+        issued_on = _issued_on(r, "Issuance Date")
         serial = parse_serial_range(r["Serial Number"], quantity=qty)
         if m := _GS_SERIAL.fullmatch(_clean_serial_text(r["Serial Number"])):
             if int(m.group("project")) != int(r["GSID"]):
@@ -591,14 +572,11 @@ def _vcs_issuance(file: str) -> Callable[[int, dict[str, str]], Issuance]:
         if r["VCS + ID"].strip() != pid:
             raise RowError(f"VCS + ID {r['VCS + ID']!r} does not match Project ID {num}")
         vintage = parse_year(r["Vintage Year"], column="Vintage Year")
-        qty = parse_quantity(r["Credits Issued"], column="Credits Issued")
-        if qty == 0:
-            raise RowError("Credits Issued is 0: nothing was issued")
+        qty = _issued_quantity(r, "Credits Issued")
         if r["Unique Vintages"].strip() != f"{num}-{vintage}-{qty}":
             raise RowError(f"Unique Vintages {r['Unique Vintages']!r} disagrees with project "
                            f"{num}, vintage {vintage}, quantity {qty}")
-        issued_on = parse_date(r["Issuance Date"], column="Issuance Date")
-        _check_year(issued_on, r["Issuance Year"], "Issuance Year")
+        issued_on = _issued_on(r, "Issuance Date")
         return Issuance("VCS", file, line, pid, r["Project Name"].strip(), vintage, qty,
                         issued_on)
     return parse
@@ -1304,6 +1282,20 @@ class ReplayPlan:
     cancellations: list[PlannedCancellation] = field(default_factory=list)
 
 
+def _serial_refusal(book: SerialBook, s: SerialRange, *checks: tuple[str, str]) -> str | None:
+    """CCERRegistry's refusal of serials ``s`` as text, or None: numbers outside 1…2^64-2
+    (``InvalidSerialRange``), then, per (kind, error) of ``checks``, a shared serial with an
+    ``issued`` / ``retired`` range booked in ``book`` (its owner row named)."""
+    if s.start < 1 or s.end >= UINT64_MAX:
+        return f"InvalidSerialRange: {s} (serials are 1…2^64-2)"
+    for kind, error in checks:
+        hit = book.overlapping(kind, s.series, s.start, s.end)
+        if hit:
+            return (f"{error}: {s} overlaps {kind} {hit[2].file}:{hit[2].row} "
+                    f"({hit[2].project_id}, {hit[2].serial})")
+    return None
+
+
 def plan_replay(exports: RegistryExports, registry: str, *, include_planned: bool = False
                 ) -> ReplayPlan:
     """Decide, in Python with the contract's own rules, which rows of ``registry`` go on the
@@ -1331,7 +1323,7 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
     iss = exports.issuances[registry]
     refused: list[Refusal] = []
     batches: list[PlannedBatch] = []
-    issued_ranges: dict[str, list[tuple[int, int, Issuance]]] = defaultdict(list)
+    book = SerialBook()   # the one mirror of CCERRegistry's serial bookkeeping (ledger/offsets/serials.py)
 
     def refuse(row: Issuance | Retirement, kind: str, reason: str) -> None:
         refused.append(Refusal(registry, row.file, row.row, reason, row.project_id, row.quantity,
@@ -1352,16 +1344,11 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
                 refuse(r, "issuance", f"InvalidSerialRange: {s} has no serial prefix (the registry "
                        "keys serial blocks by their prefix; a bare number names no block)")
                 continue
-            if s.start < 1 or s.end >= UINT64_MAX:
-                refuse(r, "issuance", f"InvalidSerialRange: {s} (serials are 1…2^64-2)")
+            why = _serial_refusal(book, s, ("issued", "SerialsAlreadyIssued"))
+            if why:
+                refuse(r, "issuance", why)
                 continue
-            hit = next((x for x in issued_ranges[s.series] if x[0] <= s.end and s.start <= x[1]),
-                       None)
-            if hit:
-                refuse(r, "issuance", f"SerialsAlreadyIssued: {s} overlaps {hit[2].file}:"
-                       f"{hit[2].row} ({hit[2].project_id}, {hit[2].serial})")
-                continue
-            issued_ranges[s.series].append((s.start, s.end, r))
+            book.record("issued", s.series, s.start, s.end, r)
         batches.append(PlannedBatch(len(batches), r))
 
     by_vintage: dict[tuple[str, int], list[int]] = defaultdict(list)
@@ -1369,7 +1356,6 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
     for b in batches:
         by_vintage[b.issuance.project_id, b.issuance.vintage].append(b.index)
         left.append(b.issuance.quantity)
-    retired_ranges: dict[str, list[tuple[int, int, Retirement]]] = defaultdict(list)
     planned: list[PlannedRetirement] = []
     ret = exports.retirements.get(registry)
     for r in sorted(ret.rows, key=lambda x: (x.effective_on, x.row)) if ret else []:
@@ -1385,22 +1371,11 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
             refuse(r, "retirement", f"BatchExhausted: retires {r.quantity} t but only {avail} t of "
                    f"{r.project_id} vintage {r.vintage} remain unretired")
             continue
-        if s.start < 1 or s.end >= UINT64_MAX:
-            refuse(r, "retirement", f"InvalidSerialRange: {s}")
+        why = _serial_refusal(book, s, ("issued", "SerialsAlreadyIssued"), ("retired", "SerialsAlreadyRetired"))
+        if why:
+            refuse(r, "retirement", why)
             continue
-        hit_i = next((x for x in issued_ranges.get(s.series, []) if x[0] <= s.end
-                      and s.start <= x[1]), None)
-        if hit_i:
-            refuse(r, "retirement", f"SerialsAlreadyIssued: {s} overlaps issued {hit_i[2].file}:"
-                   f"{hit_i[2].row}")
-            continue
-        hit = next((x for x in retired_ranges[s.series] if x[0] <= s.end and s.start <= x[1]),
-                   None)
-        if hit:
-            refuse(r, "retirement", f"SerialsAlreadyRetired: {s} overlaps {hit[2].file}:{hit[2].row} "
-                   f"({hit[2].serial})")
-            continue
-        retired_ranges[s.series].append((s.start, s.end, r))
+        book.record("retired", s.series, s.start, s.end, r)
         parts: list[tuple[int, int]] = []
         need = r.quantity
         # prefer one batch that can take the whole row; else fill in issuance order

@@ -24,29 +24,47 @@ _SERIAL_RE = re.compile(r"(.*?)(\d+) to (\d+)")
 
 @dataclass(frozen=True)
 class SerialRange:
-    """A registry serial range ``<prefix><start> to <end>`` (ACR / CAR convention).
+    """Serials ``prefix + n + suffix`` for every n in ``start…end`` (inclusive), as the registries
+    write them: ``<prefix><start> to <end>`` (ACR / CAR), or with a ``suffix`` after the number
+    (VCS: ``…-<n>-<tail>``).
 
-    ``prefix`` names the serial block (e.g. ``"ACR-US-102-2003-274-"``); start and end are
-    serial numbers, 1 <= start <= end <= MAX_SERIAL. The empty range (``"", 0, 0``) means "no
-    serials".
+    ``prefix`` names the serial block (e.g. ``"ACR-US-102-2003-274-"``); ``series`` the numbering
+    space the numbers belong to (prefix and suffix around ``*``): two ranges can overlap only
+    within one series, and the registry keys its serial blocks by it. 1 <= start <= end <=
+    MAX_SERIAL for a range the registry accepts; :data:`NO_SERIALS` (``"", 0, 0``) means "no
+    serials". An export's range may lack a prefix (GOLD's bare numbers): the registry refuses it.
     """
 
     prefix: str
     start: int
     end: int
+    suffix: str = ""
 
     @property
     def count(self) -> int:
-        """Number of serials (= tCO2e) in the range (0 for the empty range)."""
-        return 0 if not self.prefix else self.end - self.start + 1
+        """Number of serials (= tCO2e) in the range (0 for NO_SERIALS)."""
+        return 0 if not self.prefix and not self.start else self.end - self.start + 1
+
+    @property
+    def series(self) -> str:
+        """The numbering space: the prefix, or ``prefix*suffix`` when a suffix follows the number."""
+        return f"{self.prefix}*{self.suffix}" if self.suffix else self.prefix
 
     @property
     def prefix_hash(self) -> bytes:
         """keccak256 of the prefix as the registry stores it (32 zero bytes for no prefix)."""
         return keccak256(self.prefix.encode()) if self.prefix else bytes(32)
 
+    def overlaps(self, other: SerialRange) -> bool:
+        """Whether the two ranges share a serial (same series and intersecting numbers)."""
+        return self.series == other.series and self.start <= other.end and other.start <= self.end
+
     def __str__(self) -> str:
-        return f"{self.prefix}{self.start} to {self.end}" if self.prefix else ""
+        if not self.prefix and not self.start:
+            return ""
+        if self.suffix:
+            return f"{self.prefix}{self.start}{self.suffix} to {self.prefix}{self.end}{self.suffix}"
+        return f"{self.prefix}{self.start} to {self.end}"
 
 
 NO_SERIALS = SerialRange("", 0, 0)
@@ -119,6 +137,7 @@ class SerialBook:
     retired: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     issued: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     retired_count: dict[int, int] = field(default_factory=dict)
+    owners: dict[tuple[str, str, int, int], Any] = field(default_factory=dict)
 
     @staticmethod
     def _overlap(ranges: list[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
@@ -126,6 +145,18 @@ class SerialBook:
         if i >= 0 and ranges[i][1] >= start:
             return ranges[i]
         return None
+
+    def overlapping(self, kind: str, series: str, start: int, end: int) -> tuple[int, int, Any] | None:
+        """An ``issued`` or ``retired`` range of ``series`` sharing a serial with ``start…end``, as
+        (start, end, owner given to :meth:`record`), or None."""
+        hit = self._overlap((self.issued if kind == "issued" else self.retired).get(series, []), start, end)
+        return None if hit is None else (*hit, self.owners.get((kind, series, *hit)))
+
+    def record(self, kind: str, series: str, start: int, end: int, owner: Any = None) -> None:
+        """Book ``start…end`` of ``series`` as ``issued`` or ``retired`` (the caller checked overlaps)."""
+        bisect.insort((self.issued if kind == "issued" else self.retired).setdefault(series, []), (start, end))
+        if owner is not None:
+            self.owners[kind, series, start, end] = owner
 
     def issue(self, batch_id: int, serials: SerialRange, amount: int) -> None:
         """Record batch ``batch_id`` (refusals as the contract's issueBatch)."""
@@ -136,7 +167,7 @@ class SerialBook:
                 raise SerialsRefused("SerialsAlreadyIssued", str(serials))
             if self._overlap(self.retired.get(serials.prefix, []), serials.start, serials.end):
                 raise SerialsRefused("SerialsAlreadyRetired", str(serials))
-            bisect.insort(self.issued.setdefault(serials.prefix, []), (serials.start, serials.end))
+            self.record("issued", serials.prefix, serials.start, serials.end)
         self.batches[batch_id] = (serials.prefix, serials.start, serials.end, amount)
         self.retired_count[batch_id] = 0
 
@@ -182,7 +213,7 @@ class SerialBook:
             if self._overlap(self.retired.get(serials.prefix, []), serials.start, serials.end):
                 raise SerialsRefused("SerialsAlreadyRetired", str(serials))
             out = serials
-        bisect.insort(self.retired.setdefault(out.prefix, []), (out.start, out.end))
+        self.record("retired", out.prefix, out.start, out.end)
         self.retired_count[batch_id] += amount
         return out
 

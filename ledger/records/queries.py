@@ -34,7 +34,7 @@ class AnchoredBatch:
     root: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeviceBatch:
     """A device's batch list entry: index, original id, current (supersede-followed) batch."""
 

@@ -158,29 +158,25 @@ class TradingPlan:
     def settled_fen(self) -> int:
         return sum(t.value_fen for d in self.days for t in d.trades)
 
-    def cash_needed_fen(self) -> dict[str, int]:
-        """What each buyer pays over the whole plan, fen (the cash to deposit beforehand)."""
+    def _total_by(self, party: str, amount: str) -> dict[str, int]:
         out: dict[str, int] = {}
         for d in self.days:
             for t in d.trades:
-                out[t.buyer] = out.get(t.buyer, 0) + t.value_fen
+                key = getattr(t, party)
+                out[key] = out.get(key, 0) + getattr(t, amount)
         return out
+
+    def cash_needed_fen(self) -> dict[str, int]:
+        """What each buyer pays over the whole plan, fen (the cash to deposit beforehand)."""
+        return self._total_by("buyer", "value_fen")
 
     def bought_t(self) -> dict[str, int]:
         """Tonnes bought per buyer."""
-        out: dict[str, int] = {}
-        for d in self.days:
-            for t in d.trades:
-                out[t.buyer] = out.get(t.buyer, 0) + t.quantity_t
-        return out
+        return self._total_by("buyer", "quantity_t")
 
     def sold_t(self) -> dict[str, int]:
         """Tonnes sold per seller."""
-        out: dict[str, int] = {}
-        for d in self.days:
-            for t in d.trades:
-                out[t.seller] = out.get(t.seller, 0) + t.quantity_t
-        return out
+        return self._total_by("seller", "quantity_t")
 
     def summary(self) -> dict[str, int]:
         return {"trading_days": len(self.days), "trades": self.trade_count, "settled_t": self.settled_t,

@@ -15,11 +15,15 @@ Line numbers are 1-based data rows, header excluded, as in oracles/uci.py.
 from __future__ import annotations
 
 import calendar
+import csv
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Final
 
-__all__ = ["REJECT_TEXT_MAX", "Reject", "iso_utc", "parse_iso_utc"]
+__all__ = ["REJECT_TEXT_MAX", "Reject", "csv_columns", "data_rows", "iso_utc", "parse_iso_utc"]
 
 #: Longest raw row text kept in a :class:`Reject`.
 REJECT_TEXT_MAX: Final = 200
@@ -38,6 +42,54 @@ class Reject:
         """Build a reject from a csv row (joined with ``,``) or raw text, truncated."""
         text = row if isinstance(row, str) else ",".join(row)
         return cls(line, reason, text.rstrip("\r\n")[:REJECT_TEXT_MAX])
+
+
+def _lower(header: str) -> str:
+    return header.strip().lower()
+
+
+@contextmanager
+def csv_columns(path: Path, required: Sequence[str], error: type[Exception],
+                canonical: Callable[[str], str | None] = _lower
+                ) -> Iterator[tuple[Iterator[list[str]], dict[str, int], list[str]]]:
+    """Open a CSV file (UTF-8, a BOM allowed), read its header and yield ``(rows, columns, header)``:
+    the reader of the data rows, canonical column name → index (``canonical(header)``, default
+    stripped lower case; None skips a column; the first of two equal names wins) and the header.
+
+    Raises:
+        FileNotFoundError: no such file.
+        error: ``"<path>: empty file (no header line)"`` or ``"<path>: header lacks a, b (found [...])"``
+            when a ``required`` column is missing.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise error(f"{path}: empty file (no header line)")
+        cols: dict[str, int] = {}
+        for i, h in enumerate(header):
+            name = canonical(h)
+            if name is not None and name not in cols:
+                cols[name] = i
+        missing = [c for c in required if c not in cols]
+        if missing:
+            raise error(f"{path}: header lacks {', '.join(missing)} (found {header!r})")
+        yield reader, cols, header
+
+
+def data_rows(reader: Iterator[list[str]], width: int, rejects: list[Reject], *, name_width: bool = False
+              ) -> Iterator[tuple[int, list[str]]]:
+    """``(line, row)`` of every data row (1-based, header excluded) with at least ``width`` cells;
+    a blank row becomes an ``empty row`` reject, a shorter one ``wrong column count: n`` (with
+    ``, expected <width>`` when ``name_width``) — nothing is dropped silently."""
+    for line, row in enumerate(reader, start=1):
+        if not row or all(not c.strip() for c in row):
+            rejects.append(Reject.of(line, "empty row", row))
+        elif len(row) < width:
+            rejects.append(Reject.of(line, f"wrong column count: {len(row)}" + (f", expected {width}" if name_width else ""),
+                                     row))
+        else:
+            yield line, row
 
 
 def iso_utc(ts: int) -> str:

@@ -32,14 +32,13 @@ quarantines the row (``unknown_measure_flag``): it might be a substitution we ca
 from __future__ import annotations
 
 import calendar
-import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from ledger.meter_data.reading import FLAG_SUBSTITUTED, Reading
-from oracles.formats import Reject
+from oracles.formats import Reject, csv_columns, data_rows
 from oracles.quantities import CO2_MASS, GROSS_LOAD, HEAT_INPUT, QuantitySpec, QuantityValueError
 
 __all__ = [
@@ -279,29 +278,11 @@ def load_ampd_hourly(path: Path | str, utc_offset_seconds: int | None = None) ->
     p = Path(path)
     rows: list[AmpdHour] = []
     rejects: list[Reject] = []
-    with p.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise AmpdFormatError(f"{p}: empty file (no header line)")
-        cols: dict[str, int] = {}
-        for i, h in enumerate(header):
-            canon = _ALIASES.get(_norm(h))
-            if canon is not None and canon not in cols:
-                cols[canon] = i
-        missing = [c for c in _REQUIRED if c not in cols]
-        if missing:
-            raise AmpdFormatError(f"{p}: header lacks {', '.join(missing)} (found {header!r})")
+    with csv_columns(p, _REQUIRED, AmpdFormatError, lambda h: _ALIASES.get(_norm(h))) as (reader, cols, header):
         present = [q for q in AMPD_QUANTITIES if q in cols]
         if not present:
             raise AmpdFormatError(f"{p}: no gross load, heat input or CO2 mass column")
-        for line, row in enumerate(reader, start=1):
-            if not row or all(not c.strip() for c in row):
-                rejects.append(Reject.of(line, "empty row", row))
-                continue
-            if len(row) < len(header):
-                rejects.append(Reject.of(line, f"wrong column count: {len(row)}, expected {len(header)}", row))
-                continue
+        for line, row in data_rows(reader, len(header), rejects, name_width=True):
 
             def get(name: str, row: list[str] = row) -> str:
                 i = cols.get(name)

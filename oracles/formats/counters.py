@@ -27,13 +27,12 @@ non-negative integer Wh).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from oracles.formats import Reject, parse_iso_utc
+from oracles.formats import Reject, csv_columns, data_rows, parse_iso_utc
 from oracles.quantities import ACTIVE_POWER, ENERGY_REGISTER
 
 __all__ = [
@@ -208,20 +207,9 @@ def load_register_csv(path: Path | str) -> RegisterData:
     p = Path(path)
     samples: list[RegisterSample] = []
     rejects: list[Reject] = []
-    with p.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise RegisterFormatError(f"{p}: empty file (no header line)")
-        cols = {h.strip().lower(): i for i, h in enumerate(header)}
-        missing = [c for c in ("device", "timestamp_utc", "register_wh") if c not in cols]
-        if missing:
-            raise RegisterFormatError(f"{p}: header lacks {', '.join(missing)} (found {header!r})")
+    with csv_columns(p, ("device", "timestamp_utc", "register_wh"), RegisterFormatError) as (reader, cols, header):
         i_d, i_t, i_r = cols["device"], cols["timestamp_utc"], cols["register_wh"]
-        for line, row in enumerate(reader, start=1):
-            if len(row) <= max(i_d, i_t, i_r):
-                rejects.append(Reject.of(line, f"wrong column count: {len(row)}", row))
-                continue
+        for line, row in data_rows(reader, max(i_d, i_t, i_r) + 1, rejects):
             device = row[i_d].strip()
             if not device:
                 rejects.append(Reject.of(line, "empty device", row))

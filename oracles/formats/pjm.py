@@ -23,7 +23,6 @@ out of the comparison. Columns are found by name (case-insensitive, spaces trimm
 from __future__ import annotations
 
 import calendar
-import csv
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from oracles.formats import Reject
+from oracles.formats import Reject, csv_columns, data_rows
 from oracles.quantities import PJM_GENERATION, QuantityValueError
 
 __all__ = ["HOUR", "PjmData", "PjmFormatError", "PjmRow", "load_pjm", "parse_pjm_time"]
@@ -138,25 +137,10 @@ def load_pjm(path: Path | str) -> PjmData:
     rows: list[PjmRow] = []
     rejects: list[Reject] = []
     eastern = _eastern()
-    with p.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise PjmFormatError(f"{p}: empty file (no header line)")
-        cols = {h.strip().lower(): i for i, h in enumerate(header)}
-        missing = [c for c in ("datetime_beginning_utc", "fuel_type", "mw") if c not in cols]
-        if missing:
-            raise PjmFormatError(f"{p}: header lacks {', '.join(missing)} (found {header!r})")
+    with csv_columns(p, ("datetime_beginning_utc", "fuel_type", "mw"), PjmFormatError) as (reader, cols, header):
         i_utc, i_fuel, i_mw = cols["datetime_beginning_utc"], cols["fuel_type"], cols["mw"]
         i_ept = cols.get("datetime_beginning_ept")
-        need = max(i_utc, i_fuel, i_mw)
-        for line, row in enumerate(reader, start=1):
-            if not row or all(not c.strip() for c in row):
-                rejects.append(Reject.of(line, "empty row", row))
-                continue
-            if len(row) <= need:
-                rejects.append(Reject.of(line, f"wrong column count: {len(row)}", row))
-                continue
+        for line, row in data_rows(reader, max(i_utc, i_fuel, i_mw) + 1, rejects):
             start = parse_pjm_time(row[i_utc])
             if start is None:
                 rejects.append(Reject.of(line, f"bad datetime_beginning_utc {row[i_utc]!r}", row))

@@ -1,5 +1,6 @@
-"""The running system of one data directory: embedded chain, chain client, deployment, keys,
-participants and the three oracle nodes of the demo enterprise.
+"""The demo's running system of one data directory: embedded chain, chain client, deployment, keys,
+participants and the three oracle nodes of the demo enterprise (used by ``carbonledger demo``,
+``deploy``, ``api serve`` and the oracle network commands in scripts/).
 
 Everything here is idempotent: a second run finds the snapshot, the journal, the manifest,
 the keys and the on-chain registrations and reuses them (re-sending journalled transactions
@@ -19,7 +20,7 @@ from eth_utils import to_checksum_address
 from ledger.accounting.emissions import ef_to_scaled
 from ledger.chain.anvil import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainClient
-from ledger.contracts.compiler import compile_contracts
+from ledger.contracts.compiler import REPO_ROOT, compile_contracts
 from ledger.contracts.deployment import Deployment, deploy_all, extend_manifest, save_manifest
 from ledger.crypto import envelope as ev
 from ledger.crypto.keystore import Keystore, derive_encryption_key, passphrase_from_environment
@@ -29,32 +30,32 @@ from ledger.store.db import make_engine, sqlite_url
 from oracles.node import OracleNode
 from oracles.runtime import make_oracle_node
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = REPO_ROOT
 #: Working directory from which `python -m scripts.cli` runs.
 ROOT_FOR_CLI = PROJECT_ROOT
 
 #: The demo's participants. All organisations are fictional; their USCCs are syntactically valid
 #: (GB 32100-2015 check characters computed) but belong to no one.
+CST = 8 * 3600
+"""UTC offset of the demo organisations (China Standard Time, +08:00)."""
+
+
+def _org(role: str, name: str, uscc: tuple[str, str, str, str], utc_offset: int = CST) -> dict[str, Any]:
+    return {"role": role, "name": name, "uscc": make_uscc(*uscc), "utc_offset": utc_offset}
+
+
 PARTICIPANTS: dict[str, dict[str, Any]] = {
-    "regulator": {"role": "REGULATOR_ROLE", "name": "Demo provincial ecology and environment department (fictional)",
-                  "uscc": make_uscc("1", "1", "110000", "MB1C0001"), "utc_offset": 8 * 3600},
+    "regulator": _org("REGULATOR_ROLE", "Demo provincial ecology and environment department (fictional)",
+                      ("1", "1", "110000", "MB1C0001")),
     # The enterprise's meter is the UCI household meter, whose clock is a fixed +01:00 (DESIGN.md §5).
-    "enterprise": {"role": "ENTERPRISE_ROLE", "name": "Demo key emitting enterprise (fictional; meter data: UCI household)",
-                   "uscc": make_uscc("9", "1", "110108", "MA01CL7K"), "utc_offset": 3600},
-    "verifier": {"role": "VERIFIER_ROLE", "name": "Demo third-party verifier (fictional)",
-                 "uscc": make_uscc("9", "1", "110105", "MA02WF3R"), "utc_offset": 8 * 3600},
-    "oracle-1": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 1 (fictional)",
-                 "uscc": make_uscc("9", "1", "310115", "MA03RC11"), "utc_offset": 8 * 3600},
-    "oracle-2": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 2 (fictional)",
-                 "uscc": make_uscc("9", "1", "440305", "MA04RC22"), "utc_offset": 8 * 3600},
-    "oracle-3": {"role": "ORACLE_ROLE", "name": "Demo oracle operator 3 (fictional)",
-                 "uscc": make_uscc("9", "1", "510107", "MA05RC33"), "utc_offset": 8 * 3600},
-    "exchange": {"role": "EXCHANGE_ROLE", "name": "Demo carbon exchange (fictional)",
-                 "uscc": make_uscc("9", "1", "310101", "MA08EX01"), "utc_offset": 8 * 3600},
-    "registry": {"role": "REGISTRY_ROLE", "name": "Demo CCER registry (fictional)",
-                 "uscc": make_uscc("1", "2", "110102", "MB2RG001"), "utc_offset": 8 * 3600},
-    "bank": {"role": "SETTLEMENT_BANK_ROLE", "name": "Demo settlement bank (fictional)",
-             "uscc": make_uscc("9", "1", "110102", "MA09BK01"), "utc_offset": 8 * 3600},
+    "enterprise": _org("ENTERPRISE_ROLE", "Demo key emitting enterprise (fictional; meter data: UCI household)",
+                       ("9", "1", "110108", "MA01CL7K"), 3600),
+    "verifier": _org("VERIFIER_ROLE", "Demo third-party verifier (fictional)", ("9", "1", "110105", "MA02WF3R")),
+    **{f"oracle-{i}": _org("ORACLE_ROLE", f"Demo oracle operator {i} (fictional)", ("9", "1", division, body))
+       for i, division, body in ((1, "310115", "MA03RC11"), (2, "440305", "MA04RC22"), (3, "510107", "MA05RC33"))},
+    "exchange": _org("EXCHANGE_ROLE", "Demo carbon exchange (fictional)", ("9", "1", "310101", "MA08EX01")),
+    "registry": _org("REGISTRY_ROLE", "Demo CCER registry (fictional)", ("1", "2", "110102", "MB2RG001")),
+    "bank": _org("SETTLEMENT_BANK_ROLE", "Demo settlement bank (fictional)", ("9", "1", "110102", "MA09BK01")),
 }
 ORACLES = ("oracle-1", "oracle-2", "oracle-3")
 #: 2 of 3 oracle signatures anchor a batch (issue #2).

@@ -11,9 +11,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from oracles.runtime import open_oracle_node
+
 
 def _serve(data_dir: str, name: str, rpc_url: str, conn: Connection) -> None:
-    from oracles.runtime import open_oracle_node
     _dep, node = open_oracle_node(Path(data_dir), name, rpc_url)
     conn.send("ready")
     while True:

@@ -1,0 +1,117 @@
+"""Gas per asset operation on a throwaway embedded Anvil node (paris, the project's compiler
+settings): issue CEA, issue a CCER batch with serials, transfer, retire CEA, retire CCER with
+serials (allocated and explicit), settle one trade, settle 100 trades in one transaction.
+
+Figures are whole-transaction gas (``gasUsed`` of the receipt: 21,000 base + calldata +
+execution). "new" means the receiving balance slot was empty before (SSTORE from zero).
+``python -m scripts.bench_assets_gas`` prints them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ledger.accounting.assets import cea_id
+from ledger.accounting.settlement import Trade, trade_id
+from ledger.chain.anvil import AnvilNode, anvil_binary, free_port
+from ledger.chain.client import Call, ChainClient
+from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
+from ledger.contracts.deployment import Deployment, deploy_all
+from ledger.crypto.primitives import keccak256, new_private_key
+from ledger.identifiers import make_uscc, org_id, uscc_bytes32
+from ledger.offsets.serials import RetirementRequest, SerialRange
+from ledger.store.db import make_engine, sqlite_url
+
+ORGS = {  # name: (USCC, role)
+    "seller": (make_uscc("9", "1", "110108", "MA01CL7K"), "ENTERPRISE_ROLE"),
+    "buyer": (make_uscc("9", "1", "320500", "MA06EN22"), "ENTERPRISE_ROLE"),
+    "exchange": (make_uscc("9", "1", "310101", "MA08EX01"), "EXCHANGE_ROLE"),
+    "registry": (make_uscc("1", "2", "110102", "MB09RG01"), "REGISTRY_ROLE"),
+    "bank": (make_uscc("9", "1", "110102", "MA10BK01"), "SETTLEMENT_BANK_ROLE"),
+    "owner": (make_uscc("9", "1", "620102", "MA11PW01"), "PROJECT_OWNER_ROLE"),
+}
+REGULATOR_USCC = make_uscc("1", "1", "110000", "MB1C0001")
+
+
+def measure_asset_gas(project_root: Path = REPO_ROOT) -> dict[str, int]:
+    """Deploy once on a fresh node and measure; returns {operation: gas used}.
+
+    Raises:
+        NodeError: the node did not start. ContractRevert: an operation was refused (a bug).
+    """
+    artifacts = compile_contracts(project_root, project_root / ".carbonledger" / "build")
+    with tempfile.TemporaryDirectory() as tmp:
+        node = AnvilNode(anvil_binary(project_root), Path(tmp) / "anvil", port=free_port())
+        node.start()
+        try:
+            return _measure(node, artifacts, Path(tmp))
+        finally:
+            node.stop(snapshot=False)
+
+
+def _measure(node: AnvilNode, artifacts: dict[str, Artifact], tmp: Path) -> dict[str, int]:
+    client = ChainClient(node.url, make_engine(sqlite_url(tmp / "journal.sqlite")), error_abis=[a.abi for a in artifacts.values()])
+    acct = {n: client.add_account(new_private_key()) for n in ["regulator", "issuer", *ORGS]}
+    client.fund_on_dev_chain(acct.values())
+    reg = acct["regulator"]
+    dep = Deployment(client, deploy_all(client, artifacts, reg, org_id(REGULATOR_USCC), uscc_bytes32(REGULATOR_USCC)))
+    client.send([Call.of(dep.participants.functions.admit(org_id(u), dep.role(r), uscc_bytes32(u), 28800, acct[n], n), reg)
+                 for n, (u, r) in ORGS.items()])
+    # the manifest's contracts (deploy_all deploys the market too; never a second set)
+    addrs = {n: i["address"] for n, i in dep.manifest["contracts"].items()}
+    c = lambda name: client.w3.eth.contract(address=addrs[name], abi=artifacts[name].abi)  # noqa: E731
+    assets, registry, cash, settlement = c("CarbonAssets"), c("CCERRegistry"), c("CashToken"), c("Settlement")
+    client.send([Call.of(assets.functions.grantOperator(client.call(assets.functions.CEA_ISSUER_ROLE()), acct["issuer"]), reg)])
+
+    def gas(fn: Any, who: str) -> int:
+        return client.send([Call.of(fn, acct[who])])[0].gas_used
+
+    g: dict[str, int] = {}
+    cea, ref = cea_id(2021), keccak256(b"allocation 2021")
+    g["issue CEA (EOA with CEA_ISSUER_ROLE), new holder"] = gas(assets.functions.issue(acct["seller"], cea, 1_000_000, ref), "issuer")
+    g["issue CEA, existing holder"] = gas(assets.functions.issue(acct["seller"], cea, 1_000, ref), "issuer")
+    client.send([Call.of(registry.functions.registerProject(1001, acct["owner"], keccak256(b"CCER-14-001-V01"), bytes(32),
+                                                             1_700_000_000, 1_600_761_600, "wind farm"), acct["registry"])])
+    prefix = "CCER-CN-1001-2021-"
+    g["issueBatch CCER with serials (first batch of the prefix)"] = gas(
+        registry.functions.issueBatch(1001, 2021, 100_000, prefix, 1, 100_000, ref), "registry")
+    g["issueBatch CCER with serials (next batch, same prefix)"] = gas(
+        registry.functions.issueBatch(1001, 2021, 100_000, prefix, 100_001, 200_000, ref), "registry")
+    g["transfer (safeTransferFrom), new receiver balance"] = gas(
+        assets.functions.safeTransferFrom(acct["seller"], acct["buyer"], cea, 10, b""), "seller")
+    g["transfer, existing receiver balance"] = gas(
+        assets.functions.safeTransferFrom(acct["seller"], acct["buyer"], cea, 10, b""), "seller")
+    g["retire CEA (holder)"] = gas(assets.functions.retire(cea, 5, "Seattle City Light", "Environmental Benefit", "Q1"), "seller")
+    owner = acct["owner"]
+    req = RetirementRequest(owner, 1, 62, "Seattle City Light", "Environmental Benefit", "Applied to EY 2017")
+    g["retire CCER, serials allocated (first of the prefix)"] = gas(registry.functions.retire(req.as_tuple()), "owner")
+    g["retire CCER, serials allocated (next)"] = gas(registry.functions.retire(req.as_tuple()), "owner")
+    explicit = RetirementRequest(owner, 1, 100, "Seattle City Light", "Environmental Benefit", "",
+                                 SerialRange(prefix, 50_001, 50_100))
+    g["retire CCER, explicit serial range"] = gas(registry.functions.retire(explicit.as_tuple()), "registry")
+    # many pieces of one block, as in real retirement files: gas must not grow
+    calls = [Call.of(registry.functions.retire(RetirementRequest(owner, 2, 3, "b", "p", "", SerialRange(prefix, s, s + 2)).as_tuple()),
+                     acct["registry"], gas=500_000) for s in range(100_001, 100_001 + 3 * 1_000, 3)]
+    res = []
+    for i in range(0, len(calls), 200):
+        res += client.send(calls[i:i + 200])
+    g["retire CCER, explicit range, 1,000th piece of one block"] = res[-1].gas_used
+
+    client.send([Call.of(cash.functions.deposit(acct["buyer"], 10**13, keccak256(b"bank-1")), acct["bank"]),
+                 Call.of(settlement.functions.setFeeAccount(acct["exchange"]), acct["exchange"])])
+    client.send([Call.of(cash.functions.deposit(acct["seller"], 10**13, keccak256(b"bank-2")), acct["bank"])])
+
+    def trades(tag: str, n: int) -> list[tuple[Any, ...]]:
+        return [Trade(trade_id(f"{tag}-{i}"), acct["seller"], acct["buyer"], cea, 1 + i % 9, 9_796 + i, 49, 49).as_tuple()
+                for i in range(n)]
+
+    g["settle 1 trade (DvP, both fees)"] = gas(settlement.functions.settle(trades("one", 1), True), "exchange")
+    hundred = gas(settlement.functions.settle(trades("hundred", 100), True), "exchange")
+    g["settle 100 trades, per transaction"] = hundred
+    g["settle 100 trades, per trade"] = hundred // 100
+    g["settle 100 trades again (all already settled), per transaction"] = gas(
+        settlement.functions.settle(trades("hundred", 100), True), "exchange")
+
+    return g

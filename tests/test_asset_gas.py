@@ -1,0 +1,18 @@
+"""Gas per asset operation (ledger/accounting/asset_gas.py, printed by scripts/bench_assets_gas.py)
+on its own throwaway node: the figures are measured, not stated."""
+
+from __future__ import annotations
+
+from ledger.simulation.asset_gas import measure_asset_gas
+
+
+def test_asset_gas_figures_are_measured_and_ordered() -> None:
+    g = measure_asset_gas()
+    assert len(g) == 15 and all(v > 21_000 for v in g.values())
+    # an SSTORE from zero costs more than one to a used slot
+    assert g["issue CEA, existing holder"] < g["issue CEA (EOA with CEA_ISSUER_ROLE), new holder"]
+    assert g["transfer, existing receiver balance"] < g["transfer (safeTransferFrom), new receiver balance"]
+    assert g["settle 100 trades, per trade"] == g["settle 100 trades, per transaction"] // 100
+    # a batch amortises the transaction's base cost; a repeat settles nothing
+    assert g["settle 100 trades, per trade"] < g["settle 1 trade (DvP, both fees)"]
+    assert g["settle 100 trades again (all already settled), per transaction"] < g["settle 100 trades, per transaction"] // 5
