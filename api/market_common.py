@@ -24,7 +24,7 @@ async def send(ctx: AppContext, account: str, fn: Any, label: str) -> TxResult:
 
 def event_args(ctx: AppContext, contract: str, event: str, result: TxResult) -> list[dict[str, Any]]:
     """Decoded ``event`` logs of ``contract`` in a transaction's receipt."""
-    return ctx.deployment.client.decode_events(ctx.deployment.c[contract], event, result)
+    return ctx.deployment.c[contract].decode_events(result, event)
 
 
 def struct_dict(contract: Any, function: str, row: Any) -> dict[str, Any]:

@@ -213,11 +213,11 @@ class SettlementService:
     def _events(self, result: TxResult) -> dict[str, tuple[str, str]]:
         c, st = self.dep.client, self.dep.c["Settlement"]
         out: dict[str, tuple[str, str]] = {}
-        for e in c.decode_events(st, "TradeSettled", result):
+        for e in st.decode_events(result, "TradeSettled"):
             out["0x" + bytes(e["tradeId"]).hex()] = ("settled", "")
-        for e in c.decode_events(st, "TradeSkipped", result):
+        for e in st.decode_events(result, "TradeSkipped"):
             out["0x" + bytes(e["tradeId"]).hex()] = ("skipped", skip_reason(int(e["reasonCode"])))
-        for e in c.decode_events(st, "TradeAlreadySettled", result):
+        for e in st.decode_events(result, "TradeAlreadySettled"):
             out["0x" + bytes(e["tradeId"]).hex()] = ("duplicate", "trade id already settled on-chain")
         return out
 

@@ -201,7 +201,7 @@ class Submitter:
             lost = []
             for o, res in zip(pending, results):
                 if res.status == 1:
-                    ev = self.client.decode_events(self.anchor, "BatchAnchored", res)
+                    ev = self.anchor.decode_events(res, "BatchAnchored")
                     o.status, o.batch_id = "anchored", int(ev[0]["batchId"])
                     self._mark(nodes, o)
                 else:
@@ -286,7 +286,7 @@ class Submitter:
                     raise
                 ok = False
             if ok:
-                ev = self.client.decode_events(self.anchor, "BatchAnchored", res)
+                ev = self.anchor.decode_events(res, "BatchAnchored")
                 o.status, o.batch_id = "corrected", int(ev[0]["batchId"])
             else:                                   # another submitter corrected it first
                 o.status, o.batch_id = "already_corrected", int(self.client.call(a.currentBatch(bid)))

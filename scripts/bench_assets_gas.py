@@ -24,7 +24,8 @@ from ledger.accounting.settlement import Trade, trade_id
 from ledger.chain.anvil import AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import compile_contracts
-from ledger.contracts.deployment import Deployment, deploy_all, deploy_assets, deploy_market
+from ledger.contracts.deploy import deploy_all, deploy_assets, deploy_market
+from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.offsets.serials import RetirementRequest, SerialRange

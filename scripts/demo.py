@@ -36,11 +36,11 @@ from sqlalchemy.orm import Session
 
 from ledger.accounting.emissions import kg_to_tonnes
 from ledger.chain.client import JournalEntry
+from ledger.contracts.anchored import AnchoredBatch
 from ledger.identifiers import org_id
 from ledger.meter_data.energy import wh_to_mwh
 from ledger.records.queries import device_batches
 from ledger.verify.provenance import Verdict
-from ledger.verify.shapes import AnchoredBatch
 from oracles.device import DeviceSigner
 from oracles.node import SignedReading
 from oracles.submitter import Submitter

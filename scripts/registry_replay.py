@@ -60,7 +60,8 @@ from rich.table import Table
 from ledger.chain.anvil import AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainClient, ContractRevert, TxResult
 from ledger.contracts.compiler import Artifact, compile_contracts
-from ledger.contracts.deployment import Deployment, deploy_all, deploy_assets, deploy_market
+from ledger.contracts.deploy import deploy_all, deploy_assets, deploy_market
+from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.offsets.registry_exports import (

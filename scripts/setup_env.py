@@ -20,7 +20,8 @@ from ledger.accounting.emissions import ef_to_scaled
 from ledger.chain.anvil import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import compile_contracts
-from ledger.contracts.deployment import Deployment, deploy_all, extend_manifest, save_manifest
+from ledger.contracts.deploy import deploy_all, extend_manifest
+from ledger.contracts.deployment import Deployment, save_manifest
 from ledger.crypto import envelope as ev
 from ledger.crypto.keystore import Keystore, derive_encryption_key, passphrase_from_environment
 from ledger.crypto.primitives import Signer, keccak256, new_private_key

@@ -68,7 +68,8 @@ from ledger.accounting.settlement import trade_id
 from ledger.chain.anvil import anvil_binary
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import compile_contracts
-from ledger.contracts.deployment import Deployment, deploy_all, deploy_assets, deploy_compliance, deploy_market
+from ledger.contracts.deploy import deploy_all, deploy_assets, deploy_compliance, deploy_market
+from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import SECP256K1_N, keccak256
 from ledger.datasets.ampd import CATEGORY_BENCHMARK, Population, SimUnit, build_population, simulation_uscc
 from ledger.datasets.prices import load_gcp, select_window
@@ -397,13 +398,13 @@ def _run_on_chain(cfg: SimulationConfig, node: ThrowawayNode, tmp: Path, phases:
         "OGE emission_factors_for_co2_ch4_n2o.csv (singularity-energy/open-grid-emissions @ 4ac110c8; EPA 2009) "
         "short t CO2/MMBtu × 907.18474 ÷ 1.05505585262 → kgCO2/GJ × 1e6 (simulation factor set)",
         f"AMPD simulation {year}"), reg)])[0]
-    factor_set = int(client.decode_events(dep.factors, "FactorSetPublished", r)[0]["factorSetId"])
+    factor_set = int(dep.factors.decode_events(r, "FactorSetPublished")[0].factorSetId)
     bench = [b.as_input() for b in BENCHMARKS_2019_2020.benchmarks if b.category in CATEGORY_BENCHMARK.values()]
     alloc, comp = c["Allocation"].functions, c["Compliance"].functions
     r = client.send([Call.of(alloc.publishBenchmarkSet(
         year, year, BENCHMARKS_2019_2020.pre_allocation_bps, bench,
         BENCHMARKS_2019_2020.citation + f"; applied to the simulated year {year} (AMPD data)"), reg)])[0]
-    set_id = int(client.decode_events(c["Allocation"], "BenchmarkSetPublished", r)[0]["setId"])
+    set_id = int(c["Allocation"].decode_events(r, "BenchmarkSetPublished")[0].setId)
     now = int(client.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
     deadline = now + PERIOD_DAYS * 86_400
     preset = PERIOD_PRESETS[2019]
@@ -435,7 +436,7 @@ def _run_on_chain(cfg: SimulationConfig, node: ThrowawayNode, tmp: Path, phases:
     results = _send_all(client, calls, phases, per)
     record_ids: list[tuple[str, int]] = []
     for call, res in zip(calls, results):
-        ev = client.decode_events(dep.emissions, "ActivityRecorded", res)[0]
+        ev = dep.emissions.decode_events(res, "ActivityRecorded")[0]
         record_ids.append((call.sender, int(ev["recordId"])))
     submit, assign = FastCall(dep.emissions, "submit"), FastCall(dep.emissions, "assignVerifier")
     attest, confirm = FastCall(dep.emissions, "attest"), FastCall(dep.emissions, "confirm")
@@ -481,7 +482,7 @@ def _run_on_chain(cfg: SimulationConfig, node: ThrowawayNode, tmp: Path, phases:
         res = client.send([cl for _, cl in group])
         _tally(phases, res)
         for (n, _), r in zip(group, res):
-            settled_events += len(client.decode_events(c["Settlement"], "TradeSettled", r))
+            settled_events += len(c["Settlement"].decode_events(r, "TradeSettled"))
             phases.advance(n)
     if settled_events != plan.trade_count:
         raise SimulationMismatch(f"{settled_events} TradeSettled events, plan has {plan.trade_count} trades")

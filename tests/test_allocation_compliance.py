@@ -28,7 +28,7 @@ from ledger.accounting.compliance import (
 )
 from ledger.accounting.emissions import fuel_co2_code, fuel_emissions_kg
 from ledger.chain.client import Call, ContractRevert
-from ledger.contracts.deployment import deploy_compliance
+from ledger.contracts.deploy import deploy_compliance
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from tests.conftest import USCC, World
@@ -67,9 +67,9 @@ def sysm(world: World, artifacts: dict[str, Any]) -> SimpleNamespace:
     comp = c.w3.eth.contract(address=out["Compliance"], abi=artifacts["Compliance"].abi)
     res = w.tx(d.factors.functions.publishFactorSet(2019, 2030, [fuel_co2_code(COAL)], [COAL_FACTOR], [6],
                                                   "0.03085 tC/GJ (MEE notice 8 Jun 2022) × 99% × 44/12", "coal"), "regulator")
-    fuel_set = c.decode_events(d.factors, "FactorSetPublished", res)[0]["factorSetId"]
+    fuel_set = d.factors.decode_events(res, "FactorSetPublished")[0].factorSetId
     res = w.tx(alloc.functions.publishBenchmarkSet(2019, 2030, 7000, list(BENCH.values()), BENCHMARKS_2019_2020.citation), "regulator")
-    bench_set = c.decode_events(alloc, "BenchmarkSetPublished", res)[0]["setId"]
+    bench_set = alloc.decode_events(res, "BenchmarkSetPublished")[0].setId
     e1, e2 = org_id(USCC["enterprise"]), org_id(USCC["enterprise2"])
     c.send([Call.of(alloc.functions.enrol(e1, COAL_CAT, w.acct["enterprise"]), reg),
             Call.of(alloc.functions.enrol(e2, GAS_CAT, w.acct["enterprise2"]), reg)])
@@ -128,7 +128,7 @@ def declare(s: SimpleNamespace, who: str, kind: int, amount: int, year: int = YE
     fset = s.fuel_set if kind == FUEL else 0
     subject = COAL if kind == FUEL and subject == ZERO32 else subject
     res = s.w.tx(s.d.emissions.functions.recordDeclared(kind, subject, year, month, amount, fset, EV, amends), who)
-    return s.c.decode_events(s.d.emissions, "ActivityRecorded", res)[0]["recordId"]
+    return s.d.emissions.decode_events(res, "ActivityRecorded")[0].recordId
 
 
 def to_verified(s: SimpleNamespace, who: str, rids: list[int]) -> None:
@@ -268,7 +268,7 @@ def test_record_declared_refuses_bad_input(s: SimpleNamespace) -> None:
     for fn, err in bad:
         refused(s, fn, "enterprise", err)
     res = w.tx(s.d.factors.functions.publishFactorSet(2021, 2021, [fuel_co2_code(COAL)], [111_985], [3], "scale 3 test", "x"), "regulator")
-    wrong_scale = s.c.decode_events(s.d.factors, "FactorSetPublished", res)[0]["factorSetId"]
+    wrong_scale = s.d.factors.decode_events(res, "FactorSetPublished")[0].factorSetId
     refused(s, f.recordDeclared(FUEL, COAL, YEAR, 0, 10, wrong_scale, EV, 0), "enterprise", "FactorScaleMismatch")
     first = declare(s, "enterprise", ELEC, 10)
     refused(s, f.recordDeclared(ELEC, ZERO32, YEAR, 0, 10, 0, EV, 0), "enterprise", "RecordExists")
@@ -301,7 +301,7 @@ def test_deploy_compliance_wires_the_operator_roles(s: SimpleNamespace) -> None:
     assert s.c.call(f.compliance()).lower() == s.comp.address.lower()
     assert s.c.call(s.comp.functions.allocation()).lower() == s.alloc.address.lower()
     res = s.w.tx(f.setComplianceContract(s.w.acct["outsider"]), "regulator")
-    assert s.c.decode_events(s.alloc, "ComplianceContractSet", res)[0]["compliance"].lower() == s.w.acct["outsider"].lower()
+    assert s.alloc.decode_events(res, "ComplianceContractSet")[0].compliance.lower() == s.w.acct["outsider"].lower()
     assert s.c.call(f.compliance()).lower() == s.w.acct["outsider"].lower()
 
 
@@ -378,7 +378,7 @@ def test_enrol_and_pre_allocate_refuse_bad_input(s: SimpleNamespace) -> None:
     for fn, err in cases:
         refused(s, fn, "regulator", err)
     res = s.w.tx(f.publishBenchmarkSet(2021, 2021, 7000, [BENCH["GAS"]], "gas only"), "regulator")
-    gas_only = s.c.decode_events(s.alloc, "BenchmarkSetPublished", res)[0]["setId"]
+    gas_only = s.alloc.decode_events(res, "BenchmarkSetPublished")[0].setId
     refused(s, f.preAllocate(YEAR, gas_only, s.e1, 1, 0, EV), "regulator", "CategoryNotInSet")
     allocate(s, "enterprise", s.e1, 10**9)
     refused(s, f.preAllocate(YEAR, s.bench_set, s.e1, 1, 0, EV), "regulator", "AlreadyPreAllocated")
@@ -397,7 +397,7 @@ def test_pre_allocation_then_final_allocation_issues_the_difference(s: SimpleNam
     confirmed_year(s, "enterprise", wh=wh, heat_mj=heat, fuel_mj=fuel_mj_for_tonnes(2_000_000))
     res = s.w.tx(s.alloc.functions.finalAllocate(YEAR, s.e1), "regulator")
     final = allocation_tonnes(wh, heat, 877_000, 126_000, 1_000_000)
-    ev = s.c.decode_events(s.alloc, "FinalAllocated", res)[0]
+    ev = s.alloc.decode_events(res, "FinalAllocated")[0]
     assert ev["finalAllocation"] == final and ev["issuedNow"] == final - pre and ev["clawbackRequested"] == 0
     assert balance(s, "enterprise", token) == final
     e = entry(s, s.e1)
@@ -418,9 +418,9 @@ def test_final_below_pre_allocation_claws_back_and_beyond_holdings_records_debt(
     final = allocation_tonnes(1_000_000_000_000, 0, 877_000, 126_000, 1_000_000)
     res = s.w.tx(s.alloc.functions.finalAllocate(YEAR, s.e1), "regulator")
     owed = pre - final
-    ev = s.c.decode_events(s.alloc, "FinalAllocated", res)[0]
+    ev = s.alloc.decode_events(res, "FinalAllocated")[0]
     assert (ev["clawbackRequested"], ev["clawedBackNow"]) == (owed, 1_000)
-    debt = s.c.decode_events(s.alloc, "DebtRecorded", res)[0]
+    debt = s.alloc.decode_events(res, "DebtRecorded")[0]
     assert (debt["amount"], debt["debt"]) == (owed - 1_000, owed - 1_000)
     assert balance(s, "enterprise", token) == 0                           # never negative
     assert entry(s, s.e1)["debt"] == owed - 1_000
@@ -428,7 +428,7 @@ def test_final_below_pre_allocation_claws_back_and_beyond_holdings_records_debt(
     # the enterprise buys some back; the regulator recovers what it now holds
     s.w.tx(s.assets.functions.safeTransferFrom(s.w.acct["enterprise2"], s.w.acct["enterprise"], token, 5_000, b""), "enterprise2")
     res = s.w.tx(s.alloc.functions.recoverDebt(YEAR, s.e1), "regulator")
-    rec = s.c.decode_events(s.alloc, "DebtRecovered", res)[0]
+    rec = s.alloc.decode_events(res, "DebtRecovered")[0]
     assert (rec["amount"], rec["debt"]) == (5_000, owed - 6_000)
     assert balance(s, "enterprise", token) == 0
     assert_supply_invariant(s, token)
@@ -586,14 +586,14 @@ def test_shortfall_is_recorded_with_penalty_and_deduction_applied_to_next_year(s
     refused(s, f.close(YEAR, s.e1), "regulator", "PriceNotPublished")
     s.w.tx(f.publishPrice(YEAR, 9_800, "SEEE certified average of the month before the deadline"), "regulator")
     res = s.w.tx(f.close(YEAR, s.e1), "regulator")
-    ev = s.c.decode_events(s.comp, "ShortfallRecorded", res)[0]
+    ev = s.comp.decode_events(res, "ShortfallRecorded")[0]
     assert (ev["shortfall"], ev["penaltyMinFen"], ev["penaltyMaxFen"]) == (865_300, 42_399_700_000, 84_799_400_000)
     row = status(s, s.e1)
     assert (row["status"], row["shortfall"], row["shortfallAtClose"], row["deduction"], row["deductionAmount"]) == (2, 865_300, 865_300, 1, 865_300)
     refused(s, f.close(YEAR, s.e1), "regulator", "AlreadyClosed")
     # the regulator marks refusal to correct: 1:1 deduction from YEAR+1, applied at its final allocation
     res = s.w.tx(f.markRefusesToCorrect(s.e1, YEAR), "regulator")
-    assert s.c.decode_events(s.alloc, "DeductionRecorded", res)[0]["amount"] == 865_300
+    assert s.alloc.decode_events(res, "DeductionRecorded")[0].amount == 865_300
     assert status(s, s.e1)["deduction"] == 2
     refused(s, f.markRefusesToCorrect(s.e1, YEAR), "regulator", "NoPendingDeduction")
     refused(s, f.surrender(YEAR, cea_id(YEAR), 1), "enterprise", "SurrenderClosed")  # no late correction now
@@ -617,7 +617,7 @@ def test_deduction_after_next_year_is_final_is_clawed_back_at_once(s: SimpleName
     s.w.tx(f.publishPrice(YEAR, 9_800, "avg"), "regulator")
     s.w.tx(f.close(YEAR, s.e1), "regulator")
     res = s.w.tx(f.markRefusesToCorrect(s.e1, YEAR), "regulator")
-    assert s.c.decode_events(s.alloc, "DeductionRecorded", res)[0]["appliedNow"] is True
+    assert s.alloc.decode_events(res, "DeductionRecorded")[0].appliedNow is True
     assert balance(s, "enterprise", cea_id(YEAR + 1)) == before - 1_000
     assert entry(s, s.e1, YEAR + 1)["clawedBack"] == 1_000
 
@@ -635,14 +635,14 @@ def test_surrender_after_the_deadline_only_as_late_correction_of_a_shortfall(s: 
     refused(s, f.surrender(YEAR, cea_id(YEAR), 1), "enterprise", "SurrenderClosed")    # not closed yet
     s.w.tx(f.publishPrice(YEAR, 9_800, "avg"), "regulator")
     res = s.w.tx(f.closeBatch(YEAR, [s.e1, s.e2]), "regulator")
-    closed = {bytes(e["enterprise"]): e for e in s.c.decode_events(s.comp, "PeriodClosed", res)}
+    closed = {bytes(e["enterprise"]): e for e in s.comp.decode_events(res, "PeriodClosed")}
     assert closed[s.e2]["status"] == 1 and closed[s.e1]["status"] == 2
     refused(s, f.surrender(YEAR, cea_id(YEAR), 1), "enterprise2", "SurrenderClosed")   # compliant: nothing to do
     refused(s, f.surrender(YEAR, cea_id(YEAR), 1_000), "enterprise", "ExceedsObligation")
     s.w.tx(f.surrender(YEAR, cea_id(YEAR), 500), "enterprise")
     assert status(s, s.e1)["status"] == 2 and status(s, s.e1)["shortfall"] == 499
     res = s.w.tx(f.surrender(YEAR, cea_id(YEAR), 499), "enterprise")
-    assert s.c.decode_events(s.comp, "CorrectedLate", res)
+    assert s.comp.decode_events(res, "CorrectedLate")
     row = status(s, s.e1)
     assert (row["status"], row["deduction"], row["shortfall"], row["shortfallAtClose"]) == (3, 3, 0, 999)
     assert (row["penaltyMinFen"], row["penaltyMaxFen"]) == penalty_range_fen(999, 9_800)   # the penalty stays
@@ -670,7 +670,7 @@ def test_surrendered_units_leave_circulation_and_are_counted(s: SimpleNamespace)
     res = s.w.tx(s.comp.functions.surrender(YEAR, token, 60_000), "enterprise")
     assert int(s.c.call(s.assets.functions.totalSupply(token))) == before - 60_000
     assert s.c.call(s.assets.functions.supplyOf(token))[2] == 60_000
-    ev = s.c.decode_events(s.assets, "Surrendered", res)[0]
+    ev = s.assets.decode_events(res, "Surrendered")[0]
     assert ev["amount"] == 60_000 and bytes(ev["ref"]) == (YEAR).to_bytes(32, "big")
     assert status(s, s.e1)["ceaSurrendered"] == 60_000
     assert_supply_invariant(s, token)
@@ -812,7 +812,7 @@ def test_gas_of_allocation_and_surrender(s: SimpleNamespace, capsys: pytest.Capt
                                                              [10**9] * 100, [EV] * 100), "regulator").gas_used
     em = s.d.emissions.functions
     res = s.c.send([Call.of(em.recordDeclared(ELEC, ZERO32, YEAR, 0, 5 * 10**11 + i, 0, EV, 0), a) for i, a in enumerate(accts)])
-    rids = [s.c.decode_events(s.d.emissions, "ActivityRecorded", r)[0]["recordId"] for r in res]
+    rids = [s.d.emissions.decode_events(r, "ActivityRecorded")[0].recordId for r in res]
     s.c.send([Call.of(em.submit(r), a) for r, a in zip(rids, accts)])
     s.c.send([Call.of(em.assignVerifier(r, s.w.acct["verifier"]), reg) for r in rids])
     s.c.send([Call.of(em.attest(r, REPORT, ZERO32), s.w.acct["verifier"]) for r in rids])

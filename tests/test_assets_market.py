@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from ledger.accounting.assets import ccer_id, cea_id
 from ledger.accounting.settlement import Reason, Trade, trade_id
 from ledger.chain.client import Call, ContractRevert, TxResult
-from ledger.contracts.deployment import deploy_assets, deploy_market
+from ledger.contracts.deploy import deploy_assets, deploy_market
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.offsets.serials import (
@@ -97,11 +97,11 @@ class Market:
                     vintage: int = VINTAGE) -> int:
         r = self.tx(self.registry.functions.issueBatch(project, vintage, amount, serials.prefix, serials.start,
                                                        serials.end, keccak256(b"issuance")), "registry")
-        return self.client.decode_events(self.registry, "BatchIssued", r)[0]["batchId"]
+        return self.registry.decode_events(r, "BatchIssued")[0].batchId
 
     def retire(self, req: RetirementRequest, who: str = "registry") -> dict[str, Any]:
         r = self.tx(self.registry.functions.retire(req.as_tuple()), who)
-        ev = self.client.decode_events(self.registry, "RetirementCertified", r)[0]
+        ev = self.registry.decode_events(r, "RetirementCertified")[0]
         ev["gas"] = r.gas_used
         return ev
 
@@ -352,7 +352,7 @@ def test_cancel_moves_units_out_into_the_cancelled_bucket(m: Market) -> None:
     m.issue_batch(100)
     reg = m.registry.functions
     r = m.tx(reg.cancel(m.acct["owner"], PROJECT, VINTAGE, 40, keccak256(b"Verra")), "registry")
-    ev = m.client.decode_events(m.registry, "CreditsCancelled", r)[0]
+    ev = m.registry.decode_events(r, "CreditsCancelled")[0]
     assert (ev["amount"], ev["assetId"], bytes(ev["destination"])) == (40, CCER, keccak256(b"Verra"))
     s = m.supply(CCER)
     assert (s["issued"], s["cancelled"], s["holdings"]) == (100, 40, 60)
@@ -581,7 +581,7 @@ def test_cea_retirement_by_the_holder_is_final_and_needs_beneficiary_and_purpose
     m.issue_cea("enterprise", 10)
     a = m.assets.functions
     r = m.tx(a.retire(CEA, 4, "Shanghai Marathon 2024", "carbon neutrality", "event offset"), "enterprise")
-    ev = m.client.decode_events(m.assets, "Retired", r)[0]
+    ev = m.assets.decode_events(r, "Retired")[0]
     assert (ev["amount"], ev["beneficiary"], ev["purpose"]) == (4, "Shanghai Marathon 2024", "carbon neutrality")
     assert m.supply(CEA)["retired"] == 4 and m.bal("enterprise", CEA) == 6
     m.refused(a.retire(CEA, 1, "", PURPOSE, ""), "enterprise", "MissingText")
@@ -594,7 +594,7 @@ def test_clawback_takes_at_most_the_balance_and_surrender_burns_into_its_bucket(
     m.issue_cea("enterprise", 10)
     a, ent = m.assets.functions, m.acct["enterprise"]
     r = m.tx(a.clawback(ent, CEA, 15, keccak256(b"final allocation")), "issuer")
-    ev = m.client.decode_events(m.assets, "ClawedBack", r)[0]
+    ev = m.assets.decode_events(r, "ClawedBack")[0]
     assert (ev["requested"], ev["taken"]) == (15, 10)
     m.refused(a.clawback(ent, CCER, 1, bytes(32)), "issuer", "WrongIssuerForClass")
     m.issue_cea("enterprise", 5)
@@ -658,7 +658,7 @@ def test_supply_invariant_holds_for_every_id_under_random_sequences(m: Market, o
                 continue
             done += 1
             if op == "issue_ccer":
-                batch = m.client.decode_events(m.registry, "BatchIssued", r)[0]["batchId"]
+                batch = m.registry.decode_events(r, "BatchIssued")[0].batchId
         for tid in ids:
             s = m.supply(tid)
             assert s["holdings"] == sum(m.bal(h, tid) for h in holders)
@@ -673,7 +673,7 @@ def test_cash_token_is_minted_and_burnt_by_the_bank_only_against_unique_referenc
     c, ent = m.cash.functions, m.acct["enterprise"]
     assert m.call(c.decimals()) == 0 and m.call(c.name()) == "CarbonLedger CNY deposit"
     r = m.tx(c.deposit(ent, 1_234_500, keccak256(b"ICBC-0001")), "bank")
-    ev = m.client.decode_events(m.cash, "Deposited", r)[0]
+    ev = m.cash.decode_events(r, "Deposited")[0]
     assert (ev["amount"], bytes(ev["bankRef"])) == (1_234_500, keccak256(b"ICBC-0001"))
     m.refused(c.deposit(ent, 1, keccak256(b"ICBC-0001")), "bank", "BankRefInvalidOrUsed")
     m.refused(c.deposit(ent, 1, bytes(32)), "bank", "BankRefInvalidOrUsed")
@@ -693,10 +693,10 @@ def test_cash_operator_changes_are_the_regulators_and_emit_events(m: Market) -> 
     assert m.call(c.isOperator(s)) is True
     m.refused(c.grantOperator(s), "regulator", "OperatorUnchanged")
     r = m.tx(c.revokeOperator(s), "regulator")
-    assert m.client.decode_events(m.cash, "OperatorRevoked", r)[0]["account"].lower() == s.lower()
+    assert m.cash.decode_events(r, "OperatorRevoked")[0].account.lower() == s.lower()
     m.refused(c.revokeOperator(s), "regulator", "OperatorUnchanged")
     r = m.tx(c.grantOperator(s), "regulator")
-    assert len(m.client.decode_events(m.cash, "OperatorGranted", r)) == 1
+    assert len(m.cash.decode_events(r, "OperatorGranted")) == 1
 
 
 # ============================================================================ Settlement
@@ -719,7 +719,7 @@ def test_a_trade_settles_delivery_versus_payment_with_fees(m: Market) -> None:
     _setup_trading(m)
     t = _trade(m, "SEEE-20240102-0001", qty=100, price=9_796, bfee=490, sfee=490)  # CNY 97.96/t
     r = _settle(m, [t], True)
-    ev = m.client.decode_events(m.settlement, "TradeSettled", r)[0]
+    ev = m.settlement.decode_events(r, "TradeSettled")[0]
     assert (ev["quantity"], ev["priceFen"], ev["valueFen"]) == (100, 9_796, 979_600)
     assert (m.bal("enterprise", CEA), m.bal("enterprise2", CEA)) == (900, 100)
     assert m.cash_of("enterprise2") == 10_000_000 - 979_600 - 490
@@ -736,14 +736,14 @@ def test_a_trade_id_settles_at_most_once_and_a_retried_batch_is_a_no_op(m: Marke
     before = (m.bal("enterprise", CEA), m.cash_of("enterprise2"))
     for atomic in (True, False):
         r = _settle(m, trades, atomic)
-        assert len(m.client.decode_events(m.settlement, "TradeAlreadySettled", r)) == 3
-        assert m.client.decode_events(m.settlement, "TradeSettled", r) == []
+        assert len(m.settlement.decode_events(r, "TradeAlreadySettled")) == 3
+        assert m.settlement.decode_events(r, "TradeSettled") == []
     assert (m.bal("enterprise", CEA), m.cash_of("enterprise2")) == before
     # the same id twice in one batch settles once
     dup = _trade(m, "T-dup", qty=1)
     r = _settle(m, [dup, dup], True)
-    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 1
-    assert len(m.client.decode_events(m.settlement, "TradeAlreadySettled", r)) == 1
+    assert len(m.settlement.decode_events(r, "TradeSettled")) == 1
+    assert len(m.settlement.decode_events(r, "TradeAlreadySettled")) == 1
 
 
 def test_a_batch_with_one_bad_trade_reverts_whole_in_atomic_mode(m: Market) -> None:
@@ -762,17 +762,17 @@ def test_a_batch_with_one_bad_trade_skips_it_in_skip_mode(m: Market) -> None:
     _setup_trading(m)
     trades = [_trade(m, "S-1"), _trade(m, "S-2", qty=5_000), _trade(m, "S-3")]
     r = _settle(m, trades, False)
-    skipped = m.client.decode_events(m.settlement, "TradeSkipped", r)
+    skipped = m.settlement.decode_events(r, "TradeSkipped")
     assert [(bytes(s["tradeId"]), s["reasonCode"]) for s in skipped] == [(trade_id("S-2"), Reason.SELLER_LACKS_ASSET)]
-    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 2
+    assert len(m.settlement.decode_events(r, "TradeSettled")) == 2
     assert m.bal("enterprise2", CEA) == 20
     assert m.call(m.settlement.functions.settledAt(trade_id("S-2"))) == 0
     # a skipped trade may be resubmitted once it can settle
     m.issue_cea("enterprise", 5_000)
     m.deposit("enterprise2", 50_000_000)
     r = _settle(m, trades, False)
-    assert len(m.client.decode_events(m.settlement, "TradeAlreadySettled", r)) == 2
-    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 1
+    assert len(m.settlement.decode_events(r, "TradeAlreadySettled")) == 2
+    assert len(m.settlement.decode_events(r, "TradeSettled")) == 1
 
 
 def test_every_reason_code_is_reported_and_nothing_moves_for_a_refused_trade(m: Market) -> None:
@@ -799,7 +799,7 @@ def test_every_reason_code_is_reported_and_nothing_moves_for_a_refused_trade(m: 
         e = m.refused(ex.settle([t.as_tuple()], True), "exchange", "TradeFailed")
         assert e.args_ == (0, t.trade_id, code)
     r = _settle(m, [t for t, _ in cases], False)
-    assert [s["reasonCode"] for s in m.client.decode_events(m.settlement, "TradeSkipped", r)] == [c for _, c in cases]
+    assert [s["reasonCode"] for s in m.settlement.decode_events(r, "TradeSkipped")] == [c for _, c in cases]
     assert (m.bal("enterprise", CEA), m.bal("enterprise2", CEA), m.cash_of("enterprise2")) == (1_000, 10, 100_000)
     # frozen parties, pause, missing fee account
     a = m.assets.functions
@@ -839,14 +839,14 @@ def test_frozen_account_cannot_settle(m: Market) -> None:
     e = m.refused(m.settlement.functions.settle([_trade(m, "FZ").as_tuple()], True), "exchange", "TradeFailed")
     assert e.args_[2] == Reason.BUYER_FROZEN
     r = _settle(m, [_trade(m, "FZ")], False)
-    assert m.client.decode_events(m.settlement, "TradeSkipped", r)[0]["reasonCode"] == Reason.BUYER_FROZEN
+    assert m.settlement.decode_events(r, "TradeSkipped")[0].reasonCode == Reason.BUYER_FROZEN
     assert m.bal("enterprise2", CEA) == 0
 
 
 def test_set_fee_account_refuses_an_unadmitted_account(m: Market) -> None:
     m.refused(m.settlement.functions.setFeeAccount(m.acct["outsider"]), "exchange", "NotAdmitted")
     r = m.tx(m.settlement.functions.setFeeAccount(m.acct["exchange"]), "exchange")
-    assert m.client.decode_events(m.settlement, "FeeAccountSet", r)[0]["account"].lower() == m.acct["exchange"].lower()
+    assert m.settlement.decode_events(r, "FeeAccountSet")[0].account.lower() == m.acct["exchange"].lower()
     assert m.call(m.settlement.functions.feeAccount()).lower() == m.acct["exchange"].lower()
 
 
@@ -865,6 +865,6 @@ def test_one_hundred_trades_settle_in_one_transaction_well_within_the_block_gas_
                      seller="enterprise" if i % 2 else "enterprise2", buyer="enterprise2" if i % 2 else "enterprise")
               for i in range(100)]
     r = _settle(m, trades, True)
-    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 100
+    assert len(m.settlement.decode_events(r, "TradeSettled")) == 100
     assert r.gas_used < 15_000_000, r.gas_used
     assert m.cash_of("exchange") == 1_000

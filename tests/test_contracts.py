@@ -31,7 +31,7 @@ def anchor_day(w: World, day_start: int, watts: list[int], signers=(1, 2), first
     rep, tree = report_for(rs, w.call(w.dep.anchor.functions.configDigest()), day_start, day_start + 86_400)
     sigs = sign_report(rep, w.dep.domain.separator, [w.oracle_signer(i) for i in signers])
     res = w.tx(w.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1")
-    batch_id = w.client.decode_events(w.dep.anchor, "BatchAnchored", res)[0]["batchId"]
+    batch_id = w.dep.anchor.decode_events(res, "BatchAnchored")[0].batchId
     return batch_id, rs, rep, tree
 
 

@@ -14,8 +14,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.contracts.anchored import AnchoredBatch
 from ledger.verify.provenance import Check, Verdict, verify_record
-from ledger.verify.shapes import AnchoredBatch
 
 
 @dataclass

@@ -226,8 +226,21 @@ class ContractBinding:
             raise RuntimeError(f"deploy {cls.NAME}: receipt names no contract address")
         return cls(client, r.contract_address)
 
-    def _fn(self, name: str) -> dict[str, Any]:
-        return next(i for i in self.ABI if i.get("type") == "function" and i["name"] == name)
+    def decode_input(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """The function a transaction's calldata calls and its arguments by name (binding types).
+
+        Raises:
+            ValueError: no function of this contract has the selector, or the arguments do not decode.
+        """
+        fn = next((i for i in self.ABI if i.get("type") == "function" and selector(i) == data[:4]), None)
+        if fn is None:
+            raise ValueError(f"{self.NAME} has no function with selector 0x{data[:4].hex()}")
+        try:
+            values = abi_decode([abi_type(i) for i in fn["inputs"]], data[4:])
+        except Exception as exc:  # noqa: BLE001 - eth_abi raises several types
+            raise ValueError(f"{fn['name']}: arguments do not decode: {exc}") from None
+        return fn["name"], {py_name(i["name"], n): to_python(v, i, self.STRUCTS)
+                            for n, (i, v) in enumerate(zip(fn["inputs"], values))}
 
     def decode_events(self, result: TxResult, event: type[E] | str) -> list[Any]:
         """The ``event`` logs (class or name) this contract emitted in a mined transaction, decoded.

@@ -1,23 +1,12 @@
 """Shapes shared by the verifier (:mod:`ledger.verify.provenance`, the one verifier implementation:
 ``carbonledger verify``, the demo's verifier step, ``GET /v1/verifier/records/{id}/verification``
-and the portal's provenance page) and the batch readers: an anchored batch as stored on-chain, and
-the per-batch result of re-verifying it from the readings a data holder serves."""
+and the portal's provenance page) and the batch readers: the per-batch result of re-verifying a
+batch from the readings a data holder serves (an anchored batch as stored on-chain is
+:class:`ledger.contracts.anchored.AnchoredBatch`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class AnchoredBatch:
-    """A batch as anchored on-chain (the current one of its supersede chain)."""
-
-    batch_id: int
-    start: int
-    end: int
-    count: int
-    total_wh: int
-    root: bytes
 
 
 @dataclass
