@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ledger.chain.client import Call, ChainClient, ContractRevert
+from ledger.contracts._generated.meter_data_anchor import BatchAnchored
 from ledger.crypto.primitives import InvalidSignature, address_bytes, keccak256, recover_address_bytes
 from ledger.meter_data.reading import BatchReport, batch_report_digest
 from oracles.node import NodeReport
@@ -85,7 +86,7 @@ class Submitter:
 
     Args:
         client: chain client holding the submitter's key.
-        anchor: web3 contract object of MeterDataAnchor.
+        anchor: the MeterDataAnchor binding.
         sender: the submitter's (oracle's) address.
         quorum: callable returning the current on-chain quorum.
         chunk: how many anchors go into one JSON-RPC batch of transactions.
@@ -149,7 +150,7 @@ class Submitter:
     def _batch_ids(self, device: bytes, starts: Sequence[int]) -> list[int]:
         """``batchIdByStart(device, s)`` for every start (one JSON-RPC batch); 0 = not anchored."""
         fn = self.anchor.functions.batchIdByStart
-        res = self.client.rpc_batch([("eth_call", [{"to": self.anchor.address, "data": fn(device, s)._encode_transaction_data()}, "latest"])
+        res = self.client.rpc_batch([("eth_call", [{"to": self.anchor.address, "data": "0x" + fn(device, s).data.hex()}, "latest"])
                                      for s in starts])
         return [int(r["result"], 16) if r.get("result") else 0 for r in res]
 
@@ -201,8 +202,8 @@ class Submitter:
             lost = []
             for o, res in zip(pending, results):
                 if res.status == 1:
-                    ev = self.anchor.decode_events(res, "BatchAnchored")
-                    o.status, o.batch_id = "anchored", int(ev[0]["batchId"])
+                    ev = self.anchor.decode_events(res, BatchAnchored)
+                    o.status, o.batch_id = "anchored", ev[0].batchId
                     self._mark(nodes, o)
                 else:
                     lost.append(o)
@@ -262,7 +263,7 @@ class Submitter:
                 outcomes.append(AnchorOutcome(device, s, e, "not_anchored"))
                 continue
             cur = int(self.client.call(a.currentBatch(bid)))
-            root = bytes(self.client.call(a.batch(cur))[5])
+            root = self.client.call(a.batch(cur)).root
             if local is not None and local.build_correction(device, s, e, cur, root) is None:
                 outcomes.append(AnchorOutcome(device, s, e, "nothing_to_correct"))
                 continue
@@ -286,8 +287,8 @@ class Submitter:
                     raise
                 ok = False
             if ok:
-                ev = self.anchor.decode_events(res, "BatchAnchored")
-                o.status, o.batch_id = "corrected", int(ev[0]["batchId"])
+                ev = self.anchor.decode_events(res, BatchAnchored)
+                o.status, o.batch_id = "corrected", ev[0].batchId
             else:                                   # another submitter corrected it first
                 o.status, o.batch_id = "already_corrected", int(self.client.call(a.currentBatch(bid)))
             self._mark(nodes, o, o.report.supersedes)

@@ -25,7 +25,7 @@ from ledger.chain.anvil import AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import compile_contracts
 from ledger.contracts.deploy import deploy_all, deploy_assets, deploy_market
-from ledger.contracts.deployment import Deployment
+from ledger.contracts.deployment import BINDINGS, Deployment
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.offsets.serials import RetirementRequest, SerialRange
@@ -72,7 +72,7 @@ def _measure(node: AnvilNode, artifacts: dict[str, Any], tmp: Path, console: Con
                  for n, (u, r) in ORGS.items()])
     assets_addr = deploy_assets(client, artifacts, reg, dep.participants.address)
     addrs = deploy_market(client, artifacts, reg, dep.participants.address, assets_addr)
-    c = lambda name, a: client.w3.eth.contract(address=a, abi=artifacts[name].abi)  # noqa: E731
+    c = lambda name, a: BINDINGS[name](client, a)  # noqa: E731
     assets, registry = c("CarbonAssets", assets_addr), c("CCERRegistry", addrs["CCERRegistry"])
     cash, settlement = c("CashToken", addrs["CashToken"]), c("Settlement", addrs["Settlement"])
     client.send([Call.of(assets.functions.grantOperator(client.call(assets.functions.CEA_ISSUER_ROLE()), acct["issuer"]), reg)])

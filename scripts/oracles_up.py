@@ -95,8 +95,8 @@ def configure_oracles(client: ChainClient, dep: Any, regulator: str, keys: dict[
 def set_oracle_set(client: ChainClient, dep: Any, regulator: str, accounts: list[str], quorum: int) -> bool:
     """``MeterDataAnchor.setOracles(accounts, quorum)`` unless the chain already holds exactly that;
     True if a transaction was sent (the config digest changes: reports signed before are refused)."""
-    have, q, _v = client.call(dep.anchor.functions.oracles())
-    if [to_checksum_address(x) for x in have] == [to_checksum_address(a) for a in accounts] and int(q) == quorum:
+    oset = dep.anchor.oracles()
+    if list(oset.oracles_) == [to_checksum_address(a) for a in accounts] and oset.quorum == quorum:
         return False
     client.send([Call.of(dep.anchor.functions.setOracles([to_checksum_address(a) for a in accounts], quorum), regulator, "setOracles")])
     return True
@@ -294,8 +294,8 @@ def set_(add: Annotated[list[str] | None, typer.Option("--add", help="Oracle to 
     from ledger.crypto.primitives import Signer
     d = data_dir.resolve()
     client, dep, regulator = _open(d, rpc_url)
-    have, q, _v = client.call(dep.anchor.functions.oracles())
-    members = [to_checksum_address(a) for a in have]
+    oset = dep.anchor.oracles()
+    members = list(oset.oracles_)
     for name in add or []:
         keys = ensure_oracle_keys(d, [name])
         acct = client.add_account(keys[name])
@@ -306,7 +306,7 @@ def set_(add: Annotated[list[str] | None, typer.Option("--add", help="Oracle to 
     for name in remove or []:
         addr = name if name.startswith("0x") else Signer(ensure_oracle_keys(d, [name])[name]).address
         members = [m for m in members if m != to_checksum_address(addr)]
-    k = quorum if quorum is not None else int(q)
+    k = quorum if quorum is not None else oset.quorum
     try:
         changed = set_oracle_set(client, dep, regulator, members, k)
     except ContractRevert as exc:
@@ -331,15 +331,15 @@ def status(data_dir: DataDir = Path(".carbonledger"), rpc_url: RpcUrl = "http://
     """The on-chain oracle set, quorum, version and config digest; the cluster's nodes if running."""
     d = data_dir.resolve()
     client, dep, _reg = _open(d, rpc_url)
-    have, q, v = client.call(dep.anchor.functions.oracles())
-    console.print(f"oracle set v{v}: {q} of {len(have)}; config digest 0x{dep.config_digest().hex()}")
+    oset = dep.anchor.oracles()
+    console.print(f"oracle set v{oset.version}: {oset.quorum} of {len(oset.oracles_)}; config digest 0x{dep.config_digest().hex()}")
     cf = d / "oracles" / "cluster.json"
     members = {m.address: m for m in Cluster.load(cf).members} if cf.exists() else {}
     t = Table()
     for c in ("address", "node", "url", "up"):
         t.add_column(c)
-    for a in have:
-        m = members.get(to_checksum_address(a))
+    for a in oset.oracles_:
+        m = members.get(a)
         up_ = ""
         if m:
             try:

@@ -45,7 +45,6 @@ from typing import Annotated, Any
 
 import typer
 from eth_abi import encode as abi_encode
-from eth_utils import to_checksum_address
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -57,11 +56,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ledger.chain.abi import abi_type
 from ledger.chain.anvil import AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainClient, ContractRevert, TxResult
+from ledger.contracts._generated.ccer_registry import BatchIssued
 from ledger.contracts.compiler import Artifact, compile_contracts
 from ledger.contracts.deploy import deploy_all, deploy_assets, deploy_market
-from ledger.contracts.deployment import Deployment
+from ledger.contracts.deployment import BINDINGS, Deployment
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.offsets.registry_exports import (
@@ -122,8 +123,7 @@ class ReplayLedger:
 
 
 def _contract(client: ChainClient, art: Artifact, address: str) -> Any:
-    client.register_errors(art.abi)
-    return client.w3.eth.contract(address=to_checksum_address(address), abi=art.abi)
+    return BINDINGS[art.name](client, address)
 
 
 def deploy_replay_ledger(client: ChainClient, artifacts: dict[str, Artifact],
@@ -256,20 +256,13 @@ def _send_group(client: ChainClient, group: list[Call], out: Sent) -> None:
 # -------------------------------------------------------------------------------- encoding
 
 
-def _abi_type(item: dict[str, Any]) -> str:
-    t = item["type"]
-    if t.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + t[5:]
-    return t
-
-
 class FastCall:
     """Calldata of one contract function encoded with eth_abi directly (web3's per-call
     argument normalisation cost ~1 ms a call, a fifth of a full replay's time)."""
 
     def __init__(self, contract: Any, name: str) -> None:
         (abi,) = [i for i in contract.abi if i.get("type") == "function" and i["name"] == name]
-        self.types = [_abi_type(i) for i in abi["inputs"]]
+        self.types = [abi_type(i) for i in abi["inputs"]]
         self.selector = keccak256(f"{name}({','.join(self.types)})".encode())[:4]
         self.to = contract.address
 
@@ -334,11 +327,10 @@ def _retire_call(ledger: ReplayLedger, reg: str, p: PlannedRetirement, batch_id:
 
 
 def _batch_id(ledger: ReplayLedger, result: TxResult) -> int:
-    sig = keccak256(b"BatchIssued(uint256,uint64,uint256,uint256,string,uint64,uint64,bytes32)")
-    for log in result.receipt["logs"]:
-        if log["address"] == ledger.registry.address and bytes(log["topics"][0]) == sig:
-            return int.from_bytes(bytes(log["topics"][1]), "big")
-    raise RuntimeError(f"{result.label}: no BatchIssued event in the receipt")
+    issued = ledger.registry.decode_events(result, BatchIssued)
+    if not issued:
+        raise RuntimeError(f"{result.label}: no BatchIssued event in the receipt")
+    return int(issued[0].batchId)
 
 
 # -------------------------------------------------------------------------------- replay
@@ -559,33 +551,20 @@ def _chain_check(ledger: ReplayLedger, replayed: dict[str, dict[str, Counter[str
     ``eth_call`` of ``supplyOf``) and compare with what the replay counted as mined."""
     client = ledger.client
     # token ids per project from the registry's batches
-    n = int(client.call(ledger.registry.functions.batchCount()))
-    reqs = [("eth_call", [{"to": ledger.registry.address,
-                           "data": ledger.registry.functions.batch(i)._encode_transaction_data()},
-                          "latest"]) for i in range(1, n + 1)]
-    batch_abi = ledger.registry.get_function_by_name("batch").abi
-    types = ["(" + ",".join(o["type"] for o in batch_abi["outputs"][0]["components"]) + ")"]
-    ids: set[tuple[int, int]] = set()
-    for resp in client.rpc_batch(reqs):
-        (b,) = client.w3.codec.decode(types, bytes.fromhex(resp["result"][2:]))
-        ids.add((int(b[0]), int(b[1])))  # (project, vintage)
+    n = ledger.registry.batchCount()
+    ids = {(b.project, b.vintage) for b in client.call_many([ledger.registry.functions.batch(i) for i in range(1, n + 1)])}
     from ledger.accounting.assets import ccer_id
     from ledger.offsets.registry_exports import project_id_of
 
     pairs = sorted(ids)
-    reqs = [("eth_call", [{"to": ledger.accounting.assets.address,
-                           "data": ledger.accounting.assets.functions.supplyOf(ccer_id(v, p))._encode_transaction_data()},
-                          "latest"]) for p, v in pairs]
-    sup_abi = ledger.accounting.assets.get_function_by_name("supplyOf").abi
-    stypes = ["(" + ",".join(o["type"] for o in sup_abi["outputs"][0]["components"]) + ")"]
+    supplies = client.call_many([ledger.assets.functions.supplyOf(ccer_id(v, p)) for p, v in pairs])
     chain_iss: Counter[str] = Counter()
     chain_ret: Counter[str] = Counter()
     chain_can: Counter[str] = Counter()
-    for (p, _v), resp in zip(pairs, client.rpc_batch(reqs)):
-        (s,) = client.w3.codec.decode(stypes, bytes.fromhex(resp["result"][2:]))
-        chain_iss[project_id_of(p)] += int(s[0])
-        chain_ret[project_id_of(p)] += int(s[1])
-        chain_can[project_id_of(p)] += int(s[3])
+    for (p, _v), s in zip(pairs, supplies):
+        chain_iss[project_id_of(p)] += s.issued
+        chain_ret[project_id_of(p)] += s.retired
+        chain_can[project_id_of(p)] += s.cancelled
     want_iss: Counter[str] = Counter()
     want_ret: Counter[str] = Counter()
     want_can: Counter[str] = Counter()

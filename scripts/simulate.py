@@ -65,11 +65,12 @@ from ledger.accounting.compliance import BENCHMARKS_2019_2020, CITATION_FIELDS, 
 from ledger.accounting.emissions import fuel_co2_code
 from ledger.accounting.settlement import Trade as SettlementTrade
 from ledger.accounting.settlement import trade_id
+from ledger.chain.abi import abi_type
 from ledger.chain.anvil import anvil_binary
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import compile_contracts
 from ledger.contracts.deploy import deploy_all, deploy_assets, deploy_compliance, deploy_market
-from ledger.contracts.deployment import Deployment
+from ledger.contracts.deployment import BINDINGS, Deployment
 from ledger.crypto.primitives import SECP256K1_N, keccak256
 from ledger.datasets.ampd import CATEGORY_BENCHMARK, Population, SimUnit, build_population, simulation_uscc
 from ledger.datasets.prices import load_gcp, select_window
@@ -197,19 +198,12 @@ class FastCall:
         fns = [i for i in contract.abi if i.get("type") == "function" and i["name"] == name]
         if len(fns) != 1:
             raise ValueError(f"{name}: expected exactly one ABI entry, found {len(fns)}")
-        self.types = [_abi_type(i) for i in fns[0]["inputs"]]
+        self.types = [abi_type(i) for i in fns[0]["inputs"]]
         self.selector = keccak256(f"{name}({','.join(self.types)})".encode())[:4]
         self.to, self.name = contract.address, name
 
     def __call__(self, sender: str, *args: Any, label: str | None = None, gas: int | None = None) -> Call:
         return Call(sender, self.to, self.selector + abi_encode(self.types, list(args)), label or self.name, gas)
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    t = item["type"]
-    if t.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + t[5:]
-    return t
 
 
 def _send_all(client: ChainClient, calls: list[Call], phases: _Phases, per_send: int, weight: int = 1) -> list[Any]:
@@ -363,13 +357,12 @@ def _run_on_chain(cfg: SimulationConfig, node: ThrowawayNode, tmp: Path, phases:
     uscc = {n: make_uscc(c[0], c[1], c[2:8], c[8:16]) for n, c in SERVICE_USCC.items()}
     manifest = deploy_all(client, artifacts, reg, org_id(uscc["regulator"]), uscc_bytes32(uscc["regulator"]))
     dep = Deployment(client, manifest)
-    w3 = client.w3
     addresses = {n: i["address"] for n, i in manifest["contracts"].items()}
     addresses["CarbonAssets"] = deploy_assets(client, artifacts, reg, addresses["ParticipantRegistry"])
     market = deploy_market(client, artifacts, reg, addresses["ParticipantRegistry"], addresses["CarbonAssets"])
     addresses |= market
     addresses |= deploy_compliance(client, artifacts, reg, addresses)
-    c = {n: w3.eth.contract(address=addresses[n], abi=artifacts[n].abi)
+    c = {n: BINDINGS[n](client, addresses[n])
          for n in ("CarbonAssets", "CashToken", "Settlement", "Allocation", "Compliance")}
     pr, em = dep.participants.functions, dep.emissions.functions
     phases.done()
@@ -523,7 +516,7 @@ def _run_on_chain(cfg: SimulationConfig, node: ThrowawayNode, tmp: Path, phases:
     pen_min = pen_max = 0
     for u, row in zip(units, rows):
         p = by_key[u.key]
-        e, a, ob, st, sf = int(row[2]), int(row[3]), int(row[4]), int(row[8]), int(row[10])
+        e, a, ob, st = row.emissionsT, row.allocationT, row.obligation, row.status
         if (e, a, ob) != (p.emissions_t, p.allocation_t, p.obligation_t):
             raise SimulationMismatch(f"{u.key}: chain E/A/obligation {(e, a, ob)} vs Python "
                                      f"{(p.emissions_t, p.allocation_t, p.obligation_t)}")
@@ -533,8 +526,8 @@ def _run_on_chain(cfg: SimulationConfig, node: ThrowawayNode, tmp: Path, phases:
         counts[expected] += 1
         emissions_t += e
         allocation_t += a
-        shortfall_t += int(row[9])
-        pen_min += int(row[11])
+        shortfall_t += row.shortfall
+        pen_min += row.penaltyMinFen
         pen_max += int(row[12])
     return {
         "units": len(units),
