@@ -150,7 +150,7 @@ async def compliance_table(year: int = Path(ge=2013, le=2100), params: PageParam
                            p: Principal = Depends(require_role("REGULATOR_ROLE", "VERIFIER_ROLE", "EXCHANGE_ROLE"))) -> dict[str, Any]:
     """Per enterprise: E (t), A (t), obligation, CEA and CCER surrendered, CCER cap, status,
     shortfall, penalty range (fen), deduction. Paginated over the enterprises in admission order."""
-    opened = (await run_in_threadpool(ctx.deployment.client.call, ctx.deployment.compliance.functions.period(year)))[2]
+    opened = (await run_in_threadpool(ctx.deployment.compliance.period, year)).opened
     if not opened:
         raise Problem("not-found", f"no compliance period {year} has been opened")
     orgs, more = await run_in_threadpool(_enterprises, ctx, params.after, min(params.limit, 200))

@@ -83,7 +83,7 @@ class Market:
     def supply(self, token_id: int) -> dict[str, int]:
         s = self.call(self.assets.functions.supplyOf(token_id))
         out = dict(zip(("issued", "retired", "surrendered", "cancelled", "clawedBack"), s))
-        out["holdings"] = self.call(self.assets.functions.totalSupply(token_id))
+        out["holdings"] = self.call(self.assets.functions.totalSupply_uint256(token_id))
         return out
 
     def deposit(self, who: str, fen: int) -> None:
