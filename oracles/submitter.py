@@ -77,10 +77,6 @@ class AnchorOutcome:
     reason: dict[str, Any] | None = None                    # correction reason document (its keccak256 goes on-chain)
 
 
-def _report_tuple(r: BatchReport) -> tuple[Any, ...]:
-    return (r.config_digest, r.device, r.start, r.end, r.count, r.total_wh, r.root, r.supersedes)
-
-
 class Submitter:
     """Anchors batch reports for which a quorum of oracle nodes signed the same digest.
 
@@ -185,7 +181,7 @@ class Submitter:
         """Anchor ``todo`` (in time order); a lost race is ``already_anchored``, not an error."""
         pending = list(todo)
         while pending:
-            calls = [Call.of(self.anchor.functions.anchor(_report_tuple(o.report), o._signatures), self.sender,  # type: ignore[arg-type, attr-defined]
+            calls = [Call.of(self.anchor.functions.anchor(o.report, o._signatures), self.sender,  # type: ignore[arg-type, attr-defined]
                              f"anchor {o.device.hex()[:8]} {o.start}") for o in pending]
             try:
                 results = self.client.send(calls, raise_on_revert=False)
@@ -277,7 +273,7 @@ class Submitter:
             o.reason = {"reason": reason, "device": "0x" + device.hex(), "start": s, "end": e, "supersedes": cur,
                         "count": o.report.count, "root": "0x" + o.report.root.hex()}
             reason_hash = keccak256(json.dumps(o.reason, sort_keys=True, separators=(",", ":")).encode())
-            call = Call.of(a.supersede(cur, _report_tuple(o.report), o._signatures, reason_hash), self.sender,  # type: ignore[attr-defined]
+            call = Call.of(a.supersede(cur, o.report, o._signatures, reason_hash), self.sender,  # type: ignore[attr-defined]
                            f"supersede {device.hex()[:8]} {s}")
             try:
                 res = self.client.send([call], raise_on_revert=False)[0]

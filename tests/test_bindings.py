@@ -35,6 +35,8 @@ from ledger.contracts.binding import encode_call, json_ready, to_abi
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.deployment import Deployment, DeploymentError, load_manifest
 from ledger.crypto.primitives import keccak256
+from ledger.meter_data.reading import BatchReport as ReportMirror
+from ledger.meter_data.reading import Reading as ReadingMirror
 from tests.conftest import World
 from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
 
@@ -218,3 +220,25 @@ def test_load_manifest_refuses_a_file_that_is_not_a_manifest(tmp_path: Path) -> 
     p.write_text(json.dumps({"hello": 1}))
     with pytest.raises(DeploymentError, match="not a deployment manifest"):
         load_manifest(p)
+
+
+def test_a_python_mirror_encodes_by_the_snake_case_of_the_member_names() -> None:
+    rep = ReportMirror(b"\x01" * 32, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32)
+    item = _fn("anchor")["inputs"][0]
+    assert to_abi(rep, item) == (b"\x01" * 32, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32, bytes(32))
+    r = ReadingMirror(b"\x04" * 32, 9, 10, 70, 1, 500, 0, 0)
+    assert to_abi(r, _fn("verifyReading")["inputs"][1]) == (b"\x04" * 32, 9, 10, 70, 1, 500, 0, 0)
+
+    @dataclasses.dataclass
+    class Partial:
+        device: bytes
+
+    with pytest.raises(TypeError, match="no member 'sequence'"):
+        to_abi(Partial(b"\x04" * 32), _fn("verifyReading")["inputs"][1])
+
+
+def test_an_anchored_batch_gives_back_the_report_its_oracles_signed() -> None:
+    b = AnchoredBatch(12, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32, 1, 7, 0)
+    assert b.report(b"\x01" * 32) == ReportMirror(b"\x01" * 32, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32,
+                                                 (7).to_bytes(32, "big"))
+    assert AnchoredBatch(12, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32, 1, 0, 0).report(bytes(32)).supersedes == bytes(32)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger.contracts._generated.meter_data_anchor import Batch, MeterDataAnchor
+from ledger.meter_data.reading import BatchReport, supersedes_word
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,12 @@ class AnchoredBatch:
         """The anchored batch ``batch_id`` from the binding's ``Batch``."""
         return cls(batch_id, b.device, b.start, b.end, b.count, b.totalWh, b.root, b.oracleSetVersion, b.supersedes,
                    b.supersededBy)
+
+    def report(self, config_digest: bytes) -> BatchReport:
+        """The batch report the oracles signed for this batch under ``config_digest`` (the digest of
+        its oracle-set version): the stored fields, ``supersedes`` as ``bytes32(uint256(id))``."""
+        return BatchReport(config_digest, self.device, self.start, self.end, self.count, self.total_wh, self.root,
+                           supersedes_word(self.supersedes or None))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -126,8 +127,25 @@ def to_python(value: Any, item: dict[str, Any], structs: dict[str, type[Struct]]
     return value
 
 
+def _member(value: Any, name: str) -> Any:
+    """Member ``name`` of a dataclass by its ABI name, or by its snake_case spelling (so a Python
+    mirror such as ``ledger.meter_data.reading.BatchReport`` with ``total_wh`` encodes as the
+    struct's ``totalWh``).
+
+    Raises:
+        TypeError: the dataclass has neither spelling.
+    """
+    if hasattr(value, name):
+        return getattr(value, name)
+    snake = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    if hasattr(value, snake):
+        return getattr(value, snake)
+    raise TypeError(f"{type(value).__name__} has no member {name!r} (or {snake!r})")
+
+
 def to_abi(value: Any, item: dict[str, Any]) -> Any:
-    """A binding value (struct dataclass, sequence, scalar) as eth_abi expects it for ABI ``item``.
+    """A binding value (struct dataclass — members by ABI name or its snake_case —, dict by name,
+    sequence, scalar) as eth_abi expects it for ABI ``item``.
 
     Raises:
         TypeError: a struct argument is neither its dataclass nor a sequence of its members.
@@ -139,7 +157,7 @@ def to_abi(value: Any, item: dict[str, Any]) -> Any:
     if t == "tuple":
         comps = item["components"]
         if dataclasses.is_dataclass(value):
-            return tuple(to_abi(getattr(value, py_name(c["name"], n)), c) for n, c in enumerate(comps))
+            return tuple(to_abi(_member(value, py_name(c["name"], n)), c) for n, c in enumerate(comps))
         if isinstance(value, dict):
             return tuple(to_abi(value[c["name"]], c) for c in comps)
         if isinstance(value, (tuple, list)) and len(value) == len(comps):

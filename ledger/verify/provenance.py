@@ -54,19 +54,16 @@ from ledger.accounting.emissions import emissions_kg
 from ledger.chain.client import ChainClient, ChainError
 from ledger.contracts._generated.evidence_registry import Evidence
 from ledger.contracts._generated.meter_data_anchor import BatchAnchored, OracleSetChanged
-from ledger.contracts._generated.meter_data_anchor import Reading as ChainReading
 from ledger.contracts.anchored import AnchoredBatch, device_batches
 from ledger.crypto.primitives import InvalidSignature, Signer, recover_address_bytes
 from ledger.meter_data.energy import energy_wh
 from ledger.meter_data.merkle import StandardMerkleTree
 from ledger.meter_data.reading import (
-    BatchReport,
     Reading,
     batch_report_digest,
     config_digest,
     reading_digest,
     reading_leaf,
-    supersedes_word,
 )
 from ledger.records.audit import ACTIVITY_TYPES, RECORD_STATUS, SOURCES
 from ledger.verify.shapes import BatchCheck
@@ -469,8 +466,7 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
             r, _, proof = pairs[i]
             if proof is None:
                 proof = tree.proof(leaves[i]) if tree else []
-            calls.append(a.verifyReading(b.batch_id, ChainReading(r.device, r.sequence, r.start, r.end, r.quantity_code,
-                                                                  r.value, r.scale, r.flags), proof))
+            calls.append(a.verifyReading(b.batch_id, r, proof))
             named.append(f"reading {r.sequence} (batch {b.batch_id})")
         answers = c.call_many(calls)
         n_proofs += len(calls)
@@ -557,9 +553,7 @@ def _check_oracles(dep: Any, device: bytes, cb: list[AnchoredBatch]) -> Check:
         if cfg != digest_cfg:
             bad.append(f"batch {b.batch_id}: config digest of oracle set v{b.oracle_set_version} unknown")
             continue
-        rep = BatchReport(cfg, b.device, b.start, b.end, b.count, b.total_wh, b.root,
-                          supersedes_word(b.supersedes or None))
-        digest = batch_report_digest(dep.domain.separator, rep)
+        digest = batch_report_digest(dep.domain.separator, b.report(cfg))
         if digest != ev.reportDigest:
             bad.append(f"batch {b.batch_id}: report digest differs from the one emitted")
             continue
