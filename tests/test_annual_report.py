@@ -131,9 +131,9 @@ def test_fuel_is_recorded_with_measured_ncv_and_default_cc_and_of(chain: World) 
     assert p == {"consumption": 1_000_000, "ncv": NCV_MEASURED, "carbonContent": COAL_CC_DEFAULT, "oxidationRate": COAL_OF_DEFAULT,
                  "defaultsMask": 2 | 4}
     [ev] = w.dep.emissions.decode_events(res, "FuelParametersRecorded")
-    assert ev["defaultsMask"] == 6 and bytes(ev["fuel"]) == COAL
+    assert ev.defaultsMask == 6 and ev.fuel == COAL
     [m] = w.dep.emissions.decode_events(res, "AcquisitionMethodRecorded")
-    assert m["method"] == 1 == w.call(em.acquisitionMethod(rid))  # Calculation
+    assert m.method == 1 == w.call(em.acquisitionMethod(rid))  # Calculation
 
 
 def test_fuel_with_every_parameter_measured_needs_no_factor_set(chain: World) -> None:
@@ -226,7 +226,7 @@ def test_anchored_meter_data_is_tagged_online_monitoring(chain: World) -> None:
     res = w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, bytes(32), 0), "enterprise")
     rid = int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
     assert w.call(em.acquisitionMethod(rid)) == 2
-    assert [e["method"] for e in w.dep.emissions.decode_events(res, "AcquisitionMethodRecorded")] == [2]
+    assert [e.method for e in w.dep.emissions.decode_events(res, "AcquisitionMethodRecorded")] == [2]
     with pytest.raises(ContractRevert) as e:
         w.call(em.acquisitionMethod(999))
     assert e.value.error == "UnknownRecord"
@@ -409,7 +409,7 @@ def test_devices_endpoints_refuse_outsiders_other_enterprises_and_bad_input(env)
     problem(http.get("/v1/enterprise/devices/0x12", headers=H(keys, "enterprise")), 422, "validation-error")
     problem(http.post(f"/v1/enterprise/devices/{dev}/calibrations", json={"calibrated_until": 5, "certificate_hash": "0x" + "00" * 32},
                       headers=H(keys, "enterprise")), 422, "validation-error")
-    assert w.call(w.dep.devices.functions.device(w.device))[4] == 1  # still active
+    assert w.dep.devices.device(w.device).status == 1  # still active
 
 
 def fuel_body(fs: int, **kw) -> dict:
