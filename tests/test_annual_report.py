@@ -207,7 +207,8 @@ def test_purchased_heat_is_recorded_with_the_factor_sets_heat_factor(chain: Worl
         w.tx(em.assignVerifier(rid_, w.acct["verifier"]), "regulator")
         w.tx(em.attest(rid_, keccak256(b"r"), bytes(32)), "verifier")
         w.tx(em.confirm(rid_), "regulator")
-    assert tuple(w.call(em.confirmedTotals(org_id(USCC["enterprise"]), 2007))) == (396_014, 0, 0, 1)
+    assert w.call(em.confirmedTotals(org_id(USCC["enterprise"]), 2007)).as_dict() == {
+        "emissionsKgTotal": 396_014, "electricitySuppliedWh": 0, "heatSuppliedMJ": 0, "confirmedRecords": 1}
     for args, err in [((ar.PURCHASED_HEAT, bytes(32), 2007, 2, 1, w.factor_set, EVIDENCE, 0), "FactorMissing"),
                       ((ar.PURCHASED_HEAT, bytes(32), 2007, 2, 1, 0, EVIDENCE, 0), "FactorSetNotApplicable"),
                       ((ar.PURCHASED_HEAT, bytes(32), 2007, 2, 0, fs, EVIDENCE, 0), "ZeroAmount"),
