@@ -7,14 +7,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
+from web3 import Web3
 
 from ledger.chain.abi import abi_type, event_topic, selector, signature
 from ledger.chain.client import Call, ContractRevert
 from ledger.contracts import codegen
+from ledger.contracts._generated.ccer_registry import CCERRegistryFunctions, RetirementRequest
 from ledger.contracts._generated.compliance import StatusRow
 from ledger.contracts._generated.device_registry import DeviceResult
 from ledger.contracts._generated.meter_data_anchor import (
@@ -29,7 +32,8 @@ from ledger.contracts._generated.meter_data_anchor import (
     OracleSetChanged,
     OraclesResult,
 )
-from ledger.contracts._generated.settlement import Trade
+from ledger.contracts._generated.participant_registry import ParticipantRegistryFunctions
+from ledger.contracts._generated.settlement import SettlementFunctions, Trade
 from ledger.contracts.anchored import AnchoredBatch, device_batches
 from ledger.contracts.binding import encode_call, json_ready, to_abi
 from ledger.contracts.compiler import Artifact
@@ -242,3 +246,25 @@ def test_an_anchored_batch_gives_back_the_report_its_oracles_signed() -> None:
     assert b.report(b"\x01" * 32) == ReportMirror(b"\x01" * 32, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32,
                                                  (7).to_bytes(32, "big"))
     assert AnchoredBatch(12, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32, 1, 0, 0).report(bytes(32)).supersedes == bytes(32)
+
+
+def test_binding_calldata_is_bit_identical_to_web3(artifacts: dict[str, Artifact]) -> None:
+    """The bindings encode with eth_abi directly; web3's public encoder is the independent check."""
+    w3 = Web3()
+    other = to_checksum_address("0x" + "22" * 20)
+
+    def web3_data(name: str, fn: str, *args: Any) -> bytes:
+        return bytes.fromhex(w3.eth.contract(address=other, abi=artifacts[name].abi).encode_abi(fn, args=list(args))[2:])
+
+    rep = BatchReport(b"\x01" * 32, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32, bytes(32))
+    sigs = [b"\x05" * 65, b"\x06" * 65]
+    assert MeterDataAnchorFunctions(other).anchor(rep, sigs).data == web3_data("MeterDataAnchor", "anchor", to_abi(
+        rep, _fn("anchor")["inputs"][0]), sigs)
+    trades = [Trade(b"\x07" * 32, ADDR, other, 5, 10, 9_800, 1, 2), Trade(b"\x08" * 32, other, ADDR, 6, 1, 1, 0, 0)]
+    settle = SettlementFunctions(other).settle(trades, True)
+    assert settle.data == web3_data("Settlement", "settle", [dataclasses.astuple(t) for t in trades], True)
+    req = RetirementRequest(holder=ADDR, batchId=3, amount=7, serialPrefix="CCER-1-", serialStart=1, serialEnd=7,
+                            beneficiary="b", purpose="p", reason="r")
+    assert CCERRegistryFunctions(other).retire(req).data == web3_data("CCERRegistry", "retire", dataclasses.astuple(req))
+    admit = (b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, 28_800, other, "plant 7")
+    assert ParticipantRegistryFunctions(other).admit(*admit).data == web3_data("ParticipantRegistry", "admit", *admit)

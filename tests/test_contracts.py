@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.accounting.emissions import emissions_kg
-from ledger.contracts._generated.meter_data_anchor import BatchAnchored
 from ledger.chain.client import Call, ContractRevert
+from ledger.contracts._generated.meter_data_anchor import BatchAnchored
 from ledger.crypto.primitives import Eip712Domain, Signer, keccak256, new_private_key
 from ledger.identifiers import device_id, org_id, uscc_bytes32
 from ledger.meter_data.reading import config_digest, reading_leaf

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from eth_utils import to_checksum_address
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -229,7 +228,7 @@ def test_participants_register_encryption_keys(chain: World) -> None:
     new = ev.public_key(ev.new_private_key())
     res = w.tx(pr.setEncryptionKey(new), "verifier")
     (e,) = w.dep.participants.decode_events(res, "EncryptionKeySet")
-    assert (e["account"], e["orgId"], bytes(e["x25519PublicKey"])) == (w.acct["verifier"], org_id(USCC["verifier"]), new)
+    assert (e.account, e.orgId, e.x25519PublicKey) == (w.acct["verifier"], org_id(USCC["verifier"]), new)
     assert evidence_records.encryption_key_of(w.dep, w.acct["verifier"]) == new                 # replaced
     refused(w, pr.setEncryptionKey(new), "outsider", "NotAdmitted")
     refused(w, pr.setEncryptionKey(new), "device", "NotAdmitted")
@@ -244,14 +243,15 @@ def test_evidence_registry_anchors_hashes_for_the_records_enterprise(chain: Worl
     ct, salted = keccak256(b"ct"), keccak256(b"salted")
     res = w.tx(f.attach(rid, ct, salted, "invoice"), "enterprise")
     (e,) = w.dep.evidence.decode_events(res, "EvidenceAttached")
-    assert (e["recordId"], e["index"], bytes(e["ciphertextSha256"]), bytes(e["saltedPlaintextSha256"]), e["kind"], e["by"]) == \
+    assert (e.recordId, e.index, e.ciphertextSha256, e.saltedPlaintextSha256, e.kind, e.by) == \
         (rid, 0, ct, salted, "invoice", w.acct["enterprise"])
     w.tx(f.attach(rid, keccak256(b"ct2"), salted, "lab-ncv"), "enterprise")
     assert w.call(f.evidenceCount(rid)) == 2 and w.call(f.evidenceCount(rid + 1)) == 0
     got = w.call(f.evidenceAt(rid, 1))
-    assert (bytes(got[0]), bytes(got[1]), to_checksum_address(got[2]), got[4]) == (keccak256(b"ct2"), salted, w.acct["enterprise"], "lab-ncv")
-    assert got[3] == w.client.w3.eth.get_block("latest")["timestamp"]
-    assert list(w.call(f.locate(ct))) == [rid, 0]
+    assert (got.ciphertextSha256, got.saltedPlaintextSha256, got.by, got.kind) == (keccak256(b"ct2"), salted, w.acct["enterprise"], "lab-ncv")
+    assert got.attachedAt == w.client.w3.eth.get_block("latest")["timestamp"]
+    loc = w.call(f.locate(ct))
+    assert (loc.recordId, loc.index) == (rid, 0)
     with pytest.raises(ContractRevert) as x:
         w.call(f.evidenceAt(rid, 2))
     assert x.value.error == "EvidenceIndexOutOfRange"

@@ -231,6 +231,11 @@ class ContractBinding:
     def __repr__(self) -> str:
         return f"{self.NAME}({self.address})"
 
+    @property
+    def abi(self) -> list[dict[str, Any]]:
+        """The contract's ABI (the JSON entries the binding was generated from)."""
+        return self.ABI
+
     @classmethod
     def _deploy(cls, client: ChainClient, sender: str, bytecode: str, args: Sequence[Any], label: str | None) -> Any:
         ctor = next((i for i in cls.ABI if i.get("type") == "constructor"), {"inputs": []})
