@@ -430,7 +430,7 @@ def _run_on_chain(cfg: SimulationConfig, node: ThrowawayNode, tmp: Path, phases:
     record_ids: list[tuple[str, int]] = []
     for call, res in zip(calls, results):
         ev = dep.emissions.decode_events(res, "ActivityRecorded")[0]
-        record_ids.append((call.sender, int(ev["recordId"])))
+        record_ids.append((call.sender, ev.recordId))
     submit, assign = FastCall(dep.emissions, "submit"), FastCall(dep.emissions, "assignVerifier")
     attest, confirm = FastCall(dep.emissions, "attest"), FastCall(dep.emissions, "confirm")
     report = keccak256(f"simulation verification report {year}".encode())
@@ -528,7 +528,7 @@ def _run_on_chain(cfg: SimulationConfig, node: ThrowawayNode, tmp: Path, phases:
         allocation_t += a
         shortfall_t += row.shortfall
         pen_min += row.penaltyMinFen
-        pen_max += int(row[12])
+        pen_max += row.penaltyMaxFen
     return {
         "units": len(units),
         "emissions_t": emissions_t, "allocation_t": allocation_t, "trades": plan.trade_count,

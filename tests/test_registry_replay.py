@@ -182,8 +182,7 @@ def test_replay_lists_what_the_contract_refuses(anvil: Any, small_dir: Path, tmp
     def leaky(exports: Any, registry: str) -> Any:
         plan = real_plan(exports, registry)
         if registry == "GOLD":  # smuggle the refused repeat of GS3607's serials back in
-            from ledger.contracts._generated.ccer_registry import CCERRegistry
-from ledger.offsets.registry_exports import PlannedBatch
+            from ledger.offsets.registry_exports import PlannedBatch
 
             (dup,) = [r for r in exports.issuances["GOLD"].rows if r.row == 7]
             plan.batches.append(PlannedBatch(len(plan.batches), dup))
