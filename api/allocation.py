@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.auth import Principal, require_role
 from api.deps import AppContext, context
-from api.market_common import checked_address, event_args, send, struct_dict
+from api.market_common import checked_address, event_args, send
 from api.pagination import PageParams, encode_cursor
 from api.problems import Problem
 from api.schemas import (
@@ -43,7 +43,7 @@ async def post_benchmark_set(body: BenchmarkSetIn, p: Principal = Depends(regula
                                                                  [b.as_input() for b in preset.benchmarks], preset.citation)
     r = await send(ctx, p.account, fn, "publishBenchmarkSet")
     [ev] = await run_in_threadpool(event_args, ctx, "Allocation", "BenchmarkSetPublished", r)
-    return {"set_id": int(ev["setId"]), "citation": preset.citation, "status": preset.status, "tx_hash": r.tx_hash}
+    return {"set_id": ev.setId, "citation": preset.citation, "status": preset.status, "tx_hash": r.tx_hash}
 
 
 @router.post("/enrolments", status_code=201, summary="Enrol an enterprise: unit category and holding account")
@@ -74,8 +74,7 @@ async def post_final_allocation(body: FinalAllocationIn, p: Principal = Depends(
 
 def _entry(ctx: AppContext, year: int, enterprise: str) -> dict[str, Any]:
     dep = ctx.deployment
-    row = dep.client.call(dep.allocation.functions.entry(year, _b32(enterprise)))
-    return struct_dict(dep.allocation, "entry", row)
+    return dep.allocation.entry(year, _b32(enterprise)).as_json()
 
 
 @router.post("/compliance-periods", status_code=201, summary="Open a compliance period (parameters with citations)")
@@ -121,10 +120,10 @@ DEDUCTION_NAMES = ("none", "pending", "effective", "cancelled")
 
 def _status_rows(ctx: AppContext, year: int, enterprises: list[str]) -> list[dict[str, Any]]:
     dep = ctx.deployment
-    rows = dep.client.call(dep.compliance.functions.statusTable(year, [_b32(e) for e in enterprises])) if enterprises else []
+    rows = dep.compliance.statusTable(year, [_b32(e) for e in enterprises]) if enterprises else ()
     out = []
     for row in rows:
-        d = struct_dict(dep.compliance, "statusTable", row)
+        d = row.as_json()
         d["status"] = STATUS_NAMES[d["status"]] if d["status"] < len(STATUS_NAMES) else d["status"]
         d["deduction"] = DEDUCTION_NAMES[d["deduction"]] if d["deduction"] < len(DEDUCTION_NAMES) else d["deduction"]
         out.append(d)
@@ -133,14 +132,14 @@ def _status_rows(ctx: AppContext, year: int, enterprises: list[str]) -> list[dic
 
 def _enterprises(ctx: AppContext, after: int, limit: int) -> tuple[list[tuple[int, str]], bool]:
     dep = ctx.deployment
-    pr = dep.participants.functions
+    pr = dep.participants
     role = dep.role("ENTERPRISE_ROLE")
-    n = int(dep.client.call(pr.organisationCount()))
+    n = pr.organisationCount()
     out: list[tuple[int, str]] = []
     i = after
     while i < n and len(out) <= limit:
-        org = bytes(dep.client.call(pr.organisationAt(i)))
-        if bytes(dep.client.call(pr.organisation(org))[0]) == role:
+        org = pr.organisationAt(i)
+        if pr.organisation(org).role == role:
             out.append((i + 1, "0x" + org.hex()))
         i += 1
     return out[:limit], len(out) > limit
@@ -151,7 +150,7 @@ async def compliance_table(year: int = Path(ge=2013, le=2100), params: PageParam
                            p: Principal = Depends(require_role("REGULATOR_ROLE", "VERIFIER_ROLE", "EXCHANGE_ROLE"))) -> dict[str, Any]:
     """Per enterprise: E (t), A (t), obligation, CEA and CCER surrendered, CCER cap, status,
     shortfall, penalty range (fen), deduction. Paginated over the enterprises in admission order."""
-    opened = (await run_in_threadpool(ctx.deployment.client.call, ctx.deployment.compliance.functions.period(year)))[2]
+    opened = (await run_in_threadpool(ctx.deployment.compliance.period, year)).opened
     if not opened:
         raise Problem("not-found", f"no compliance period {year} has been opened")
     orgs, more = await run_in_threadpool(_enterprises, ctx, params.after, min(params.limit, 200))

@@ -52,7 +52,7 @@ async def get_reading_proof(device: str = Path(pattern=HEX32), sequence: int = P
     Scope: regulator and verifiers; an enterprise only for its own devices."""
     dev = bytes.fromhex(device[2:])
     if p.role == "ENTERPRISE_ROLE":
-        owner = bytes(ctx.deployment.client.call(ctx.deployment.devices.functions.device(dev))[0])
+        owner = ctx.deployment.devices.device(dev).ownerOrg
         if "0x" + owner.hex() != p.org_id.lower():
             raise Problem("not-found", f"no device {device} of {p.account}'s organisation")
     found = await run_in_threadpool(node.proof, dev, sequence)

@@ -66,15 +66,15 @@ def _sha(secret: str) -> str:
 
 def role_of(dep: Deployment, account: str) -> tuple[str, str] | None:
     """(org id, role name) of ``account`` if its organisation is active, else None."""
-    c, pr = dep.client, dep.participants.functions
-    org = bytes(c.call(pr.orgOf(account)))
+    pr = dep.participants
+    org = pr.orgOf(account)
     if org == bytes(32):
         return None
-    role_id, _uscc, _offset, status = c.call(pr.organisation(org))
-    if int(status) != 1:
+    o = pr.organisation(org)
+    if o.status != 1:
         return None
     for name in ROLE_NAMES:
-        if bytes(c.call(getattr(pr, name)())) == bytes(role_id):
+        if dep.role(name) == o.role:
             return "0x" + org.hex(), name
     return None
 
@@ -89,7 +89,7 @@ def issue_key(engine: Engine, dep: Deployment, org_id: bytes, role: str, account
     """
     if role not in ROLE_NAMES:
         raise AuthError(f"role must be one of {ROLE_NAMES}, got {role!r}")
-    accounts = [to_checksum_address(a) for a in dep.client.call(dep.participants.functions.accountsOf(org_id))]
+    accounts = list(dep.participants.accountsOf(org_id))
     if not accounts:
         raise AuthError(f"organisation 0x{org_id.hex()} is not admitted")
     acct = to_checksum_address(account) if account else accounts[0]

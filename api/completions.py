@@ -30,7 +30,7 @@ from typing import Any
 from api import allocation, devices, enterprise, holdings, registry, regulator, reports, verifier
 from api.history import asset_token_id
 from api.idempotency import Completion, Recovered
-from api.market_common import checked_address, struct_dict
+from api.market_common import checked_address
 from api.schemas import (
     BenchmarkSetIn,
     CloseIn,
@@ -68,10 +68,10 @@ def completes(*endpoints: Callable[..., Any]) -> Callable[[Completion], Completi
 def _event(done: Recovered, contract: str, event: str, result: TxResult | None = None) -> dict[str, Any]:
     """The first ``event`` of ``contract`` in ``result`` (default: the first transaction)."""
     dep = done.ctx.deployment
-    found = dep.client.decode_events(dep.c[contract], event, result if result is not None else done.results[0])
+    found = dep.c[contract].decode_events(result if result is not None else done.results[0], event)
     if not found:
         raise LookupError(f"no {contract}.{event} in transaction {(result or done.results[0]).tx_hash}")
-    return found[0]
+    return found[0].as_dict()
 
 
 def _record_id(done: Recovered) -> int:
@@ -112,9 +112,9 @@ def _device_changed(done: Recovered) -> dict[str, Any]:
 def _surrendered(done: Recovered) -> dict[str, Any]:
     body, dep = SurrenderIn.model_validate_json(done.body), done.ctx.deployment
     tid = asset_token_id(body.asset)
-    row = dep.client.call(dep.compliance.functions.status(body.year, bytes.fromhex(done.principal.org_id[2:])))
+    row = dep.compliance.status(body.year, bytes.fromhex(done.principal.org_id[2:]))
     return {"year": body.year, "asset": str(parse_asset_id(tid)), "amount": body.amount, "tx_hash": done.last.tx_hash,
-            "compliance": struct_dict(dep.compliance, "status", row)}
+            "compliance": row.as_json()}
 
 
 @completes(holdings.post_retirement, registry.post_retirement)

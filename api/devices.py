@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_utils import to_checksum_address
 from fastapi import APIRouter, Depends, Path
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +19,7 @@ from api.deps import AppContext, context
 from api.market_common import checked_address, send
 from api.pagination import PageParams, page
 from api.problems import Problem
+from ledger.contracts._generated.device_registry import CalibrationRecorded, DeviceRegistered
 from ledger.contracts.deployment import Deployment
 from ledger.identifiers import InvalidUscc, device_id
 
@@ -72,40 +72,36 @@ def _b32(h: str, field: str, nonzero: bool = True) -> bytes:
 
 
 def _device(dep: Deployment, dev: bytes) -> dict[str, Any]:
-    owner, signer, q, until, status = dep.client.call(dep.devices.functions.device(dev))
-    cals = dep.devices.events.CalibrationRecorded().get_logs(from_block=dep.manifest["deployment_block"],
-                                                             argument_filters={"deviceId": dev})
-    regs = dep.devices.events.DeviceRegistered().get_logs(from_block=dep.manifest["deployment_block"],
-                                                          argument_filters={"deviceId": dev})
-    history = [{"calibrated_until": int(lg["args"]["calibratedUntil"]),
-                "certificate_hash": "0x" + bytes(lg["args"]["calibrationCertificateHash"]).hex(),
-                "block": lg["blockNumber"], "by": "registration"} for lg in regs]
-    history += [{"calibrated_until": int(lg["args"]["calibratedUntil"]), "certificate_hash": "0x" + bytes(lg["args"]["certificateHash"]).hex(),
-                 "block": lg["blockNumber"], "by": to_checksum_address(lg["args"]["by"])} for lg in cals]
-    return {"device_id": "0x" + dev.hex(), "owner_org": "0x" + bytes(owner).hex(), "signer": to_checksum_address(signer), "quantity_code": int(q),
-            "calibrated_until": int(until), "status": DEVICE_STATUS[int(status)], "calibrations": history}
+    d = dep.devices.device(dev)
+    start = dep.manifest["deployment_block"]
+    cals = dep.devices.get_logs(CalibrationRecorded, start, deviceId=dev)
+    regs = dep.devices.get_logs(DeviceRegistered, start, deviceId=dev)
+    history = [{"calibrated_until": lg.event.calibratedUntil, "certificate_hash": "0x" + lg.event.calibrationCertificateHash.hex(),
+                "block": lg.block_number, "by": "registration"} for lg in regs]
+    history += [{"calibrated_until": lg.event.calibratedUntil, "certificate_hash": "0x" + lg.event.certificateHash.hex(),
+                 "block": lg.block_number, "by": lg.event.by} for lg in cals]
+    return {"device_id": "0x" + dev.hex(), "owner_org": "0x" + d.ownerOrg.hex(), "signer": d.signer, "quantity_code": d.quantityCode,
+            "calibrated_until": d.calibratedUntil, "status": DEVICE_STATUS[d.status], "calibrations": history}
 
 
 def _own_device(dep: Deployment, p: Principal, device: str) -> dict[str, Any]:
     dev = bytes.fromhex(device[2:])
-    owner = bytes(dep.client.call(dep.devices.functions.device(dev))[0])
+    owner = dep.devices.device(dev).ownerOrg
     if owner == bytes(32) or "0x" + owner.hex() != p.org_id.lower():
         raise Problem("not-found", f"no device {device} of organisation {p.org_id}")
     return _device(dep, dev)
 
 
 def _own_devices(dep: Deployment, org: str) -> list[dict[str, Any]]:
-    logs = dep.devices.events.DeviceRegistered().get_logs(from_block=dep.manifest["deployment_block"],
-                                                          argument_filters={"ownerOrg": bytes.fromhex(org[2:])})
+    logs = dep.devices.get_logs(DeviceRegistered, dep.manifest["deployment_block"], ownerOrg=bytes.fromhex(org[2:]))
     out = []
-    for i, lg in enumerate(sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])), start=1):
-        out.append({"index": i, **_device(dep, bytes(lg["args"]["deviceId"]))})
+    for i, lg in enumerate(sorted(logs, key=lambda x: (x.block_number, x.log_index)), start=1):
+        out.append({"index": i, **_device(dep, lg.event.deviceId)})
     return out
 
 
 def _org_uscc(dep: Deployment, org: str) -> str:
-    _role, uscc, _off, _st = dep.client.call(dep.participants.functions.organisation(bytes.fromhex(org[2:])))
-    return bytes(uscc).rstrip(b"\0").decode()
+    return dep.participants.organisation(bytes.fromhex(org[2:])).uscc.rstrip(b"\0").decode()
 
 
 @router.get("/devices", summary="The enterprise's devices (paginated, in registration order)")

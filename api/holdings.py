@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.auth import Principal, require_role
 from api.deps import AppContext, context
 from api.history import asset_token_id
-from api.market_common import event_args, positions, send, struct_dict
+from api.market_common import event_args, positions, send
 from api.registry import retire_ccer
 from api.schemas import RetirementIn, SurrenderIn
 from ledger.accounting.assets import AssetClass, parse_asset_id
@@ -35,9 +35,8 @@ async def post_surrender(body: SurrenderIn, p: Principal = Depends(require_role(
     tid = asset_token_id(body.asset)
     r = await send(ctx, p.account, ctx.deployment.compliance.functions.surrender(body.year, tid, body.amount),
                    f"surrender {body.amount} t {body.asset} for {body.year}")
-    row = await run_in_threadpool(ctx.deployment.client.call,
-                                  ctx.deployment.compliance.functions.status(body.year, bytes.fromhex(p.org_id[2:])))
-    st = struct_dict(ctx.deployment.compliance, "status", row)
+    row = await run_in_threadpool(ctx.deployment.compliance.status, body.year, bytes.fromhex(p.org_id[2:]))
+    st = row.as_json()
     return {"year": body.year, "asset": str(parse_asset_id(tid)), "amount": body.amount, "tx_hash": r.tx_hash, "compliance": st}
 
 

@@ -22,17 +22,9 @@ async def send(ctx: AppContext, account: str, fn: Any, label: str) -> TxResult:
     return (await run_in_threadpool(ctx.deployment.client.send, [Call.of(fn, sender, label)]))[0]
 
 
-def event_args(ctx: AppContext, contract: str, event: str, result: TxResult) -> list[dict[str, Any]]:
-    """Decoded ``event`` logs of ``contract`` in a transaction's receipt."""
-    return ctx.deployment.client.decode_events(ctx.deployment.c[contract], event, result)
-
-
-def struct_dict(contract: Any, function: str, row: Any) -> dict[str, Any]:
-    """A struct returned by ``contract.function`` (its first output) as a JSON-ready dict named by
-    the ABI's component names; bytes become 0x hex."""
-    abi = next(i for i in contract.abi if i.get("type") == "function" and i.get("name") == function)
-    names = [o["name"] for o in abi["outputs"][0]["components"]]
-    return {n: ("0x" + v.hex() if isinstance(v, bytes) else v) for n, v in zip(names, row)}
+def event_args(ctx: AppContext, contract: str, event: str, result: TxResult) -> list[Any]:
+    """Decoded ``event`` logs of ``contract`` in a transaction's receipt (the binding's event dataclasses)."""
+    return ctx.deployment.c[contract].decode_events(result, event)
 
 
 def checked_address(value: str, field: str) -> str:
@@ -61,8 +53,7 @@ def positions(ctx: AppContext, account: str) -> dict[str, Any]:
             break
         after = rows[-1].id
     order = sorted(ids)
-    bals = dep.client.call(dep.assets.functions.balanceOfBatch([account] * len(order), order)) if order else []
-    return {"account": account, "frozen": bool(dep.client.call(dep.assets.functions.isFrozen(account))),
-            "cash_fen": int(dep.client.call(dep.cash.functions.balanceOf(account))),
+    bals = dep.assets.balanceOfBatch([account] * len(order), order) if order else ()
+    return {"account": account, "frozen": dep.assets.isFrozen(account), "cash_fen": dep.cash.balanceOf(account),
             "positions": [{"asset": str(parse_asset_id(i)), "asset_id": str(i), "quantity_t": int(b)}
                           for i, b in zip(order, bals) if int(b) > 0]}

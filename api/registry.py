@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.auth import Principal, require_role
 from api.deps import AppContext, context
 from api.history import asset_token_id
-from api.market_common import checked_address, event_args, send, struct_dict
+from api.market_common import checked_address, event_args, send
 from api.problems import Problem
 from api.schemas import IssuanceIn, ProjectIn, RetirementIn
 from ledger.accounting.assets import AssetClass, parse_asset_id
@@ -57,7 +57,7 @@ async def post_issuance(body: IssuanceIn, p: Principal = Depends(registry), ctx:
     fn = ctx.deployment.ccer.functions.issueBatch(body.project, body.vintage, body.amount, sr.prefix, sr.start, sr.end, ref)
     r = await send(ctx, p.account, fn, f"issueBatch {body.project}/{body.vintage}")
     [ev] = await run_in_threadpool(event_args, ctx, "CCERRegistry", "BatchIssued", r)
-    return {"batch_id": int(ev["batchId"]), "asset_id": str(ev["assetId"]), "asset": str(parse_asset_id(int(ev["assetId"]))),
+    return {"batch_id": ev.batchId, "asset_id": str(ev.assetId), "asset": str(parse_asset_id(ev.assetId)),
             "amount": body.amount, "serials": str(sr) if body.serials else None, "tx_hash": r.tx_hash}
 
 
@@ -69,20 +69,21 @@ async def retire_ccer(ctx: AppContext, caller: str, holder: str, body: Retiremen
     req = (holder, body.batch_id, body.amount, sr.prefix, sr.start, sr.end, body.beneficiary, body.purpose, body.reason)
     r = await send(ctx, caller, ctx.deployment.ccer.functions.retire(req), f"retire CCER batch {body.batch_id}")
     [ev] = await run_in_threadpool(event_args, ctx, "CCERRegistry", "RetirementCertified", r)
-    return await run_in_threadpool(certificate, ctx, int(ev["certificateId"]), r.tx_hash)
+    return await run_in_threadpool(certificate, ctx, ev.certificateId, r.tx_hash)
 
 
 def certificate(ctx: AppContext, cert_id: int, tx_hash: str | None = None) -> dict[str, Any]:
     """A retirement certificate: holder, asset, amount, exact serials, beneficiary, purpose, reason,
     time, and the transaction that retired it."""
     dep = ctx.deployment
-    if not 1 <= cert_id <= int(dep.client.call(dep.ccer.functions.certificateCount())):
+    if not 1 <= cert_id <= dep.ccer.certificateCount():
         raise Problem("not-found", f"no certificate {cert_id}")
-    c, asset_id = dep.client.call(dep.ccer.functions.certificate(cert_id))
+    got = dep.ccer.certificate(cert_id)
+    asset_id = got.assetId
     if tx_hash is None:
         rows = events(ctx.index(), contract="CCERRegistry", event="RetirementCertified", certificateId=cert_id, limit=1)
         tx_hash = rows[0].tx_hash if rows else None
-    out = struct_dict(dep.ccer, "certificate", c)
+    out = got.cert.as_json()
     return {"certificate_id": cert_id, **out, "asset_id": str(asset_id), "asset": str(parse_asset_id(int(asset_id))), "tx_hash": tx_hash}
 
 

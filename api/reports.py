@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.allocation import DEDUCTION_NAMES, STATUS_NAMES
 from api.auth import Principal, require_role
 from api.deps import AppContext, context, require_custodial
-from api.market_common import positions, struct_dict
+from api.market_common import positions
 from api.problems import Problem
 from api.records_common import scoped_record
 from ledger.records import annual_report as ar
@@ -87,7 +87,7 @@ def _hash(h: str, field: str) -> bytes:
 def _record_out(ctx: AppContext, rid: int) -> dict[str, Any]:
     dep = ctx.deployment
     r = records.record(dep, rid)
-    r["acquisition_method"] = ar.METHOD_NAMES[int(dep.client.call(dep.emissions.functions.acquisitionMethod(rid)))]
+    r["acquisition_method"] = ar.METHOD_NAMES[dep.emissions.acquisitionMethod(rid)]
     r["activity_type"] = ar.ACTIVITY_NAMES.get(int(r["activityType"]), str(r["activityType"]))
     if int(r["activityType"]) == ar.FUEL_COMBUSTION:
         fp = ar.fuel_parameters(dep, rid)
@@ -161,8 +161,8 @@ async def get_report_for_regulator(enterprise: str = Path(pattern=HEX32), year: 
                                    ctx: AppContext = Depends(context)) -> dict[str, Any]:
     """Any enterprise's report (``not-found`` if the id is not an admitted enterprise)."""
     dep = ctx.deployment
-    role = (await run_in_threadpool(dep.client.call, dep.participants.functions.organisation(bytes.fromhex(enterprise[2:]))))[0]
-    if bytes(role) != dep.role("ENTERPRISE_ROLE"):
+    org = await run_in_threadpool(dep.participants.organisation, bytes.fromhex(enterprise[2:]))
+    if org.role != dep.role("ENTERPRISE_ROLE"):
         raise Problem("not-found", f"no enterprise {enterprise}")
     return await run_in_threadpool(ar.annual_report, dep, enterprise.lower(), year)
 
@@ -170,14 +170,13 @@ async def get_report_for_regulator(enterprise: str = Path(pattern=HEX32), year: 
 def _compliance(ctx: AppContext, p: Principal, year: int) -> dict[str, Any]:
     dep = ctx.deployment
     org = bytes.fromhex(p.org_id[2:])
-    kg, wh, mj, n = dep.client.call(dep.emissions.functions.confirmedTotals(org, year))
+    t = dep.emissions.confirmedTotals(org, year)
     out: dict[str, Any] = {"year": year, "enterprise": p.org_id.lower(),
-                           "confirmed": {"emissions_kgco2": int(kg), "emissions_tco2e": str(ar.kg_to_tonnes(int(kg))),
-                                         "electricity_supplied_wh": int(wh), "heat_supplied_mj": int(mj), "records": int(n)}}
-    opened = dep.client.call(dep.compliance.functions.period(year))[2]
-    if opened:
-        row = dep.client.call(dep.compliance.functions.status(year, org))
-        st = struct_dict(dep.compliance, "status", row)
+                           "confirmed": {"emissions_kgco2": t.emissionsKgTotal, "emissions_tco2e": str(ar.kg_to_tonnes(t.emissionsKgTotal)),
+                                         "electricity_supplied_wh": t.electricitySuppliedWh, "heat_supplied_mj": t.heatSuppliedMJ,
+                                         "records": t.confirmedRecords}}
+    if dep.compliance.period(year).opened:
+        st = dep.compliance.status(year, org).as_json()
         st["status"] = STATUS_NAMES[st["status"]] if st["status"] < len(STATUS_NAMES) else st["status"]
         st["deduction"] = DEDUCTION_NAMES[st["deduction"]] if st["deduction"] < len(DEDUCTION_NAMES) else st["deduction"]
         out["period_open"], out["compliance"] = True, st

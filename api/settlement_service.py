@@ -33,6 +33,7 @@ from ledger.accounting.exchange_rules import (
 )
 from ledger.accounting.settlement import Trade as SettlementTrade
 from ledger.chain.client import Call, TxResult
+from ledger.contracts._generated.settlement import TradeAlreadySettled, TradeSettled, TradeSkipped
 from ledger.contracts.deployment import Deployment
 
 #: Trading-day clock of the national exchange: Beijing time, UTC+08:00 (china_rules.md §5 trading hours).
@@ -208,14 +209,14 @@ class SettlementService:
         return self.dep.client.send([Call.of(fn, sender, f"settle {len(trades)} trades", gas=gas)])[0]
 
     def _events(self, result: TxResult) -> dict[str, tuple[str, str]]:
-        c, st = self.dep.client, self.dep.c["Settlement"]
+        st = self.dep.settlement
         out: dict[str, tuple[str, str]] = {}
-        for e in c.decode_events(st, "TradeSettled", result):
-            out["0x" + bytes(e["tradeId"]).hex()] = ("settled", "")
-        for e in c.decode_events(st, "TradeSkipped", result):
-            out["0x" + bytes(e["tradeId"]).hex()] = ("skipped", skip_reason(int(e["reasonCode"])))
-        for e in c.decode_events(st, "TradeAlreadySettled", result):
-            out["0x" + bytes(e["tradeId"]).hex()] = ("duplicate", "trade id already settled on-chain")
+        for e in st.decode_events(result, TradeSettled):
+            out["0x" + e.tradeId.hex()] = ("settled", "")
+        for k in st.decode_events(result, TradeSkipped):
+            out["0x" + k.tradeId.hex()] = ("skipped", skip_reason(k.reasonCode))
+        for a in st.decode_events(result, TradeAlreadySettled):
+            out["0x" + a.tradeId.hex()] = ("duplicate", "trade id already settled on-chain")
         return out
 
     def _record(self, batch_key: str, day: date, trades: Sequence[MatchedTrade], outcome: dict[str, dict[str, Any]],

@@ -17,9 +17,9 @@ from typing import Any
 from api.deps import AppContext
 from api.evidence import record_evidence
 from api.problems import Problem
+from ledger.contracts.anchored import AnchoredBatch
 from ledger.records import queries as records
 from ledger.records.audit import record_provenance
-from ledger.records.queries import AnchoredBatch
 from ledger.verify.provenance import (
     ServedBatch,
     ServedEvidence,

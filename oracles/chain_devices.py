@@ -30,9 +30,9 @@ class ChainDeviceDirectory:
         return info
 
     def _fetch(self, device: bytes) -> DeviceInfo | None:
-        c, fns = self.dep.client, self.dep.devices.functions
-        owner, signer, quantity, calibrated_until, status = c.call(fns.device(device))
-        if int(status) == 0:
+        devices = self.dep.devices
+        d = devices.device(device)
+        if d.status == 0:
             return None
-        usable = bool(c.call(fns.isUsable(device, int(calibrated_until)))) if int(status) == 1 else False
-        return DeviceInfo(device, bytes(owner), address_bytes(signer), int(quantity), int(calibrated_until), usable)
+        usable = devices.isUsable(device, d.calibratedUntil) if d.status == 1 else False
+        return DeviceInfo(device, d.ownerOrg, address_bytes(d.signer), d.quantityCode, d.calibratedUntil, usable)

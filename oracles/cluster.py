@@ -73,8 +73,8 @@ def configure_oracles(client: ChainClient, dep: Any, regulator: str, keys: dict[
 def set_oracle_set(client: ChainClient, dep: Any, regulator: str, accounts: list[str], quorum: int) -> bool:
     """``MeterDataAnchor.setOracles(accounts, quorum)`` unless the chain already holds exactly that;
     True if a transaction was sent (the config digest changes: reports signed before are refused)."""
-    have, q, _v = client.call(dep.anchor.functions.oracles())
-    if [to_checksum_address(x) for x in have] == [to_checksum_address(a) for a in accounts] and int(q) == quorum:
+    oset = dep.anchor.oracles()
+    if list(oset.oracles_) == [to_checksum_address(a) for a in accounts] and oset.quorum == quorum:
         return False
     client.send([Call.of(dep.anchor.functions.setOracles([to_checksum_address(a) for a in accounts], quorum), regulator, "setOracles")])
     return True

@@ -35,9 +35,10 @@ from sqlalchemy.orm import Session
 
 from ledger.accounting.emissions import kg_to_tonnes
 from ledger.chain.client import JournalEntry
+from ledger.contracts.anchored import AnchoredBatch
 from ledger.identifiers import org_id
 from ledger.meter_data.energy import wh_to_mwh
-from ledger.records.queries import AnchoredBatch, device_batches
+from ledger.records.queries import device_batches
 from ledger.verify.provenance import Verdict
 from oracles.device import DeviceSigner
 from oracles.node import SignedReading
@@ -113,7 +114,7 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
 
     # 2. which days are anchored already
     days = _day_windows(start, end, offset)
-    anchored = c.rpc_batch([("eth_call", [{"to": dep.anchor.address, "data": dep.anchor.functions.batchIdByStart(device, s)._encode_transaction_data()}, "latest"]) for _, s, _ in days])
+    anchored = c.rpc_batch([("eth_call", [{"to": dep.anchor.address, "data": "0x" + dep.anchor.functions.batchIdByStart(device, s).data.hex()}, "latest"]) for _, s, _ in days])
     done = {s for (_, s, _), r in zip(days, anchored) if int(r["result"], 16)}
     todo_days = [(d, s, e) for d, s, e in days if s not in done]
     day_of = {s: (s, e) for _, s, e in todo_days}
@@ -189,13 +190,6 @@ def _device_batches(system: System) -> list[tuple[int, int, AnchoredBatch]]:
     return [(b.index, b.original_id, b.batch) for b in device_batches(system.dep, system.device)]
 
 
-#: Field positions in EmissionsRegistry.record(...)'s returned tuple.
-_RECORD_FIELDS = ("enterprise", "activityType", "source", "year", "month", "periodStart", "periodEnd", "device",
-                  "firstBatchIndex", "lastBatchIndex", "activityAmount", "factorSetId", "factorValue", "emissionsKg",
-                  "status", "verifier", "evidenceHash", "verificationReportHash", "findingsHash", "amends", "amendedBy",
-                  "batches", "readings")
-_F = {n: i for i, n in enumerate(_RECORD_FIELDS)}
-
 
 def _journal_totals(system: System) -> tuple[int, int]:
     with Session(system.client.journal) as s:
@@ -214,7 +208,8 @@ def _report(system: System, start: date, end: date, gaps: dict[str, dict[str, in
     months = []
     tot: dict[str, Any] = defaultdict(int)
     for y, m in months_between(start, end):
-        ws, we = c.call(em.monthWindow(ent_org, y, m))
+        w = c.call(em.monthWindow(ent_org, y, m))
+        ws, we = w.start, w.end
         rid = int(c.call(em.currentRecord(ent_org, PURCHASED_ELECTRICITY, device, y, m)))
         rec = c.call(em.record(rid)) if rid else None
         acc_n, qua_n = node.counts(device, ws, we)
@@ -225,13 +220,13 @@ def _report(system: System, start: date, end: date, gaps: dict[str, dict[str, in
             "readings_quarantined": qua_n,
             "gaps": g.get("absent", 0) + g.get("missing_value", 0),
             "imputed_by_source": g.get("imputed_by_source", 0),
-            "energy_wh": int(rec[_F["activityAmount"]]) if rec else 0,
-            "energy_mwh": float(wh_to_mwh(int(rec[_F["activityAmount"]]))) if rec else 0.0,
-            "emissions_kgco2": int(rec[_F["emissionsKg"]]) if rec else 0,
-            "emissions_tco2": float(kg_to_tonnes(int(rec[_F["emissionsKg"]]))) if rec else 0.0,
+            "energy_wh": rec.activityAmount if rec else 0,
+            "energy_mwh": float(wh_to_mwh(rec.activityAmount)) if rec else 0.0,
+            "emissions_kgco2": rec.emissionsKg if rec else 0,
+            "emissions_tco2": float(kg_to_tonnes(rec.emissionsKg)) if rec else 0.0,
             "batches": sum(1 for _, _, b in batches if ws <= b.start and b.end <= we),
             "record_id": rid,
-            "status": STATUS[int(rec[_F["status"]])] if rec else "no data",
+            "status": STATUS[rec.status] if rec else "no data",
         }
         months.append(row)
         for k in ("readings_accepted", "readings_quarantined", "gaps", "imputed_by_source", "energy_wh", "emissions_kgco2", "batches"):

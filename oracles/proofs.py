@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ledger.contracts.anchored import AnchoredBatch
 from ledger.meter_data.merkle import StandardMerkleTree
-from ledger.records.queries import AnchoredBatch
 from oracles.node import OracleNode
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ledger.chain.client import Call, ChainClient, ContractRevert
+from ledger.contracts._generated.meter_data_anchor import BatchAnchored
 from ledger.crypto.primitives import InvalidSignature, address_bytes, keccak256, recover_address_bytes
 from ledger.meter_data.reading import BatchReport, batch_report_digest
 from oracles.node import NodeReport
@@ -76,16 +77,12 @@ class AnchorOutcome:
     reason: dict[str, Any] | None = None                    # correction reason document (its keccak256 goes on-chain)
 
 
-def _report_tuple(r: BatchReport) -> tuple[Any, ...]:
-    return (r.config_digest, r.device, r.start, r.end, r.count, r.total_wh, r.root, r.supersedes)
-
-
 class Submitter:
     """Anchors batch reports for which a quorum of oracle nodes signed the same digest.
 
     Args:
         client: chain client holding the submitter's key.
-        anchor: web3 contract object of MeterDataAnchor.
+        anchor: the MeterDataAnchor binding.
         sender: the submitter's (oracle's) address.
         quorum: callable returning the current on-chain quorum.
         chunk: how many anchors go into one JSON-RPC batch of transactions.
@@ -149,7 +146,7 @@ class Submitter:
     def _batch_ids(self, device: bytes, starts: Sequence[int]) -> list[int]:
         """``batchIdByStart(device, s)`` for every start (one JSON-RPC batch); 0 = not anchored."""
         fn = self.anchor.functions.batchIdByStart
-        res = self.client.rpc_batch([("eth_call", [{"to": self.anchor.address, "data": fn(device, s)._encode_transaction_data()}, "latest"])
+        res = self.client.rpc_batch([("eth_call", [{"to": self.anchor.address, "data": "0x" + fn(device, s).data.hex()}, "latest"])
                                      for s in starts])
         return [int(r["result"], 16) if r.get("result") else 0 for r in res]
 
@@ -184,7 +181,7 @@ class Submitter:
         """Anchor ``todo`` (in time order); a lost race is ``already_anchored``, not an error."""
         pending = list(todo)
         while pending:
-            calls = [Call.of(self.anchor.functions.anchor(_report_tuple(o.report), o._signatures), self.sender,  # type: ignore[arg-type, attr-defined]
+            calls = [Call.of(self.anchor.functions.anchor(o.report, o._signatures), self.sender,  # type: ignore[arg-type, attr-defined]
                              f"anchor {o.device.hex()[:8]} {o.start}") for o in pending]
             try:
                 results = self.client.send(calls, raise_on_revert=False)
@@ -201,8 +198,8 @@ class Submitter:
             lost = []
             for o, res in zip(pending, results):
                 if res.status == 1:
-                    ev = self.client.decode_events(self.anchor, "BatchAnchored", res)
-                    o.status, o.batch_id = "anchored", int(ev[0]["batchId"])
+                    ev = self.anchor.decode_events(res, BatchAnchored)
+                    o.status, o.batch_id = "anchored", ev[0].batchId
                     self._mark(nodes, o)
                 else:
                     lost.append(o)
@@ -262,7 +259,7 @@ class Submitter:
                 outcomes.append(AnchorOutcome(device, s, e, "not_anchored"))
                 continue
             cur = int(self.client.call(a.currentBatch(bid)))
-            root = bytes(self.client.call(a.batch(cur))[5])
+            root = self.client.call(a.batch(cur)).root
             if local is not None and local.build_correction(device, s, e, cur, root) is None:
                 outcomes.append(AnchorOutcome(device, s, e, "nothing_to_correct"))
                 continue
@@ -276,7 +273,7 @@ class Submitter:
             o.reason = {"reason": reason, "device": "0x" + device.hex(), "start": s, "end": e, "supersedes": cur,
                         "count": o.report.count, "root": "0x" + o.report.root.hex()}
             reason_hash = keccak256(json.dumps(o.reason, sort_keys=True, separators=(",", ":")).encode())
-            call = Call.of(a.supersede(cur, _report_tuple(o.report), o._signatures, reason_hash), self.sender,  # type: ignore[attr-defined]
+            call = Call.of(a.supersede(cur, o.report, o._signatures, reason_hash), self.sender,  # type: ignore[attr-defined]
                            f"supersede {device.hex()[:8]} {s}")
             try:
                 res = self.client.send([call], raise_on_revert=False)[0]
@@ -286,8 +283,8 @@ class Submitter:
                     raise
                 ok = False
             if ok:
-                ev = self.client.decode_events(self.anchor, "BatchAnchored", res)
-                o.status, o.batch_id = "corrected", int(ev[0]["batchId"])
+                ev = self.anchor.decode_events(res, BatchAnchored)
+                o.status, o.batch_id = "corrected", ev[0].batchId
             else:                                   # another submitter corrected it first
                 o.status, o.batch_id = "already_corrected", int(self.client.call(a.currentBatch(bid)))
             self._mark(nodes, o, o.report.supersedes)

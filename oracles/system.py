@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils import to_checksum_address
-
 from ledger.accounting.emissions import ef_to_scaled
 from ledger.chain.anvil import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import REPO_ROOT, compile_contracts
-from ledger.contracts.deployment import Deployment, deploy_all, extend_manifest, save_manifest
+from ledger.contracts.deploy import deploy_all, extend_manifest
+from ledger.contracts.deployment import Deployment, save_manifest
 from ledger.crypto import envelope as ev
 from ledger.crypto.keystore import Keystore, derive_encryption_key, passphrase_from_environment
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
@@ -210,11 +209,11 @@ class System:
         # encrypted evidence can be sealed for every reader from the first upload on
         c.send([Call.of(pr.setEncryptionKey(ev.public_key(derive_encryption_key(self.keys[name]))), a[name], f"encryption key {name}")
                 for name in PARTICIPANTS if bytes(c.call(pr.encryptionKeyOf(a[name]))) == bytes(32)])
-        oracles, quorum, _version = c.call(d.anchor.functions.oracles())
+        oset = d.anchor.oracles()
         want = [a[o] for o in ORACLES]
-        if [to_checksum_address(x) for x in oracles] != want or quorum != QUORUM:
+        if list(oset.oracles_) != want or oset.quorum != QUORUM:
             c.transact(d.anchor.functions.setOracles(want, QUORUM), a["regulator"], "setOracles")
-        if int(c.call(d.devices.functions.device(self.device))[4]) == 0:  # Status.None: not registered
+        if d.devices.device(self.device).status == 0:  # Status.None: not registered
             signer = Signer(self.device_key).address
             c.transact(d.devices.functions.registerDevice(
                 self.device, org_id(PARTICIPANTS["enterprise"]["uscc"]), signer, 1, METER_CALIBRATED_UNTIL,

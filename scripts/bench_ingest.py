@@ -378,7 +378,7 @@ class BenchChain:
         for serial in serials:
             dev = device_id(owner, serial)
             ids.append(dev)
-            if int(c.call(d.devices.functions.device(dev))[4]) == 0:
+            if d.devices.device(dev).status == 0:
                 calls.append(Call.of(d.devices.functions.registerDevice(
                     dev, org_id(owner), Signer(bench_device_key(serial)).address, 1, METER_CALIBRATED_UNTIL,
                     keccak256(METER_CALIBRATION_STATEMENT)), s.accounts["enterprise"], f"register {serial}"))

@@ -125,8 +125,8 @@ def set_(add: Annotated[list[str] | None, typer.Option("--add", help="Oracle to 
     """Regulator: add or remove oracles and/or change the quorum (a new oracle-set version)."""
     d = data_dir.resolve()
     client, dep, regulator = _open(d, rpc_url)
-    have, q, _v = client.call(dep.anchor.functions.oracles())
-    members = [to_checksum_address(a) for a in have]
+    oset = dep.anchor.oracles()
+    members = list(oset.oracles_)
     for name in add or []:
         keys = ensure_oracle_keys(d, [name])
         acct = client.add_account(keys[name])
@@ -137,7 +137,7 @@ def set_(add: Annotated[list[str] | None, typer.Option("--add", help="Oracle to 
     for name in remove or []:
         addr = name if name.startswith("0x") else Signer(ensure_oracle_keys(d, [name])[name]).address
         members = [m for m in members if m != to_checksum_address(addr)]
-    k = quorum if quorum is not None else int(q)
+    k = quorum if quorum is not None else oset.quorum
     try:
         changed = set_oracle_set(client, dep, regulator, members, k)
     except ContractRevert as exc:
@@ -151,15 +151,15 @@ def status(data_dir: DataDir = Path(".carbonledger"), rpc_url: RpcUrl = "http://
     """The on-chain oracle set, quorum, version and config digest; the cluster's nodes if running."""
     d = data_dir.resolve()
     client, dep, _reg = _open(d, rpc_url)
-    have, q, v = client.call(dep.anchor.functions.oracles())
-    console.print(f"oracle set v{v}: {q} of {len(have)}; config digest 0x{dep.config_digest().hex()}")
+    oset = dep.anchor.oracles()
+    console.print(f"oracle set v{oset.version}: {oset.quorum} of {len(oset.oracles_)}; config digest 0x{dep.config_digest().hex()}")
     cf = d / "oracles" / "cluster.json"
     members = {m.address: m for m in Cluster.load(cf).members} if cf.exists() else {}
     t = Table()
     for c in ("address", "node", "url", "up"):
         t.add_column(c)
-    for a in have:
-        m = members.get(to_checksum_address(a))
+    for a in oset.oracles_:
+        m = members.get(a)
         up_ = ""
         if m:
             try:

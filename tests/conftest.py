@@ -14,7 +14,8 @@ import pytest
 from ledger.chain.anvil import AnvilNode, anvil_binary, free_port  # noqa: F401 - tests import free_port from here
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import Artifact, compile_contracts
-from ledger.contracts.deployment import Deployment, deploy_all
+from ledger.contracts.deploy import deploy_all
+from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
 from ledger.store.db import make_engine, sqlite_url

@@ -28,7 +28,8 @@ from ledger.accounting.compliance import (
 )
 from ledger.accounting.emissions import fuel_co2_code, fuel_emissions_kg
 from ledger.chain.client import Call, ContractRevert
-from ledger.contracts.deployment import deploy_compliance
+from ledger.contracts._generated import Allocation, CarbonAssets, CCERRegistry, Compliance
+from ledger.contracts.deploy import deploy_compliance
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from tests.conftest import USCC, World
@@ -62,21 +63,21 @@ def sysm(world: World, artifacts: dict[str, Any]) -> SimpleNamespace:
     if "CCERRegistry" in artifacts:  # the real registry once feat/assets is merged
         addresses["CCERRegistry"] = ccer_registry = _deploy_ccer_registry(w, artifacts, assets_addr)
     out = deploy_compliance(c, artifacts, reg, addresses)
-    assets = c.w3.eth.contract(address=assets_addr, abi=artifacts["CarbonAssets"].abi)
-    alloc = c.w3.eth.contract(address=out["Allocation"], abi=artifacts["Allocation"].abi)
-    comp = c.w3.eth.contract(address=out["Compliance"], abi=artifacts["Compliance"].abi)
+    assets = CarbonAssets(c, assets_addr)
+    alloc = Allocation(c, out["Allocation"])
+    comp = Compliance(c, out["Compliance"])
     res = w.tx(d.factors.functions.publishFactorSet(2019, 2030, [fuel_co2_code(COAL)], [COAL_FACTOR], [6],
                                                   "0.03085 tC/GJ (MEE notice 8 Jun 2022) × 99% × 44/12", "coal"), "regulator")
-    fuel_set = c.decode_events(d.factors, "FactorSetPublished", res)[0]["factorSetId"]
+    fuel_set = d.factors.decode_events(res, "FactorSetPublished")[0].factorSetId
     res = w.tx(alloc.functions.publishBenchmarkSet(2019, 2030, 7000, list(BENCH.values()), BENCHMARKS_2019_2020.citation), "regulator")
-    bench_set = c.decode_events(alloc, "BenchmarkSetPublished", res)[0]["setId"]
+    bench_set = alloc.decode_events(res, "BenchmarkSetPublished")[0].setId
     e1, e2 = org_id(USCC["enterprise"]), org_id(USCC["enterprise2"])
     c.send([Call.of(alloc.functions.enrol(e1, COAL_CAT, w.acct["enterprise"]), reg),
             Call.of(alloc.functions.enrol(e2, GAS_CAT, w.acct["enterprise2"]), reg)])
     # a third enterprise account-holder to receive transfers, and a CCER issuer EOA for tests
     ccer_issuer_role = bytes(c.call(assets.functions.CCER_ISSUER_ROLE()))
     c.send([Call.of(assets.functions.grantOperator(ccer_issuer_role, w.acct["regulator"]), reg)])
-    registry = c.w3.eth.contract(address=ccer_registry, abi=artifacts["CCERRegistry"].abi) if ccer_registry else None
+    registry = CCERRegistry(c, ccer_registry) if ccer_registry else None
     return SimpleNamespace(w=w, d=d, c=c, assets=assets, alloc=alloc, comp=comp, fuel_set=fuel_set, bench_set=bench_set,
                            e1=e1, e2=e2, ccer_registry=ccer_registry, registry=registry, artifacts=artifacts)
 
@@ -87,8 +88,8 @@ def _deploy_ccer_registry(w: World, artifacts: dict[str, Any], assets_addr: str)
     c, reg = w.client, w.acct["regulator"]
     a = artifacts["CCERRegistry"]
     addr = c.deploy(reg, a.abi, a.bytecode, w.dep.participants.address, assets_addr, label="deploy CCERRegistry")
-    assets = c.w3.eth.contract(address=assets_addr, abi=artifacts["CarbonAssets"].abi)
-    c.send([Call.of(assets.functions.grantOperator(bytes(c.call(assets.functions.CCER_ISSUER_ROLE())), addr), reg)])
+    assets = CarbonAssets(c, assets_addr)
+    c.send([assets.grantOperator(assets.CCER_ISSUER_ROLE(), addr, sender=reg)])
     if "ccer-registry" not in w.acct:
         key = new_private_key()
         w.keys["ccer-registry"], w.acct["ccer-registry"] = key, c.add_account(key)
@@ -128,7 +129,7 @@ def declare(s: SimpleNamespace, who: str, kind: int, amount: int, year: int = YE
     fset = s.fuel_set if kind == FUEL else 0
     subject = COAL if kind == FUEL and subject == ZERO32 else subject
     res = s.w.tx(s.d.emissions.functions.recordDeclared(kind, subject, year, month, amount, fset, EV, amends), who)
-    return s.c.decode_events(s.d.emissions, "ActivityRecorded", res)[0]["recordId"]
+    return s.d.emissions.decode_events(res, "ActivityRecorded")[0].recordId
 
 
 def to_verified(s: SimpleNamespace, who: str, rids: list[int]) -> None:
@@ -162,26 +163,20 @@ def balance(s: SimpleNamespace, who: str, token: int) -> int:
 
 
 def entry(s: SimpleNamespace, ent: bytes, year: int = YEAR) -> dict[str, Any]:
-    raw = s.c.call(s.alloc.functions.entry(year, ent))
-    keys = ("account", "setId", "preAllocated", "finalised", "category", "preAllocation", "finalAllocation", "finalIssued",
-            "clawedBack", "deduction", "debt")
-    e = dict(zip(keys, raw))
+    e = s.alloc.entry(year, ent).as_dict()
     if e["finalised"]:  # the net entitlement identity
         assert e["finalAllocation"] - e["deduction"] == e["preAllocation"] + e["finalIssued"] - e["clawedBack"] - e["debt"]
     return e
 
 
 def status(s: SimpleNamespace, ent: bytes, year: int = YEAR) -> dict[str, Any]:
-    keys = ("enterprise", "allocationFinal", "emissionsT", "allocationT", "obligation", "ceaSurrendered", "ccerSurrendered",
-            "ccerCap", "status", "shortfall", "shortfallAtClose", "penaltyMinFen", "penaltyMaxFen", "deduction",
-            "deductionAmount")
-    return dict(zip(keys, s.c.call(s.comp.functions.status(year, ent))))
+    return s.comp.status(year, ent).as_dict()
 
 
 def assert_supply_invariant(s: SimpleNamespace, token: int) -> None:
-    issued, retired, surrendered, cancelled, clawed = s.c.call(s.assets.functions.supplyOf(token))
-    total = int(s.c.call(s.assets.functions.totalSupply(token)))
-    assert total + retired + surrendered + cancelled + clawed == issued
+    sup = s.assets.supplyOf(token)
+    total = s.assets.totalSupply_uint256(token)
+    assert total + sup.retired + sup.surrendered + sup.cancelled + sup.clawedBack == sup.issued
 
 
 def period_params(s: SimpleNamespace, deadline: int, **over: Any) -> tuple[tuple[Any, ...], tuple[str, ...]]:
@@ -216,14 +211,16 @@ def test_declared_records_flow_into_confirmed_totals(s: SimpleNamespace) -> None
     heat1 = declare(s, "enterprise", HEAT, 700_000, month=1)              # monthly, MJ
     heat2 = declare(s, "enterprise", HEAT, 300_001, month=2)
     fuel = declare(s, "enterprise", FUEL, 12_345_678)                     # MJ
-    rec = s.c.call(s.d.emissions.functions.record(fuel))
-    assert rec[2] == 2 and rec[13] == fuel_emissions_kg(12_345_678, COAL_FACTOR) and rec[12] == COAL_FACTOR
+    rec = s.d.emissions.record(fuel)
+    assert rec.source == 2 and rec.emissionsKg == fuel_emissions_kg(12_345_678, COAL_FACTOR) and rec.factorValue == COAL_FACTOR
     confirm_all(s, "enterprise", [elec, heat1, fuel])
     to_verified(s, "enterprise", [heat2])                                 # verified, not confirmed: not counted
-    kg, wh, mj, n = s.c.call(s.d.emissions.functions.confirmedTotals(e1, YEAR))
-    assert (kg, wh, mj, n) == (fuel_emissions_kg(12_345_678, COAL_FACTOR), 5_000_000_000, 700_000, 3)
-    assert list(s.c.call(s.d.emissions.functions.confirmedTotals(e1, YEAR + 1))) == [0, 0, 0, 0]
-    assert list(s.c.call(s.d.emissions.functions.confirmedTotals(s.e2, YEAR))) == [0, 0, 0, 0]
+    t = s.d.emissions.confirmedTotals(e1, YEAR)
+    assert (t.emissionsKgTotal, t.electricitySuppliedWh, t.heatSuppliedMJ, t.confirmedRecords) == (
+        fuel_emissions_kg(12_345_678, COAL_FACTOR), 5_000_000_000, 700_000, 3)
+    zero = {"emissionsKgTotal": 0, "electricitySuppliedWh": 0, "heatSuppliedMJ": 0, "confirmedRecords": 0}
+    assert s.d.emissions.confirmedTotals(e1, YEAR + 1).as_dict() == zero
+    assert s.d.emissions.confirmedTotals(s.e2, YEAR).as_dict() == zero
 
 
 def test_confirmed_record_cannot_be_amended_so_totals_never_double_count(s: SimpleNamespace) -> None:
@@ -236,7 +233,8 @@ def test_confirmed_record_cannot_be_amended_so_totals_never_double_count(s: Simp
     confirm_all(s, "enterprise", [second])
     refused(s, f.recordDeclared(ELEC, ZERO32, YEAR, 0, 3_000, 0, EV, second), "enterprise", "CannotAmend")
     refused(s, f.submit(first), "enterprise", "RecordAmended")
-    assert list(s.c.call(f.confirmedTotals(s.e1, YEAR))[1:]) == [2_000, 0, 1]
+    t = s.c.call(f.confirmedTotals(s.e1, YEAR))
+    assert (t.electricitySuppliedWh, t.heatSuppliedMJ, t.confirmedRecords) == (2_000, 0, 1)
     refused(s, f.confirm(second), "regulator", "InvalidStatus")          # confirming twice is impossible
 
 
@@ -268,7 +266,7 @@ def test_record_declared_refuses_bad_input(s: SimpleNamespace) -> None:
     for fn, err in bad:
         refused(s, fn, "enterprise", err)
     res = w.tx(s.d.factors.functions.publishFactorSet(2021, 2021, [fuel_co2_code(COAL)], [111_985], [3], "scale 3 test", "x"), "regulator")
-    wrong_scale = s.c.decode_events(s.d.factors, "FactorSetPublished", res)[0]["factorSetId"]
+    wrong_scale = s.d.factors.decode_events(res, "FactorSetPublished")[0].factorSetId
     refused(s, f.recordDeclared(FUEL, COAL, YEAR, 0, 10, wrong_scale, EV, 0), "enterprise", "FactorScaleMismatch")
     first = declare(s, "enterprise", ELEC, 10)
     refused(s, f.recordDeclared(ELEC, ZERO32, YEAR, 0, 10, 0, EV, 0), "enterprise", "RecordExists")
@@ -301,7 +299,7 @@ def test_deploy_compliance_wires_the_operator_roles(s: SimpleNamespace) -> None:
     assert s.c.call(f.compliance()).lower() == s.comp.address.lower()
     assert s.c.call(s.comp.functions.allocation()).lower() == s.alloc.address.lower()
     res = s.w.tx(f.setComplianceContract(s.w.acct["outsider"]), "regulator")
-    assert s.c.decode_events(s.alloc, "ComplianceContractSet", res)[0]["compliance"].lower() == s.w.acct["outsider"].lower()
+    assert s.alloc.decode_events(res, "ComplianceContractSet")[0].compliance.lower() == s.w.acct["outsider"].lower()
     assert s.c.call(f.compliance()).lower() == s.w.acct["outsider"].lower()
 
 
@@ -346,12 +344,13 @@ def test_publish_benchmark_set_refuses_bad_input(s: SimpleNamespace) -> None:
 
 
 def test_benchmark_set_is_published_immutable_with_its_values(s: SimpleNamespace) -> None:
-    fy, ty, bps, cite_hash, publisher, cats = s.c.call(s.alloc.functions.benchmarkSet(s.bench_set))
-    assert (fy, ty, bps, publisher.lower()) == (2019, 2030, 7000, s.w.acct["regulator"].lower())
-    assert bytes(cite_hash) == keccak256(BENCHMARKS_2019_2020.citation.encode())
-    assert [bytes(c) for c in cats] == [category_id(b.category) for b in BENCHMARKS_2019_2020.benchmarks]
-    assert list(s.c.call(s.alloc.functions.benchmark(s.bench_set, COAL_CAT))[:4]) == [877_000, 126_000, 1_000_000, False]
-    assert list(s.c.call(s.alloc.functions.benchmark(s.bench_set, GAS_CAT))[:4]) == [392_000, 59_000, 1_000_000, True]
+    bs = s.alloc.benchmarkSet(s.bench_set)
+    assert (bs.fromYear, bs.toYear, bs.preAllocationBps, bs.publisher) == (2019, 2030, 7000, s.w.acct["regulator"])
+    assert bs.citationHash == keccak256(BENCHMARKS_2019_2020.citation.encode())
+    assert list(bs.categories) == [category_id(b.category) for b in BENCHMARKS_2019_2020.benchmarks]
+    coal, gas = s.alloc.benchmark(s.bench_set, COAL_CAT), s.alloc.benchmark(s.bench_set, GAS_CAT)
+    assert (coal.supplyBenchmark, coal.heatBenchmark, coal.correctionFactor, coal.gasUnit) == (877_000, 126_000, 1_000_000, False)
+    assert (gas.supplyBenchmark, gas.heatBenchmark, gas.correctionFactor, gas.gasUnit) == (392_000, 59_000, 1_000_000, True)
     refused(s, s.alloc.functions.benchmark(s.bench_set, category_id("NOPE")), "outsider", "CategoryNotInSet")
     refused(s, s.alloc.functions.benchmarkSet(99), "outsider", "UnknownBenchmarkSet")
 
@@ -378,7 +377,7 @@ def test_enrol_and_pre_allocate_refuse_bad_input(s: SimpleNamespace) -> None:
     for fn, err in cases:
         refused(s, fn, "regulator", err)
     res = s.w.tx(f.publishBenchmarkSet(2021, 2021, 7000, [BENCH["GAS"]], "gas only"), "regulator")
-    gas_only = s.c.decode_events(s.alloc, "BenchmarkSetPublished", res)[0]["setId"]
+    gas_only = s.alloc.decode_events(res, "BenchmarkSetPublished")[0].setId
     refused(s, f.preAllocate(YEAR, gas_only, s.e1, 1, 0, EV), "regulator", "CategoryNotInSet")
     allocate(s, "enterprise", s.e1, 10**9)
     refused(s, f.preAllocate(YEAR, s.bench_set, s.e1, 1, 0, EV), "regulator", "AlreadyPreAllocated")
@@ -397,12 +396,12 @@ def test_pre_allocation_then_final_allocation_issues_the_difference(s: SimpleNam
     confirmed_year(s, "enterprise", wh=wh, heat_mj=heat, fuel_mj=fuel_mj_for_tonnes(2_000_000))
     res = s.w.tx(s.alloc.functions.finalAllocate(YEAR, s.e1), "regulator")
     final = allocation_tonnes(wh, heat, 877_000, 126_000, 1_000_000)
-    ev = s.c.decode_events(s.alloc, "FinalAllocated", res)[0]
-    assert ev["finalAllocation"] == final and ev["issuedNow"] == final - pre and ev["clawbackRequested"] == 0
+    ev = s.alloc.decode_events(res, "FinalAllocated")[0]
+    assert ev.finalAllocation == final and ev.issuedNow == final - pre and ev.clawbackRequested == 0
     assert balance(s, "enterprise", token) == final
     e = entry(s, s.e1)
     assert (e["finalised"], e["preAllocation"] + e["finalIssued"], e["debt"]) == (True, final, 0)
-    assert (ev["electricityWh"], ev["heatMJ"]) == (wh, heat)
+    assert (ev.electricityWh, ev.heatMJ) == (wh, heat)
     refused(s, s.alloc.functions.finalAllocate(YEAR, s.e1), "regulator", "AlreadyFinalised")
     assert_supply_invariant(s, token)
 
@@ -418,18 +417,18 @@ def test_final_below_pre_allocation_claws_back_and_beyond_holdings_records_debt(
     final = allocation_tonnes(1_000_000_000_000, 0, 877_000, 126_000, 1_000_000)
     res = s.w.tx(s.alloc.functions.finalAllocate(YEAR, s.e1), "regulator")
     owed = pre - final
-    ev = s.c.decode_events(s.alloc, "FinalAllocated", res)[0]
-    assert (ev["clawbackRequested"], ev["clawedBackNow"]) == (owed, 1_000)
-    debt = s.c.decode_events(s.alloc, "DebtRecorded", res)[0]
-    assert (debt["amount"], debt["debt"]) == (owed - 1_000, owed - 1_000)
+    ev = s.alloc.decode_events(res, "FinalAllocated")[0]
+    assert (ev.clawbackRequested, ev.clawedBackNow) == (owed, 1_000)
+    debt = s.alloc.decode_events(res, "DebtRecorded")[0]
+    assert (debt.amount, debt.debt) == (owed - 1_000, owed - 1_000)
     assert balance(s, "enterprise", token) == 0                           # never negative
     assert entry(s, s.e1)["debt"] == owed - 1_000
     assert_supply_invariant(s, token)
     # the enterprise buys some back; the regulator recovers what it now holds
     s.w.tx(s.assets.functions.safeTransferFrom(s.w.acct["enterprise2"], s.w.acct["enterprise"], token, 5_000, b""), "enterprise2")
     res = s.w.tx(s.alloc.functions.recoverDebt(YEAR, s.e1), "regulator")
-    rec = s.c.decode_events(s.alloc, "DebtRecovered", res)[0]
-    assert (rec["amount"], rec["debt"]) == (5_000, owed - 6_000)
+    rec = s.alloc.decode_events(res, "DebtRecovered")[0]
+    assert (rec.amount, rec.debt) == (5_000, owed - 6_000)
     assert balance(s, "enterprise", token) == 0
     assert_supply_invariant(s, token)
 
@@ -495,8 +494,8 @@ def test_open_period_refuses_bad_input(s: SimpleNamespace) -> None:
     refused(s, f.publishPrice(YEAR, 9800, ""), "regulator", "MissingCitation")
     s.w.tx(f.publishPrice(YEAR, 9800, "SEEE monthly average"), "regulator")
     refused(s, f.publishPrice(YEAR, 9900, "again"), "regulator", "PriceAlreadyPublished")
-    stored, cites_hash, opened, price = s.c.call(f.period(YEAR))
-    assert opened and price == 9800 and tuple(stored) == params
+    per = s.c.call(f.period(YEAR))
+    assert per.opened and per.priceFen == 9800 and per.params.as_dict() == dict(zip(PERIOD_FIELDS, params))
 
 
 def test_surrender_refuses_bad_input_and_needs_the_final_allocation(s: SimpleNamespace) -> None:
@@ -566,12 +565,14 @@ def test_compliance_formulas_python_mirror_is_bit_identical(sysm: SimpleNamespac
     ob = sysm.c.call(f.obligationOf(e, a, gap, gas_rule, gas))
     assert ob == obligation_tonnes(e, a, gap, gas_rule, gas)
     assert sysm.c.call(f.ccerCap(ob, ccer_bps)) == ccer_cap(ob, ccer_bps)
-    assert tuple(sysm.c.call(f.penaltyRange(e, price))) == penalty_range_fen(e, price)
+    pr = sysm.c.call(f.penaltyRange(e, price))
+    assert (pr.minFen, pr.maxFen) == penalty_range_fen(e, price)
 
 
 def test_penalty_arithmetic_matches_the_shizuishan_worked_example(sysm: SimpleNamespace) -> None:
     """china_rules.md §4: 865,300 t × CNY 98.00 × 5 = CNY 423,997,000 (石嘴山市生态环境局)."""
-    lo, hi = sysm.c.call(sysm.comp.functions.penaltyRange(865_300, 9_800))
+    pr = sysm.comp.penaltyRange(865_300, 9_800)
+    lo, hi = pr.minFen, pr.maxFen
     assert lo == 42_399_700_000 == 423_997_000 * 100 and hi == 2 * lo
     assert penalty_range_fen(865_300, 9_800) == (lo, hi)
 
@@ -586,14 +587,14 @@ def test_shortfall_is_recorded_with_penalty_and_deduction_applied_to_next_year(s
     refused(s, f.close(YEAR, s.e1), "regulator", "PriceNotPublished")
     s.w.tx(f.publishPrice(YEAR, 9_800, "SEEE certified average of the month before the deadline"), "regulator")
     res = s.w.tx(f.close(YEAR, s.e1), "regulator")
-    ev = s.c.decode_events(s.comp, "ShortfallRecorded", res)[0]
-    assert (ev["shortfall"], ev["penaltyMinFen"], ev["penaltyMaxFen"]) == (865_300, 42_399_700_000, 84_799_400_000)
+    ev = s.comp.decode_events(res, "ShortfallRecorded")[0]
+    assert (ev.shortfall, ev.penaltyMinFen, ev.penaltyMaxFen) == (865_300, 42_399_700_000, 84_799_400_000)
     row = status(s, s.e1)
     assert (row["status"], row["shortfall"], row["shortfallAtClose"], row["deduction"], row["deductionAmount"]) == (2, 865_300, 865_300, 1, 865_300)
     refused(s, f.close(YEAR, s.e1), "regulator", "AlreadyClosed")
     # the regulator marks refusal to correct: 1:1 deduction from YEAR+1, applied at its final allocation
     res = s.w.tx(f.markRefusesToCorrect(s.e1, YEAR), "regulator")
-    assert s.c.decode_events(s.alloc, "DeductionRecorded", res)[0]["amount"] == 865_300
+    assert s.alloc.decode_events(res, "DeductionRecorded")[0].amount == 865_300
     assert status(s, s.e1)["deduction"] == 2
     refused(s, f.markRefusesToCorrect(s.e1, YEAR), "regulator", "NoPendingDeduction")
     refused(s, f.surrender(YEAR, cea_id(YEAR), 1), "enterprise", "SurrenderClosed")  # no late correction now
@@ -617,7 +618,7 @@ def test_deduction_after_next_year_is_final_is_clawed_back_at_once(s: SimpleName
     s.w.tx(f.publishPrice(YEAR, 9_800, "avg"), "regulator")
     s.w.tx(f.close(YEAR, s.e1), "regulator")
     res = s.w.tx(f.markRefusesToCorrect(s.e1, YEAR), "regulator")
-    assert s.c.decode_events(s.alloc, "DeductionRecorded", res)[0]["appliedNow"] is True
+    assert s.alloc.decode_events(res, "DeductionRecorded")[0].appliedNow is True
     assert balance(s, "enterprise", cea_id(YEAR + 1)) == before - 1_000
     assert entry(s, s.e1, YEAR + 1)["clawedBack"] == 1_000
 
@@ -635,20 +636,20 @@ def test_surrender_after_the_deadline_only_as_late_correction_of_a_shortfall(s: 
     refused(s, f.surrender(YEAR, cea_id(YEAR), 1), "enterprise", "SurrenderClosed")    # not closed yet
     s.w.tx(f.publishPrice(YEAR, 9_800, "avg"), "regulator")
     res = s.w.tx(f.closeBatch(YEAR, [s.e1, s.e2]), "regulator")
-    closed = {bytes(e["enterprise"]): e for e in s.c.decode_events(s.comp, "PeriodClosed", res)}
-    assert closed[s.e2]["status"] == 1 and closed[s.e1]["status"] == 2
+    closed = {e.enterprise: e for e in s.comp.decode_events(res, "PeriodClosed")}
+    assert closed[s.e2].status == 1 and closed[s.e1].status == 2
     refused(s, f.surrender(YEAR, cea_id(YEAR), 1), "enterprise2", "SurrenderClosed")   # compliant: nothing to do
     refused(s, f.surrender(YEAR, cea_id(YEAR), 1_000), "enterprise", "ExceedsObligation")
     s.w.tx(f.surrender(YEAR, cea_id(YEAR), 500), "enterprise")
     assert status(s, s.e1)["status"] == 2 and status(s, s.e1)["shortfall"] == 499
     res = s.w.tx(f.surrender(YEAR, cea_id(YEAR), 499), "enterprise")
-    assert s.c.decode_events(s.comp, "CorrectedLate", res)
+    assert s.comp.decode_events(res, "CorrectedLate")
     row = status(s, s.e1)
     assert (row["status"], row["deduction"], row["shortfall"], row["shortfallAtClose"]) == (3, 3, 0, 999)
     assert (row["penaltyMinFen"], row["penaltyMaxFen"]) == penalty_range_fen(999, 9_800)   # the penalty stays
     refused(s, f.markRefusesToCorrect(s.e1, YEAR), "regulator", "NoPendingDeduction")
     rows = s.c.call(f.statusTable(YEAR, [s.e1, s.e2]))
-    assert [r[8] for r in rows] == [3, 1]
+    assert [r.status for r in rows] == [3, 1]
     assert_supply_invariant(s, cea_id(YEAR))
 
 
@@ -666,12 +667,12 @@ def test_surrendered_units_leave_circulation_and_are_counted(s: SimpleNamespace)
     open_period(s, now(s) + 10_000)
     setup_enterprise(s, "enterprise", s.e1, 10**12, 10**12, 100_000)
     token = cea_id(YEAR)
-    before = int(s.c.call(s.assets.functions.totalSupply(token)))
+    before = int(s.c.call(s.assets.functions.totalSupply_uint256(token)))
     res = s.w.tx(s.comp.functions.surrender(YEAR, token, 60_000), "enterprise")
-    assert int(s.c.call(s.assets.functions.totalSupply(token))) == before - 60_000
-    assert s.c.call(s.assets.functions.supplyOf(token))[2] == 60_000
-    ev = s.c.decode_events(s.assets, "Surrendered", res)[0]
-    assert ev["amount"] == 60_000 and bytes(ev["ref"]) == (YEAR).to_bytes(32, "big")
+    assert int(s.c.call(s.assets.functions.totalSupply_uint256(token))) == before - 60_000
+    assert s.assets.supplyOf(token).surrendered == 60_000
+    ev = s.assets.decode_events(res, "Surrendered")[0]
+    assert ev.amount == 60_000 and ev.ref == (YEAR).to_bytes(32, "big")
     assert status(s, s.e1)["ceaSurrendered"] == 60_000
     assert_supply_invariant(s, token)
 
@@ -706,7 +707,7 @@ def test_presets_carry_a_citation_for_every_parameter_and_mark_unconfirmed_value
 def test_preset_period_can_be_opened_on_chain(s: SimpleNamespace) -> None:
     p = PERIOD_PRESETS[2019]
     s.w.tx(s.comp.functions.openPeriod(2019, p.params_tuple(), p.citations_tuple()), "regulator")
-    assert tuple(s.c.call(s.comp.functions.period(2019))[0]) == p.params_tuple()
+    assert s.comp.period(2019).params.as_dict() == dict(p.params)
 
 
 def needs_registry(s: SimpleNamespace) -> None:
@@ -722,7 +723,7 @@ def ccer_project(s: SimpleNamespace, number: int, vintage: int, amount: int, reg
     """Register CCER project ``number`` (owner: ``owner``'s account) and issue ``amount`` t of
     ``vintage`` to it through the real CCERRegistry; returns the token id."""
     f = s.registry.functions
-    if not s.c.call(f.projectDates(number))[0]:
+    if not s.c.call(f.projectDates(number)).registered:
         s.w.tx(f.registerProject(number, s.w.acct[owner], keccak256(b"CCER-14-001-V01"), b"110000".ljust(32, b"\0"),
                                  registered_at, crediting_start, f"project {number}"), "ccer-registry")
     s.w.tx(f.issueBatch(number, vintage, amount, "", 0, 0, keccak256(b"issuance")), "ccer-registry")
@@ -745,8 +746,8 @@ def test_ccer_cap_at_its_boundary(s: SimpleNamespace) -> None:
     s.w.tx(f.surrender(YEAR, cea_id(YEAR), 1_000_019 - cap - 100_000), "enterprise")   # CEA still counts toward E
     row = status(s, s.e1)
     assert (row["ccerSurrendered"], row["ceaSurrendered"], row["shortfall"]) == (cap, 1_000_019 - cap - 100_000, 100_000)
-    supply = s.c.call(s.assets.functions.supplyOf(token))
-    assert supply[2] == cap
+    supply = s.assets.supplyOf(token)
+    assert supply.surrendered == cap
     assert_supply_invariant(s, token)
 
 
@@ -812,7 +813,7 @@ def test_gas_of_allocation_and_surrender(s: SimpleNamespace, capsys: pytest.Capt
                                                              [10**9] * 100, [EV] * 100), "regulator").gas_used
     em = s.d.emissions.functions
     res = s.c.send([Call.of(em.recordDeclared(ELEC, ZERO32, YEAR, 0, 5 * 10**11 + i, 0, EV, 0), a) for i, a in enumerate(accts)])
-    rids = [s.c.decode_events(s.d.emissions, "ActivityRecorded", r)[0]["recordId"] for r in res]
+    rids = [s.d.emissions.decode_events(r, "ActivityRecorded")[0].recordId for r in res]
     s.c.send([Call.of(em.submit(r), a) for r, a in zip(rids, accts)])
     s.c.send([Call.of(em.assignVerifier(r, s.w.acct["verifier"]), reg) for r in rids])
     s.c.send([Call.of(em.attest(r, REPORT, ZERO32), s.w.acct["verifier"]) for r in rids])

@@ -58,7 +58,7 @@ def publish_defaults(w: World, heat: bool = True) -> int:
         codes, values, scales = codes + [heat_ef_code()], values + [HEAT_EF_TEST_INPUT], scales + [6]
     res = w.tx(w.dep.factors.functions.publishFactorSet(2006, 2010, codes, values, scales, DEFAULTS_CITATION, "coal defaults + test heat EF"),
                "regulator")
-    return int(w.client.decode_events(w.dep.factors, "FactorSetPublished", res)[0]["factorSetId"])
+    return int(w.dep.factors.decode_events(res, "FactorSetPublished")[0].factorSetId)
 
 
 def fuel(fs: int, **kw) -> tuple:
@@ -119,7 +119,7 @@ def test_fuel_is_recorded_with_measured_ncv_and_default_cc_and_of(chain: World) 
     w, em = chain, chain.dep.emissions.functions
     fs = publish_defaults(w)
     res = w.tx(em.recordFuelCombustion(fuel(fs)), "enterprise")
-    rid = int(w.client.decode_events(w.dep.emissions, "ActivityRecorded", res)[0]["recordId"])
+    rid = int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
     rec = ar.records.record(w.dep, rid)
     want = guideline_fuel_emissions_kg(1_000_000, NCV_MEASURED, COAL_CC_DEFAULT, COAL_OF_DEFAULT)
     assert want == 2_341_393  # 1000 t × 20.908 GJ/t × 0.03085 tC/GJ × 0.99 × 44/12 = 2341.392834 t
@@ -130,17 +130,17 @@ def test_fuel_is_recorded_with_measured_ncv_and_default_cc_and_of(chain: World) 
     p = ar.fuel_parameters(w.dep, rid)
     assert p == {"consumption": 1_000_000, "ncv": NCV_MEASURED, "carbonContent": COAL_CC_DEFAULT, "oxidationRate": COAL_OF_DEFAULT,
                  "defaultsMask": 2 | 4}
-    [ev] = w.client.decode_events(w.dep.emissions, "FuelParametersRecorded", res)
-    assert ev["defaultsMask"] == 6 and bytes(ev["fuel"]) == COAL
-    [m] = w.client.decode_events(w.dep.emissions, "AcquisitionMethodRecorded", res)
-    assert m["method"] == 1 == w.call(em.acquisitionMethod(rid))  # Calculation
+    [ev] = w.dep.emissions.decode_events(res, "FuelParametersRecorded")
+    assert ev.defaultsMask == 6 and ev.fuel == COAL
+    [m] = w.dep.emissions.decode_events(res, "AcquisitionMethodRecorded")
+    assert m.method == 1 == w.call(em.acquisitionMethod(rid))  # Calculation
 
 
 def test_fuel_with_every_parameter_measured_needs_no_factor_set(chain: World) -> None:
     w, em = chain, chain.dep.emissions.functions
     res = w.tx(em.recordFuelCombustion(fuel(0, fuel=GAS, consumption=52_000, ncv=389_310_000, carbon_content=15_300_000,
                                             oxidation_rate=990_000)), "enterprise")
-    rid = int(w.client.decode_events(w.dep.emissions, "ActivityRecorded", res)[0]["recordId"])
+    rid = int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
     assert ar.records.record(w.dep, rid)["emissionsKg"] == guideline_fuel_emissions_kg(52_000, 389_310_000, 15_300_000, 990_000)
     assert ar.fuel_parameters(w.dep, rid)["defaultsMask"] == 0
 
@@ -172,12 +172,12 @@ def test_fuel_declarations_refuse_bad_input_outsiders_and_duplicates(chain: Worl
     # the heat-input path shares the period key: the same fuel-month cannot be declared twice
     co2 = fuel_co2_factor_scaled(COAL_CC_DEFAULT, COAL_OF_DEFAULT)  # derived from the cited defaults
     res = w.tx(w.dep.factors.functions.publishFactorSet(2007, 2007, [fuel_co2_code(COAL)], [co2], [6], DEFAULTS_CITATION, "coal CO2"), "regulator")
-    fs_co2 = int(w.client.decode_events(w.dep.factors, "FactorSetPublished", res)[0]["factorSetId"])
+    fs_co2 = int(w.dep.factors.decode_events(res, "FactorSetPublished")[0].factorSetId)
     assert refused(w, em.recordDeclared(ar.FUEL_COMBUSTION, COAL, 2007, 1, 5_000, fs_co2, EVIDENCE, 0), "enterprise").error == "RecordExists"
     assert refused(w, em.recordFuelCombustion(fuel(fs, month=0)), "enterprise").error == "GranularityConflict"
     # a factor set whose OF default is above 100 % is refused when used
     bad = w.tx(w.dep.factors.functions.publishFactorSet(2007, 2007, [fuel_of_code(GAS)], [1_000_001], [6], "test: invalid", "bad"), "regulator")
-    bad_id = int(w.client.decode_events(w.dep.factors, "FactorSetPublished", bad)[0]["factorSetId"])
+    bad_id = int(w.dep.factors.decode_events(bad, "FactorSetPublished")[0].factorSetId)
     e = refused(w, em.recordFuelCombustion(fuel(bad_id, fuel=GAS, carbon_content=1)), "enterprise")
     assert e.error == "InvalidOxidationRate"
 
@@ -186,9 +186,9 @@ def test_amending_a_rejected_fuel_record_keeps_one_current_record(chain: World) 
     w, em = chain, chain.dep.emissions.functions
     fs = publish_defaults(w)
     res = w.tx(em.recordFuelCombustion(fuel(fs)), "enterprise")
-    rid = int(w.client.decode_events(w.dep.emissions, "ActivityRecorded", res)[0]["recordId"])
+    rid = int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
     res2 = w.tx(em.recordFuelCombustion(fuel(fs, consumption=999_000, amends=rid)), "enterprise")
-    rid2 = int(w.client.decode_events(w.dep.emissions, "ActivityRecorded", res2)[0]["recordId"])
+    rid2 = int(w.dep.emissions.decode_events(res2, "ActivityRecorded")[0].recordId)
     assert w.call(em.currentRecord(org_id(USCC["enterprise"]), ar.FUEL_COMBUSTION, COAL, 2007, 1)) == rid2
     assert ar.records.record(w.dep, rid)["amendedBy"] == rid2
 
@@ -197,7 +197,7 @@ def test_purchased_heat_is_recorded_with_the_factor_sets_heat_factor(chain: Worl
     w, em = chain, chain.dep.emissions.functions
     fs = publish_defaults(w)
     res = w.tx(em.recordDeclared(ar.PURCHASED_HEAT, bytes(32), 2007, 1, 3_600_123, fs, EVIDENCE, 0), "enterprise")
-    rid = int(w.client.decode_events(w.dep.emissions, "ActivityRecorded", res)[0]["recordId"])
+    rid = int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
     rec = ar.records.record(w.dep, rid)
     assert rec["emissionsKg"] == heat_emissions_kg(3_600_123, HEAT_EF_TEST_INPUT) == 396_014  # 3600.123 GJ × 0.11 t/GJ
     assert rec["factorValue"] == HEAT_EF_TEST_INPUT and w.call(em.acquisitionMethod(rid)) == 1
@@ -207,7 +207,8 @@ def test_purchased_heat_is_recorded_with_the_factor_sets_heat_factor(chain: Worl
         w.tx(em.assignVerifier(rid_, w.acct["verifier"]), "regulator")
         w.tx(em.attest(rid_, keccak256(b"r"), bytes(32)), "verifier")
         w.tx(em.confirm(rid_), "regulator")
-    assert tuple(w.call(em.confirmedTotals(org_id(USCC["enterprise"]), 2007))) == (396_014, 0, 0, 1)
+    assert w.call(em.confirmedTotals(org_id(USCC["enterprise"]), 2007)).as_dict() == {
+        "emissionsKgTotal": 396_014, "electricitySuppliedWh": 0, "heatSuppliedMJ": 0, "confirmedRecords": 1}
     for args, err in [((ar.PURCHASED_HEAT, bytes(32), 2007, 2, 1, w.factor_set, EVIDENCE, 0), "FactorMissing"),
                       ((ar.PURCHASED_HEAT, bytes(32), 2007, 2, 1, 0, EVIDENCE, 0), "FactorSetNotApplicable"),
                       ((ar.PURCHASED_HEAT, bytes(32), 2007, 2, 0, fs, EVIDENCE, 0), "ZeroAmount"),
@@ -224,9 +225,9 @@ def test_anchored_meter_data_is_tagged_online_monitoring(chain: World) -> None:
     w, em = chain, chain.dep.emissions.functions
     anchor_day(w, DAY0, [3_000_000] * 60)
     res = w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, bytes(32), 0), "enterprise")
-    rid = int(w.client.decode_events(w.dep.emissions, "ActivityRecorded", res)[0]["recordId"])
+    rid = int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
     assert w.call(em.acquisitionMethod(rid)) == 2
-    assert [e["method"] for e in w.client.decode_events(w.dep.emissions, "AcquisitionMethodRecorded", res)] == [2]
+    assert [e.method for e in w.dep.emissions.decode_events(res, "AcquisitionMethodRecorded")] == [2]
     with pytest.raises(ContractRevert) as e:
         w.call(em.acquisitionMethod(999))
     assert e.value.error == "UnknownRecord"
@@ -257,7 +258,7 @@ def build_year(w: World) -> dict[str, int]:
 
     def rec(name: str, fn) -> None:
         res = w.tx(fn, "enterprise")
-        ids[name] = int(w.client.decode_events(w.dep.emissions, "ActivityRecorded", res)[0]["recordId"])
+        ids[name] = int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
 
     rec("elec1", em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, bytes(32), 0))
     rec("elec2", em.recordPurchasedElectricity(w.device, 2007, 2, 1, 1, w.factor_set, bytes(32), 0))
@@ -409,7 +410,7 @@ def test_devices_endpoints_refuse_outsiders_other_enterprises_and_bad_input(env)
     problem(http.get("/v1/enterprise/devices/0x12", headers=H(keys, "enterprise")), 422, "validation-error")
     problem(http.post(f"/v1/enterprise/devices/{dev}/calibrations", json={"calibrated_until": 5, "certificate_hash": "0x" + "00" * 32},
                       headers=H(keys, "enterprise")), 422, "validation-error")
-    assert w.call(w.dep.devices.functions.device(w.device))[4] == 1  # still active
+    assert w.dep.devices.device(w.device).status == 1  # still active
 
 
 def fuel_body(fs: int, **kw) -> dict:

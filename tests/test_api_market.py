@@ -117,8 +117,8 @@ def test_allocation_settlement_retirement_and_audit_through_the_api(env) -> None
     r = http.post("/v1/enterprise/retirements", json={"asset": f"CEA-{YEAR}", "amount": 4, "beneficiary": "Example Co.",
                                                       "purpose": "carbon neutrality"}, headers=h(keys, "enterprise", "r1"))
     assert r.status_code == 201, r.text
-    supply = w.call(w.dep.assets.functions.supplyOf(cea_id(YEAR)))
-    assert supply[0] == issued and supply[1] == 4
+    supply = w.dep.assets.supplyOf(cea_id(YEAR))
+    assert supply.issued == issued and supply.retired == 4
     # audit: the asset's history names issuance, the settlement and the retirement
     hist = http.get(f"/v1/audit/assets/CEA-{YEAR}/history?limit=1000", headers=h(keys, "regulator")).json()["items"]
     names = [e["event"] for e in hist]

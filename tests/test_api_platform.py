@@ -239,5 +239,5 @@ def sign_verdict_for(w: World, who: str, rid: int) -> bytes:
     from eth_account import Account
     fn = w.dep.emissions.functions.attest(rid, keccak256(b"r"), bytes(32))
     tx = {"nonce": 0, "gas": 200_000, "gasPrice": 10**9, "chainId": w.client.chain_id, "to": w.dep.emissions.address,
-          "data": bytes.fromhex(fn._encode_transaction_data()[2:]), "value": 0}
+          "data": fn.data, "value": 0}
     return bytes(Account.from_key(w.keys[who] if who in w.keys else new_private_key()).sign_transaction(tx).raw_transaction)

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from ledger.accounting.assets import ccer_id, cea_id
 from ledger.accounting.settlement import Reason, Trade, trade_id
 from ledger.chain.client import Call, ContractRevert, TxResult
-from ledger.contracts.deployment import deploy_assets, deploy_market
+from ledger.contracts.deploy import deploy_assets, deploy_market
+from ledger.contracts.deployment import BINDINGS
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.offsets.serials import (
@@ -81,9 +82,8 @@ class Market:
         return self.call(self.cash.functions.balanceOf(self.acct[who]))
 
     def supply(self, token_id: int) -> dict[str, int]:
-        s = self.call(self.assets.functions.supplyOf(token_id))
-        out = dict(zip(("issued", "retired", "surrendered", "cancelled", "clawedBack"), s))
-        out["holdings"] = self.call(self.assets.functions.totalSupply(token_id))
+        out = self.assets.supplyOf(token_id).as_dict()
+        out["holdings"] = self.call(self.assets.functions.totalSupply_uint256(token_id))
         return out
 
     def deposit(self, who: str, fen: int) -> None:
@@ -97,13 +97,12 @@ class Market:
                     vintage: int = VINTAGE) -> int:
         r = self.tx(self.registry.functions.issueBatch(project, vintage, amount, serials.prefix, serials.start,
                                                        serials.end, keccak256(b"issuance")), "registry")
-        return self.client.decode_events(self.registry, "BatchIssued", r)[0]["batchId"]
+        return self.registry.decode_events(r, "BatchIssued")[0].batchId
 
     def retire(self, req: RetirementRequest, who: str = "registry") -> dict[str, Any]:
         r = self.tx(self.registry.functions.retire(req.as_tuple()), who)
-        ev = self.client.decode_events(self.registry, "RetirementCertified", r)[0]
-        ev["gas"] = r.gas_used
-        return ev
+        (ev,) = self.registry.decode_events(r, "RetirementCertified")
+        return {**ev.as_dict(), "gas": r.gas_used}
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +121,7 @@ def market(world: World, artifacts: dict[str, Any]) -> Iterator[Market]:
                  for n, (u, role) in NEW_ORGS.items()])
     assets_addr = deploy_assets(client, artifacts, reg, dep.participants.address)
     addrs = deploy_market(client, artifacts, reg, dep.participants.address, assets_addr)
-    arts = artifacts
-    c = lambda name, a: client.w3.eth.contract(address=a, abi=arts[name].abi)  # noqa: E731
+    c = lambda name, a: BINDINGS[name](client, a)  # noqa: E731
     m = Market(world, c("CarbonAssets", assets_addr), c("CCERRegistry", addrs["CCERRegistry"]),
                c("CashToken", addrs["CashToken"]), c("Settlement", addrs["Settlement"]), acct)
     for role in ("CEA_ISSUER_ROLE", "CCER_ISSUER_ROLE", "COMPLIANCE_ROLE", "SETTLEMENT_ROLE"):
@@ -174,11 +172,12 @@ def test_parse_serial_range_matches_every_row_of_the_real_retirement_files() -> 
 # ============================================================================ CCERRegistry
 def test_register_project_records_dates_and_owner(m: Market) -> None:
     reg = m.registry.functions
-    registered, at, start, owner = m.call(reg.projectDates(PROJECT))
-    assert (registered, at, start, owner.lower()) == (True, 1_700_000_000, 1_600_761_600, m.acct["owner"].lower())
-    assert tuple(m.call(reg.projectDates(7)))[:3] == (False, 0, 0)
+    d = m.call(reg.projectDates(PROJECT))
+    assert (d.registered, d.registeredAt, d.creditingStart, d.owner) == (True, 1_700_000_000, 1_600_761_600, m.acct["owner"])
+    none = m.call(reg.projectDates(7))
+    assert (none.registered, none.registeredAt, none.creditingStart) == (False, 0, 0)
     p = m.call(reg.project(PROJECT))
-    assert p[0].lower() == m.acct["owner"].lower() and bytes(p[3]) == keccak256(b"CCER-14-001-V01")
+    assert p.owner == m.acct["owner"] and p.methodology == keccak256(b"CCER-14-001-V01")
 
 
 def test_register_project_refuses_bad_input(m: Market) -> None:
@@ -196,10 +195,11 @@ def test_issue_batch_with_serials_mints_to_the_owner_and_records_the_range(m: Ma
     assert b == 1 and m.call(m.registry.functions.batchCount()) == 1
     assert m.bal("owner", CCER) == 5000
     batch = m.call(m.registry.functions.batch(b))
-    assert tuple(batch[:7]) == (PROJECT, VINTAGE, 5000, 0, 1, 5000, 1)
-    assert bytes(batch[8]) == s.prefix_hash
+    assert (batch.project, batch.vintage, batch.amount, batch.retired, batch.serialStart, batch.serialEnd,
+            batch.cursor) == (PROJECT, VINTAGE, 5000, 0, 1, 5000, 1)
+    assert batch.serialPrefix == s.prefix_hash
     assert m.supply(CCER)["issued"] == 5000
-    assert tuple(m.call(m.registry.functions.nextFreeRun(b))) == (1, 5000)
+    assert _run(m, b) == (1, 5000)
 
 
 def test_issue_batch_refuses_overlapping_or_repeated_serial_ranges(m: Market) -> None:
@@ -234,18 +234,18 @@ def test_partial_retirement_splits_the_range_and_records_the_exact_serials(m: Ma
     b = m.issue_batch(100, SerialRange(p, 1001, 1100))
     c1 = m.retire(RetirementRequest(m.acct["owner"], b, 30, BENEFICIARY, PURPOSE, "Q1"), who="owner")
     assert (c1["certificateId"], c1["cert"]["serialStart"], c1["cert"]["serialEnd"]) == (1, 1001, 1030)
-    assert tuple(m.call(m.registry.functions.nextFreeRun(b))) == (1031, 1100)
+    assert _run(m, b) == (1031, 1100)
     # an explicit range in the middle splits the free run in two
     c2 = m.retire(RetirementRequest(m.acct["owner"], b, 10, BENEFICIARY, PURPOSE, serials=SerialRange(p, 1050, 1059)))
     assert (c2["cert"]["serialStart"], c2["cert"]["serialEnd"]) == (1050, 1059)
-    assert tuple(m.call(m.registry.functions.nextFreeRun(b))) == (1031, 1049)
+    assert _run(m, b) == (1031, 1049)
     e = m.refused(m.registry.functions.retire(RetirementRequest(m.acct["owner"], b, 30, BENEFICIARY, PURPOSE).as_tuple()),
                   "registry", "SerialsFragmented")
     assert e.args_[1:] == (1031, 1049, 30)
     c3 = m.retire(RetirementRequest(m.acct["owner"], b, 19, BENEFICIARY, PURPOSE))
     assert (c3["cert"]["serialStart"], c3["cert"]["serialEnd"]) == (1031, 1049)
     # the cursor jumps over the explicit range
-    assert tuple(m.call(m.registry.functions.nextFreeRun(b))) == (1060, 1100)
+    assert _run(m, b) == (1060, 1100)
     for start, end in [(1055, 1065), (1001, 1001), (1030, 1031), (1049, 1050)]:
         req = RetirementRequest(m.acct["owner"], b, end - start + 1, BENEFICIARY, PURPOSE, serials=SerialRange(p, start, end))
         m.refused(m.registry.functions.retire(req.as_tuple()), "registry", "SerialsAlreadyRetired")
@@ -254,7 +254,7 @@ def test_partial_retirement_splits_the_range_and_records_the_exact_serials(m: Ma
         m.refused(m.registry.functions.retire(req.as_tuple()), "registry", "SerialsOutsideBatch")
     c4 = m.retire(RetirementRequest(m.acct["owner"], b, 41, BENEFICIARY, PURPOSE))
     assert (c4["cert"]["serialStart"], c4["cert"]["serialEnd"]) == (1060, 1100)
-    assert tuple(m.call(m.registry.functions.nextFreeRun(b))) == (0, 0)
+    assert _run(m, b) == (0, 0)
     m.refused(m.registry.functions.retire(RetirementRequest(m.acct["owner"], b, 1, BENEFICIARY, PURPOSE).as_tuple()),
               "registry", "BatchExhausted")
     assert m.supply(CCER)["retired"] == 100 and m.bal("owner", CCER) == 0
@@ -265,12 +265,13 @@ def test_certificate_records_holder_amount_serials_beneficiary_purpose_and_reaso
     p = "CCER-CN-1001-2021-"
     b = m.issue_batch(50, SerialRange(p, 1, 50))
     ev = m.retire(RetirementRequest(m.acct["owner"], b, 7, BENEFICIARY, PURPOSE, "Applied to EY 2017"))
-    cert, asset = m.call(m.registry.functions.certificate(ev["certificateId"]))
-    assert asset == CCER == ev["assetId"]
-    assert cert[0].lower() == m.acct["owner"].lower() == ev["holder"].lower()
-    assert tuple(cert[2:6]) == (b, 7, 1, 7)
-    assert bytes(cert[6]) == keccak256(p.encode())
-    assert tuple(cert[7:]) == (BENEFICIARY, PURPOSE, "Applied to EY 2017")
+    got = m.call(m.registry.functions.certificate(ev["certificateId"]))
+    cert = got.cert
+    assert got.assetId == CCER == ev["assetId"]
+    assert cert.holder == m.acct["owner"] == ev["holder"]
+    assert (cert.batchId, cert.amount, cert.serialStart, cert.serialEnd) == (b, 7, 1, 7)
+    assert cert.serialPrefix == keccak256(p.encode())
+    assert (cert.beneficiary, cert.purpose, cert.reason) == (BENEFICIARY, PURPOSE, "Applied to EY 2017")
     assert ev["by"].lower() == m.acct["registry"].lower()
     m.refused(m.registry.functions.certificate(0), "registry", "UnknownCertificate")
     m.refused(m.registry.functions.certificate(2), "registry", "UnknownCertificate")
@@ -296,7 +297,7 @@ def test_batch_without_serials_checks_explicit_ranges_against_earlier_retirement
     m.refused(m.registry.functions.retire(req.as_tuple()), "registry", "SerialsAlreadyIssued")
     req = RetirementRequest(owner, b, 1000 - 88 + 1, BENEFICIARY, PURPOSE)
     m.refused(m.registry.functions.retire(req.as_tuple()), "registry", "BatchExhausted")
-    assert m.call(m.registry.functions.batch(b))[3] == 88
+    assert m.call(m.registry.functions.batch(b)).retired == 88
 
 
 def test_serials_retired_under_a_batch_without_serials_cannot_be_issued_again(m: Market) -> None:
@@ -352,8 +353,8 @@ def test_cancel_moves_units_out_into_the_cancelled_bucket(m: Market) -> None:
     m.issue_batch(100)
     reg = m.registry.functions
     r = m.tx(reg.cancel(m.acct["owner"], PROJECT, VINTAGE, 40, keccak256(b"Verra")), "registry")
-    ev = m.client.decode_events(m.registry, "CreditsCancelled", r)[0]
-    assert (ev["amount"], ev["assetId"], bytes(ev["destination"])) == (40, CCER, keccak256(b"Verra"))
+    ev = m.registry.decode_events(r, "CreditsCancelled")[0]
+    assert (ev.amount, ev.assetId, ev.destination) == (40, CCER, keccak256(b"Verra"))
     s = m.supply(CCER)
     assert (s["issued"], s["cancelled"], s["holdings"]) == (100, 40, 60)
     m.refused(reg.cancel(m.acct["owner"], PROJECT, VINTAGE, 40, bytes(32)), "owner", "NotRegistry")
@@ -399,7 +400,7 @@ def test_serial_allocation_matches_the_python_mirror(m: Market, ops: list[tuple]
             got = m.retire(req)["cert"]
             assert (got["serialStart"], got["serialEnd"]) == (want.start, want.end), (op, want)
             for bid in (b1, b2):
-                assert tuple(m.call(m.registry.functions.nextFreeRun(bid))) == book.next_free_run(bid)
+                assert _run(m, bid) == book.next_free_run(bid)
         s = m.supply(CCER)
         assert s["retired"] == sum(book.retired_count.values())
     finally:
@@ -443,12 +444,14 @@ def test_serial_ranges_across_byte_boundaries_match_the_python_mirror(m: Market,
                 continue
             got = m.retire(req)["cert"]
             assert (got["serialStart"], got["serialEnd"]) == (want.start, want.end), (op, want)
-            assert tuple(m.call(m.registry.functions.nextFreeRun(b))) == book.next_free_run(b)
+            run = m.call(m.registry.functions.nextFreeRun(b))
+            assert (run.runStart, run.runEnd) == book.next_free_run(b)
         ranges = book.retired.get(p, [])
         for off, length in queries:
             qs, qe = base + off, base + off + length
             hits = [r for r in ranges if r[0] <= qe and r[1] >= qs]
-            found, os_, oe = m.call(m.registry.functions.retiredOverlap(keccak256(p.encode()), qs, qe))
+            ov = m.call(m.registry.functions.retiredOverlap(keccak256(p.encode()), qs, qe))
+            found, os_, oe = ov.found, ov.otherStart, ov.otherEnd
             assert found == bool(hits)
             if hits:
                 assert (os_, oe) == max(hits)
@@ -581,8 +584,8 @@ def test_cea_retirement_by_the_holder_is_final_and_needs_beneficiary_and_purpose
     m.issue_cea("enterprise", 10)
     a = m.assets.functions
     r = m.tx(a.retire(CEA, 4, "Shanghai Marathon 2024", "carbon neutrality", "event offset"), "enterprise")
-    ev = m.client.decode_events(m.assets, "Retired", r)[0]
-    assert (ev["amount"], ev["beneficiary"], ev["purpose"]) == (4, "Shanghai Marathon 2024", "carbon neutrality")
+    ev = m.assets.decode_events(r, "Retired")[0]
+    assert (ev.amount, ev.beneficiary, ev.purpose) == (4, "Shanghai Marathon 2024", "carbon neutrality")
     assert m.supply(CEA)["retired"] == 4 and m.bal("enterprise", CEA) == 6
     m.refused(a.retire(CEA, 1, "", PURPOSE, ""), "enterprise", "MissingText")
     m.refused(a.retire(CEA, 1, BENEFICIARY, "", ""), "enterprise", "MissingText")
@@ -594,8 +597,8 @@ def test_clawback_takes_at_most_the_balance_and_surrender_burns_into_its_bucket(
     m.issue_cea("enterprise", 10)
     a, ent = m.assets.functions, m.acct["enterprise"]
     r = m.tx(a.clawback(ent, CEA, 15, keccak256(b"final allocation")), "issuer")
-    ev = m.client.decode_events(m.assets, "ClawedBack", r)[0]
-    assert (ev["requested"], ev["taken"]) == (15, 10)
+    ev = m.assets.decode_events(r, "ClawedBack")[0]
+    assert (ev.requested, ev.taken) == (15, 10)
     m.refused(a.clawback(ent, CCER, 1, bytes(32)), "issuer", "WrongIssuerForClass")
     m.issue_cea("enterprise", 5)
     m.tx(a.surrender(ent, CEA, 5, keccak256(b"2021")), "issuer")
@@ -658,7 +661,7 @@ def test_supply_invariant_holds_for_every_id_under_random_sequences(m: Market, o
                 continue
             done += 1
             if op == "issue_ccer":
-                batch = m.client.decode_events(m.registry, "BatchIssued", r)[0]["batchId"]
+                batch = m.registry.decode_events(r, "BatchIssued")[0].batchId
         for tid in ids:
             s = m.supply(tid)
             assert s["holdings"] == sum(m.bal(h, tid) for h in holders)
@@ -673,8 +676,8 @@ def test_cash_token_is_minted_and_burnt_by_the_bank_only_against_unique_referenc
     c, ent = m.cash.functions, m.acct["enterprise"]
     assert m.call(c.decimals()) == 0 and m.call(c.name()) == "CarbonLedger CNY deposit"
     r = m.tx(c.deposit(ent, 1_234_500, keccak256(b"ICBC-0001")), "bank")
-    ev = m.client.decode_events(m.cash, "Deposited", r)[0]
-    assert (ev["amount"], bytes(ev["bankRef"])) == (1_234_500, keccak256(b"ICBC-0001"))
+    ev = m.cash.decode_events(r, "Deposited")[0]
+    assert (ev.amount, ev.bankRef) == (1_234_500, keccak256(b"ICBC-0001"))
     m.refused(c.deposit(ent, 1, keccak256(b"ICBC-0001")), "bank", "BankRefInvalidOrUsed")
     m.refused(c.deposit(ent, 1, bytes(32)), "bank", "BankRefInvalidOrUsed")
     m.refused(c.deposit(ent, 0, keccak256(b"ICBC-0002")), "bank", "ZeroAmount")
@@ -693,10 +696,10 @@ def test_cash_operator_changes_are_the_regulators_and_emit_events(m: Market) -> 
     assert m.call(c.isOperator(s)) is True
     m.refused(c.grantOperator(s), "regulator", "OperatorUnchanged")
     r = m.tx(c.revokeOperator(s), "regulator")
-    assert m.client.decode_events(m.cash, "OperatorRevoked", r)[0]["account"].lower() == s.lower()
+    assert m.cash.decode_events(r, "OperatorRevoked")[0].account.lower() == s.lower()
     m.refused(c.revokeOperator(s), "regulator", "OperatorUnchanged")
     r = m.tx(c.grantOperator(s), "regulator")
-    assert len(m.client.decode_events(m.cash, "OperatorGranted", r)) == 1
+    assert len(m.cash.decode_events(r, "OperatorGranted")) == 1
 
 
 # ============================================================================ Settlement
@@ -719,8 +722,8 @@ def test_a_trade_settles_delivery_versus_payment_with_fees(m: Market) -> None:
     _setup_trading(m)
     t = _trade(m, "SEEE-20240102-0001", qty=100, price=9_796, bfee=490, sfee=490)  # CNY 97.96/t
     r = _settle(m, [t], True)
-    ev = m.client.decode_events(m.settlement, "TradeSettled", r)[0]
-    assert (ev["quantity"], ev["priceFen"], ev["valueFen"]) == (100, 9_796, 979_600)
+    ev = m.settlement.decode_events(r, "TradeSettled")[0]
+    assert (ev.quantity, ev.priceFen, ev.valueFen) == (100, 9_796, 979_600)
     assert (m.bal("enterprise", CEA), m.bal("enterprise2", CEA)) == (900, 100)
     assert m.cash_of("enterprise2") == 10_000_000 - 979_600 - 490
     assert m.cash_of("enterprise") == 979_600 - 490
@@ -736,14 +739,14 @@ def test_a_trade_id_settles_at_most_once_and_a_retried_batch_is_a_no_op(m: Marke
     before = (m.bal("enterprise", CEA), m.cash_of("enterprise2"))
     for atomic in (True, False):
         r = _settle(m, trades, atomic)
-        assert len(m.client.decode_events(m.settlement, "TradeAlreadySettled", r)) == 3
-        assert m.client.decode_events(m.settlement, "TradeSettled", r) == []
+        assert len(m.settlement.decode_events(r, "TradeAlreadySettled")) == 3
+        assert m.settlement.decode_events(r, "TradeSettled") == []
     assert (m.bal("enterprise", CEA), m.cash_of("enterprise2")) == before
     # the same id twice in one batch settles once
     dup = _trade(m, "T-dup", qty=1)
     r = _settle(m, [dup, dup], True)
-    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 1
-    assert len(m.client.decode_events(m.settlement, "TradeAlreadySettled", r)) == 1
+    assert len(m.settlement.decode_events(r, "TradeSettled")) == 1
+    assert len(m.settlement.decode_events(r, "TradeAlreadySettled")) == 1
 
 
 def test_a_batch_with_one_bad_trade_reverts_whole_in_atomic_mode(m: Market) -> None:
@@ -762,17 +765,17 @@ def test_a_batch_with_one_bad_trade_skips_it_in_skip_mode(m: Market) -> None:
     _setup_trading(m)
     trades = [_trade(m, "S-1"), _trade(m, "S-2", qty=5_000), _trade(m, "S-3")]
     r = _settle(m, trades, False)
-    skipped = m.client.decode_events(m.settlement, "TradeSkipped", r)
-    assert [(bytes(s["tradeId"]), s["reasonCode"]) for s in skipped] == [(trade_id("S-2"), Reason.SELLER_LACKS_ASSET)]
-    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 2
+    skipped = m.settlement.decode_events(r, "TradeSkipped")
+    assert [(s.tradeId, s.reasonCode) for s in skipped] == [(trade_id("S-2"), Reason.SELLER_LACKS_ASSET)]
+    assert len(m.settlement.decode_events(r, "TradeSettled")) == 2
     assert m.bal("enterprise2", CEA) == 20
     assert m.call(m.settlement.functions.settledAt(trade_id("S-2"))) == 0
     # a skipped trade may be resubmitted once it can settle
     m.issue_cea("enterprise", 5_000)
     m.deposit("enterprise2", 50_000_000)
     r = _settle(m, trades, False)
-    assert len(m.client.decode_events(m.settlement, "TradeAlreadySettled", r)) == 2
-    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 1
+    assert len(m.settlement.decode_events(r, "TradeAlreadySettled")) == 2
+    assert len(m.settlement.decode_events(r, "TradeSettled")) == 1
 
 
 def test_every_reason_code_is_reported_and_nothing_moves_for_a_refused_trade(m: Market) -> None:
@@ -795,24 +798,24 @@ def test_every_reason_code_is_reported_and_nothing_moves_for_a_refused_trade(m: 
         (_trade(m, "R-sfee", qty=1, price=10, sfee=11), Reason.SELLER_FEE_EXCEEDS_PROCEEDS),
     ]
     for t, code in cases:
-        assert m.call(ex.check(t.as_tuple()))[0] == code, t
+        assert m.call(ex.check(t.as_tuple())).reasonCode == code, t
         e = m.refused(ex.settle([t.as_tuple()], True), "exchange", "TradeFailed")
         assert e.args_ == (0, t.trade_id, code)
     r = _settle(m, [t for t, _ in cases], False)
-    assert [s["reasonCode"] for s in m.client.decode_events(m.settlement, "TradeSkipped", r)] == [c for _, c in cases]
+    assert [s.reasonCode for s in m.settlement.decode_events(r, "TradeSkipped")] == [c for _, c in cases]
     assert (m.bal("enterprise", CEA), m.bal("enterprise2", CEA), m.cash_of("enterprise2")) == (1_000, 10, 100_000)
     # frozen parties, pause, missing fee account
     a = m.assets.functions
     m.tx(a.freeze(m.acct["enterprise"], "decision"), "regulator")
-    assert m.call(ex.check(_trade(m, "F-1").as_tuple()))[0] == Reason.SELLER_FROZEN
-    assert m.call(ex.check(_trade(m, "F-2", seller="enterprise2", buyer="enterprise", qty=1, price=1).as_tuple()))[0] == Reason.BUYER_FROZEN
+    assert m.call(ex.check(_trade(m, "F-1").as_tuple())).reasonCode == Reason.SELLER_FROZEN
+    assert m.call(ex.check(_trade(m, "F-2", seller="enterprise2", buyer="enterprise", qty=1, price=1).as_tuple())).reasonCode == Reason.BUYER_FROZEN
     m.tx(a.unfreeze(m.acct["enterprise"], "lifted"), "regulator")
     m.tx(a.pause(), "regulator")
-    assert m.call(ex.check(_trade(m, "P-1").as_tuple()))[0] == Reason.PAUSED
+    assert m.call(ex.check(_trade(m, "P-1").as_tuple())).reasonCode == Reason.PAUSED
     m.tx(a.unpause(), "regulator")
     m.tx(ex.setFeeAccount("0x" + "00" * 20), "exchange")
-    assert m.call(ex.check(_trade(m, "FEE-1", bfee=1).as_tuple()))[0] == Reason.FEE_ACCOUNT_UNAVAILABLE
-    assert m.call(ex.check(_trade(m, "FEE-2").as_tuple()))[0] == 0
+    assert m.call(ex.check(_trade(m, "FEE-1", bfee=1).as_tuple())).reasonCode == Reason.FEE_ACCOUNT_UNAVAILABLE
+    assert m.call(ex.check(_trade(m, "FEE-2").as_tuple())).reasonCode == 0
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -821,7 +824,8 @@ def test_every_reason_code_is_reported_and_nothing_moves_for_a_refused_trade(m: 
 def test_trade_value_matches_the_python_mirror(m: Market, qty: int, price: int, bfee: int) -> None:
     """Settlement.check's value (fen) equals Trade.value_fen, and the overflow rule agrees."""
     t = Trade(trade_id("V"), m.acct["enterprise"], m.acct["enterprise2"], CEA, qty, price, bfee, 0)
-    code, value = m.call(m.settlement.functions.check(t.as_tuple()))
+    chk = m.call(m.settlement.functions.check(t.as_tuple()))
+    code, value = chk.reasonCode, chk.valueFen
     overflow = qty >= 2**128 or price >= 2**128 or t.value_fen + bfee >= 2**256
     assert (code == Reason.AMOUNT_OVERFLOW) == overflow
     if not overflow:
@@ -839,14 +843,14 @@ def test_frozen_account_cannot_settle(m: Market) -> None:
     e = m.refused(m.settlement.functions.settle([_trade(m, "FZ").as_tuple()], True), "exchange", "TradeFailed")
     assert e.args_[2] == Reason.BUYER_FROZEN
     r = _settle(m, [_trade(m, "FZ")], False)
-    assert m.client.decode_events(m.settlement, "TradeSkipped", r)[0]["reasonCode"] == Reason.BUYER_FROZEN
+    assert m.settlement.decode_events(r, "TradeSkipped")[0].reasonCode == Reason.BUYER_FROZEN
     assert m.bal("enterprise2", CEA) == 0
 
 
 def test_set_fee_account_refuses_an_unadmitted_account(m: Market) -> None:
     m.refused(m.settlement.functions.setFeeAccount(m.acct["outsider"]), "exchange", "NotAdmitted")
     r = m.tx(m.settlement.functions.setFeeAccount(m.acct["exchange"]), "exchange")
-    assert m.client.decode_events(m.settlement, "FeeAccountSet", r)[0]["account"].lower() == m.acct["exchange"].lower()
+    assert m.settlement.decode_events(r, "FeeAccountSet")[0].account.lower() == m.acct["exchange"].lower()
     assert m.call(m.settlement.functions.feeAccount()).lower() == m.acct["exchange"].lower()
 
 
@@ -865,6 +869,12 @@ def test_one_hundred_trades_settle_in_one_transaction_well_within_the_block_gas_
                      seller="enterprise" if i % 2 else "enterprise2", buyer="enterprise2" if i % 2 else "enterprise")
               for i in range(100)]
     r = _settle(m, trades, True)
-    assert len(m.client.decode_events(m.settlement, "TradeSettled", r)) == 100
+    assert len(m.settlement.decode_events(r, "TradeSettled")) == 100
     assert r.gas_used < 15_000_000, r.gas_used
     assert m.cash_of("exchange") == 1_000
+
+
+def _run(m: Market, batch_id: int) -> tuple[int, int]:
+    """CCERRegistry.nextFreeRun(batch) as (runStart, runEnd)."""
+    r = m.call(m.registry.functions.nextFreeRun(batch_id))
+    return r.runStart, r.runEnd

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ledger.accounting.emissions import emissions_kg
 from ledger.chain.client import Call, ContractRevert
+from ledger.contracts._generated.meter_data_anchor import BatchAnchored
 from ledger.crypto.primitives import Eip712Domain, Signer, keccak256, new_private_key
 from ledger.identifiers import device_id, org_id, uscc_bytes32
 from ledger.meter_data.reading import config_digest, reading_leaf
@@ -31,7 +32,7 @@ def anchor_day(w: World, day_start: int, watts: list[int], signers=(1, 2), first
     rep, tree = report_for(rs, w.call(w.dep.anchor.functions.configDigest()), day_start, day_start + 86_400)
     sigs = sign_report(rep, w.dep.domain.separator, [w.oracle_signer(i) for i in signers])
     res = w.tx(w.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1")
-    batch_id = w.client.decode_events(w.dep.anchor, "BatchAnchored", res)[0]["batchId"]
+    batch_id = w.dep.anchor.decode_events(res, "BatchAnchored")[0].batchId
     return batch_id, rs, rep, tree
 
 
@@ -94,11 +95,12 @@ def test_admit_refuses_an_account_already_bound(chain: World) -> None:
 def test_anchor_with_two_of_three_stores_batch_and_emits_signatures(chain: World) -> None:
     w, a = chain, chain.dep.anchor
     batch_id, rs, rep, _ = anchor_day(w, DAY0, [1000, 2000, 3000])
-    b = w.call(a.functions.batch(batch_id))
-    assert (b[0], b[1], b[2], b[3], b[4], bytes(b[5])) == (w.device, DAY0, DAY0 + 86_400, 3, rep.total_wh, rep.root)
+    b = a.batch(batch_id)
+    assert (b.device, b.start, b.end, b.count, b.totalWh, b.root) == (w.device, DAY0, DAY0 + 86_400, 3, rep.total_wh, rep.root)
+    assert (b.oracleSetVersion, b.supersedes, b.supersededBy) == (1, 0, 0)
     assert rep.total_wh == 100  # (1000+2000+3000) W × 60 s / 3600 = 100 Wh exactly
-    ev = w.client.decode_events(a, "BatchAnchored", w.tx(a.functions.anchor(*_next_day(w)), "oracle-2"))[0]
-    assert len(ev["signatures"]) == 2 and set(ev["signers"]) == {w.acct["oracle-1"], w.acct["oracle-2"]}
+    ev = a.decode_events(w.tx(a.functions.anchor(*_next_day(w)), "oracle-2"), BatchAnchored)[0]
+    assert len(ev.signatures) == 2 and set(ev.signers) == {w.acct["oracle-1"], w.acct["oracle-2"]}
 
 
 def _next_day(w: World):
@@ -188,8 +190,8 @@ def test_supersede_replaces_a_batch_and_keeps_the_old_one_readable(chain: World)
     w.tx(a.functions.supersede(old_id, as_tuple(new_rep), sigs, keccak256(b"late readings")), "oracle-1")
     new_id = w.call(a.functions.currentBatch(old_id))
     assert new_id != old_id
-    assert bytes(w.call(a.functions.batch(old_id))[5]) == rep.root
-    assert bytes(w.call(a.functions.batch(new_id))[5]) == new_rep.root
+    assert a.batch(old_id).root == rep.root and a.batch(old_id).supersededBy == new_id
+    assert a.batch(new_id).root == new_rep.root and a.batch(new_id).supersedes == old_id
 
 
 # ----------------------------------------------------------------------------- emissions
@@ -199,17 +201,15 @@ def test_monthly_record_life_cycle_computes_emissions_on_chain(chain: World) -> 
     wh = sum(x[2].total_wh for x in ids)
     w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 2, w.factor_set, keccak256(b"evidence"), 0), "enterprise")
     rid = w.call(em.currentRecord(org_id(USCC["enterprise"]), 1, w.device, 2007, 1))
-    rec = w.call(em.record(rid))
-    names = [o["name"] for o in em.record.abi["outputs"][0]["components"]]
-    r = dict(zip(names, rec))
-    assert r["activityAmount"] == wh and r["emissionsKg"] == emissions_kg(wh, 5703) and r["status"] == 1
+    r = w.call(em.record(rid))
+    assert r.activityAmount == wh and r.emissionsKg == emissions_kg(wh, 5703) and r.status == 1
     refused(w, em.confirm(rid), "regulator", "InvalidStatus")
     w.tx(em.submit(rid), "enterprise")
     w.tx(em.assignVerifier(rid, w.acct["verifier"]), "regulator")
     refused(w, em.attest(rid, keccak256(b"r"), bytes(32)), "verifier2", "NotAssignedVerifier")
     w.tx(em.attest(rid, keccak256(b"r"), bytes(32)), "verifier")
     w.tx(em.confirm(rid), "regulator")
-    assert dict(zip(names, w.call(em.record(rid))))["status"] == 5
+    assert w.call(em.record(rid)).status == 5
 
 
 def test_record_refuses_a_device_of_another_enterprise(chain: World) -> None:
@@ -239,17 +239,17 @@ def test_record_refuses_a_factor_set_for_other_years(chain: World) -> None:
 
 def test_month_window_uses_the_enterprise_utc_offset(chain: World) -> None:
     em = chain.dep.emissions.functions
-    s, e = chain.call(em.monthWindow(org_id(USCC["enterprise"]), 2007, 2))
-    assert (s, e) == (1_170_284_400, 1_172_703_600)  # 2007-02-01 and 2007-03-01 00:00 +01:00
+    w = chain.call(em.monthWindow(org_id(USCC["enterprise"]), 2007, 2))
+    assert (w.start, w.end) == (1_170_284_400, 1_172_703_600)  # 2007-02-01 and 2007-03-01 00:00 +01:00
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 10**15), st.integers(0, 10**6)), min_size=20, max_size=20))
 def test_python_mirror_of_the_emissions_formula_is_bit_identical(world: World, pairs: list[tuple[int, int]]) -> None:
     em = world.dep.emissions
-    reqs = [("eth_call", [{"to": em.address, "data": em.functions.emissionsKg(wh, ef)._encode_transaction_data()}, "latest"]) for wh, ef in pairs]
-    for (wh, ef), resp in zip(pairs, world.client.rpc_batch(reqs)):
-        assert int(resp["result"], 16) == emissions_kg(wh, ef)
+    got = world.client.call_many([em.functions.emissionsKg(wh, ef) for wh, ef in pairs])
+    for (wh, ef), kg in zip(pairs, got):
+        assert kg == emissions_kg(wh, ef)
 
 
 def test_device_ids_differ_per_owner_and_serial() -> None:

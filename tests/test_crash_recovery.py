@@ -112,8 +112,7 @@ def test_sigkill_of_the_chain_node_loses_no_journalled_transaction_and_anchors_n
     assert [o.status for o in out] == ["anchored", "anchored"]
     # the third day's anchor is signed and journalled, then the node dies before mining it
     third = sub.collect(system.oracle_nodes, system.device, *days[2])
-    from oracles.submitter import _report_tuple
-    system.client.send([Call.of(a.functions.anchor(_report_tuple(third.report), third._signatures), system.accounts["oracle-1"])], wait=False)
+    system.client.send([Call.of(a.functions.anchor(third.report, third._signatures), system.accounts["oracle-1"])], wait=False)
     system.node.kill()                                           # SIGKILL
     system.node.start()                                          # back from the older snapshot
     assert int(system.client.call(a.functions.batchCount())) == before

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from eth_utils import to_checksum_address
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -205,7 +204,7 @@ def test_encryption_keys_are_derived_from_signing_keys(tmp_path: Path) -> None:
 # ============================================================== contracts
 def declare(w: World, month: int, who: str = "enterprise") -> int:
     res = w.tx(w.dep.emissions.functions.recordDeclared(ELECTRICITY_SUPPLIED, ZERO32, 2007, month, 1_000_000, 0, EV, 0), who)
-    return int(w.client.decode_events(w.dep.emissions, "ActivityRecorded", res)[0]["recordId"])
+    return int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
 
 
 def refused(w: World, fn: object, who: str, error: str) -> ContractRevert:
@@ -229,8 +228,8 @@ def test_participants_register_encryption_keys(chain: World) -> None:
     assert evidence_records.encryption_key_of(w.dep, w.acct["regulator"]) is None
     new = ev.public_key(ev.new_private_key())
     res = w.tx(pr.setEncryptionKey(new), "verifier")
-    (e,) = w.client.decode_events(w.dep.participants, "EncryptionKeySet", res)
-    assert (e["account"], e["orgId"], bytes(e["x25519PublicKey"])) == (w.acct["verifier"], org_id(USCC["verifier"]), new)
+    (e,) = w.dep.participants.decode_events(res, "EncryptionKeySet")
+    assert (e.account, e.orgId, e.x25519PublicKey) == (w.acct["verifier"], org_id(USCC["verifier"]), new)
     assert evidence_records.encryption_key_of(w.dep, w.acct["verifier"]) == new                 # replaced
     refused(w, pr.setEncryptionKey(new), "outsider", "NotAdmitted")
     refused(w, pr.setEncryptionKey(new), "device", "NotAdmitted")
@@ -244,15 +243,16 @@ def test_evidence_registry_anchors_hashes_for_the_records_enterprise(chain: Worl
     rid = declare(w, 1)
     ct, salted = keccak256(b"ct"), keccak256(b"salted")
     res = w.tx(f.attach(rid, ct, salted, "invoice"), "enterprise")
-    (e,) = w.client.decode_events(w.dep.evidence, "EvidenceAttached", res)
-    assert (e["recordId"], e["index"], bytes(e["ciphertextSha256"]), bytes(e["saltedPlaintextSha256"]), e["kind"], e["by"]) == \
+    (e,) = w.dep.evidence.decode_events(res, "EvidenceAttached")
+    assert (e.recordId, e.index, e.ciphertextSha256, e.saltedPlaintextSha256, e.kind, e.by) == \
         (rid, 0, ct, salted, "invoice", w.acct["enterprise"])
     w.tx(f.attach(rid, keccak256(b"ct2"), salted, "lab-ncv"), "enterprise")
     assert w.call(f.evidenceCount(rid)) == 2 and w.call(f.evidenceCount(rid + 1)) == 0
     got = w.call(f.evidenceAt(rid, 1))
-    assert (bytes(got[0]), bytes(got[1]), to_checksum_address(got[2]), got[4]) == (keccak256(b"ct2"), salted, w.acct["enterprise"], "lab-ncv")
-    assert got[3] == w.client.w3.eth.get_block("latest")["timestamp"]
-    assert list(w.call(f.locate(ct))) == [rid, 0]
+    assert (got.ciphertextSha256, got.saltedPlaintextSha256, got.by, got.kind) == (keccak256(b"ct2"), salted, w.acct["enterprise"], "lab-ncv")
+    assert got.attachedAt == w.client.w3.eth.get_block("latest")["timestamp"]
+    loc = w.call(f.locate(ct))
+    assert (loc.recordId, loc.index) == (rid, 0)
     with pytest.raises(ContractRevert) as x:
         w.call(f.evidenceAt(rid, 2))
     assert x.value.error == "EvidenceIndexOutOfRange"

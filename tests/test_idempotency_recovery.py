@@ -140,8 +140,7 @@ def device_body(serial: str) -> dict[str, Any]:
 def registrations(system: System, serial: str) -> int:
     """``DeviceRegistered`` events of the device ``serial`` of the demo enterprise, on-chain."""
     dev = device_id(ENTERPRISE_USCC, serial)
-    logs = system.dep.devices.events.DeviceRegistered().get_logs(from_block=system.dep.manifest["deployment_block"],
-                                                                argument_filters={"deviceId": dev})
+    logs = system.dep.devices.get_logs("DeviceRegistered", system.dep.manifest["deployment_block"], deviceId=dev)
     return len(logs)
 
 

@@ -58,7 +58,8 @@ def _expected_from_web3(w: Any) -> set[tuple[str, int, str, str]]:
     """Every event of every contract, read event by event through web3's own filters and decoder."""
     out = set()
     start = w.dep.manifest["deployment_block"]
-    for name, contract in w.dep.c.items():
+    for name, info in w.dep.manifest["contracts"].items():
+        contract = w.client.w3.eth.contract(address=info["address"], abi=info["abi"])   # web3, not our bindings
         for item in contract.abi:
             if item["type"] == "event":
                 for lg in getattr(contract.events, item["name"])().get_logs(from_block=start):
@@ -71,7 +72,7 @@ def _anchor_day(w: World, day: int, watts: list[int]) -> tuple[int, Any]:
     rep, _ = report_for(rs, w.call(w.dep.anchor.functions.configDigest()), DAY0 + day * 86_400, DAY0 + (day + 1) * 86_400)
     sigs = sign_report(rep, w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
     res = w.tx(w.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1")
-    return int(w.client.decode_events(w.dep.anchor, "BatchAnchored", res)[0]["batchId"]), rep
+    return int(w.dep.anchor.decode_events(res, "BatchAnchored")[0].batchId), rep
 
 
 # ----------------------------------------------------------------------------- indexing
@@ -222,7 +223,7 @@ def test_events_pages_by_id_and_filters_by_decoded_arguments(chain: World, db: E
         after = page[-1].id
     assert [e.id for e in pages] == [e.id for e in everything] == sorted(e.id for e in everything)
     admitted = idx.events("ParticipantRegistry", "ParticipantAdmitted", limit=1000)
-    n_admitted = len(chain.dep.participants.events.ParticipantAdmitted().get_logs(from_block=chain.dep.manifest["deployment_block"]))
+    n_admitted = len(chain.dep.participants.get_logs("ParticipantAdmitted", chain.dep.manifest["deployment_block"]))
     assert len(admitted) == n_admitted >= len(USCC)
     by_account = events(db, "ParticipantRegistry", "ParticipantAdmitted", account=chain.acct["verifier"].lower())
     assert [e.args["account"] for e in by_account] == [chain.acct["verifier"]]

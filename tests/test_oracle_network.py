@@ -115,7 +115,7 @@ def test_a_lying_node_is_outvoted_and_its_conflicting_signature_is_reported(net:
     assert all(ids) and int(system.client.call(system.dep.anchor.functions.batchCount())) == before + 3   # once each
     for bid in ids:
         b = system.client.call(system.dep.anchor.functions.batch(bid))
-        assert b[3] == 10                                       # count: the honest readings
+        assert b.count == 10                                       # count: the honest readings
     # the liar's signed reports are kept as evidence by the submitter(s), naming node and period
     liar = cluster.nodes["oracle-4"].address
     evidence = [c for n in NAMES[:3] for c in httpx.get(cluster.url(n) + "/v1/oracle/conflicts").json()]
@@ -198,7 +198,7 @@ def test_late_readings_go_into_one_correction_batch_that_supersedes_with_a_reaso
     a = system.dep.anchor.functions
     bid = int(system.client.call(a.batchIdByStart(system.device, first)))
     old = system.client.call(a.batch(bid))
-    assert old[3] == 9
+    assert old.count == 9
     res = httpx.post(cluster.url("oracle-1") + "/v1/readings", json={"readings": [dev.sign(late).to_json()]}).json()
     assert (res["results"][0]["status"], res["results"][0]["reason"]) == ("accepted", "late")
     _post_readings(cluster, NAMES[1:], [dev.sign(late)])
@@ -208,9 +208,9 @@ def test_late_readings_go_into_one_correction_batch_that_supersedes_with_a_reaso
     cur = int(system.client.call(a.currentBatch(bid)))
     assert cur != bid
     new = system.client.call(a.batch(cur))
-    assert new[3] == 10 and int(new[7]) == bid                          # supersedes the old batch
-    assert system.client.call(a.batch(bid))[5] == old[5]                # the old root stays on-chain
-    assert int(system.client.call(a.batch(bid))[8]) == cur
+    assert new.count == 10 and new.supersedes == bid                   # supersedes the old batch
+    assert system.client.call(a.batch(bid)).root == old.root            # the old root stays on-chain
+    assert system.client.call(a.batch(bid)).supersededBy == cur
     assert int(system.client.call(a.currentBatch(cur))) == cur          # superseded once
     reason = next(o["reason"] for o in fixes if o["status"] == "corrected")
     assert reason["supersedes"] == bid and reason["count"] == 10
@@ -252,7 +252,7 @@ def test_mqtt_readings_are_stored_by_every_node_and_redelivery_never_double_coun
 def test_oracles_set_changes_the_quorum_and_old_reports_are_refused(net: dict[str, Any]) -> None:
     from ledger.chain.client import ContractRevert
     from oracles.network import RemoteNode
-    from oracles.submitter import Submitter, _report_tuple
+    from oracles.submitter import Submitter
     system, cluster, dev = net["system"], net["cluster"], net["dev"]
     d, url = net["dir"], system.client.rpc_url
     first = DAY0 + 50 * PERIOD
@@ -265,10 +265,10 @@ def test_oracles_set_changes_the_quorum_and_old_reports_are_refused(net: dict[st
     runner = CliRunner()
     r = runner.invoke(oracles_app, ["set", "--remove", "oracle-4", "--quorum", "2", "--data-dir", str(d), "--rpc-url", url])
     assert r.exit_code == 0, r.output
-    oracles, q, _v = system.client.call(system.dep.anchor.functions.oracles())
-    assert (len(oracles), q) == (3, 2)
+    oset = system.dep.anchor.oracles()
+    assert (len(oset.oracles_), oset.quorum) == (3, 2)
     with pytest.raises(ContractRevert) as e:
-        system.client.transact(system.dep.anchor.functions.anchor(_report_tuple(stale.report), stale._signatures),  # type: ignore[attr-defined]
+        system.client.transact(system.dep.anchor.functions.anchor(stale.report, stale._signatures),  # type: ignore[attr-defined]
                                system.accounts["oracle-1"])
     assert e.value.error == "StaleConfigDigest"
     bad = runner.invoke(oracles_app, ["set", "--quorum", "1", "--data-dir", str(d), "--rpc-url", url])

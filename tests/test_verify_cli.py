@@ -152,9 +152,10 @@ def test_a_real_record_verifies_pass_through_the_cli(live, cred: str) -> None:
     assert c["evidence"]["status"] == "pass" and c["evidence"]["expected"].startswith("0 evidence items")
     assert "420 ok" in c["device signatures"]["found"] and "6 accepted" in c["proofs on-chain"]["found"]
     assert "4 valid signatures" in c["oracle quorum"]["found"]            # 2 batches × 2 oracles
-    rec = live["w"].call(live["w"].dep.emissions.functions.record(live["rid"]))
+    rec = live["w"].dep.emissions.record(live["rid"])
     wh = sum(b["recomputed_wh"] for b in v["batches"])
-    assert v["recomputed_wh"] == wh == rec[10] > 0 and v["recomputed_kg"] == emissions_kg(wh, GRID_EF_SCALED) == rec[13]
+    assert v["recomputed_wh"] == wh == rec.activityAmount > 0
+    assert v["recomputed_kg"] == emissions_kg(wh, GRID_EF_SCALED) == rec.emissionsKg
     assert "PASS" in out and "device signatures" in out and "Merkle roots" in out
 
 
@@ -164,8 +165,8 @@ def test_the_verdict_hash_is_what_the_verifier_attests(live) -> None:
     v = verify_record(w.client.rpc_url, w.dep.manifest, api, live["rid"])
     raw = workflow.sign_verdict(w.dep, w.keys["verifier"], live["rid"], v.passed, v.report_hash(), v.findings_hash())
     workflow.relay_verdict(w.dep, w.acct["verifier"], live["rid"], raw)
-    rec = w.call(w.dep.emissions.functions.record(live["rid"]))
-    assert rec[14] == 3 and bytes(rec[17]) == v.report_hash()              # Verified, report hash on-chain
+    rec = w.dep.emissions.record(live["rid"])
+    assert rec.status == 3 and rec.verificationReportHash == v.report_hash()   # Verified, report hash on-chain
     again = verify_record(w.client.rpc_url, w.dep.manifest, api, live["rid"])
     assert again.passed                                                   # status now "verified" on both sides
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.verification import server_verdict
-from ledger.records.queries import AnchoredBatch
+from ledger.contracts.anchored import AnchoredBatch
 from ledger.verify.provenance import Check, Verdict
 
 

@@ -28,6 +28,8 @@ from api.portal.provenance import verify_for_portal
 from api.problems import Problem
 from api.records_common import scoped_record
 from ledger.chain.client import ChainError, ContractRevert
+from ledger.contracts._generated.device_registry import DeviceRegistered
+from ledger.contracts._generated.emission_factor_registry import FactorSetPublished
 from ledger.records import queries as records
 from ledger.records import workflow
 from ledger.records.audit import record_provenance
@@ -105,22 +107,21 @@ def logout_post(request: Request, csrf: str = Form("")) -> Response:
 # ------------------------------------------------------------------ enterprise
 def _devices(ctx: AppContext, org_id: str) -> list[dict[str, Any]]:
     dep = ctx.deployment
-    ev = dep.devices.events.DeviceRegistered()
-    logs = ev.get_logs(from_block=dep.manifest["deployment_block"], argument_filters={"ownerOrg": bytes.fromhex(org_id[2:])})
+    logs = dep.devices.get_logs(DeviceRegistered, dep.manifest["deployment_block"], ownerOrg=bytes.fromhex(org_id[2:]))
     out = []
     for lg in logs:
-        did = bytes(lg["args"]["deviceId"])
-        _owner, signer, qc, cal, st = dep.client.call(dep.devices.functions.device(did))
-        out.append({"id": "0x" + did.hex(), "signer": signer, "quantity_code": int(qc), "calibrated_until": int(cal),
-                    "status": DEVICE_STATUS[int(st)] if int(st) < len(DEVICE_STATUS) else str(st)})
+        did = lg.event.deviceId
+        d = dep.devices.device(did)
+        out.append({"id": "0x" + did.hex(), "signer": d.signer, "quantity_code": d.quantityCode, "calibrated_until": d.calibratedUntil,
+                    "status": DEVICE_STATUS[d.status] if d.status < len(DEVICE_STATUS) else str(d.status)})
     return out
 
 
 def _factor_sets(ctx: AppContext) -> list[dict[str, Any]]:
     dep = ctx.deployment
-    logs = dep.factors.events.FactorSetPublished().get_logs(from_block=dep.manifest["deployment_block"])
-    return sorted(({"id": int(lg["args"]["factorSetId"]), "from_year": int(lg["args"]["fromYear"]), "to_year": int(lg["args"]["toYear"]),
-                    "label": lg["args"]["label"], "citation": lg["args"]["citation"]} for lg in logs), key=lambda f: f["id"])
+    logs = dep.factors.get_logs(FactorSetPublished, dep.manifest["deployment_block"])
+    return sorted(({"id": lg.event.factorSetId, "from_year": lg.event.fromYear, "to_year": lg.event.toYear,
+                    "label": lg.event.label, "citation": lg.event.citation} for lg in logs), key=lambda f: f["id"])
 
 
 def _chart_bars(recs: list[dict[str, Any]]) -> list[MonthBar]:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import requests
@@ -42,11 +42,9 @@ from eth_utils import to_checksum_address
 from sqlalchemy import BigInteger, Engine, Integer, LargeBinary, String, UniqueConstraint, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from web3 import Web3
-from web3._utils.events import get_event_data
-from web3._utils.method_formatters import receipt_formatter
-from web3.contract.contract import ContractFunction
 from web3.exceptions import ProviderConnectionError, TimeExhausted
 
+from ledger.chain.abi import abi_type, selector
 from ledger.crypto.primitives import keccak256
 from ledger.store.migrate import upgrade
 
@@ -97,6 +95,21 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     ProviderConnectionError, TimeExhausted, ConnectionError, TimeoutError)
 
 
+T = TypeVar("T")
+
+
+class BoundFunction(Protocol[T]):
+    """A contract function with its arguments bound (``ledger.contracts.binding.FunctionCall``)."""
+
+    address: str
+    fn_name: str
+    data: bytes
+
+    def decode(self, raw: bytes) -> T:
+        """Decode the function's return data."""
+        ...
+
+
 class ContractRevert(ChainError):
     """A call or transaction reverted; ``error`` is the decoded custom error's name.
 
@@ -123,10 +136,10 @@ class Call:
     gas: int | None = None
 
     @classmethod
-    def of(cls, fn: ContractFunction, sender: str, label: str | None = None, gas: int | None = None) -> Call:
-        """Build a call from a web3 contract function with its arguments bound."""
-        data = bytes.fromhex(fn._encode_transaction_data()[2:])
-        return cls(to_checksum_address(sender), fn.address, data, label or fn.fn_name, gas)
+    def of(cls, fn: BoundFunction[Any], sender: str, label: str | None = None, gas: int | None = None) -> Call:
+        """Build a call from a contract function with its arguments bound (a binding's
+        ``functions.<name>(...)``)."""
+        return cls(to_checksum_address(sender), fn.address, fn.data, label or fn.fn_name, gas)
 
 
 class FastCall:
@@ -147,7 +160,7 @@ class FastCall:
         fns = [i for i in contract.abi if i.get("type") == "function" and i["name"] == name]
         if len(fns) != 1:
             raise ValueError(f"{name}: expected exactly one ABI entry, found {len(fns)}")
-        self.types = [_abi_type(i) for i in fns[0]["inputs"]]
+        self.types = [abi_type(i) for i in fns[0]["inputs"]]
         self.selector = keccak256(f"{name}({','.join(self.types)})".encode())[:4]
         self.to, self.name = contract.address, name
 
@@ -174,7 +187,7 @@ def revert_text(e: ContractRevert) -> str:
 
 @dataclass
 class TxResult:
-    """Outcome of a mined transaction (web3-formatted receipt kept for event decoding)."""
+    """Outcome of a mined transaction (the JSON-RPC receipt kept for event decoding)."""
 
     tx_hash: str
     label: str
@@ -286,9 +299,7 @@ class ChainClient:
         """Learn the custom errors of an ABI so reverts can be decoded by name."""
         for item in abi:
             if item.get("type") == "error":
-                types = [_abi_type(i) for i in item.get("inputs", [])]
-                sel = keccak256(f"{item['name']}({','.join(types)})".encode())[:4]
-                self._errors[sel] = (item["name"], types)
+                self._errors[selector(item)] = (item["name"], [abi_type(i) for i in item.get("inputs", [])])
 
     def decode_revert(self, data: str | None, label: str) -> ContractRevert:
         """Turn revert data (0x hex) into a :class:`ContractRevert` naming the custom error."""
@@ -307,16 +318,33 @@ class ChainClient:
         return ContractRevert("unknown", (), label, data or "")
 
     # ----------------------------------------------------------------- reads
-    def call(self, fn: ContractFunction, sender: str | None = None, block: str = "latest") -> Any:
-        """``eth_call`` of a view or of a would-be transaction; decodes reverts."""
-        tx: dict[str, Any] = {"to": fn.address, "data": fn._encode_transaction_data()}
-        if sender:
-            tx["from"] = sender
-        resp = self.rpc_batch([("eth_call", [tx, block])])[0]
-        if "error" in resp:
-            raise self.decode_revert(_error_data(resp["error"]), fn.fn_name)
-        out = self.w3.codec.decode([_abi_type(o) for o in fn.abi["outputs"]], bytes.fromhex(resp["result"][2:]))
-        return out[0] if len(out) == 1 else out
+    def call(self, fn: BoundFunction[T], sender: str | None = None, block: str = "latest") -> T:
+        """``eth_call`` of a view or of a would-be transaction, decoded by ``fn`` (a binding's
+        ``functions.<name>(...)``: structs as dataclasses).
+
+        Raises:
+            ContractRevert: the call reverts (custom error decoded).
+        """
+        return self.call_many([fn], sender, block)[0]
+
+    def call_many(self, fns: Sequence[BoundFunction[Any]], sender: str | None = None, block: str = "latest") -> list[Any]:
+        """``eth_call`` of many bound functions in JSON-RPC batches (500 a request), decoded, in order.
+
+        Raises:
+            ContractRevert: for the first call that reverts (custom error decoded).
+        """
+        reqs = []
+        for fn in fns:
+            tx: dict[str, Any] = {"to": fn.address, "data": "0x" + fn.data.hex()}
+            if sender:
+                tx["from"] = sender
+            reqs.append(("eth_call", [tx, block]))
+        out = []
+        for fn, resp in zip(fns, self.rpc_batch(reqs)):
+            if "error" in resp:
+                raise self.decode_revert(_error_data(resp["error"]), fn.fn_name)
+            out.append(fn.decode(bytes.fromhex(resp["result"][2:])))
+        return out
 
     # ----------------------------------------------------------------- writes
     def suggest_gas_price(self) -> int:
@@ -572,7 +600,7 @@ class ChainClient:
             for i, h in enumerate(hashes):
                 rc = got[i]
                 r = TxResult(h, labels[i], int(rc["status"], 16), int(rc["gasUsed"], 16), int(rc["blockNumber"], 16),
-                             rc.get("contractAddress") and to_checksum_address(rc["contractAddress"]), receipt_formatter(rc))
+                             rc.get("contractAddress") and to_checksum_address(rc["contractAddress"]), rc)
                 results.append(r)
                 e = s.get(JournalEntry, h)
                 if e is not None and e.status == "signed":
@@ -582,7 +610,7 @@ class ChainClient:
                     e.status, e.block_number, e.gas_used = ("mined" if r.status == 1 else "reverted"), r.block_number, r.gas_used
         return results
 
-    def transact(self, fn: ContractFunction, sender: str, label: str | None = None) -> TxResult:
+    def transact(self, fn: BoundFunction[Any], sender: str, label: str | None = None) -> TxResult:
         """Send one contract call and wait for it (see :meth:`send`)."""
         return self.send([Call.of(fn, sender, label)])[0]
 
@@ -672,17 +700,6 @@ class ChainClient:
         self._nonces.clear()
         return n
 
-    # ----------------------------------------------------------------- events
-    def decode_events(self, contract: Any, event_name: str, result: TxResult) -> list[dict[str, Any]]:
-        """Decode the ``event_name`` logs that ``contract`` emitted in a transaction."""
-        ev = getattr(contract.events, event_name)
-        abi = ev._get_event_abi() if hasattr(ev, "_get_event_abi") else ev().abi
-        out = []
-        for log in result.receipt["logs"]:
-            if log["address"] == contract.address and log["topics"] and bytes(log["topics"][0]) == keccak256(_event_signature(abi).encode()):
-                out.append(dict(get_event_data(self.w3.codec, abi, log)["args"]))
-        return out
-
 
 @dataclass(frozen=True)
 class RawTransaction:
@@ -723,14 +740,3 @@ def _error_data(err: dict[str, Any]) -> str | None:
     if isinstance(data, dict):
         data = data.get("data")
     return data if isinstance(data, str) else None
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    t = item["type"]
-    if t.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + t[5:]
-    return t
-
-
-def _event_signature(abi: dict[str, Any]) -> str:
-    return f"{abi['name']}({','.join(_abi_type(i) for i in abi['inputs'])})"

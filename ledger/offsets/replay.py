@@ -43,13 +43,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from eth_utils import to_checksum_address
-
 from ledger.accounting.assets import ccer_id
 from ledger.chain.anvil import AnvilNode, anvil_binary, free_port
 from ledger.chain.client import Call, ChainClient, FastCall, TxResult
+from ledger.contracts._generated.ccer_registry import BatchIssued
 from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
-from ledger.contracts.deployment import Deployment, deploy_all, deploy_assets, deploy_market
+from ledger.contracts.deploy import deploy_all, deploy_assets, deploy_market
+from ledger.contracts.deployment import BINDINGS, Deployment
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.offsets.registry_exports import (
@@ -120,8 +120,7 @@ class ReplayLedger:
 
 
 def _contract(client: ChainClient, art: Artifact, address: str) -> Any:
-    client.register_errors(art.abi)
-    return client.w3.eth.contract(address=to_checksum_address(address), abi=art.abi)
+    return BINDINGS[art.name](client, address)
 
 
 def deploy_replay_ledger(client: ChainClient, artifacts: dict[str, Artifact],
@@ -226,11 +225,10 @@ def _retire_call(rl: ReplayLedger, reg: str, p: PlannedRetirement, batch_id: int
 
 
 def _batch_id(rl: ReplayLedger, result: TxResult) -> int:
-    sig = keccak256(b"BatchIssued(uint256,uint64,uint256,uint256,string,uint64,uint64,bytes32)")
-    for log in result.receipt["logs"]:
-        if log["address"] == rl.registry.address and bytes(log["topics"][0]) == sig:
-            return int.from_bytes(bytes(log["topics"][1]), "big")
-    raise RuntimeError(f"{result.label}: no BatchIssued event in the receipt")
+    issued = rl.registry.decode_events(result, BatchIssued)
+    if not issued:
+        raise RuntimeError(f"{result.label}: no BatchIssued event in the receipt")
+    return int(issued[0].batchId)
 
 
 # -------------------------------------------------------------------------------- replay
@@ -442,30 +440,17 @@ def _chain_check(rl: ReplayLedger, replayed: dict[str, dict[str, Counter[str]]]
     ``eth_call`` of ``supplyOf``) and compare with what the replay counted as mined."""
     client = rl.client
     # token ids per project from the registry's batches
-    n = int(client.call(rl.registry.functions.batchCount()))
-    reqs = [("eth_call", [{"to": rl.registry.address,
-                           "data": rl.registry.functions.batch(i)._encode_transaction_data()},
-                          "latest"]) for i in range(1, n + 1)]
-    batch_abi = rl.registry.get_function_by_name("batch").abi
-    types = ["(" + ",".join(o["type"] for o in batch_abi["outputs"][0]["components"]) + ")"]
-    ids: set[tuple[int, int]] = set()
-    for resp in client.rpc_batch(reqs):
-        (b,) = client.w3.codec.decode(types, bytes.fromhex(resp["result"][2:]))
-        ids.add((int(b[0]), int(b[1])))  # (project, vintage)
+    n = rl.registry.batchCount()
+    ids = {(b.project, b.vintage) for b in client.call_many([rl.registry.functions.batch(i) for i in range(1, n + 1)])}
     pairs = sorted(ids)
-    reqs = [("eth_call", [{"to": rl.assets.address,
-                           "data": rl.assets.functions.supplyOf(ccer_id(v, p))._encode_transaction_data()},
-                          "latest"]) for p, v in pairs]
-    sup_abi = rl.assets.get_function_by_name("supplyOf").abi
-    stypes = ["(" + ",".join(o["type"] for o in sup_abi["outputs"][0]["components"]) + ")"]
+    supplies = client.call_many([rl.assets.functions.supplyOf(ccer_id(v, p)) for p, v in pairs])
     chain_iss: Counter[str] = Counter()
     chain_ret: Counter[str] = Counter()
     chain_can: Counter[str] = Counter()
-    for (p, _v), resp in zip(pairs, client.rpc_batch(reqs)):
-        (s,) = client.w3.codec.decode(stypes, bytes.fromhex(resp["result"][2:]))
-        chain_iss[project_id_of(p)] += int(s[0])
-        chain_ret[project_id_of(p)] += int(s[1])
-        chain_can[project_id_of(p)] += int(s[3])
+    for (p, _v), s in zip(pairs, supplies):
+        chain_iss[project_id_of(p)] += s.issued
+        chain_ret[project_id_of(p)] += s.retired
+        chain_can[project_id_of(p)] += s.cancelled
     want_iss: Counter[str] = Counter()
     want_ret: Counter[str] = Counter()
     want_can: Counter[str] = Counter()

@@ -54,6 +54,8 @@ from ledger.accounting.emissions import (
     kg_to_tonnes,
 )
 from ledger.chain.client import Call
+from ledger.contracts._generated.emission_factor_registry import FactorSetPublished
+from ledger.contracts._generated.emissions_registry import ActivityRecorded
 from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import keccak256
 from ledger.records import queries as records
@@ -139,13 +141,12 @@ class _FactorSets:
             return None
         if set_id not in self._cache:
             f = self.dep.factors
-            logs = list(f.events.FactorSetPublished().get_logs(from_block=self.dep.manifest["deployment_block"],
-                                                               argument_filters={"factorSetId": set_id}))
-            _from, _to, chash, _pub = self.dep.client.call(f.functions.factorSet(set_id))
-            citation = logs[0]["args"]["citation"] if logs else ""
+            logs = f.get_logs(FactorSetPublished, self.dep.manifest["deployment_block"], factorSetId=set_id)
+            chash = f.factorSet(set_id).citationHash
+            citation = logs[0].event.citation if logs else ""
             self._cache[set_id] = {"factor_set_id": set_id, "citation": citation,
-                                   "label": logs[0]["args"]["label"] if logs else "",
-                                   "citation_matches_chain": bool(logs) and keccak256(citation.encode()) == bytes(chash)}
+                                   "label": logs[0].event.label if logs else "",
+                                   "citation_matches_chain": bool(logs) and keccak256(citation.encode()) == chash}
         return self._cache[set_id]
 
 
@@ -156,8 +157,7 @@ def _record_rows(dep: Deployment, enterprise: str, year: int) -> list[dict[str, 
 def fuel_parameters(dep: Deployment, record_id: int) -> dict[str, int]:
     """EmissionsRegistry.fuelParameters as a dict (consumption, ncv, carbonContent, oxidationRate,
     defaultsMask); all zero for a record not made by recordFuelCombustion."""
-    names = [c["name"] for c in dep.emissions.functions.fuelParameters.abi["outputs"][0]["components"]]
-    return dict(zip(names, (int(v) for v in dep.client.call(dep.emissions.functions.fuelParameters(record_id)))))
+    return dep.emissions.fuelParameters(record_id).as_dict()
 
 
 # ------------------------------------------------------------------ the report
@@ -271,7 +271,8 @@ def annual_report(dep: Deployment, enterprise: bytes | str, year: int) -> dict[s
         out_lines.append(line)
     s1 = sum(ln["emissions_kgco2"] for ln in out_lines if ln["scope"] == 1)
     s2 = sum(ln["emissions_kgco2"] for ln in out_lines if ln["scope"] == 2)
-    chain_kg, _wh, _mj, chain_n = dep.client.call(dep.emissions.functions.confirmedTotals(bytes.fromhex(org[2:]), year))
+    totals = dep.emissions.confirmedTotals(bytes.fromhex(org[2:]), year)
+    chain_kg, chain_n = totals.emissionsKgTotal, totals.confirmedRecords
     report: dict[str, Any] = {
         "schema": SCHEMA, "chain_id": int(dep.client.chain_id), "emissions_registry": dep.emissions.address,
         "enterprise": org, "year": year, "lines": out_lines, "outputs": outputs,
@@ -319,7 +320,7 @@ def record_fuel(dep: Deployment, sender: str, d: FuelDeclaration, submit: bool =
     """
     em = dep.emissions.functions
     res = dep.client.send([Call.of(em.recordFuelCombustion(d.as_tuple()), sender, f"fuel {d.year}-{d.month:02d}")])[0]
-    rid = int(dep.client.decode_events(dep.emissions, "ActivityRecorded", res)[0]["recordId"])
+    rid = int(dep.emissions.decode_events(res, ActivityRecorded)[0].recordId)
     if submit:
         dep.client.send([Call.of(em.submit(rid), sender, f"submit {rid}")])
     return rid
@@ -336,7 +337,7 @@ def record_purchased_heat(dep: Deployment, sender: str, supplier: bytes, year: i
     em = dep.emissions.functions
     res = dep.client.send([Call.of(em.recordDeclared(PURCHASED_HEAT, supplier, year, month, heat_mj, factor_set_id,
                                                      evidence_hash, amends), sender, f"heat {year}-{month:02d}")])[0]
-    rid = int(dep.client.decode_events(dep.emissions, "ActivityRecorded", res)[0]["recordId"])
+    rid = int(dep.emissions.decode_events(res, ActivityRecorded)[0].recordId)
     if submit:
         dep.client.send([Call.of(em.submit(rid), sender, f"submit {rid}")])
     return rid

@@ -7,29 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.contracts.binding import ContractBinding, json_ready
 from ledger.contracts.deployment import Deployment
 
 RECORD_STATUS = ("none", "draft", "submitted", "verified", "rejected", "confirmed")
 ACTIVITY_TYPES = ("none", "purchased_electricity", "electricity_supplied", "heat_supplied", "fuel_combustion", "purchased_heat")
 SOURCES = ("none", "anchored_meter_data", "declared")
-_BATCH_FIELDS = ("device", "start", "end", "count", "totalWh", "root", "oracleSetVersion", "supersedes", "supersededBy")
 
 
 class NotFound(LookupError):
     """The batch or record does not exist."""
 
 
-def _hex(v: Any) -> Any:
-    if isinstance(v, (bytes, bytearray)):
-        return "0x" + bytes(v).hex()
-    if isinstance(v, (list, tuple)):
-        return [_hex(x) for x in v]
-    return v
-
-
-def _events(dep: Deployment, contract: Any, name: str, **filters: Any) -> list[Any]:
-    ev = getattr(contract.events, name)()
-    return list(ev.get_logs(from_block=dep.manifest["deployment_block"], argument_filters=filters))
+def _events(dep: Deployment, contract: ContractBinding, name: str, **filters: Any) -> list[Any]:
+    return contract.get_logs(name, dep.manifest["deployment_block"], **filters)
 
 
 def batch_provenance(dep: Deployment, batch_id: int) -> dict[str, Any]:
@@ -38,19 +29,18 @@ def batch_provenance(dep: Deployment, batch_id: int) -> dict[str, Any]:
     Raises:
         NotFound: if no batch has this id.
     """
-    c, a = dep.client, dep.anchor
-    if not 0 < batch_id <= int(c.call(a.functions.batchCount())):
+    a = dep.anchor
+    if not 0 < batch_id <= a.batchCount():
         raise NotFound(f"no batch {batch_id}")
-    b = dict(zip(_BATCH_FIELDS, c.call(a.functions.batch(batch_id))))
-    out: dict[str, Any] = {"batch_id": batch_id, **{k: _hex(v) for k, v in b.items()},
-                           "current_batch_id": int(c.call(a.functions.currentBatch(batch_id)))}
+    out: dict[str, Any] = {"batch_id": batch_id, **a.batch(batch_id).as_json(),
+                           "current_batch_id": a.currentBatch(batch_id)}
     logs = _events(dep, a, "BatchAnchored", batchId=batch_id)
     if logs:
         lg = logs[0]
-        out["anchored_in"] = {"tx_hash": "0x" + bytes(lg["transactionHash"]).hex(), "block": lg["blockNumber"]}
-        out["report_digest"] = _hex(lg["args"]["reportDigest"])
-        out["signers"] = list(lg["args"]["signers"])
-        out["signatures"] = _hex(list(lg["args"]["signatures"]))
+        out["anchored_in"] = {"tx_hash": lg.tx_hash, "block": lg.block_number}
+        out["report_digest"] = json_ready(lg.event.reportDigest)
+        out["signers"] = list(lg.event.signers)
+        out["signatures"] = json_ready(lg.event.signatures)
     return out
 
 
@@ -63,33 +53,28 @@ def record_provenance(dep: Deployment, record_id: int) -> dict[str, Any]:
     Raises:
         NotFound: if no record has this id.
     """
-    c, em = dep.client, dep.emissions
-    if not 0 < record_id <= int(c.call(em.functions.recordCount())):
+    a, em = dep.anchor, dep.emissions
+    if not 0 < record_id <= em.recordCount():
         raise NotFound(f"no record {record_id}")
-    r = c.call(em.functions.record(record_id))
-    names = [o["name"] for o in em.functions.record.abi["outputs"][0]["components"]]
-    rec = dict(zip(names, r))
-    out: dict[str, Any] = {"record_id": record_id, **{k: _hex(v) for k, v in rec.items()}}
-    out["status"] = RECORD_STATUS[int(rec["status"])]
-    out["activityType"] = ACTIVITY_TYPES[int(rec["activityType"])]
-    out["source"] = SOURCES[int(rec["source"])]
-    device = bytes(rec["device"])
+    rec = em.record(record_id)
+    out: dict[str, Any] = {"record_id": record_id, **rec.as_json()}
+    out["status"] = RECORD_STATUS[rec.status]
+    out["activityType"] = ACTIVITY_TYPES[rec.activityType]
+    out["source"] = SOURCES[rec.source]
     batches = []
-    for i in range(int(rec["firstBatchIndex"]), int(rec["lastBatchIndex"]) + 1):
-        orig = int(c.call(dep.anchor.functions.deviceBatchAt(device, i)))
-        batches.append(batch_provenance(dep, int(c.call(dep.anchor.functions.currentBatch(orig)))))
+    for i in range(rec.firstBatchIndex, rec.lastBatchIndex + 1):
+        batches.append(batch_provenance(dep, a.currentBatch(a.deviceBatchAt(rec.device, i))))
     out["batches"] = batches
-    fs = int(rec["factorSetId"])
+    fs = rec.factorSetId
     pub = _events(dep, dep.factors, "FactorSetPublished", factorSetId=fs)
     if pub:
-        args = pub[0]["args"]
-        out["factor_set"] = {"factor_set_id": fs, "from_year": args["fromYear"], "to_year": args["toYear"],
-                             "codes": _hex(list(args["codes"])), "values": list(args["values"]),
-                             "scales": list(args["scales"]), "citation": args["citation"], "label": args["label"]}
+        ev = pub[0].event
+        out["factor_set"] = {"factor_set_id": fs, "from_year": ev.fromYear, "to_year": ev.toYear,
+                             "codes": json_ready(ev.codes), "values": list(ev.values),
+                             "scales": list(ev.scales), "citation": ev.citation, "label": ev.label}
     history = []
     for name in ("ActivityRecorded", "RecordSubmitted", "VerifierAssigned", "RecordAttested", "RecordRejected", "RecordConfirmed"):
         for lg in _events(dep, em, name, recordId=record_id):
-            history.append({"event": name, "block": lg["blockNumber"], "tx_hash": "0x" + bytes(lg["transactionHash"]).hex(),
-                            "args": {k: _hex(v) for k, v in dict(lg["args"]).items()}})
+            history.append({"event": name, "block": lg.block_number, "tx_hash": lg.tx_hash, "args": lg.event.as_json()})
     out["history"] = sorted(history, key=lambda h: h["block"])
     return out

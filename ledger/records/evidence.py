@@ -8,7 +8,8 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from ledger.chain.client import Call, ChainClient, TxResult
+from ledger.chain.client import ChainClient, TxResult
+from ledger.contracts._generated.evidence_registry import EvidenceAttached
 from ledger.crypto.envelope import Envelope, MissingEncryptionKey, public_key, usable_public_key
 from ledger.crypto.keystore import derive_encryption_key
 from ledger.records import queries as records
@@ -16,7 +17,7 @@ from ledger.records import queries as records
 
 def encryption_key_of(dep: Any, account: str) -> bytes | None:
     """The X25519 public key ``account`` registered in ParticipantRegistry, or None."""
-    k = bytes(dep.client.call(dep.participants.functions.encryptionKeyOf(to_checksum_address(account))))
+    k = dep.participants.encryptionKeyOf(to_checksum_address(account))
     return None if k == bytes(32) else k
 
 
@@ -26,8 +27,8 @@ def register_encryption_key(dep: Any, account: str, private: bytes) -> TxResult:
     Raises:
         ContractRevert: NotAdmitted (account not in an Active organisation), InvalidEncryptionKey.
     """
-    return dep.client.send([Call.of(dep.participants.functions.setEncryptionKey(public_key(private)), account,
-                                    "setEncryptionKey")])[0]
+    return dep.client.send([dep.participants.setEncryptionKey(public_key(private), sender=account,
+                                                              label="setEncryptionKey")])[0]
 
 
 def record_readers(dep: Any, record_id: int, record: dict[str, Any] | None = None) -> dict[str, bytes]:
@@ -41,12 +42,12 @@ def record_readers(dep: Any, record_id: int, record: dict[str, Any] | None = Non
         (or of the regulator) has one.
     """
     r = record if record is not None else records.record(dep, record_id)
-    pr = dep.participants.functions
+    pr = dep.participants
     readers: dict[str, bytes] = {}
     enterprise = bytes.fromhex(r["enterprise"].removeprefix("0x"))
-    regulator_org = bytes(dep.client.call(pr.orgOf(to_checksum_address(dep.manifest["regulator"]))))
+    regulator_org = pr.orgOf(to_checksum_address(dep.manifest["regulator"]))
     for org, why in ((enterprise, "the record's enterprise"), (regulator_org, "the regulator")):
-        accounts = [to_checksum_address(a) for a in dep.client.call(pr.accountsOf(org))]
+        accounts = list(pr.accountsOf(org))
         keyed = {a: k for a in accounts if (k := encryption_key_of(dep, a)) is not None and usable_public_key(k)}
         if not keyed:
             raise MissingEncryptionKey(accounts[0] if accounts else "0x" + org.hex(), f"no account of {why} with a usable key")
@@ -73,16 +74,17 @@ def attach(dep: Any, sender: str, record_id: int, envelope: Envelope, kind: str)
         ContractRevert: UnknownRecord, NotRecordEnterprise, RecordConfirmed, ZeroHash, InvalidKind,
         EvidenceExists (pre-flight: nothing is spent on a refusal).
     """
-    fn = dep.evidence.functions.attach(int(record_id), envelope.ciphertext_sha256, envelope.salted_plaintext_sha256, kind)
-    res = dep.client.send([Call.of(fn, sender, f"attach evidence to record {record_id}")])[0]
-    ev = dep.client.decode_events(dep.evidence, "EvidenceAttached", res)
-    return int(ev[0]["index"]), res
+    call = dep.evidence.attach(int(record_id), envelope.ciphertext_sha256, envelope.salted_plaintext_sha256, kind,
+                               sender=sender, label=f"attach evidence to record {record_id}")
+    res = dep.client.send([call])[0]
+    (ev,) = dep.evidence.decode_events(res, EvidenceAttached)
+    return ev.index, res
 
 
 def onchain_evidence(dep: Any, record_id: int) -> list[dict[str, Any]]:
     """The record's anchored evidence: [{index, ciphertext_sha256, salted_plaintext_sha256 (0x hex),
     by, attached_at (UTC s), kind}]."""
-    n = int(dep.client.call(dep.evidence.functions.evidenceCount(int(record_id))))
+    n = dep.evidence.evidenceCount(int(record_id))
     return [onchain_evidence_at(dep, record_id, i) for i in range(n)]
 
 
@@ -92,9 +94,10 @@ def onchain_evidence_at(dep: Any, record_id: int, index: int) -> dict[str, Any]:
     Raises:
         ContractRevert: EvidenceIndexOutOfRange.
     """
-    e = dep.client.call(dep.evidence.functions.evidenceAt(int(record_id), int(index)))
-    return {"index": int(index), "ciphertext_sha256": "0x" + bytes(e[0]).hex(), "salted_plaintext_sha256": "0x" + bytes(e[1]).hex(),
-            "by": to_checksum_address(e[2]), "attached_at": int(e[3]), "kind": e[4]}
+    e = dep.evidence.evidenceAt(int(record_id), int(index))
+    return {"index": int(index), "ciphertext_sha256": "0x" + e.ciphertextSha256.hex(),
+            "salted_plaintext_sha256": "0x" + e.saltedPlaintextSha256.hex(), "by": e.by, "attached_at": e.attachedAt,
+            "kind": e.kind}
 
 
 def custodial_encryption_key(client: ChainClient, account: str) -> bytes | None:

@@ -68,6 +68,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
+from ledger.chain.abi import abi_type, hashed_when_indexed, signature
 from ledger.chain.client import ChainError
 from ledger.contracts.deployment import CONTRACTS, Deployment
 from ledger.crypto.primitives import keccak256
@@ -208,14 +209,6 @@ class IndexedEvent:
 # --------------------------------------------------------------------------------------------
 
 
-def abi_type(item: dict[str, Any]) -> str:
-    """Canonical ABI type of an ABI input/output item (tuples spelled out: ``(uint64,bytes32)[]``)."""
-    t = str(item["type"])
-    if t.startswith("tuple"):
-        return "(" + ",".join(abi_type(c) for c in item["components"]) + ")" + t[5:]
-    return t
-
-
 def _to_json(value: Any, item: dict[str, Any]) -> Any:
     """A decoded ABI value as JSON (module docstring): bytes → 0x hex, big ints → strings."""
     t = str(item["type"])
@@ -234,12 +227,6 @@ def _to_json(value: Any, item: dict[str, Any]) -> Any:
     if isinstance(value, bool) or not isinstance(value, int):
         return value
     return value if abs(value) < JS_SAFE_LIMIT else str(value)
-
-
-def _hashed_when_indexed(item: dict[str, Any]) -> bool:
-    """Solidity stores keccak256 of the value in the topic for non-value types."""
-    t = str(item["type"])
-    return t in ("string", "bytes") or t.endswith("]") or t.startswith("tuple")
 
 
 @dataclass(frozen=True)
@@ -271,7 +258,7 @@ class EventSpec:
         try:
             for item, topic in zip(indexed, topics[1:]):
                 raw = bytes.fromhex(topic[2:])
-                if _hashed_when_indexed(item):
+                if hashed_when_indexed(item):
                     out[item["name"]] = "0x" + raw.hex()
                 else:
                     out[item["name"]] = _to_json(abi_decode([abi_type(item)], raw)[0], item)
@@ -310,7 +297,7 @@ class EventCatalogue:
                     raise IndexerError(f"{name}.{item['name']} is anonymous: its logs cannot be told apart")
                 if any(not i.get("name") for i in item["inputs"]):
                     raise IndexerError(f"{name}.{item['name']} has unnamed arguments")
-                sig = f"{item['name']}({','.join(abi_type(i) for i in item['inputs'])})"
+                sig = signature(item)
                 spec = EventSpec(name, item["name"], tuple(item["inputs"]), sig)
                 specs[spec.name] = spec
                 self.by_topic[(addr.lower(), spec.topic0)] = spec
@@ -769,6 +756,6 @@ def rows_by_key(conn: Connection, keys: Iterable[tuple[str, int]], lo: int, hi: 
 
 __all__ = [
     "ChainChangedError", "ChainEvent", "Checkpoint", "DEFAULT_STEP", "EVENT_COLUMNS", "EventCatalogue",
-    "EventQueryError", "EventSpec", "abi_type", "IndexedEvent", "Indexer", "IndexerBase", "IndexerCheckpoint",
+    "EventQueryError", "EventSpec", "IndexedEvent", "Indexer", "IndexerBase", "IndexerCheckpoint",
     "IndexerError", "LogReader", "Rewind", "read_checkpoint", "UNKNOWN_EVENT", "checkpoint_id", "count_events", "events", "rows_by_key",
 ]

@@ -8,9 +8,11 @@ and record listings with filters for cursor pagination.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
+from ledger.contracts._generated.emissions_registry import Record
+from ledger.contracts.anchored import DeviceBatch
+from ledger.contracts.anchored import device_batches as anchor_device_batches
 from ledger.contracts.deployment import Deployment
 
 PURCHASED_ELECTRICITY = 1
@@ -22,56 +24,9 @@ class NoAnchoredData(LookupError):
     """The month has no anchored batch for the device."""
 
 
-@dataclass(frozen=True)
-class AnchoredBatch:
-    """A batch as anchored on-chain (the current one of its supersede chain)."""
-
-    batch_id: int
-    start: int
-    end: int
-    count: int
-    total_wh: int
-    root: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceBatch:
-    """A device's batch list entry: index, original id, current (supersede-followed) batch."""
-
-    index: int
-    original_id: int
-    batch: AnchoredBatch
-
-
-def eth_calls(dep: Deployment, fns: list[Any]) -> list[Any]:
-    """Many view calls (web3 contract functions) as JSON-RPC batches of 200; each result decoded
-    (one value, or the tuple of several). Raises the client's ContractRevert on a revert."""
-    out: list[Any] = []
-    for lo in range(0, len(fns), _CHUNK):
-        chunk = fns[lo:lo + _CHUNK]
-        resp = dep.client.rpc_batch([("eth_call", [{"to": f.address, "data": f._encode_transaction_data()}, "latest"]) for f in chunk])
-        for f, r in zip(chunk, resp):
-            if "error" in r:
-                raise dep.client.decode_revert((r["error"] or {}).get("data"), f.fn_name)
-            types = [o["type"] if not o["type"].startswith("tuple") else _tuple_type(o) for o in f.abi["outputs"]]
-            vals = dep.client.w3.codec.decode(types, bytes.fromhex(r["result"][2:]))
-            out.append(vals[0] if len(vals) == 1 else vals)
-    return out
-
-
-def _tuple_type(o: dict[str, Any]) -> str:
-    return "(" + ",".join(c["type"] if not c["type"].startswith("tuple") else _tuple_type(c) for c in o["components"]) + ")" + o["type"][5:]
-
-
 def device_batches(dep: Deployment, device: bytes) -> list[DeviceBatch]:
     """Every batch of ``device`` in anchoring order, each followed to its current correction."""
-    a = dep.anchor.functions
-    n = int(dep.client.call(a.deviceBatchCount(device)))
-    ids = [int(x) for x in eth_calls(dep, [a.deviceBatchAt(device, i) for i in range(n)])]
-    cur = [int(x) for x in eth_calls(dep, [a.currentBatch(b) for b in ids])]
-    rows = eth_calls(dep, [a.batch(b) for b in cur])
-    return [DeviceBatch(i, o, AnchoredBatch(b, int(r[1]), int(r[2]), int(r[3]), int(r[4]), bytes(r[5])))
-            for i, (o, b, r) in enumerate(zip(ids, cur, rows))]
+    return anchor_device_batches(dep.anchor, device)
 
 
 def month_batch_range(dep: Deployment, enterprise: bytes, device: bytes, year: int, month: int,
@@ -81,17 +36,12 @@ def month_batch_range(dep: Deployment, enterprise: bytes, device: bytes, year: i
     Raises:
         NoAnchoredData: if no batch lies inside the month.
     """
-    ws, we = dep.client.call(dep.emissions.functions.monthWindow(enterprise, year, month))
+    w = dep.emissions.monthWindow(enterprise, year, month)
     idx = [b.index for b in (batches if batches is not None else device_batches(dep, device))
-           if ws <= b.batch.start and b.batch.end <= we]
+           if w.start <= b.batch.start and b.batch.end <= w.end]
     if not idx:
         raise NoAnchoredData(f"no anchored batch of device 0x{device.hex()} in {year}-{month:02d}")
     return idx[0], idx[-1]
-
-
-def record_fields(dep: Deployment) -> list[str]:
-    """Field names of ``EmissionsRegistry.record``'s struct, in order."""
-    return [c["name"] for c in dep.emissions.functions.record.abi["outputs"][0]["components"]]
 
 
 def record(dep: Deployment, record_id: int) -> dict[str, Any]:
@@ -100,16 +50,15 @@ def record(dep: Deployment, record_id: int) -> dict[str, Any]:
     Raises:
         LookupError: if no record has this id.
     """
-    if not 0 < record_id <= int(dep.client.call(dep.emissions.functions.recordCount())):
+    if not 0 < record_id <= dep.emissions.recordCount():
         raise LookupError(f"no record {record_id}")
-    return _as_dict(record_fields(dep), dep.client.call(dep.emissions.functions.record(record_id)), record_id)
+    return record_dict(record_id, dep.emissions.record(record_id))
 
 
-def _as_dict(names: list[str], values: Any, rid: int) -> dict[str, Any]:
-    d: dict[str, Any] = {"record_id": rid}
-    for n, v in zip(names, values):
-        d[n] = "0x" + bytes(v).hex() if isinstance(v, (bytes, bytearray)) else v
-    d["status"] = RECORD_STATUS[int(d["status"])]
+def record_dict(record_id: int, r: Record) -> dict[str, Any]:
+    """A record as JSON: ``record_id``, the struct's fields by name (bytes as 0x hex), status as a name."""
+    d: dict[str, Any] = {"record_id": record_id, **r.as_json()}
+    d["status"] = RECORD_STATUS[r.status]
     return d
 
 
@@ -117,12 +66,11 @@ def iter_records(dep: Deployment, after_id: int = 0, *, enterprise: str | None =
                  year: int | None = None, month: int | None = None, status: str | None = None) -> Iterator[dict[str, Any]]:
     """Records with id > ``after_id`` matching the filters, in id order (``enterprise`` is the
     0x org id; ``verifier`` an address, compared case-insensitively)."""
-    n = int(dep.client.call(dep.emissions.functions.recordCount()))
-    names = record_fields(dep)
+    n = dep.emissions.recordCount()
     for lo in range(after_id + 1, n + 1, _CHUNK):
         ids = list(range(lo, min(lo + _CHUNK, n + 1)))
-        for rid, vals in zip(ids, eth_calls(dep, [dep.emissions.functions.record(i) for i in ids])):
-            r = _as_dict(names, vals, rid)
+        for rid, rec in zip(ids, dep.client.call_many([dep.emissions.functions.record(i) for i in ids])):
+            r = record_dict(rid, rec)
             if enterprise and r["enterprise"].lower() != enterprise.lower():
                 continue
             if verifier and str(r["verifier"]).lower() != verifier.lower():

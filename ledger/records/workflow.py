@@ -13,6 +13,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 from ledger.chain.client import Call, ChainError, decode_raw_transaction
+from ledger.contracts._generated.emissions_registry import ActivityRecorded
 from ledger.contracts.deployment import Deployment
 from ledger.records.queries import month_batch_range
 
@@ -22,7 +23,7 @@ class TransactionNotAcceptable(ValueError):
 
 
 def _new_record_id(dep: Deployment, result: Any) -> int:
-    return int(dep.client.decode_events(dep.emissions, "ActivityRecorded", result)[0]["recordId"])
+    return int(dep.emissions.decode_events(result, ActivityRecorded)[0].recordId)
 
 
 def record_month(dep: Deployment, sender: str, enterprise: bytes, device: bytes, year: int, month: int,
@@ -35,35 +36,36 @@ def record_month(dep: Deployment, sender: str, enterprise: bytes, device: bytes,
         ContractRevert: the contract refuses (e.g. ``RecordExists``, ``DeviceNotOwned``).
     """
     first, last = month_batch_range(dep, enterprise, device, year, month)
-    em = dep.emissions.functions
-    res = dep.client.send([Call.of(em.recordPurchasedElectricity(device, year, month, first, last, factor_set_id,
-                                                                 evidence_hash, amends), sender, f"record {year}-{month:02d}")])[0]
+    em = dep.emissions
+    res = dep.client.send([em.recordPurchasedElectricity(device, year, month, first, last, factor_set_id, evidence_hash,
+                                                         amends, sender=sender, label=f"record {year}-{month:02d}")])[0]
     rid = _new_record_id(dep, res)
     if submit:
-        dep.client.send([Call.of(em.submit(rid), sender, f"submit {rid}")])
+        dep.client.send([em.submit(rid, sender=sender, label=f"submit {rid}")])
     return rid
 
 
 def submit(dep: Deployment, sender: str, record_id: int) -> None:
     """Submit a Draft record for verification."""
-    dep.client.send([Call.of(dep.emissions.functions.submit(record_id), sender, f"submit {record_id}")])
+    dep.client.send([dep.emissions.submit(record_id, sender=sender, label=f"submit {record_id}")])
 
 
 def assign_verifier(dep: Deployment, sender: str, record_id: int, verifier: str) -> None:
     """Regulator: assign ``verifier`` to a Submitted record (event ``VerifierAssigned``)."""
-    dep.client.send([Call.of(dep.emissions.functions.assignVerifier(record_id, to_checksum_address(verifier)), sender, f"assign {record_id}")])
+    dep.client.send([dep.emissions.assignVerifier(record_id, to_checksum_address(verifier), sender=sender,
+                                                  label=f"assign {record_id}")])
 
 
 def confirm(dep: Deployment, sender: str, record_id: int) -> None:
     """Regulator: confirm a Verified record."""
-    dep.client.send([Call.of(dep.emissions.functions.confirm(record_id), sender, f"confirm {record_id}")])
+    dep.client.send([dep.emissions.confirm(record_id, sender=sender, label=f"confirm {record_id}")])
 
 
 def verdict(dep: Deployment, sender: str, record_id: int, attest: bool, report_hash: bytes, findings_hash: bytes) -> None:
     """Verifier (custodial): attest or reject a record with the verification report's hashes."""
-    em = dep.emissions.functions
+    em = dep.emissions
     fn = em.attest if attest else em.reject
-    dep.client.send([Call.of(fn(record_id, report_hash, findings_hash), sender, f"verdict {record_id}")])
+    dep.client.send([fn(record_id, report_hash, findings_hash, sender=sender, label=f"verdict {record_id}")])
 
 
 def relay_verdict(dep: Deployment, caller: str, record_id: int, raw: bytes) -> str:
@@ -85,15 +87,15 @@ def relay_verdict(dep: Deployment, caller: str, record_id: int, raw: bytes) -> s
     if tx.to != dep.emissions.address:
         raise TransactionNotAcceptable(f"transaction goes to {tx.to}, not EmissionsRegistry {dep.emissions.address}")
     try:
-        fn, args = dep.emissions.decode_function_input(tx.data)
+        fn_name, args = dep.emissions.decode_input(tx.data)
     except ValueError as exc:
         raise TransactionNotAcceptable(f"unknown function call: {exc}") from None
-    if fn.fn_name not in ("attest", "reject"):
-        raise TransactionNotAcceptable(f"transaction calls {fn.fn_name}, expected attest or reject")
+    if fn_name not in ("attest", "reject"):
+        raise TransactionNotAcceptable(f"transaction calls {fn_name}, expected attest or reject")
     if int(args["recordId"]) != record_id:
         raise TransactionNotAcceptable(f"transaction is for record {args['recordId']}, not {record_id}")
-    dep.client.send_raw(raw, f"relay {fn.fn_name} {record_id}")
-    return str(fn.fn_name)
+    dep.client.send_raw(raw, f"relay {fn_name} {record_id}")
+    return fn_name
 
 
 def sign_verdict(dep: Deployment, private_key: bytes, record_id: int, attest: bool, report_hash: bytes,
@@ -112,5 +114,5 @@ def sign_verdict(dep: Deployment, private_key: bytes, record_id: int, attest: bo
     [gas] = c.preflight([Call.of(fn, acct.address, f"verdict {record_id}")])
     tx = {"nonce": int(c.rpc("eth_getTransactionCount", acct.address, "pending"), 16), "gas": int(gas * 1.25) + 30_000,
           "gasPrice": c.suggest_gas_price(), "chainId": c.chain_id, "to": dep.emissions.address,
-          "data": bytes.fromhex(fn._encode_transaction_data()[2:]), "value": 0}
+          "data": fn.data, "value": 0}
     return bytes(acct.sign_transaction(tx).raw_transaction)

@@ -18,7 +18,8 @@ from ledger.accounting.settlement import Trade, trade_id
 from ledger.chain.anvil import AnvilNode, anvil_binary, free_port
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
-from ledger.contracts.deployment import Deployment, deploy_all
+from ledger.contracts.deploy import deploy_all
+from ledger.contracts.deployment import BINDINGS, Deployment
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.offsets.serials import RetirementRequest, SerialRange
@@ -61,7 +62,7 @@ def _measure(node: AnvilNode, artifacts: dict[str, Artifact], tmp: Path) -> dict
                  for n, (u, r) in ORGS.items()])
     # the manifest's contracts (deploy_all deploys the market too; never a second set)
     addrs = {n: i["address"] for n, i in dep.manifest["contracts"].items()}
-    c = lambda name: client.w3.eth.contract(address=addrs[name], abi=artifacts[name].abi)  # noqa: E731
+    c = lambda name: BINDINGS[name](client, addrs[name])  # noqa: E731
     assets, registry, cash, settlement = c("CarbonAssets"), c("CCERRegistry"), c("CashToken"), c("Settlement")
     client.send([Call.of(assets.functions.grantOperator(client.call(assets.functions.CEA_ISSUER_ROLE()), acct["issuer"]), reg)])
 

@@ -51,7 +51,8 @@ from ledger.accounting.settlement import trade_id
 from ledger.chain.anvil import AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainClient, FastCall, TxResult
 from ledger.contracts.compiler import REPO_ROOT, compile_contracts
-from ledger.contracts.deployment import Deployment, deploy_all
+from ledger.contracts.deploy import deploy_all
+from ledger.contracts.deployment import BINDINGS, Deployment
 from ledger.crypto.primitives import SECP256K1_N, keccak256
 from ledger.datasets.ampd import CATEGORY_BENCHMARK, Population, SimUnit, build_population, simulation_uscc
 from ledger.datasets.prices import load_gcp, select_window
@@ -294,7 +295,7 @@ def _run_on_chain(cfg: SimulationConfig, rpc_url: str, tmp: Path, phases: _Phase
     # deploy_all deploys every contract (core, assets, market, allocation/compliance): the run uses
     # the manifest's addresses, never a second set (scripts/simulate.py once deployed the market twice)
     addresses = {n: i["address"] for n, i in manifest["contracts"].items()}
-    c = {n: client.w3.eth.contract(address=addresses[n], abi=artifacts[n].abi)
+    c = {n: BINDINGS[n](client, addresses[n])
          for n in ("CarbonAssets", "CashToken", "Settlement", "Allocation", "Compliance")}
     pr = dep.participants.functions
     phases.done()
@@ -323,13 +324,13 @@ def _run_on_chain(cfg: SimulationConfig, rpc_url: str, tmp: Path, phases: _Phase
         "OGE emission_factors_for_co2_ch4_n2o.csv (singularity-energy/open-grid-emissions @ 4ac110c8; EPA 2009) "
         "short t CO2/MMBtu × 907.18474 ÷ 1.05505585262 → kgCO2/GJ × 1e6 (simulation factor set)",
         f"AMPD simulation {year}"), reg)])[0]
-    factor_set = int(client.decode_events(dep.factors, "FactorSetPublished", r)[0]["factorSetId"])
+    factor_set = int(dep.factors.decode_events(r, "FactorSetPublished")[0].factorSetId)
     bench = [b.as_input() for b in BENCHMARKS_2019_2020.benchmarks if b.category in CATEGORY_BENCHMARK.values()]
     alloc, comp = c["Allocation"].functions, c["Compliance"].functions
     r = client.send([Call.of(alloc.publishBenchmarkSet(
         year, year, BENCHMARKS_2019_2020.pre_allocation_bps, bench,
         BENCHMARKS_2019_2020.citation + f"; applied to the simulated year {year} (AMPD data)"), reg)])[0]
-    set_id = int(client.decode_events(c["Allocation"], "BenchmarkSetPublished", r)[0]["setId"])
+    set_id = int(c["Allocation"].decode_events(r, "BenchmarkSetPublished")[0].setId)
     now = int(client.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
     deadline = now + PERIOD_DAYS * 86_400
     preset = PERIOD_PRESETS[2019]
@@ -361,8 +362,8 @@ def _run_on_chain(cfg: SimulationConfig, rpc_url: str, tmp: Path, phases: _Phase
     results = _send_all(client, calls, phases, per)
     record_ids: list[tuple[str, int]] = []
     for call, res in zip(calls, results):
-        ev = client.decode_events(dep.emissions, "ActivityRecorded", res)[0]
-        record_ids.append((call.sender, int(ev["recordId"])))
+        ev = dep.emissions.decode_events(res, "ActivityRecorded")[0]
+        record_ids.append((call.sender, ev.recordId))
     submit, assign = FastCall(dep.emissions, "submit"), FastCall(dep.emissions, "assignVerifier")
     attest, confirm = FastCall(dep.emissions, "attest"), FastCall(dep.emissions, "confirm")
     report = keccak256(f"simulation verification report {year}".encode())
@@ -407,7 +408,7 @@ def _run_on_chain(cfg: SimulationConfig, rpc_url: str, tmp: Path, phases: _Phase
         res = client.send([cl for _, cl in group])
         _tally(phases, res)
         for (n, _), r in zip(group, res):
-            settled_events += len(client.decode_events(c["Settlement"], "TradeSettled", r))
+            settled_events += len(c["Settlement"].decode_events(r, "TradeSettled"))
             phases.advance(n)
     if settled_events != plan.trade_count:
         raise SimulationMismatch(f"{settled_events} TradeSettled events, plan has {plan.trade_count} trades")
@@ -448,7 +449,7 @@ def _run_on_chain(cfg: SimulationConfig, rpc_url: str, tmp: Path, phases: _Phase
     pen_min = pen_max = 0
     for u, row in zip(units, rows):
         p = by_key[u.key]
-        e, a, ob, st = int(row[2]), int(row[3]), int(row[4]), int(row[8])
+        e, a, ob, st = row.emissionsT, row.allocationT, row.obligation, row.status
         if (e, a, ob) != (p.emissions_t, p.allocation_t, p.obligation_t):
             raise SimulationMismatch(f"{u.key}: chain E/A/obligation {(e, a, ob)} vs Python "
                                      f"{(p.emissions_t, p.allocation_t, p.obligation_t)}")
@@ -458,9 +459,9 @@ def _run_on_chain(cfg: SimulationConfig, rpc_url: str, tmp: Path, phases: _Phase
         counts[expected] += 1
         emissions_t += e
         allocation_t += a
-        shortfall_t += int(row[9])
-        pen_min += int(row[11])
-        pen_max += int(row[12])
+        shortfall_t += row.shortfall
+        pen_min += row.penaltyMinFen
+        pen_max += row.penaltyMaxFen
     return {
         "units": len(units),
         "emissions_t": emissions_t, "allocation_t": allocation_t, "trades": plan.trade_count,

@@ -23,10 +23,9 @@ from fractions import Fraction
 from math import floor
 from typing import Any
 
-from eth_utils import to_checksum_address
 from sqlalchemy import Engine, MetaData, Table, inspect, select
 
-from ledger.chain.client import ChainError
+from ledger.contracts.anchored import AnchoredBatch, device_batches
 from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import InvalidSignature, address_bytes, recover_address_bytes
 from ledger.meter_data.energy import energy_wh
@@ -38,7 +37,6 @@ from ledger.records.indexer import (
     ChainEvent,
     IndexerCheckpoint,
     LogReader,
-    abi_type,
     checkpoint_id,
     rows_by_key,
 )
@@ -205,37 +203,6 @@ def _diff(row: Any, want: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AnchoredBatch:
-    """A batch as stored on-chain (``MeterDataAnchor.batch``), units: UTC s, Wh."""
-
-    batch_id: int
-    device: bytes
-    start: int
-    end: int
-    count: int
-    total_wh: int
-    root: bytes
-
-
-def _call_many(deployment: Deployment, fns: Sequence[Any]) -> list[Any]:
-    """``eth_call`` of many view calls in JSON-RPC batches; decoded outputs in order.
-
-    Raises:
-        ChainError: a call failed.
-    """
-    client = deployment.client
-    reqs = [("eth_call", [{"to": fn.address, "data": fn._encode_transaction_data()}, "latest"]) for fn in fns]
-    out = []
-    for fn, resp in zip(fns, client.rpc_batch(reqs)):
-        if "error" in resp:
-            raise ChainError(f"{fn.fn_name}: {resp['error']}")
-        types = [abi_type(o) for o in fn.abi["outputs"]]
-        vals = client.w3.codec.decode(types, bytes.fromhex(resp["result"][2:]))
-        out.append(vals[0] if len(vals) == 1 else vals)
-    return out
-
-
 def anchored_batches(deployment: Deployment, device: bytes) -> list[AnchoredBatch]:
     """The device's anchored periods in time order, each as its current batch (the latest of its
     supersede chain: a correction replaces what the store should hold; superseded batches stay
@@ -244,17 +211,7 @@ def anchored_batches(deployment: Deployment, device: bytes) -> list[AnchoredBatc
     Raises:
         ChainError: the node failed a call.
     """
-    a = deployment.anchor.functions
-    n = int(_call_many(deployment, [a.deviceBatchCount(device)])[0])
-    if n == 0:
-        return []
-    originals = [int(x) for x in _call_many(deployment, [a.deviceBatchAt(device, i) for i in range(n)])]
-    current = [int(x) for x in _call_many(deployment, [a.currentBatch(b) for b in originals])]
-    out = []
-    for bid, b in zip(current, _call_many(deployment, [a.batch(b) for b in current])):
-        dev, start, end, count, total_wh, root = b[0], b[1], b[2], b[3], b[4], b[5]
-        out.append(AnchoredBatch(bid, bytes(dev), int(start), int(end), int(count), int(total_wh), bytes(root)))
-    return out
+    return [d.batch for d in device_batches(deployment.anchor, device)]
 
 
 def _readings_table(engine: Engine) -> Table:
@@ -307,8 +264,8 @@ def verify_oracle_store(deployment: Deployment, store: Engine, *, signatures: bo
     plan = [(d, b) for d in sorted(devices) for b in anchored_batches(deployment, d)]
     signers: dict[bytes, bytes] = {}
     if signatures and devices:
-        for d, info in zip(devices, _call_many(deployment, [deployment.devices.functions.device(d) for d in devices])):
-            signers[d] = address_bytes(to_checksum_address(info[1]))
+        for d, info in zip(devices, deployment.client.call_many([deployment.devices.functions.device(d) for d in devices])):
+            signers[d] = address_bytes(info.signer)
     separator = deployment.domain.separator
     out: list[Discrepancy] = []
     cols = [t.c[c] for c in READING_COLUMNS]

@@ -52,21 +52,21 @@ import httpx
 
 from ledger.accounting.emissions import emissions_kg
 from ledger.chain.client import ChainClient, ChainError
+from ledger.contracts._generated.evidence_registry import Evidence
+from ledger.contracts._generated.meter_data_anchor import BatchAnchored, OracleSetChanged
+from ledger.contracts.anchored import AnchoredBatch, device_batches
 from ledger.contracts.deployment import Deployment, DeploymentError
 from ledger.crypto.primitives import InvalidSignature, recover_address_bytes
 from ledger.meter_data.energy import energy_wh
 from ledger.meter_data.merkle import StandardMerkleTree
 from ledger.meter_data.reading import (
-    BatchReport,
     Reading,
     batch_report_digest,
     config_digest,
     reading_leaves_and_signers,
-    supersedes_word,
 )
 from ledger.meter_data.workers import shared_workers
 from ledger.records.audit import ACTIVITY_TYPES, RECORD_STATUS, SOURCES
-from ledger.records.queries import eth_calls, record_fields
 from ledger.store.db import make_engine, sqlite_url
 from ledger.verify.shapes import BatchCheck
 
@@ -249,11 +249,6 @@ def open_deployment(chain: Any, manifest: dict[str, Any] | Path | str | None = N
     return dep
 
 
-def _eth_calls(dep: Any, fns: list[Any]) -> list[Any]:
-    """Many view calls as JSON-RPC batches; each result decoded (a revert → ChainError)."""
-    return eth_calls(dep, fns) if fns else []
-
-
 def _norm(v: Any) -> Any:
     """Comparable form of a field: bytes → 0x-hex, strings lower-cased (hex, addresses, enum names)."""
     if isinstance(v, (bytes, bytearray)):
@@ -275,19 +270,6 @@ def _names(items: list[str]) -> str:
 def _reading_of(d: dict[str, Any]) -> Reading:
     return Reading(bytes.fromhex(str(d["device"])[2:]), int(d["sequence"]), int(d["start"]), int(d["end"]),
                    int(d["quantityCode"]), int(d["value"]), int(d["scale"]), int(d["flags"]))
-
-
-@dataclass
-class _ChainBatch:
-    batch_id: int
-    device: bytes
-    start: int
-    end: int
-    count: int
-    total_wh: int
-    root: bytes
-    oracle_set_version: int
-    supersedes: int
 
 
 # ============================================================================ the verifier
@@ -320,10 +302,9 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
 
     # ---------------------------------------------------------------- the record: API vs chain
     try:
-        raw = c.call(dep.emissions.functions.record(record_id))
+        chain_rec = dep.emissions.record(record_id).as_dict()
     except ChainError as exc:
         raise VerifierError(f"record {record_id} cannot be read on-chain: {exc}") from None
-    chain_rec = dict(zip(record_fields(dep), raw))
     chain_rec["status"] = RECORD_STATUS[int(chain_rec["status"])]
     chain_rec["activityType"] = ACTIVITY_TYPES[int(chain_rec["activityType"])]
     chain_rec["source"] = SOURCES[int(chain_rec["source"])]
@@ -341,11 +322,7 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
     # ---------------------------------------------------------------- batches: API vs chain
     a = dep.anchor.functions
     first, last = int(chain_rec["firstBatchIndex"]), int(chain_rec["lastBatchIndex"])
-    originals = [int(x) for x in _eth_calls(dep, [a.deviceBatchAt(device, i) for i in range(first, last + 1)])]
-    current = [int(x) for x in _eth_calls(dep, [a.currentBatch(b) for b in originals])]
-    rows = _eth_calls(dep, [a.batch(b) for b in current])
-    cb = [_ChainBatch(bid, bytes(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), bytes(r[5]), int(r[6]), int(r[7]))
-          for bid, r in zip(current, rows)]
+    cb = [d.batch for d in device_batches(dep.anchor, device, first, last)] if last >= first else []
     served = {int(b["batch_id"]): b for b in api.batches(record_id)}
     problems: list[str] = []
     for b in cb:
@@ -372,7 +349,7 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
     v.checks.append(_check_oracles(dep, device, cb))
 
     # ---------------------------------------------------------------- readings: signatures, roots, proofs, Wh
-    signer = bytes.fromhex(str(c.call(dep.devices.functions.device(device))[1])[2:])
+    signer = bytes.fromhex(dep.devices.device(device).signer[2:])
     sep = dep.domain.separator
     by_batch: dict[int, list[tuple[Reading, bytes, list[bytes] | None]]] = {b.batch_id: [] for b in cb}
     stray: list[str] = []
@@ -426,9 +403,9 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
             r, _, proof = pairs[i]
             if proof is None:
                 proof = tree.proof(leaves[i]) if tree else []
-            calls.append(a.verifyReading(b.batch_id, (r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags), proof))
+            calls.append(a.verifyReading(b.batch_id, r, proof))
             named.append(f"reading {r.sequence} (batch {b.batch_id})")
-        answers = _eth_calls(dep, calls)
+        answers = c.call_many(calls)
         n_proofs += len(calls)
         proofs_ok = sum(bool(x) for x in answers)
         bad_proof += [n for n, ok in zip(named, answers) if not ok]
@@ -451,11 +428,12 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
 
     # ---------------------------------------------------------------- factor and emissions formula
     fs = int(chain_rec["factorSetId"])
-    f = dep.factors.functions
+    f = dep.factors
     try:
-        code = bytes(c.call(f.GRID_EF()))
-        ef, scale = (int(x) for x in c.call(f.factor(fs, code)))
-        applies = bool(c.call(f.appliesTo(fs, year)))
+        code = f.GRID_EF()
+        factor = f.factor(fs, code)
+        ef, scale = factor.value, factor.scale
+        applies = f.appliesTo(fs, year)
     except ChainError as exc:
         ef, scale, applies, code = 0, -1, False, b""
         v.add("emission factor", f"grid EF of factor set {fs}", f"unreadable on-chain: {exc}", False)
@@ -483,21 +461,21 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
     return v
 
 
-def _check_oracles(dep: Any, device: bytes, cb: list[_ChainBatch]) -> Check:
+def _check_oracles(dep: Any, device: bytes, cb: list[AnchoredBatch]) -> Check:
     """Oracle quorum of every batch, from the chain's own events and state only."""
     c, a = dep.client, dep.anchor
     start = dep.manifest["deployment_block"]
-    salt = bytes(c.call(a.functions.salt()))
+    salt = a.salt()
     sets: dict[int, tuple[set[bytes], int, bytes]] = {}
-    for lg in a.events.OracleSetChanged().get_logs(from_block=start):
-        ar = lg["args"]
-        sets[int(ar["version"])] = ({bytes.fromhex(o[2:].lower()) for o in ar["oracles"]}, int(ar["quorum"]), bytes(ar["configDigest"]))
+    for lg in a.get_logs(OracleSetChanged, start):
+        oc = lg.event
+        sets[oc.version] = ({bytes.fromhex(o[2:].lower()) for o in oc.oracles}, oc.quorum, oc.configDigest)
     want = {b.batch_id for b in cb}
-    logs: dict[int, Any] = {}
+    logs: dict[int, BatchAnchored] = {}
     if want:
-        for lg in a.events.BatchAnchored().get_logs(from_block=start, argument_filters={"device": device}):
-            if int(lg["args"]["batchId"]) in want:
-                logs[int(lg["args"]["batchId"])] = lg["args"]
+        for ba in a.get_logs(BatchAnchored, start, device=device):
+            if ba.event.batchId in want:
+                logs[ba.event.batchId] = ba.event
     bad: list[str] = []
     sig_total = 0
     quorums = set()
@@ -512,14 +490,12 @@ def _check_oracles(dep: Any, device: bytes, cb: list[_ChainBatch]) -> Check:
         if cfg != digest_cfg:
             bad.append(f"batch {b.batch_id}: config digest of oracle set v{b.oracle_set_version} unknown")
             continue
-        rep = BatchReport(cfg, b.device, b.start, b.end, b.count, b.total_wh, b.root,
-                          supersedes_word(b.supersedes or None))
-        digest = batch_report_digest(dep.domain.separator, rep)
-        if digest != bytes(ev["reportDigest"]):
+        digest = batch_report_digest(dep.domain.separator, b.report(cfg))
+        if digest != ev.reportDigest:
             bad.append(f"batch {b.batch_id}: report digest differs from the one emitted")
             continue
         seen: set[bytes] = set()
-        for sig in ev["signatures"]:
+        for sig in ev.signatures:
             try:
                 who = recover_address_bytes(digest, bytes(sig))
             except (InvalidSignature, ValueError):
@@ -542,14 +518,11 @@ def _check_evidence(dep: Any, api: RecordSource, record_id: int) -> Check:
         return Check(name, "EvidenceRegistry hashes", "no EvidenceRegistry in this deployment", "skip")
     c = dep.client
     try:
-        n = int(c.call(reg.functions.evidenceCount(record_id)))
-        items = _eth_calls(dep, [reg.functions.evidenceAt(record_id, i) for i in range(n)])
-    except (ChainError, AttributeError, ValueError) as exc:
+        n = reg.evidenceCount(record_id)
+        items: list[Evidence] = c.call_many([reg.functions.evidenceAt(record_id, i) for i in range(n)])
+    except (ChainError, ValueError) as exc:
         return Check(name, "EvidenceRegistry hashes", f"unreadable: {exc}", "fail")
-    on_chain = []
-    for it in items:
-        words = [bytes(x) for x in (it if isinstance(it, (list, tuple)) else [it]) if isinstance(x, (bytes, bytearray)) and len(x) == 32]
-        on_chain.append(tuple("0x" + w.hex() for w in words[:2]))
+    on_chain = [("0x" + it.ciphertextSha256.hex(), "0x" + it.saltedPlaintextSha256.hex()) for it in items]
     served = api.evidence(record_id)
     if served is None:
         return Check(name, f"{n} evidence items on-chain", "the API serves no evidence listing", "skip")

@@ -1,7 +1,8 @@
-"""Shapes of the provenance check (:mod:`ledger.verify.provenance`: ``carbonledger verify``, the
-demo's verifier step, ``GET /v1/verifier/records/{id}/verification`` and the portal's provenance
-page): the per-batch result of re-verifying a batch from the readings a data holder serves. (An
-anchored batch as stored on-chain is :class:`ledger.records.queries.AnchoredBatch`.)"""
+"""Shapes shared by the verifier (:mod:`ledger.verify.provenance`, the one verifier implementation:
+``carbonledger verify``, the demo's verifier step, ``GET /v1/verifier/records/{id}/verification``
+and the portal's provenance page) and the batch readers: the per-batch result of re-verifying a
+batch from the readings a data holder serves (an anchored batch as stored on-chain is
+:class:`ledger.contracts.anchored.AnchoredBatch`)."""
 
 from __future__ import annotations
 
