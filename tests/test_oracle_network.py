@@ -21,9 +21,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from ledger.chain.client import ContractRevert
 from ledger.store.db import make_engine, sqlite_url
 from oracles.device import DeviceSigner
+from oracles.mqtt import publish_readings
+from oracles.network import Cluster, RemoteNode
 from oracles.store import StoredReading
+from oracles.submitter import Submitter, _report_tuple
 from scripts.oracles_up import ClusterProcesses, configure_oracles, ensure_oracle_keys, oracles_app, start_cluster
 from scripts.setup_env import PROJECT_ROOT, System
 from tests.conftest import free_port
@@ -227,7 +231,6 @@ def test_peer_routes_refuse_bad_input(net: dict[str, Any]) -> None:
 def test_mqtt_readings_are_stored_by_every_node_and_redelivery_never_double_counts(net: dict[str, Any]) -> None:
     if net["mqtt"] is None:
         pytest.skip(net["why"])
-    from oracles.mqtt import publish_readings
     system, cluster, dev, d = net["system"], net["cluster"], net["dev"], net["dir"]
     first = DAY0 + 30 * PERIOD
     signed = [dev.sign(r) for r in minute_readings(system.device, first, [400] * 120, first_seq=301)]
@@ -248,14 +251,11 @@ def test_mqtt_readings_are_stored_by_every_node_and_redelivery_never_double_coun
 
 
 def test_oracles_set_changes_the_quorum_and_old_reports_are_refused(net: dict[str, Any]) -> None:
-    from ledger.chain.client import ContractRevert
-    from oracles.network import RemoteNode
-    from oracles.submitter import Submitter, _report_tuple
     system, cluster, dev = net["system"], net["cluster"], net["dev"]
     d, url = net["dir"], system.client.rpc_url
     first = DAY0 + 50 * PERIOD
     _post_readings(cluster, NAMES, [dev.sign(r) for r in minute_readings(system.device, first, [100] * 10, first_seq=501)])
-    peers = [RemoteNode(m) for m in __import__("oracles.network", fromlist=["Cluster"]).Cluster.load(d / "oracles" / "cluster.json").members]
+    peers = [RemoteNode(m) for m in Cluster.load(d / "oracles" / "cluster.json").members]
     sub = Submitter(system.client, system.dep.anchor, system.accounts["oracle-1"], system.dep.quorum,
                     domain_separator=system.dep.domain.separator)
     stale = sub.collect(peers, system.device, first, first + PERIOD)

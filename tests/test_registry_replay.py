@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from ledger.offsets.registry_exports import load_registry_exports, plan_replay, project_number
+from ledger.offsets.registry_exports import PlannedBatch, load_registry_exports, plan_replay, project_number
 from scripts import registry_replay as rr
 from scripts.registry_replay import (
     FastCall,
@@ -183,7 +183,6 @@ def test_replay_lists_what_the_contract_refuses(anvil: Any, small_dir: Path, tmp
     def leaky(exports: Any, registry: str) -> Any:
         plan = real_plan(exports, registry)
         if registry == "GOLD":  # smuggle the refused repeat of GS3607's serials back in
-            from ledger.offsets.registry_exports import PlannedBatch
 
             (dup,) = [r for r in exports.issuances["GOLD"].rows if r.row == 7]
             plan.batches.append(PlannedBatch(len(plan.batches), dup))

@@ -15,8 +15,12 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+from web3 import Web3
 
-from scripts.simulate import SimulationConfig, load_inputs, run_simulation, simulate_app
+from ledger.accounting.settlement import Trade, trade_id
+from ledger.chain.client import Call
+from ledger.contracts.compiler import compile_contracts
+from scripts.simulate import ROOT, FastCall, SimulationConfig, load_inputs, run_simulation, simulate_app
 from tests.test_simulation_plan import FACTORS, HEADER, data_file
 
 REPORT_KEYS = ["units", "excluded", "emissions_t", "allocation_t", "trades", "settled_t", "settled_fen", "compliant",
@@ -114,12 +118,7 @@ def test_real_data_slice_40_units_3_days() -> None:
 
 
 def test_fast_calldata_equals_web3_encoding() -> None:
-    from web3 import Web3
 
-    from ledger.accounting.settlement import Trade, trade_id
-    from ledger.chain.client import Call
-    from ledger.contracts.compiler import compile_contracts
-    from scripts.simulate import ROOT, FastCall
 
     art = compile_contracts(ROOT, ROOT / ".carbonledger" / "build")
     w3 = Web3()
