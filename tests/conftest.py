@@ -134,8 +134,14 @@ class World:
 
 @pytest.fixture(scope="session")
 def world(anvil: AnvilNode, artifacts: dict[str, Artifact], tmp_path_factory: pytest.TempPathFactory) -> World:
-    client = ChainClient(anvil.url, make_engine(sqlite_url(tmp_path_factory.mktemp("journal") / "journal.sqlite")),
-                         error_abis=[a.abi for a in artifacts.values()])
+    return make_world(anvil.url, artifacts, tmp_path_factory.mktemp("journal") / "journal.sqlite")
+
+
+def make_world(rpc_url: str, artifacts: dict[str, Artifact], journal: Path) -> World:
+    """Deploy the system on the node at ``rpc_url`` and admit the participants of :data:`USCC`
+    (journal: SQLite file of the chain client). Used by ``world``, and by tests that need a node
+    of their own (e.g. ``anvil_reorg`` drops the node's ``evm_snapshot``s)."""
+    client = ChainClient(rpc_url, make_engine(sqlite_url(journal)), error_abis=[a.abi for a in artifacts.values()])
     names = [*USCC, "outsider", "device"]
     keys = {n: new_private_key() for n in names}
     acct = {n: client.add_account(k) for n, k in keys.items()}
