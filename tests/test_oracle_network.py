@@ -37,6 +37,7 @@ from scripts.setup_env import PROJECT_ROOT, System
 from tests.conftest import free_port, unavailable
 from tests.helpers import DAY0, minute_readings
 
+pytestmark = pytest.mark.timeout(1200)   # four node processes and the broker (may apt-get install mosquitto)
 NAMES = [f"oracle-{i}" for i in range(1, 5)]
 PERIOD = 600          # 10-minute batches: rotation index = start // 600
 TAKEOVER_S = 1.0

@@ -97,6 +97,7 @@ def _login(page, url: str, key: str) -> None:
     page.click("button[type=submit]")
 
 
+@pytest.mark.timeout(1800)   # may apt-get install Debian's chromium first (README, "Tests and CI")
 def test_enterprise_submits_a_month_with_evidence_and_sees_the_verifiers_attestation(portal, browser) -> None:
     w, url, keys, tmp = portal
     ARTIFACTS.mkdir(exist_ok=True)

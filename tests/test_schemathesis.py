@@ -69,6 +69,7 @@ def run_schemathesis(url: str, key: str, report: Path, seed: int = 6) -> subproc
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=report.parent, timeout=BUDGET_S)
 
 
+@pytest.mark.timeout(1800)   # ~600 s on a busy 2-core machine (README, "Tests and CI")
 def test_every_operation_passes_schemathesis_for_every_role(live, tmp_path: Path) -> None:
     url, keys = live
     ops = sum(len(v) for v in httpx.get(f"{url}/openapi.json").json()["paths"].values())
