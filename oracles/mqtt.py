@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +33,28 @@ log = logging.getLogger("carbonledger.mqtt")
 TOPIC_PREFIX = "carbonledger"
 #: Subscription of every node: all devices' readings.
 READINGS_FILTER = f"{TOPIC_PREFIX}/+/readings"
+
+
+#: Fault-drill hook (tests/test_oracle_network.py): when this environment variable names a file
+#: that does not exist yet, the first readings message that stores new readings is ingested
+#: (committed) and then, BEFORE its PUBACK, the node writes ``{"pid": ..., "mid": ..., "topic": ...}``
+#: there and holds for ``HOLD_S`` seconds, so a drill can SIGKILL it at exactly that point and watch
+#: the broker redeliver.
+HOLD_ENV = "CARBONLEDGER_DRILL_HOLD_BEFORE_PUBACK"
+HOLD_S = 120.0
+
+
+def _drill_hold_point(msg: mqtt.MQTTMessage) -> None:
+    """The :data:`HOLD_ENV` hook; does nothing unless the variable is set (drills only)."""
+    path = os.environ.get(HOLD_ENV)
+    if not path or os.path.exists(path):
+        return
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"pid": os.getpid(), "mid": msg.mid, "topic": msg.topic}, f)
+    os.replace(tmp, path)
+    log.warning("drill: holding %s s before the PUBACK of message %s (%s)", HOLD_S, msg.mid, HOLD_ENV)
+    time.sleep(HOLD_S)
 
 
 def readings_topic(device: bytes) -> str:
@@ -101,6 +126,10 @@ class MqttIngest:
             client.ack(msg.mid, msg.qos)
             return
         acks = self.node.ingest(batch, expect_device=device)      # commits before returning
+        if msg.dup:
+            log.info("%s: redelivered message %s: %s", self.node.name, msg.mid, dict(Counter(a.status for a in acks)))
+        if any(a.status == "accepted" for a in acks):
+            _drill_hold_point(msg)
         client.ack(msg.mid, msg.qos)                              # PUBACK only now
         self.messages += 1
         client.publish(acks_topic(device.hex(), self.node.name), json.dumps(

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +37,27 @@ from ledger.meter_data.reading import BatchReport, batch_report_digest
 from oracles.node import NodeReport
 
 log = logging.getLogger("carbonledger.submitter")
+
+#: Fault-drill hook (tests/test_oracle_network.py): when this environment variable names a file
+#: that does not exist yet, the submitter, once the first chunk of a round is on-chain (its anchor
+#: transactions mined, or the periods found anchored by another submitter), writes
+#: ``{"pid": ..., "anchored": [batch ids of the chunk]}`` there and holds for ``HOLD_S`` seconds, so
+#: a drill can SIGKILL the process at that known point of a round (mid-round) instead of racing a poll.
+HOLD_ENV = "CARBONLEDGER_DRILL_HOLD_AFTER_FIRST_ANCHOR"
+HOLD_S = 120.0
+
+
+def _drill_hold_point(anchored: list[int]) -> None:
+    """The :data:`HOLD_ENV` hook; does nothing unless the variable is set (drills only)."""
+    path = os.environ.get(HOLD_ENV)
+    if not path or os.path.exists(path):
+        return
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"pid": os.getpid(), "anchored": anchored}, f)
+    os.replace(tmp, path)
+    log.warning("drill: holding %s s after the first chunk of the round %s (%s)", HOLD_S, anchored, HOLD_ENV)
+    time.sleep(HOLD_S)
 
 
 class ReportSource(Protocol):
@@ -235,6 +258,8 @@ class Submitter:
                     stop = True
                 outcomes.append(o)
             self._send_anchors(nodes, todo)
+            if lo == 0:
+                _drill_hold_point([o.batch_id for o in outcomes if o.batch_id])
             if progress:
                 progress(len(chunk))
         return outcomes

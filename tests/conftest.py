@@ -4,12 +4,13 @@ world with its participants, and per-test isolation by ``evm_snapshot``/``evm_re
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ledger.chain.anvil import AnvilNode, anvil_binary, free_port  # noqa: F401 - tests import free_port from here
 from ledger.chain.client import Call, ChainClient
@@ -24,16 +25,46 @@ from tests.pg import fresh_pg_url, pg_url  # noqa: F401 - PostgreSQL fixtures (s
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
+#: Under CI (``.ci/run`` exports ``CI=true``) nothing may skip: a missing tool or data file fails.
+IN_CI = os.environ.get("CI") == "true"
+
+# Hypothesis: no per-example deadline anywhere (a busy 2-core machine makes any wall-clock bound
+# flaky), and the seed is printed with every failure (``print_blob``: the failing example can be
+# replayed with ``@reproduce_failure``). Under CI the search is derandomized: the same examples on
+# every run, so a red CI run is reproducible bit for bit.
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.register_profile("ci", deadline=None, print_blob=True, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A tool or data set a test needs is missing: fail under CI (``CI=true`` — CI must really run
+    the test), skip with the reason elsewhere. Never returns."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: this test must run, not skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Under ``CI=true`` a skipped test is a failed test, whatever skipped it."""
+    rep = yield
+    if IN_CI and rep.skipped and not hasattr(rep, "wasxfail"):
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped under CI=true (CI must run every test): {rep.longrepr}"
+    return rep
+
 
 def shared_data(rel: str) -> Path:
     """Path of a file in ../shared/data (CI places ../shared beside the clone), or in the directory
-    named by ``CARBONLEDGER_SHARED_DATA`` (e.g. from a git worktree elsewhere); else skip the test
-    with a clear message."""
+    named by ``CARBONLEDGER_SHARED_DATA`` (e.g. from a git worktree elsewhere); else the test skips
+    with a clear message (fails under ``CI=true``: :func:`unavailable`)."""
     env = os.environ.get("CARBONLEDGER_SHARED_DATA")
     for base in ([Path(env)] if env else []) + [SHARED / "data"]:
         if (base / rel).exists():
             return base / rel
-    pytest.skip(f"../shared/data/{rel} is absent (CI places ../shared beside the clone; "
+    unavailable(f"../shared/data/{rel} is absent (CI places ../shared beside the clone; "
                 "CARBONLEDGER_SHARED_DATA may name the data directory)")
 
 
@@ -96,8 +127,14 @@ class World:
 
 @pytest.fixture(scope="session")
 def world(anvil: AnvilNode, artifacts: dict[str, Artifact], tmp_path_factory: pytest.TempPathFactory) -> World:
-    client = ChainClient(anvil.url, make_engine(sqlite_url(tmp_path_factory.mktemp("journal") / "journal.sqlite")),
-                         error_abis=[a.abi for a in artifacts.values()])
+    return make_world(anvil.url, artifacts, tmp_path_factory.mktemp("journal") / "journal.sqlite")
+
+
+def make_world(rpc_url: str, artifacts: dict[str, Artifact], journal: Path) -> World:
+    """Deploy the system on the node at ``rpc_url`` and admit the participants of :data:`USCC`
+    (journal: SQLite file of the chain client). Used by ``world``, and by tests that need a node
+    of their own (e.g. ``anvil_reorg`` drops the node's ``evm_snapshot``s)."""
+    client = ChainClient(rpc_url, make_engine(sqlite_url(journal)), error_abis=[a.abi for a in artifacts.values()])
     names = [*USCC, "outsider", "device"]
     keys = {n: new_private_key() for n in names}
     acct = {n: client.add_account(k) for n, k in keys.items()}

@@ -686,12 +686,26 @@ def test_frozen_account_cannot_surrender(s: SimpleNamespace) -> None:
 
 # ----------------------------------------------------------------------------- CCER
 def test_ccer_is_refused_when_no_registry_is_wired(s: SimpleNamespace) -> None:
-    if s.ccer_registry:
-        pytest.skip("a CCERRegistry is wired")
-    open_period(s, now(s) + 10_000)
-    setup_enterprise(s, "enterprise", s.e1, 10**12, 10**12, 100_000)
+    """The CCER-less variant: Allocation and Compliance deployed without a CCERRegistry (address 0)
+    beside the module's (wired) ones; a CCER token held by the enterprise cannot be surrendered."""
+    reg = s.w.acct["regulator"]
+    out = deploy_compliance(s.c, s.artifacts, reg, {"ParticipantRegistry": s.d.participants.address,
+                                                     "EmissionsRegistry": s.d.emissions.address,
+                                                     "CarbonAssets": s.assets.address})
+    alloc = s.c.w3.eth.contract(address=out["Allocation"], abi=s.artifacts["Allocation"].abi)
+    comp = s.c.w3.eth.contract(address=out["Compliance"], abi=s.artifacts["Compliance"].abi)
+    assert s.c.call(comp.functions.ccerRegistry()) == ZERO_ADDR
+    res = s.w.tx(alloc.functions.publishBenchmarkSet(2019, 2030, 7000, list(BENCH.values()), BENCHMARKS_2019_2020.citation),
+                 "regulator")
+    bench_set = s.c.decode_events(alloc, "BenchmarkSetPublished", res)[0]["setId"]
+    s.w.tx(alloc.functions.enrol(s.e1, COAL_CAT, s.w.acct["enterprise"]), "regulator")
+    t = SimpleNamespace(**{**vars(s), "alloc": alloc, "comp": comp, "bench_set": bench_set, "ccer_registry": None})
+    open_period(t, now(t) + 10_000)
+    setup_enterprise(t, "enterprise", t.e1, 10**12, 10**12, 100_000)
     s.w.tx(s.assets.functions.issue(s.w.acct["enterprise"], ccer_id(2020, 7), 10, EV), "regulator")
-    refused(s, s.comp.functions.surrender(YEAR, ccer_id(2020, 7), 1), "enterprise", "IneligibleVintage")
+    e = refused(t, comp.functions.surrender(YEAR, ccer_id(2020, 7), 1), "enterprise", "IneligibleVintage")
+    assert e.args_ == (YEAR, ccer_id(2020, 7), 2020)
+    s.w.tx(comp.functions.surrender(YEAR, cea_id(YEAR), 1), "enterprise")      # CEA still surrenders there
 
 
 def test_presets_carry_a_citation_for_every_parameter_and_mark_unconfirmed_values() -> None:
@@ -711,8 +725,8 @@ def test_preset_period_can_be_opened_on_chain(s: SimpleNamespace) -> None:
 
 
 def needs_registry(s: SimpleNamespace) -> None:
-    if not s.ccer_registry:
-        pytest.skip("CCERRegistry is not on this branch yet (merge feat/assets)")
+    """The module's system has the real CCERRegistry wired (it is deployed whenever compiled)."""
+    assert s.ccer_registry, "CCERRegistry was not compiled"
 
 
 T_REG, T_CREDIT = 1_600_000_000, 1_600_761_600       # 2020-09-13Z, 2020-09-22Z (test dates)

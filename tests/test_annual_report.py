@@ -26,7 +26,7 @@ from ledger.accounting.emissions import (
     heat_emissions_kg,
 )
 from ledger.chain.client import Call, ContractRevert
-from ledger.crypto.primitives import keccak256
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import device_id, org_id
 from ledger.records import annual_report as ar
 from ledger.store.db import make_engine, sqlite_url
@@ -352,7 +352,6 @@ def problem(r, status: int, slug: str) -> dict:
 
 
 def device_body(w: World, **kw) -> dict:
-    from ledger.crypto.primitives import Signer, new_private_key
     return {"serial": "meter-7", "signer": Signer(new_private_key()).address, "quantity_code": 1, "calibrated_until": 1_293_840_000,
             "calibration_certificate_hash": "0x" + keccak256(b"certificate").hex(), **kw}
 

@@ -73,7 +73,7 @@ def test_problem_types_are_documented(setup) -> None:
 
 def test_audit_serves_proofs_batches_and_record_provenance(setup) -> None:
     w, n1, n2, http = setup
-    body = _wire(w, [1000, 2000, 3000])
+    body = _wire(w, [1_000_000, 2_000_000, 3_000_000])                             # 100,000 Wh
     assert http.post("/v1/readings", json={"readings": body}).status_code == 200     # node 1 over HTTP
     n2.ingest([SignedReading.from_json(x) for x in body])                           # node 2 in-process
     sub = Submitter(w.client, w.dep.anchor, w.acct["oracle-1"], w.dep.quorum)
@@ -82,12 +82,12 @@ def test_audit_serves_proofs_batches_and_record_provenance(setup) -> None:
     proof = http.get(f"/v1/audit/readings/0x{w.device.hex()}/2/proof").json()
     assert proof["verified_on_chain"] is True and proof["batch_id"] == out.batch_id
     batch = http.get(f"/v1/audit/batches/{out.batch_id}").json()
-    assert set(batch["signers"]) == {w.acct["oracle-1"], w.acct["oracle-2"]} and batch["totalWh"] == 100
+    assert set(batch["signers"]) == {w.acct["oracle-1"], w.acct["oracle-2"]} and batch["totalWh"] == 100_000
     em = w.dep.emissions.functions
     w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, keccak256(b"e"), 0), "enterprise")
     rid = w.call(em.currentRecord(org_id(USCC["enterprise"]), 1, w.device, 2007, 1))
     rec = http.get(f"/v1/audit/records/{rid}").json()
-    assert rec["activityAmount"] == 100 and rec["emissionsKg"] == 0 and rec["status"] == "draft"
+    assert rec["activityAmount"] == 100_000 and rec["emissionsKg"] == 57 and rec["status"] == "draft"   # ⌊100,000 × 5703 / 10^7 + ½⌋
     assert rec["factor_set"]["citation"] == "环办气候函〔2023〕43号"
     assert [h["event"] for h in rec["history"]] == ["ActivityRecorded"]
     assert rec["batches"][0]["root"] == "0x" + out.report.root.hex()

@@ -8,16 +8,18 @@ import time
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import AuthError, issue_key, revoke_key, rotate_key
+from ledger.accounting.emissions import emissions_kg
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.crypto.requests import sign_request
 from ledger.identifiers import org_id
 from ledger.records.workflow import sign_verdict
 from ledger.store.db import make_engine, sqlite_url
-from tests.conftest import USCC, World
+from tests.conftest import GRID_EF_SCALED, USCC, World
 from tests.helpers import DAY0
 from tests.test_contracts import anchor_day
 
@@ -33,7 +35,7 @@ def env(request: pytest.FixtureRequest, chain: World, tmp_path: Path):
             [("enterprise", "ENTERPRISE_ROLE"), ("enterprise2", "ENTERPRISE_ROLE"), ("regulator", "REGULATOR_ROLE"),
              ("verifier", "VERIFIER_ROLE")]}
     for i, start in enumerate((JAN, FEB, MAR)):
-        anchor_day(chain, start, [1000 + i, 2000], first_seq=1 + 10 * i)
+        anchor_day(chain, start, [1_000_000 + i, 2_000_000], first_seq=1 + 10 * i)   # 50,000 Wh: 29 kgCO2
     return chain, store, TestClient(app), keys
 
 
@@ -130,7 +132,8 @@ def test_enterprise_records_a_month_with_emissions_computed_on_chain(env) -> Non
     r = http.post("/v1/enterprise/records", json=month(w, 1), headers=bearer(keys["enterprise"]))
     assert r.status_code == 201, r.text
     rec = r.json()
-    assert rec["status"] == "submitted" and rec["activityAmount"] == 50 and rec["emissionsKg"] == 0
+    assert rec["status"] == "submitted" and rec["activityAmount"] == 50_000
+    assert rec["emissionsKg"] == emissions_kg(50_000, GRID_EF_SCALED) == 29            # ⌊50,000 × 5703 / 10^7 + ½⌋
 
 
 def test_an_idempotent_retry_returns_the_stored_response_and_records_once(env) -> None:
@@ -230,13 +233,12 @@ def test_assign_attest_with_the_verifiers_own_signature_and_confirm(env) -> None
     r = http.post(f"/v1/regulator/records/{rid}/confirm", headers=bearer(keys["regulator"]))
     assert r.json()["status"] == "confirmed"
     totals = http.get("/v1/public/totals").json()["items"]
-    assert totals == [{"year": 2007, "confirmed_records": 1, "emissions_kgco2": 0, "emissions_tco2": "0.000"}]
+    assert totals == [{"year": 2007, "confirmed_records": 1, "emissions_kgco2": 29, "emissions_tco2": "0.029"}]
 
 
 def sign_verdict_for(w: World, who: str, rid: int) -> bytes:
     """A verdict transaction signed by someone other than the assigned verifier (built by hand:
     the pre-flight in sign_verdict would refuse it)."""
-    from eth_account import Account
     fn = w.dep.emissions.functions.attest(rid, keccak256(b"r"), bytes(32))
     tx = {"nonce": 0, "gas": 200_000, "gasPrice": 10**9, "chainId": w.client.chain_id, "to": w.dep.emissions.address,
           "data": fn.data, "value": 0}

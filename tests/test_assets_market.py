@@ -6,6 +6,7 @@ payment settlement (double settlement, bad trades in atomic and skip mode, fees)
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -618,18 +619,43 @@ _SUPPLY_OPS = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=_SUPPLY_OPS)
-def test_supply_invariant_holds_for_every_id_under_random_sequences(m: Market, ops: list[tuple]) -> None:
+#: Why a random step may be refused: more than the holder (or the batch) has, a zero amount, CCER
+#: surrendered or clawed back through the CEA issuer. Any other refusal fails the property: a step
+#: refused for a wrong reason would leave the invariant checked on nothing.
+_SUPPLY_REFUSALS = {"ERC1155InsufficientBalance", "ZeroAmount", "BatchExhausted", "WrongIssuerForClass"}
+
+
+def test_supply_invariant_holds_for_every_id_under_random_sequences(m: Market) -> None:
     """holdings + retired + surrendered + cancelled + clawedBack == issued for every id after any
-    sequence of issue / transfer / retire / cancel / clawback / surrender (refused steps skipped)."""
+    sequence of issue / transfer / retire / cancel / clawback / surrender. Refused steps are
+    skipped, but only for the reasons in ``_SUPPLY_REFUSALS``, and over all examples most steps
+    must succeed, each kind of step many times, so the invariant is checked on real movements."""
+    attempted: Counter[str] = Counter()
+    succeeded: Counter[str] = Counter()
+    refusals: Counter[str] = Counter()
+
+    @settings(max_examples=25, deadline=None)
+    @given(ops=_SUPPLY_OPS)
+    def run(ops: list[tuple]) -> None:
+        _supply_example(m, ops, attempted, succeeded, refusals)
+
+    run()
+    total, done = sum(attempted.values()), sum(succeeded.values())
+    stats = (attempted, succeeded, refusals)
+    assert set(refusals) <= _SUPPLY_REFUSALS, stats
+    assert total >= 25 * 12 and done >= total * 2 // 5, stats                 # measured: 223 of 375 (59 %)
+    assert all(succeeded[op] >= 3 for op in attempted), stats                # every kind of step really ran
+
+
+def _supply_example(m: Market, ops: list[tuple], attempted: Counter[str], succeeded: Counter[str],
+                    refusals: Counter[str]) -> None:
+    """One example of the supply property: run ``ops``, count the steps, check the invariant."""
     snap = m.client.rpc("evm_snapshot")
     try:
         holders = ["enterprise", "enterprise2", "owner"]
         ids = [CEA, cea_id(2022), CCER]
         m.issue_cea("enterprise", 100)
         batch: int | None = m.issue_batch(100)
-        done = 0
         for op, hi, ii, amount, flag in ops:
             h, h2 = holders[hi], holders[(hi + 1) % 3]
             cea = [CEA, cea_id(2022)][ii % 2]
@@ -655,11 +681,13 @@ def test_supply_invariant_holds_for_every_id_under_random_sequences(m: Market, o
                 fn = a.surrender(m.acct[h], ids[ii], amount if flag else max(1, m.bal(h, ids[ii])), bytes(32))
             if fn is None:
                 continue
+            attempted[op] += 1
             try:
                 r = m.tx(fn, who)
-            except ContractRevert:
+            except ContractRevert as exc:
+                refusals[exc.error or "?"] += 1
                 continue
-            done += 1
+            succeeded[op] += 1
             if op == "issue_ccer":
                 batch = m.registry.decode_events(r, "BatchIssued")[0].batchId
         for tid in ids:

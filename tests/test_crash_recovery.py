@@ -97,7 +97,6 @@ def test_sigkill_of_an_oracle_node_loses_no_acknowledged_reading(system: System)
 
 
 def test_sigkill_of_the_chain_node_loses_no_journalled_transaction_and_anchors_nothing_twice(system: System) -> None:
-    from oracles.node import SignedReading
     series = load_uci(start=DAYS[0], end=DAYS[1])
     dev = DeviceSigner(system.device, system.device_key, system.dep.domain.separator)
     signed = list(dev.sign_minutes(series.readings))
@@ -122,4 +121,3 @@ def test_sigkill_of_the_chain_node_loses_no_journalled_transaction_and_anchors_n
     again = sub.anchor_periods(system.oracle_nodes, system.device, days)
     assert [o.status for o in again] == ["already_anchored"] * 3
     assert int(system.client.call(a.functions.batchCount())) == before + 3
-    del SignedReading

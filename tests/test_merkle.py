@@ -21,6 +21,7 @@ from ledger.crypto import primitives as crypto
 from ledger.meter_data import merkle, reading
 from ledger.meter_data.merkle import EmptyTreeError, InvalidNodeError, LeafNotInTreeError, StandardMerkleTree
 from ledger.meter_data.reading import Reading
+from tests.conftest import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "tests" / "js" / "merkle_reference.cjs"
@@ -47,9 +48,12 @@ def _node_missing_reason() -> str | None:
     return None
 
 
-needs_node = pytest.mark.skipif(
-    _node_missing_reason() is not None, reason=_node_missing_reason() or ""
-)
+@pytest.fixture()
+def needs_node() -> None:
+    """The JS reference needs `node` and @openzeppelin/merkle-tree (skip, or fail under CI=true)."""
+    reason = _node_missing_reason()
+    if reason is not None:
+        unavailable(reason)
 
 
 def random_readings(n: int, seed: int) -> list[Reading]:
@@ -100,7 +104,7 @@ def hexes(nodes: list[bytes] | tuple[bytes, ...]) -> list[str]:
     return ["0x" + node.hex() for node in nodes]
 
 
-@needs_node
+@pytest.mark.usefixtures("needs_node")
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 1440])
 def test_tree_matches_openzeppelin_merkle_tree(n: int, tmp_path: Path) -> None:
     readings = random_readings(n, seed=n)
@@ -118,7 +122,7 @@ def test_tree_matches_openzeppelin_merkle_tree(n: int, tmp_path: Path) -> None:
         assert StandardMerkleTree.verify(tree.root, leaf, proofs[k])
 
 
-@needs_node
+@pytest.mark.usefixtures("needs_node")
 def test_duplicate_leaves_match_openzeppelin_and_lookup_takes_the_last(tmp_path: Path) -> None:
     base = random_readings(5, seed=99)
     readings = [base[0], base[1], base[0], base[2], base[1], base[0], base[3], base[4]]

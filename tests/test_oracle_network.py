@@ -8,6 +8,7 @@ of the demo meter (a few hundred), signed by its device key; the chain is a real
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import subprocess
 import threading
 import time
@@ -16,21 +17,29 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from ledger.chain.client import ContractRevert
 from ledger.store.db import make_engine, sqlite_url
 from oracles.cluster import NODE_MODULE, ClusterProcesses, configure_oracles, ensure_oracle_keys, start_cluster
 from oracles.device import DeviceSigner
+from oracles.mqtt import HOLD_ENV as MQTT_HOLD_ENV
+from oracles.mqtt import acks_topic, publish_readings
+from oracles.network import Cluster, RemoteNode
 from oracles.store import StoredReading
+from oracles.submitter import HOLD_ENV, Submitter
 from oracles.system import PROJECT_ROOT, System
 from scripts.oracles_up import oracles_app
-from tests.conftest import free_port
+from tests.conftest import free_port, unavailable
 from tests.helpers import DAY0, minute_readings
 from tests.oracle_doubles import LYING_NODE_MODULE
 
+pytestmark = pytest.mark.timeout(1200)   # four node processes and the broker (may apt-get install mosquitto)
 NAMES = [f"oracle-{i}" for i in range(1, 5)]
 PERIOD = 600          # 10-minute batches: rotation index = start // 600
 TAKEOVER_S = 1.0
@@ -148,34 +157,38 @@ def test_one_node_down_does_not_stop_anchoring(net: dict[str, Any]) -> None:
         cluster.restart(primary)
 
 
-def test_sigkill_of_the_submitting_node_mid_round_loses_nothing_and_anchors_nothing_twice(net: dict[str, Any]) -> None:
+def test_sigkill_of_the_submitting_node_mid_round_loses_nothing_and_anchors_nothing_twice(
+        net: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The round's primary is killed at a point it reports (oracles.submitter.HOLD_ENV: once the
+    first of the round's 4 chunks is on-chain it writes a marker and holds), not by polling the chain."""
     system, cluster, dev = net["system"], net["cluster"], net["dev"]
     first = DAY0 + 6 * PERIOD
     periods = _periods(first, 16)               # 16 periods, anchored 4 per transaction batch
+    primary = NAMES[(first // PERIOD) % 4]
+    marker = net["dir"] / f"hold-{primary}.json"
+    cluster.kill(primary)                       # restarted with the drill hook armed
+    monkeypatch.setenv(HOLD_ENV, str(marker))
+    cluster.restart(primary)
+    monkeypatch.delenv(HOLD_ENV)
     signed = [dev.sign(r) for r in minute_readings(system.device, first, [900 + i % 50 for i in range(160)], first_seq=61)]
     acked = _post_readings(cluster, NAMES, signed)
     assert all(len(v) == 160 for v in acked.values())
-    primary = NAMES[(first // PERIOD) % 4]
     a = system.dep.anchor.functions
     count0 = int(system.client.call(a.deviceBatchCount(system.device)))
-    killed = threading.Event()
-
-    def killer() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if int(system.client.call(a.deviceBatchCount(system.device))) > count0:   # first chunk anchored
-                cluster.kill(primary)
-                killed.set()
-                return
-            time.sleep(0.005)
-
-    t = threading.Thread(target=killer)
-    t.start()
-    out = _round(cluster, NAMES, system.device, periods)
-    t.join()
-    assert killed.is_set() and isinstance(out[primary], Exception), "the kill must land mid-round"
+    with cf.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(_round, cluster, NAMES, system.device, periods)
+        deadline = time.monotonic() + 120
+        while not marker.exists():              # the node holds at the reported point until killed
+            assert time.monotonic() < deadline and not fut.done(), "the primary never reached its first anchor"
+            time.sleep(0.1)
+        held = json.loads(marker.read_text())
+        assert held["pid"] == cluster.nodes[primary].proc.pid and 1 <= len(held["anchored"]) <= 4   # chunk 1 of 4
+        cluster.kill(primary)
+        out = fut.result()
+    assert isinstance(out[primary], Exception), "the primary died mid-round"
     got = int(system.client.call(a.deviceBatchCount(system.device)))
     assert got - count0 == 16 and all(_chain_batches(system, system.device, periods))
+    assert set(held["anchored"]) <= set(_chain_batches(system, system.device, periods))
     # the killed node kept every reading it acknowledged; restarted, it re-sends its journal and
     # a new round finds everything anchored: nothing anchored twice
     assert acked[primary] <= _stored(net["dir"], primary)
@@ -228,8 +241,7 @@ def test_peer_routes_refuse_bad_input(net: dict[str, Any]) -> None:
 
 def test_mqtt_readings_are_stored_by_every_node_and_redelivery_never_double_counts(net: dict[str, Any]) -> None:
     if net["mqtt"] is None:
-        pytest.skip(net["why"])
-    from oracles.mqtt import publish_readings
+        unavailable(net["why"])
     system, cluster, dev, d = net["system"], net["cluster"], net["dev"], net["dir"]
     first = DAY0 + 30 * PERIOD
     signed = [dev.sign(r) for r in minute_readings(system.device, first, [400] * 120, first_seq=301)]
@@ -249,15 +261,71 @@ def test_mqtt_readings_are_stored_by_every_node_and_redelivery_never_double_coun
                 StoredReading.sequence >= 301, StoredReading.sequence <= 420)) == 120, n
 
 
+def test_mqtt_message_redelivered_after_the_node_dies_before_its_puback_is_stored_once(
+        net: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real QoS 1 redelivery: oracle-3 ingests (commits) a message and is SIGKILLed before its
+    PUBACK (oracles.mqtt.HOLD_ENV marks the point); restarted with its persistent session, the
+    broker sends the message again (the gateway published it once), the node answers `duplicate`
+    for every reading and stores each exactly once."""
+    if net["mqtt"] is None:
+        unavailable(net["why"])
+    system, cluster, dev, d = net["system"], net["cluster"], net["dev"], net["dir"]
+    host, port = net["mqtt"].split(":")
+    node = "oracle-3"
+    marker = d / "hold-mqtt.json"
+    cluster.kill(node)
+    monkeypatch.setenv(MQTT_HOLD_ENV, str(marker))
+    cluster.restart(node)
+    monkeypatch.delenv(MQTT_HOLD_ENV)
+    acks: list[list[dict[str, Any]]] = []
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="")
+    subscribed = threading.Event()
+    watcher.on_message = lambda _c, _u, m: acks.append(json.loads(m.payload))
+    watcher.on_subscribe = lambda *_: subscribed.set()
+    watcher.connect(host, int(port), 30)
+    watcher.loop_start()
+    try:
+        watcher.subscribe(acks_topic(system.device.hex(), node), qos=1)
+        assert subscribed.wait(10)
+        first = DAY0 + 45 * PERIOD               # after the previous test's readings (they end at 42 periods)
+        signed = [dev.sign(r) for r in minute_readings(system.device, first, [450] * 30, first_seq=431)]
+        want = set(range(431, 461))
+        assert publish_readings(host, int(port), signed, batch=30) == 1           # one message, published once
+        deadline = time.monotonic() + 60
+        while not marker.exists():                 # committed, PUBACK not sent: the node holds here
+            assert time.monotonic() < deadline, "oracle-3 never received the message"
+            time.sleep(0.1)
+        assert json.loads(marker.read_text())["pid"] == cluster.nodes[node].proc.pid
+        assert want <= _stored(d, node)            # the ingest committed before the PUBACK
+        cluster.kill(node)
+
+        def mine() -> list[list[dict[str, Any]]]:  # answers about this message (not older duplicates)
+            return [a for a in acks if {x["sequence"] for x in a} & want]
+
+        assert mine() == []                        # it died before answering
+        cluster.restart(node)                      # same client id, clean session off: redelivery
+        deadline = time.monotonic() + 60
+        while not mine() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (answer,) = mine()
+        assert sorted(x["sequence"] for x in answer) == sorted(want)
+        assert {x["status"] for x in answer} == {"duplicate"}                   # the redelivered copy
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()
+    with Session(make_engine(sqlite_url(d / "oracles" / f"{node}.sqlite"))) as s:
+        assert s.scalar(select(func.count()).select_from(StoredReading).where(
+            StoredReading.sequence >= 431, StoredReading.sequence <= 460)) == 30
+    log = cluster.nodes[node].log.read_text()
+    assert "redelivered message" in log
+
+
 def test_oracles_set_changes_the_quorum_and_old_reports_are_refused(net: dict[str, Any]) -> None:
-    from ledger.chain.client import ContractRevert
-    from oracles.network import RemoteNode
-    from oracles.submitter import Submitter
     system, cluster, dev = net["system"], net["cluster"], net["dev"]
     d, url = net["dir"], system.client.rpc_url
     first = DAY0 + 50 * PERIOD
     _post_readings(cluster, NAMES, [dev.sign(r) for r in minute_readings(system.device, first, [100] * 10, first_seq=501)])
-    peers = [RemoteNode(m) for m in __import__("oracles.network", fromlist=["Cluster"]).Cluster.load(d / "oracles" / "cluster.json").members]
+    peers = [RemoteNode(m) for m in Cluster.load(d / "oracles" / "cluster.json").members]
     sub = Submitter(system.client, system.dep.anchor, system.accounts["oracle-1"], system.dep.quorum,
                     domain_separator=system.dep.domain.separator)
     stale = sub.collect(peers, system.device, first, first + PERIOD)

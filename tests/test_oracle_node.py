@@ -10,13 +10,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
+from ledger.crypto.primitives import Signer as _S
+from ledger.identifiers import device_id, org_id
 from ledger.meter_data.reading import Reading
 from ledger.store.db import make_engine, sqlite_url
 from oracles.chain_devices import ChainDeviceDirectory
 from oracles.device import DeviceSigner
+from oracles.formats.ampd_hourly import load_ampd_hourly
 from oracles.node import OracleNode, SignedReading
 from oracles.store import QuarantinedReading, StoredReading
-from tests.conftest import World
+from tests.conftest import CAL_UNTIL, USCC, World, shared_data
 from tests.helpers import DAY0, minute_readings
 
 NOW = DAY0 + 10 * 86_400
@@ -181,10 +184,6 @@ def test_node_ingests_real_cems_hours_of_a_registered_co2_channel(chain: World, 
     """AMPD hourly CEMS (Moss Landing 1A, 2019-01-01, local standard time → UTC): the CO2-mass
     channel (quantity 12, kg) is a device of its own; the node accepts its hours with their
     measure-flag bits and refuses the same hour signed as another quantity."""
-    from ledger.crypto.primitives import Signer as _S
-    from ledger.identifiers import device_id, org_id
-    from oracles.formats.ampd_hourly import load_ampd_hourly
-    from tests.conftest import CAL_UNTIL, USCC, shared_data
 
     data = load_ampd_hourly(shared_data("cems/cems_moss_landing_unit1A_2019-01-01_h0-5_sample.csv"))
     key = new_private_key()

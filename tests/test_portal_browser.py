@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright import sync_api
 
 from api.app import create_app
 from api.auth import issue_key
@@ -25,7 +26,7 @@ from ledger.identifiers import org_id
 from ledger.meter_data.energy import energy_wh
 from ledger.records import queries as records
 from ledger.store.db import make_engine, sqlite_url
-from tests.conftest import GRID_EF_SCALED, ROOT, USCC, World
+from tests.conftest import GRID_EF_SCALED, ROOT, USCC, World, unavailable
 from tests.live_server import anchor_month, live_server, serving_node
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,21 +35,21 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's chromium; installed with apt-get when missing (CI on a fresh machine), else skip."""
+    """Debian's chromium; installed with apt-get when missing (CI on a fresh machine), else skip
+    (fail under ``CI=true``: tests.conftest.unavailable)."""
     if not os.path.exists(CHROMIUM):
         if shutil.which("apt-get") is None or os.geteuid() != 0:
-            pytest.skip(f"{CHROMIUM} is absent and apt-get (as root) is unavailable to install Debian's chromium")
+            unavailable(f"{CHROMIUM} is absent and apt-get (as root) is unavailable to install Debian's chromium")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
             r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
             if r.returncode != 0:
-                pytest.skip(f"`{' '.join(cmd)}` failed: {r.stderr[-500:]}")
+                unavailable(f"`{' '.join(cmd)}` failed: {r.stderr[-500:]}")
     return CHROMIUM
 
 
 @pytest.fixture()
 def browser(chromium: str) -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="PyPI playwright is not installed (test extra)")
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=chromium, headless=True,
                                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
@@ -96,6 +97,7 @@ def _login(page, url: str, key: str) -> None:
     page.click("button[type=submit]")
 
 
+@pytest.mark.timeout(1800)   # may apt-get install Debian's chromium first (README, "Tests and CI")
 def test_enterprise_submits_a_month_with_evidence_and_sees_the_verifiers_attestation(portal, browser) -> None:
     w, url, keys, tmp = portal
     ARTIFACTS.mkdir(exist_ok=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import issue_key
@@ -68,6 +69,7 @@ def run_schemathesis(url: str, key: str, report: Path, seed: int = 6) -> subproc
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=report.parent, timeout=BUDGET_S)
 
 
+@pytest.mark.timeout(1800)   # ~600 s on a busy 2-core machine (README, "Tests and CI")
 def test_every_operation_passes_schemathesis_for_every_role(live, tmp_path: Path) -> None:
     url, keys = live
     ops = sum(len(v) for v in httpx.get(f"{url}/openapi.json").json()["paths"].values())
@@ -96,7 +98,6 @@ def test_every_operation_passes_schemathesis_for_every_role(live, tmp_path: Path
 # ------------------------------------------------------------------ regressions of what schemathesis found
 @pytest.fixture()
 def small(chain: World, tmp_path: Path):
-    from fastapi.testclient import TestClient
     w = chain
     store = make_engine(sqlite_url(tmp_path / "api.sqlite"))
     app = create_app(w.dep, store, serving_node(w, tmp_path), custodial=[w.acct["regulator"], w.acct["verifier"]])

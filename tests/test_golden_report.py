@@ -1,0 +1,56 @@
+"""The main job's figures do not move: ``carbonledger demo`` (the README's command, here as
+``python -m scripts.cli demo``) on a fresh data directory for January 2007 of the real UCI data
+gives the committed golden report, tests/golden/demo_2007-01.json — readings accepted,
+quarantined, gaps, imputed minutes, Wh, kgCO2, batches and record status per month and in total.
+
+A change that moves a figure must update the golden file in the same commit and say why.
+Measured figures: 44,637 readings, 31 daily batches, 1,150,196 Wh → 656 kgCO2 at 0.5703
+kgCO2/kWh (⌊1,150,196 × 5703 / 10^7 + ½⌋), confirmed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.accounting.emissions import emissions_kg
+from tests.conftest import ROOT, free_port
+
+GOLDEN = Path(__file__).parent / "golden" / "demo_2007-01.json"
+MONTH_FIELDS = ("month", "readings_accepted", "readings_quarantined", "gaps", "imputed_by_source", "energy_wh",
+                "emissions_kgco2", "batches", "status")
+
+
+def _comparable(report: dict[str, Any]) -> dict[str, Any]:
+    """The report's figures that must not move (timings, gas and transaction counts may)."""
+    return {
+        "range": report["range"], "device": report["device"], "enterprise_uscc": report["enterprise_uscc"],
+        "factor_set_id": report["factor_set_id"], "malformed_rows": report["malformed_rows"],
+        "acknowledgements": report["acknowledgements"],
+        "months": [{k: m[k] for k in MONTH_FIELDS} for m in report["months"]],
+        "totals": {k: report["totals"][k] for k in MONTH_FIELDS[1:-1]},
+    }
+
+
+@pytest.mark.timeout(1500)   # 3 min alone, 11 min beside other work on 2 cores (README, "Tests and CI")
+def test_main_job_for_january_2007_gives_the_golden_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    cmd = [sys.executable, "-m", "scripts.cli", "demo", "--no-serve", "--start", "2007-01-01", "--end", "2007-02-01",
+           "--report-json", str(out), "--data-dir", str(tmp_path / "data"), "--port", str(free_port()),
+           "--api-port", str(free_port()), "--seed", "1"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1400, check=False)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    got = _comparable(json.loads(out.read_text()))
+    want = json.loads(GOLDEN.read_text())
+    want.pop("command")
+    assert got == want
+    # the golden figures are consistent with themselves: kgCO2 from Wh by the formula of DESIGN.md §5,
+    # the demo's three oracle nodes acknowledged every reading, one batch per day of January
+    (month,) = want["months"]
+    assert month["emissions_kgco2"] == emissions_kg(month["energy_wh"], 5703) != 0
+    assert want["acknowledgements"] == {"accepted": 3 * month["readings_accepted"]}
+    assert month["batches"] == 31 and month["status"] == "confirmed"
