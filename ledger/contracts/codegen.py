@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ledger.chain.abi import abi_type, signature
 from ledger.contracts.binding import ContractBinding, py_name, struct_name
 from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
 
@@ -106,25 +107,14 @@ def _fn_names(functions: list[dict[str, Any]]) -> dict[str, str]:
         counts[f["name"]] = counts.get(f["name"], 0) + 1
     out = {}
     for f in functions:
-        sig = _signature(f)
+        sig = signature(f)
         name = f["name"]
         if counts[name] > 1:
-            name += "_" + "_".join(re.sub(r"\W", "", _abi_t(i)) for i in f["inputs"])
+            name += "_" + "_".join(re.sub(r"\W", "", abi_type(i)) for i in f["inputs"])
         if name in _RESERVED:
             raise CodegenError(f"function {sig} clashes with a binding attribute")
         out[sig] = name
     return out
-
-
-def _abi_t(item: dict[str, Any]) -> str:
-    t = str(item["type"])
-    if t.startswith("tuple"):
-        return "(" + ",".join(_abi_t(c) for c in item["components"]) + ")" + t[5:]
-    return t
-
-
-def _signature(item: dict[str, Any]) -> str:
-    return f"{item['name']}({','.join(_abi_t(i) for i in item.get('inputs', []))})"
 
 
 def _result_name(fn: dict[str, Any]) -> str:
@@ -185,7 +175,7 @@ def generate(name: str, abi: list[dict[str, Any]], abi_sha256: str) -> str:
         "]''')",
         "_FN: dict[str, dict[str, Any]] = {",
     ]
-    out += [f"    {_signature(f)!r}: ABI[{abi.index(f)}]," for f in functions]
+    out += [f"    {signature(f)!r}: ABI[{abi.index(f)}]," for f in functions]
     out += ["}", "", ""]
     for sname in sorted(structs):
         item = structs[sname]
@@ -193,13 +183,13 @@ def generate(name: str, abi: list[dict[str, Any]], abi_sha256: str) -> str:
         out += _fields(item["components"]) + ["", ""]
     for f in results:
         out += ["@dataclass(frozen=True)", f"class {_result_name(f)}(Struct):",
-                f'    """Outputs of ``{_signature(f)}``."""', ""]
+                f'    """Outputs of ``{signature(f)}``."""', ""]
         out += _fields(f["outputs"]) + ["", ""]
     out += ["STRUCTS: dict[str, type[Struct]] = {"]
     out += [f"    {c!r}: {c}," for c in sorted(structs)]
     out += ["}", "", ""]
     for e in events:
-        out += ["@dataclass(frozen=True)", f"class {e['name']}(Event):", f'    """Event ``{_signature(e)}``."""', "",
+        out += ["@dataclass(frozen=True)", f"class {e['name']}(Event):", f'    """Event ``{signature(e)}``."""', "",
                 f"    ABI: ClassVar[dict[str, Any]] = ABI[{abi.index(e)}]",
                 "    STRUCTS: ClassVar[dict[str, type[Struct]]] = STRUCTS", ""]
         out += _fields(e["inputs"], indexed_hash=True) + ["", ""]
@@ -213,9 +203,9 @@ def generate(name: str, abi: list[dict[str, Any]], abi_sha256: str) -> str:
     for f in functions:
         decl, call = _params(f["inputs"])
         res = f", {_result_name(f)}" if len(f["outputs"]) > 1 else ""
-        out += ["", f"    def {names[_signature(f)]}(self{decl}) -> FunctionCall[{_return_type(f)}]:",
-                f'        """``{_signature(f)}`` ({f["stateMutability"]})."""',
-                f"        return encode_call(self.address, _FN[{_signature(f)!r}], {call}, STRUCTS{res})"]
+        out += ["", f"    def {names[signature(f)]}(self{decl}) -> FunctionCall[{_return_type(f)}]:",
+                f'        """``{signature(f)}`` ({f["stateMutability"]})."""',
+                f"        return encode_call(self.address, _FN[{signature(f)!r}], {call}, STRUCTS{res})"]
     out += ["", ""]
     ctor = next((i for i in abi if i.get("type") == "constructor"), {"inputs": []})
     decl, call = _params(ctor["inputs"])
@@ -235,14 +225,14 @@ def generate(name: str, abi: list[dict[str, Any]], abi_sha256: str) -> str:
             f"        return cls._deploy(client, sender, bytecode, {call}, label)  # type: ignore[no-any-return]"]
     for f in functions:
         decl, call = _params(f["inputs"])
-        m = names[_signature(f)]
+        m = names[signature(f)]
         if f["stateMutability"] in ("view", "pure"):
             out += ["", f'    def {m}(self{decl}, *, block: str = "latest") -> {_return_type(f)}:',
-                    f'        """Read ``{_signature(f)}``."""',
+                    f'        """Read ``{signature(f)}``."""',
                     f"        return self.client.call(self.functions.{m}{call.replace(',)', ')')}, block=block)"]
         else:
             out += ["", f"    def {m}(self{decl}, *, sender: str, label: str | None = None, gas: int | None = None) -> Call:",
-                    f'        """The transaction ``{_signature(f)}`` from ``sender``."""',
+                    f'        """The transaction ``{signature(f)}`` from ``sender``."""',
                     f"        return Call.of(self.functions.{m}{call.replace(',)', ')')}, sender, label, gas)"]
     text = "\n".join(out) + "\n"
     if "Sequence[" not in text:
