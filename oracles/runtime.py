@@ -8,20 +8,24 @@ from ledger.chain.client import ChainClient
 from ledger.contracts.deployment import Deployment
 from ledger.crypto.keystore import Keystore, passphrase_from_environment
 from ledger.crypto.primitives import Signer
+from ledger.meter_data.workers import CheckWorkers
 from ledger.store.db import make_engine, sqlite_url
 from oracles.chain_devices import ChainDeviceDirectory
 from oracles.node import OracleNode
 
 
 def make_oracle_node(dep: Deployment, data_dir: Path, name: str, key: bytes, store_url: str | None = None,
-                     node_cls: type[OracleNode] = OracleNode) -> OracleNode:
-    """The oracle node ``name`` with its own store (SQLite ``data_dir/oracles/<name>.sqlite`` by default)."""
+                     node_cls: type[OracleNode] = OracleNode, workers: CheckWorkers | None = None) -> OracleNode:
+    """The oracle node ``name`` with its own store (SQLite ``data_dir/oracles/<name>.sqlite`` by default)
+    and its check workers (default: the process's shared pool, :func:`ledger.meter_data.workers.shared_workers`)."""
     engine = make_engine(store_url or sqlite_url(data_dir / "oracles" / f"{name}.sqlite"))
-    return node_cls(name, Signer(key), engine, dep.domain.separator, ChainDeviceDirectory(dep), dep.config_digest)
+    return node_cls(name, Signer(key), engine, dep.domain.separator, ChainDeviceDirectory(dep), dep.config_digest,
+                    workers=workers)
 
 
 def open_oracle_node(data_dir: Path, name: str, rpc_url: str, store_url: str | None = None,
-                     node_cls: type[OracleNode] = OracleNode) -> tuple[Deployment, OracleNode]:
+                     node_cls: type[OracleNode] = OracleNode,
+                     workers: CheckWorkers | None = None) -> tuple[Deployment, OracleNode]:
     """Open oracle node ``name`` of the deployment in ``data_dir`` against the chain at ``rpc_url``.
 
     Raises:
@@ -34,4 +38,4 @@ def open_oracle_node(data_dir: Path, name: str, rpc_url: str, store_url: str | N
     ks = Keystore(data_dir / "keystore", passphrase_from_environment(data_dir / "keystore.passphrase"))
     client = ChainClient(rpc_url, make_engine(sqlite_url(data_dir / "oracles" / f"{name}-journal.sqlite")))
     dep = Deployment.load(client, manifest)
-    return dep, make_oracle_node(dep, data_dir, name, ks.unlock(name), store_url, node_cls)
+    return dep, make_oracle_node(dep, data_dir, name, ks.unlock(name), store_url, node_cls, workers)

@@ -11,11 +11,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from ledger.meter_data.workers import CheckWorkers
 from oracles.runtime import open_oracle_node
 
 
 def _serve(data_dir: str, name: str, rpc_url: str, conn: Connection) -> None:
-    _dep, node = open_oracle_node(Path(data_dir), name, rpc_url)
+    # This process is the node's own core already (one process per node, daemonic so it dies with
+    # the main job); a daemonic process may not start the node's check workers, so it checks in place.
+    _dep, node = open_oracle_node(Path(data_dir), name, rpc_url, workers=CheckWorkers(processes=0))
     conn.send("ready")
     while True:
         batch = conn.recv()

@@ -279,31 +279,33 @@ def ctx(world: World) -> Iterator[Ctx]:
     w, d = world, world.dep
     c = w.client
     snap = c.rpc("evm_snapshot")
-    for name in ("regulator2", "issuer"):
-        if name not in w.acct:
-            w.keys[name] = new_private_key()
-            w.acct[name] = c.add_account(w.keys[name])
-    c.fund_on_dev_chain([w.acct["regulator2"], w.acct["issuer"]])
-    uscc2 = make_uscc("1", "1", "310000", "MB1C0002")
-    w.tx(d.participants.functions.admit(org_id(uscc2), d.role("REGULATOR_ROLE"), uscc_bytes32(uscc2), 28800,
-                                        w.acct["regulator2"], "second regulator"), "regulator")
-    res = w.tx(d.anchor.functions.anchor(*_day_report(Ctx(w, 0, 0, 0, 0), 0)), "oracle-1")
-    batch_id = c.decode_events(d.anchor, "BatchAnchored", res)[0]["batchId"]
-    em = d.emissions.functions
-    res = w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, H, 0), "enterprise")
-    rid = c.decode_events(d.emissions, "ActivityRecorded", res)[0]["recordId"]
-    w.tx(em.submit(rid), "enterprise")
-    w.tx(em.assignVerifier(rid, w.acct["verifier"]), "regulator")
-    w.tx(d.ccer.functions.registerProject(PROJECT, w.acct["owner"], H, b"620000".ljust(32, b"\0"), 1_700_000_000,
-                                         1_600_761_600, "Gansu wind farm"), "registry")
-    res = w.tx(d.ccer.functions.issueBatch(PROJECT, VINTAGE, 100, "", 0, 0, H), "registry")
-    batch_ccer = c.decode_events(d.ccer, "BatchIssued", res)[0]["batchId"]
-    cea_role = bytes(c.call(d.assets.functions.CEA_ISSUER_ROLE()))
-    w.tx(d.assets.functions.grantOperator(cea_role, w.acct["issuer"]), "regulator")
-    w.tx(d.assets.functions.issue(w.acct["enterprise"], cea_id(2021), 10, H), "issuer")
-    yield Ctx(w, rid, batch_id, ccer_id(VINTAGE, PROJECT), batch_ccer)
-    c.rpc("evm_revert", snap)
-    c.rewind()
+    try:
+        for name in ("regulator2", "issuer"):
+            if name not in w.acct:
+                w.keys[name] = new_private_key()
+                w.acct[name] = c.add_account(w.keys[name])
+        c.fund_on_dev_chain([w.acct["regulator2"], w.acct["issuer"]])
+        uscc2 = make_uscc("1", "1", "310000", "MB1C0002")
+        w.tx(d.participants.functions.admit(org_id(uscc2), d.role("REGULATOR_ROLE"), uscc_bytes32(uscc2), 28800,
+                                            w.acct["regulator2"], "second regulator"), "regulator")
+        res = w.tx(d.anchor.functions.anchor(*_day_report(Ctx(w, 0, 0, 0, 0), 0)), "oracle-1")
+        batch_id = d.anchor.decode_events(res, "BatchAnchored")[0].batchId
+        em = d.emissions.functions
+        res = w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, H, 0), "enterprise")
+        rid = d.emissions.decode_events(res, "ActivityRecorded")[0].recordId
+        w.tx(em.submit(rid), "enterprise")
+        w.tx(em.assignVerifier(rid, w.acct["verifier"]), "regulator")
+        w.tx(d.ccer.functions.registerProject(PROJECT, w.acct["owner"], H, b"620000".ljust(32, b"\0"), 1_700_000_000,
+                                             1_600_761_600, "Gansu wind farm"), "registry")
+        res = w.tx(d.ccer.functions.issueBatch(PROJECT, VINTAGE, 100, "", 0, 0, H), "registry")
+        batch_ccer = d.ccer.decode_events(res, "BatchIssued")[0].batchId
+        cea_role = bytes(c.call(d.assets.functions.CEA_ISSUER_ROLE()))
+        w.tx(d.assets.functions.grantOperator(cea_role, w.acct["issuer"]), "regulator")
+        w.tx(d.assets.functions.issue(w.acct["enterprise"], cea_id(2021), 10, H), "issuer")
+        yield Ctx(w, rid, batch_id, ccer_id(VINTAGE, PROJECT), batch_ccer)
+    finally:
+        c.rpc("evm_revert", snap)
+        c.rewind()
 
 
 def _outcome(c: Ctx, fn: Any, who: str) -> str:

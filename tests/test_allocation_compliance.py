@@ -692,12 +692,11 @@ def test_ccer_is_refused_when_no_registry_is_wired(s: SimpleNamespace) -> None:
     out = deploy_compliance(s.c, s.artifacts, reg, {"ParticipantRegistry": s.d.participants.address,
                                                      "EmissionsRegistry": s.d.emissions.address,
                                                      "CarbonAssets": s.assets.address})
-    alloc = s.c.w3.eth.contract(address=out["Allocation"], abi=s.artifacts["Allocation"].abi)
-    comp = s.c.w3.eth.contract(address=out["Compliance"], abi=s.artifacts["Compliance"].abi)
-    assert s.c.call(comp.functions.ccerRegistry()) == ZERO_ADDR
+    alloc, comp = Allocation(s.c, out["Allocation"]), Compliance(s.c, out["Compliance"])
+    assert comp.ccerRegistry() == ZERO_ADDR
     res = s.w.tx(alloc.functions.publishBenchmarkSet(2019, 2030, 7000, list(BENCH.values()), BENCHMARKS_2019_2020.citation),
                  "regulator")
-    bench_set = s.c.decode_events(alloc, "BenchmarkSetPublished", res)[0]["setId"]
+    bench_set = alloc.decode_events(res, "BenchmarkSetPublished")[0].setId
     s.w.tx(alloc.functions.enrol(s.e1, COAL_CAT, s.w.acct["enterprise"]), "regulator")
     t = SimpleNamespace(**{**vars(s), "alloc": alloc, "comp": comp, "bench_set": bench_set, "ccer_registry": None})
     open_period(t, now(t) + 10_000)
