@@ -250,7 +250,7 @@ def _day_report(c: Ctx, day: int, supersedes: int = 0) -> tuple[Any, list[bytes]
 
 def _fuel_args(c: Ctx) -> tuple[Any, ...]:
     """A FuelDeclaration of zeros: the caller check comes before any check of the values."""
-    (decl,) = c.emissions.functions.recordFuelCombustion.abi["inputs"]
+    (decl,) = next(i for i in c.emissions.abi if i.get("name") == "recordFuelCombustion")["inputs"]
     return (_zero(decl),)
 
 

@@ -120,7 +120,7 @@ def test_enterprise_submits_a_month_with_evidence_and_sees_the_verifiers_attesta
     assert [t.strip() for t in ent.locator("#history td:first-child").all_inner_texts()] == ["ActivityRecorded", "RecordSubmitted"]
     [stored] = list((tmp / "evidence").glob("*.clev"))               # sealed, never the plain file
     envelope = ev.Envelope.from_bytes(stored.read_bytes())
-    assert hashlib.sha256(envelope.ciphertext).digest() == bytes(anchored[0])
+    assert hashlib.sha256(envelope.ciphertext).digest() == anchored.ciphertextSha256
     assert evidence.read_bytes() not in stored.read_bytes()
     assert ev.open_envelope(envelope, w.acct["enterprise"], derive_encryption_key(w.keys["enterprise"])) == evidence.read_bytes()
 
