@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {EmissionsRegistry} from "./EmissionsRegistry.sol";
 import {CarbonAssets} from "./CarbonAssets.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
@@ -28,7 +29,7 @@ import {Roles} from "./lib/Roles.sol";
 ///      and required to be an Active ENTERPRISE_ROLE account of that organisation; it is
 ///      snapshotted into each year's entry at pre-allocation. Deductions recorded by Compliance
 ///      (暂行条例 Art. 24: 等量核减 of next year's allocation) reduce the year's net issuance.
-contract Allocation {
+contract Allocation is ParticipantGated {
     /// @notice Scale of benchmarks and correction factors: value = real × 1e6.
     uint256 public constant FACTOR_SCALE = 1_000_000;
     /// @notice Basis points per 1 (pre-allocation fraction).
@@ -112,8 +113,6 @@ contract Allocation {
         uint256 heatMJ;
     }
 
-    /// @notice Participant registry (regulator and enterprise checks).
-    ParticipantRegistry public immutable participants;
     /// @notice Source of confirmed activity totals.
     EmissionsRegistry public immutable emissions;
     /// @notice The asset contract CEA are issued on (this contract needs CEA_ISSUER_ROLE).
@@ -126,8 +125,6 @@ contract Allocation {
     mapping(bytes32 enterprise => Enrolment) private _enrolments;
     mapping(uint16 year => mapping(bytes32 enterprise => Entry)) private _entries;
 
-    /// @notice The caller is not an account of an Active regulator organisation.
-    error NotRegulator(address caller);
     /// @notice The caller is not the Compliance contract named by the regulator.
     error NotCompliance(address caller);
     /// @notice fromYear must be nonzero and <= toYear.
@@ -219,16 +216,10 @@ contract Allocation {
     ///         `appliedNow` when the year was already final (clawed back at once).
     event DeductionRecorded(uint16 indexed year, bytes32 indexed enterprise, uint256 amount, bool appliedNow);
 
-    modifier onlyRegulator() {
-        if (!participants.isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
-        _;
-    }
-
     /// @param participantRegistry Deployed ParticipantRegistry.
     /// @param emissionsRegistry Deployed EmissionsRegistry (confirmedTotals).
     /// @param carbonAssets Deployed CarbonAssets; the regulator grants this contract CEA_ISSUER_ROLE.
-    constructor(ParticipantRegistry participantRegistry, EmissionsRegistry emissionsRegistry, CarbonAssets carbonAssets) {
-        participants = participantRegistry;
+    constructor(ParticipantRegistry participantRegistry, EmissionsRegistry emissionsRegistry, CarbonAssets carbonAssets) ParticipantGated(participantRegistry) {
         emissions = emissionsRegistry;
         assets = carbonAssets;
     }
@@ -278,7 +269,7 @@ contract Allocation {
     /// @notice Names the Compliance contract allowed to record deductions (replaces any earlier one).
     /// @param complianceContract Deployed Compliance (nonzero).
     /// @dev Errors: NotRegulator, ZeroValue.
-    function setComplianceContract(address complianceContract) external onlyRegulator {
+    function setComplianceContract(address complianceContract) external onlyConstitution {
         if (complianceContract == address(0)) revert ZeroValue();
         compliance = complianceContract;
         emit ComplianceContractSet(complianceContract, msg.sender);

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {ICarbonAssets} from "./interfaces/ICarbonAssets.sol";
 import {ICCERRegistry} from "./interfaces/ICCERRegistry.sol";
 import {AssetIds} from "./lib/AssetIds.sol";
@@ -24,7 +25,7 @@ import {SerialRanges} from "./lib/SerialRanges.sol";
 ///      does not grow with the number of retirements.
 ///      Serials are assigned to units when they are retired, not while they circulate (tokens of
 ///      one id are fungible across the batches of that id).
-contract CCERRegistry is ICCERRegistry {
+contract CCERRegistry is ParticipantGated, ICCERRegistry {
     using SerialRanges for SerialRanges.Set;
 
     /// @notice A registered project (项目登记).
@@ -83,8 +84,6 @@ contract CCERRegistry is ICCERRegistry {
         string reason;
     }
 
-    /// @notice Participant registry consulted for the registry role and "admitted".
-    ParticipantRegistry public immutable participants;
     /// @notice The asset ledger this registry issues into.
     ICarbonAssets public immutable assets;
 
@@ -94,12 +93,8 @@ contract CCERRegistry is ICCERRegistry {
     mapping(bytes32 prefix => SerialRanges.Set) private _issuedSerials;
     mapping(bytes32 prefix => SerialRanges.Set) private _retiredSerials;
 
-    /// @notice Caller is not an active registry (注册登记机构) account.
-    error NotRegistry(address caller);
     /// @notice Caller is neither the holder nor an active registry account.
     error NotHolderOrRegistry(address caller, address holder);
-    /// @notice `account` is not bound to an active organisation.
-    error NotAdmitted(address account);
     /// @notice Project number 0 is reserved (AssetIds: CCER ids have project > 0).
     error InvalidProject();
     /// @notice Project `project` is already registered.
@@ -163,15 +158,9 @@ contract CCERRegistry is ICCERRegistry {
     /// @notice `amount` tCO2e of `assetId` held by `holder` cancelled: moved to registry `destination`.
     event CreditsCancelled(address indexed holder, uint256 indexed assetId, uint256 amount, bytes32 destination, address by);
 
-    modifier onlyRegistry() {
-        if (!participants.isActive(msg.sender, Roles.REGISTRY)) revert NotRegistry(msg.sender);
-        _;
-    }
-
     /// @param participantRegistry The deployment's ParticipantRegistry.
     /// @param carbonAssets The deployment's CarbonAssets (grant this contract CCER_ISSUER_ROLE).
-    constructor(ParticipantRegistry participantRegistry, ICarbonAssets carbonAssets) {
-        participants = participantRegistry;
+    constructor(ParticipantRegistry participantRegistry, ICarbonAssets carbonAssets) ParticipantGated(participantRegistry) {
         assets = carbonAssets;
         // Batch 0 and certificate 0 are never used: 0 means "none".
         _batches.push();
@@ -199,7 +188,7 @@ contract CCERRegistry is ICCERRegistry {
         uint64 registeredAt,
         uint64 creditingStart,
         string calldata name
-    ) external onlyRegistry {
+    ) external onlyActive(Roles.REGISTRY) {
         if (projectNumber == 0) revert InvalidProject();
         if (_projects[projectNumber].owner != address(0)) revert ProjectExists(projectNumber);
         if (!participants.isAdmitted(owner)) revert NotAdmitted(owner);
@@ -230,7 +219,7 @@ contract CCERRegistry is ICCERRegistry {
         uint64 serialStart,
         uint64 serialEnd,
         bytes32 ref
-    ) external onlyRegistry returns (uint256 batchId) {
+    ) external onlyActive(Roles.REGISTRY) returns (uint256 batchId) {
         address owner = _projects[projectNumber].owner;
         if (owner == address(0)) revert UnknownProject(projectNumber);
         if (amount == 0 || amount > type(uint64).max) revert InvalidAmount(amount);
@@ -315,7 +304,7 @@ contract CCERRegistry is ICCERRegistry {
     ///      Cancelled). Serials are not assigned to cancelled units (they leave with the holding).
     function cancel(address holder, uint64 projectNumber, uint16 vintage, uint256 amount, bytes32 destination)
         external
-        onlyRegistry
+        onlyActive(Roles.REGISTRY)
     {
         if (_projects[projectNumber].owner == address(0)) revert UnknownProject(projectNumber);
         uint256 id = AssetIds.ccer(vintage, projectNumber);

@@ -5,6 +5,7 @@ import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
 import {ERC1155Supply} from "@openzeppelin/contracts/token/ERC1155/extensions/ERC1155Supply.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {ICarbonAssets} from "./interfaces/ICarbonAssets.sol";
 import {AssetIds} from "./lib/AssetIds.sol";
 import {Roles} from "./lib/Roles.sol";
@@ -23,7 +24,7 @@ import {Roles} from "./lib/Roles.sol";
 ///      - every unit that leaves circulation is counted in exactly one bucket, so for every id
 ///        `totalSupply + retired + surrendered + cancelled + clawedBack == issued`;
 ///      - the regulator freezes / unfreezes an account (冻结) with a reason and pauses transfers.
-contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets {
+contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAssets {
     /// @notice Operator role of Allocation: issues CEA and claws it back.
     bytes32 public constant CEA_ISSUER_ROLE = keccak256("CEA_ISSUER_ROLE");
     /// @notice Operator role of CCERRegistry: issues, retires and cancels CCER.
@@ -42,21 +43,14 @@ contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets {
         uint256 clawedBack;
     }
 
-    /// @notice Participant registry consulted for the regulator and for "admitted".
-    ParticipantRegistry public immutable participants;
-
     mapping(uint256 id => Supply) private _supply;
     mapping(bytes32 role => mapping(address account => bool)) private _operators;
     mapping(address account => bool) private _frozen;
 
-    /// @notice Caller is not an active regulator account.
-    error NotRegulator(address caller);
     /// @notice Caller lacks operator role `role`.
     error NotOperator(bytes32 role, address caller);
     /// @notice `role` is not one of the four operator roles.
     error UnknownOperatorRole(bytes32 role);
-    /// @notice `account` is not bound to an active organisation.
-    error NotAdmitted(address account);
     /// @notice `account` is frozen by the regulator.
     error AccountIsFrozen(address account);
     /// @notice Freeze or unfreeze requested for an account already in that state.
@@ -100,35 +94,29 @@ contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets {
     /// @notice Regulator revoked operator `role` from contract `account`.
     event OperatorRevoked(bytes32 indexed role, address indexed account, address indexed by);
 
-    modifier onlyRegulator() {
-        if (!participants.isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
-        _;
-    }
-
     modifier onlyOperator(bytes32 role) {
         if (!_operators[role][msg.sender]) revert NotOperator(role, msg.sender);
         _;
     }
 
     /// @param participantRegistry The deployment's ParticipantRegistry.
-    constructor(ParticipantRegistry participantRegistry) ERC1155("") {
-        participants = participantRegistry;
-    }
+    constructor(ParticipantRegistry participantRegistry) ERC1155("") ParticipantGated(participantRegistry) {}
 
     // ------------------------------------------------------------ regulator
 
     /// @notice Grant operator `role` (one of the four *_ROLE constants) to `account` (the
     ///         deployment's Allocation, CCERRegistry, Compliance or Settlement contract).
-    /// @dev Errors: NotRegulator, UnknownOperatorRole. Emits OperatorGranted.
-    function grantOperator(bytes32 role, address account) external onlyRegulator {
+    /// @dev Constitutional (DESIGN.md "Governance"). Errors: NotConstitution, UnknownOperatorRole.
+    ///      Emits OperatorGranted.
+    function grantOperator(bytes32 role, address account) external onlyConstitution {
         _requireKnownRole(role);
         _operators[role][account] = true;
         emit OperatorGranted(role, account, msg.sender);
     }
 
     /// @notice Revoke operator `role` from `account`.
-    /// @dev Errors: NotRegulator, UnknownOperatorRole. Emits OperatorRevoked.
-    function revokeOperator(bytes32 role, address account) external onlyRegulator {
+    /// @dev Constitutional. Errors: NotConstitution, UnknownOperatorRole. Emits OperatorRevoked.
+    function revokeOperator(bytes32 role, address account) external onlyConstitution {
         _requireKnownRole(role);
         _operators[role][account] = false;
         emit OperatorRevoked(role, account, msg.sender);
@@ -155,14 +143,14 @@ contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets {
     }
 
     /// @notice Halt all transfers, settlement deliveries, surrenders and retirements.
-    /// @dev Errors: NotRegulator, EnforcedPause. Emits Paused.
-    function pause() external onlyRegulator {
+    /// @dev Constitutional. Errors: NotConstitution, EnforcedPause. Emits Paused.
+    function pause() external onlyConstitution {
         _pause();
     }
 
     /// @notice Resume after `pause`.
-    /// @dev Errors: NotRegulator, ExpectedPause. Emits Unpaused.
-    function unpause() external onlyRegulator {
+    /// @dev Constitutional. Errors: NotConstitution, ExpectedPause. Emits Unpaused.
+    function unpause() external onlyConstitution {
         _unpause();
     }
 

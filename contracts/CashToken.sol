@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {Roles} from "./lib/Roles.sol";
 
 /// @title CashToken
@@ -15,21 +16,12 @@ import {Roles} from "./lib/Roles.sol";
 ///      integer fen"). Holders must be admitted (ParticipantRegistry.isAdmitted) to receive or to
 ///      pay; a withdrawal is possible from any holder so that money can always leave. Settlement
 ///      timing and DvP wording of 《碳排放权结算管理规则（试行）》 are UNCONFIRMED (china_rules.md §5).
-contract CashToken is ERC20 {
-    /// @notice Participant registry consulted for the bank, the regulator and "admitted".
-    ParticipantRegistry public immutable participants;
-
+contract CashToken is ParticipantGated, ERC20 {
     mapping(address account => bool) private _operators;
     mapping(bytes32 bankRef => bool) private _usedBankRefs;
 
-    /// @notice Caller is not an active settlement bank (结算银行) account.
-    error NotSettlementBank(address caller);
-    /// @notice Caller is not an active regulator account.
-    error NotRegulator(address caller);
     /// @notice Caller is not a settlement operator.
     error NotOperator(address caller);
-    /// @notice `account` is not bound to an active organisation.
-    error NotAdmitted(address account);
     /// @notice The deposit token moves only through settlement.
     error TransfersOnlyThroughSettlement();
     /// @notice Amount must be positive (fen).
@@ -50,19 +42,8 @@ contract CashToken is ERC20 {
     /// @notice Regulator removed settlement operator `account`.
     event OperatorRevoked(address indexed account, address indexed by);
 
-    modifier onlyBank() {
-        if (!participants.isActive(msg.sender, Roles.SETTLEMENT_BANK)) revert NotSettlementBank(msg.sender);
-        _;
-    }
-
-    modifier onlyRegulator() {
-        if (!participants.isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
-        _;
-    }
-
     /// @param participantRegistry The deployment's ParticipantRegistry.
-    constructor(ParticipantRegistry participantRegistry) ERC20("CarbonLedger CNY deposit", "CNYD") {
-        participants = participantRegistry;
+    constructor(ParticipantRegistry participantRegistry) ERC20("CarbonLedger CNY deposit", "CNYD") ParticipantGated(participantRegistry) {
     }
 
     /// @notice 0: one unit is one fen (分), the smallest CNY amount (DESIGN.md §5).
@@ -76,7 +57,7 @@ contract CashToken is ERC20 {
     /// @param to Admitted account credited; amount fen (> 0); bankRef the bank's unique reference.
     /// @dev Errors: NotSettlementBank, ZeroAmount, BankRefInvalidOrUsed, NotAdmitted.
     ///      Emits Transfer (mint) and Deposited.
-    function deposit(address to, uint256 amount, bytes32 bankRef) external onlyBank {
+    function deposit(address to, uint256 amount, bytes32 bankRef) external onlyActive(Roles.SETTLEMENT_BANK) {
         if (amount == 0) revert ZeroAmount();
         _useBankRef(bankRef);
         _mint(to, amount);
@@ -87,7 +68,7 @@ contract CashToken is ERC20 {
     /// @param from Holder debited; amount fen (> 0); bankRef the bank's unique reference.
     /// @dev Errors: NotSettlementBank, ZeroAmount, BankRefInvalidOrUsed, ERC20InsufficientBalance.
     ///      Emits Transfer (burn) and Withdrawn.
-    function withdraw(address from, uint256 amount, bytes32 bankRef) external onlyBank {
+    function withdraw(address from, uint256 amount, bytes32 bankRef) external onlyActive(Roles.SETTLEMENT_BANK) {
         if (amount == 0) revert ZeroAmount();
         _useBankRef(bankRef);
         _burn(from, amount);
@@ -97,16 +78,16 @@ contract CashToken is ERC20 {
     // ------------------------------------------------------------ regulator
 
     /// @notice Make `account` (the deployment's Settlement contract) a settlement operator.
-    /// @dev Errors: NotRegulator, OperatorUnchanged. Emits OperatorGranted.
-    function grantOperator(address account) external onlyRegulator {
+    /// @dev Constitutional. Errors: NotConstitution, OperatorUnchanged. Emits OperatorGranted.
+    function grantOperator(address account) external onlyConstitution {
         if (_operators[account]) revert OperatorUnchanged(account, true);
         _operators[account] = true;
         emit OperatorGranted(account, msg.sender);
     }
 
     /// @notice Remove settlement operator `account`.
-    /// @dev Errors: NotRegulator, OperatorUnchanged. Emits OperatorRevoked.
-    function revokeOperator(address account) external onlyRegulator {
+    /// @dev Constitutional. Errors: NotConstitution, OperatorUnchanged. Emits OperatorRevoked.
+    function revokeOperator(address account) external onlyConstitution {
         if (!_operators[account]) revert OperatorUnchanged(account, false);
         _operators[account] = false;
         emit OperatorRevoked(account, msg.sender);

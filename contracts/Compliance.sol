@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {EmissionsRegistry} from "./EmissionsRegistry.sol";
 import {Allocation} from "./Allocation.sol";
 import {CarbonAssets} from "./CarbonAssets.sol";
@@ -36,7 +37,7 @@ import {Roles} from "./lib/Roles.sol";
 ///        surrender the outstanding units; when fully surrendered the status becomes CorrectedLate
 ///        and the pending deduction is Cancelled, the penalty range stays (OUR reading of Art. 24:
 ///        责令改正 then 拒不改正 → 核减).
-contract Compliance {
+contract Compliance is ParticipantGated {
     /// @notice Status of an enterprise's compliance year.
     enum Status {
         Open,
@@ -131,8 +132,6 @@ contract Compliance {
     /// @notice Upper penalty multiple of S × P (《碳排放权交易管理暂行条例》 Art. 24: 10倍以下).
     uint256 public constant PENALTY_MAX_MULTIPLE = 10;
 
-    /// @notice Participant registry (regulator and enterprise checks).
-    ParticipantRegistry public immutable participants;
     /// @notice Confirmed emissions (E).
     EmissionsRegistry public immutable emissions;
     /// @notice Final allocations (A), gas-unit flag, deductions.
@@ -145,10 +144,6 @@ contract Compliance {
     mapping(uint16 year => Period) private _periods;
     mapping(uint16 year => mapping(bytes32 enterprise => Account)) private _accounts;
 
-    /// @notice The caller is not an account of an Active regulator organisation.
-    error NotRegulator(address caller);
-    /// @notice `account` is not an account of an Active organisation holding `role`.
-    error NotActiveParticipant(address account, bytes32 role);
     /// @notice A period for this year is already open (periods are immutable).
     error PeriodExists(uint16 year);
     /// @notice No period is open for this year.
@@ -225,11 +220,6 @@ contract Compliance {
     ///         from its allocation of `year` + 1.
     event DeductionEffective(uint16 indexed year, bytes32 indexed enterprise, uint256 amount, address indexed by);
 
-    modifier onlyRegulator() {
-        if (!participants.isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
-        _;
-    }
-
     /// @param participantRegistry Deployed ParticipantRegistry.
     /// @param emissionsRegistry Deployed EmissionsRegistry.
     /// @param allocation_ Deployed Allocation (this contract must be its Compliance contract).
@@ -241,8 +231,7 @@ contract Compliance {
         Allocation allocation_,
         CarbonAssets carbonAssets,
         ICCERRegistry ccerRegistry_
-    ) {
-        participants = participantRegistry;
+    ) ParticipantGated(participantRegistry) {
         emissions = emissionsRegistry;
         allocation = allocation_;
         assets = carbonAssets;

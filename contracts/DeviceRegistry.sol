@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {Roles} from "./lib/Roles.sol";
 
 /// @title DeviceRegistry
@@ -10,7 +11,7 @@ import {Roles} from "./lib/Roles.sol";
 /// @dev DESIGN.md §4 DeviceRegistry: only the owner's enterprise or the regulator registers;
 ///      revoked or out-of-calibration devices are refused. 《碳排放权交易管理暂行条例》 Art. 11:
 ///      key emitters measure with calibrated instruments and keep the records.
-contract DeviceRegistry {
+contract DeviceRegistry is ParticipantGated {
     /// @notice Device lifecycle; `Revoked` is final.
     enum Status {
         None,
@@ -35,9 +36,6 @@ contract DeviceRegistry {
     uint8 public constant REASON_OWNER_NOT_ACTIVE = 3;
     /// @notice `DeviceNotUsable` reason 4: the time is after the calibration validity.
     uint8 public constant REASON_CALIBRATION_EXPIRED = 4;
-
-    /// @notice The participant registry consulted for every permission check.
-    ParticipantRegistry public immutable participants;
 
     mapping(bytes32 deviceId => Device) private _devices;
     mapping(address signer => bytes32 deviceId) private _deviceOfSigner;
@@ -90,8 +88,7 @@ contract DeviceRegistry {
     );
 
     /// @param participantRegistry The deployed ParticipantRegistry.
-    constructor(ParticipantRegistry participantRegistry) {
-        participants = participantRegistry;
+    constructor(ParticipantRegistry participantRegistry) ParticipantGated(participantRegistry) {
     }
 
     /// @notice Registers a meter with the address of its signing key and its calibration validity.

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {FactorCodes} from "./lib/FactorCodes.sol";
 import {Roles} from "./lib/Roles.sol";
 
@@ -9,10 +10,11 @@ import {Roles} from "./lib/Roles.sol";
 /// @notice Versioned, immutable emission-factor sets (排放因子): grid factor, fuel NCV, carbon
 ///         content, oxidation rate, heat factor, benchmarks — each a fixed-point integer with a
 ///         stated decimal scale, effective for a range of reporting years, with its source cited.
-/// @dev DESIGN.md §4 EmissionFactorRegistry: only the regulator publishes; a published set is
-///      immutable (there is no update function). DESIGN.md §6: sources of every default value are
+/// @dev DESIGN.md §4 EmissionFactorRegistry: a published set is immutable (there is no update
+///      function); DESIGN.md "Governance": publishing and retiring a set are constitutional acts
+///      (k-of-n regulator approvals and the governance delay), a retired set applies to no year. DESIGN.md §6: sources of every default value are
 ///      cited in the factor set (the citation text is emitted; its keccak256 is stored).
-contract EmissionFactorRegistry {
+contract EmissionFactorRegistry is ParticipantGated {
     /// @notice Purchased-electricity grid emission factor, kgCO2/kWh (= tCO2/MWh) at scale 4:
     ///         value 5703 means 0.5703 (2022 national grid average, 环办气候函〔2023〕43号).
     bytes32 public constant GRID_EF = FactorCodes.GRID_EF;
@@ -31,17 +33,13 @@ contract EmissionFactorRegistry {
         address publisher;
         bytes32 citationHash;
         bytes32[] codes;
+        bool retired;
         mapping(bytes32 code => Factor) factors;
     }
-
-    /// @notice The participant registry consulted for the regulator check.
-    ParticipantRegistry public immutable participants;
 
     mapping(uint256 factorSetId => FactorSet) private _sets;
     uint256 private _setCount;
 
-    /// @notice The caller is not an account of an Active regulator organisation.
-    error NotRegulator(address caller);
     /// @notice fromYear must be nonzero and <= toYear.
     error InvalidYearRange(uint16 fromYear, uint16 toYear);
     /// @notice codes, values and scales must be non-empty and of equal length.
@@ -60,6 +58,8 @@ contract EmissionFactorRegistry {
     error UnknownFactorSet(uint256 factorSetId);
     /// @notice The set has no factor with this code.
     error UnknownFactor(uint256 factorSetId, bytes32 code);
+    /// @notice The set was already retired.
+    error FactorSetAlreadyRetired(uint256 factorSetId);
 
     /// @notice A factor set was published (immutable from now on).
     event FactorSetPublished(
@@ -73,9 +73,12 @@ contract EmissionFactorRegistry {
         string label
     );
 
+    /// @notice A factor set was retired: from now on it applies to no reporting year (records
+    ///         already made with it keep their figures).
+    event FactorSetRetired(uint256 indexed factorSetId, bytes32 reasonHash, address indexed by);
+
     /// @param participantRegistry The deployed ParticipantRegistry.
-    constructor(ParticipantRegistry participantRegistry) {
-        participants = participantRegistry;
+    constructor(ParticipantRegistry participantRegistry) ParticipantGated(participantRegistry) {
     }
 
     /// @notice Publishes an immutable set of emission factors effective for reporting years
@@ -88,7 +91,8 @@ contract EmissionFactorRegistry {
     /// @param citation Source reference (document number, table); emitted, its keccak256 stored.
     /// @param label Human-readable name of the set; emitted only.
     /// @return factorSetId Sequential id starting at 1.
-    /// @dev DESIGN.md §4: only the regulator publishes, and a published set is immutable.
+    /// @dev DESIGN.md §4: a published set is immutable. Constitutional (DESIGN.md "Governance").
+    ///      Errors: NotConstitution, MissingCitation, InvalidYearRange, InvalidFactorArrays, ...
     function publishFactorSet(
         uint16 fromYear,
         uint16 toYear,
@@ -97,11 +101,29 @@ contract EmissionFactorRegistry {
         uint8[] calldata scales,
         string calldata citation,
         string calldata label
-    ) external returns (uint256 factorSetId) {
-        if (!participants.isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
+    ) external onlyConstitution returns (uint256 factorSetId) {
         if (bytes(citation).length == 0) revert MissingCitation();
         factorSetId = _store(fromYear, toYear, codes, values, scales, keccak256(bytes(citation)));
         emit FactorSetPublished(factorSetId, fromYear, toYear, codes, values, scales, citation, label);
+    }
+
+    /// @notice Retires a factor set (e.g. published in error or superseded): it applies to no
+    ///         reporting year from now on, so no new record can use it; its factors stay readable.
+    /// @param factorSetId Set id.
+    /// @param reasonHash Hash of the decision document.
+    /// @dev Constitutional (DESIGN.md "Governance"). Errors: NotConstitution, UnknownFactorSet,
+    ///      FactorSetAlreadyRetired. Emits FactorSetRetired.
+    function retireFactorSet(uint256 factorSetId, bytes32 reasonHash) external onlyConstitution {
+        FactorSet storage set = _existing(factorSetId);
+        if (set.retired) revert FactorSetAlreadyRetired(factorSetId);
+        set.retired = true;
+        emit FactorSetRetired(factorSetId, reasonHash, msg.sender);
+    }
+
+    /// @notice Whether the set was retired (it exists and applies to no year any more).
+    /// @param factorSetId Set id.
+    function isRetired(uint256 factorSetId) external view returns (bool) {
+        return _sets[factorSetId].retired;
     }
 
     /// @notice A factor's integer value and decimal scale (real value = value / 10^scale).
@@ -138,12 +160,13 @@ contract EmissionFactorRegistry {
         return _existing(factorSetId).codes;
     }
 
-    /// @notice Whether the set exists and applies to reporting year `year` (fromYear <= year <= toYear).
+    /// @notice Whether the set exists, is not retired and applies to reporting year `year`
+    ///         (fromYear <= year <= toYear).
     /// @param factorSetId Set id.
     /// @param year Reporting year.
     function appliesTo(uint256 factorSetId, uint16 year) external view returns (bool) {
         FactorSet storage set = _sets[factorSetId];
-        return set.fromYear != 0 && set.fromYear <= year && year <= set.toYear;
+        return set.fromYear != 0 && !set.retired && set.fromYear <= year && year <= set.toYear;
     }
 
     /// @notice Number of published sets (ids are 1..factorSetCount()).

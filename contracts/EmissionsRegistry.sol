@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {DeviceRegistry} from "./DeviceRegistry.sol";
 import {EmissionFactorRegistry} from "./EmissionFactorRegistry.sol";
 import {MeterDataAnchor} from "./MeterDataAnchor.sol";
@@ -26,7 +27,7 @@ import {Roles} from "./lib/Roles.sol";
 ///      can never be amended (amendments replace only Draft or Rejected records), so each period
 ///      key contributes at most one record; annual (month 0) and monthly records of the same key
 ///      cannot be mixed within a year, so a year is never counted twice.
-contract EmissionsRegistry {
+contract EmissionsRegistry is ParticipantGated {
     /// @notice Kind of activity data. PurchasedElectricity comes from anchored meter data; the
     ///         others are declared with evidence (recordDeclared; FuelCombustion also by the
     ///         guideline's parameters, recordFuelCombustion).
@@ -136,8 +137,6 @@ contract EmissionsRegistry {
     /// @notice Latest reporting year accepted (four-digit years).
     uint16 public constant MAX_YEAR = 9999;
 
-    /// @notice Participant registry: roles, organisations and their UTC offsets.
-    ParticipantRegistry public immutable participants;
     /// @notice Device registry: meter ownership and measured quantity.
     DeviceRegistry public immutable devices;
     /// @notice Emission-factor registry: the published factor sets.
@@ -183,10 +182,6 @@ contract EmissionsRegistry {
     mapping(bytes32 yearKey => uint8 granularity) private _granularity;
     mapping(uint256 recordId => FuelParameters) private _fuelParameters;
 
-    /// @notice `account` is not an account of an Active organisation holding `role`.
-    error NotActiveParticipant(address account, bytes32 role);
-    /// @notice The caller is not an account of an Active regulator organisation.
-    error NotRegulator(address caller);
     /// @notice The caller is not an Active enterprise account of the record's enterprise.
     error NotRecordEnterprise(uint256 recordId, address caller);
     /// @notice The caller is not the verifier assigned to the record (or is no longer an Active verifier).
@@ -310,8 +305,7 @@ contract EmissionsRegistry {
         DeviceRegistry deviceRegistry,
         EmissionFactorRegistry factorRegistry,
         MeterDataAnchor meterDataAnchor
-    ) {
-        participants = participantRegistry;
+    ) ParticipantGated(participantRegistry) {
         devices = deviceRegistry;
         factors = factorRegistry;
         anchor = meterDataAnchor;

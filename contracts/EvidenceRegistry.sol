@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {EmissionsRegistry} from "./EmissionsRegistry.sol";
 import {Roles} from "./lib/Roles.sol";
 
@@ -16,7 +17,7 @@ import {Roles} from "./lib/Roles.sol";
 /// @dev Issue 6 "Evidence (加密上链)". One concern: it only reads EmissionsRegistry (record owner
 ///      and status) and ParticipantRegistry (caller's organisation and role). A ciphertext hash can
 ///      be attached only once in the whole registry, so a hash names one (record, index).
-contract EvidenceRegistry {
+contract EvidenceRegistry is ParticipantGated {
     /// @notice One attached evidence file.
     /// @dev attachedAt is the block timestamp (UTC seconds).
     struct Evidence {
@@ -31,8 +32,6 @@ contract EvidenceRegistry {
     ///         "invoice", "fuel-purchase", "lab-ncv"; not from a rule).
     uint256 public constant MAX_KIND_BYTES = 32;
 
-    /// @notice Participant registry: organisations, roles.
-    ParticipantRegistry public immutable participants;
     /// @notice Emissions registry: the records evidence is attached to.
     EmissionsRegistry public immutable emissions;
 
@@ -70,8 +69,7 @@ contract EvidenceRegistry {
 
     /// @param participantRegistry ParticipantRegistry of the deployment.
     /// @param emissionsRegistry EmissionsRegistry of the deployment.
-    constructor(ParticipantRegistry participantRegistry, EmissionsRegistry emissionsRegistry) {
-        participants = participantRegistry;
+    constructor(ParticipantRegistry participantRegistry, EmissionsRegistry emissionsRegistry) ParticipantGated(participantRegistry) {
         emissions = emissionsRegistry;
     }
 

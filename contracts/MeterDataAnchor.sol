@@ -6,6 +6,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {DeviceRegistry} from "./DeviceRegistry.sol";
 import {Roles} from "./lib/Roles.sol";
 
@@ -19,7 +20,7 @@ import {Roles} from "./lib/Roles.sol";
 ///      per-deployment salt; periods of one device never overlap; corrections supersede with a
 ///      reason and never erase; signatures are verified and emitted, never stored (gas).
 ///      Type strings and the leaf encoding are fixed in COMMON.md ("Fixed interfaces").
-contract MeterDataAnchor is EIP712 {
+contract MeterDataAnchor is ParticipantGated, EIP712 {
     /// @notice A batch report as signed by the oracles (EIP-712 type `BatchReport`).
     /// @dev totalWh = ⌊Σ(W × s)/3600 + ½⌋ over the batch's readings (DESIGN.md §5);
     ///      root = OpenZeppelin StandardMerkleTree root of the readings (COMMON.md leaf encoding);
@@ -73,8 +74,6 @@ contract MeterDataAnchor is EIP712 {
     /// @notice Largest oracle set (one bit per oracle in a uint256 duplicate-signer bitmap; quorum is uint8).
     uint256 public constant MAX_ORACLES = 255;
 
-    /// @notice The participant registry (oracle and regulator checks).
-    ParticipantRegistry public immutable participants;
     /// @notice The device registry (device usability).
     DeviceRegistry public immutable devices;
     /// @notice Random per-deployment salt bound into the config digest.
@@ -97,10 +96,6 @@ contract MeterDataAnchor is EIP712 {
     /// @notice End (UTC seconds, exclusive) of the device's latest anchored period; new periods start at or after it.
     mapping(bytes32 device => uint64 end) public lastEnd;
 
-    /// @notice The caller is not an account of an Active regulator organisation.
-    error NotRegulator(address caller);
-    /// @notice The caller is not an account of an Active oracle-operator organisation.
-    error NotOracle(address caller);
     /// @notice An oracle set must have 1..255 members.
     error InvalidOracleCount(uint256 count);
     /// @notice Need 1 <= quorum <= n and quorum > n/2 (two conflicting reports can't both reach quorum).
@@ -178,8 +173,8 @@ contract MeterDataAnchor is EIP712 {
     /// @param salt_ Random per-deployment bytes32 bound into the config digest (COMMON.md).
     constructor(ParticipantRegistry participantRegistry, DeviceRegistry deviceRegistry, bytes32 salt_)
         EIP712("CarbonLedger MeterDataAnchor", "1")
+        ParticipantGated(participantRegistry)
     {
-        participants = participantRegistry;
         devices = deviceRegistry;
         salt = salt_;
     }
@@ -194,7 +189,7 @@ contract MeterDataAnchor is EIP712 {
     ///      same period can never both reach quorum. Bumps oracleSetVersion, so reports signed for
     ///      the previous set (previous config digest) are refused.
     function setOracles(address[] calldata oracleAccounts, uint8 quorum) external {
-        if (!participants.isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
+        _requireConstitution();
         uint256 n = oracleAccounts.length;
         if (n == 0 || n > MAX_ORACLES) revert InvalidOracleCount(n);
         if (quorum == 0 || quorum > n || uint256(quorum) * 2 <= n) revert InvalidQuorum(quorum, n);
@@ -397,7 +392,7 @@ contract MeterDataAnchor is EIP712 {
     // ------------------------------------------------------------------ internals
 
     function _requireOracleCaller() private view {
-        if (!participants.isActive(msg.sender, Roles.ORACLE)) revert NotOracle(msg.sender);
+        _requireActive(msg.sender, Roles.ORACLE);
     }
 
     function _requireCurrentConfig(bytes32 got) private view {

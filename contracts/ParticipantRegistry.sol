@@ -4,17 +4,21 @@ pragma solidity 0.8.28;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {Roles} from "./lib/Roles.sol";
+import {ParticipantAccess} from "./access/ParticipantAccess.sol";
 
 /// @title ParticipantRegistry
 /// @notice Organisations admitted to the carbon market (regulator, key emitting enterprises,
 ///         verifiers, oracle operators, exchange, registry, CCER project owners), their accounts,
 ///         role and status. Every other CarbonLedger contract asks this registry who may act.
-/// @dev DESIGN.md §4: only the regulator admits or suspends. Each organisation has exactly one
+/// @dev DESIGN.md §4: only the regulator admits or suspends; DESIGN.md "Governance": acts on the
+///      constitutional roles (regulator, exchange, registry, settlement bank) — admitting, binding or
+///      removing their accounts, suspending, reinstating, revoking them — only the constitution
+///      (`constitution`, the regulator council's timelock) performs; the rest one regulator account. Each organisation has exactly one
 ///      role; an account belongs to at most one organisation. The OpenZeppelin role bits are kept
 ///      in step with the organisation data (an account holds its organisation's role exactly while
 ///      it is bound to it and the organisation is Active), so `hasRole` == `isActive`; the public
 ///      grant/revoke/renounce entry points are closed — all role changes go through admission.
-contract ParticipantRegistry is AccessControl {
+contract ParticipantRegistry is AccessControl, ParticipantAccess {
     using EnumerableSet for EnumerableSet.AddressSet;
 
     /// @notice Lifecycle of an organisation. `Revoked` is final.
@@ -63,10 +67,10 @@ contract ParticipantRegistry is AccessControl {
     bytes32[] private _orgIds;
     mapping(address account => bytes32 x25519PublicKey) private _encryptionKeys;
 
-    /// @notice The caller is not an account of an Active regulator organisation.
-    error NotRegulator(address caller);
-    /// @notice `account` is not bound to an Active organisation holding `role`.
-    error NotActiveParticipant(address account, bytes32 role);
+    /// @notice The address constitutional acts come from: the deployer while the deployment
+    ///         bootstraps, then the Constitution timelock of the regulator council (DESIGN.md "Governance").
+    address public constitution;
+
     /// @notice An organisation with this id was already admitted.
     error OrganisationExists(bytes32 orgId);
     /// @notice No organisation with this id was admitted.
@@ -97,8 +101,8 @@ contract ParticipantRegistry is AccessControl {
     error OrganisationIndexOutOfRange(uint256 index, uint256 count);
     /// @notice Role bits change only through admit / addAccount / removeAccount / suspend / reinstate / revoke.
     error RoleChangesGoThroughAdmission();
-    /// @notice `account` is not bound to an Active organisation (any role).
-    error NotAdmitted(address account);
+    /// @notice The constitution cannot be handed to the zero address.
+    error InvalidConstitution();
     /// @notice The all-zero X25519 public key is not a key.
     error InvalidEncryptionKey();
 
@@ -123,11 +127,9 @@ contract ParticipantRegistry is AccessControl {
     event ParticipantRevoked(bytes32 indexed orgId, bytes32 reasonHash, address indexed by);
     /// @notice An account registered (or replaced) its X25519 public key for encrypted evidence.
     event EncryptionKeySet(address indexed account, bytes32 indexed orgId, bytes32 x25519PublicKey);
-
-    modifier onlyRegulator() {
-        if (!isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
-        _;
-    }
+    /// @notice Constitutional power passed from `previous` to `current` (bootstrap hand-over to the
+    ///         council's timelock, or a constitutional change of timelock).
+    event ConstitutionTransferred(address indexed previous, address indexed current);
 
     /// @notice Deploys the registry and admits the regulator (主管部门) organisation.
     /// @param regulatorAccount First account of the regulator organisation.
@@ -135,7 +137,10 @@ contract ParticipantRegistry is AccessControl {
     /// @param regulatorUscc Regulator's unified social credit code, 18 ASCII chars right-padded.
     /// @dev The regulator's clock is +08:00 (Beijing time), the national default of DESIGN.md §5.
     ///      The constructor takes no name, so ParticipantAdmitted carries an empty one.
+    ///      The deployer holds the constitution until it hands it over (`transferConstitution`).
     constructor(address regulatorAccount, bytes32 regulatorOrgId, bytes32 regulatorUscc) {
+        constitution = msg.sender;
+        emit ConstitutionTransferred(address(0), msg.sender);
         _admit(regulatorOrgId, Roles.REGULATOR, regulatorUscc, REGULATOR_UTC_OFFSET_SECONDS, regulatorAccount);
         emit ParticipantAdmitted(
             regulatorOrgId, Roles.REGULATOR, regulatorAccount, regulatorUscc, REGULATOR_UTC_OFFSET_SECONDS, ""
@@ -151,7 +156,9 @@ contract ParticipantRegistry is AccessControl {
     /// @param utcOffsetSeconds Local clock minus UTC in seconds (28800 = +08:00); |x| <= 50400.
     /// @param account First account (must not be bound to any organisation).
     /// @param name Registered name; emitted only, never stored.
-    /// @dev DESIGN.md §4 ParticipantRegistry: only the regulator admits. USCC layout per GB 32100-2015.
+    /// @dev DESIGN.md §4 ParticipantRegistry: only the regulator admits; a constitutional role
+    ///      (`isConstitutionalRole`) only the constitution. USCC layout per GB 32100-2015.
+    ///      Errors: NotRegulator, NotConstitution, and the validation errors.
     function admit(
         bytes32 orgId,
         bytes32 role,
@@ -159,7 +166,8 @@ contract ParticipantRegistry is AccessControl {
         int32 utcOffsetSeconds,
         address account,
         string calldata name
-    ) external onlyRegulator {
+    ) external {
+        _authorise(role);
         _admit(orgId, role, uscc, utcOffsetSeconds, account);
         emit ParticipantAdmitted(orgId, role, account, uscc, utcOffsetSeconds, name);
     }
@@ -168,8 +176,9 @@ contract ParticipantRegistry is AccessControl {
     /// @param orgId Organisation id.
     /// @param account Account to bind (not bound to any organisation).
     /// @dev The account gets the organisation's role at once if the organisation is Active.
-    function addAccount(bytes32 orgId, address account) external onlyRegulator {
-        Organisation storage org = _existing(orgId);
+    ///      Constitutional for an organisation of a constitutional role.
+    function addAccount(bytes32 orgId, address account) external {
+        Organisation storage org = _authorised(orgId);
         if (org.status == Status.Revoked) revert OrganisationRevoked(orgId);
         _bind(orgId, org, account);
         emit AccountAdded(orgId, account, msg.sender);
@@ -180,12 +189,14 @@ contract ParticipantRegistry is AccessControl {
     /// @param account Account to unbind.
     /// @dev Allowed in every status (removing access is always safe); refuses to empty the
     ///      caller's own regulator organisation, which would lock the regulator out.
-    function removeAccount(bytes32 orgId, address account) external onlyRegulator {
-        Organisation storage org = _existing(orgId);
+    ///      Constitutional for an organisation of a constitutional role (a regulator key is rotated by
+    ///      the council, never by a single regulator key).
+    function removeAccount(bytes32 orgId, address account) external {
+        Organisation storage org = _authorised(orgId);
         if (_orgOf[account] != orgId || account == address(0)) {
             revert AccountNotInOrganisation(account, orgId);
         }
-        if (orgId == _orgOf[msg.sender] && _accounts[orgId].length() == 1) {
+        if ((org.role == Roles.REGULATOR || orgId == _orgOf[msg.sender]) && _accounts[orgId].length() == 1) {
             revert LastRegulatorAccount(orgId, account);
         }
         _accounts[orgId].remove(account);
@@ -197,8 +208,9 @@ contract ParticipantRegistry is AccessControl {
     /// @notice Suspends an Active organisation: its accounts lose their role until reinstated.
     /// @param orgId Organisation id (not the caller's own).
     /// @param reasonHash Hash of the suspension decision document.
-    /// @dev DESIGN.md §4: only the regulator suspends.
-    function suspend(bytes32 orgId, bytes32 reasonHash) external onlyRegulator {
+    /// @dev DESIGN.md §4: only the regulator suspends; constitutional for a constitutional role.
+    function suspend(bytes32 orgId, bytes32 reasonHash) external {
+        _authorised(orgId);
         Organisation storage org = _sanctionable(orgId);
         if (org.status != Status.Active) revert InvalidOrganisationStatus(orgId, org.status, Status.Active);
         org.status = Status.Suspended;
@@ -208,8 +220,8 @@ contract ParticipantRegistry is AccessControl {
 
     /// @notice Reinstates a Suspended organisation: its accounts regain their role.
     /// @param orgId Organisation id.
-    function reinstate(bytes32 orgId) external onlyRegulator {
-        Organisation storage org = _existing(orgId);
+    function reinstate(bytes32 orgId) external {
+        Organisation storage org = _authorised(orgId);
         if (org.status != Status.Suspended) {
             revert InvalidOrganisationStatus(orgId, org.status, Status.Suspended);
         }
@@ -222,12 +234,23 @@ contract ParticipantRegistry is AccessControl {
     /// @param orgId Organisation id (not the caller's own).
     /// @param reasonHash Hash of the revocation decision document.
     /// @dev Revocation is final; accounts stay bound (for the audit trail) until removed.
-    function revoke(bytes32 orgId, bytes32 reasonHash) external onlyRegulator {
+    function revoke(bytes32 orgId, bytes32 reasonHash) external {
+        _authorised(orgId);
         Organisation storage org = _sanctionable(orgId);
         if (org.status == Status.Revoked) revert OrganisationRevoked(orgId);
         org.status = Status.Revoked;
         _setRoleOfAccounts(orgId, org.role, false);
         emit ParticipantRevoked(orgId, reasonHash, msg.sender);
+    }
+
+    /// @notice Hands the constitutional power to `newConstitution` (constitutional: at bootstrap the
+    ///         deployer hands it to the council's timelock and keeps nothing).
+    /// @param newConstitution The new constitution (nonzero), normally a Constitution timelock.
+    /// @dev Errors: NotConstitution, InvalidConstitution. Emits ConstitutionTransferred.
+    function transferConstitution(address newConstitution) external onlyConstitution {
+        if (newConstitution == address(0)) revert InvalidConstitution();
+        emit ConstitutionTransferred(constitution, newConstitution);
+        constitution = newConstitution;
     }
 
     // ------------------------------------------------------------------ account actions
@@ -267,6 +290,15 @@ contract ParticipantRegistry is AccessControl {
     }
 
     // ------------------------------------------------------------------ views
+
+    /// @notice Whether acts on organisations of `role` are constitutional: the regulator (who rules),
+    ///         the exchange (moves holdings in settlement), the registry (issues CCER) and the
+    ///         settlement bank (mints cash) — issue 12 "Governance".
+    /// @param role Role id.
+    function isConstitutionalRole(bytes32 role) public pure returns (bool) {
+        return role == Roles.REGULATOR || role == Roles.EXCHANGE || role == Roles.REGISTRY
+            || role == Roles.SETTLEMENT_BANK;
+    }
 
     /// @notice Whether `account` is bound to an Active organisation holding `role`.
     /// @param account Account to check.
@@ -335,6 +367,28 @@ contract ParticipantRegistry is AccessControl {
     }
 
     // ------------------------------------------------------------------ internals
+
+    function _isActive(address account, bytes32 role) internal view override returns (bool) {
+        return isActive(account, role);
+    }
+
+    function _constitution() internal view override returns (address) {
+        return constitution;
+    }
+
+    /// @dev Routine acts: an Active regulator account or the constitution; acts on a constitutional
+    ///      role: the constitution only.
+    function _authorise(bytes32 role) private view {
+        if (msg.sender == constitution) return;
+        if (isConstitutionalRole(role)) revert NotConstitution(msg.sender);
+        if (!isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
+    }
+
+    /// @dev The caller may act on organisation `orgId` (by its role); then the organisation, which must exist.
+    function _authorised(bytes32 orgId) private view returns (Organisation storage org) {
+        _authorise(_organisations[orgId].role);
+        org = _existing(orgId);
+    }
 
     function _admit(bytes32 orgId, bytes32 role, bytes32 uscc, int32 utcOffsetSeconds, address account)
         private

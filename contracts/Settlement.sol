@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
+import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {CashToken} from "./CashToken.sol";
 import {ICarbonAssets} from "./interfaces/ICarbonAssets.sol";
 import {Roles} from "./lib/Roles.sol";
@@ -23,7 +24,7 @@ import {Roles} from "./lib/Roles.sol";
 ///      number (0 for CEA); malformed ids are refused (REASON_MALFORMED_ASSET).
 ///      Every trade is checked in full before anything moves, so a failing trade never moves
 ///      half of its legs; `atomic` chooses whether it reverts the batch or is skipped.
-contract Settlement {
+contract Settlement is ParticipantGated {
     /// @notice A matched trade as the exchange submits it.
     /// @dev quantity in tCO2e; priceFen fen per tCO2e; fees in fen (0 = none). The buyer pays
     ///      quantity × priceFen + buyerFeeFen; the seller receives quantity × priceFen − sellerFeeFen.
@@ -70,8 +71,6 @@ contract Settlement {
     /// @notice Seller fee exceeds the trade value (the fee is paid from the proceeds).
     uint8 public constant REASON_SELLER_FEE_EXCEEDS_PROCEEDS = 15;
 
-    /// @notice Participant registry consulted for the exchange and "admitted".
-    ParticipantRegistry public immutable participants;
     /// @notice The asset ledger (this contract holds its SETTLEMENT_ROLE).
     ICarbonAssets public immutable assets;
     /// @notice The cash deposit token (this contract is its operator).
@@ -82,10 +81,6 @@ contract Settlement {
 
     mapping(bytes32 tradeId => uint256 timestamp) private _settledAt;
 
-    /// @notice Caller is not an active exchange (交易机构) account.
-    error NotExchange(address caller);
-    /// @notice `account` is not bound to an active organisation.
-    error NotAdmitted(address account);
     /// @notice Atomic batch: trade `index` (`tradeId`) failed with reason `reasonCode`; nothing settled.
     error TradeFailed(uint256 index, bytes32 tradeId, uint8 reasonCode);
 
@@ -107,16 +102,10 @@ contract Settlement {
     /// @notice Exchange account `by` set the fee account to `account`.
     event FeeAccountSet(address indexed account, address indexed by);
 
-    modifier onlyExchange() {
-        if (!participants.isActive(msg.sender, Roles.EXCHANGE)) revert NotExchange(msg.sender);
-        _;
-    }
-
     /// @param participantRegistry The deployment's ParticipantRegistry.
     /// @param carbonAssets The deployment's CarbonAssets (grant this contract SETTLEMENT_ROLE).
     /// @param cashToken The deployment's CashToken (grant this contract operator).
-    constructor(ParticipantRegistry participantRegistry, ICarbonAssets carbonAssets, CashToken cashToken) {
-        participants = participantRegistry;
+    constructor(ParticipantRegistry participantRegistry, ICarbonAssets carbonAssets, CashToken cashToken) ParticipantGated(participantRegistry) {
         assets = carbonAssets;
         cash = cashToken;
     }
@@ -124,7 +113,7 @@ contract Settlement {
     /// @notice Set the account that receives trade fees (an admitted account, typically the
     ///         exchange's own), or 0 for none.
     /// @dev Errors: NotExchange, NotAdmitted. Emits FeeAccountSet.
-    function setFeeAccount(address account) external onlyExchange {
+    function setFeeAccount(address account) external onlyActive(Roles.EXCHANGE) {
         if (account != address(0) && !participants.isAdmitted(account)) revert NotAdmitted(account);
         feeAccount = account;
         emit FeeAccountSet(account, msg.sender);
@@ -143,7 +132,7 @@ contract Settlement {
     ///      TradeAlreadySettled; CarbonAssets TransferSingle and CashToken Transfer per leg.
     function settle(Trade[] calldata trades, bool atomic)
         external
-        onlyExchange
+        onlyActive(Roles.EXCHANGE)
         returns (uint256 settled, uint256 skipped, uint256 already)
     {
         address fee = feeAccount;

@@ -7,9 +7,13 @@ so the refusal comes from the access check, not from UnknownRecord or UnknownDev
 custom error expected in three cases:
 
 * ``outsider`` — an account no organisation holds (never admitted);
-* ``suspended`` — ``who`` itself, after the regulator suspended its organisation (a second
-  regulator suspends the first for the regulator's functions);
+* ``suspended`` — ``who`` itself, after the constitution suspended its organisation;
 * ``wrong role`` — an active participant of another role (``wrong``).
+
+Constitutional functions (DESIGN.md "Governance") are called by the registry's constitution — here a
+plain ``constitution`` account the deployer handed it to, so that one table reaches every check; the
+governance contracts themselves (Constitution timelock, RegulatorCouncil) are deployed beside it
+with the council ``regulator`` + ``regulator2`` for their own rows.
 
 A case the function admits by design says so (:class:`Open` with the reason) instead of an error.
 A function in an ABI without a row fails :func:`test_every_state_changing_function_has_a_row`, so
@@ -27,7 +31,9 @@ import pytest
 
 from ledger.accounting.assets import ccer_id, cea_id
 from ledger.chain.client import Call, ContractRevert
+from ledger.contracts._generated import Constitution, RegulatorCouncil
 from ledger.contracts.compiler import Artifact
+from ledger.contracts.governance import OPEN_EXECUTOR
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from tests.conftest import CAL_UNTIL, USCC, World
@@ -72,6 +78,8 @@ class Ctx:
     batch_id: int
     ccer_token: int
     batch_ccer: int
+    timelock: Constitution | None = None
+    council: RegulatorCouncil | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.w.dep, name)
@@ -79,6 +87,22 @@ class Ctx:
 
 OPERATOR = Open("the caller is an operator contract granted by the regulator (grantOperator), not a participant "
                 "organisation; operator changes are the regulator's (rows grantOperator/revokeOperator)")
+CONSTITUTION = Open("the caller is the constitution (the council's timelock), not an organisation that can be suspended; "
+                    "a compromised council member is rotated out by the council (DESIGN.md \"Governance\")")
+TIMELOCK_OPEN = Open("OpenZeppelin TimelockController: execution is open to anyone once the council's k approvals and the "
+                     "delay have made the operation ready (EXECUTOR_ROLE held by address(0)); token receivers accept anything")
+
+
+def _constitutional(call: Callable[[Any], Any]) -> Row:
+    """A constitutional act: only the constitution; a regulator account alone is refused."""
+    return Row("constitution", call, "NotConstitution", CONSTITUTION, ("regulator", "NotConstitution"))
+
+
+def _op(c: Ctx) -> tuple[Any, ...]:
+    """An operation of one call (pause the market) in the timelock's argument order."""
+    return ([c.assets.address], [0], [c.assets.functions.pause().data], bytes(32), keccak256(b"salt"))
+
+
 ANY_HOLDER = Open("any admitted, unfrozen account may hold, move or retire its own assets (DESIGN.md §4 CarbonAssets); "
                   "what an account's role is does not matter")
 
@@ -107,6 +131,8 @@ ROWS: dict[tuple[str, str], Row] = {
         org_id(USCC["enterprise"])), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
     ("ParticipantRegistry", "revoke"): Row("regulator", lambda c: c.participants.functions.revoke(
         org_id(USCC["enterprise"]), H), "NotRegulator", "NotRegulator", ("exchange", "NotRegulator")),
+    ("ParticipantRegistry", "transferConstitution"): _constitutional(lambda c: c.participants.functions.transferConstitution(
+        c.w.acct["outsider"])),
     ("ParticipantRegistry", "setEncryptionKey"): Row("enterprise", lambda c: c.participants.functions.setEncryptionKey(
         keccak256(b"x25519")), "NotAdmitted", "NotAdmitted", ("verifier", Open("every admitted participant registers its own reader key"))),
     # --------------------------------------------------------------- DeviceRegistry
@@ -118,15 +144,16 @@ ROWS: dict[tuple[str, str], Row] = {
     ("DeviceRegistry", "revokeDevice"): Row("enterprise", lambda c: c.devices.functions.revokeDevice(c.w.device, H),
                                             "NotDeviceAdministrator", "NotDeviceAdministrator", ("enterprise2", "NotDeviceAdministrator")),
     # --------------------------------------------------------------- EmissionFactorRegistry
-    ("EmissionFactorRegistry", "publishFactorSet"): Row("regulator", lambda c: c.factors.functions.publishFactorSet(
-        2011, 2012, [H], [1], [0], "c", "l"), "NotRegulator", "NotRegulator", ("verifier", "NotRegulator")),
+    ("EmissionFactorRegistry", "publishFactorSet"): _constitutional(lambda c: c.factors.functions.publishFactorSet(
+        2011, 2012, [H], [1], [0], "c", "l")),
+    ("EmissionFactorRegistry", "retireFactorSet"): _constitutional(lambda c: c.factors.functions.retireFactorSet(c.w.factor_set, H)),
     # --------------------------------------------------------------- MeterDataAnchor
-    ("MeterDataAnchor", "setOracles"): Row("regulator", lambda c: c.anchor.functions.setOracles(
-        [c.w.acct["oracle-1"], c.w.acct["oracle-2"]], 2), "NotRegulator", "NotRegulator", ("oracle-1", "NotRegulator")),
+    ("MeterDataAnchor", "setOracles"): _constitutional(lambda c: c.anchor.functions.setOracles(
+        [c.w.acct["oracle-1"], c.w.acct["oracle-2"]], 2)),
     ("MeterDataAnchor", "anchor"): Row("oracle-1", lambda c: c.anchor.functions.anchor(*_day_report(c, 1)),
-                                       "NotOracle", "NotOracle", ("enterprise", "NotOracle")),
+                                       "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
     ("MeterDataAnchor", "supersede"): Row("oracle-1", lambda c: c.anchor.functions.supersede(c.batch_id, *_day_report(c, 0, c.batch_id), H),
-                                          "NotOracle", "NotOracle", ("enterprise", "NotOracle")),
+                                          "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
     # --------------------------------------------------------------- EmissionsRegistry
     ("EmissionsRegistry", "recordPurchasedElectricity"): Row("enterprise", lambda c: c.emissions.functions.recordPurchasedElectricity(
         c.w.device, 2007, 2, 0, 0, c.w.factor_set, H, 0), "NotActiveParticipant", "NotActiveParticipant", ("verifier", "NotActiveParticipant")),
@@ -164,12 +191,12 @@ ROWS: dict[tuple[str, str], Row] = {
                                     "NotRegulator", "NotRegulator", ("enterprise2", "NotRegulator")),
     ("CarbonAssets", "unfreeze"): Row("regulator", lambda c: c.assets.functions.unfreeze(c.w.acct["enterprise"], "lifted"),
                                       "NotRegulator", "NotRegulator", ("enterprise2", "NotRegulator")),
-    ("CarbonAssets", "pause"): Row("regulator", lambda c: c.assets.functions.pause(), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
-    ("CarbonAssets", "unpause"): Row("regulator", lambda c: c.assets.functions.unpause(), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
-    ("CarbonAssets", "grantOperator"): Row("regulator", lambda c: c.assets.functions.grantOperator(
-        bytes(c.w.call(c.assets.functions.CEA_ISSUER_ROLE())), c.w.acct["enterprise"]), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
-    ("CarbonAssets", "revokeOperator"): Row("regulator", lambda c: c.assets.functions.revokeOperator(
-        bytes(c.w.call(c.assets.functions.CCER_ISSUER_ROLE())), c.ccer.address), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
+    ("CarbonAssets", "pause"): _constitutional(lambda c: c.assets.functions.pause()),
+    ("CarbonAssets", "unpause"): _constitutional(lambda c: c.assets.functions.unpause()),
+    ("CarbonAssets", "grantOperator"): _constitutional(lambda c: c.assets.functions.grantOperator(
+        bytes(c.w.call(c.assets.functions.CEA_ISSUER_ROLE())), c.w.acct["enterprise"])),
+    ("CarbonAssets", "revokeOperator"): _constitutional(lambda c: c.assets.functions.revokeOperator(
+        bytes(c.w.call(c.assets.functions.CCER_ISSUER_ROLE())), c.ccer.address)),
     ("CarbonAssets", "retire"): Row("enterprise", lambda c: c.assets.functions.retire(cea_id(2021), 1, "beneficiary", "purpose", ""),
                                     "NotAdmitted", "NotAdmitted", ("verifier", ANY_HOLDER)),
     ("CarbonAssets", "safeTransferFrom"): Row("enterprise", lambda c: c.assets.functions.safeTransferFrom(
@@ -180,28 +207,26 @@ ROWS: dict[tuple[str, str], Row] = {
                                                "NotAdmitted", "NotAdmitted", ("verifier", ANY_HOLDER)),
     # --------------------------------------------------------------- CCERRegistry
     ("CCERRegistry", "registerProject"): Row("registry", lambda c: c.ccer.functions.registerProject(
-        PROJECT + 1, c.w.acct["owner"], H, b"620000".ljust(32, b"\0"), 1_700_000_000, 1_600_761_600, "wind"), "NotRegistry", "NotRegistry", ("enterprise", "NotRegistry")),
+        PROJECT + 1, c.w.acct["owner"], H, b"620000".ljust(32, b"\0"), 1_700_000_000, 1_600_761_600, "wind"), "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
     ("CCERRegistry", "issueBatch"): Row("registry", lambda c: c.ccer.functions.issueBatch(PROJECT, VINTAGE, 5, "", 0, 0, H),
-                                        "NotRegistry", "NotRegistry", ("enterprise", "NotRegistry")),
+                                        "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
     ("CCERRegistry", "retire"): Row("registry", lambda c: c.ccer.functions.retire(
         (c.w.acct["owner"], c.batch_ccer, 1, "", 0, 0, "beneficiary", "purpose", "")), "NotHolderOrRegistry", "NotHolderOrRegistry", ("enterprise", "NotHolderOrRegistry")),
     ("CCERRegistry", "cancel"): Row("registry", lambda c: c.ccer.functions.cancel(c.w.acct["owner"], PROJECT, VINTAGE, 1, H),
-                                    "NotRegistry", "NotRegistry", ("enterprise", "NotRegistry")),
+                                    "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
     # --------------------------------------------------------------- CashToken
     ("CashToken", "deposit"): Row("bank", lambda c: c.cash.functions.deposit(c.w.acct["enterprise"], 100, keccak256(b"ref-1")),
-                                  "NotSettlementBank", "NotSettlementBank", ("enterprise", "NotSettlementBank")),
+                                  "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
     ("CashToken", "withdraw"): Row("bank", lambda c: c.cash.functions.withdraw(c.w.acct["enterprise"], 1, keccak256(b"ref-2")),
-                                   "NotSettlementBank", "NotSettlementBank", ("enterprise", "NotSettlementBank")),
-    ("CashToken", "grantOperator"): Row("regulator", lambda c: c.cash.functions.grantOperator(c.w.acct["exchange"]),
-                                        "NotRegulator", "NotRegulator", ("bank", "NotRegulator")),
-    ("CashToken", "revokeOperator"): Row("regulator", lambda c: c.cash.functions.revokeOperator(c.settlement.address),
-                                         "NotRegulator", "NotRegulator", ("bank", "NotRegulator")),
+                                   "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+    ("CashToken", "grantOperator"): _constitutional(lambda c: c.cash.functions.grantOperator(c.w.acct["exchange"])),
+    ("CashToken", "revokeOperator"): _constitutional(lambda c: c.cash.functions.revokeOperator(c.settlement.address)),
     ("CashToken", "settlementTransfer"): Row("settlement contract", lambda c: c.cash.functions.settlementTransfer(
         c.w.acct["enterprise"], c.w.acct["enterprise2"], 1), "NotOperator", OPERATOR, ("bank", "NotOperator")),
     # --------------------------------------------------------------- Settlement
-    ("Settlement", "settle"): Row("exchange", lambda c: c.settlement.functions.settle([_trade(c)], True), "NotExchange", "NotExchange", ("enterprise", "NotExchange")),
+    ("Settlement", "settle"): Row("exchange", lambda c: c.settlement.functions.settle([_trade(c)], True), "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
     ("Settlement", "setFeeAccount"): Row("exchange", lambda c: c.settlement.functions.setFeeAccount(c.w.acct["exchange"]),
-                                         "NotExchange", "NotExchange", ("regulator", "NotExchange")),
+                                         "NotActiveParticipant", "NotActiveParticipant", ("regulator", "NotActiveParticipant")),
     # --------------------------------------------------------------- Allocation
     ("Allocation", "publishBenchmarkSet"): Row("regulator", lambda c: c.allocation.functions.publishBenchmarkSet(
         2019, 2030, 7000, [(keccak256(b"COAL"), 877_000, 126_000, 1_000_000, False)], "citation"), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
@@ -221,8 +246,8 @@ ROWS: dict[tuple[str, str], Row] = {
         YEAR, org_id(USCC["enterprise"]), 1), "NotCompliance", OPERATOR, ("regulator", "NotCompliance")),
     ("Allocation", "recoverDebt"): Row("regulator", lambda c: c.allocation.functions.recoverDebt(YEAR, org_id(USCC["enterprise"])),
                                        "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
-    ("Allocation", "setComplianceContract"): Row("regulator", lambda c: c.allocation.functions.setComplianceContract(
-        c.w.acct["exchange"]), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
+    ("Allocation", "setComplianceContract"): _constitutional(lambda c: c.allocation.functions.setComplianceContract(
+        c.w.acct["exchange"])),
     # --------------------------------------------------------------- Compliance
     ("Compliance", "openPeriod"): Row("regulator", lambda c: c.compliance.functions.openPeriod(YEAR + 1, *_period()),
                                       "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
@@ -236,6 +261,42 @@ ROWS: dict[tuple[str, str], Row] = {
         org_id(USCC["enterprise"]), YEAR), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
     ("Compliance", "surrender"): Row("enterprise", lambda c: c.compliance.functions.surrender(YEAR, cea_id(2021), 1),
                                      "NotActiveParticipant", "NotActiveParticipant", ("verifier", "NotActiveParticipant")),
+    # --------------------------------------------------------------- RegulatorCouncil (k-of-n approvals)
+    ("RegulatorCouncil", "approve"): Row("regulator", lambda c: c.council.functions.approve(*_op(c)),
+                                         "NotCouncilMember", "NotCouncilMember", ("enterprise", "NotCouncilMember")),
+    ("RegulatorCouncil", "cancel"): Row("regulator", lambda c: c.council.functions.cancel(keccak256(b"op")),
+                                        "NotCouncilMember", "NotCouncilMember", ("verifier", "NotCouncilMember")),
+    ("RegulatorCouncil", "setCouncil"): Row("Constitution contract", lambda c: c.council.functions.setCouncil(
+        [c.w.acct["regulator"]], 1), "NotTimelock", OPERATOR, ("regulator", "NotTimelock")),
+    # --------------------------------------------------------------- Constitution (OpenZeppelin TimelockController)
+    ("Constitution", "schedule"): Row("RegulatorCouncil contract", lambda c: c.timelock.functions.schedule(
+        c.assets.address, 0, c.assets.functions.pause().data, bytes(32), H, 60), "AccessControlUnauthorizedAccount", OPERATOR,
+        ("regulator", "AccessControlUnauthorizedAccount")),
+    ("Constitution", "scheduleBatch"): Row("RegulatorCouncil contract", lambda c: c.timelock.functions.scheduleBatch(*_op(c), 60),
+                                           "AccessControlUnauthorizedAccount", OPERATOR, ("regulator", "AccessControlUnauthorizedAccount")),
+    ("Constitution", "cancel"): Row("RegulatorCouncil contract", lambda c: c.timelock.functions.cancel(keccak256(b"op")),
+                                    "AccessControlUnauthorizedAccount", OPERATOR, ("regulator", "AccessControlUnauthorizedAccount")),
+    ("Constitution", "execute"): Row("anyone", lambda c: c.timelock.functions.execute(
+        c.assets.address, 0, c.assets.functions.pause().data, bytes(32), H), TIMELOCK_OPEN, TIMELOCK_OPEN, ("regulator", TIMELOCK_OPEN)),
+    ("Constitution", "executeBatch"): Row("anyone", lambda c: c.timelock.functions.executeBatch(*_op(c)),
+                                          TIMELOCK_OPEN, TIMELOCK_OPEN, ("regulator", TIMELOCK_OPEN)),
+    ("Constitution", "updateDelay"): Row("Constitution contract", lambda c: c.timelock.functions.updateDelay(1),
+                                         "TimelockUnauthorizedCaller", OPERATOR, ("regulator", "TimelockUnauthorizedCaller")),
+    ("Constitution", "grantRole"): Row("Constitution contract", lambda c: c.timelock.functions.grantRole(
+        c.w.call(c.timelock.functions.PROPOSER_ROLE()), c.w.acct["outsider"]), "AccessControlUnauthorizedAccount", OPERATOR,
+        ("regulator", "AccessControlUnauthorizedAccount")),
+    ("Constitution", "revokeRole"): Row("Constitution contract", lambda c: c.timelock.functions.revokeRole(
+        c.w.call(c.timelock.functions.PROPOSER_ROLE()), c.council.address), "AccessControlUnauthorizedAccount", OPERATOR,
+        ("regulator", "AccessControlUnauthorizedAccount")),
+    ("Constitution", "renounceRole"): Row("RegulatorCouncil contract", lambda c: c.timelock.functions.renounceRole(
+        c.w.call(c.timelock.functions.PROPOSER_ROLE()), c.council.address), "AccessControlBadConfirmation", OPERATOR,
+        ("regulator", "AccessControlBadConfirmation")),
+    ("Constitution", "onERC721Received"): Row("anyone", lambda c: c.timelock.functions.onERC721Received(
+        c.w.acct["outsider"], c.w.acct["outsider"], 1, b""), TIMELOCK_OPEN, TIMELOCK_OPEN, ("regulator", TIMELOCK_OPEN)),
+    ("Constitution", "onERC1155Received"): Row("anyone", lambda c: c.timelock.functions.onERC1155Received(
+        c.w.acct["outsider"], c.w.acct["outsider"], 1, 1, b""), TIMELOCK_OPEN, TIMELOCK_OPEN, ("regulator", TIMELOCK_OPEN)),
+    ("Constitution", "onERC1155BatchReceived"): Row("anyone", lambda c: c.timelock.functions.onERC1155BatchReceived(
+        c.w.acct["outsider"], c.w.acct["outsider"], [1], [1], b""), TIMELOCK_OPEN, TIMELOCK_OPEN, ("regulator", TIMELOCK_OPEN)),
 }
 
 
@@ -273,18 +334,20 @@ def _zero(item: dict[str, Any]) -> Any:
 
 # ----------------------------------------------------------------------------- fixture
 @pytest.fixture(scope="module")
-def ctx(world: World) -> Iterator[Ctx]:
-    """The objects of :class:`Ctx` on the session world, plus a second regulator (who suspends the
-    first in the regulator's rows) and an ``issuer`` operator EOA; reverted at the end."""
+def ctx(world: World, artifacts: dict[str, Artifact]) -> Iterator[Ctx]:
+    """The objects of :class:`Ctx` on the session world, plus a second regulator account (with the
+    first, the council of the governance contracts' rows), an ``issuer`` operator EOA, and the
+    registry's constitution handed from the deployer to a ``constitution`` account (who suspends
+    organisations in the ``suspended`` cases); reverted at the end."""
     w, d = world, world.dep
     c = w.client
     snap = c.rpc("evm_snapshot")
     try:
-        for name in ("regulator2", "issuer"):
+        for name in ("regulator2", "issuer", "constitution"):
             if name not in w.acct:
                 w.keys[name] = new_private_key()
                 w.acct[name] = c.add_account(w.keys[name])
-        c.fund_on_dev_chain([w.acct["regulator2"], w.acct["issuer"]])
+        c.fund_on_dev_chain([w.acct["regulator2"], w.acct["issuer"], w.acct["constitution"]])
         uscc2 = make_uscc("1", "1", "310000", "MB1C0002")
         w.tx(d.participants.functions.admit(org_id(uscc2), d.role("REGULATOR_ROLE"), uscc_bytes32(uscc2), 28800,
                                             w.acct["regulator2"], "second regulator"), "regulator")
@@ -302,7 +365,15 @@ def ctx(world: World) -> Iterator[Ctx]:
         cea_role = bytes(c.call(d.assets.functions.CEA_ISSUER_ROLE()))
         w.tx(d.assets.functions.grantOperator(cea_role, w.acct["issuer"]), "regulator")
         w.tx(d.assets.functions.issue(w.acct["enterprise"], cea_id(2021), 10, H), "issuer")
-        yield Ctx(w, rid, batch_id, ccer_id(VINTAGE, PROJECT), batch_ccer)
+        w.tx(d.participants.functions.transferConstitution(w.acct["constitution"]), "regulator")
+        reg = w.acct["regulator"]
+        timelock = Constitution.deploy(c, reg, artifacts["Constitution"].bytecode, 60, [], [OPEN_EXECUTOR], reg)
+        council = RegulatorCouncil.deploy(c, reg, artifacts["RegulatorCouncil"].bytecode, d.participants.address, timelock.address,
+                                          [reg, w.acct["regulator2"]], 2)
+        c.send([timelock.grantRole(timelock.PROPOSER_ROLE(), council.address, sender=reg),
+                timelock.grantRole(timelock.CANCELLER_ROLE(), council.address, sender=reg),
+                timelock.renounceRole(timelock.DEFAULT_ADMIN_ROLE(), reg, sender=reg)])
+        yield Ctx(w, rid, batch_id, ccer_id(VINTAGE, PROJECT), batch_ccer, timelock, council)
     finally:
         c.rpc("evm_revert", snap)
         c.rewind()
@@ -318,12 +389,12 @@ def _outcome(c: Ctx, fn: Any, who: str) -> str:
 
 
 def _suspended_outcome(c: Ctx, fn: Callable[[Ctx], Any], who: str) -> str:
-    """``who``'s outcome after the regulator suspended its organisation (reverted afterwards)."""
+    """``who``'s outcome after the constitution suspended its organisation (reverted afterwards)."""
     w = c.w
     snap = w.client.rpc("evm_snapshot")
     try:
         org = bytes(w.call(w.dep.participants.functions.orgOf(w.acct[who])))
-        w.tx(w.dep.participants.functions.suspend(org, H), "regulator2" if who == "regulator" else "regulator")
+        w.tx(w.dep.participants.functions.suspend(org, H), "constitution")
         return _outcome(c, fn(c), who)
     finally:
         w.client.rpc("evm_revert", snap)

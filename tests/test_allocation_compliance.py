@@ -307,7 +307,6 @@ def test_allocation_refuses_outsider_and_wrong_role_on_every_mutating_function(s
     f, a = s.alloc.functions, s.w.acct
     cases = [
         f.publishBenchmarkSet(2021, 2021, 7000, [BENCH["GAS"]], "c"),
-        f.setComplianceContract(a["outsider"]),
         f.enrol(s.e1, COAL_CAT, a["enterprise"]),
         f.enrolBatch([s.e1], [COAL_CAT], [a["enterprise"]]),
         f.preAllocate(YEAR, s.bench_set, s.e1, 1, 0, EV),
@@ -319,6 +318,8 @@ def test_allocation_refuses_outsider_and_wrong_role_on_every_mutating_function(s
     for fn in cases:
         for who in ("outsider", "enterprise", "verifier"):
             refused(s, fn, who, "NotRegulator")
+    for who in ("outsider", "enterprise", "verifier"):       # constitutional (DESIGN.md "Governance")
+        refused(s, f.setComplianceContract(a["outsider"]), who, "NotConstitution")
     for who in ("outsider", "regulator", "enterprise"):
         refused(s, f.recordDeduction(YEAR, s.e1, 1), who, "NotCompliance")
 

@@ -187,7 +187,7 @@ def test_register_project_refuses_bad_input(m: Market) -> None:
     m.refused(reg.registerProject(PROJECT, o, bytes(32), bytes(32), 0, 0, "x"), "registry", "ProjectExists")
     m.refused(reg.registerProject(2, m.acct["outsider"], bytes(32), bytes(32), 0, 0, "x"), "registry", "NotAdmitted")
     m.refused(reg.registerProject(2, o, bytes(32), bytes(32), 0, 0, ""), "registry", "MissingText")
-    m.refused(reg.registerProject(2, o, bytes(32), bytes(32), 0, 0, "x"), "owner", "NotRegistry")
+    m.refused(reg.registerProject(2, o, bytes(32), bytes(32), 0, 0, "x"), "owner", "NotActiveParticipant")
 
 
 def test_issue_batch_with_serials_mints_to_the_owner_and_records_the_range(m: Market) -> None:
@@ -227,7 +227,7 @@ def test_issue_batch_refuses_bad_input(m: Market) -> None:
     m.refused(reg.issueBatch(PROJECT, VINTAGE, 1, "P-", 2**64 - 1, 2**64 - 1, bytes(32)), "registry", "InvalidSerialRange")
     m.refused(reg.issueBatch(PROJECT, VINTAGE, 10, "", 1, 10, bytes(32)), "registry", "InvalidSerialRange")
     m.refused(reg.issueBatch(PROJECT, 0, 10, "", 0, 0, bytes(32)), "registry", "MalformedAssetId")
-    m.refused(reg.issueBatch(PROJECT, VINTAGE, 10, "", 0, 0, bytes(32)), "owner", "NotRegistry")
+    m.refused(reg.issueBatch(PROJECT, VINTAGE, 10, "", 0, 0, bytes(32)), "owner", "NotActiveParticipant")
 
 
 def test_partial_retirement_splits_the_range_and_records_the_exact_serials(m: Market) -> None:
@@ -358,7 +358,7 @@ def test_cancel_moves_units_out_into_the_cancelled_bucket(m: Market) -> None:
     assert (ev.amount, ev.assetId, ev.destination) == (40, CCER, keccak256(b"Verra"))
     s = m.supply(CCER)
     assert (s["issued"], s["cancelled"], s["holdings"]) == (100, 40, 60)
-    m.refused(reg.cancel(m.acct["owner"], PROJECT, VINTAGE, 40, bytes(32)), "owner", "NotRegistry")
+    m.refused(reg.cancel(m.acct["owner"], PROJECT, VINTAGE, 40, bytes(32)), "owner", "NotActiveParticipant")
     m.refused(reg.cancel(m.acct["owner"], 77, VINTAGE, 1, bytes(32)), "registry", "UnknownProject")
     m.refused(reg.cancel(m.acct["owner"], PROJECT, VINTAGE, 0, bytes(32)), "registry", "ZeroAmount")
     m.refused(reg.cancel(m.acct["owner"], PROJECT, VINTAGE, 61, bytes(32)), "registry", "ERC1155InsufficientBalance")
@@ -505,12 +505,12 @@ def test_every_mutating_function_refuses_an_outsider(m: Market) -> None:
     out, ent, ref = m.acct["outsider"], m.acct["enterprise"], keccak256(b"ref")
     trade = Trade(trade_id("T-1"), ent, m.acct["enterprise2"], CEA, 1, 100).as_tuple()
     cases = [
-        (a.grantOperator(m.roles["CEA_ISSUER_ROLE"], out), "NotRegulator"),
-        (a.revokeOperator(m.roles["CEA_ISSUER_ROLE"], m.acct["issuer"]), "NotRegulator"),
+        (a.grantOperator(m.roles["CEA_ISSUER_ROLE"], out), "NotConstitution"),
+        (a.revokeOperator(m.roles["CEA_ISSUER_ROLE"], m.acct["issuer"]), "NotConstitution"),
         (a.freeze(ent, "x"), "NotRegulator"),
         (a.unfreeze(ent, "x"), "NotRegulator"),
-        (a.pause(), "NotRegulator"),
-        (a.unpause(), "NotRegulator"),
+        (a.pause(), "NotConstitution"),
+        (a.unpause(), "NotConstitution"),
         (a.issue(out, CEA, 1, ref), "WrongIssuerForClass"),
         (a.issue(ent, CCER, 1, ref), "WrongIssuerForClass"),
         (a.clawback(ent, CEA, 1, ref), "NotOperator"),
@@ -523,29 +523,29 @@ def test_every_mutating_function_refuses_an_outsider(m: Market) -> None:
         (a.safeTransferFrom(ent, out, CEA, 1, b""), "ERC1155MissingApprovalForAll"),
         (a.safeBatchTransferFrom(out, ent, [CEA], [0], b""), "NotAdmitted"),
         (a.setApprovalForAll(ent, True), "NotAdmitted"),
-        (r.registerProject(5, m.acct["owner"], bytes(32), bytes(32), 0, 0, "x"), "NotRegistry"),
-        (r.issueBatch(PROJECT, VINTAGE, 1, "", 0, 0, ref), "NotRegistry"),
+        (r.registerProject(5, m.acct["owner"], bytes(32), bytes(32), 0, 0, "x"), "NotActiveParticipant"),
+        (r.issueBatch(PROJECT, VINTAGE, 1, "", 0, 0, ref), "NotActiveParticipant"),
         (r.retire(RetirementRequest(m.acct["owner"], b, 1, BENEFICIARY, PURPOSE).as_tuple()), "NotHolderOrRegistry"),
         (r.retire(RetirementRequest(out, b, 1, BENEFICIARY, PURPOSE).as_tuple()), "NotAdmitted"),
-        (r.cancel(m.acct["owner"], PROJECT, VINTAGE, 1, ref), "NotRegistry"),
-        (c.deposit(out, 1, ref), "NotSettlementBank"),
-        (c.withdraw(m.acct["enterprise2"], 1, ref), "NotSettlementBank"),
-        (c.grantOperator(out), "NotRegulator"),
-        (c.revokeOperator(m.settlement.address), "NotRegulator"),
+        (r.cancel(m.acct["owner"], PROJECT, VINTAGE, 1, ref), "NotActiveParticipant"),
+        (c.deposit(out, 1, ref), "NotActiveParticipant"),
+        (c.withdraw(m.acct["enterprise2"], 1, ref), "NotActiveParticipant"),
+        (c.grantOperator(out), "NotConstitution"),
+        (c.revokeOperator(m.settlement.address), "NotConstitution"),
         (c.settlementTransfer(m.acct["enterprise2"], out, 1), "NotOperator"),
         (c.transfer(ent, 0), "TransfersOnlyThroughSettlement"),
         (c.transferFrom(m.acct["enterprise2"], out, 1), "TransfersOnlyThroughSettlement"),
         (c.approve(ent, 1), "TransfersOnlyThroughSettlement"),
-        (s.settle([trade], True), "NotExchange"),
-        (s.settle([trade], False), "NotExchange"),
-        (s.setFeeAccount(out), "NotExchange"),
+        (s.settle([trade], True), "NotActiveParticipant"),
+        (s.settle([trade], False), "NotActiveParticipant"),
+        (s.setFeeAccount(out), "NotActiveParticipant"),
     ]
     for fn, error in cases:
         m.refused(fn, "outsider", error)
     # admitted accounts of the wrong role
-    for fn, error in [(a.pause(), "NotRegulator"), (r.issueBatch(PROJECT, VINTAGE, 1, "", 0, 0, ref), "NotRegistry"),
-                      (c.deposit(ent, 1, ref), "NotSettlementBank"), (c.grantOperator(ent), "NotRegulator"),
-                      (s.settle([trade], True), "NotExchange"), (s.setFeeAccount(ent), "NotExchange"),
+    for fn, error in [(a.pause(), "NotConstitution"), (r.issueBatch(PROJECT, VINTAGE, 1, "", 0, 0, ref), "NotActiveParticipant"),
+                      (c.deposit(ent, 1, ref), "NotActiveParticipant"), (c.grantOperator(ent), "NotConstitution"),
+                      (s.settle([trade], True), "NotActiveParticipant"), (s.setFeeAccount(ent), "NotActiveParticipant"),
                       (a.issue(ent, CEA, 1, ref), "WrongIssuerForClass")]:
         m.refused(fn, "enterprise", error)
     # the bank cannot move cash between holders, the exchange cannot deliver directly

@@ -60,8 +60,8 @@ def test_every_mutating_function_refuses_an_outsider(chain: World) -> None:
         (d.devices.functions.registerDevice(keccak256(b"dev2"), org, w.acct["device"], 1, CAL_UNTIL, rid_hash), "NotDeviceAdministrator"),
         (d.devices.functions.recordCalibration(w.device, CAL_UNTIL, rid_hash), "NotDeviceAdministrator"),
         (d.devices.functions.revokeDevice(w.device, rid_hash), "NotDeviceAdministrator"),
-        (d.factors.functions.publishFactorSet(2007, 2007, [rid_hash], [1], [0], "c", "l"), "NotRegulator"),
-        (d.anchor.functions.setOracles([w.acct["oracle-1"]], 1), "NotRegulator"),
+        (d.factors.functions.publishFactorSet(2007, 2007, [rid_hash], [1], [0], "c", "l"), "NotConstitution"),
+        (d.anchor.functions.setOracles([w.acct["oracle-1"]], 1), "NotConstitution"),
         (em.submit(rid), "NotRecordEnterprise"),
         (em.assignVerifier(rid, w.acct["verifier"]), "NotRegulator"),
         (em.confirm(rid), "NotRegulator"),
@@ -70,8 +70,8 @@ def test_every_mutating_function_refuses_an_outsider(chain: World) -> None:
     rs = minute_readings(w.device, DAY0 + 86_400, [100])
     rep, _ = report_for(rs, w.call(d.anchor.functions.configDigest()), DAY0 + 86_400, DAY0 + 2 * 86_400)
     sigs = sign_report(rep, d.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
-    cases.append((d.anchor.functions.anchor(as_tuple(rep), sigs), "NotOracle"))
-    cases.append((d.anchor.functions.supersede(1, as_tuple(rep), sigs, rid_hash), "NotOracle"))
+    cases.append((d.anchor.functions.anchor(as_tuple(rep), sigs), "NotActiveParticipant"))
+    cases.append((d.anchor.functions.supersede(1, as_tuple(rep), sigs, rid_hash), "NotActiveParticipant"))
     for fn, error in cases:
         refused(w, fn, "outsider", error)
     # the other enterprise may not submit, calibrate or revoke what is the first one's

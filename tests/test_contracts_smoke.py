@@ -35,6 +35,7 @@ from web3.types import RPCEndpoint
 from ledger.accounting.emissions import emissions_kg
 from ledger.chain.anvil import free_port
 from ledger.contracts.compiler import Artifact, compile_contracts
+from ledger.crypto.primitives import keccak256
 from tests.conftest import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -511,7 +512,7 @@ def test_anchor_refuses_duplicate_and_unknown_signers(world: World) -> None:
 def test_anchor_refuses_non_oracle_submitter(world: World) -> None:
     rep = world.report(1000, 2800, readings(world.device, 1, 1000, [5]))
     fn = world.c["MeterDataAnchor"].functions.anchor(rep, world.sign(rep, "oracle1", "oracle2"))
-    assert world.revert(fn, "enterprise") == ("NotOracle", (world.a["enterprise"].address,))
+    assert world.revert(fn, "enterprise") == ("NotActiveParticipant", (world.a["enterprise"].address, keccak256(b"ORACLE_ROLE")))
 
 
 def test_anchor_refuses_overlapping_period(world: World) -> None:

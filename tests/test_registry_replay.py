@@ -94,7 +94,7 @@ def test_send_all_sets_aside_preflight_refusals_and_sends_the_rest(chain: Any, r
     out = chain.client.send_all(calls)
     assert set(out.ok) == {"project ACR900001", "project ACR900003"}
     why = dict(out.refused)
-    assert why["project ACR900002"].startswith("contract refused: NotRegistry(")
+    assert why["project ACR900002"].startswith("contract refused: NotActiveParticipant(")
     assert why["unknown project"] == f"contract refused: UnknownProject({project_number('ACR900999')})"
 
 

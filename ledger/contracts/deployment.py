@@ -21,12 +21,14 @@ from ledger.contracts._generated import (
     CashToken,
     CCERRegistry,
     Compliance,
+    Constitution,
     DeviceRegistry,
     EmissionFactorRegistry,
     EmissionsRegistry,
     EvidenceRegistry,
     MeterDataAnchor,
     ParticipantRegistry,
+    RegulatorCouncil,
     Settlement,
 )
 from ledger.contracts.binding import ContractBinding
@@ -40,6 +42,9 @@ MARKET_CONTRACTS = ("CarbonAssets", "CCERRegistry", "CashToken", "Settlement", "
                     "EvidenceRegistry")
 #: Every contract of a deployment.
 CONTRACTS = CORE_CONTRACTS + MARKET_CONTRACTS
+#: The governance contracts (DESIGN.md "Governance"): in a manifest once the deployer handed the
+#: constitution to the regulator council (``ledger.contracts.governance.establish_governance``).
+GOVERNANCE_CONTRACTS = ("Constitution", "RegulatorCouncil")
 #: EIP-712 domain of meter data (fixed interface).
 ANCHOR_DOMAIN_NAME, ANCHOR_DOMAIN_VERSION = "CarbonLedger MeterDataAnchor", "1"
 
@@ -54,7 +59,7 @@ BINDINGS: dict[str, type[ContractBinding]] = {
     "EmissionFactorRegistry": EmissionFactorRegistry, "MeterDataAnchor": MeterDataAnchor,
     "EmissionsRegistry": EmissionsRegistry, "CarbonAssets": CarbonAssets, "CCERRegistry": CCERRegistry,
     "CashToken": CashToken, "Settlement": Settlement, "Allocation": Allocation, "Compliance": Compliance,
-    "EvidenceRegistry": EvidenceRegistry,
+    "EvidenceRegistry": EvidenceRegistry, "Constitution": Constitution, "RegulatorCouncil": RegulatorCouncil,
 }
 
 
@@ -188,6 +193,16 @@ class Deployment:
     def evidence(self) -> EvidenceRegistry:
         """The EvidenceRegistry binding."""
         return self.c["EvidenceRegistry"]  # type: ignore[return-value]
+
+    @property
+    def constitution(self) -> Constitution:
+        """The Constitution (TimelockController) binding; KeyError before governance was established."""
+        return self.c["Constitution"]  # type: ignore[return-value]
+
+    @property
+    def council(self) -> RegulatorCouncil:
+        """The RegulatorCouncil binding; KeyError before governance was established."""
+        return self.c["RegulatorCouncil"]  # type: ignore[return-value]
 
     @property
     def domain(self) -> Eip712Domain:
