@@ -2,6 +2,10 @@
 participants and the three oracle nodes of the demo enterprise (used by ``carbonledger demo``,
 ``deploy``, ``api serve`` and the oracle network commands in scripts/).
 
+The regulator is a 2-of-3 council (DESIGN.md "Governance"): on a new deployment the deployer's
+bootstrap constitution admits the participants and sets the oracle set, then is handed to the
+council, which publishes the factor set through its timelock, the delay waited out in real time.
+
 Everything here is idempotent: a second run finds the snapshot, the journal, the manifest,
 the keys and the on-chain registrations and reuses them (re-sending journalled transactions
 a restarted node lacks).
@@ -18,9 +22,11 @@ from typing import Any
 from ledger.accounting.emissions import ef_to_scaled
 from ledger.chain.anvil import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainClient
-from ledger.contracts.compiler import REPO_ROOT, compile_contracts
+from ledger.contracts.binding import FunctionCall
+from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
 from ledger.contracts.deploy import deploy_all, extend_manifest
 from ledger.contracts.deployment import Deployment, save_manifest
+from ledger.contracts.governance import Operation, establish_governance, govern, is_governed
 from ledger.crypto import envelope as ev
 from ledger.crypto.keystore import Keystore, derive_encryption_key, passphrase_from_environment
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
@@ -57,6 +63,12 @@ PARTICIPANTS: dict[str, dict[str, Any]] = {
     "bank": _org("SETTLEMENT_BANK_ROLE", "Demo settlement bank (fictional)", ("9", "1", "110102", "MA09BK01")),
 }
 ORACLES = ("oracle-1", "oracle-2", "oracle-3")
+#: The regulator council (DESIGN.md "Governance"): the regulator's three accounts, 2 of which approve
+#: every constitutional act (issue 12: "The demo's regulator becomes a 2-of-3").
+COUNCIL = ("regulator", "regulator-b", "regulator-c")
+COUNCIL_THRESHOLD = 2
+#: Governance delay of the demo, seconds: waited out in real time (issue 12: "the demo uses <= 30 s").
+GOVERNANCE_DELAY_S = 10
 #: 2 of 3 oracle signatures anchor a batch (issue #2).
 QUORUM = 2
 METER_SERIAL = "UCI-HPC-SCEAUX-1"
@@ -90,7 +102,7 @@ def _load_keys(data_dir: Path) -> dict[str, bytes]:
     have = ks.labels()
     legacy = data_dir / "keys.json"
     old = json.loads(legacy.read_text()) if legacy.exists() else {}
-    for name in [*PARTICIPANTS, "device"]:
+    for name in [*PARTICIPANTS, *COUNCIL[1:], "device"]:
         if name not in have:
             ks.add(name, bytes.fromhex(old[name][2:]) if name in old else new_private_key())
     if legacy.exists():
@@ -168,6 +180,9 @@ class System:
             save_manifest(manifest, manifest_path)
             self.dep = Deployment(self.client, manifest)
         self.register()
+        if not is_governed(self.dep):
+            self.hand_over(artifacts, manifest_path)
+        self.publish_factor_set()
         self.oracle_nodes = [self._oracle_node(i) for i in range(len(ORACLES))]
         return self
 
@@ -197,14 +212,19 @@ class System:
         """
         d, c, a = self.dep, self.client, self.accounts
         pr = d.participants.functions
-        calls = []
+        calls, constitutional = [], []
         for name, p in PARTICIPANTS.items():
             if name == "regulator":
                 continue
             if bytes(c.call(pr.orgOf(a[name]))) == bytes(32):
-                calls.append(Call.of(pr.admit(org_id(p["uscc"]), d.role(p["role"]), uscc_bytes32(p["uscc"]),
-                                              p["utc_offset"], a[name], p["name"]), a["regulator"], f"admit {name}"))
+                fn = pr.admit(org_id(p["uscc"]), d.role(p["role"]), uscc_bytes32(p["uscc"]), p["utc_offset"], a[name], p["name"])
+                if d.participants.isConstitutionalRole(d.role(p["role"])):
+                    constitutional.append(fn)
+                else:
+                    calls.append(Call.of(fn, a["regulator"], f"admit {name}"))
         c.send(calls)
+        if constitutional:
+            self.constitutional(constitutional, "admit the exchange, registry and settlement bank")
         # X25519 evidence keys (derived from each account's signing key, ledger/keystore.py), so
         # encrypted evidence can be sealed for every reader from the first upload on
         c.send([Call.of(pr.setEncryptionKey(ev.public_key(derive_encryption_key(self.keys[name]))), a[name], f"encryption key {name}")
@@ -212,16 +232,46 @@ class System:
         oset = d.anchor.oracles()
         want = [a[o] for o in ORACLES]
         if list(oset.oracles_) != want or oset.quorum != QUORUM:
-            c.transact(d.anchor.functions.setOracles(want, QUORUM), a["regulator"], "setOracles")
+            self.constitutional([d.anchor.functions.setOracles(want, QUORUM)], "set the oracle set")
         if d.devices.device(self.device).status == 0:  # Status.None: not registered
             signer = Signer(self.device_key).address
             c.transact(d.devices.functions.registerDevice(
                 self.device, org_id(PARTICIPANTS["enterprise"]["uscc"]), signer, 1, METER_CALIBRATED_UNTIL,
                 keccak256(METER_CALIBRATION_STATEMENT)), a["enterprise"], "registerDevice")
+
+    def publish_factor_set(self) -> None:
+        """Publish the demo's factor set unless the chain holds it: a constitutional act, so on a
+        governed deployment 2 of the 3 regulator accounts approve it and the delay is waited out."""
+        d, c = self.dep, self.client
         if self.factor_set_id() == 0:
-            c.transact(d.factors.functions.publishFactorSet(
+            self.constitutional([d.factors.functions.publishFactorSet(
                 GRID_FACTOR_YEARS[0], GRID_FACTOR_YEARS[1], [bytes(c.call(d.factors.functions.GRID_EF()))],
-                [ef_to_scaled(GRID_FACTOR)], [4], GRID_FACTOR_CITATION, GRID_FACTOR_LABEL), a["regulator"], "publishFactorSet")
+                [ef_to_scaled(GRID_FACTOR)], [4], GRID_FACTOR_CITATION, GRID_FACTOR_LABEL)], "publish the demo factor set")
+
+    def hand_over(self, artifacts: dict[str, Artifact], manifest_path: Path) -> None:
+        """End the bootstrap: the 2-of-3 council of :data:`COUNCIL` behind a Constitution timelock of
+        :data:`GOVERNANCE_DELAY_S` holds the constitution from now on (DESIGN.md "Governance")."""
+        manifest = establish_governance(self.client, artifacts, dict(self.dep.manifest, contracts=dict(self.dep.manifest["contracts"])),
+                                        self.accounts["regulator"], [self.accounts[m] for m in COUNCIL], COUNCIL_THRESHOLD,
+                                        GOVERNANCE_DELAY_S)
+        save_manifest(manifest, manifest_path)
+        self.dep = Deployment(self.client, manifest)
+        self.log(f"constitution handed to the regulator council ({COUNCIL_THRESHOLD} of {len(COUNCIL)}, "
+                 f"delay {GOVERNANCE_DELAY_S} s)")
+
+    def constitutional(self, fns: list[FunctionCall[Any]], label: str) -> None:
+        """A constitutional act: sent by the regulator while the deployment bootstraps; on a governed
+        deployment approved by :data:`COUNCIL_THRESHOLD` council members, the governance delay waited
+        out in real time, then executed (resuming an act a crash interrupted)."""
+        if not is_governed(self.dep):
+            self.client.send([Call.of(f, self.accounts["regulator"], label) for f in fns])
+            return
+        t = time.perf_counter()
+        govern(self.dep, Operation.of(fns, keccak256(label.encode()), label), [self.accounts[m] for m in COUNCIL],
+               self.accounts["regulator"])
+        self.timings["governance"] = self.timings.get("governance", 0.0) + time.perf_counter() - t
+        self.log(f"{label}: approved by {COUNCIL_THRESHOLD} of {len(COUNCIL)} regulator accounts, executed after the "
+                 f"{self.dep.constitution.getMinDelay()} s governance delay")
 
     def factor_set_id(self) -> int:
         """Id of the demo's published factor set (0 if not yet published)."""

@@ -152,21 +152,34 @@ def wait_until_ready(dep: Deployment, op: Operation, *, timeout_s: float, poll_s
 
 def govern(dep: Deployment, op: Operation, members: Sequence[str], executor: str, *,
            wait: Callable[[Deployment, Operation], None] | None = None) -> list[TxResult]:
-    """Carry a constitutional act through: approvals by ``members`` (at least the threshold), the
-    delay waited out (``wait``; default :func:`wait_until_ready` with the delay plus 30 s of
-    slack), then execution by ``executor``. Returns the approval and execution transactions.
+    """Carry a constitutional act through, resuming where it stands: approvals by ``members`` who
+    have not approved yet until the threshold is reached, the delay waited out (``wait``; default
+    :func:`wait_until_ready` with the delay plus 30 s of slack), then execution by ``executor``.
+    An operation already executed is left alone. Returns the transactions sent.
 
     Raises:
-        GovernanceError: fewer members than the threshold. ContractRevert: as approve / execute.
+        GovernanceError: ``members`` cannot reach the threshold. ContractRevert: as approve / execute.
     """
-    k = dep.council.threshold()
-    if len(members) < k:
-        raise GovernanceError(f"{op.label}: {len(members)} approvals given, the council needs {k}")
-    results = [approve(dep, op, m) for m in members[:k]]
+    st = state(dep, op)
+    if st.done:
+        return []
+    results: list[TxResult] = []
+    if st.ready_at == 0:
+        missing = [m for m in members if not dep.council.hasApproved(st.id, m)]
+        need = st.threshold - st.approvals
+        if len(missing) < need:
+            raise GovernanceError(f"{op.label}: {st.approvals} + {len(missing)} approvals possible, the council needs "
+                                  f"{st.threshold}")
+        results += [approve(dep, op, m) for m in missing[:need]]
     delay = dep.constitution.getMinDelay()
     (wait or (lambda d, o: wait_until_ready(d, o, timeout_s=delay + 30)))(dep, op)
     results.append(execute(dep, op, executor))
     return results
+
+
+def is_governed(dep: Deployment) -> bool:
+    """Whether the deployment's constitution was handed to a council (its manifest names one)."""
+    return "Constitution" in dep.manifest["contracts"]
 
 
 def establish_governance(client: ChainClient, artifacts: dict[str, Artifact], manifest: dict[str, Any], deployer: str,
