@@ -19,11 +19,12 @@ from eth_utils import to_checksum_address
 
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.deployment import Deployment
-from ledger.crypto.primitives import Signer, new_private_key
+from ledger.contracts.governance import Operation, govern, is_governed
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.store.db import make_engine, sqlite_url
 from oracles.network import DEFAULT_TAKEOVER_S, Cluster, Member
-from oracles.system import PARTICIPANTS, PROJECT_ROOT, open_keystore
+from oracles.system import COUNCIL, PARTICIPANTS, PROJECT_ROOT, open_keystore
 
 
 class NoDeployment(FileNotFoundError):
@@ -72,11 +73,24 @@ def configure_oracles(client: ChainClient, dep: Any, regulator: str, keys: dict[
 
 def set_oracle_set(client: ChainClient, dep: Any, regulator: str, accounts: list[str], quorum: int) -> bool:
     """``MeterDataAnchor.setOracles(accounts, quorum)`` unless the chain already holds exactly that;
-    True if a transaction was sent (the config digest changes: reports signed before are refused)."""
+    True if it was changed (the config digest changes: reports signed before are refused).
+
+    A constitutional act (DESIGN.md "Governance"): on a governed deployment the council members
+    whose keys ``client`` holds approve it, the governance delay is waited out in real time, and
+    ``regulator`` executes it; before the hand-over ``regulator`` (the deployer) sends it.
+
+    Raises:
+        GovernanceError: ``client`` holds fewer council keys than the threshold.
+    """
     oset = dep.anchor.oracles()
     if list(oset.oracles_) == [to_checksum_address(a) for a in accounts] and oset.quorum == quorum:
         return False
-    client.send([Call.of(dep.anchor.functions.setOracles([to_checksum_address(a) for a in accounts], quorum), regulator, "setOracles")])
+    fn = dep.anchor.functions.setOracles([to_checksum_address(a) for a in accounts], quorum)
+    if is_governed(dep):
+        members = [m for m in dep.council.members() if client.has_account(m)]
+        govern(dep, Operation.of([fn], keccak256(fn.data), "set the oracle set"), members, regulator)
+    else:
+        client.send([Call.of(fn, regulator, "setOracles")])
     return True
 
 
@@ -204,7 +218,7 @@ def _admit_call(dep: Any, regulator: str, name: str, account: str) -> Call:
 
 
 def open_as_regulator(data_dir: Path, rpc_url: str) -> tuple[ChainClient, Deployment, str]:
-    """Chain client (regulator key loaded), deployment and regulator address of a data directory.
+    """Chain client (regulator and council keys loaded), deployment and regulator address of a data directory.
 
     Raises:
         NoDeployment: the directory holds no ``deployment.json``.
@@ -215,5 +229,9 @@ def open_as_regulator(data_dir: Path, rpc_url: str) -> tuple[ChainClient, Deploy
         raise NoDeployment(f"{data_dir} holds no deployment; run `carbonledger deploy` first")
     client = ChainClient(rpc_url, make_engine(sqlite_url(data_dir / "oracles" / "regulator-journal.sqlite")))
     dep = Deployment.load(client, manifest)
-    regulator = client.add_account(open_keystore(data_dir).unlock("regulator"))
+    ks = open_keystore(data_dir)
+    regulator = client.add_account(ks.unlock("regulator"))
+    for name in COUNCIL[1:]:           # the other council members' keys: constitutional acts need k of them
+        if name in ks.labels():
+            client.add_account(ks.unlock(name))
     return client, dep, regulator

@@ -290,6 +290,10 @@ class ChainClient:
         self._accounts[acct.address] = acct
         return acct.address
 
+    def has_account(self, address: str) -> bool:
+        """Whether this client holds the signing key of ``address``."""
+        return to_checksum_address(address) in self._accounts
+
     def fund_on_dev_chain(self, addresses: Iterable[str], wei: int = 10**24) -> None:
         """Give accounts gas money with ``anvil_setBalance`` (embedded dev chain only)."""
         self.rpc_batch([("anvil_setBalance", [a, hex(wei)]) for a in addresses])

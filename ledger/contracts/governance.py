@@ -177,6 +177,36 @@ def govern(dep: Deployment, op: Operation, members: Sequence[str], executor: str
     return results
 
 
+def proposals(dep: Deployment, from_block: int | None = None) -> list[tuple[Operation, OperationState]]:
+    """Every operation the council was asked to approve (from its ``OperationApproved`` events, which
+    carry the calls, so a member can read an operation before approving it), with its state now;
+    oldest first, one entry per operation id.
+
+    Args:
+        from_block: first block to search (default: the deployment block of the manifest).
+    """
+    start = dep.manifest.get("deployment_block", 0) if from_block is None else from_block
+    seen: dict[bytes, Operation] = {}
+    for log in dep.council.get_logs("OperationApproved", start):
+        e = log.event
+        if e.id not in seen:
+            seen[e.id] = Operation(tuple(e.targets), tuple(bytes(b) for b in e.payloads), bytes(e.salt),
+                                   "0x" + bytes(e.id).hex(), bytes(e.predecessor))
+    return [(op, state(dep, op)) for op in seen.values()]
+
+
+def find_operation(dep: Deployment, op_id: bytes) -> Operation:
+    """The operation with id ``op_id`` from the council's events.
+
+    Raises:
+        GovernanceError: no member ever approved an operation with that id.
+    """
+    for op, st in proposals(dep):
+        if st.id == op_id:
+            return op
+    raise GovernanceError(f"no operation 0x{op_id.hex()} was proposed to the council")
+
+
 def is_governed(dep: Deployment) -> bool:
     """Whether the deployment's constitution was handed to a council (its manifest names one)."""
     return "Constitution" in dep.manifest["contracts"]
