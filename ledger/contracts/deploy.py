@@ -39,6 +39,12 @@ def deploy_all(client: ChainClient, artifacts: dict[str, Artifact], regulator: s
     """Deploy every contract (``CONTRACTS``) from ``regulator``'s account, wire the market
     contracts' operator roles, and return the manifest.
 
+    ``regulator`` deploys ParticipantRegistry and so holds the bootstrap constitution: it can make
+    the constitutional acts of setting up (operator roles here; admitting the exchange, registry and
+    bank, the oracle set, the first factor set afterwards) alone until
+    :func:`ledger.contracts.governance.establish_governance` hands the constitution to the regulator
+    council (DESIGN.md "Governance"). Tests may stay in the bootstrap; the demo hands over.
+
     Args:
         regulator: the regulator's account (signing key registered in ``client``).
         regulator_org: 32-byte organisation id of the regulator; regulator_uscc: its USCC (bytes32).
