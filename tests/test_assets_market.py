@@ -57,6 +57,7 @@ class Market:
     acct: dict[str, str]
     bank_refs: int = 0
     roles: dict[str, bytes] = field(default_factory=dict)
+    keys: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def client(self):
@@ -113,9 +114,10 @@ def market(world: World, artifacts: dict[str, Any]) -> Iterator[Market]:
     COMPLIANCE_ROLE, register project 1001; reverted when the module ends."""
     client = world.client
     snap = client.rpc("evm_snapshot")
-    acct = dict(world.acct)
+    acct, keys = dict(world.acct), dict(world.keys)
     for name in [*NEW_ORGS, "issuer"]:
-        acct[name] = client.add_account(new_private_key())
+        keys[name] = new_private_key()
+        acct[name] = client.add_account(keys[name])
     client.fund_on_dev_chain([acct[n] for n in [*NEW_ORGS, "issuer"]])
     dep, reg = world.dep, acct["regulator"]
     client.send([Call.of(dep.participants.functions.admit(org_id(u), dep.role(role), uscc_bytes32(u), 28800, acct[n], f"test {n}"), reg)
@@ -124,7 +126,7 @@ def market(world: World, artifacts: dict[str, Any]) -> Iterator[Market]:
     addrs = deploy_market(client, artifacts, reg, dep.participants.address, assets_addr)
     c = lambda name, a: BINDINGS[name](client, a)  # noqa: E731
     m = Market(world, c("CarbonAssets", assets_addr), c("CCERRegistry", addrs["CCERRegistry"]),
-               c("CashToken", addrs["CashToken"]), c("Settlement", addrs["Settlement"]), acct)
+               c("CashToken", addrs["CashToken"]), c("Settlement", addrs["Settlement"]), acct, keys=keys)
     for role in ("CEA_ISSUER_ROLE", "CCER_ISSUER_ROLE", "COMPLIANCE_ROLE", "SETTLEMENT_ROLE"):
         m.roles[role] = bytes(m.call(getattr(m.assets.functions, role)()))
     client.send([Call.of(m.assets.functions.grantOperator(m.roles["CEA_ISSUER_ROLE"], acct["issuer"]), reg),
