@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures m / market are imported from test_assets_market)
 """Consent: nothing moves without its holder (issue 12). The attacker's tests: an exchange, a
 registry, a bank or an approved operator acting on a holder's assets or cash without the
 holder's signed consent is refused; a used trade id cannot hide a different trade; a fill never
@@ -11,7 +12,7 @@ from ledger.crypto.primitives import Signer, keccak256
 from ledger.identifiers import org_id
 from ledger.offsets.serials import RetirementRequest, SerialRange
 from tests.conftest import USCC
-from tests.test_assets_market import BENEFICIARY, CEA, CCER, PURPOSE, Market, m, market  # noqa: F401
+from tests.test_assets_market import BENEFICIARY, CCER, CEA, PURPOSE, Market, m, market  # noqa: F401
 
 FAR = 4_000_000_000  # UTC seconds, year 2096
 
