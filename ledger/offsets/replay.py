@@ -8,8 +8,8 @@ dev chain at ``--rpc-url``), in bulk: hundreds of signed transactions per JSON-R
 
 Who acts on the ledger
     * one regulator (deploys, admits, grants CarbonAssets' CCER_ISSUER_ROLE to CCERRegistry);
-    * one registry operator (REGISTRY_ROLE) who registers projects, issues batches and retires
-      on the holders' behalf;
+    * one registry operator (REGISTRY_ROLE) who registers projects and issues batches (each
+      holder retires and cancels its own units: contracts v2 consent);
     * one project-owner / holding account per source registry (PROJECT_OWNER_ROLE), e.g.
       "ACR holdings (replay)". Real developers and account holders have no USCC (统一社会信用代码),
       so they cannot be admitted one by one: their names go into the certificate text instead
@@ -221,7 +221,8 @@ def _retire_call(rl: ReplayLedger, reg: str, p: PlannedRetirement, batch_id: int
     req = (rl.acct[reg], batch_id, p.amount, p.prefix, p.start, p.end,
            r.account_holder or f"(no account holder in {r.file})",
            r.reason or f"(no retirement reason in {r.file})", details)
-    return rl.fast("retire")(rl.acct["registry"], req, label=_retire_label(p))
+    # the holder (the registry's replay account) retires its own units: v2 consent
+    return rl.fast("retire")(rl.acct[reg], req, label=_retire_label(p))
 
 
 def _batch_id(rl: ReplayLedger, result: TxResult) -> int:
@@ -385,13 +386,20 @@ def _run(client: ChainClient, artifacts: dict[str, Artifact], exports: RegistryE
         # 4. cancellations (CAR: canceled for ARB compliance, converted to VCUs, canceled)
         say(f"{r} cancellations")
         calls, cancel_of = [], {}
+        index_of = {id(b.issuance): b.index for b in plan.batches}
         for c in plan.cancellations:
             label = f"{c.issuance.file}:{c.issuance.row} cancel {c.destination}"
+            index = index_of.get(id(c.issuance))
+            if index not in batch_ids:
+                refused_here.append(Refusal(r, c.issuance.file, c.issuance.row, f"cancellation to {c.destination}: its "
+                                            "issuance batch was not issued", c.issuance.project_id, c.amount,
+                                            "cancellation"))
+                adv(1)
+                continue
             cancel_of[label] = c
-            calls.append(rl.fast("cancel")(
-                rl.acct["registry"], rl.acct[r],
-                project_number(c.issuance.project_id), c.issuance.vintage, c.amount,
-                c.destination.encode().ljust(32, b"\x00"), label=label))
+            # the holder (the registry's replay account) cancels its own units: v2 consent
+            calls.append(rl.fast("cancel")(rl.acct[r], batch_ids[index], c.amount,
+                                           c.destination.encode().ljust(32, b"\x00"), label=label))
         sent_c = client.send_all(calls, chunk=chunk, advance=adv)
         cancelled: Counter[str] = Counter()
         for label in sent_c.ok:
