@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from eth_utils import to_checksum_address
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -18,7 +19,7 @@ from api.deps import AppContext, context, require_custodial
 from api.history import asset_token_id
 from api.market_common import checked_address, positions
 from api.problems import Problem
-from api.schemas import TradeBatchIn
+from api.schemas import OrderIn, TradeBatchIn
 from api.settlement_service import (
     DuplicateTradeIds,
     MatchedTrade,
@@ -26,6 +27,7 @@ from api.settlement_service import (
     ReferencePriceConflict,
     SettlementService,
 )
+from ledger.accounting.settlement import BUY, SELL, Order, SignedOrder
 from ledger.records.indexer import events
 
 router = APIRouter(prefix="/v1/exchange", tags=["exchange settlement"])
@@ -43,10 +45,20 @@ def service(ctx: AppContext) -> SettlementService:
     return ctx._settlement  # type: ignore[attr-defined]
 
 
+def _signed(o: OrderIn, asset_id: int, side: int) -> SignedOrder:
+    """The API form of a signed order as the contract's (addresses checked by the schema pattern)."""
+    return SignedOrder(Order(to_checksum_address(o.account), asset_id, side, o.quantity, o.limit_price_fen, o.expiry, o.nonce,
+                             o.max_fee_fen_per_tonne), bytes.fromhex(o.signature[2:]))
+
+
 @router.post("/trade-batches", summary="Settle a batch of matched trades (delivery versus payment)")
 async def post_trade_batch(body: TradeBatchIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
                            p: Principal = Depends(exchange), ctx: AppContext = Depends(context)) -> dict[str, Any]:
-    """Checks every trade against the exchange rule set (price band against the previous close,
+    """Each trade is a fill of the buyer's and the seller's signed orders (EIP-712 ``Order`` of the
+    Settlement contract: the members' consent; the contract refuses a fill beyond an order's
+    quantity or limits, an expired or cancelled order, or a signature not the account's; the
+    trade id is derived from the orders, fill index, quantity and price). Checks every trade
+    against the exchange rule set (price band against the previous close,
     block threshold, 1 t step, 0.01 CNY tick, no same-day resale — china_rules.md §5), then settles
     the accepted ones in one transaction: each trade moves the asset seller → buyer and the cash
     (quantity × price, fen) buyer → seller atomically. ``atomic``: any failure fails the whole batch
@@ -57,11 +69,13 @@ async def post_trade_batch(body: TradeBatchIn, idempotency_key: str | None = Hea
         raise Problem("validation-error", "trade batches need an Idempotency-Key header",
                       errors=[{"field": "header.Idempotency-Key", "message": "required"}])
     sender = require_custodial(ctx, p.account)
-    trades = [MatchedTrade.of(t.trade_id, t.seller, t.buyer, asset_token_id(t.asset), t.quantity, t.price_fen,
-                           t.buyer_fee_fen, t.seller_fee_fen, t.mode) for t in body.trades]
+    svc = service(ctx)
+    trades = [MatchedTrade.of(svc.domain, _signed(t.buy, asset_token_id(t.asset), BUY), _signed(t.sell, asset_token_id(t.asset), SELL),
+                              t.quantity, t.price_fen, t.fill_index, t.buyer_fee_fen, t.seller_fee_fen, t.mode)
+              for t in body.trades]
     refs = {asset_token_id(k): v for k, v in (body.reference_close_fen or {}).items()}
     try:
-        out = await run_in_threadpool(service(ctx).submit, sender, f"{p.scope}:{idempotency_key}", trades, body.atomic, refs)
+        out = await run_in_threadpool(svc.submit, sender, f"{p.scope}:{idempotency_key}", trades, body.atomic, refs)
     except NoReferencePrice as exc:
         raise Problem("no-reference-price", str(exc)) from None
     except ReferencePriceConflict as exc:

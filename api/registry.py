@@ -62,12 +62,21 @@ async def post_issuance(body: IssuanceIn, p: Principal = Depends(registry), ctx:
 
 
 async def retire_ccer(ctx: AppContext, caller: str, holder: str, body: RetirementIn) -> dict[str, Any]:
-    """Retire CCER of an issuance batch through CCERRegistry; returns the certificate."""
+    """Retire CCER of an issuance batch through CCERRegistry; returns the certificate. The holder
+    sends it itself (``caller == holder``), or a registry account relays it with the holder's
+    signature (``CCERRegistry.retireFor``)."""
     if body.batch_id is None:
         raise Problem("validation-error", "CCER retirement needs batch_id", errors=[{"field": "body.batch_id", "message": "required for CCER"}])
     sr = _serials(body.serials, "body.serials")
     req = (holder, body.batch_id, body.amount, sr.prefix, sr.start, sr.end, body.beneficiary, body.purpose, body.reason)
-    r = await send(ctx, caller, ctx.deployment.ccer.functions.retire(req), f"retire CCER batch {body.batch_id}")
+    if caller.lower() == holder.lower():
+        fn = ctx.deployment.ccer.functions.retire(req)
+    else:
+        if body.holder_signature is None or body.deadline is None:
+            raise Problem("validation-error", "a relayed retirement needs the holder's signature and its deadline",
+                          errors=[{"field": "body.holder_signature", "message": "required with holder"}])
+        fn = ctx.deployment.ccer.functions.retireFor(req, body.deadline, bytes.fromhex(body.holder_signature[2:]))
+    r = await send(ctx, caller, fn, f"retire CCER batch {body.batch_id}")
     [ev] = await run_in_threadpool(event_args, ctx, "CCERRegistry", "RetirementCertified", r)
     return await run_in_threadpool(certificate, ctx, ev.certificateId, r.tx_hash)
 
@@ -89,8 +98,10 @@ def certificate(ctx: AppContext, cert_id: int, tx_hash: str | None = None) -> di
 
 @router.post("/retirements", status_code=201, summary="Record a retirement on a holder's instruction")
 async def post_retirement(body: RetirementIn, p: Principal = Depends(registry), ctx: AppContext = Depends(context)) -> dict[str, Any]:
-    """CCER only (CEA holders retire through ``POST /v1/enterprise/retirements``); ``holder`` is
-    required; returns the certificate with the exact serials retired."""
+    """CCER only (CEA holders retire through ``POST /v1/enterprise/retirements``); ``holder``,
+    ``holder_signature`` (EIP-712 ``Retirement``, CCERRegistry.retirementDigest) and ``deadline``
+    are required: the registry relays the holder's signed instruction; returns the certificate
+    with the exact serials retired."""
     if body.holder is None:
         raise Problem("validation-error", "holder is required", errors=[{"field": "body.holder", "message": "required"}])
     tid = _asset(body.asset)

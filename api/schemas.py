@@ -105,14 +105,30 @@ ASSET_PATTERN = r"^(CEA-\d{4}|CCER-\d+-\d{4}|\d+|0x[0-9a-fA-F]+)$"
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 
 
-class TradeIn(BaseModel):
-    """One matched trade: the seller delivers ``quantity`` t of ``asset``, the buyer pays
-    ``quantity × price_fen`` fen (+ its fee; the seller's fee comes out of the proceeds)."""
+class OrderIn(BaseModel):
+    """A member's signed order (EIP-712 ``Order`` of the Settlement contract, domain
+    "CarbonLedger Settlement" / "1"); the side is the order's place in the trade."""
 
     model_config = ConfigDict(extra="forbid")
-    trade_id: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="32-byte trade id, unique for ever")
-    seller: str = Field(pattern=ADDRESS_PATTERN)
-    buyer: str = Field(pattern=ADDRESS_PATTERN)
+    account: str = Field(pattern=ADDRESS_PATTERN)
+    quantity: int = Field(gt=0, lt=2**128, description="whole tCO2e the order may fill in total")
+    limit_price_fen: int = Field(gt=0, lt=2**128, description="fen/t: the most a buyer pays, the least a seller takes")
+    max_fee_fen_per_tonne: int = Field(0, ge=0, lt=2**256, description="the most fee (fen) per tonne filled the member accepts")
+    expiry: int = Field(gt=0, lt=2**64, description="UTC seconds after which the order cannot fill")
+    nonce: int = Field(ge=0, lt=2**256)
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="65-byte r‖s‖v signature of the account")
+
+
+class TradeIn(BaseModel):
+    """One fill of a buyer's and a seller's signed orders: the seller delivers ``quantity`` t of
+    ``asset``, the buyer pays ``quantity × price_fen`` fen (+ its fee; the seller's fee comes out
+    of the proceeds). The trade id is derived: keccak256(buy order hash, sell order hash,
+    fill index, quantity, price)."""
+
+    model_config = ConfigDict(extra="forbid")
+    buy: OrderIn
+    sell: OrderIn
+    fill_index: int = Field(0, ge=0, lt=2**256, description="0, 1, … for the fills of one order pair")
     asset: str = Field(pattern=ASSET_PATTERN, description="CEA-<year>, CCER-<project>-<vintage>, or the token id")
     quantity: int = Field(gt=0, le=10**12, description="whole tCO2e (1 t quantity step)")
     price_fen: int = Field(gt=0, le=10**12, description="fen per tonne (0.01 CNY tick)")
@@ -127,7 +143,10 @@ class TradeBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "atomic": False,
         "reference_close_fen": {"CEA-2021": 5422},
-        "trades": [{"trade_id": "0x" + "01" * 32, "seller": "0x" + "11" * 20, "buyer": "0x" + "22" * 20,
+        "trades": [{"buy": {"account": "0x" + "22" * 20, "quantity": 1000, "limit_price_fen": 5600, "expiry": 1900000000,
+                            "nonce": 1, "signature": "0x" + "00" * 65},
+                    "sell": {"account": "0x" + "11" * 20, "quantity": 1000, "limit_price_fen": 5400, "expiry": 1900000000,
+                             "nonce": 7, "signature": "0x" + "00" * 65},
                     "asset": "CEA-2021", "quantity": 1000, "price_fen": 5500}]}]})
     atomic: bool = Field(True, description="true: one failing trade fails the batch; false: it is reported and skipped")
     trades: list[TradeIn] = Field(min_length=1, max_length=500)
@@ -174,6 +193,10 @@ class RetirementIn(BaseModel):
     purpose: str = Field(min_length=1, max_length=300)
     reason: str = Field("", max_length=1000)
     holder: str | None = Field(None, pattern=ADDRESS_PATTERN, description="registry only: the instructing holder")
+    holder_signature: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{130}$",
+                                         description="registry only: the holder's EIP-712 Retirement signature "
+                                                     "(CCERRegistry.retirementDigest with its next nonce and `deadline`)")
+    deadline: int | None = Field(None, ge=0, lt=2**256, description="registry only: UTC seconds the holder's signature is valid to")
 
 
 class SurrenderIn(BaseModel):

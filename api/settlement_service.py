@@ -31,10 +31,12 @@ from ledger.accounting.exchange_rules import (
     TradeMode,
     close_price,
 )
+from ledger.accounting.settlement import SignedOrder, settlement_domain
 from ledger.accounting.settlement import Trade as SettlementTrade
 from ledger.chain.client import Call, TxResult
 from ledger.contracts._generated.settlement import TradeAlreadySettled, TradeSettled, TradeSkipped
 from ledger.contracts.deployment import Deployment
+from ledger.crypto.primitives import Eip712Domain
 
 #: Trading-day clock of the national exchange: Beijing time, UTC+08:00 (china_rules.md §5 trading hours).
 EXCHANGE_TZ = timezone(timedelta(hours=8))
@@ -53,29 +55,66 @@ class DuplicateTradeIds(ValueError):
 
 
 @dataclass(frozen=True)
-class MatchedTrade(SettlementTrade):
-    """One matched trade as the exchange hands it over: the ``Settlement.Trade``
-    (:class:`ledger.accounting.settlement.Trade`: 32-byte id, checksummed accounts, whole tCO2e,
-    fen) and the exchange's trading mode: ``listed`` / ``block``, or None for "by size"
+class MatchedTrade:
+    """One matched trade as the exchange hands it over: the fill of two signed orders
+    (:class:`ledger.accounting.settlement.Trade`), its derived id (what ``Settlement`` records)
+    and the exchange's trading mode: ``listed`` / ``block``, or None for "by size"
     (≥ 100,000 t is a block trade)."""
 
+    trade: SettlementTrade
+    trade_id: bytes
     mode: str | None = None
 
     @classmethod
-    def of(cls, trade_id: str, seller: str, buyer: str, asset_id: int, quantity: int, price_fen: int,
-           buyer_fee_fen: int = 0, seller_fee_fen: int = 0, mode: str | None = None) -> MatchedTrade:
-        """From the API's form: ``trade_id`` as 0x + 64 hex, accounts as 0x addresses (any case).
-
-        Raises:
-            ValueError: a malformed id or address.
-        """
-        return cls(bytes.fromhex(trade_id.removeprefix("0x")), to_checksum_address(seller), to_checksum_address(buyer),
-                   asset_id, quantity, price_fen, buyer_fee_fen, seller_fee_fen, mode)
+    def of(cls, domain: Eip712Domain, buy: SignedOrder, sell: SignedOrder, quantity: int, price_fen: int,
+           fill_index: int = 0, buyer_fee_fen: int = 0, seller_fee_fen: int = 0, mode: str | None = None) -> MatchedTrade:
+        """The fill of ``buy`` against ``sell``; its id from the Settlement ``domain``."""
+        t = SettlementTrade(buy, sell, quantity, price_fen, fill_index, buyer_fee_fen, seller_fee_fen)
+        return cls(t, t.trade_id(domain), mode)
 
     @property
     def key(self) -> str:
         """The trade id as stored and answered: ``0x`` + 64 lower-case hex."""
         return "0x" + self.trade_id.hex()
+
+    @property
+    def seller(self) -> str:
+        """Seller's checksummed account (the sell order's)."""
+        return to_checksum_address(self.trade.seller)
+
+    @property
+    def buyer(self) -> str:
+        """Buyer's checksummed account (the buy order's)."""
+        return to_checksum_address(self.trade.buyer)
+
+    @property
+    def asset_id(self) -> int:
+        """Traded asset id."""
+        return self.trade.asset_id
+
+    @property
+    def quantity(self) -> int:
+        """Whole tCO2e."""
+        return self.trade.quantity
+
+    @property
+    def price_fen(self) -> int:
+        """Fen per tCO2e."""
+        return self.trade.price_fen
+
+    @property
+    def buyer_fee_fen(self) -> int:
+        """Buyer's fee, fen."""
+        return self.trade.buyer_fee_fen
+
+    @property
+    def seller_fee_fen(self) -> int:
+        """Seller's fee, fen."""
+        return self.trade.seller_fee_fen
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The ABI tuple of ``Settlement.Trade``."""
+        return self.trade.as_tuple()
 
 
 def trading_day(ts: float | None = None) -> date:
@@ -96,6 +135,8 @@ class SettlementService:
     def __init__(self, dep: Deployment, store: Engine, rules: ExchangeRules = DEFAULT_RULES,
                  clock: Callable[[], float] = time.time) -> None:
         self.dep, self.store, self.rules, self.clock = dep, store, rules, clock
+        #: EIP-712 domain of the deployment's Settlement (members sign their orders in it).
+        self.domain = settlement_domain(dep.client.chain_id, dep.c["Settlement"].address)
 
     # ------------------------------------------------------------------ prices and state
     def previous_close(self, asset_id: int, day: date) -> int | None:
@@ -205,7 +246,7 @@ class SettlementService:
 
     def _settle(self, sender: str, trades: list[MatchedTrade], atomic: bool) -> TxResult:
         fn = self.dep.c["Settlement"].functions.settle([t.as_tuple() for t in trades], atomic)
-        gas = 120_000 + 150_000 * len(trades)
+        gas = 150_000 + 250_000 * len(trades)
         return self.dep.client.send([Call.of(fn, sender, f"settle {len(trades)} trades", gas=gas)])[0]
 
     def _events(self, result: TxResult) -> dict[str, tuple[str, str]]:
@@ -255,10 +296,15 @@ class SettlementService:
 #: Reason codes of ``Settlement.TradeSkipped`` / ``TradeFailed`` (contracts/Settlement.sol).
 SKIP_REASONS: dict[int, str] = {
     1: "asset transfers are paused", 2: "seller not admitted", 3: "buyer not admitted", 4: "seller frozen",
-    5: "buyer frozen", 6: "seller lacks the asset", 7: "malformed asset id", 8: "invalid trade id",
+    5: "buyer frozen", 6: "seller lacks the asset", 7: "malformed asset id",
     9: "zero quantity", 10: "zero price", 11: "seller and buyer are the same account", 12: "amount overflow",
     13: "fee account unavailable", 14: "buyer lacks cash", 15: "seller fee exceeds the proceeds",
+    16: "orders do not match (side or asset)", 17: "order not signed by its account", 18: "order expired",
+    19: "order cancelled by its signer", 20: "fill exceeds the order's remaining quantity",
+    21: "price outside the orders' limits", 22: "fee above the order's cap",
 }
+"""The texts of ``TransferRestrictions.messageForTransferRestriction`` (ERC-1404), as the contract
+answers them (tests compare)."""
 
 
 def skip_reason(code: int) -> str:

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {ICarbonAssets} from "./interfaces/ICarbonAssets.sol";
@@ -23,9 +26,15 @@ import {SerialRanges} from "./lib/SerialRanges.sol";
 ///      keccak256, emitted in full) and serials are integers >= 1. Within one prefix no serial is
 ///      issued twice and no serial is retired twice; range look-ups use `SerialRanges`, whose cost
 ///      does not grow with the number of retirements.
-///      Serials are assigned to units when they are retired, not while they circulate (tokens of
-///      one id are fungible across the batches of that id).
-contract CCERRegistry is ParticipantGated, ICCERRegistry {
+///      Serials are assigned to units when they are retired or cancelled, not while they circulate
+///      (tokens of one id are fungible across the batches of that id); a batch issued without
+///      serials is retired and cancelled without serials (an explicit range is refused: no
+///      invented prefix and range).
+///      Consent (issue 12): units leave a holding only on the holder's instruction — sent by the
+///      holder itself, or relayed by a registry account with the holder's EIP-712 signature
+///      (nonce, deadline) — or by a clawback cancellation with a reason hash, which is
+///      constitutional (k of n regulators after the governance delay).
+contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     using SerialRanges for SerialRanges.Set;
 
     /// @notice A registered project (项目登记).
@@ -84,6 +93,15 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry {
         string reason;
     }
 
+    /// @notice EIP-712 type of a holder's signed retirement instruction.
+    bytes32 public constant RETIREMENT_TYPEHASH = keccak256(
+        "Retirement(address holder,uint256 batchId,uint256 amount,string serialPrefix,uint64 serialStart,uint64 serialEnd,string beneficiary,string purpose,string reason,uint256 nonce,uint256 deadline)"
+    );
+    /// @notice EIP-712 type of a holder's signed cancellation instruction.
+    bytes32 public constant CANCELLATION_TYPEHASH = keccak256(
+        "Cancellation(address holder,uint256 batchId,uint256 amount,bytes32 destination,uint256 nonce,uint256 deadline)"
+    );
+
     /// @notice The asset ledger this registry issues into.
     ICarbonAssets public immutable assets;
 
@@ -95,6 +113,13 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry {
 
     /// @notice Caller is neither the holder nor an active registry account.
     error NotHolderOrRegistry(address caller, address holder);
+    /// @notice The signature is not `holder`'s over this request (with the holder's next nonce).
+    error InvalidHolderSignature(address holder);
+    /// @notice The signed request's deadline (UTC seconds) has passed.
+    error RequestExpired(uint256 deadline);
+    /// @notice A clawback needs a non-zero reason hash.
+    error MissingReason();
+
     /// @notice Project number 0 is reserved (AssetIds: CCER ids have project > 0).
     error InvalidProject();
     /// @notice Project `project` is already registered.
@@ -155,12 +180,29 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry {
     event RetirementCertified(
         uint256 indexed certificateId, address indexed holder, uint256 indexed assetId, Certificate cert, address by
     );
-    /// @notice `amount` tCO2e of `assetId` held by `holder` cancelled: moved to registry `destination`.
-    event CreditsCancelled(address indexed holder, uint256 indexed assetId, uint256 amount, bytes32 destination, address by);
+    /// @notice `amount` tCO2e of `assetId` of batch `batchId` held by `holder` cancelled: moved to
+    ///         registry `destination`; serials [serialStart, serialEnd] of prefix hash
+    ///         `serialPrefix` marked (0 when the batch has none); `by` sent it; `reasonHash` is the
+    ///         regulator's clawback reason (0 on the holder's instruction).
+    event CreditsCancelled(
+        address indexed holder,
+        uint256 indexed assetId,
+        uint256 indexed batchId,
+        uint256 amount,
+        bytes32 destination,
+        bytes32 serialPrefix,
+        uint64 serialStart,
+        uint64 serialEnd,
+        bytes32 reasonHash,
+        address by
+    );
 
     /// @param participantRegistry The deployment's ParticipantRegistry.
     /// @param carbonAssets The deployment's CarbonAssets (grant this contract CCER_ISSUER_ROLE).
-    constructor(ParticipantRegistry participantRegistry, ICarbonAssets carbonAssets) ParticipantGated(participantRegistry) {
+    constructor(ParticipantRegistry participantRegistry, ICarbonAssets carbonAssets)
+        EIP712("CarbonLedger CCERRegistry", "1")
+        ParticipantGated(participantRegistry)
+    {
         assets = carbonAssets;
         // Batch 0 and certificate 0 are never used: 0 means "none".
         _batches.push();
@@ -248,24 +290,72 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry {
         emit BatchIssued(batchId, projectNumber, id, amount, serialPrefix, serialStart, serialEnd, ref);
     }
 
-    /// @notice Retire (注销) CCER of one batch from `r.holder`, final, and issue a certificate.
-    ///         Without a serial range the registry allocates the lowest free serials of the batch
-    ///         (a partial retirement leaves the rest of the run free); with one, exactly that range
-    ///         is retired: inside the batch's block when the batch has serials, otherwise checked
-    ///         against earlier retirements of that prefix (and the issued blocks of that prefix).
-    /// @param r holder (admitted; the caller itself, or any holder when the caller is a registry
-    ///        account replaying the holder's instruction), batchId, amount (tCO2e), serial range
-    ///        (see RetirementRequest), beneficiary and purpose (required), reason (free text).
+    /// @notice Retire (注销) CCER of one batch from the caller's holding (`r.holder` must be the
+    ///         caller), final, and issue a certificate. Without a serial range the registry
+    ///         allocates the lowest free serials of the batch (a partial retirement leaves the
+    ///         rest of the run free); with one, exactly that range is retired, inside the batch's
+    ///         block. A batch issued without serials is retired by amount only.
+    /// @param r holder (the caller, admitted), batchId, amount (tCO2e), serial range (see
+    ///        RetirementRequest), beneficiary and purpose (required), reason (free text).
     /// @return certificateId The new certificate id (1, 2, …), also the CarbonAssets `certificate`.
     /// @dev Errors: NotHolderOrRegistry, NotAdmitted, UnknownBatch, InvalidAmount, MissingText,
-    ///      InvalidSerialRange, SerialCountMismatch, SerialsOutsideBatch, SerialsAlreadyIssued,
+    ///      InvalidSerialRange, SerialCountMismatch, SerialsOutsideBatch,
     ///      SerialsAlreadyRetired, BatchExhausted, SerialsFragmented, and CarbonAssets'
     ///      EnforcedPause, AccountIsFrozen, ERC1155InsufficientBalance. Emits RetirementCertified
     ///      (and CarbonAssets Retired). DESIGN.md §4: retirement records beneficiary and purpose.
     function retire(RetirementRequest calldata r) external returns (uint256 certificateId) {
-        if (msg.sender != r.holder && !participants.isActive(msg.sender, Roles.REGISTRY)) {
-            revert NotHolderOrRegistry(msg.sender, r.holder);
-        }
+        if (msg.sender != r.holder) revert NotHolderOrRegistry(msg.sender, r.holder);
+        return _retire(r);
+    }
+
+    /// @notice A registry account relays holder `r.holder`'s signed retirement instruction (as
+    ///         `retire`, for a holder who does not send transactions itself).
+    /// @param deadline UTC seconds after which the signature is refused.
+    /// @param signature The holder's EIP-712 `Retirement` signature (65 bytes r‖s‖v) over `r`,
+    ///        its next nonce (`nonces(holder)`) and `deadline`.
+    /// @dev Errors: NotRegistry, RequestExpired, InvalidHolderSignature, and those of `retire`.
+    ///      Uses the holder's nonce. Emits RetirementCertified.
+    function retireFor(RetirementRequest calldata r, uint256 deadline, bytes calldata signature)
+        external
+        onlyActive(Roles.REGISTRY)
+        returns (uint256 certificateId)
+    {
+        _requireSigned(r.holder, retirementDigest(r, nonces(r.holder), deadline), deadline, signature);
+        return _retire(r);
+    }
+
+    /// @notice EIP-712 digest a holder signs for `retireFor` with nonce `nonce` and `deadline`.
+    function retirementDigest(RetirementRequest calldata r, uint256 nonce, uint256 deadline)
+        public
+        view
+        returns (bytes32)
+    {
+        bytes memory head = abi.encode(
+            RETIREMENT_TYPEHASH,
+            r.holder,
+            r.batchId,
+            r.amount,
+            keccak256(bytes(r.serialPrefix)),
+            r.serialStart,
+            r.serialEnd
+        );
+        return _hashTypedDataV4(
+            keccak256(
+                bytes.concat(
+                    head,
+                    abi.encode(
+                        keccak256(bytes(r.beneficiary)),
+                        keccak256(bytes(r.purpose)),
+                        keccak256(bytes(r.reason)),
+                        nonce,
+                        deadline
+                    )
+                )
+            )
+        );
+    }
+
+    function _retire(RetirementRequest calldata r) private returns (uint256 certificateId) {
         if (!participants.isAdmitted(r.holder)) revert NotAdmitted(r.holder);
         if (r.batchId == 0 || r.batchId >= _batches.length) revert UnknownBatch(r.batchId);
         if (r.amount == 0 || r.amount > type(uint64).max) revert InvalidAmount(r.amount);
@@ -296,20 +386,84 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry {
         emit RetirementCertified(certificateId, r.holder, id, cert, msg.sender);
     }
 
-    /// @notice Cancel `amount` tCO2e of CCER of `project` / `vintage` held by `holder`: moved to
-    ///         registry `destination` (e.g. keccak256 of the receiving registry's name), on the
-    ///         holder's instruction.
-    /// @dev Errors: NotRegistry, UnknownProject, and CarbonAssets' ZeroAmount, EnforcedPause,
-    ///      AccountIsFrozen, ERC1155InsufficientBalance. Emits CreditsCancelled (and CarbonAssets
-    ///      Cancelled). Serials are not assigned to cancelled units (they leave with the holding).
-    function cancel(address holder, uint64 projectNumber, uint16 vintage, uint256 amount, bytes32 destination)
+    /// @notice Cancel `amount` tCO2e of batch `batchId` from the caller's holding: moved to
+    ///         registry `destination` (e.g. keccak256 of the receiving registry's name). The
+    ///         batch's lowest free serials are marked cancelled (none for a batch without serials).
+    /// @dev Errors: UnknownBatch, InvalidAmount, BatchExhausted, SerialsFragmented, NotAdmitted,
+    ///      and CarbonAssets' ZeroAmount, EnforcedPause, AccountIsFrozen,
+    ///      ERC1155InsufficientBalance. Emits CreditsCancelled (and CarbonAssets Cancelled).
+    function cancel(uint256 batchId, uint256 amount, bytes32 destination) external {
+        if (!participants.isAdmitted(msg.sender)) revert NotAdmitted(msg.sender);
+        _cancel(msg.sender, batchId, amount, destination, bytes32(0));
+    }
+
+    /// @notice A registry account relays `holder`'s signed cancellation instruction (as `cancel`).
+    /// @param deadline UTC seconds after which the signature is refused; signature the holder's
+    ///        EIP-712 `Cancellation` signature over the request, its next nonce and `deadline`.
+    /// @dev Errors: NotRegistry, RequestExpired, InvalidHolderSignature, and those of `cancel`.
+    ///      Uses the holder's nonce. Emits CreditsCancelled.
+    function cancelFor(
+        address holder,
+        uint256 batchId,
+        uint256 amount,
+        bytes32 destination,
+        uint256 deadline,
+        bytes calldata signature
+    ) external onlyActive(Roles.REGISTRY) {
+        bytes32 digest = cancellationDigest(holder, batchId, amount, destination, nonces(holder), deadline);
+        _requireSigned(holder, digest, deadline, signature);
+        _cancel(holder, batchId, amount, destination, bytes32(0));
+    }
+
+    /// @notice Regulator's clawback: cancel `amount` of batch `batchId` from `holder` without its
+    ///         instruction, for the reason whose hash is `reasonHash` (e.g. of the enforcement
+    ///         decision).
+    /// @dev Constitutional (k of n regulators after the governance delay): a stolen regulator key
+    ///      alone claws nothing back. Errors: NotConstitution, MissingReason, and those of `cancel` (a frozen holder's units
+    ///      cannot be clawed back here: unfreeze first). Emits CreditsCancelled with reasonHash.
+    function clawbackCancel(address holder, uint256 batchId, uint256 amount, bytes32 destination, bytes32 reasonHash)
         external
-        onlyActive(Roles.REGISTRY)
+        onlyConstitution
     {
-        if (_projects[projectNumber].owner == address(0)) revert UnknownProject(projectNumber);
-        uint256 id = AssetIds.ccer(vintage, projectNumber);
+        if (reasonHash == bytes32(0)) revert MissingReason();
+        _cancel(holder, batchId, amount, destination, reasonHash);
+    }
+
+    /// @notice EIP-712 digest a holder signs for `cancelFor`.
+    function cancellationDigest(
+        address holder,
+        uint256 batchId,
+        uint256 amount,
+        bytes32 destination,
+        uint256 nonce,
+        uint256 deadline
+    ) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(CANCELLATION_TYPEHASH, holder, batchId, amount, destination, nonce, deadline))
+        );
+    }
+
+    function _cancel(address holder, uint256 batchId, uint256 amount, bytes32 destination, bytes32 reasonHash)
+        private
+    {
+        if (batchId == 0 || batchId >= _batches.length) revert UnknownBatch(batchId);
+        if (amount == 0 || amount > type(uint64).max) revert InvalidAmount(amount);
+        Batch storage b = _batches[batchId];
+        if (uint256(b.retired) + amount > b.amount) revert BatchExhausted(batchId, b.amount - b.retired, amount);
+        b.retired += uint64(amount);
+        (bytes32 prefix, uint64 start, uint64 end) = _allocateLowest(b, batchId, amount);
+        uint256 id = AssetIds.ccer(b.vintage, b.project);
         assets.cancelFrom(holder, id, amount, destination);
-        emit CreditsCancelled(holder, id, amount, destination, msg.sender);
+        emit CreditsCancelled(holder, id, batchId, amount, destination, prefix, start, end, reasonHash, msg.sender);
+    }
+
+    /// @dev Reverts unless `signature` is `holder`'s over `digest` and `deadline` has not passed;
+    ///      uses the holder's nonce.
+    function _requireSigned(address holder, bytes32 digest, uint256 deadline, bytes calldata signature) private {
+        if (block.timestamp > deadline) revert RequestExpired(deadline);
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
+        if (err != ECDSA.RecoverError.NoError || signer != holder) revert InvalidHolderSignature(holder);
+        _useNonce(holder);
     }
 
     // ------------------------------------------------------------ views
@@ -422,25 +576,37 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry {
     {
         prefix = _checkedRange(r.serialPrefix, r.serialStart, r.serialEnd, r.amount);
         if (prefix == bytes32(0)) {
-            if (b.serialPrefix == bytes32(0)) return (bytes32(0), 0, 0); // no serials at all
-            // Lowest free serials: the run starting at the cursor.
-            start = b.cursor;
-            uint64 runEnd = _runEnd(b);
-            if (uint256(runEnd) - start + 1 < r.amount) revert SerialsFragmented(r.batchId, start, runEnd, r.amount);
-            end = start + uint64(r.amount) - 1;
-            prefix = b.serialPrefix;
+            return _allocateLowest(b, r.batchId, r.amount);
         } else {
             start = r.serialStart;
             end = r.serialEnd;
-            if (b.serialPrefix != bytes32(0)) {
-                if (prefix != b.serialPrefix || start < b.serialStart || end > b.serialEnd) {
-                    revert SerialsOutsideBatch(r.batchId, prefix, start, end);
-                }
-            } else {
-                _requireNotIssued(prefix, start, end);
+            // A batch without serials has no block to name a range in: no invented prefix / range.
+            if (b.serialPrefix == bytes32(0) || prefix != b.serialPrefix || start < b.serialStart || end > b.serialEnd) {
+                revert SerialsOutsideBatch(r.batchId, prefix, start, end);
             }
             _requireNotRetired(prefix, start, end);
         }
+        _mark(b, prefix, start, end);
+    }
+
+    /// @dev The lowest free serials of batch `b` (the run at its cursor) for `amount` units,
+    ///      marked out of circulation; (0, 0, 0) for a batch without serials.
+    function _allocateLowest(Batch storage b, uint256 batchId, uint256 amount)
+        private
+        returns (bytes32 prefix, uint64 start, uint64 end)
+    {
+        if (b.serialPrefix == bytes32(0)) return (bytes32(0), 0, 0); // no serials at all
+        start = b.cursor;
+        uint64 runEnd = _runEnd(b);
+        if (uint256(runEnd) - start + 1 < amount) revert SerialsFragmented(batchId, start, runEnd, amount);
+        end = start + uint64(amount) - 1;
+        prefix = b.serialPrefix;
+        _mark(b, prefix, start, end);
+    }
+
+    /// @dev Records [start, end] of `prefix` as out of circulation (retired or cancelled) and
+    ///      moves the batch cursor past it.
+    function _mark(Batch storage b, bytes32 prefix, uint64 start, uint64 end) private {
         SerialRanges.Set storage retired = _retiredSerials[prefix];
         retired.insert(start, end);
         if (b.serialPrefix != bytes32(0) && start == b.cursor) {

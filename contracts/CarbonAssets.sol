@@ -9,6 +9,7 @@ import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {ICarbonAssets} from "./interfaces/ICarbonAssets.sol";
 import {AssetIds} from "./lib/AssetIds.sol";
 import {Roles} from "./lib/Roles.sol";
+import {TransferRestrictions} from "./lib/TransferRestrictions.sol";
 
 /// @title CarbonAssets
 /// @notice The carbon assets as ERC-1155 tokens: CEA (碳排放配额) by compliance year and CCER
@@ -23,8 +24,14 @@ import {Roles} from "./lib/Roles.sol";
 ///        Settlement;
 ///      - every unit that leaves circulation is counted in exactly one bucket, so for every id
 ///        `totalSupply + retired + surrendered + cancelled + clawedBack == issued`;
-///      - the regulator freezes / unfreezes an account (冻结) with a reason and pauses transfers.
-contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAssets {
+///      - the regulator freezes / unfreezes an account (冻结) with a reason and pauses transfers;
+///      - an approved ERC-1155 operator moving a holder's tokens is checked like a holder
+///        (admitted, not frozen) in the transfer hook;
+///      - restrictions are reported as ERC-1404 codes (`detectTransferRestriction`,
+///        `messageForTransferRestriction`, shared with Settlement through TransferRestrictions);
+///      - surrender, retirement and cancellation leave circulation through one internal hook
+///        (`_dispose`).
+contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAssets, TransferRestrictions {
     /// @notice Operator role of Allocation: issues CEA and claws it back.
     bytes32 public constant CEA_ISSUER_ROLE = keccak256("CEA_ISSUER_ROLE");
     /// @notice Operator role of CCERRegistry: issues, retires and cancels CCER.
@@ -33,6 +40,13 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
     bytes32 public constant COMPLIANCE_ROLE = keccak256("COMPLIANCE_ROLE");
     /// @notice Operator role of Settlement: delivers traded units without holder approval.
     bytes32 public constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
+
+    /// @notice The ways a unit leaves circulation at its holder's (or its operator's) request.
+    enum Disposal {
+        Surrendered,
+        Retired,
+        Cancelled
+    }
 
     /// @notice Per-id supply buckets, whole tCO2e.
     struct Supply {
@@ -198,9 +212,7 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
         onlyOperator(COMPLIANCE_ROLE)
         whenNotPaused
     {
-        _requireHolderMayDispose(holder, amount);
-        _supply[id].surrendered += amount;
-        _burn(holder, id, amount);
+        _dispose(holder, id, amount, Disposal.Surrendered);
         emit Surrendered(holder, id, amount, ref);
     }
 
@@ -212,9 +224,7 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
         onlyOperator(CCER_ISSUER_ROLE)
         whenNotPaused
     {
-        _requireHolderMayDispose(holder, amount);
-        _supply[id].retired += amount;
-        _burn(holder, id, amount);
+        _dispose(holder, id, amount, Disposal.Retired);
         emit Retired(holder, id, amount, certificate, "", "", "");
     }
 
@@ -226,9 +236,7 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
         onlyOperator(CCER_ISSUER_ROLE)
         whenNotPaused
     {
-        _requireHolderMayDispose(holder, amount);
-        _supply[id].cancelled += amount;
-        _burn(holder, id, amount);
+        _dispose(holder, id, amount, Disposal.Cancelled);
         emit Cancelled(holder, id, amount, destination);
     }
 
@@ -264,9 +272,7 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
         if (bytes(beneficiary).length == 0) revert MissingText("beneficiary");
         if (bytes(purpose).length == 0) revert MissingText("purpose");
         if (!participants.isAdmitted(msg.sender)) revert NotAdmitted(msg.sender);
-        _requireHolderMayDispose(msg.sender, amount);
-        _supply[id].retired += amount;
-        _burn(msg.sender, id, amount);
+        _dispose(msg.sender, id, amount, Disposal.Retired);
         emit Retired(msg.sender, id, amount, bytes32(0), beneficiary, purpose, reason);
     }
 
@@ -298,14 +304,26 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
 
     /// @inheritdoc ICarbonAssets
     function transferCheck(address from, address to, uint256 id, uint256 amount) external view returns (uint8) {
-        if (paused()) return 1;
-        if (!participants.isAdmitted(from)) return 2;
-        if (!participants.isAdmitted(to)) return 3;
-        if (_frozen[from]) return 4;
-        if (_frozen[to]) return 5;
-        if (!AssetIds.isWellFormed(id)) return 7;
-        if (balanceOf(from, id) < amount) return 6;
-        return 0;
+        return detectTransferRestriction(from, to, id, amount);
+    }
+
+    /// @notice ERC-1404: the restriction code (0 none; TransferRestrictions REASON_* 1–7) on
+    ///         moving `amount` of `id` from `from` to `to` now; `messageForTransferRestriction`
+    ///         names it.
+    function detectTransferRestriction(address from, address to, uint256 id, uint256 amount)
+        public
+        view
+        override
+        returns (uint8)
+    {
+        if (paused()) return REASON_PAUSED;
+        if (!participants.isAdmitted(from)) return REASON_SELLER_NOT_ADMITTED;
+        if (!participants.isAdmitted(to)) return REASON_BUYER_NOT_ADMITTED;
+        if (_frozen[from]) return REASON_SELLER_FROZEN;
+        if (_frozen[to]) return REASON_BUYER_FROZEN;
+        if (!AssetIds.isWellFormed(id)) return REASON_MALFORMED_ASSET;
+        if (balanceOf(from, id) < amount) return REASON_SELLER_LACKS_ASSET;
+        return REASON_NONE;
     }
 
     /// @notice Id of CEA of compliance year `vintage` (AssetIds layout).
@@ -326,13 +344,21 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
     // ------------------------------------------------------------ internals
 
     /// @dev Holder-to-holder movements (transfers and settlement deliveries) must be unpaused,
-    ///      between admitted, unfrozen accounts. Mints and burns are checked by their entry points.
+    ///      between admitted, unfrozen accounts, and an approved operator moving them must be admitted
+///      and unfrozen too. Mints and burns are checked by their entry points.
     function _update(address from, address to, uint256[] memory ids, uint256[] memory values)
         internal
         override
     {
         if (from != address(0) && to != address(0)) {
             _requireNotPaused();
+            // An approved operator (not the Settlement operator, whose moves carry signed orders)
+            // acts for the holder and is checked like one.
+            address op = msg.sender;
+            if (op != from && !_operators[SETTLEMENT_ROLE][op]) {
+                if (!participants.isAdmitted(op)) revert NotAdmitted(op);
+                if (_frozen[op]) revert AccountIsFrozen(op);
+            }
             if (!participants.isAdmitted(from)) revert NotAdmitted(from);
             if (!participants.isAdmitted(to)) revert NotAdmitted(to);
             if (_frozen[from]) revert AccountIsFrozen(from);
@@ -344,9 +370,16 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
         super._update(from, to, ids, values);
     }
 
-    function _requireHolderMayDispose(address holder, uint256 amount) private view {
+    /// @dev The one way units leave circulation at the holder's request (surrender, retirement,
+    ///      cancellation): a positive amount, an unfrozen holder, counted in its bucket, burnt.
+    function _dispose(address holder, uint256 id, uint256 amount, Disposal kind) private {
         if (amount == 0) revert ZeroAmount();
         if (_frozen[holder]) revert AccountIsFrozen(holder);
+        Supply storage sup = _supply[id];
+        if (kind == Disposal.Surrendered) sup.surrendered += amount;
+        else if (kind == Disposal.Retired) sup.retired += amount;
+        else sup.cancelled += amount;
+        _burn(holder, id, amount);
     }
 
     function _requireKnownRole(bytes32 role) private pure {

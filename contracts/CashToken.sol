@@ -2,6 +2,8 @@
 pragma solidity 0.8.28;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {Roles} from "./lib/Roles.sol";
@@ -16,7 +18,14 @@ import {Roles} from "./lib/Roles.sol";
 ///      integer fen"). Holders must be admitted (ParticipantRegistry.isAdmitted) to receive or to
 ///      pay; a withdrawal is possible from any holder so that money can always leave. Settlement
 ///      timing and DvP wording of 《碳排放权结算管理规则（试行）》 are UNCONFIRMED (china_rules.md §5).
-contract CashToken is ParticipantGated, ERC20 {
+///      Consent (issue 12): the bank burns a holder's cash only with the holder's EIP-712 signed
+///      withdrawal request (its bank reference is its nonce), or on the constitution's order (k of n
+///      regulators after the governance delay) with a reason hash.
+contract CashToken is ParticipantGated, ERC20, EIP712 {
+    /// @notice EIP-712 type of a holder's signed withdrawal request.
+    bytes32 public constant WITHDRAWAL_TYPEHASH =
+        keccak256("Withdrawal(address from,uint256 amount,bytes32 bankRef,uint256 deadline)");
+
     mapping(address account => bool) private _operators;
     mapping(bytes32 bankRef => bool) private _usedBankRefs;
 
@@ -29,6 +38,12 @@ contract CashToken is ParticipantGated, ERC20 {
     /// @notice Bank reference must be non-zero and used once (a retried bank message mints or
     ///         burns nothing twice).
     error BankRefInvalidOrUsed(bytes32 bankRef);
+    /// @notice The signature is not `holder`'s withdrawal request.
+    error InvalidHolderSignature(address holder);
+    /// @notice The signed request's deadline (UTC seconds) has passed.
+    error RequestExpired(uint256 deadline);
+    /// @notice A regulator-ordered withdrawal needs a non-zero reason hash.
+    error MissingReason();
     /// @notice Operator grant or revoke that changes nothing.
     error OperatorUnchanged(address account, bool isOperator);
 
@@ -37,13 +52,19 @@ contract CashToken is ParticipantGated, ERC20 {
     event Deposited(address indexed to, uint256 amount, bytes32 indexed bankRef, address indexed bank);
     /// @notice `amount` fen burnt from `from` and paid out by the bank under `bankRef`.
     event Withdrawn(address indexed from, uint256 amount, bytes32 indexed bankRef, address indexed bank);
+    /// @notice Regulator `by` ordered the withdrawal under `bankRef` from `from` for reason `reasonHash`.
+    event WithdrawalOrdered(address indexed from, uint256 amount, bytes32 indexed bankRef, bytes32 reasonHash, address indexed by);
     /// @notice Regulator made `account` (the Settlement contract) a settlement operator.
     event OperatorGranted(address indexed account, address indexed by);
     /// @notice Regulator removed settlement operator `account`.
     event OperatorRevoked(address indexed account, address indexed by);
 
     /// @param participantRegistry The deployment's ParticipantRegistry.
-    constructor(ParticipantRegistry participantRegistry) ERC20("CarbonLedger CNY deposit", "CNYD") ParticipantGated(participantRegistry) {
+    constructor(ParticipantRegistry participantRegistry)
+        ERC20("CarbonLedger CNY deposit", "CNYD")
+        EIP712("CarbonLedger CashToken", "1")
+        ParticipantGated(participantRegistry)
+    {
     }
 
     /// @notice 0: one unit is one fen (分), the smallest CNY amount (DESIGN.md §5).
@@ -64,18 +85,55 @@ contract CashToken is ParticipantGated, ERC20 {
         emit Deposited(to, amount, bankRef, msg.sender);
     }
 
-    /// @notice Burn `amount` fen from `from`: the bank pays it out of the deposit account.
-    /// @param from Holder debited; amount fen (> 0); bankRef the bank's unique reference.
-    /// @dev Errors: NotSettlementBank, ZeroAmount, BankRefInvalidOrUsed, ERC20InsufficientBalance.
-    ///      Emits Transfer (burn) and Withdrawn.
-    function withdraw(address from, uint256 amount, bytes32 bankRef) external onlyActive(Roles.SETTLEMENT_BANK) {
+    /// @notice Burn `amount` fen from `from` at its request: the bank pays it out of the deposit
+    ///         account.
+    /// @param from Holder debited; amount fen (> 0); bankRef the bank's unique reference (also the
+    ///        request's nonce); deadline UTC seconds after which the request is refused;
+    ///        signature the holder's EIP-712 `Withdrawal` signature (65 bytes r‖s‖v).
+    /// @dev Errors: NotActiveParticipant (not the bank), ZeroAmount, RequestExpired, InvalidHolderSignature,
+    ///      BankRefInvalidOrUsed, ERC20InsufficientBalance. Emits Transfer (burn) and Withdrawn.
+    function withdraw(address from, uint256 amount, bytes32 bankRef, uint256 deadline, bytes calldata signature)
+        external
+        onlyActive(Roles.SETTLEMENT_BANK)
+    {
         if (amount == 0) revert ZeroAmount();
+        if (block.timestamp > deadline) revert RequestExpired(deadline);
+        (address signer, ECDSA.RecoverError err,) =
+            ECDSA.tryRecover(withdrawalDigest(from, amount, bankRef, deadline), signature);
+        if (err != ECDSA.RecoverError.NoError || signer != from) revert InvalidHolderSignature(from);
         _useBankRef(bankRef);
         _burn(from, amount);
         emit Withdrawn(from, amount, bankRef, msg.sender);
     }
 
+    /// @notice EIP-712 digest a holder signs to ask for a withdrawal.
+    function withdrawalDigest(address from, uint256 amount, bytes32 bankRef, uint256 deadline)
+        public
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(keccak256(abi.encode(WITHDRAWAL_TYPEHASH, from, amount, bankRef, deadline)));
+    }
+
     // ------------------------------------------------------------ regulator
+
+    /// @notice Regulator's order (a clawback): burn `amount` fen from `from` without its request (the
+    ///         bank pays it out as the order says), for the reason whose hash is `reasonHash`.
+    ///         Constitutional: k of n regulators after the governance delay, so a stolen regulator key
+    ///         alone cannot burn anyone's cash (issue 12, "Consent").
+    /// @dev Errors: NotConstitution, ZeroAmount, MissingReason, BankRefInvalidOrUsed,
+    ///      ERC20InsufficientBalance. Emits Transfer (burn), Withdrawn and WithdrawalOrdered.
+    function orderWithdrawal(address from, uint256 amount, bytes32 bankRef, bytes32 reasonHash)
+        external
+        onlyConstitution
+    {
+        if (amount == 0) revert ZeroAmount();
+        if (reasonHash == bytes32(0)) revert MissingReason();
+        _useBankRef(bankRef);
+        _burn(from, amount);
+        emit Withdrawn(from, amount, bankRef, msg.sender);
+        emit WithdrawalOrdered(from, amount, bankRef, reasonHash, msg.sender);
+    }
 
     /// @notice Make `account` (the deployment's Settlement contract) a settlement operator.
     /// @dev Constitutional. Errors: NotConstitution, OperatorUnchanged. Emits OperatorGranted.

@@ -30,11 +30,12 @@ from typing import Any
 import pytest
 
 from ledger.accounting.assets import ccer_id, cea_id
+from ledger.accounting.settlement import BUY, SELL, Order, SignedOrder, Trade, settlement_domain
 from ledger.chain.client import Call, ContractRevert
 from ledger.contracts._generated import Constitution, RegulatorCouncil
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.governance import OPEN_EXECUTOR
-from ledger.crypto.primitives import keccak256, new_private_key
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from tests.conftest import CAL_UNTIL, USCC, World
 from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
@@ -107,9 +108,41 @@ ANY_HOLDER = Open("any admitted, unfrozen account may hold, move or retire its o
                   "what an account's role is does not matter")
 
 
+DEADLINE = 2**40
+
+
+def _buy_order(c: Ctx) -> SignedOrder:
+    a, k = c.w.acct, c.w.keys
+    return Order(a["enterprise2"], cea_id(2021), BUY, 1, 1000, DEADLINE, 1).sign(_settlement_domain(c), k["enterprise2"])
+
+
+def _settlement_domain(c: Ctx) -> Any:
+    return settlement_domain(c.w.client.chain_id, c.settlement.address)
+
+
 def _trade(c: Ctx) -> tuple[Any, ...]:
-    a = c.w.acct
-    return (keccak256(b"trade-1"), a["enterprise"], a["enterprise2"], cea_id(2021), 1, 1000, 0, 0)
+    a, k = c.w.acct, c.w.keys
+    sell = Order(a["enterprise"], cea_id(2021), SELL, 1, 1000, DEADLINE, 1).sign(_settlement_domain(c), k["enterprise"])
+    return Trade(_buy_order(c), sell, 1, 1000).as_tuple()
+
+
+def _retirement(c: Ctx) -> tuple[Any, ...]:
+    return (c.w.acct["owner"], c.batch_ccer, 1, "", 0, 0, "beneficiary", "purpose", "")
+
+
+def _signed_retirement(c: Ctx) -> bytes:
+    digest = c.w.call(c.ccer.functions.retirementDigest(_retirement(c), 0, DEADLINE))
+    return Signer(c.w.keys["owner"]).sign_digest(bytes(digest))
+
+
+def _signed_cancellation(c: Ctx) -> bytes:
+    digest = c.w.call(c.ccer.functions.cancellationDigest(c.w.acct["owner"], c.batch_ccer, 1, H, 0, DEADLINE))
+    return Signer(c.w.keys["owner"]).sign_digest(bytes(digest))
+
+
+def _signed_withdrawal(c: Ctx) -> bytes:
+    digest = c.w.call(c.cash.functions.withdrawalDigest(c.w.acct["enterprise"], 1, keccak256(b"ref-2"), DEADLINE))
+    return Signer(c.w.keys["enterprise"]).sign_digest(bytes(digest))
 
 
 def _period() -> tuple[tuple[Any, ...], tuple[str, ...]]:
@@ -210,21 +243,34 @@ ROWS: dict[tuple[str, str], Row] = {
         PROJECT + 1, c.w.acct["owner"], H, b"620000".ljust(32, b"\0"), 1_700_000_000, 1_600_761_600, "wind"), "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
     ("CCERRegistry", "issueBatch"): Row("registry", lambda c: c.ccer.functions.issueBatch(PROJECT, VINTAGE, 5, "", 0, 0, H),
                                         "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
-    ("CCERRegistry", "retire"): Row("registry", lambda c: c.ccer.functions.retire(
-        (c.w.acct["owner"], c.batch_ccer, 1, "", 0, 0, "beneficiary", "purpose", "")), "NotHolderOrRegistry", "NotHolderOrRegistry", ("enterprise", "NotHolderOrRegistry")),
-    ("CCERRegistry", "cancel"): Row("registry", lambda c: c.ccer.functions.cancel(c.w.acct["owner"], PROJECT, VINTAGE, 1, H),
-                                    "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+    ("CCERRegistry", "retire"): Row("owner", lambda c: c.ccer.functions.retire(_retirement(c)),
+                                    "NotHolderOrRegistry", "NotAdmitted", ("registry", "NotHolderOrRegistry")),
+    ("CCERRegistry", "retireFor"): Row("registry", lambda c: c.ccer.functions.retireFor(_retirement(c), DEADLINE, _signed_retirement(c)),
+                                       "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+    ("CCERRegistry", "cancel"): Row("owner", lambda c: c.ccer.functions.cancel(c.batch_ccer, 1, H),
+                                    "NotAdmitted", "NotAdmitted", ("enterprise", "ERC1155InsufficientBalance")),
+    ("CCERRegistry", "cancelFor"): Row("registry", lambda c: c.ccer.functions.cancelFor(c.w.acct["owner"], c.batch_ccer, 1, H, DEADLINE,
+                                                                                     _signed_cancellation(c)),
+                                       "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+    ("CCERRegistry", "clawbackCancel"): _constitutional(lambda c: c.ccer.functions.clawbackCancel(c.w.acct["owner"], c.batch_ccer, 1, H, H)),
     # --------------------------------------------------------------- CashToken
     ("CashToken", "deposit"): Row("bank", lambda c: c.cash.functions.deposit(c.w.acct["enterprise"], 100, keccak256(b"ref-1")),
                                   "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
-    ("CashToken", "withdraw"): Row("bank", lambda c: c.cash.functions.withdraw(c.w.acct["enterprise"], 1, keccak256(b"ref-2")),
+    ("CashToken", "withdraw"): Row("bank", lambda c: c.cash.functions.withdraw(c.w.acct["enterprise"], 1, keccak256(b"ref-2"), DEADLINE,
+                                                                          _signed_withdrawal(c)),
                                    "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+    ("CashToken", "orderWithdrawal"): _constitutional(lambda c: c.cash.functions.orderWithdrawal(c.w.acct["enterprise"], 1,
+                                                                                                  keccak256(b"ref-3"), H)),
     ("CashToken", "grantOperator"): _constitutional(lambda c: c.cash.functions.grantOperator(c.w.acct["exchange"])),
     ("CashToken", "revokeOperator"): _constitutional(lambda c: c.cash.functions.revokeOperator(c.settlement.address)),
     ("CashToken", "settlementTransfer"): Row("settlement contract", lambda c: c.cash.functions.settlementTransfer(
         c.w.acct["enterprise"], c.w.acct["enterprise2"], 1), "NotOperator", OPERATOR, ("bank", "NotOperator")),
     # --------------------------------------------------------------- Settlement
     ("Settlement", "settle"): Row("exchange", lambda c: c.settlement.functions.settle([_trade(c)], True), "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+    ("Settlement", "cancelOrder"): Row("enterprise2", lambda c: c.settlement.functions.cancelOrder(_buy_order(c).order.as_tuple()),
+                                       "NotOrderSigner", Open("an order's signer may cancel it whatever its organisation's state: "
+                                                              "cancelling only withdraws consent"),
+                                       ("exchange", "NotOrderSigner")),
     ("Settlement", "setFeeAccount"): Row("exchange", lambda c: c.settlement.functions.setFeeAccount(c.w.acct["exchange"]),
                                          "NotActiveParticipant", "NotActiveParticipant", ("regulator", "NotActiveParticipant")),
     # --------------------------------------------------------------- Allocation

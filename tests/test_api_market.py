@@ -7,11 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from eth_utils import to_checksum_address
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import issue_key
 from ledger.accounting.assets import cea_id
+from ledger.accounting.settlement import BUY, SELL, Order, settlement_domain, trade_id
 from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
 from ledger.store.db import make_engine, sqlite_url
@@ -66,9 +68,29 @@ def fund(w: World, who: str, fen: int) -> None:
     w.tx(w.dep.cash.functions.deposit(w.acct[who], fen, keccak256(f"deposit {who} {fen}".encode())), "bank")
 
 
-def trade(tid: int, seller: str, buyer: str, qty: int, price: int, **kw) -> dict:
-    return {"trade_id": "0x" + tid.to_bytes(32, "big").hex(), "seller": seller, "buyer": buyer, "asset": f"CEA-{YEAR}",
-            "quantity": qty, "price_fen": price, **kw}
+def trade(w: World, tid: int, seller: str, buyer: str, qty: int, price: int, **kw) -> dict:
+    """A fill of a buy and a sell order of ``qty`` at limit ``price`` (nonce ``tid``), each signed by
+    its account's key: the members' consent, as the exchange hands it to the API."""
+    domain = settlement_domain(w.client.chain_id, w.dep.c["Settlement"].address)
+    key = {a.lower(): w.keys[n] for n, a in w.acct.items()}
+
+    def order(account: str, side: int) -> dict:
+        o = Order(to_checksum_address(account), cea_id(YEAR), side, qty, price, 2**40, tid)
+        sig = o.sign(domain, key[account.lower()]).signature
+        return {"account": account, "quantity": qty, "limit_price_fen": price, "expiry": 2**40, "nonce": tid,
+                "signature": "0x" + sig.hex()}
+
+    return {"buy": order(buyer, BUY), "sell": order(seller, SELL), "asset": f"CEA-{YEAR}", "quantity": qty,
+            "price_fen": price, **kw}
+
+
+def trade_key(w: World, t: dict) -> str:
+    """The derived trade id of API trade ``t`` (0x + 64 hex)."""
+    domain = settlement_domain(w.client.chain_id, w.dep.c["Settlement"].address)
+    b, s = t["buy"], t["sell"]
+    bo = Order(to_checksum_address(b["account"]), cea_id(YEAR), BUY, b["quantity"], b["limit_price_fen"], b["expiry"], b["nonce"])
+    so = Order(to_checksum_address(s["account"]), cea_id(YEAR), SELL, s["quantity"], s["limit_price_fen"], s["expiry"], s["nonce"])
+    return "0x" + trade_id(bo.digest(domain), so.digest(domain), 0, t["quantity"], t["price_fen"]).hex()
 
 
 def test_allocation_settlement_retirement_and_audit_through_the_api(env) -> None:
@@ -78,12 +100,13 @@ def test_allocation_settlement_retirement_and_audit_through_the_api(env) -> None
     fund(w, "enterprise2", 1_000_000)
     seller, buyer = w.acct["enterprise"], w.acct["enterprise2"]
     body = {"atomic": False, "reference_close_fen": {f"CEA-{YEAR}": 5000},
-            "trades": [trade(1, seller, buyer, 100, 5200), trade(2, seller, buyer, 10, 5600)]}   # 2nd: above +10 %
+            "trades": [trade(w, 1, seller, buyer, 100, 5200), trade(w, 2, seller, buyer, 10, 5600)]}   # 2nd: above +10 %
     r = http.post("/v1/exchange/trade-batches", json=body, headers=h(keys, "exchange", "b1"))
     assert r.status_code == 200, r.text
-    out = {t["trade_id"][-2:]: t for t in r.json()["trades"]}
-    assert out["01"]["status"] == "settled" and out["02"]["status"] == "refused"
-    assert "price_band" in [v["code"] for v in out["02"]["violations"]]
+    got = r.json()["trades"]
+    assert [t["trade_id"] for t in got] == [trade_key(w, t) for t in body["trades"]]   # ids derived from the signed orders
+    assert got[0]["status"] == "settled" and got[1]["status"] == "refused"
+    assert "price_band" in [v["code"] for v in got[1]["violations"]]
     assert int(w.call(w.dep.cash.functions.balanceOf(seller))) == 100 * 5200
     assert int(w.call(w.dep.assets.functions.balanceOf(buyer, cea_id(YEAR)))) == 100
     # the same Idempotency-Key returns the stored answer; a new key resubmitting trade 1 is a duplicate
@@ -91,10 +114,10 @@ def test_allocation_settlement_retirement_and_audit_through_the_api(env) -> None
     again = http.post("/v1/exchange/trade-batches", json={**body, "trades": body["trades"][:1]}, headers=h(keys, "exchange", "b2"))
     assert again.json()["trades"][0]["status"] == "duplicate"
     assert int(w.call(w.dep.assets.functions.balanceOf(buyer, cea_id(YEAR)))) == 100       # nothing moved twice
-    st = http.get(f"/v1/exchange/trades/{body['trades'][0]['trade_id']}", headers=h(keys, "exchange")).json()
+    st = http.get(f"/v1/exchange/trades/{trade_key(w, body['trades'][0])}", headers=h(keys, "exchange")).json()
     assert st["status"] == "settled" and st["settled_on_chain"] is True and st["value_fen"] == 520_000
     # same-day resale by the buyer is refused by the rule set
-    resale = http.post("/v1/exchange/trade-batches", json={"atomic": True, "trades": [trade(3, buyer, seller, 10, 5200)]},
+    resale = http.post("/v1/exchange/trade-batches", json={"atomic": True, "trades": [trade(w, 3, buyer, seller, 10, 5200)]},
                        headers=h(keys, "exchange", "b3"))
     p = problem(resale, 422, "exchange-rule-violation")
     assert "same_day_resale" in [v["code"] for v in p["trades"][0]["violations"]]
@@ -107,7 +130,7 @@ def test_allocation_settlement_retirement_and_audit_through_the_api(env) -> None
     assert sse.text.count("event: TradeSettled") == 1
     r = http.post("/v1/regulator/freezes", json={"account": seller, "frozen": True, "reason": "test enforcement"}, headers=h(keys, "regulator"))
     assert r.status_code == 200, r.text
-    r = http.post("/v1/exchange/trade-batches", json={"atomic": False, "trades": [trade(4, seller, buyer, 5, 5200)]},
+    r = http.post("/v1/exchange/trade-batches", json={"atomic": False, "trades": [trade(w, 4, seller, buyer, 5, 5200)]},
                   headers=h(keys, "exchange", "b4"))
     assert r.json()["trades"][0]["status"] == "skipped" and r.json()["trades"][0]["reason"] == "seller frozen"
     http.post("/v1/regulator/freezes", json={"account": seller, "frozen": False, "reason": "lifted"}, headers=h(keys, "regulator"))
@@ -162,7 +185,7 @@ def test_ccer_issuance_with_serials_and_a_partial_retirement_certificate(env) ->
 
 def test_market_endpoints_refuse_outsiders_wrong_roles_and_bad_input(env) -> None:
     w, http, keys = env
-    t = trade(9, w.acct["enterprise"], w.acct["enterprise2"], 1, 5000)
+    t = trade(w, 9, w.acct["enterprise"], w.acct["enterprise2"], 1, 5000)
     problem(http.post("/v1/exchange/trade-batches", json={"trades": [t]}), 401, "unauthenticated")
     problem(http.post("/v1/exchange/trade-batches", json={"trades": [t]}, headers=h(keys, "enterprise", "x")), 403, "wrong-role")
     problem(http.post("/v1/registry/issuances", json={"project": 1, "vintage": 2023, "amount": 1}, headers=h(keys, "exchange", "x")),

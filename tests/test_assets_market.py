@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.accounting.assets import ccer_id, cea_id
-from ledger.accounting.settlement import Reason, Trade, trade_id
+from ledger.accounting.settlement import Reason, Trade, matched_orders, settlement_domain
 from ledger.chain.client import Call, ContractRevert, TxResult
 from ledger.contracts.deploy import deploy_assets, deploy_market
 from ledger.contracts.deployment import BINDINGS
-from ledger.crypto.primitives import keccak256, new_private_key
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.offsets.serials import (
     NO_SERIALS,
@@ -57,6 +57,7 @@ class Market:
     acct: dict[str, str]
     bank_refs: int = 0
     roles: dict[str, bytes] = field(default_factory=dict)
+    keys: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def client(self):
@@ -100,7 +101,7 @@ class Market:
                                                        serials.end, keccak256(b"issuance")), "registry")
         return self.registry.decode_events(r, "BatchIssued")[0].batchId
 
-    def retire(self, req: RetirementRequest, who: str = "registry") -> dict[str, Any]:
+    def retire(self, req: RetirementRequest, who: str = "owner") -> dict[str, Any]:
         r = self.tx(self.registry.functions.retire(req.as_tuple()), who)
         (ev,) = self.registry.decode_events(r, "RetirementCertified")
         return {**ev.as_dict(), "gas": r.gas_used}
@@ -113,9 +114,10 @@ def market(world: World, artifacts: dict[str, Any]) -> Iterator[Market]:
     COMPLIANCE_ROLE, register project 1001; reverted when the module ends."""
     client = world.client
     snap = client.rpc("evm_snapshot")
-    acct = dict(world.acct)
+    acct, keys = dict(world.acct), dict(world.keys)
     for name in [*NEW_ORGS, "issuer"]:
-        acct[name] = client.add_account(new_private_key())
+        keys[name] = new_private_key()
+        acct[name] = client.add_account(keys[name])
     client.fund_on_dev_chain([acct[n] for n in [*NEW_ORGS, "issuer"]])
     dep, reg = world.dep, acct["regulator"]
     client.send([Call.of(dep.participants.functions.admit(org_id(u), dep.role(role), uscc_bytes32(u), 28800, acct[n], f"test {n}"), reg)
@@ -124,7 +126,7 @@ def market(world: World, artifacts: dict[str, Any]) -> Iterator[Market]:
     addrs = deploy_market(client, artifacts, reg, dep.participants.address, assets_addr)
     c = lambda name, a: BINDINGS[name](client, a)  # noqa: E731
     m = Market(world, c("CarbonAssets", assets_addr), c("CCERRegistry", addrs["CCERRegistry"]),
-               c("CashToken", addrs["CashToken"]), c("Settlement", addrs["Settlement"]), acct)
+               c("CashToken", addrs["CashToken"]), c("Settlement", addrs["Settlement"]), acct, keys=keys)
     for role in ("CEA_ISSUER_ROLE", "CCER_ISSUER_ROLE", "COMPLIANCE_ROLE", "SETTLEMENT_ROLE"):
         m.roles[role] = bytes(m.call(getattr(m.assets.functions, role)()))
     client.send([Call.of(m.assets.functions.grantOperator(m.roles["CEA_ISSUER_ROLE"], acct["issuer"]), reg),
@@ -241,7 +243,7 @@ def test_partial_retirement_splits_the_range_and_records_the_exact_serials(m: Ma
     assert (c2["cert"]["serialStart"], c2["cert"]["serialEnd"]) == (1050, 1059)
     assert _run(m, b) == (1031, 1049)
     e = m.refused(m.registry.functions.retire(RetirementRequest(m.acct["owner"], b, 30, BENEFICIARY, PURPOSE).as_tuple()),
-                  "registry", "SerialsFragmented")
+                  "owner", "SerialsFragmented")
     assert e.args_[1:] == (1031, 1049, 30)
     c3 = m.retire(RetirementRequest(m.acct["owner"], b, 19, BENEFICIARY, PURPOSE))
     assert (c3["cert"]["serialStart"], c3["cert"]["serialEnd"]) == (1031, 1049)
@@ -249,15 +251,15 @@ def test_partial_retirement_splits_the_range_and_records_the_exact_serials(m: Ma
     assert _run(m, b) == (1060, 1100)
     for start, end in [(1055, 1065), (1001, 1001), (1030, 1031), (1049, 1050)]:
         req = RetirementRequest(m.acct["owner"], b, end - start + 1, BENEFICIARY, PURPOSE, serials=SerialRange(p, start, end))
-        m.refused(m.registry.functions.retire(req.as_tuple()), "registry", "SerialsAlreadyRetired")
+        m.refused(m.registry.functions.retire(req.as_tuple()), "owner", "SerialsAlreadyRetired")
     for bad in [SerialRange(p, 1095, 1104), SerialRange("OTHER-", 1090, 1099), SerialRange(p, 990, 999)]:
         req = RetirementRequest(m.acct["owner"], b, 10, BENEFICIARY, PURPOSE, serials=bad)
-        m.refused(m.registry.functions.retire(req.as_tuple()), "registry", "SerialsOutsideBatch")
+        m.refused(m.registry.functions.retire(req.as_tuple()), "owner", "SerialsOutsideBatch")
     c4 = m.retire(RetirementRequest(m.acct["owner"], b, 41, BENEFICIARY, PURPOSE))
     assert (c4["cert"]["serialStart"], c4["cert"]["serialEnd"]) == (1060, 1100)
     assert _run(m, b) == (0, 0)
     m.refused(m.registry.functions.retire(RetirementRequest(m.acct["owner"], b, 1, BENEFICIARY, PURPOSE).as_tuple()),
-              "registry", "BatchExhausted")
+              "owner", "BatchExhausted")
     assert m.supply(CCER)["retired"] == 100 and m.bal("owner", CCER) == 0
     assert m.call(m.registry.functions.certificateCount()) == 4
 
@@ -273,47 +275,31 @@ def test_certificate_records_holder_amount_serials_beneficiary_purpose_and_reaso
     assert (cert.batchId, cert.amount, cert.serialStart, cert.serialEnd) == (b, 7, 1, 7)
     assert cert.serialPrefix == keccak256(p.encode())
     assert (cert.beneficiary, cert.purpose, cert.reason) == (BENEFICIARY, PURPOSE, "Applied to EY 2017")
-    assert ev["by"].lower() == m.acct["registry"].lower()
+    assert ev["by"].lower() == m.acct["owner"].lower()
     m.refused(m.registry.functions.certificate(0), "registry", "UnknownCertificate")
     m.refused(m.registry.functions.certificate(2), "registry", "UnknownCertificate")
 
 
-def test_batch_without_serials_checks_explicit_ranges_against_earlier_retirements_only(m: Market) -> None:
+def test_batch_without_serials_retires_by_amount_only_and_refuses_any_range(m: Market) -> None:
     b = m.issue_batch(1000)
     owner = m.acct["owner"]
     ev = m.retire(RetirementRequest(owner, b, 10, BENEFICIARY, PURPOSE))  # by amount: no serials
     assert (ev["cert"]["serialPrefix"], ev["cert"]["serialStart"], ev["cert"]["serialEnd"]) == (bytes(32), 0, 0)
     p = "ACR-US-102-2003-274-"
-    m.retire(RetirementRequest(owner, b, 62, BENEFICIARY, PURPOSE, serials=serials(f"{p}120158095 to 120158156")))
-    m.retire(RetirementRequest(owner, b, 16, BENEFICIARY, PURPOSE, serials=serials(f"{p}120158079 to 120158094")))
     req = RetirementRequest(owner, b, 62, BENEFICIARY, PURPOSE, serials=serials(f"{p}120158095 to 120158156"))
-    m.refused(m.registry.functions.retire(req.as_tuple()), "registry", "SerialsAlreadyRetired")  # a repeated row
-    req = RetirementRequest(owner, b, 2, BENEFICIARY, PURPOSE, serials=serials(f"{p}120158094 to 120158095"))
-    m.refused(m.registry.functions.retire(req.as_tuple()), "registry", "SerialsAlreadyRetired")
+    m.refused(m.registry.functions.retire(req.as_tuple()), "owner", "SerialsOutsideBatch")  # no invented range
     req = RetirementRequest(owner, b, 5, BENEFICIARY, PURPOSE, serials=serials(f"{p}120158095 to 120158100"))
-    m.refused(m.registry.functions.retire(req.as_tuple()), "registry", "SerialCountMismatch")
-    # serials of a block issued on-chain cannot be claimed by a batch without serials
-    m.issue_batch(10, SerialRange("CCER-X-", 1, 10))
-    req = RetirementRequest(owner, b, 1, BENEFICIARY, PURPOSE, serials=SerialRange("CCER-X-", 5, 5))
-    m.refused(m.registry.functions.retire(req.as_tuple()), "registry", "SerialsAlreadyIssued")
-    req = RetirementRequest(owner, b, 1000 - 88 + 1, BENEFICIARY, PURPOSE)
-    m.refused(m.registry.functions.retire(req.as_tuple()), "registry", "BatchExhausted")
-    assert m.call(m.registry.functions.batch(b)).retired == 88
+    m.refused(m.registry.functions.retire(req.as_tuple()), "owner", "SerialCountMismatch")
+    req = RetirementRequest(owner, b, 1000 - 10 + 1, BENEFICIARY, PURPOSE)
+    m.refused(m.registry.functions.retire(req.as_tuple()), "owner", "BatchExhausted")
+    assert m.call(m.registry.functions.batch(b)).retired == 10
 
 
-def test_serials_retired_under_a_batch_without_serials_cannot_be_issued_again(m: Market) -> None:
-    b = m.issue_batch(100)
-    m.retire(RetirementRequest(m.acct["owner"], b, 10, BENEFICIARY, PURPOSE, serials=SerialRange("BLK-", 11, 20)))
-    m.refused(m.registry.functions.issueBatch(PROJECT, VINTAGE, 10, "BLK-", 15, 24, bytes(32)), "registry", "SerialsAlreadyRetired")
-    m.issue_batch(10, SerialRange("BLK-", 21, 30))
-
-
-def test_retire_is_open_to_the_holder_and_to_the_registry_only(m: Market) -> None:
+def test_retire_is_the_holders_own_or_relayed_with_its_signature(m: Market) -> None:
     b = m.issue_batch(100)
     owner = m.acct["owner"]
     m.retire(RetirementRequest(owner, b, 1, BENEFICIARY, PURPOSE), who="owner")
-    m.retire(RetirementRequest(owner, b, 1, BENEFICIARY, PURPOSE), who="registry")
-    for who in ("outsider", "enterprise", "exchange"):
+    for who in ("outsider", "enterprise", "exchange", "registry"):
         m.refused(m.registry.functions.retire(RetirementRequest(owner, b, 1, BENEFICIARY, PURPOSE).as_tuple()), who, "NotHolderOrRegistry")
     # an outsider retiring "its own" holding is refused as not admitted
     m.refused(m.registry.functions.retire(RetirementRequest(m.acct["outsider"], b, 1, BENEFICIARY, PURPOSE).as_tuple()),
@@ -332,10 +318,11 @@ def test_retire_refuses_bad_input(m: Market) -> None:
         (RetirementRequest(o, b, 101, BENEFICIARY, PURPOSE), "BatchExhausted"),
         (RetirementRequest(o, b, 1, BENEFICIARY, PURPOSE, serials=SerialRange("", 1, 1)), "InvalidSerialRange"),
         (RetirementRequest(o, b, 1, BENEFICIARY, PURPOSE, serials=SerialRange("P-", 0, 0)), "InvalidSerialRange"),
-        (RetirementRequest(m.acct["enterprise"], b, 1, BENEFICIARY, PURPOSE), "ERC1155InsufficientBalance"),
     ]
     for req, error in cases:
-        m.refused(m.registry.functions.retire(req.as_tuple()), "registry", error)
+        m.refused(m.registry.functions.retire(req.as_tuple()), "owner", error)
+    m.refused(m.registry.functions.retire(RetirementRequest(m.acct["enterprise"], b, 1, BENEFICIARY, PURPOSE).as_tuple()),
+              "enterprise", "ERC1155InsufficientBalance")
 
 
 def test_frozen_holder_cannot_retire_and_pause_stops_retirement(m: Market) -> None:
@@ -351,17 +338,18 @@ def test_frozen_holder_cannot_retire_and_pause_stops_retirement(m: Market) -> No
 
 
 def test_cancel_moves_units_out_into_the_cancelled_bucket(m: Market) -> None:
-    m.issue_batch(100)
+    b = m.issue_batch(100)
     reg = m.registry.functions
-    r = m.tx(reg.cancel(m.acct["owner"], PROJECT, VINTAGE, 40, keccak256(b"Verra")), "registry")
+    r = m.tx(reg.cancel(b, 40, keccak256(b"Verra")), "owner")
     ev = m.registry.decode_events(r, "CreditsCancelled")[0]
-    assert (ev.amount, ev.assetId, ev.destination) == (40, CCER, keccak256(b"Verra"))
+    assert (ev.amount, ev.assetId, ev.destination, ev.batchId) == (40, CCER, keccak256(b"Verra"), b)
     s = m.supply(CCER)
     assert (s["issued"], s["cancelled"], s["holdings"]) == (100, 40, 60)
-    m.refused(reg.cancel(m.acct["owner"], PROJECT, VINTAGE, 40, bytes(32)), "owner", "NotActiveParticipant")
-    m.refused(reg.cancel(m.acct["owner"], 77, VINTAGE, 1, bytes(32)), "registry", "UnknownProject")
-    m.refused(reg.cancel(m.acct["owner"], PROJECT, VINTAGE, 0, bytes(32)), "registry", "ZeroAmount")
-    m.refused(reg.cancel(m.acct["owner"], PROJECT, VINTAGE, 61, bytes(32)), "registry", "ERC1155InsufficientBalance")
+    m.refused(reg.cancel(b, 1, bytes(32)), "outsider", "NotAdmitted")
+    m.refused(reg.cancel(77, 1, bytes(32)), "owner", "UnknownBatch")
+    m.refused(reg.cancel(b, 0, bytes(32)), "owner", "InvalidAmount")
+    m.refused(reg.cancel(b, 61, bytes(32)), "owner", "BatchExhausted")
+    m.refused(reg.cancel(b, 1, bytes(32)), "enterprise", "ERC1155InsufficientBalance")
 
 
 _RETIRE_OPS = st.lists(
@@ -396,7 +384,7 @@ def test_serial_allocation_matches_the_python_mirror(m: Market, ops: list[tuple]
             try:
                 want = book.retire(batch, amount, rng)
             except SerialsRefused as e:
-                m.refused(m.registry.functions.retire(req.as_tuple()), "registry", e.error)
+                m.refused(m.registry.functions.retire(req.as_tuple()), "owner", e.error)
                 continue
             got = m.retire(req)["cert"]
             assert (got["serialStart"], got["serialEnd"]) == (want.start, want.end), (op, want)
@@ -441,7 +429,7 @@ def test_serial_ranges_across_byte_boundaries_match_the_python_mirror(m: Market,
             try:
                 want = book.retire(b, amount, rng)
             except SerialsRefused as e:
-                m.refused(m.registry.functions.retire(req.as_tuple()), "registry", e.error)
+                m.refused(m.registry.functions.retire(req.as_tuple()), "owner", e.error)
                 continue
             got = m.retire(req)["cert"]
             assert (got["serialStart"], got["serialEnd"]) == (want.start, want.end), (op, want)
@@ -486,10 +474,10 @@ def test_replay_of_a_real_acr_retirement_file_refuses_repeats_and_costs_the_same
     assert max(gas[-50:]) <= max(gas[:50]) + 25_000, (gas[:5], gas[-5:])
     assert m.supply(CCER)["retired"] == total
     r, ben, pur, why = rows[100]
-    m.refused(m.registry.functions.retire(RetirementRequest(owner, b, 0 or r.count, ben, pur, why, r).as_tuple()), "registry",
+    m.refused(m.registry.functions.retire(RetirementRequest(owner, b, 0 or r.count, ben, pur, why, r).as_tuple()), "owner",
               "BatchExhausted")
     m.issue_batch(r.count)  # with units to spare, the repeat is refused for its serials
-    m.refused(m.registry.functions.retire(RetirementRequest(owner, b + 1, r.count, ben, pur, why, r).as_tuple()), "registry",
+    m.refused(m.registry.functions.retire(RetirementRequest(owner, b + 1, r.count, ben, pur, why, r).as_tuple()), "owner",
               "SerialsAlreadyRetired")
 
 
@@ -503,7 +491,7 @@ def test_every_mutating_function_refuses_an_outsider(m: Market) -> None:
     m.deposit("enterprise2", 10_000)
     a, r, c, s = m.assets.functions, m.registry.functions, m.cash.functions, m.settlement.functions
     out, ent, ref = m.acct["outsider"], m.acct["enterprise"], keccak256(b"ref")
-    trade = Trade(trade_id("T-1"), ent, m.acct["enterprise2"], CEA, 1, 100).as_tuple()
+    trade = _trade(m, "T-1", 1, 100).as_tuple()
     cases = [
         (a.grantOperator(m.roles["CEA_ISSUER_ROLE"], out), "NotConstitution"),
         (a.revokeOperator(m.roles["CEA_ISSUER_ROLE"], m.acct["issuer"]), "NotConstitution"),
@@ -527,9 +515,12 @@ def test_every_mutating_function_refuses_an_outsider(m: Market) -> None:
         (r.issueBatch(PROJECT, VINTAGE, 1, "", 0, 0, ref), "NotActiveParticipant"),
         (r.retire(RetirementRequest(m.acct["owner"], b, 1, BENEFICIARY, PURPOSE).as_tuple()), "NotHolderOrRegistry"),
         (r.retire(RetirementRequest(out, b, 1, BENEFICIARY, PURPOSE).as_tuple()), "NotAdmitted"),
-        (r.cancel(m.acct["owner"], PROJECT, VINTAGE, 1, ref), "NotActiveParticipant"),
+        (r.cancelFor(m.acct["owner"], 1, 1, ref, 2**40, bytes(65)), "NotActiveParticipant"),
+        (r.retireFor(RetirementRequest(m.acct["owner"], 1, 1, BENEFICIARY, PURPOSE).as_tuple(), 2**40, bytes(65)), "NotActiveParticipant"),
+        (r.clawbackCancel(m.acct["owner"], 1, 1, ref, ref), "NotConstitution"),
+        (c.orderWithdrawal(m.acct["enterprise2"], 1, ref, ref), "NotConstitution"),
         (c.deposit(out, 1, ref), "NotActiveParticipant"),
-        (c.withdraw(m.acct["enterprise2"], 1, ref), "NotActiveParticipant"),
+        (c.withdraw(m.acct["enterprise2"], 1, ref, 2**40, bytes(65)), "NotActiveParticipant"),
         (c.grantOperator(out), "NotConstitution"),
         (c.revokeOperator(m.settlement.address), "NotConstitution"),
         (c.settlementTransfer(m.acct["enterprise2"], out, 1), "NotOperator"),
@@ -672,9 +663,9 @@ def _supply_example(m: Market, ops: list[tuple], attempted: Counter[str], succee
                 fn, who = a.retire(cea, amount if flag else max(1, m.bal(h, cea)), BENEFICIARY, PURPOSE, ""), h
             elif op == "retire_ccer" and batch is not None:
                 req = RetirementRequest(m.acct[h], batch, amount if flag else max(1, m.bal(h, CCER)), BENEFICIARY, PURPOSE)
-                fn, who = m.registry.functions.retire(req.as_tuple()), "registry"
+                fn, who = m.registry.functions.retire(req.as_tuple()), h
             elif op == "cancel":
-                fn, who = m.registry.functions.cancel(m.acct[h], PROJECT, VINTAGE, amount, bytes(32)), "registry"
+                fn, who = m.registry.functions.clawbackCancel(m.acct[h], batch or 1, amount, bytes(32), keccak256(b"r")), "regulator"
             elif op == "clawback":
                 fn = a.clawback(m.acct[h], cea, amount, bytes(32))
             elif op == "surrender":
@@ -700,6 +691,12 @@ def _supply_example(m: Market, ops: list[tuple], attempted: Counter[str], succee
 
 
 # ============================================================================ CashToken
+def _withdrawal(m: Market, account: str, fen: int, ref: bytes) -> bytes:
+    """The holder's signed withdrawal request (deadline 2^40)."""
+    name = next(n for n, a in m.acct.items() if a == account)
+    return Signer(m.keys[name]).sign_digest(m.call(m.cash.functions.withdrawalDigest(account, fen, keccak256(ref), 2**40)))
+
+
 def test_cash_token_is_minted_and_burnt_by_the_bank_only_against_unique_references(m: Market) -> None:
     c, ent = m.cash.functions, m.acct["enterprise"]
     assert m.call(c.decimals()) == 0 and m.call(c.name()) == "CarbonLedger CNY deposit"
@@ -710,9 +707,10 @@ def test_cash_token_is_minted_and_burnt_by_the_bank_only_against_unique_referenc
     m.refused(c.deposit(ent, 1, bytes(32)), "bank", "BankRefInvalidOrUsed")
     m.refused(c.deposit(ent, 0, keccak256(b"ICBC-0002")), "bank", "ZeroAmount")
     m.refused(c.deposit(m.acct["outsider"], 1, keccak256(b"ICBC-0002")), "bank", "NotAdmitted")
-    m.tx(c.withdraw(ent, 234_500, keccak256(b"ICBC-0003")), "bank")
-    m.refused(c.withdraw(ent, 1_000_001, keccak256(b"ICBC-0004")), "bank", "ERC20InsufficientBalance")
-    m.refused(c.withdraw(ent, 0, keccak256(b"ICBC-0004")), "bank", "ZeroAmount")
+    m.tx(c.withdraw(ent, 234_500, keccak256(b"ICBC-0003"), 2**40, _withdrawal(m, ent, 234_500, b"ICBC-0003")), "bank")
+    m.refused(c.withdraw(ent, 1_000_001, keccak256(b"ICBC-0004"), 2**40, _withdrawal(m, ent, 1_000_001, b"ICBC-0004")),
+              "bank", "ERC20InsufficientBalance")
+    m.refused(c.withdraw(ent, 0, keccak256(b"ICBC-0004"), 2**40, bytes(65)), "bank", "ZeroAmount")
     assert m.cash_of("enterprise") == 1_000_000 and m.call(c.totalSupply()) == 1_000_000
     assert m.call(c.bankRefUsed(keccak256(b"ICBC-0003"))) is True
     m.refused(c.transfer(m.acct["enterprise2"], 1), "enterprise", "TransfersOnlyThroughSettlement")
@@ -739,7 +737,18 @@ def _setup_trading(m: Market, cea: int = 1_000, fen: int = 10_000_000) -> None:
 
 def _trade(m: Market, ref: str, qty: int = 10, price: int = 9_796, seller: str = "enterprise", buyer: str = "enterprise2",
            asset: int = CEA, bfee: int = 0, sfee: int = 0) -> Trade:
-    return Trade(trade_id(ref), m.acct[seller], m.acct[buyer], asset, qty, price, bfee, sfee)
+    """A fill of a buy and a sell order (nonce from ``ref``) signed by the buyer and the seller."""
+    buy, sell = matched_orders(_domain(m), (m.acct[seller], m.keys[seller]), (m.acct[buyer], m.keys[buyer]), asset,
+                               max(qty, 1), price, 2**40, int.from_bytes(keccak256(ref.encode())), 10**9)
+    return Trade(buy, sell, qty, price, 0, bfee, sfee)
+
+
+def _domain(m: Market) -> Any:
+    return settlement_domain(m.client.chain_id, m.settlement.address)
+
+
+def _tid(m: Market, t: Trade) -> bytes:
+    return t.trade_id(_domain(m))
 
 
 def _settle(m: Market, trades: list[Trade], atomic: bool) -> TxResult:
@@ -756,8 +765,8 @@ def test_a_trade_settles_delivery_versus_payment_with_fees(m: Market) -> None:
     assert m.cash_of("enterprise2") == 10_000_000 - 979_600 - 490
     assert m.cash_of("enterprise") == 979_600 - 490
     assert m.cash_of("exchange") == 980
-    assert m.call(m.settlement.functions.settledAt(t.trade_id)) > 0
-    assert m.call(m.settlement.functions.settledAt(trade_id("never"))) == 0
+    assert m.call(m.settlement.functions.settledAt(_tid(m, t))) > 0
+    assert m.call(m.settlement.functions.settledAt(keccak256(b"never"))) == 0
 
 
 def test_a_trade_id_settles_at_most_once_and_a_retried_batch_is_a_no_op(m: Market) -> None:
@@ -781,12 +790,12 @@ def test_a_batch_with_one_bad_trade_reverts_whole_in_atomic_mode(m: Market) -> N
     _setup_trading(m)
     trades = [_trade(m, "A-1"), _trade(m, "A-2", qty=5_000), _trade(m, "A-3")]
     e = m.refused(m.settlement.functions.settle([t.as_tuple() for t in trades], True), "exchange", "TradeFailed")
-    assert e.args_ == (1, trade_id("A-2"), Reason.SELLER_LACKS_ASSET)
+    assert e.args_ == (1, _tid(m, trades[1]), Reason.SELLER_LACKS_ASSET)
     # mined anyway (no pre-flight): it reverts and nothing moves
     r = m.client.send([Call.of(m.settlement.functions.settle([t.as_tuple() for t in trades], True), m.acct["exchange"],
                                gas=2_000_000)], raise_on_revert=False)[0]
     assert r.status == 0
-    assert m.bal("enterprise2", CEA) == 0 and m.call(m.settlement.functions.settledAt(trade_id("A-1"))) == 0
+    assert m.bal("enterprise2", CEA) == 0 and m.call(m.settlement.functions.settledAt(_tid(m, trades[0]))) == 0
 
 
 def test_a_batch_with_one_bad_trade_skips_it_in_skip_mode(m: Market) -> None:
@@ -794,10 +803,10 @@ def test_a_batch_with_one_bad_trade_skips_it_in_skip_mode(m: Market) -> None:
     trades = [_trade(m, "S-1"), _trade(m, "S-2", qty=5_000), _trade(m, "S-3")]
     r = _settle(m, trades, False)
     skipped = m.settlement.decode_events(r, "TradeSkipped")
-    assert [(s.tradeId, s.reasonCode) for s in skipped] == [(trade_id("S-2"), Reason.SELLER_LACKS_ASSET)]
+    assert [(s.tradeId, s.reasonCode) for s in skipped] == [(_tid(m, trades[1]), Reason.SELLER_LACKS_ASSET)]
     assert len(m.settlement.decode_events(r, "TradeSettled")) == 2
     assert m.bal("enterprise2", CEA) == 20
-    assert m.call(m.settlement.functions.settledAt(trade_id("S-2"))) == 0
+    assert m.call(m.settlement.functions.settledAt(_tid(m, trades[1]))) == 0
     # a skipped trade may be resubmitted once it can settle
     m.issue_cea("enterprise", 5_000)
     m.deposit("enterprise2", 50_000_000)
@@ -811,7 +820,6 @@ def test_every_reason_code_is_reported_and_nothing_moves_for_a_refused_trade(m: 
     m.issue_cea("enterprise2", 10)
     ex = m.settlement.functions
     cases = [
-        (Trade(bytes(32), m.acct["enterprise"], m.acct["enterprise2"], CEA, 1, 1), Reason.INVALID_TRADE_ID),
         (_trade(m, "R-q0", qty=0), Reason.ZERO_QUANTITY),
         (_trade(m, "R-p0", price=0), Reason.ZERO_PRICE),
         (_trade(m, "R-same", buyer="enterprise"), Reason.SAME_PARTY),
@@ -828,7 +836,7 @@ def test_every_reason_code_is_reported_and_nothing_moves_for_a_refused_trade(m: 
     for t, code in cases:
         assert m.call(ex.check(t.as_tuple())).reasonCode == code, t
         e = m.refused(ex.settle([t.as_tuple()], True), "exchange", "TradeFailed")
-        assert e.args_ == (0, t.trade_id, code)
+        assert e.args_ == (0, _tid(m, t), code)
     r = _settle(m, [t for t, _ in cases], False)
     assert [s.reasonCode for s in m.settlement.decode_events(r, "TradeSkipped")] == [c for _, c in cases]
     assert (m.bal("enterprise", CEA), m.bal("enterprise2", CEA), m.cash_of("enterprise2")) == (1_000, 10, 100_000)
@@ -851,7 +859,7 @@ def test_every_reason_code_is_reported_and_nothing_moves_for_a_refused_trade(m: 
        bfee=st.one_of(st.just(0), st.integers(0, 2**256 - 1)))
 def test_trade_value_matches_the_python_mirror(m: Market, qty: int, price: int, bfee: int) -> None:
     """Settlement.check's value (fen) equals Trade.value_fen, and the overflow rule agrees."""
-    t = Trade(trade_id("V"), m.acct["enterprise"], m.acct["enterprise2"], CEA, qty, price, bfee, 0)
+    t = _trade(m, "V", qty, price, bfee=bfee)
     chk = m.call(m.settlement.functions.check(t.as_tuple()))
     code, value = chk.reasonCode, chk.valueFen
     overflow = qty >= 2**128 or price >= 2**128 or t.value_fen + bfee >= 2**256

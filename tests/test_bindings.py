@@ -33,7 +33,7 @@ from ledger.contracts._generated.meter_data_anchor import (
     OraclesResult,
 )
 from ledger.contracts._generated.participant_registry import ParticipantRegistryFunctions
-from ledger.contracts._generated.settlement import SettlementFunctions, Trade
+from ledger.contracts._generated.settlement import Order, SettlementFunctions, Trade
 from ledger.contracts.anchored import AnchoredBatch, device_batches
 from ledger.contracts.binding import encode_call, json_ready, to_abi
 from ledger.contracts.compiler import Artifact
@@ -260,7 +260,8 @@ def test_binding_calldata_is_bit_identical_to_web3(artifacts: dict[str, Artifact
     sigs = [b"\x05" * 65, b"\x06" * 65]
     assert MeterDataAnchorFunctions(other).anchor(rep, sigs).data == web3_data("MeterDataAnchor", "anchor", to_abi(
         rep, _fn("anchor")["inputs"][0]), sigs)
-    trades = [Trade(b"\x07" * 32, ADDR, other, 5, 10, 9_800, 1, 2), Trade(b"\x08" * 32, other, ADDR, 6, 1, 1, 0, 0)]
+    buy, sell = Order(ADDR, 5, 0, 10, 9_800, 3, 2**40, 7), Order(other, 5, 1, 10, 9_700, 3, 2**40, 8)
+    trades = [Trade(buy, b"\x01" * 65, sell, b"\x02" * 65, 0, 10, 9_800, 1, 2), Trade(buy, b"", sell, b"\x03", 1, 1, 1, 0, 0)]
     settle = SettlementFunctions(other).settle(trades, True)
     assert settle.data == web3_data("Settlement", "settle", [dataclasses.astuple(t) for t in trades], True)
     req = RetirementRequest(holder=ADDR, batchId=3, amount=7, serialPrefix="CCER-1-", serialStart=1, serialEnd=7,

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 from web3 import Web3
 
-from ledger.accounting.settlement import Trade, trade_id
+from ledger.accounting.settlement import Trade, matched_orders, settlement_domain
 from ledger.chain.anvil import AnvilNode, anvil_binary
 from ledger.chain.client import FastCall
 from ledger.contracts.compiler import REPO_ROOT, compile_contracts
@@ -132,7 +132,11 @@ def test_fast_calldata_equals_web3_encoding() -> None:
     pr = w3.eth.contract(address=other, abi=art["ParticipantRegistry"].abi)
     args = (4, b"BIT".ljust(32, b"\0"), 2016, 0, 123_456_789, 1, b"\x01" * 32, 0)
     assert FastCall(em, "recordDeclared")(sender, *args).data == _web3_data(em, "recordDeclared", *args)
-    trades = [Trade(trade_id(f"t{i}"), sender, other, 1 << 248 | 2016 << 232, 10 + i, 5_000).as_tuple() for i in range(3)]
+    domain = settlement_domain(31337, other)
+    trades = []
+    for i in range(3):
+        buy, sell = matched_orders(domain, (sender, b"\x05" * 32), (other, b"\x06" * 32), 1 << 248 | 2016 << 232, 10 + i, 5_000, 2**40, i)
+        trades.append(Trade(buy, sell, 10 + i, 5_000).as_tuple())
     assert FastCall(st, "settle")(sender, trades, True).data == _web3_data(st, "settle", trades, True)
     admit = (b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, 28_800, other, "AMPD plant 7 unit 1 (simulation identity)")
     assert FastCall(pr, "admit")(sender, *admit).data == _web3_data(pr, "admit", *admit)

@@ -8,8 +8,8 @@ dev chain at ``--rpc-url``), in bulk: hundreds of signed transactions per JSON-R
 
 Who acts on the ledger
     * one regulator (deploys, admits, grants CarbonAssets' CCER_ISSUER_ROLE to CCERRegistry);
-    * one registry operator (REGISTRY_ROLE) who registers projects, issues batches and retires
-      on the holders' behalf;
+    * one registry operator (REGISTRY_ROLE) who registers projects and issues batches (each
+      holder retires and cancels its own units: contracts v2 consent);
     * one project-owner / holding account per source registry (PROJECT_OWNER_ROLE), e.g.
       "ACR holdings (replay)". Real developers and account holders have no USCC (统一社会信用代码),
       so they cannot be admitted one by one: their names go into the certificate text instead
@@ -65,6 +65,7 @@ from ledger.offsets.registry_exports import (
     project_number,
     reconcile,
 )
+from ledger.offsets.serials import SerialBook
 from ledger.store.db import make_engine, sqlite_url
 
 #: Calls per ChainClient.send (one JSON-RPC batch of signed transactions).
@@ -212,16 +213,18 @@ def _retire_label(p: PlannedRetirement) -> str:
     return f"{r.file}:{r.row}" + (f"#{p.part}" if p.parts > 1 else "")
 
 
-def _retire_call(rl: ReplayLedger, reg: str, p: PlannedRetirement, batch_id: int) -> Call:
+def _retire_call(rl: ReplayLedger, reg: str, p: PlannedRetirement, batch_id: int, on_chain_serials: bool = True) -> Call:
     r = p.retirement
     details = "; ".join(x for x in (
         r.details, f"{r.file}:{r.row}", f"serials {r.serial}",
         f"effective {r.effective_on.isoformat()}",
         f"part {p.part} of {p.parts}" if p.parts > 1 else "") if x)
-    req = (rl.acct[reg], batch_id, p.amount, p.prefix, p.start, p.end,
+    prefix, start, end = (p.prefix, p.start, p.end) if on_chain_serials else ("", 0, 0)
+    req = (rl.acct[reg], batch_id, p.amount, prefix, start, end,
            r.account_holder or f"(no account holder in {r.file})",
            r.reason or f"(no retirement reason in {r.file})", details)
-    return rl.fast("retire")(rl.acct["registry"], req, label=_retire_label(p))
+    # the holder (the registry's replay account) retires its own units: v2 consent
+    return rl.fast("retire")(rl.acct[reg], req, label=_retire_label(p))
 
 
 def _batch_id(rl: ReplayLedger, result: TxResult) -> int:
@@ -357,6 +360,8 @@ def _run(client: ChainClient, artifacts: dict[str, Artifact], exports: RegistryE
         # 3. retirements (all issuance is mined by now)
         say(f"{r} retirements")
         calls, part_of = [], {}
+        planned = {b.index: b for b in plan.batches}
+        export_serials = SerialBook()
         for p in plan.retirements:
             if p.batch_index not in batch_ids:
                 x = p.retirement
@@ -365,7 +370,22 @@ def _run(client: ChainClient, artifacts: dict[str, Artifact], exports: RegistryE
                                             p.amount, "retirement"))
                 adv(1)
                 continue
-            calls.append(_retire_call(rl, r, p, batch_ids[p.batch_index]))
+            unserialled = planned[p.batch_index].serial_prefix == ""
+            if unserialled and p.prefix:
+                # v2: a batch issued without serials is retired by amount (no invented range on
+                # chain); the export's range is checked here against the rows before it and kept
+                # in the certificate's reason text
+                hit = export_serials.overlapping("retired", p.prefix, p.start, p.end)
+                if hit is not None:
+                    x = p.retirement
+                    refused_here.append(Refusal(r, x.file, x.row, f"SerialsAlreadyRetired: {p.prefix}{p.start} to {p.end} "
+                                                f"overlaps {p.prefix}{hit[0]} to {hit[1]} retired by an earlier row (export "
+                                                "serials, checked off-chain: the batch has no on-chain serials)",
+                                                x.project_id, p.amount, "retirement"))
+                    adv(1)
+                    continue
+                export_serials.record("retired", p.prefix, p.start, p.end)
+            calls.append(_retire_call(rl, r, p, batch_ids[p.batch_index], on_chain_serials=not unserialled))
             part_of[_retire_label(p)] = p
         sent_r = client.send_all(calls, chunk=chunk, advance=adv)
         retired: Counter[str] = Counter()
@@ -385,13 +405,20 @@ def _run(client: ChainClient, artifacts: dict[str, Artifact], exports: RegistryE
         # 4. cancellations (CAR: canceled for ARB compliance, converted to VCUs, canceled)
         say(f"{r} cancellations")
         calls, cancel_of = [], {}
+        index_of = {id(b.issuance): b.index for b in plan.batches}
         for c in plan.cancellations:
             label = f"{c.issuance.file}:{c.issuance.row} cancel {c.destination}"
+            index = index_of.get(id(c.issuance))
+            if index not in batch_ids:
+                refused_here.append(Refusal(r, c.issuance.file, c.issuance.row, f"cancellation to {c.destination}: its "
+                                            "issuance batch was not issued", c.issuance.project_id, c.amount,
+                                            "cancellation"))
+                adv(1)
+                continue
             cancel_of[label] = c
-            calls.append(rl.fast("cancel")(
-                rl.acct["registry"], rl.acct[r],
-                project_number(c.issuance.project_id), c.issuance.vintage, c.amount,
-                c.destination.encode().ljust(32, b"\x00"), label=label))
+            # the holder (the registry's replay account) cancels its own units: v2 consent
+            calls.append(rl.fast("cancel")(rl.acct[r], batch_ids[index], c.amount,
+                                           c.destination.encode().ljust(32, b"\x00"), label=label))
         sent_c = client.send_all(calls, chunk=chunk, advance=adv)
         cancelled: Counter[str] = Counter()
         for label in sent_c.ok:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.accounting.assets import cea_id
-from ledger.accounting.settlement import Trade, trade_id
+from ledger.accounting.settlement import Trade, matched_orders, settlement_domain
 from ledger.chain.anvil import AnvilNode, anvil_binary, free_port
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
@@ -54,7 +54,8 @@ def measure_asset_gas(project_root: Path = REPO_ROOT) -> dict[str, int]:
 
 def _measure(node: AnvilNode, artifacts: dict[str, Artifact], tmp: Path) -> dict[str, int]:
     client = ChainClient(node.url, make_engine(sqlite_url(tmp / "journal.sqlite")), error_abis=[a.abi for a in artifacts.values()])
-    acct = {n: client.add_account(new_private_key()) for n in ["regulator", "issuer", *ORGS]}
+    keys = {n: new_private_key() for n in ["regulator", "issuer", *ORGS]}
+    acct = {n: client.add_account(k) for n, k in keys.items()}
     client.fund_on_dev_chain(acct.values())
     reg = acct["regulator"]
     dep = Deployment(client, deploy_all(client, artifacts, reg, org_id(REGULATOR_USCC), uscc_bytes32(REGULATOR_USCC)))
@@ -91,10 +92,10 @@ def _measure(node: AnvilNode, artifacts: dict[str, Artifact], tmp: Path) -> dict
     g["retire CCER, serials allocated (next)"] = gas(registry.functions.retire(req.as_tuple()), "owner")
     explicit = RetirementRequest(owner, 1, 100, "Seattle City Light", "Environmental Benefit", "",
                                  SerialRange(prefix, 50_001, 50_100))
-    g["retire CCER, explicit serial range"] = gas(registry.functions.retire(explicit.as_tuple()), "registry")
+    g["retire CCER, explicit serial range"] = gas(registry.functions.retire(explicit.as_tuple()), "owner")
     # many pieces of one block, as in real retirement files: gas must not grow
     calls = [Call.of(registry.functions.retire(RetirementRequest(owner, 2, 3, "b", "p", "", SerialRange(prefix, s, s + 2)).as_tuple()),
-                     acct["registry"], gas=500_000) for s in range(100_001, 100_001 + 3 * 1_000, 3)]
+                     acct["owner"], gas=500_000) for s in range(100_001, 100_001 + 3 * 1_000, 3)]
     res = []
     for i in range(0, len(calls), 200):
         res += client.send(calls[i:i + 200])
@@ -104,9 +105,16 @@ def _measure(node: AnvilNode, artifacts: dict[str, Artifact], tmp: Path) -> dict
                  Call.of(settlement.functions.setFeeAccount(acct["exchange"]), acct["exchange"])])
     client.send([Call.of(cash.functions.deposit(acct["seller"], 10**13, keccak256(b"bank-2")), acct["bank"])])
 
+    domain = settlement_domain(client.chain_id, settlement.address)
+    seller, buyer = (acct["seller"], keys["seller"]), (acct["buyer"], keys["buyer"])
+
     def trades(tag: str, n: int) -> list[tuple[Any, ...]]:
-        return [Trade(trade_id(f"{tag}-{i}"), acct["seller"], acct["buyer"], cea, 1 + i % 9, 9_796 + i, 49, 49).as_tuple()
-                for i in range(n)]
+        out = []
+        for i in range(n):  # one pair of signed orders per trade (the members' consent), fee cap 49 fen/t
+            q, p = 1 + i % 9, 9_796 + i
+            buy, sell = matched_orders(domain, seller, buyer, cea, q, p, 2**40, int.from_bytes(keccak256(f"{tag}-{i}".encode())), 49)
+            out.append(Trade(buy, sell, q, p, 0, 49, 49).as_tuple())
+        return out
 
     g["settle 1 trade (DvP, both fees)"] = gas(settlement.functions.settle(trades("one", 1), True), "exchange")
     hundred = gas(settlement.functions.settle(trades("hundred", 100), True), "exchange")
