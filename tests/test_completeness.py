@@ -22,9 +22,10 @@ import pytest
 from ledger.accounting.emissions import emissions_kg
 from ledger.chain.client import Call, ContractRevert
 from ledger.identifiers import org_id
+from tests import test_allocation_compliance as ac
 from tests.conftest import GRID_EF_SCALED, USCC, World
 from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
-from tests.test_allocation_compliance import (  # noqa: F401  (module fixture and helpers)
+from tests.test_allocation_compliance import (
     COAL,
     ELEC,
     EV,
@@ -40,12 +41,13 @@ from tests.test_allocation_compliance import (  # noqa: F401  (module fixture an
     now,
     open_period,
     refused,
-    s,
     status,
-    sysm,
     travel_to,
 )
 from tests.test_contracts import anchor_day
+
+#: The allocation module's system (module fixture, reverted per test) reused here.
+sysm, s = ac.sysm, ac.s
 
 PURCHASED = 1  # EmissionsRegistry.ActivityType.PurchasedElectricity
 SHORTFALL = 2  # Compliance.Status.Shortfall
