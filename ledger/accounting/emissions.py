@@ -12,7 +12,6 @@ Every function here performs exactly the integer steps that the Solidity contrac
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 
 from eth_abi import encode
@@ -34,25 +33,80 @@ def emissions_kg(wh: int, ef_scaled: int) -> int:
             环办气候函〔2023〕43号).
 
     Raises:
-        ValueError: on a negative argument.
+        ValueError: on a negative argument. Uint256Overflow: where EmissionsRegistry.emissionsKg
+        reverts (Wh × EF + 5e6 above 2**256 − 1).
     """
     return _half_up(_KG_DIVISOR, wh=wh, ef_scaled=ef_scaled)
+
+
+#: Largest uint256: the contracts' checked arithmetic reverts (panic 0x11) above it.
+UINT256_MAX = 2**256 - 1
+
+
+class Uint256Overflow(ArithmeticError):
+    """An argument or an intermediate result exceeds the contract's integer type: where the
+    contract reverts (Solidity 0.8 checked arithmetic, panic 0x11, or an ABI bound), the mirror
+    raises this."""
+
+
+def check_uint(name: str, value: int, bits: int = 256) -> int:
+    """``value`` if it fits ``uint{bits}``.
+
+    Raises:
+        ValueError: negative. Uint256Overflow: above 2**bits − 1.
+    """
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    if value >> bits:
+        raise Uint256Overflow(f"{name} = {value} does not fit uint{bits}")
+    return value
+
+
+def checked_mul(*factors: int) -> int:
+    """Π factors left to right as Solidity's checked ``a * b * …`` (each partial product must fit
+    uint256, even when a later factor is 0).
+
+    Raises:
+        Uint256Overflow: a partial product above 2**256 − 1.
+    """
+    out = 1
+    for i, f in enumerate(factors):
+        out *= f
+        if out > UINT256_MAX:
+            raise Uint256Overflow(f"product of the first {i + 1} factors overflows uint256")
+    return out
+
+
+def checked_add(*terms: int) -> int:
+    """Σ terms as Solidity's checked ``+``.
+
+    Raises:
+        Uint256Overflow: the sum exceeds 2**256 − 1.
+    """
+    out = sum(terms)
+    if out > UINT256_MAX:
+        raise Uint256Overflow("sum overflows uint256")
+    return out
 
 
 def _non_negative(**values: int) -> None:
     bad = {k: v for k, v in values.items() if v < 0}
     if bad:
         raise ValueError(f"arguments must be >= 0, got {bad}")
+    for k, v in values.items():
+        check_uint(k, v)
 
 
 def _half_up(divisor: int, **factors: int) -> int:
-    """⌊Π factors / divisor + ½⌋ in integers, as the contracts round (one rounding at the end).
+    """⌊Π factors / divisor + ½⌋ in integers, as the contracts round (one rounding at the end),
+    with the contracts' checked arithmetic: ``(a * b * … + divisor / 2) / divisor``.
 
     Raises:
-        ValueError: a negative factor (named in the message).
+        ValueError: a negative factor (named in the message). Uint256Overflow: an argument or an
+        intermediate result above 2**256 − 1 (the contract reverts).
     """
     _non_negative(**factors)
-    return (math.prod(factors.values()) + divisor // 2) // divisor
+    return checked_add(checked_mul(*factors.values()), divisor // 2) // divisor
 
 
 def ef_to_scaled(ef_kg_per_kwh: str) -> int:
