@@ -492,8 +492,8 @@ contract EmissionsRegistry {
         bytes32 org = participants.orgOf(msg.sender);
         _requireMeter(deviceId, org);
         (uint64 periodStart, uint64 periodEnd) = monthWindow(org, year, month);
-        _requireAssignedSet(org, year, factorSetId);
         uint256 ef = _gridFactor(factorSetId, year);
+        _requireAssignedSet(org, year, factorSetId);
 
         recordId = ++_recordCount;
         Record storage r = _records[recordId];
@@ -570,11 +570,11 @@ contract EmissionsRegistry {
         uint256 f;
         if (activityType == ActivityType.FuelCombustion) {
             if (subject == bytes32(0)) revert MissingFuelCode();
-            _requireAssignedSet(org, year, factorSetId);
             f = _factor(factorSetId, year, FactorCodes.fuelCo2(subject), FactorCodes.FUEL_CO2_SCALE);
-        } else if (activityType == ActivityType.PurchasedHeat) {
             _requireAssignedSet(org, year, factorSetId);
+        } else if (activityType == ActivityType.PurchasedHeat) {
             f = _factor(factorSetId, year, FactorCodes.HEAT_EF, FactorCodes.HEAT_EF_SCALE);
+            _requireAssignedSet(org, year, factorSetId);
         } else if (factorSetId != 0) {
             revert UnexpectedFactorSet(factorSetId);
         }
@@ -636,8 +636,8 @@ contract EmissionsRegistry {
         if (d.oxidationRate > OXIDATION_RATE_ONE) revert InvalidOxidationRate(d.oxidationRate);
         bytes32 org = participants.orgOf(msg.sender);
         (uint64 periodStart, uint64 periodEnd) = _periodWindow(org, d.year, d.month);
-        if (d.factorSetId != 0) _requireAssignedSet(org, d.year, d.factorSetId);
         FuelParameters memory fp = _resolveFuelParameters(d);
+        if (d.factorSetId != 0) _requireAssignedSet(org, d.year, d.factorSetId);
         _claimGranularity(org, ActivityType.FuelCombustion, d.fuel, d.year, d.month);
 
         recordId = ++_recordCount;

@@ -846,6 +846,7 @@ def test_gas_of_allocation_and_surrender(s: SimpleNamespace, capsys: pytest.Capt
     gas["preAllocateBatch x100"] = s.w.tx(fa.preAllocateBatch(YEAR, s.bench_set, orgs, [10**12 + i for i in range(100)],
                                                              [10**9] * 100, [EV] * 100), "regulator").gas_used
     em = s.d.emissions.functions
+    s.c.send([Call.of(em.enrolSources(o, YEAR, [ELEC], [ZERO32]), reg) for o in orgs])   # each year's one source
     res = s.c.send([Call.of(em.recordDeclared(ELEC, ZERO32, YEAR, 0, 5 * 10**11 + i, 0, EV, 0), a) for i, a in enumerate(accts)])
     rids = [s.d.emissions.decode_events(r, "ActivityRecorded")[0].recordId for r in res]
     s.c.send([Call.of(em.submit(r), a) for r, a in zip(rids, accts)])

@@ -127,10 +127,6 @@ def test_enrolment_is_the_regulators_and_refuses_bad_input(s: SimpleNamespace) -
 
 
 # ----------------------------------------------------------------------------- meter data
-def _assign(w: World, year: int = 2007) -> None:
-    w.tx(w.dep.emissions.functions.assignFactorSet(org_id(USCC["enterprise"]), year, w.factor_set), "regulator")
-
-
 def test_the_enterprise_cannot_pick_a_favourable_factor_set(chain: World) -> None:
     """v1: any published set applying to the year could be named per record, e.g. one with a lower
     grid factor. Now only the set the regulator assigned to the enterprise-year is accepted."""
@@ -140,10 +136,9 @@ def test_the_enterprise_cannot_pick_a_favourable_factor_set(chain: World) -> Non
     low = w.dep.factors.decode_events(res, "FactorSetPublished")[0].factorSetId
     for k in range(31):
         anchor_day(w, DAY0 + k * 86_400, [1_000_000], first_seq=1 + k)
+    assert w.call(em.assignedFactorSet(org_id(USCC["enterprise"]), 2007)) == w.factor_set   # the world's regulator assigned it
     _refused(w, em.recordPurchasedElectricity(w.device, 2007, 1, 0, 30, low, EV, 0), "enterprise", "FactorSetNotAssigned")
-    _assign(w)
     _refused(w, em.assignFactorSet(org_id(USCC["enterprise"]), 2007, low), "regulator", "FactorSetAlreadyAssigned")
-    _refused(w, em.recordPurchasedElectricity(w.device, 2007, 1, 0, 30, low, EV, 0), "enterprise", "FactorSetNotAssigned")
     w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 30, w.factor_set, EV, 0), "enterprise")
     rid = w.call(em.currentRecord(org_id(USCC["enterprise"]), PURCHASED, w.device, 2007, 1))
     assert w.dep.emissions.record(rid).factorValue == GRID_EF_SCALED
@@ -154,7 +149,6 @@ def test_a_month_with_a_missing_day_is_refused_unless_the_gap_is_declared(chain:
     (MissingDays) until the enterprise declares the gap and the regulator assesses its substitute;
     the record then carries metered + substitute Wh, never less than the metered Wh."""
     w, em = chain, chain.dep.emissions.functions
-    _assign(w)
     for k in range(31):
         if k != 14:                                                           # 15 January has no batch
             anchor_day(w, DAY0 + k * 86_400, [1_000_000], first_seq=1 + k)
@@ -179,7 +173,6 @@ def test_a_month_with_a_missing_day_is_refused_unless_the_gap_is_declared(chain:
 def test_confirm_recomputes_from_the_superseding_batches(chain: World) -> None:
     """v1 confirmed the Wh summed at recording time even after a batch was superseded."""
     w, em, a = chain, chain.dep.emissions.functions, chain.dep.anchor
-    _assign(w)
     ids = [anchor_day(w, DAY0 + k * 86_400, [1_000_000], first_seq=1 + 10 * k) for k in range(31)]
     w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 30, w.factor_set, EV, 0), "enterprise")
     rid = w.call(em.currentRecord(org_id(USCC["enterprise"]), PURCHASED, w.device, 2007, 1))
