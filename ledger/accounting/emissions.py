@@ -242,3 +242,60 @@ def fuel_cc_code(fuel: bytes) -> bytes:
 def fuel_of_code(fuel: bytes) -> bytes:
     """Factor code of fuel ``fuel``'s default oxidation rate (FactorCodes.fuelOxidationRate), × 1e6."""
     return _code("FUEL_OF_FRACTION", fuel)
+
+
+# ---------------------------------------------------------------- completeness (issue 12)
+#: Seconds of a local day (fixed UTC offsets, no DST; EmissionsRegistry.DAY_SECONDS).
+DAY_SECONDS = 86_400
+
+
+def missing_day_mask(window_start: int, window_end: int, batches: list[tuple[int, int]]) -> int:
+    """Days of ``[window_start, window_end)`` (bit d − 1 = local day d) not fully covered by the
+    non-overlapping ``batches`` ((start, end) UTC seconds inside the window): the mirror of
+    EmissionsRegistry's coverage check (MissingDays).
+
+    Raises:
+        ValueError: a batch outside the window or a window not a whole number of days.
+    """
+    if window_end <= window_start or (window_end - window_start) % DAY_SECONDS:
+        raise ValueError(f"window [{window_start}, {window_end}) is not a whole number of days")
+    days = (window_end - window_start) // DAY_SECONDS
+    covered = [0] * days
+    for s, e in batches:
+        if s < window_start or e > window_end or e < s:
+            raise ValueError(f"batch [{s}, {e}) is outside the window")
+        while s < e:
+            d = (s - window_start) // DAY_SECONDS
+            seg = min(e, window_start + (d + 1) * DAY_SECONDS)
+            covered[d] += seg - s
+            s = seg
+    return sum(1 << d for d in range(days) if covered[d] < DAY_SECONDS)
+
+
+def day_mask(days: list[int] | set[int]) -> int:
+    """Day mask of 1-based local days ``days`` (bit d − 1 = day d).
+
+    Raises:
+        ValueError: a day outside 1..31.
+    """
+    bad = [d for d in days if not 1 <= d <= 31]
+    if bad:
+        raise ValueError(f"days must be 1..31, got {bad}")
+    return sum(1 << (d - 1) for d in set(days))
+
+
+def gap_substitute_wh(missing_seconds: int, peak_day_wh: int) -> int:
+    """The demo regulator's conservative substitute for a gap, Wh: every missing second at the
+    average power of the month's highest fully metered day, rounded up:
+    ``⌈missing_seconds × peak_day_wh / 86,400⌉``.
+
+    china_rules.md names no missing-data substitute for purchased electricity (the guideline's
+    conservative defaults cover fuel parameters, §1; its text is UNCONFIRMED), so the value is
+    the regulator's assessed one (EmissionsRegistry.assessGap); this rule is OUR choice for the
+    demo, never below what the best-measured day would give, so a gap never lowers E.
+
+    Raises:
+        ValueError: a negative argument.
+    """
+    _non_negative(missing_seconds=missing_seconds, peak_day_wh=peak_day_wh)
+    return -(-(missing_seconds * peak_day_wh) // DAY_SECONDS)
