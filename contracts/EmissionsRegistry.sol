@@ -261,6 +261,7 @@ contract EmissionsRegistry {
     mapping(bytes32 sourceKey => uint16 months) private _confirmedMonths;
     mapping(bytes32 enterprise => mapping(uint16 year => uint32)) private _completeSources;
     mapping(bytes32 enterprise => mapping(uint16 year => uint256 factorSetId)) private _assignedSet;
+    mapping(bytes32 enterprise => mapping(uint16 year => bool)) private _setInUse;
     mapping(bytes32 enterprise => mapping(uint16 year => Assessment)) private _assessments;
     /// @dev (device, year, month) → declared gap.
     mapping(bytes32 gapKey => Gap) private _gaps;
@@ -328,7 +329,7 @@ contract EmissionsRegistry {
     /// @notice The record names a factor set other than the one the regulator assigned to the
     ///         enterprise-year (`assigned` 0: none assigned yet).
     error FactorSetNotAssigned(bytes32 enterprise, uint16 year, uint256 factorSetId, uint256 assigned);
-    /// @notice The enterprise-year already has its factor set.
+    /// @notice The enterprise-year's factor set is already used by a record.
     error FactorSetAlreadyAssigned(bytes32 enterprise, uint16 year, uint256 assigned);
     /// @notice Enrolment arrays empty, of different lengths, or naming activity type None.
     error InvalidSources();
@@ -783,7 +784,8 @@ contract EmissionsRegistry {
     /// @param enterprise Existing organisation id.
     /// @param year Reporting year (1971..9999).
     /// @param factorSetId Published set applying to `year`.
-    /// @dev Issue 12: the factor set is the regulator's choice, not the record's. Assigned once.
+    /// @dev Issue 12: the factor set is the regulator's choice, not the record's. It can be
+    ///      re-assigned only until a record of the enterprise-year has used it.
     ///      Errors: NotRegulator, InvalidPeriod, UnknownEnterprise, FactorSetNotApplicable,
     ///      FactorSetAlreadyAssigned.
     function assignFactorSet(bytes32 enterprise, uint16 year, uint256 factorSetId) external {
@@ -791,7 +793,7 @@ contract EmissionsRegistry {
         monthWindow(enterprise, year, 1);
         if (!factors.appliesTo(factorSetId, year)) revert FactorSetNotApplicable(factorSetId, year);
         uint256 assigned = _assignedSet[enterprise][year];
-        if (assigned != 0) revert FactorSetAlreadyAssigned(enterprise, year, assigned);
+        if (_setInUse[enterprise][year]) revert FactorSetAlreadyAssigned(enterprise, year, assigned);
         _assignedSet[enterprise][year] = factorSetId;
         emit FactorSetAssigned(enterprise, year, factorSetId, msg.sender);
     }
@@ -1155,9 +1157,10 @@ contract EmissionsRegistry {
         return months & 1 != 0 || months & ALL_MONTHS == ALL_MONTHS;
     }
 
-    function _requireAssignedSet(bytes32 org, uint16 year, uint256 factorSetId) private view {
+    function _requireAssignedSet(bytes32 org, uint16 year, uint256 factorSetId) private {
         uint256 assigned = _assignedSet[org][year];
         if (assigned == 0 || assigned != factorSetId) revert FactorSetNotAssigned(org, year, factorSetId, assigned);
+        if (!_setInUse[org][year]) _setInUse[org][year] = true;
     }
 
     function _sourceKey(bytes32 enterprise, ActivityType activityType, bytes32 subject, uint16 year)

@@ -31,7 +31,7 @@ from ledger.identifiers import device_id, org_id
 from ledger.records import annual_report as ar
 from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import USCC, World
-from tests.helpers import DAY0
+from tests.helpers import DAY0, all_days_but, declare_gap
 from tests.test_contracts import anchor_day
 
 COAL = ar.fuel_code("COAL")
@@ -52,13 +52,18 @@ FEB = DAY0 + 31 * 86_400
 
 
 def publish_defaults(w: World, heat: bool = True) -> int:
-    """Factor set for 2006–2010 with the coal defaults (and the test EF_heat); returns its id."""
+    """Factor set for 2006–2010 with the grid EF, the coal defaults (and the test EF_heat), assigned
+    by the regulator to the enterprise's 2007 in place of the world's grid-only set (issue 12: one
+    set per enterprise-year, re-assignable until a record uses it); returns its id."""
     codes, values, scales = [fuel_cc_code(COAL), fuel_of_code(COAL)], [COAL_CC_DEFAULT, COAL_OF_DEFAULT], [9, 6]
     if heat:
         codes, values, scales = codes + [heat_ef_code()], values + [HEAT_EF_TEST_INPUT], scales + [6]
+    codes, values, scales = codes + [bytes(w.call(w.dep.factors.functions.GRID_EF()))], values + [5703], scales + [4]
     res = w.tx(w.dep.factors.functions.publishFactorSet(2006, 2010, codes, values, scales, DEFAULTS_CITATION, "coal defaults + test heat EF"),
                "regulator")
-    return int(w.dep.factors.decode_events(res, "FactorSetPublished")[0].factorSetId)
+    fs = int(w.dep.factors.decode_events(res, "FactorSetPublished")[0].factorSetId)
+    w.tx(w.dep.emissions.functions.assignFactorSet(org_id(USCC["enterprise"]), 2007, fs), "regulator")
+    return fs
 
 
 def fuel(fs: int, **kw) -> tuple:
@@ -224,6 +229,7 @@ def test_purchased_heat_is_recorded_with_the_factor_sets_heat_factor(chain: Worl
 def test_anchored_meter_data_is_tagged_online_monitoring(chain: World) -> None:
     w, em = chain, chain.dep.emissions.functions
     anchor_day(w, DAY0, [3_000_000] * 60)
+    declare_gap(w, 2007, 1, all_days_but([1]))
     res = w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, bytes(32), 0), "enterprise")
     rid = int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
     assert w.call(em.acquisitionMethod(rid)) == 2
@@ -254,14 +260,16 @@ def build_year(w: World) -> dict[str, int]:
     fs = publish_defaults(w)
     anchor_day(w, DAY0, [3_000_000] * 60)
     anchor_day(w, FEB, [1_500_000] * 60, first_seq=100)
+    declare_gap(w, 2007, 1, all_days_but([1]))
+    declare_gap(w, 2007, 2, all_days_but([1], 28))
     ids: dict[str, int] = {}
 
     def rec(name: str, fn) -> None:
         res = w.tx(fn, "enterprise")
         ids[name] = int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
 
-    rec("elec1", em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, bytes(32), 0))
-    rec("elec2", em.recordPurchasedElectricity(w.device, 2007, 2, 1, 1, w.factor_set, bytes(32), 0))
+    rec("elec1", em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, fs, bytes(32), 0))
+    rec("elec2", em.recordPurchasedElectricity(w.device, 2007, 2, 1, 1, fs, bytes(32), 0))
     rec("coal1", em.recordFuelCombustion(fuel(fs)))
     rec("coal2", em.recordFuelCombustion(fuel(fs, month=2, consumption=800_500, ncv=21_000_000, carbon_content=27_000_000,
                                               oxidation_rate=980_000)))

@@ -138,10 +138,11 @@ def test_the_enterprise_cannot_pick_a_favourable_factor_set(chain: World) -> Non
         anchor_day(w, DAY0 + k * 86_400, [1_000_000], first_seq=1 + k)
     assert w.call(em.assignedFactorSet(org_id(USCC["enterprise"]), 2007)) == w.factor_set   # the world's regulator assigned it
     _refused(w, em.recordPurchasedElectricity(w.device, 2007, 1, 0, 30, low, EV, 0), "enterprise", "FactorSetNotAssigned")
-    _refused(w, em.assignFactorSet(org_id(USCC["enterprise"]), 2007, low), "regulator", "FactorSetAlreadyAssigned")
     w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 30, w.factor_set, EV, 0), "enterprise")
     rid = w.call(em.currentRecord(org_id(USCC["enterprise"]), PURCHASED, w.device, 2007, 1))
     assert w.dep.emissions.record(rid).factorValue == GRID_EF_SCALED
+    # once a record used it, the regulator cannot swap the year's set either
+    _refused(w, em.assignFactorSet(org_id(USCC["enterprise"]), 2007, low), "regulator", "FactorSetAlreadyAssigned")
 
 
 def test_a_month_with_a_missing_day_is_refused_unless_the_gap_is_declared(chain: World) -> None:

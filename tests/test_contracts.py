@@ -16,7 +16,16 @@ from ledger.crypto.primitives import Eip712Domain, Signer, keccak256, new_privat
 from ledger.identifiers import device_id, org_id, uscc_bytes32
 from ledger.meter_data.reading import config_digest, reading_leaf
 from tests.conftest import CAL_UNTIL, USCC, World
-from tests.helpers import DAY0, GAP_SUBSTITUTE_WH, all_days_but, as_tuple, declare_gap, minute_readings, report_for, sign_report
+from tests.helpers import (
+    DAY0,
+    GAP_SUBSTITUTE_WH,
+    all_days_but,
+    as_tuple,
+    declare_gap,
+    minute_readings,
+    report_for,
+    sign_report,
+)
 
 
 def refused(w: World, fn, who: str, error: str) -> ContractRevert:
