@@ -31,7 +31,7 @@ from ledger.identifiers import device_id, org_id
 from ledger.records import annual_report as ar
 from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import USCC, World
-from tests.helpers import DAY0, all_days_but, declare_gap
+from tests.helpers import DAY0, GAP_SUBSTITUTE_WH, all_days_but, declare_gap
 from tests.test_contracts import anchor_day
 
 COAL = ar.fuel_code("COAL")
@@ -59,6 +59,8 @@ def publish_defaults(w: World, heat: bool = True) -> int:
     if heat:
         codes, values, scales = codes + [heat_ef_code()], values + [HEAT_EF_TEST_INPUT], scales + [6]
     codes, values, scales = codes + [bytes(w.call(w.dep.factors.functions.GRID_EF()))], values + [5703], scales + [4]
+    co2 = fuel_co2_factor_scaled(COAL_CC_DEFAULT, COAL_OF_DEFAULT)   # the heat-input path's coal factor, from the cited defaults
+    codes, values, scales = codes + [fuel_co2_code(COAL)], values + [co2], scales + [6]
     res = w.tx(w.dep.factors.functions.publishFactorSet(2006, 2010, codes, values, scales, DEFAULTS_CITATION, "coal defaults + test heat EF"),
                "regulator")
     fs = int(w.dep.factors.decode_events(res, "FactorSetPublished")[0].factorSetId)
@@ -175,10 +177,7 @@ def test_fuel_declarations_refuse_bad_input_outsiders_and_duplicates(chain: Worl
     e = refused(w, em.recordFuelCombustion(fuel(fs)), "enterprise")
     assert e.error == "RecordExists"
     # the heat-input path shares the period key: the same fuel-month cannot be declared twice
-    co2 = fuel_co2_factor_scaled(COAL_CC_DEFAULT, COAL_OF_DEFAULT)  # derived from the cited defaults
-    res = w.tx(w.dep.factors.functions.publishFactorSet(2007, 2007, [fuel_co2_code(COAL)], [co2], [6], DEFAULTS_CITATION, "coal CO2"), "regulator")
-    fs_co2 = int(w.dep.factors.decode_events(res, "FactorSetPublished")[0].factorSetId)
-    assert refused(w, em.recordDeclared(ar.FUEL_COMBUSTION, COAL, 2007, 1, 5_000, fs_co2, EVIDENCE, 0), "enterprise").error == "RecordExists"
+    assert refused(w, em.recordDeclared(ar.FUEL_COMBUSTION, COAL, 2007, 1, 5_000, fs, EVIDENCE, 0), "enterprise").error == "RecordExists"
     assert refused(w, em.recordFuelCombustion(fuel(fs, month=0)), "enterprise").error == "GranularityConflict"
     # a factor set whose OF default is above 100 % is refused when used
     bad = w.tx(w.dep.factors.functions.publishFactorSet(2007, 2007, [fuel_of_code(GAS)], [1_000_001], [6], "test: invalid", "bad"), "regulator")
@@ -302,13 +301,16 @@ def test_the_annual_report_adds_up_the_confirmed_months_with_tags(chain: World) 
     assert jan["factor"]["ncv"]["source"] == "measured" and jan["factor"]["ncv"]["value"] == "20.908"
     assert jan["factor"]["factor_set_id"] == ids["fs"] and jan["factor"]["citation"] == DEFAULTS_CITATION
     assert jan["factor"]["citation_matches_chain"] is True
-    wh = [3_000_000 * 60 * 60 // 3600, 1_500_000 * 60 * 60 // 3600]
-    assert elec["activity_data"] == {"amount": sum(wh), "unit": "Wh", "display": "4.500 MWh"}
-    assert elec["emissions_kgco2"] == sum(emissions_kg(x, 5703) for x in wh) == 1711 + 855
+    # metered Wh of 1 January / 1 February plus each month's declared-gap substitute (days 2..end)
+    wh = [3_000_000 * 60 * 60 // 3600 + GAP_SUBSTITUTE_WH, 1_500_000 * 60 * 60 // 3600 + GAP_SUBSTITUTE_WH]
+    assert elec["activity_data"] == {"amount": sum(wh), "unit": "Wh", "display": "4.502 MWh"}
+    assert elec["emissions_kgco2"] == sum(emissions_kg(x, 5703) for x in wh) == 1711 + 856
+    assert [(m["activity_data"]["metered_wh"], m["activity_data"]["substitute_wh"], len(m["activity_data"]["gap_days"]))
+            for m in elec["months"]] == [(3_000_000, GAP_SUBSTITUTE_WH, 30), (1_500_000, GAP_SUBSTITUTE_WH, 27)]
     assert elec["months"][0]["factor"]["value"] == "0.5703" and elec["months"][0]["factor"]["citation"] == "环办气候函〔2023〕43号"
     assert heat["emissions_kgco2"] == 396_014 and heat["activity_data"]["display"] == "3600.123 GJ"
     t = rep["totals"]
-    assert t["scope1_kgco2"] == kg1 + kg2 and t["scope2_kgco2"] == 1711 + 855 + 396_014
+    assert t["scope1_kgco2"] == kg1 + kg2 and t["scope2_kgco2"] == 1711 + 856 + 396_014
     assert t["total_kgco2"] == t["scope1_kgco2"] + t["scope2_kgco2"] == t["chain_confirmed_kgco2"] and t["matches_chain"]
     assert t["total_tco2e"] == f"{t['total_kgco2'] // 1000}.{t['total_kgco2'] % 1000:03d}" and t["confirmed_records"] == 5
     assert rep["coverage"] == {"confirmed_months": [1, 2], "missing_months": list(range(3, 13)), "annual_record_ids": []}

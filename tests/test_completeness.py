@@ -10,7 +10,8 @@ a month with missing days) and passes once completeness is a rule:
 - a month with a day missing is refused unless the gap is declared, and a declared gap adds the
   regulator's substitute (never lowers E);
 - ``confirm`` recomputes a meter-data record from the current (superseding) batches;
-- purchased-electricity emissions count towards the obligation only where the period says so.
+- purchased-electricity emissions count towards the obligation only where the period says so;
+- the Python mirrors raise where the contracts revert on overflow.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from ledger.accounting.emissions import emissions_kg
+from ledger.accounting.compliance import (
+    allocation_tonnes,
+    ccer_cap,
+    emissions_tonnes,
+    obligation_tonnes,
+    penalty_range_fen,
+    pre_allocation_tonnes,
+)
+from ledger.accounting.emissions import Uint256Overflow, emissions_kg, fuel_emissions_kg, guideline_fuel_emissions_kg
 from ledger.chain.client import Call, ContractRevert
 from ledger.identifiers import org_id
 from tests import test_allocation_compliance as ac
@@ -203,3 +212,37 @@ def test_purchased_electricity_counts_only_where_the_period_says_so(s: SimpleNam
     s.w.tx(s.alloc.functions.finalAllocate(YEAR, s.e1), "regulator")
     open_period(s, now(s) + 1_000, countsPurchasedElectricity=False)
     assert status(s, s.e1)["emissionsT"] == 600
+
+
+# ----------------------------------------------------------------------------- mirrors
+def test_the_python_mirrors_raise_where_the_contracts_revert(sysm) -> None:
+    """Issue 12 ("The Python mirrors check the same integer bounds as the contracts"): each input
+    below makes the contract's checked arithmetic revert (Panic 0x11); the mirror raises
+    Uint256Overflow instead of returning a number the chain never could. Just inside the bound
+    both agree."""
+    em, al, co = sysm.d.emissions.functions, sysm.alloc.functions, sysm.comp.functions
+    big = 2**255
+    cases = [
+        (em.emissionsKg(big, 5703), lambda: emissions_kg(big, 5703)),
+        (em.fuelEmissionsKg(big, 10**6), lambda: fuel_emissions_kg(big, 10**6)),
+        (em.guidelineFuelEmissionsKg(2**64, 2**64, 2**64, 2**64), lambda: guideline_fuel_emissions_kg(2**64, 2**64, 2**64, 2**64)),
+        (al.allocationTonnes(2**200, 0, 2**40, 0, 2**20), lambda: allocation_tonnes(2**200, 0, 2**40, 0, 2**20)),
+        (al.preAllocationTonnes(2**190, 0, 2**40, 0, 2**20, 10_000), lambda: pre_allocation_tonnes(2**190, 0, 2**40, 0, 2**20, 10_000)),
+        (co.emissionsTonnes(2**256 - 1), lambda: emissions_tonnes(2**256 - 1)),
+        (co.obligationOf(big, big, 10_000, False, False), lambda: obligation_tonnes(big, big, 10_000, False, False)),
+        (co.ccerCap(big, 500), lambda: ccer_cap(big, 500)),
+        (co.penaltyRange(big, 1), lambda: penalty_range_fen(big, 1)),
+    ]
+    for fn, mirror in cases:
+        with pytest.raises(ContractRevert) as exc:
+            sysm.c.call(fn)
+        assert exc.value.error == "Panic", exc.value
+        with pytest.raises(Uint256Overflow):
+            mirror()
+    with pytest.raises(Uint256Overflow):
+        obligation_tonnes(10, 10, 2**16, False, False)          # gapCapBps is uint16 in the ABI
+    with pytest.raises(Uint256Overflow):
+        emissions_kg(2**256, 0)                                   # not a uint256 argument at all
+    edge = 2**256 - 1 - 500
+    assert sysm.c.call(co.emissionsTonnes(edge)) == emissions_tonnes(edge)
+    assert sysm.c.call(em.emissionsKg(10**60, 5703)) == emissions_kg(10**60, 5703)
