@@ -25,7 +25,7 @@ from api.client import ApiClient, ApiError
 from ledger.accounting.emissions import emissions_kg
 from ledger.crypto import envelope as ev
 from ledger.crypto.keystore import derive_encryption_key
-from ledger.crypto.primitives import Signer, new_private_key
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import org_id
 from ledger.meter_data.reading import Reading, reading_digest
 from ledger.records import evidence as evidence_records
