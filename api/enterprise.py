@@ -12,7 +12,8 @@ from api.deps import AppContext, context, require_custodial
 from api.pagination import PageParams, page
 from api.problems import Problem
 from api.records_common import record_step, scoped_record
-from api.schemas import RecordMonthIn
+from api.schemas import GapIn, RecordMonthIn
+from ledger.accounting.emissions import day_mask
 from ledger.records import queries as records
 from ledger.records import workflow
 
@@ -33,6 +34,18 @@ async def post_record(body: RecordMonthIn, p: Principal = Depends(enterprise), c
     except records.NoAnchoredData as exc:
         raise Problem("no-anchored-data", str(exc)) from None
     return await run_in_threadpool(records.record, ctx.deployment, rid)
+
+
+@router.post("/gaps", status_code=201, summary="Declare the days of a meter's month without complete data")
+async def post_gap(body: GapIn, p: Principal = Depends(enterprise), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """EmissionsRegistry.declareGap (issue 12): a month whose days are not all covered by anchored
+    batches is recorded only with its gap declared and the regulator's substitute assessed; the
+    record's Wh = metered + substitute. Declaring again replaces the gap (and clears the substitute)."""
+    sender = require_custodial(ctx, p.account)
+    dev = bytes.fromhex(body.device[2:])
+    await run_in_threadpool(workflow.declare_gap, ctx.deployment, sender, dev, body.year, body.month,
+                            day_mask(body.days), bytes.fromhex(body.reason_hash[2:]))
+    return await run_in_threadpool(records.month_gap, ctx.deployment, dev, body.year, body.month)
 
 
 @router.post("/records/{record_id}/submit", summary="Submit a Draft record for verification")

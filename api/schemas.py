@@ -274,3 +274,58 @@ class FreezeIn(BaseModel):
     account: str = Field(pattern=ADDRESS_PATTERN)
     frozen: bool
     reason: str = Field(min_length=1, max_length=500)
+
+
+class GapIn(BaseModel):
+    """Declare the days of a meter's month without complete metered data (issue 12): the record of
+    that month then adds the regulator's substitute for them (a gap never lowers E)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "device": "0x" + "ab" * 32, "year": 2007, "month": 4, "days": [28, 29, 30], "reason_hash": "0x" + "11" * 32}]})
+
+    device: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="32-byte device id of the meter")
+    year: int = Field(ge=1971, le=9999)
+    month: int = Field(ge=1, le=12)
+    days: list[Annotated[int, Field(ge=1, le=31)]] = Field(max_length=31, description="local days of the month; [] withdraws the gap")
+    reason_hash: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="hash of the reason (nonzero)")
+
+
+class GapAssessIn(BaseModel):
+    """The regulator's substitute (核定) for a declared gap, Wh."""
+
+    model_config = ConfigDict(extra="forbid")
+    device: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    year: int = Field(ge=1971, le=9999)
+    month: int = Field(ge=1, le=12)
+    substitute_wh: int = Field(ge=1, lt=2**256, description="Wh added to the month's metered Wh")
+    basis_hash: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="hash of the basis of the value (nonzero)")
+
+
+class SourceIn(BaseModel):
+    """One source of an enterprise-year: activity type (1 purchased electricity, 2 electricity
+    supplied, 3 heat supplied, 4 fuel combustion, 5 purchased heat) and its subject (meter, fuel code)."""
+
+    model_config = ConfigDict(extra="forbid")
+    activity_type: int = Field(ge=1, le=5)
+    subject: str = Field("0x" + "00" * 32, pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
+class CompletenessIn(BaseModel):
+    """Regulator: the factor set and/or the sources of an enterprise-year (issue 12)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enterprise: OrgId
+    year: int = Field(ge=1971, le=9999)
+    factor_set_id: int | None = Field(None, ge=1, description="assign this published set (once)")
+    sources: list[SourceIn] = Field(default_factory=list, max_length=64, description="enrol these sources (already enrolled ones are skipped)")
+
+
+class AssessEmissionsIn(BaseModel):
+    """Regulator: assessed (核定) emissions of an enterprise-year, kgCO2, with the reason's hash."""
+
+    model_config = ConfigDict(extra="forbid")
+    enterprise: OrgId
+    year: int = Field(ge=1971, le=9999)
+    emissions_kg: int = Field(ge=0, lt=2**256)
+    purchased_electricity_kg: int = Field(0, ge=0, lt=2**256)
+    reason_hash: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")

@@ -157,7 +157,8 @@ contract Allocation is ParticipantGated {
     error NotPreAllocated(uint16 year, bytes32 enterprise);
     /// @notice The final allocation of the year was already made.
     error AlreadyFinalised(uint16 year, bytes32 enterprise);
-    /// @notice The enterprise has no Confirmed records for the year.
+    /// @notice The enterprise's year is not closable: not every month of every enrolled source is
+    ///         Confirmed and the regulator has not assessed its emissions (EmissionsRegistry.annualEmissions).
     error EmissionsNotConfirmed(uint16 year, bytes32 enterprise);
     /// @notice Batch arrays differ in length or are empty.
     error InvalidBatch(uint256 enterprises, uint256 others);
@@ -348,11 +349,14 @@ contract Allocation is ParticipantGated {
     ///         benchmarks of its pre-allocation; final − deductions − pre-allocation is issued,
     ///         or clawed back from the holding account, the part not held becoming a debt.
     /// @param year Compliance year.
-    /// @param enterprise Pre-allocated organisation id with Confirmed records for `year`.
+    /// @param enterprise Pre-allocated organisation id whose `year` is closable.
     /// @return finalAllocation Gross final allocation, tCO2e (before deductions).
-    /// @dev All records of the year should be Confirmed first: later confirmations do not change
-    ///      the allocation (Compliance reads live emissions). Errors: NotRegulator,
-    ///      NotPreAllocated, AlreadyFinalised, EmissionsNotConfirmed.
+    /// @dev Completeness (issue 12): refused until the year is closable — every month of every
+    ///      enrolled source Confirmed, or the regulator's assessed (核定) value — so a non-reporter
+    ///      cannot keep its pre-allocation and one confirmed activity type cannot stand for the
+    ///      year. Outputs are the confirmed totals (an assessment sets emissions only: a
+    ///      non-reporter's final allocation is 0 and its pre-allocation is clawed back).
+    ///      Errors: NotRegulator, NotPreAllocated, AlreadyFinalised, EmissionsNotConfirmed.
     function finalAllocate(uint16 year, bytes32 enterprise) external onlyRegulator returns (uint256 finalAllocation) {
         return _finalAllocate(year, enterprise);
     }
@@ -536,10 +540,9 @@ contract Allocation is ParticipantGated {
         Entry storage e = _entries[year][enterprise];
         if (!e.preAllocated) revert NotPreAllocated(year, enterprise);
         if (e.finalised) revert AlreadyFinalised(year, enterprise);
-        Totals memory t;
-        uint32 n;
-        (t.emissionsKg, t.electricityWh, t.heatMJ, n) = emissions.confirmedTotals(enterprise, year);
-        if (n == 0) revert EmissionsNotConfirmed(year, enterprise);
+        EmissionsRegistry.AnnualEmissions memory y = emissions.annualEmissions(enterprise, year);
+        if (!y.closable) revert EmissionsNotConfirmed(year, enterprise);
+        Totals memory t = Totals(y.emissionsKg, y.electricitySuppliedWh, y.heatSuppliedMJ);
         Benchmark storage b = _sets[e.setId].benchmarks[e.category];
         finalAllocation =
             allocationTonnes(t.electricityWh, t.heatMJ, b.supplyBenchmark, b.heatBenchmark, b.correctionFactor);

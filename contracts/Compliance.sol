@@ -19,7 +19,9 @@ import {Roles} from "./lib/Roles.sol";
 /// @dev DESIGN.md §4 Compliance. Every rule is a parameter of the period, opened by the regulator
 ///      with a citation per parameter (emitted; their hash stored):
 ///      - E = ⌊kgCO2 / 1000 + ½⌋ (DESIGN.md §5: obligation in whole tonnes, half up), read live
-///        from EmissionsRegistry.confirmedTotals until the enterprise's period is closed;
+///        from EmissionsRegistry.annualEmissions (complete confirmed data or the regulator's
+///        assessed value; purchased-electricity emissions only where the period's
+///        countsPurchasedElectricity says so) until the enterprise's period is closed;
 ///      - obligation = min(E, A) for gas units when gasCapToAllocation, else min(E, A + ⌊E ×
 ///        gapCapBps / 10000⌋) when gapCapBps > 0, else E (2019–2022: 20 % gap cap and gas rule,
 ///        环办气候函〔2021〕492号 per ICAP, CONFIRMED-S); A is the gross final allocation (before any
@@ -57,7 +59,10 @@ contract Compliance is ParticipantGated {
     /// @notice Rules of a compliance period (one compliance year).
     /// @dev deadline UTC seconds (surrender allowed while block.timestamp <= deadline); bps basis
     ///      points; vintages are years (inclusive ranges; from 0 and to 0 = none eligible);
-    ///      project date bounds UTC seconds, inclusive, 0 = unbounded on that side.
+    ///      project date bounds UTC seconds, inclusive, 0 = unbounded on that side;
+    ///      countsPurchasedElectricity: purchased-electricity (indirect) emissions count in E
+    ///      (国环规气候〔2023〕1号 for 2021–22: yes, CONFIRMED-P; the 2023–24 plan: no, CONFIRMED-S;
+    ///      china_rules.md §3b/§3c).
     struct PeriodParams {
         uint64 deadline;
         uint16 gapCapBps;
@@ -71,6 +76,7 @@ contract Compliance is ParticipantGated {
         uint64 projectRegisteredTo;
         uint64 creditingStartFrom;
         uint64 creditingStartTo;
+        bool countsPurchasedElectricity;
     }
 
     /// @notice The citation of each parameter group (document + article; UNCONFIRMED where
@@ -82,6 +88,7 @@ contract Compliance is ParticipantGated {
         string ccerCap;
         string ceaVintages;
         string ccerEligibility;
+        string purchasedElectricity;
     }
 
     struct Period {
@@ -245,7 +252,7 @@ contract Compliance is ParticipantGated {
     /// @param p Rules: deadline UTC seconds (> 0); gapCapBps 0..10000 (2000 for the 2019–2022 plans,
     ///        0 = no gap cap); gasCapToAllocation; ccerCapBps 0..10000 (500, 管理办法（试行）Art. 29);
     ///        CEA and CCER vintage ranges (from <= to); CCER project date bounds (UTC seconds,
-    ///        0 = unbounded, from <= to when both set).
+    ///        0 = unbounded, from <= to when both set); countsPurchasedElectricity.
     /// @param c One citation per parameter group (all nonempty).
     /// @dev Errors: NotRegulator, PeriodExists, InvalidParameter, MissingCitation.
     function openPeriod(uint16 year, PeriodParams calldata p, PeriodCitations calldata c) external onlyRegulator {
@@ -462,6 +469,7 @@ contract Compliance is ParticipantGated {
         if (bytes(c.ccerCap).length == 0) revert MissingCitation("ccerCap");
         if (bytes(c.ceaVintages).length == 0) revert MissingCitation("ceaVintages");
         if (bytes(c.ccerEligibility).length == 0) revert MissingCitation("ccerEligibility");
+        if (bytes(c.purchasedElectricity).length == 0) revert MissingCitation("purchasedElectricity");
     }
 
     /// @dev Returns whether `assetId` is CCER; reverts unless eligible for the period.
@@ -488,7 +496,8 @@ contract Compliance is ParticipantGated {
         return (from == 0 || t >= from) && (to == 0 || t <= to);
     }
 
-    /// @dev Live E, A, obligation from EmissionsRegistry and Allocation.
+    /// @dev Live E, A, obligation from EmissionsRegistry.annualEmissions (confirmed or assessed,
+    ///      less purchased electricity where the period does not count it) and Allocation.
     function _live(Period storage per, uint16 year, bytes32 enterprise)
         private
         view
@@ -497,7 +506,9 @@ contract Compliance is ParticipantGated {
         bool gasUnit;
         (finalised, allocationT, gasUnit) = allocation.finalAllocationOf(year, enterprise);
         if (!finalised) return (false, 0, 0, 0);
-        (uint256 kg,,,) = emissions.confirmedTotals(enterprise, year);
+        EmissionsRegistry.AnnualEmissions memory y = emissions.annualEmissions(enterprise, year);
+        uint256 kg = y.emissionsKg;
+        if (!per.params.countsPurchasedElectricity) kg -= y.purchasedElectricityKg;
         emissionsT = emissionsTonnes(kg);
         obligation = obligationOf(
             emissionsT, allocationT, per.params.gapCapBps, per.params.gasCapToAllocation, gasUnit

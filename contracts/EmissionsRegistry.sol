@@ -27,6 +27,15 @@ import {Roles} from "./lib/Roles.sol";
 ///      can never be amended (amendments replace only Draft or Rejected records), so each period
 ///      key contributes at most one record; annual (month 0) and monthly records of the same key
 ///      cannot be mixed within a year, so a year is never counted twice.
+///      Completeness (issue 12, DESIGN.md §4 "Completeness", §6): the regulator enrols the sources
+///      (activity type, subject) of each enterprise-year and assigns its factor set; the year is
+///      closable (annualEmissions.closable, read by Allocation and Compliance) only when every
+///      enrolled source is confirmed for every month (or by one annual record), or when the
+///      regulator has assessed (核定) the year's emissions with a reason hash. A meter-data month
+///      with a day not covered by anchored batches is refused (MissingDays) unless the enterprise
+///      declared the gap and the regulator assessed its substitute Wh, which is added to the
+///      metered Wh (a gap never lowers E). confirm() re-sums a meter-data record from the current
+///      (superseding) batches.
 contract EmissionsRegistry is ParticipantGated {
     /// @notice Kind of activity data. PurchasedElectricity comes from anchored meter data; the
     ///         others are declared with evidence (recordDeclared; FuelCombustion also by the
@@ -128,6 +137,63 @@ contract EmissionsRegistry is ParticipantGated {
         uint64 readings;
     }
 
+    /// @notice A source of an enterprise-year enrolled by the regulator: (activity type, subject)
+    ///         with subject = the meter (PurchasedElectricity), the fuel code (FuelCombustion) or
+    ///         the declared subject of recordDeclared; confirmedMonths bit 0 = an annual record,
+    ///         bit m = month m confirmed.
+    struct EnrolledSource {
+        ActivityType activityType;
+        bytes32 subject;
+        uint16 confirmedMonths;
+    }
+
+    /// @notice A gap declared in a meter's month: dayMask bit d − 1 = local day d (of the month
+    ///         window in the enterprise's UTC offset); reasonHash the enterprise's reason;
+    ///         substituteWh the regulator's assessed substitute for the gap days (0 = not yet
+    ///         assessed; declaring again resets it) with its basis hash.
+    struct Gap {
+        uint32 dayMask;
+        bytes32 reasonHash;
+        uint256 substituteWh;
+        bytes32 basisHash;
+    }
+
+    /// @notice The gap a meter-data record was made with: activityAmount = meteredWh + substituteWh.
+    struct RecordGap {
+        uint32 dayMask;
+        uint256 meteredWh;
+        uint256 substituteWh;
+    }
+
+    /// @notice The regulator's assessed (核定) emissions of an enterprise-year, kgCO2, with the
+    ///         purchased-electricity part and the reason's hash.
+    struct Assessment {
+        bool assessed;
+        uint256 emissionsKg;
+        uint256 purchasedElectricityKg;
+        bytes32 reasonHash;
+    }
+
+    /// @notice What Allocation and Compliance read for an enterprise-year (see annualEmissions).
+    /// @dev complete: at least one source enrolled and every enrolled source complete; closable:
+    ///      complete or assessed; emissionsKg / purchasedElectricityKg: the assessed values when
+    ///      assessed, else the confirmed totals (kgCO2); electricitySuppliedWh (Wh) and heatSuppliedMJ
+    ///      (MJ) are always the confirmed totals; factorSetId the assigned set (0 = none).
+    struct AnnualEmissions {
+        bool closable;
+        bool complete;
+        bool assessed;
+        uint256 emissionsKg;
+        uint256 purchasedElectricityKg;
+        uint256 electricitySuppliedWh;
+        uint256 heatSuppliedMJ;
+        uint32 confirmedRecords;
+        uint32 enrolledSources;
+        uint32 completeSources;
+        uint256 factorSetId;
+        bytes32 reasonHash;
+    }
+
     /// @notice Quantity code a purchased-electricity meter must measure (average active power, W; COMMON.md).
     uint16 public constant QUANTITY_ACTIVE_POWER_W = 1;
     /// @notice Wh × (kgCO2/kWh × 1e4) → kgCO2 divisor: 1000 (Wh→kWh) × 1e4 (EF scale) (DESIGN.md §5).
@@ -145,10 +211,12 @@ contract EmissionsRegistry is ParticipantGated {
     MeterDataAnchor public immutable anchor;
 
     /// @notice Running totals of Confirmed records of one enterprise and reporting year.
-    /// @dev emissionsKg kgCO2 (all activity types); electricitySuppliedWh Wh; heatSuppliedMJ MJ;
+    /// @dev emissionsKg kgCO2 (all activity types), purchasedElectricityKg its purchased-electricity
+    ///      part; electricitySuppliedWh Wh; heatSuppliedMJ MJ;
     ///      confirmedRecords count of records added.
     struct Totals {
         uint256 emissionsKg;
+        uint256 purchasedElectricityKg;
         uint256 electricitySuppliedWh;
         uint256 heatSuppliedMJ;
         uint32 confirmedRecords;
@@ -173,6 +241,10 @@ contract EmissionsRegistry is ParticipantGated {
     uint8 public constant DEFAULT_CC = 2;
     /// @notice defaultsMask bit: oxidation rate taken from the factor set.
     uint8 public constant DEFAULT_OF = 4;
+    /// @notice confirmedMonths of a source complete by monthly records: bits 1..12.
+    uint16 public constant ALL_MONTHS = 0x1FFE;
+    /// @notice Seconds of a local day (fixed UTC offsets, no DST: DESIGN.md §5 "Time").
+    uint64 public constant DAY_SECONDS = 86_400;
 
     uint256 private _recordCount;
     mapping(uint256 recordId => Record) private _records;
@@ -181,6 +253,18 @@ contract EmissionsRegistry is ParticipantGated {
     /// @dev (enterprise, activity type, subject, year) → 1 annual records, 2 monthly records.
     mapping(bytes32 yearKey => uint8 granularity) private _granularity;
     mapping(uint256 recordId => FuelParameters) private _fuelParameters;
+    mapping(bytes32 enterprise => mapping(uint16 year => EnrolledSource[])) private _sources;
+    /// @dev (enterprise, activity type, subject, year) → index + 1 in _sources (0 = not enrolled).
+    mapping(bytes32 sourceKey => uint256 indexPlusOne) private _sourceIndex;
+    /// @dev (enterprise, activity type, subject, year) → confirmed months (bit 0 annual, bit m month m).
+    mapping(bytes32 sourceKey => uint16 months) private _confirmedMonths;
+    mapping(bytes32 enterprise => mapping(uint16 year => uint32)) private _completeSources;
+    mapping(bytes32 enterprise => mapping(uint16 year => uint256 factorSetId)) private _assignedSet;
+    mapping(bytes32 enterprise => mapping(uint16 year => bool)) private _setInUse;
+    mapping(bytes32 enterprise => mapping(uint16 year => Assessment)) private _assessments;
+    /// @dev (device, year, month) → declared gap.
+    mapping(bytes32 gapKey => Gap) private _gaps;
+    mapping(uint256 recordId => RecordGap) private _recordGaps;
 
     /// @notice The caller is not an Active enterprise account of the record's enterprise.
     error NotRecordEnterprise(uint256 recordId, address caller);
@@ -237,6 +321,32 @@ contract EmissionsRegistry is ParticipantGated {
     error MissingReportHash();
     /// @notice A rejection needs the findings' hash.
     error MissingFindingsHash();
+    /// @notice The record names a factor set other than the one the regulator assigned to the
+    ///         enterprise-year (`assigned` 0: none assigned yet).
+    error FactorSetNotAssigned(bytes32 enterprise, uint16 year, uint256 factorSetId, uint256 assigned);
+    /// @notice The enterprise-year's factor set is already used by a record.
+    error FactorSetAlreadyAssigned(bytes32 enterprise, uint16 year, uint256 assigned);
+    /// @notice Enrolment arrays empty, of different lengths, or naming activity type None.
+    error InvalidSources();
+    /// @notice The source is already enrolled for the enterprise-year.
+    error AlreadyEnrolled(bytes32 enterprise, uint16 year, ActivityType activityType, bytes32 subject);
+    /// @notice Days of the month (bit d − 1 = day d) not covered by the record's anchored batches
+    ///         nor declared as a gap.
+    error MissingDays(bytes32 device, uint16 year, uint8 month, uint32 missingMask);
+    /// @notice A gap is declared for the month but the regulator has not assessed its substitute.
+    error GapNotAssessed(bytes32 device, uint16 year, uint8 month);
+    /// @notice No gap is declared for the month.
+    error NoGapDeclared(bytes32 device, uint16 year, uint8 month);
+    /// @notice The day mask names days after the month's last day (`daysInMonth`).
+    error InvalidDayMask(uint32 dayMask, uint256 daysInMonth);
+    /// @notice A gap, assessment or substitute needs its reason (or basis) hash.
+    error MissingReasonHash();
+    /// @notice Assessed purchased-electricity emissions exceed the assessed total.
+    error InvalidAssessment(uint256 emissionsKg, uint256 purchasedElectricityKg);
+    /// @notice An assessment may not be below the confirmed emissions (核定 never lowers E).
+    error AssessmentBelowConfirmed(uint256 emissionsKg, uint256 confirmedKg);
+    /// @notice The enterprise-year is already assessed.
+    error AlreadyAssessed(bytes32 enterprise, uint16 year);
 
     /// @notice Activity data and its emissions were recorded (status Draft).
     /// @dev `period` = year × 100 + month (e.g. 202403), indexed so auditors can filter by month.
@@ -296,6 +406,35 @@ contract EmissionsRegistry is ParticipantGated {
         uint32 confirmedRecords
     );
 
+    /// @notice The regulator enrolled a source of an enterprise-year (see EnrolledSource).
+    event SourceEnrolled(bytes32 indexed enterprise, uint16 indexed year, ActivityType activityType, bytes32 subject);
+    /// @notice The regulator assigned the factor set of an enterprise-year.
+    event FactorSetAssigned(bytes32 indexed enterprise, uint16 indexed year, uint256 indexed factorSetId, address by);
+    /// @notice The enterprise declared a gap in a meter's month (dayMask bit d − 1 = day d).
+    event GapDeclared(
+        bytes32 indexed device, bytes32 indexed enterprise, uint16 year, uint8 month, uint32 dayMask, bytes32 reasonHash
+    );
+    /// @notice The regulator assessed the substitute of a declared gap, Wh.
+    event GapAssessed(
+        bytes32 indexed device, bytes32 indexed enterprise, uint16 year, uint8 month, uint256 substituteWh, bytes32 basisHash
+    );
+    /// @notice A meter-data record was made with a declared gap: activity = meteredWh + substituteWh.
+    event RecordGapApplied(uint256 indexed recordId, uint32 dayMask, uint256 meteredWh, uint256 substituteWh);
+    /// @notice The regulator assessed (核定) an enterprise-year's emissions, kgCO2.
+    event EmissionsAssessed(
+        bytes32 indexed enterprise,
+        uint16 indexed year,
+        uint256 emissionsKg,
+        uint256 purchasedElectricityKg,
+        bytes32 reasonHash,
+        address by
+    );
+    /// @notice confirm() re-summed a meter-data record from the current batches and its figures
+    ///         changed (Wh / MJ activity, kgCO2).
+    event RecordRecomputed(
+        uint256 indexed recordId, uint256 oldActivityAmount, uint256 newActivityAmount, uint256 oldEmissionsKg, uint256 newEmissionsKg
+    );
+
     /// @param participantRegistry Deployed ParticipantRegistry.
     /// @param deviceRegistry Deployed DeviceRegistry.
     /// @param factorRegistry Deployed EmissionFactorRegistry.
@@ -327,7 +466,11 @@ contract EmissionsRegistry is ParticipantGated {
     ///        Rejected record it replaces.
     /// @return recordId Sequential id starting at 1.
     /// @dev DESIGN.md §6: E_elec = AD × EF_grid; DESIGN.md §5: kgCO2 = (Wh × EF + 5e6) / 1e7.
-    ///      One current record per (enterprise, activity type, device, year, month).
+    ///      One current record per (enterprise, activity type, device, year, month). Completeness
+    ///      (issue 12): factorSetId must be the set assigned to the enterprise-year
+    ///      (FactorSetNotAssigned); every local day of the month must be covered by the batches or
+    ///      declared as a gap (MissingDays), a declared gap needs the regulator's substitute
+    ///      (GapNotAssessed), and AD = metered Wh + substitute Wh (RecordGapApplied, recordGap).
     function recordPurchasedElectricity(
         bytes32 deviceId,
         uint16 year,
@@ -345,6 +488,7 @@ contract EmissionsRegistry is ParticipantGated {
         _requireMeter(deviceId, org);
         (uint64 periodStart, uint64 periodEnd) = monthWindow(org, year, month);
         uint256 ef = _gridFactor(factorSetId, year);
+        _requireAssignedSet(org, year, factorSetId);
 
         recordId = ++_recordCount;
         Record storage r = _records[recordId];
@@ -358,11 +502,9 @@ contract EmissionsRegistry is ParticipantGated {
         r.device = deviceId;
         r.firstBatchIndex = firstBatchIndex;
         r.lastBatchIndex = lastBatchIndex;
-        (r.activityAmount, r.batches, r.readings) =
-            anchor.sumWh(deviceId, firstBatchIndex, lastBatchIndex, periodStart, periodEnd);
         r.factorSetId = factorSetId;
         r.factorValue = ef;
-        r.emissionsKg = emissionsKg(r.activityAmount, ef);
+        _meterActivity(recordId, r);
         r.status = Status.Draft;
         r.evidenceHash = evidenceHash;
         r.amends = amends;
@@ -394,8 +536,9 @@ contract EmissionsRegistry is ParticipantGated {
     ///      by ledger/units.py `heat_emissions_kg`). Supplied electricity and heat carry no
     ///      emissions; they are the outputs Allocation multiplies by benchmarks (国环规气候〔2023〕1号).
     ///      Acquisition method: Calculation (AcquisitionMethodRecorded).
+    ///      FuelCombustion and PurchasedHeat use the factor set assigned to the enterprise-year.
     ///      Errors: NotActiveParticipant, NotDeclarable, ZeroAmount, MissingEvidenceHash,
-    ///      MissingFuelCode, UnexpectedFactorSet, InvalidPeriod, FactorSetNotApplicable,
+    ///      MissingFuelCode, UnexpectedFactorSet, FactorSetNotAssigned, InvalidPeriod, FactorSetNotApplicable,
     ///      FactorMissing, FactorScaleMismatch, GranularityConflict, RecordExists, NoRecordToAmend,
     ///      CannotAmend.
     function recordDeclared(
@@ -423,8 +566,10 @@ contract EmissionsRegistry is ParticipantGated {
         if (activityType == ActivityType.FuelCombustion) {
             if (subject == bytes32(0)) revert MissingFuelCode();
             f = _factor(factorSetId, year, FactorCodes.fuelCo2(subject), FactorCodes.FUEL_CO2_SCALE);
+            _requireAssignedSet(org, year, factorSetId);
         } else if (activityType == ActivityType.PurchasedHeat) {
             f = _factor(factorSetId, year, FactorCodes.HEAT_EF, FactorCodes.HEAT_EF_SCALE);
+            _requireAssignedSet(org, year, factorSetId);
         } else if (factorSetId != 0) {
             revert UnexpectedFactorSet(factorSetId);
         }
@@ -471,6 +616,7 @@ contract EmissionsRegistry is ParticipantGated {
     ///      as factorValue (display; emissions are not recomputed from these rounded values).
     ///      Shares the period key of recordDeclared(FuelCombustion), so one fuel-month is declared
     ///      once. Acquisition method: Calculation. Python: ledger/units.py `guideline_fuel_emissions_kg`.
+    ///      A nonzero factorSetId must be the set assigned to the enterprise-year (FactorSetNotAssigned).
     ///      Errors: NotActiveParticipant, MissingFuelCode, ZeroAmount, MissingEvidenceHash,
     ///      InvalidOxidationRate, FactorSetRequired, InvalidPeriod, FactorSetNotApplicable,
     ///      FactorMissing, FactorScaleMismatch, GranularityConflict, RecordExists, NoRecordToAmend,
@@ -486,6 +632,7 @@ contract EmissionsRegistry is ParticipantGated {
         bytes32 org = participants.orgOf(msg.sender);
         (uint64 periodStart, uint64 periodEnd) = _periodWindow(org, d.year, d.month);
         FuelParameters memory fp = _resolveFuelParameters(d);
+        if (d.factorSetId != 0) _requireAssignedSet(org, d.year, d.factorSetId);
         _claimGranularity(org, ActivityType.FuelCombustion, d.fuel, d.year, d.month);
 
         recordId = ++_recordCount;
@@ -573,25 +720,232 @@ contract EmissionsRegistry is ParticipantGated {
     ///         confirmed totals for the record's year.
     /// @param recordId Verified record.
     /// @dev DESIGN.md §4: Verified → Confirmed by the regulator. A Confirmed record cannot be
-    ///      amended (CannotAmend), so it is counted exactly once. Errors: NotRegulator,
-    ///      UnknownRecord, InvalidStatus.
+    ///      amended (CannotAmend), so it is counted exactly once. A meter-data record is first
+    ///      re-summed from the current (superseding) batches of its range plus its gap's substitute
+    ///      (RecordRecomputed when the figures change; MissingDays if a day is no longer covered).
+    ///      Marks the record's month (or the year, month 0) of its source confirmed (completeness).
+    ///      Errors: NotRegulator, UnknownRecord, InvalidStatus, MissingDays.
     function confirm(uint256 recordId) external {
         _requireRegulator();
         Record storage r = _existingRecord(recordId);
         _requireStatus(recordId, r, Status.Verified);
+        if (r.source == Source.AnchoredMeterData) _recompute(recordId, r);
         r.status = Status.Confirmed;
         emit RecordConfirmed(recordId, r.enterprise, r.emissionsKg);
         Totals storage t = _totals[r.enterprise][r.year];
         t.emissionsKg += r.emissionsKg;
-        if (r.activityType == ActivityType.ElectricitySupplied) t.electricitySuppliedWh += r.activityAmount;
+        if (r.activityType == ActivityType.PurchasedElectricity) t.purchasedElectricityKg += r.emissionsKg;
+        else if (r.activityType == ActivityType.ElectricitySupplied) t.electricitySuppliedWh += r.activityAmount;
         else if (r.activityType == ActivityType.HeatSupplied) t.heatSuppliedMJ += r.activityAmount;
         ++t.confirmedRecords;
+        _markConfirmed(r);
         emit ConfirmedTotalsUpdated(
             r.enterprise, r.year, t.emissionsKg, t.electricitySuppliedWh, t.heatSuppliedMJ, t.confirmedRecords
         );
     }
 
+    // ------------------------------------------------------------------ completeness
+
+    /// @notice Enrols the sources of an enterprise-year (its monitoring plan's scope): the year is
+    ///         complete only when each is confirmed for every month (or by one annual record).
+    /// @param enterprise Existing organisation id.
+    /// @param year Reporting year (1971..9999).
+    /// @param activityTypes One per source (not None).
+    /// @param subjects The source's subject: the meter for PurchasedElectricity (owned by the
+    ///        enterprise), the fuel code for FuelCombustion (nonzero), else the declared subject.
+    /// @dev The regulator enrols (not the enterprise): it keeps the list of covered entities and
+    ///      their sources (名录, 环办气候函〔2022〕111号, china_rules.md §1, CONFIRMED-P number only) and
+    ///      approves the data-quality control plan naming them (条例 Art. 11, CONFIRMED-P). Sources
+    ///      cannot be removed (an error is settled by assessEmissions). Errors: NotRegulator,
+    ///      InvalidSources, InvalidPeriod, UnknownEnterprise, MissingFuelCode, DeviceNotOwned,
+    ///      WrongQuantity, AlreadyEnrolled.
+    function enrolSources(
+        bytes32 enterprise,
+        uint16 year,
+        ActivityType[] calldata activityTypes,
+        bytes32[] calldata subjects
+    ) external {
+        _requireRegulator();
+        uint256 n = activityTypes.length;
+        if (n == 0 || subjects.length != n) revert InvalidSources();
+        monthWindow(enterprise, year, 1);
+        for (uint256 i = 0; i < n; ++i) {
+            _enrolSource(enterprise, year, activityTypes[i], subjects[i]);
+        }
+    }
+
+    /// @notice Assigns the factor set of an enterprise-year; records of that year must name it.
+    /// @param enterprise Existing organisation id.
+    /// @param year Reporting year (1971..9999).
+    /// @param factorSetId Published set applying to `year`.
+    /// @dev Issue 12: the factor set is the regulator's choice, not the record's. It can be
+    ///      re-assigned only until a record of the enterprise-year has used it.
+    ///      Errors: NotRegulator, InvalidPeriod, UnknownEnterprise, FactorSetNotApplicable,
+    ///      FactorSetAlreadyAssigned.
+    function assignFactorSet(bytes32 enterprise, uint16 year, uint256 factorSetId) external {
+        _requireRegulator();
+        monthWindow(enterprise, year, 1);
+        if (!factors.appliesTo(factorSetId, year)) revert FactorSetNotApplicable(factorSetId, year);
+        uint256 assigned = _assignedSet[enterprise][year];
+        if (_setInUse[enterprise][year]) revert FactorSetAlreadyAssigned(enterprise, year, assigned);
+        _assignedSet[enterprise][year] = factorSetId;
+        emit FactorSetAssigned(enterprise, year, factorSetId, msg.sender);
+    }
+
+    /// @notice Declares the days of a meter's month with no (or incomplete) data: the gap the
+    ///         record of that month may have. Declaring again replaces the gap and clears its
+    ///         substitute (to be assessed again); dayMask 0 withdraws it.
+    /// @param deviceId Meter of the caller's enterprise measuring active power.
+    /// @param year Reporting year.
+    /// @param month 1..12.
+    /// @param dayMask Bit d − 1 = local day d; no bit beyond the month's last day.
+    /// @param reasonHash Hash of the reason (e.g. the source's imputed minutes, outside the run).
+    /// @dev The gap never lowers E: its days take the regulator's substitute (assessGap). Errors:
+    ///      NotActiveParticipant, DeviceNotOwned, WrongQuantity, InvalidPeriod, InvalidDayMask,
+    ///      MissingReasonHash.
+    function declareGap(bytes32 deviceId, uint16 year, uint8 month, uint32 dayMask, bytes32 reasonHash) external {
+        if (!participants.isActive(msg.sender, Roles.ENTERPRISE)) {
+            revert NotActiveParticipant(msg.sender, Roles.ENTERPRISE);
+        }
+        bytes32 org = participants.orgOf(msg.sender);
+        _requireMeter(deviceId, org);
+        (uint64 start, uint64 end) = monthWindow(org, year, month);
+        uint256 daysInMonth = (end - start) / DAY_SECONDS;
+        if (uint256(dayMask) >> daysInMonth != 0) revert InvalidDayMask(dayMask, daysInMonth);
+        if (reasonHash == bytes32(0)) revert MissingReasonHash();
+        _gaps[_gapKey(deviceId, year, month)] = Gap(dayMask, reasonHash, 0, 0);
+        emit GapDeclared(deviceId, org, year, month, dayMask, reasonHash);
+    }
+
+    /// @notice Sets the substitute of a declared gap (the regulator's assessed value, 核定), Wh.
+    /// @param deviceId Meter with a declared gap in the month.
+    /// @param year Reporting year.
+    /// @param month 1..12.
+    /// @param substituteWh Wh added to the metered Wh of the month's record (> 0).
+    /// @param basisHash Hash of the basis of the value (nonzero).
+    /// @dev china_rules.md names no missing-data substitute for purchased electricity (the
+    ///      guideline's default values cover fuel parameters, §1; the guideline text is
+    ///      UNCONFIRMED), so the substitute is the regulator's assessed value. The verifier's
+    ///      attestation of the record covers it. Errors: NotRegulator, NoGapDeclared, ZeroAmount,
+    ///      MissingReasonHash.
+    function assessGap(bytes32 deviceId, uint16 year, uint8 month, uint256 substituteWh, bytes32 basisHash)
+        external
+    {
+        _requireRegulator();
+        Gap storage g = _gaps[_gapKey(deviceId, year, month)];
+        if (g.dayMask == 0) revert NoGapDeclared(deviceId, year, month);
+        if (substituteWh == 0) revert ZeroAmount();
+        if (basisHash == bytes32(0)) revert MissingReasonHash();
+        g.substituteWh = substituteWh;
+        g.basisHash = basisHash;
+        (bytes32 org,,,,) = devices.device(deviceId);
+        emit GapAssessed(deviceId, org, year, month, substituteWh, basisHash);
+    }
+
+    /// @notice Assesses (核定) an enterprise-year's emissions: the year becomes closable on this
+    ///         value (e.g. a non-reporter, or sources never confirmed).
+    /// @param enterprise Existing organisation id.
+    /// @param year Reporting year.
+    /// @param emissionsKg_ Assessed emissions, kgCO2 (>= the confirmed total).
+    /// @param purchasedElectricityKg Its purchased-electricity part, kgCO2 (<= emissionsKg_).
+    /// @param reasonHash Hash of the reasoned decision (nonzero).
+    /// @dev Once per enterprise-year; never below the confirmed emissions (AssessmentBelowConfirmed).
+    ///      Errors: NotRegulator, MissingReasonHash, InvalidPeriod, UnknownEnterprise,
+    ///      InvalidAssessment, AssessmentBelowConfirmed, AlreadyAssessed.
+    function assessEmissions(
+        bytes32 enterprise,
+        uint16 year,
+        uint256 emissionsKg_,
+        uint256 purchasedElectricityKg,
+        bytes32 reasonHash
+    ) external {
+        _requireRegulator();
+        if (reasonHash == bytes32(0)) revert MissingReasonHash();
+        monthWindow(enterprise, year, 1);
+        if (purchasedElectricityKg > emissionsKg_) revert InvalidAssessment(emissionsKg_, purchasedElectricityKg);
+        uint256 confirmedKg = _totals[enterprise][year].emissionsKg;
+        if (emissionsKg_ < confirmedKg) revert AssessmentBelowConfirmed(emissionsKg_, confirmedKg);
+        Assessment storage a = _assessments[enterprise][year];
+        if (a.assessed) revert AlreadyAssessed(enterprise, year);
+        _assessments[enterprise][year] = Assessment(true, emissionsKg_, purchasedElectricityKg, reasonHash);
+        emit EmissionsAssessed(enterprise, year, emissionsKg_, purchasedElectricityKg, reasonHash, msg.sender);
+    }
+
     // ------------------------------------------------------------------ views
+
+    /// @notice The figures Allocation and Compliance use for an enterprise-year (see AnnualEmissions).
+    /// @param enterprise Organisation id.
+    /// @param year Reporting year.
+    function annualEmissions(bytes32 enterprise, uint16 year) external view returns (AnnualEmissions memory y) {
+        Totals storage t = _totals[enterprise][year];
+        Assessment storage a = _assessments[enterprise][year];
+        y.enrolledSources = uint32(_sources[enterprise][year].length);
+        y.completeSources = _completeSources[enterprise][year];
+        y.complete = y.enrolledSources != 0 && y.completeSources == y.enrolledSources;
+        y.assessed = a.assessed;
+        y.closable = y.complete || a.assessed;
+        y.emissionsKg = a.assessed ? a.emissionsKg : t.emissionsKg;
+        y.purchasedElectricityKg = a.assessed ? a.purchasedElectricityKg : t.purchasedElectricityKg;
+        y.electricitySuppliedWh = t.electricitySuppliedWh;
+        y.heatSuppliedMJ = t.heatSuppliedMJ;
+        y.confirmedRecords = t.confirmedRecords;
+        y.factorSetId = _assignedSet[enterprise][year];
+        y.reasonHash = a.reasonHash;
+    }
+
+    /// @notice The enrolled sources of an enterprise-year with their confirmed months.
+    function enrolledSources(bytes32 enterprise, uint16 year) external view returns (EnrolledSource[] memory out) {
+        EnrolledSource[] storage src = _sources[enterprise][year];
+        out = new EnrolledSource[](src.length);
+        for (uint256 i = 0; i < src.length; ++i) {
+            out[i] = src[i];
+            out[i].confirmedMonths = _confirmedMonths[_sourceKey(enterprise, src[i].activityType, src[i].subject, year)];
+        }
+    }
+
+    /// @notice The factor set assigned to an enterprise-year (0 = none).
+    function assignedFactorSet(bytes32 enterprise, uint16 year) external view returns (uint256) {
+        return _assignedSet[enterprise][year];
+    }
+
+    /// @notice The gap declared for a meter's month (dayMask 0 = none).
+    function gap(bytes32 deviceId, uint16 year, uint8 month) external view returns (Gap memory) {
+        return _gaps[_gapKey(deviceId, year, month)];
+    }
+
+    /// @notice The gap a meter-data record was made with (all zero: none).
+    /// @param recordId Record id; reverts UnknownRecord if it does not exist.
+    function recordGap(uint256 recordId) external view returns (RecordGap memory) {
+        _existingRecord(recordId);
+        return _recordGaps[recordId];
+    }
+
+    /// @dev Days of [windowStart, windowEnd) (bit d − 1 = day d, 86,400 s from windowStart) not
+    ///      fully covered by the current batches at indices firstIndex..lastIndex of `device`
+    ///      (callers ran MeterDataAnchor.sumWh on the range first). Batches never overlap
+    ///      (MeterDataAnchor), so a day is covered when its batch seconds add up to 86,400.
+    function _missingDays(bytes32 device, uint32 firstIndex, uint32 lastIndex, uint64 windowStart, uint64 windowEnd)
+        private
+        view
+        returns (uint32 mask)
+    {
+        uint256 daysInWindow = (windowEnd - windowStart) / DAY_SECONDS;
+        uint256[] memory covered = new uint256[](daysInWindow);
+        for (uint256 i = firstIndex; i <= lastIndex; ++i) {
+            MeterDataAnchor.Batch memory b = anchor.batch(anchor.currentBatch(anchor.deviceBatchAt(device, i)));
+            uint256 s = b.start;
+            while (s < b.end) {
+                uint256 d = (s - windowStart) / DAY_SECONDS;
+                uint256 dayEnd = windowStart + (d + 1) * DAY_SECONDS;
+                uint256 segEnd = b.end < dayEnd ? b.end : dayEnd;
+                covered[d] += segEnd - s;
+                s = segEnd;
+            }
+        }
+        for (uint256 d = 0; d < daysInWindow; ++d) {
+            if (covered[d] < DAY_SECONDS) mask |= uint32(1 << d);
+        }
+    }
 
     /// @notice A record.
     /// @param recordId Record id; reverts UnknownRecord if it does not exist.
@@ -736,6 +1090,84 @@ contract EmissionsRegistry is ParticipantGated {
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// @dev Metered Wh of the record's batch range plus its declared gap's substitute (issue 12).
+    function _meterActivity(uint256 recordId, Record storage r) private {
+        uint256 metered;
+        (metered, r.batches, r.readings) =
+            anchor.sumWh(r.device, r.firstBatchIndex, r.lastBatchIndex, r.periodStart, r.periodEnd);
+        uint32 missing = _missingDays(r.device, r.firstBatchIndex, r.lastBatchIndex, r.periodStart, r.periodEnd);
+        Gap storage g = _gaps[_gapKey(r.device, r.year, r.month)];
+        if (missing & ~g.dayMask != 0) revert MissingDays(r.device, r.year, r.month, missing & ~g.dayMask);
+        if (g.dayMask != 0) {
+            if (g.substituteWh == 0) revert GapNotAssessed(r.device, r.year, r.month);
+            _recordGaps[recordId] = RecordGap(g.dayMask, metered, g.substituteWh);
+            emit RecordGapApplied(recordId, g.dayMask, metered, g.substituteWh);
+        }
+        r.activityAmount = metered + g.substituteWh;
+        r.emissionsKg = emissionsKg(r.activityAmount, r.factorValue);
+    }
+
+    /// @dev confirm(): re-sum from the current batches (a supersession after recording counts).
+    function _recompute(uint256 recordId, Record storage r) private {
+        (uint256 metered,, uint64 readings) =
+            anchor.sumWh(r.device, r.firstBatchIndex, r.lastBatchIndex, r.periodStart, r.periodEnd);
+        RecordGap storage rg = _recordGaps[recordId];
+        uint32 missing = _missingDays(r.device, r.firstBatchIndex, r.lastBatchIndex, r.periodStart, r.periodEnd);
+        if (missing & ~rg.dayMask != 0) revert MissingDays(r.device, r.year, r.month, missing & ~rg.dayMask);
+        uint256 amount = metered + rg.substituteWh;
+        if (amount == r.activityAmount) return;
+        uint256 oldAmount = r.activityAmount;
+        uint256 oldKg = r.emissionsKg;
+        r.activityAmount = amount;
+        r.readings = readings;
+        r.emissionsKg = emissionsKg(amount, r.factorValue);
+        if (rg.dayMask != 0) rg.meteredWh = metered;
+        emit RecordRecomputed(recordId, oldAmount, amount, oldKg, r.emissionsKg);
+    }
+
+    function _markConfirmed(Record storage r) private {
+        bytes32 key = _sourceKey(r.enterprise, r.activityType, r.device, r.year);
+        uint16 before = _confirmedMonths[key];
+        uint16 now_ = before | uint16(1 << r.month);
+        _confirmedMonths[key] = now_;
+        if (_sourceIndex[key] != 0 && !_complete(before) && _complete(now_)) ++_completeSources[r.enterprise][r.year];
+    }
+
+    function _enrolSource(bytes32 enterprise, uint16 year, ActivityType activityType, bytes32 subject) private {
+        if (activityType == ActivityType.None) revert InvalidSources();
+        if (activityType == ActivityType.FuelCombustion && subject == bytes32(0)) revert MissingFuelCode();
+        if (activityType == ActivityType.PurchasedElectricity) _requireMeter(subject, enterprise);
+        bytes32 key = _sourceKey(enterprise, activityType, subject, year);
+        if (_sourceIndex[key] != 0) revert AlreadyEnrolled(enterprise, year, activityType, subject);
+        EnrolledSource[] storage src = _sources[enterprise][year];
+        src.push(EnrolledSource(activityType, subject, 0));
+        _sourceIndex[key] = src.length;
+        if (_complete(_confirmedMonths[key])) ++_completeSources[enterprise][year];
+        emit SourceEnrolled(enterprise, year, activityType, subject);
+    }
+
+    function _complete(uint16 months) private pure returns (bool) {
+        return months & 1 != 0 || months & ALL_MONTHS == ALL_MONTHS;
+    }
+
+    function _requireAssignedSet(bytes32 org, uint16 year, uint256 factorSetId) private {
+        uint256 assigned = _assignedSet[org][year];
+        if (assigned == 0 || assigned != factorSetId) revert FactorSetNotAssigned(org, year, factorSetId, assigned);
+        if (!_setInUse[org][year]) _setInUse[org][year] = true;
+    }
+
+    function _sourceKey(bytes32 enterprise, ActivityType activityType, bytes32 subject, uint16 year)
+        private
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(enterprise, activityType, subject, year));
+    }
+
+    function _gapKey(bytes32 deviceId, uint16 year, uint8 month) private pure returns (bytes32) {
+        return keccak256(abi.encode(deviceId, year, month));
+    }
 
     /// @dev Measured values as given; zeros replaced by the factor set's defaults (flagged).
     function _resolveFuelParameters(FuelDeclaration calldata d) private view returns (FuelParameters memory fp) {

@@ -10,12 +10,18 @@ purchased-electricity meter:
 3. each of three oracle nodes checks and stores every reading (its own SQLite store);
 4. per local day each node builds the same Merkle tree and signs the batch report; the
    submitter anchors it with 2 of 3 signatures;
-5. per month, through the HTTP API (enterprise and regulator with API keys, the verifier with
+5. completeness (issue 12): the regulator assigns the factor set and enrols the meter for each year
+   of the run; per month, the enterprise declares every local day without complete metered data
+   (minutes the packager imputed — e.g. April 2007 — or missing, days outside the run, days without
+   a batch) as a gap and the regulator assesses its substitute (``gap_substitute_wh``, OUR rule:
+   china_rules.md names none for purchased electricity), so E = metered + substitute, never less;
+6. per month, through the HTTP API (enterprise and regulator with API keys, the verifier with
    EIP-712 signed requests and its own transaction signatures), the enterprise records the purchased electricity (emissions computed on-chain from
    the anchored Wh and the published factor) and submits it; the regulator assigns the verifier;
    the verifier re-verifies it from the readings (roots, signatures, on-chain proofs, formula) and
    attests or rejects; the regulator confirms;
-6. a report per month and in total.
+7. a report per month and in total: the metered figures (Wh, kgCO2 of the metered Wh), and beside
+   them the declared gap days, the substitute Wh and the resulting E on-chain.
 
 Every step is idempotent: a second run reuses the chain state and does only what is missing.
 """
@@ -33,11 +39,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.accounting.emissions import kg_to_tonnes
+from ledger.accounting.emissions import DAY_SECONDS, emissions_kg, gap_substitute_wh, kg_to_tonnes
 from ledger.chain.client import JournalEntry
 from ledger.contracts.anchored import AnchoredBatch
+from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
 from ledger.meter_data.energy import wh_to_mwh
+from ledger.records import workflow
 from ledger.records.queries import device_batches
 from ledger.verify.provenance import Verdict
 from oracles.device import DeviceSigner
@@ -164,12 +172,19 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
     if no_quorum:
         log(f"WARNING: {len(no_quorum)} days reached no quorum: {[o.start for o in no_quorum][:5]} …")
 
-    # 5. monthly records: record → submit → assign → verify → attest/reject → confirm
+    # 5. completeness: factor set and enrolment per year, declared gaps with the regulator's substitute
+    t = time.perf_counter()
+    declared = declare_gaps(system, start, end)
+    timings["gaps"] = time.perf_counter() - t
+    if declared:
+        log(f"declared gaps: {', '.join(f'{k}: {len(v[0])} days, {v[1]:,} Wh substitute' for k, v in declared.items())}")
+
+    # 6. monthly records: record → submit → assign → verify → attest/reject → confirm
     t = time.perf_counter()
     verification = monthly_cycle(months_between(start, end))
     timings["monthly_cycle"] = time.perf_counter() - t
 
-    # 6. the report
+    # 7. the report
     report = _report(system, start, end, gaps, series, timings)
     report["transactions"] = c.tx_count      # this run, including set-up and deployment
     report["gas_used"] = c.gas_used
@@ -183,6 +198,66 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
     report["ingest_readings_per_second"] = round(ingested / timings["sign_and_ingest"], 1) if ingested else 0.0
     report["timings"] = {k: round(v, 2) for k, v in timings.items()}
     return DemoResult(report, verification)
+
+
+#: The demo meter's reading interval: one-minute averages (UCI), seconds.
+READING_SECONDS = 60
+
+
+def declare_gaps(system: System, start: date, end: date) -> dict[str, tuple[list[int], int]]:
+    """Step 5 (issue 12): the regulator assigns the demo factor set and enrols the meter as the
+    enterprise's purchased-electricity source for every year of ``[start, end)``; per month of the run
+    not yet recorded, the enterprise declares each local day whose metered minutes are fewer than
+    the day's (imputed or missing minutes, days outside the run, days without a batch) as a gap,
+    and the regulator assesses the substitute ``gap_substitute_wh(missing seconds, peak day Wh)``
+    with the month's peak day Wh = the highest batch's Wh per metered minute × 1,440.
+
+    Returns ``{"YYYY-MM": (gap days, substitute Wh)}`` for the months declared now (idempotent:
+    a month already declared with the same days and assessed, or already recorded, is skipped).
+    """
+    dep, acc, device = system.dep, system.accounts, system.device
+    reg, ent_acc = acc["regulator"], acc["enterprise"]
+    ent_org = org_id(PARTICIPANTS["enterprise"]["uscc"])
+    node = system.oracle_nodes[0]
+    em = dep.emissions
+    months = months_between(start, end)
+    for y in sorted({y for y, _ in months}):
+        workflow.assign_factor_set(dep, reg, ent_org, y, system.factor_set_id())
+        workflow.enrol_sources(dep, reg, ent_org, y, [(PURCHASED_ELECTRICITY, device)])
+    run_start = calendar.timegm(start.timetuple()) - PARTICIPANTS["enterprise"]["utc_offset"]
+    run_end = calendar.timegm(end.timetuple()) - PARTICIPANTS["enterprise"]["utc_offset"]
+    batches = _device_batches(system)
+    out: dict[str, tuple[list[int], int]] = {}
+    for y, m in months:
+        if int(em.currentRecord(ent_org, PURCHASED_ELECTRICITY, device, y, m)):
+            continue
+        w = em.monthWindow(ent_org, y, m)
+        missing: dict[int, int] = {}
+        for d in range((w.end - w.start) // DAY_SECONDS):
+            ds = w.start + d * DAY_SECONDS
+            metered = 0 if ds + DAY_SECONDS <= run_start or ds >= run_end else node.counts(device, ds, ds + DAY_SECONDS)[0]
+            gap_s = DAY_SECONDS - READING_SECONDS * metered
+            if gap_s > 0:
+                missing[d + 1] = gap_s
+        month_batches = [b for _, _, b in batches if w.start <= b.start and b.end <= w.end and b.count]
+        if not missing or not month_batches:
+            continue
+        peak_day_wh = max(-(-b.total_wh * DAY_SECONDS // (READING_SECONDS * b.count)) for b in month_batches)
+        days = sorted(missing)
+        mask = sum(1 << (d - 1) for d in days)
+        substitute = gap_substitute_wh(sum(missing.values()), peak_day_wh)
+        g = em.gap(device, y, m)
+        if g.dayMask != mask:
+            workflow.declare_gap(dep, ent_acc, device, y, m, mask, keccak256(
+                f"UCI meter {y}-{m:02d}: days {days} lack metered minutes (imputed by the source's packager, "
+                f"missing, or outside the run {start}..{end})".encode()))
+            g = em.gap(device, y, m)
+        if g.substituteWh != substitute:
+            workflow.assess_gap(dep, reg, device, y, m, substitute, keccak256(
+                f"substitute = ceil({sum(missing.values())} missing s x peak day {peak_day_wh} Wh / 86400) "
+                f"(demo regulator's rule, issue 12)".encode()))
+        out[f"{y}-{m:02d}"] = (days, substitute)
+    return out
 
 
 def _device_batches(system: System) -> list[tuple[int, int, AnchoredBatch]]:
@@ -212,6 +287,8 @@ def _report(system: System, start: date, end: date, gaps: dict[str, dict[str, in
         ws, we = w.start, w.end
         rid = int(c.call(em.currentRecord(ent_org, PURCHASED_ELECTRICITY, device, y, m)))
         rec = c.call(em.record(rid)) if rid else None
+        rg = c.call(em.recordGap(rid)) if rid else None
+        metered_wh = (rg.meteredWh if rg.dayMask else rec.activityAmount) if rec else 0
         acc_n, qua_n = node.counts(device, ws, we)
         g = gaps.get(f"{y}-{m:02d}", {})
         row = {
@@ -220,19 +297,25 @@ def _report(system: System, start: date, end: date, gaps: dict[str, dict[str, in
             "readings_quarantined": qua_n,
             "gaps": g.get("absent", 0) + g.get("missing_value", 0),
             "imputed_by_source": g.get("imputed_by_source", 0),
-            "energy_wh": rec.activityAmount if rec else 0,
-            "energy_mwh": float(wh_to_mwh(rec.activityAmount)) if rec else 0.0,
-            "emissions_kgco2": rec.emissionsKg if rec else 0,
-            "emissions_tco2": float(kg_to_tonnes(rec.emissionsKg)) if rec else 0.0,
+            "energy_wh": metered_wh,
+            "energy_mwh": float(wh_to_mwh(metered_wh)),
+            "emissions_kgco2": emissions_kg(metered_wh, rec.factorValue) if rec else 0,
+            "emissions_tco2": float(kg_to_tonnes(emissions_kg(metered_wh, rec.factorValue))) if rec else 0.0,
+            "gap_days": bin(rg.dayMask).count("1") if rec else 0,
+            "substitute_wh": rg.substituteWh if rec else 0,
+            "activity_wh": rec.activityAmount if rec else 0,
+            "emissions_with_substitute_kgco2": rec.emissionsKg if rec else 0,
             "batches": sum(1 for _, _, b in batches if ws <= b.start and b.end <= we),
             "record_id": rid,
             "status": STATUS[rec.status] if rec else "no data",
         }
         months.append(row)
-        for k in ("readings_accepted", "readings_quarantined", "gaps", "imputed_by_source", "energy_wh", "emissions_kgco2", "batches"):
+        for k in ("readings_accepted", "readings_quarantined", "gaps", "imputed_by_source", "energy_wh", "emissions_kgco2", "batches",
+                  "gap_days", "substitute_wh", "activity_wh", "emissions_with_substitute_kgco2"):
             tot[k] += row[k]
     tot["energy_mwh"] = float(wh_to_mwh(tot["energy_wh"]))
     tot["emissions_tco2"] = float(kg_to_tonnes(tot["emissions_kgco2"]))
+    tot["emissions_with_substitute_tco2"] = float(kg_to_tonnes(tot["emissions_with_substitute_kgco2"]))
     return {
         "range": {"start": start.isoformat(), "end": end.isoformat(), "utc_offset": "+01:00"},
         "device": "0x" + device.hex(),

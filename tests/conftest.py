@@ -151,6 +151,9 @@ def make_world(rpc_url: str, artifacts: dict[str, Artifact], journal: Path) -> W
                                                               CAL_UNTIL, keccak256(b"calibration")), acct["enterprise"])])
     grid = bytes(client.call(dep.factors.functions.GRID_EF()))
     client.send([Call.of(dep.factors.functions.publishFactorSet(2006, 2010, [grid], [GRID_EF_SCALED], [4], "环办气候函〔2023〕43号", "test"), acct["regulator"])])
+    # the regulator assigns that set to both enterprises' 2007 (issue 12: not the record's choice)
+    client.send([Call.of(dep.emissions.functions.assignFactorSet(org_id(USCC[n]), 2007, 1), acct["regulator"])
+                 for n in ("enterprise", "enterprise2")])
     return World(client, dep, keys, acct, device, keys["device"], 1)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.crypto.primitives import Signer
+from ledger.crypto.primitives import Signer, keccak256
 from ledger.meter_data.energy import energy_wh
 from ledger.meter_data.merkle import StandardMerkleTree
 from ledger.meter_data.reading import BatchReport, Reading, batch_report_digest, reading_leaf
@@ -35,3 +35,22 @@ def as_tuple(x: BatchReport | Reading) -> tuple[Any, ...]:
     if isinstance(x, BatchReport):
         return (x.config_digest, x.device, x.start, x.end, x.count, x.total_wh, x.root, x.supersedes)
     return (x.device, x.sequence, x.start, x.end, x.quantity_code, x.value, x.scale, x.flags)
+
+
+#: Substitute Wh the tests' regulator assesses for a declared gap.
+GAP_SUBSTITUTE_WH = 1_000
+
+
+def declare_gap(w: Any, year: int, month: int, day_mask: int, substitute_wh: int = GAP_SUBSTITUTE_WH,
+                who: str = "enterprise") -> None:
+    """``who`` declares the days of ``day_mask`` (bit d − 1 = day d) of its meter's month as a gap
+    and the regulator assesses ``substitute_wh`` for it (EmissionsRegistry.declareGap / assessGap),
+    so a month anchored only in part can be recorded (issue 12)."""
+    em = w.dep.emissions.functions
+    w.tx(em.declareGap(w.device, year, month, day_mask, keccak256(b"test gap")), who)
+    w.tx(em.assessGap(w.device, year, month, substitute_wh, keccak256(b"test substitute")), "regulator")
+
+
+def all_days_but(days: list[int], days_in_month: int = 31) -> int:
+    """Day mask of every day of the month except ``days`` (1-based)."""
+    return sum(1 << (d - 1) for d in range(1, days_in_month + 1) if d not in days)

@@ -38,7 +38,7 @@ from ledger.contracts.governance import OPEN_EXECUTOR
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from tests.conftest import CAL_UNTIL, USCC, World
-from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
+from tests.helpers import DAY0, all_days_but, as_tuple, declare_gap, minute_readings, report_for, sign_report
 
 YEAR = 2024
 PROJECT, VINTAGE = 1001, 2021
@@ -146,7 +146,7 @@ def _signed_withdrawal(c: Ctx) -> bytes:
 
 
 def _period() -> tuple[tuple[Any, ...], tuple[str, ...]]:
-    return ((DAY0 + 10**8, 2000, True, 500, 2019, 2030, 2015, 2030, 0, 0, 0, 0), ("d", "g", "g", "c", "v", "e"))
+    return ((DAY0 + 10**8, 2000, True, 500, 2019, 2030, 2015, 2030, 0, 0, 0, 0, True), ("d", "g", "g", "c", "v", "e", "p"))
 
 
 ROWS: dict[tuple[str, str], Row] = {
@@ -204,6 +204,16 @@ ROWS: dict[tuple[str, str], Row] = {
                                          "NotAssignedVerifier", "NotAssignedVerifier", ("verifier2", "NotAssignedVerifier")),
     ("EmissionsRegistry", "confirm"): Row("regulator", lambda c: c.emissions.functions.confirm(c.rid),
                                           "NotRegulator", "NotRegulator", ("verifier", "NotRegulator")),
+    ("EmissionsRegistry", "enrolSources"): Row("regulator", lambda c: c.emissions.functions.enrolSources(
+        org_id(USCC["enterprise"]), 2007, [1], [c.w.device]), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
+    ("EmissionsRegistry", "assignFactorSet"): Row("regulator", lambda c: c.emissions.functions.assignFactorSet(
+        org_id(USCC["enterprise"]), 2008, c.w.factor_set), "NotRegulator", "NotRegulator", ("verifier", "NotRegulator")),
+    ("EmissionsRegistry", "declareGap"): Row("enterprise", lambda c: c.emissions.functions.declareGap(
+        c.w.device, 2007, 2, 1, H), "NotActiveParticipant", "NotActiveParticipant", ("verifier", "NotActiveParticipant")),
+    ("EmissionsRegistry", "assessGap"): Row("regulator", lambda c: c.emissions.functions.assessGap(
+        c.w.device, 2007, 1, 5, H), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
+    ("EmissionsRegistry", "assessEmissions"): Row("regulator", lambda c: c.emissions.functions.assessEmissions(
+        org_id(USCC["enterprise"]), 2007, 10**6, 0, H), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
     # --------------------------------------------------------------- EvidenceRegistry
     ("EvidenceRegistry", "attach"): Row("enterprise", lambda c: c.evidence.functions.attach(c.rid, H, H, "invoice"),
                                         "NotRecordEnterprise", "NotRecordEnterprise", ("enterprise2", "NotRecordEnterprise")),
@@ -400,6 +410,7 @@ def ctx(world: World, artifacts: dict[str, Artifact]) -> Iterator[Ctx]:
         res = w.tx(d.anchor.functions.anchor(*_day_report(Ctx(w, 0, 0, 0, 0), 0)), "oracle-1")
         batch_id = d.anchor.decode_events(res, "BatchAnchored")[0].batchId
         em = d.emissions.functions
+        declare_gap(w, 2007, 1, all_days_but([1]))                          # only 1 January is anchored
         res = w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, H, 0), "enterprise")
         rid = d.emissions.decode_events(res, "ActivityRecorded")[0].recordId
         w.tx(em.submit(rid), "enterprise")

@@ -124,9 +124,28 @@ def travel_to(s: SimpleNamespace, t: int) -> None:
     s.c.rpc("evm_mine")
 
 
+def org_of(s: SimpleNamespace, who: str) -> bytes:
+    return {"enterprise": s.e1, "enterprise2": s.e2}[who]
+
+
+def assign_fuel_set(s: SimpleNamespace, who: str, year: int = YEAR) -> None:
+    """The regulator assigns the module's fuel factor set to ``who``'s year (once)."""
+    em = s.d.emissions.functions
+    if not s.c.call(em.assignedFactorSet(org_of(s, who), year)):
+        s.w.tx(em.assignFactorSet(org_of(s, who), year, s.fuel_set), "regulator")
+
+
+def enrol_sources(s: SimpleNamespace, who: str, sources: list[tuple[int, bytes]], year: int = YEAR) -> None:
+    """The regulator enrols ``sources`` ((activity type, subject)) of ``who``'s year."""
+    s.w.tx(s.d.emissions.functions.enrolSources(org_of(s, who), year, [k for k, _ in sources], [x for _, x in sources]),
+           "regulator")
+
+
 def declare(s: SimpleNamespace, who: str, kind: int, amount: int, year: int = YEAR, month: int = 0,
             subject: bytes = ZERO32, amends: int = 0) -> int:
     fset = s.fuel_set if kind == FUEL else 0
+    if kind == FUEL:
+        assign_fuel_set(s, who, year)
     subject = COAL if kind == FUEL and subject == ZERO32 else subject
     res = s.w.tx(s.d.emissions.functions.recordDeclared(kind, subject, year, month, amount, fset, EV, amends), who)
     return s.d.emissions.decode_events(res, "ActivityRecorded")[0].recordId
@@ -145,7 +164,9 @@ def confirm_all(s: SimpleNamespace, who: str, rids: list[int]) -> None:
 
 
 def confirmed_year(s: SimpleNamespace, who: str, wh: int = 0, heat_mj: int = 0, fuel_mj: int = 0, year: int = YEAR) -> None:
-    rids = [declare(s, who, k, v, year) for k, v in ((ELEC, wh), (HEAT, heat_mj), (FUEL, fuel_mj)) if v]
+    kinds = [(k, v) for k, v in ((ELEC, wh), (HEAT, heat_mj), (FUEL, fuel_mj)) if v]
+    enrol_sources(s, who, [(k, COAL if k == FUEL else ZERO32) for k, _ in kinds], year)
+    rids = [declare(s, who, k, v, year) for k, v in kinds]
     confirm_all(s, who, rids)
 
 
@@ -826,6 +847,7 @@ def test_gas_of_allocation_and_surrender(s: SimpleNamespace, capsys: pytest.Capt
     gas["preAllocateBatch x100"] = s.w.tx(fa.preAllocateBatch(YEAR, s.bench_set, orgs, [10**12 + i for i in range(100)],
                                                              [10**9] * 100, [EV] * 100), "regulator").gas_used
     em = s.d.emissions.functions
+    s.c.send([Call.of(em.enrolSources(o, YEAR, [ELEC], [ZERO32]), reg) for o in orgs])   # each year's one source
     res = s.c.send([Call.of(em.recordDeclared(ELEC, ZERO32, YEAR, 0, 5 * 10**11 + i, 0, EV, 0), a) for i, a in enumerate(accts)])
     rids = [s.d.emissions.decode_events(r, "ActivityRecorded")[0].recordId for r in res]
     s.c.send([Call.of(em.submit(r), a) for r, a in zip(rids, accts)])

@@ -31,7 +31,7 @@ from ledger.identifiers import device_id, org_id
 from ledger.records import annual_report as ar
 from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import USCC, World
-from tests.helpers import DAY0
+from tests.helpers import DAY0, GAP_SUBSTITUTE_WH, all_days_but, declare_gap
 from tests.test_contracts import anchor_day
 
 COAL = ar.fuel_code("COAL")
@@ -52,13 +52,20 @@ FEB = DAY0 + 31 * 86_400
 
 
 def publish_defaults(w: World, heat: bool = True) -> int:
-    """Factor set for 2006–2010 with the coal defaults (and the test EF_heat); returns its id."""
+    """Factor set for 2006–2010 with the grid EF, the coal defaults (and the test EF_heat), assigned
+    by the regulator to the enterprise's 2007 in place of the world's grid-only set (issue 12: one
+    set per enterprise-year, re-assignable until a record uses it); returns its id."""
     codes, values, scales = [fuel_cc_code(COAL), fuel_of_code(COAL)], [COAL_CC_DEFAULT, COAL_OF_DEFAULT], [9, 6]
     if heat:
         codes, values, scales = codes + [heat_ef_code()], values + [HEAT_EF_TEST_INPUT], scales + [6]
+    codes, values, scales = codes + [bytes(w.call(w.dep.factors.functions.GRID_EF()))], values + [5703], scales + [4]
+    co2 = fuel_co2_factor_scaled(COAL_CC_DEFAULT, COAL_OF_DEFAULT)   # the heat-input path's coal factor, from the cited defaults
+    codes, values, scales = codes + [fuel_co2_code(COAL)], values + [co2], scales + [6]
     res = w.tx(w.dep.factors.functions.publishFactorSet(2006, 2010, codes, values, scales, DEFAULTS_CITATION, "coal defaults + test heat EF"),
                "regulator")
-    return int(w.dep.factors.decode_events(res, "FactorSetPublished")[0].factorSetId)
+    fs = int(w.dep.factors.decode_events(res, "FactorSetPublished")[0].factorSetId)
+    w.tx(w.dep.emissions.functions.assignFactorSet(org_id(USCC["enterprise"]), 2007, fs), "regulator")
+    return fs
 
 
 def fuel(fs: int, **kw) -> tuple:
@@ -170,10 +177,7 @@ def test_fuel_declarations_refuse_bad_input_outsiders_and_duplicates(chain: Worl
     e = refused(w, em.recordFuelCombustion(fuel(fs)), "enterprise")
     assert e.error == "RecordExists"
     # the heat-input path shares the period key: the same fuel-month cannot be declared twice
-    co2 = fuel_co2_factor_scaled(COAL_CC_DEFAULT, COAL_OF_DEFAULT)  # derived from the cited defaults
-    res = w.tx(w.dep.factors.functions.publishFactorSet(2007, 2007, [fuel_co2_code(COAL)], [co2], [6], DEFAULTS_CITATION, "coal CO2"), "regulator")
-    fs_co2 = int(w.dep.factors.decode_events(res, "FactorSetPublished")[0].factorSetId)
-    assert refused(w, em.recordDeclared(ar.FUEL_COMBUSTION, COAL, 2007, 1, 5_000, fs_co2, EVIDENCE, 0), "enterprise").error == "RecordExists"
+    assert refused(w, em.recordDeclared(ar.FUEL_COMBUSTION, COAL, 2007, 1, 5_000, fs, EVIDENCE, 0), "enterprise").error == "RecordExists"
     assert refused(w, em.recordFuelCombustion(fuel(fs, month=0)), "enterprise").error == "GranularityConflict"
     # a factor set whose OF default is above 100 % is refused when used
     bad = w.tx(w.dep.factors.functions.publishFactorSet(2007, 2007, [fuel_of_code(GAS)], [1_000_001], [6], "test: invalid", "bad"), "regulator")
@@ -224,6 +228,7 @@ def test_purchased_heat_is_recorded_with_the_factor_sets_heat_factor(chain: Worl
 def test_anchored_meter_data_is_tagged_online_monitoring(chain: World) -> None:
     w, em = chain, chain.dep.emissions.functions
     anchor_day(w, DAY0, [3_000_000] * 60)
+    declare_gap(w, 2007, 1, all_days_but([1]))
     res = w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, bytes(32), 0), "enterprise")
     rid = int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
     assert w.call(em.acquisitionMethod(rid)) == 2
@@ -254,14 +259,16 @@ def build_year(w: World) -> dict[str, int]:
     fs = publish_defaults(w)
     anchor_day(w, DAY0, [3_000_000] * 60)
     anchor_day(w, FEB, [1_500_000] * 60, first_seq=100)
+    declare_gap(w, 2007, 1, all_days_but([1]))
+    declare_gap(w, 2007, 2, all_days_but([1], 28))
     ids: dict[str, int] = {}
 
     def rec(name: str, fn) -> None:
         res = w.tx(fn, "enterprise")
         ids[name] = int(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
 
-    rec("elec1", em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, bytes(32), 0))
-    rec("elec2", em.recordPurchasedElectricity(w.device, 2007, 2, 1, 1, w.factor_set, bytes(32), 0))
+    rec("elec1", em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, fs, bytes(32), 0))
+    rec("elec2", em.recordPurchasedElectricity(w.device, 2007, 2, 1, 1, fs, bytes(32), 0))
     rec("coal1", em.recordFuelCombustion(fuel(fs)))
     rec("coal2", em.recordFuelCombustion(fuel(fs, month=2, consumption=800_500, ncv=21_000_000, carbon_content=27_000_000,
                                               oxidation_rate=980_000)))
@@ -294,13 +301,16 @@ def test_the_annual_report_adds_up_the_confirmed_months_with_tags(chain: World) 
     assert jan["factor"]["ncv"]["source"] == "measured" and jan["factor"]["ncv"]["value"] == "20.908"
     assert jan["factor"]["factor_set_id"] == ids["fs"] and jan["factor"]["citation"] == DEFAULTS_CITATION
     assert jan["factor"]["citation_matches_chain"] is True
-    wh = [3_000_000 * 60 * 60 // 3600, 1_500_000 * 60 * 60 // 3600]
-    assert elec["activity_data"] == {"amount": sum(wh), "unit": "Wh", "display": "4.500 MWh"}
-    assert elec["emissions_kgco2"] == sum(emissions_kg(x, 5703) for x in wh) == 1711 + 855
+    # metered Wh of 1 January / 1 February plus each month's declared-gap substitute (days 2..end)
+    wh = [3_000_000 * 60 * 60 // 3600 + GAP_SUBSTITUTE_WH, 1_500_000 * 60 * 60 // 3600 + GAP_SUBSTITUTE_WH]
+    assert elec["activity_data"] == {"amount": sum(wh), "unit": "Wh", "display": "4.502 MWh"}
+    assert elec["emissions_kgco2"] == sum(emissions_kg(x, 5703) for x in wh) == 1711 + 856
+    assert [(m["activity_data"]["metered_wh"], m["activity_data"]["substitute_wh"], len(m["activity_data"]["gap_days"]))
+            for m in elec["months"]] == [(3_000_000, GAP_SUBSTITUTE_WH, 30), (1_500_000, GAP_SUBSTITUTE_WH, 27)]
     assert elec["months"][0]["factor"]["value"] == "0.5703" and elec["months"][0]["factor"]["citation"] == "环办气候函〔2023〕43号"
     assert heat["emissions_kgco2"] == 396_014 and heat["activity_data"]["display"] == "3600.123 GJ"
     t = rep["totals"]
-    assert t["scope1_kgco2"] == kg1 + kg2 and t["scope2_kgco2"] == 1711 + 855 + 396_014
+    assert t["scope1_kgco2"] == kg1 + kg2 and t["scope2_kgco2"] == 1711 + 856 + 396_014
     assert t["total_kgco2"] == t["scope1_kgco2"] + t["scope2_kgco2"] == t["chain_confirmed_kgco2"] and t["matches_chain"]
     assert t["total_tco2e"] == f"{t['total_kgco2'] // 1000}.{t['total_kgco2'] % 1000:03d}" and t["confirmed_records"] == 5
     assert rep["coverage"] == {"confirmed_months": [1, 2], "missing_months": list(range(3, 13)), "annual_record_ids": []}

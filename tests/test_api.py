@@ -16,7 +16,7 @@ from oracles.device import DeviceSigner
 from oracles.node import SignedReading
 from oracles.submitter import Submitter
 from tests.conftest import USCC, World
-from tests.helpers import DAY0, minute_readings
+from tests.helpers import DAY0, all_days_but, declare_gap, minute_readings
 from tests.test_oracle_node import make_node
 
 
@@ -84,10 +84,11 @@ def test_audit_serves_proofs_batches_and_record_provenance(setup) -> None:
     batch = http.get(f"/v1/audit/batches/{out.batch_id}").json()
     assert set(batch["signers"]) == {w.acct["oracle-1"], w.acct["oracle-2"]} and batch["totalWh"] == 100_000
     em = w.dep.emissions.functions
+    declare_gap(w, 2007, 1, all_days_but([1]))                                     # 2–31 January: declared gap, 1,000 Wh
     w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, keccak256(b"e"), 0), "enterprise")
     rid = w.call(em.currentRecord(org_id(USCC["enterprise"]), 1, w.device, 2007, 1))
     rec = http.get(f"/v1/audit/records/{rid}").json()
-    assert rec["activityAmount"] == 100_000 and rec["emissionsKg"] == 57 and rec["status"] == "draft"   # ⌊100,000 × 5703 / 10^7 + ½⌋
+    assert rec["activityAmount"] == 101_000 and rec["emissionsKg"] == 58 and rec["status"] == "draft"   # ⌊101,000 × 5703 / 10^7 + ½⌋
     assert rec["factor_set"]["citation"] == "环办气候函〔2023〕43号"
     assert [h["event"] for h in rec["history"]] == ["ActivityRecorded"]
     assert rec["batches"][0]["root"] == "0x" + out.report.root.hex()

@@ -24,6 +24,8 @@ from tests.helpers import DAY0
 from tests.test_contracts import anchor_day
 
 JAN, FEB, MAR = DAY0, DAY0 + 31 * 86_400, DAY0 + 59 * 86_400
+#: The regulator's substitute for each month's declared gap (days 2..end), Wh.
+SUBSTITUTE_WH = 1_000
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,7 +38,16 @@ def env(request: pytest.FixtureRequest, chain: World, tmp_path: Path):
              ("verifier", "VERIFIER_ROLE")]}
     for i, start in enumerate((JAN, FEB, MAR)):
         anchor_day(chain, start, [1_000_000 + i, 2_000_000], first_seq=1 + 10 * i)   # 50,000 Wh: 29 kgCO2
-    return chain, store, TestClient(app), keys
+    http = TestClient(app)
+    for m, days in ((1, 31), (2, 28), (3, 31)):   # only day 1 of each month is anchored: the rest is a declared gap
+        gap = {"device": "0x" + chain.device.hex(), "year": 2007, "month": m}
+        r = http.post("/v1/enterprise/gaps", json={**gap, "days": list(range(2, days + 1)), "reason_hash": "0x" + "11" * 32},
+                      headers=bearer(keys["enterprise"]))
+        assert r.status_code == 201, r.text
+        r = http.post("/v1/regulator/gaps/assess", json={**gap, "substitute_wh": SUBSTITUTE_WH, "basis_hash": "0x" + "22" * 32},
+                      headers=bearer(keys["regulator"]))
+        assert r.status_code == 200 and r.json()["substitute_wh"] == SUBSTITUTE_WH, r.text
+    return chain, store, http, keys
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -132,8 +143,8 @@ def test_enterprise_records_a_month_with_emissions_computed_on_chain(env) -> Non
     r = http.post("/v1/enterprise/records", json=month(w, 1), headers=bearer(keys["enterprise"]))
     assert r.status_code == 201, r.text
     rec = r.json()
-    assert rec["status"] == "submitted" and rec["activityAmount"] == 50_000
-    assert rec["emissionsKg"] == emissions_kg(50_000, GRID_EF_SCALED) == 29            # ⌊50,000 × 5703 / 10^7 + ½⌋
+    assert rec["status"] == "submitted" and rec["activityAmount"] == 50_000 + SUBSTITUTE_WH   # metered + gap substitute
+    assert rec["emissionsKg"] == emissions_kg(51_000, GRID_EF_SCALED) == 29            # ⌊51,000 × 5703 / 10^7 + ½⌋
 
 
 def test_an_idempotent_retry_returns_the_stored_response_and_records_once(env) -> None:
@@ -174,6 +185,31 @@ def test_the_api_refuses_what_the_contract_would_refuse_before_spending_gas(env)
     p = problem(http.post("/v1/enterprise/records", json=month(w, 1), headers=bearer(keys["enterprise"])), 409, "contract-refused")
     assert p["error"] == "RecordExists" and w.client.tx_count == txs
     problem(http.post("/v1/enterprise/records", json=month(w, 6), headers=bearer(keys["enterprise"])), 409, "no-anchored-data")
+
+
+def test_gaps_and_completeness_are_refused_to_the_wrong_role_and_bad_input(env) -> None:
+    w, _, http, keys = env
+    gap = {"device": "0x" + w.device.hex(), "year": 2007, "month": 4}
+    body = {**gap, "days": [1], "reason_hash": "0x" + "11" * 32}
+    problem(http.post("/v1/enterprise/gaps", json=body, headers=bearer(keys["regulator"])), 403, "wrong-role")
+    problem(http.post("/v1/enterprise/gaps", json={**body, "days": [32]}, headers=bearer(keys["enterprise"])), 422, "validation-error")
+    p = problem(http.post("/v1/enterprise/gaps", json={**gap, "month": 2, "days": [29], "reason_hash": "0x" + "11" * 32},
+                          headers=bearer(keys["enterprise"])), 409, "contract-refused")
+    assert p["error"] == "InvalidDayMask"                                                     # February 2007 has 28 days
+    assess = {**gap, "substitute_wh": 5, "basis_hash": "0x" + "22" * 32}
+    problem(http.post("/v1/regulator/gaps/assess", json=assess, headers=bearer(keys["enterprise"])), 403, "wrong-role")
+    assert problem(http.post("/v1/regulator/gaps/assess", json=assess, headers=bearer(keys["regulator"])), 409,
+                   "contract-refused")["error"] == "NoGapDeclared"
+    ent = "0x" + org_id(USCC["enterprise"]).hex()
+    p = problem(http.post("/v1/regulator/assessments", json={"enterprise": ent, "year": 2007, "emissions_kg": 1,
+                                                              "purchased_electricity_kg": 2, "reason_hash": "0x" + "33" * 32},
+                          headers=bearer(keys["regulator"])), 409, "contract-refused")
+    assert p["error"] == "InvalidAssessment"
+    r = http.post("/v1/regulator/completeness", json={"enterprise": ent, "year": 2007,
+                                                      "sources": [{"activity_type": 1, "subject": "0x" + w.device.hex()}]},
+                  headers=bearer(keys["regulator"]))
+    assert r.status_code == 200 and r.json()["enrolledSources"] == 1 and r.json()["closable"] is False, r.text
+    assert r.json()["factorSetId"] == w.factor_set
 
 
 def test_a_submission_with_bad_fields_names_them(env) -> None:

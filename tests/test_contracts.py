@@ -16,7 +16,16 @@ from ledger.crypto.primitives import Eip712Domain, Signer, keccak256, new_privat
 from ledger.identifiers import device_id, org_id, uscc_bytes32
 from ledger.meter_data.reading import config_digest, reading_leaf
 from tests.conftest import CAL_UNTIL, USCC, World
-from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
+from tests.helpers import (
+    DAY0,
+    GAP_SUBSTITUTE_WH,
+    all_days_but,
+    as_tuple,
+    declare_gap,
+    minute_readings,
+    report_for,
+    sign_report,
+)
 
 
 def refused(w: World, fn, who: str, error: str) -> ContractRevert:
@@ -47,6 +56,7 @@ def test_every_mutating_function_refuses_an_outsider(chain: World) -> None:
     rid_hash = keccak256(b"x")
     em = d.emissions.functions
     anchor_day(w, DAY0, [1_000_000, 2_000_000])
+    declare_gap(w, 2007, 1, all_days_but([1]))
     w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, keccak256(b"evidence"), 0), "enterprise")
     rid = w.call(em.currentRecord(org, 1, w.device, 2007, 1))
     assert rid != 0 and w.call(em.recordCount()) == rid
@@ -217,6 +227,8 @@ def test_monthly_record_life_cycle_computes_emissions_on_chain(chain: World) -> 
            for k in range(3)]
     wh = sum(x[2].total_wh for x in ids)
     assert wh == 300_000 and emissions_kg(wh, 5703) == 171                 # ⌊300,000 × 5703 / 10^7 + ½⌋: not 0
+    declare_gap(w, 2007, 1, all_days_but([1, 2, 3]))                       # 4–31 January not anchored
+    wh += GAP_SUBSTITUTE_WH
     w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 2, w.factor_set, keccak256(b"evidence"), 0), "enterprise")
     rid = w.call(em.currentRecord(org_id(USCC["enterprise"]), 1, w.device, 2007, 1))
     r = w.call(em.record(rid))

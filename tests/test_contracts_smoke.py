@@ -323,7 +323,22 @@ def world_base(node: Web3, compiled: dict[str, Artifact]) -> World:
         ),
         "regulator",
     )
+    # the regulator assigns set 1 to the enterprise's year (issue 12: not the record's choice)
+    world.tx(c["EmissionsRegistry"].functions.assignFactorSet(world.ent_org, YEAR, 1), "regulator")
     return world
+
+
+#: Substitute Wh the regulator assesses for the smoke tests' declared gaps.
+SUBSTITUTE_WH = 1_000
+#: Every day of March: the smoke tests anchor a few hours of its first day only.
+ALL_MARCH = (1 << 31) - 1
+
+
+def _declare_gap(world: World, mask: int = ALL_MARCH) -> None:
+    """The enterprise declares ``mask`` of (YEAR, MONTH) as a gap; the regulator assesses SUBSTITUTE_WH."""
+    em = world.c["EmissionsRegistry"].functions
+    world.tx(em.declareGap(world.device, YEAR, MONTH, mask, keccak(text="gap")), "enterprise")
+    world.tx(em.assessGap(world.device, YEAR, MONTH, SUBSTITUTE_WH, keccak(text="substitute")), "regulator")
 
 
 @pytest.fixture
@@ -365,6 +380,9 @@ def test_month_of_anchored_meter_data_flows_to_confirmed_emissions(world: World)
     assert an.verifyReading(b2, ra[0], [leaf(ra[1])]).call() is False
 
     evidence = keccak(text="invoice 2024-03")
+    assert world.revert(em.recordPurchasedElectricity(world.device, YEAR, MONTH, 0, 1, 1, evidence, 0), "enterprise") == (
+        "MissingDays", (world.device, YEAR, MONTH, ALL_MARCH))               # day 1 only in part, days 2–31 absent
+    _declare_gap(world)
     rcpt = world.tx(
         em.recordPurchasedElectricity(world.device, YEAR, MONTH, 0, 1, 1, evidence, 0), "enterprise"
     )
@@ -374,15 +392,16 @@ def test_month_of_anchored_meter_data_flows_to_confirmed_emissions(world: World)
         .process_receipt(rcpt, errors=DISCARD)[0]
         .args
     )
-    assert ev.period == 202403 and ev.activityAmount == wh1 + wh2
+    assert ev.period == 202403 and ev.activityAmount == wh1 + wh2 + SUBSTITUTE_WH
     rec = em.record(1).call()
     names = [o["name"] for o in em.record.abi["outputs"][0]["components"]]
     r = dict(zip(names, rec, strict=True))
     assert r["enterprise"] == world.ent_org and r["activityType"] == 1 and r["source"] == 1
     assert (r["periodStart"], r["periodEnd"]) == (ws, we)
-    assert r["activityAmount"] == wh1 + wh2 and r["batches"] == 2 and r["readings"] == 4
+    assert r["activityAmount"] == wh1 + wh2 + SUBSTITUTE_WH and r["batches"] == 2 and r["readings"] == 4
+    assert em.recordGap(1).call() == (ALL_MARCH, wh1 + wh2, SUBSTITUTE_WH)
     assert r["factorValue"] == GRID_EF_SCALED
-    assert r["emissionsKg"] == emissions_kg(wh1 + wh2, GRID_EF_SCALED) > 0
+    assert r["emissionsKg"] == emissions_kg(wh1 + wh2 + SUBSTITUTE_WH, GRID_EF_SCALED) > 0
     assert r["status"] == 1 and r["evidenceHash"] == evidence
     assert em.currentRecord(world.ent_org, 1, world.device, YEAR, MONTH).call() == 1
 
@@ -623,6 +642,7 @@ def test_rejected_record_is_amended_by_a_linked_new_record(world: World) -> None
     ws = _month_start(YEAR, MONTH, BEIJING)
     world.anchor(world.report(ws, ws + 1800, readings(world.device, 1, ws, [10_000])))
     em = world.c["EmissionsRegistry"].functions
+    _declare_gap(world)
     world.tx(
         em.recordPurchasedElectricity(world.device, YEAR, MONTH, 0, 0, 1, ZERO32, 0), "enterprise"
     )

@@ -5,7 +5,11 @@ quarantined, gaps, imputed minutes, Wh, kgCO2, batches and record status per mon
 
 A change that moves a figure must update the golden file in the same commit and say why.
 Measured figures: 44,637 readings, 31 daily batches, 1,150,196 Wh → 656 kgCO2 at 0.5703
-kgCO2/kWh (⌊1,150,196 × 5703 / 10^7 + ½⌋), confirmed."""
+kgCO2/kWh (⌊1,150,196 × 5703 / 10^7 + ½⌋), confirmed.
+
+Issue 12 added four fields and moved none: the three days with the packager's imputed minutes
+are a declared gap (gap_days 3) with the regulator's substitute of 119 Wh, so the record's
+activity is 1,150,315 Wh and E stays 656 kgCO2 (⌊1,150,315 × 5703 / 10^7 + ½⌋)."""
 
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ from tests.conftest import ROOT, free_port
 
 GOLDEN = Path(__file__).parent / "golden" / "demo_2007-01.json"
 MONTH_FIELDS = ("month", "readings_accepted", "readings_quarantined", "gaps", "imputed_by_source", "energy_wh",
-                "emissions_kgco2", "batches", "status")
+                "emissions_kgco2", "batches", "gap_days", "substitute_wh", "activity_wh", "emissions_with_substitute_kgco2",
+                "status")
 
 
 def _comparable(report: dict[str, Any]) -> dict[str, Any]:
@@ -54,3 +59,8 @@ def test_main_job_for_january_2007_gives_the_golden_report(tmp_path: Path) -> No
     assert month["emissions_kgco2"] == emissions_kg(month["energy_wh"], 5703) != 0
     assert want["acknowledgements"] == {"accepted": 3 * month["readings_accepted"]}
     assert month["batches"] == 31 and month["status"] == "confirmed"
+    # issue 12: the 3 days holding the packager's imputed minutes are a declared gap; the regulator's
+    # substitute (⌈180 s × peak day Wh / 86,400⌉) is added on-chain beside the unchanged metered figures
+    assert month["gap_days"] == 3 and month["substitute_wh"] > 0
+    assert month["activity_wh"] == month["energy_wh"] + month["substitute_wh"]
+    assert month["emissions_with_substitute_kgco2"] == emissions_kg(month["activity_wh"], 5703) >= month["emissions_kgco2"]

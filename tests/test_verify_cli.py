@@ -25,7 +25,7 @@ from api.client import ApiClient, ApiError
 from ledger.accounting.emissions import emissions_kg
 from ledger.crypto import envelope as ev
 from ledger.crypto.keystore import derive_encryption_key
-from ledger.crypto.primitives import Signer, new_private_key
+from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import org_id
 from ledger.meter_data.reading import Reading, reading_digest
 from ledger.records import evidence as evidence_records
@@ -35,7 +35,7 @@ from ledger.verify.provenance import VerifierError, verify_record
 from oracles.device import DeviceSigner
 from scripts.verify import verify
 from tests.conftest import GRID_EF_SCALED, USCC, World, free_port
-from tests.helpers import DAY0, minute_readings
+from tests.helpers import DAY0, GAP_SUBSTITUTE_WH, all_days_but, minute_readings
 from tests.test_contracts import anchor_day
 from tests.test_oracle_node import make_node
 
@@ -109,7 +109,12 @@ def live(chain: World, tmp_path: Path) -> Iterator[dict[str, Any]]:
         assert all(a.status == "accepted" for a in acks), acks[:2]
         anchor_day(w, day, watts, first_seq=seq)      # same readings → same root as the node rebuilds
         seq += len(watts)
-    rid = workflow.record_month(w.dep, w.acct["enterprise"], org_id(USCC["enterprise"]), w.device, 2007, 1, w.factor_set)
+    ent = org_id(USCC["enterprise"])
+    mask = workflow.missing_days(w.dep, ent, w.device, 2007, 1)          # days 3–31: the gap the enterprise declares
+    assert mask == all_days_but([1, 2])
+    workflow.declare_gap(w.dep, w.acct["enterprise"], w.device, 2007, 1, mask, keccak256(b"outside the two days"))
+    workflow.assess_gap(w.dep, w.acct["regulator"], w.device, 2007, 1, GAP_SUBSTITUTE_WH, keccak256(b"substitute"))
+    rid = workflow.record_month(w.dep, w.acct["enterprise"], ent, w.device, 2007, 1, w.factor_set)
     workflow.assign_verifier(w.dep, w.acct["regulator"], rid, w.acct["verifier"])
     store = make_engine(sqlite_url(tmp_path / "api.sqlite"))
     app = Tamper(create_app(w.dep, store, node))                        # migrates the API store
@@ -150,7 +155,7 @@ def test_a_real_record_verifies_pass_through_the_cli(live, cred: str) -> None:
     assert v is not None and v["passed"] is True and v["findings"] == [] and v["findings_hash"] == "0x" + "00" * 32
     c = checks(v)
     for name in ("record fields", "batches anchored", "oracle quorum", "device signatures", "Merkle roots",
-                 "proofs on-chain", "energy per batch", "activity data", "emission factor", "emissions"):
+                 "proofs on-chain", "energy per batch", "declared gap", "activity data", "emission factor", "emissions"):
         assert c[name]["status"] == "pass", (name, c[name])
     assert c["evidence"]["status"] == "pass" and c["evidence"]["expected"].startswith("0 evidence items")
     assert "420 ok" in c["device signatures"]["found"] and "6 accepted" in c["proofs on-chain"]["found"]

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ledger.accounting.emissions import check_uint, checked_add, checked_mul
+
 #: Fixed-point scale of benchmarks and correction factors (Allocation.FACTOR_SCALE).
 FACTOR_SCALE = 1_000_000
 #: Basis points per 1.
@@ -53,10 +55,15 @@ def category_id(name: str) -> bytes:
     return raw.ljust(32, b"\0")
 
 
-def _check_non_negative(**values: int) -> None:
+def _check_non_negative(bits: int = 256, **values: int) -> None:
+    """Every value fits uint{bits} (the contract's parameter type).
+
+    Raises:
+        ValueError: a negative value. Uint256Overflow: a value above 2**bits − 1.
+    """
     for k, v in values.items():
-        if v < 0:
-            raise ValueError(f"{k} must be >= 0, got {v}")
+        check_uint(k, v, bits)
+
 
 
 # --------------------------------------------------------------------------- formulas (mirrors)
@@ -69,12 +76,18 @@ def allocation_tonnes(electricity_wh: int, heat_mj: int, supply_benchmark: int, 
         supply_benchmark: tCO2/MWh × 1e6. heat_benchmark: tCO2/GJ × 1e6. correction_factor: × 1e6.
 
     Raises:
-        ValueError: on a negative argument.
+        ValueError: on a negative argument. Uint256Overflow: where the contract reverts (checked
+        arithmetic on the numerator or its rounding).
     """
     _check_non_negative(electricity_wh=electricity_wh, heat_mj=heat_mj, supply_benchmark=supply_benchmark,
                         heat_benchmark=heat_benchmark, correction_factor=correction_factor)
-    num = electricity_wh * supply_benchmark * correction_factor + heat_mj * heat_benchmark * _HEAT_MULTIPLIER
-    return (num + _TONNE_DIVISOR // 2) // _TONNE_DIVISOR
+    num = _numerator(electricity_wh, heat_mj, supply_benchmark, heat_benchmark, correction_factor)
+    return checked_add(num, _TONNE_DIVISOR // 2) // _TONNE_DIVISOR
+
+
+def _numerator(wh: int, mj: int, bs: int, bh: int, c: int) -> int:
+    """Allocation._numerator: ``wh * bs * c + mj * bh * 1e9`` with checked arithmetic."""
+    return checked_add(checked_mul(wh, bs, c), checked_mul(mj, bh, _HEAT_MULTIPLIER))
 
 
 def pre_allocation_tonnes(basis_wh: int, basis_heat_mj: int, supply_benchmark: int, heat_benchmark: int,
@@ -82,20 +95,24 @@ def pre_allocation_tonnes(basis_wh: int, basis_heat_mj: int, supply_benchmark: i
     """Pre-allocation in whole tCO2e (Allocation.preAllocationTonnes): ⌊num × bps / 1e22 + ½⌋.
 
     Raises:
-        ValueError: on a negative argument.
+        ValueError: on a negative argument. Uint256Overflow: where the contract reverts.
     """
     _check_non_negative(basis_wh=basis_wh, basis_heat_mj=basis_heat_mj, supply_benchmark=supply_benchmark,
                         heat_benchmark=heat_benchmark, correction_factor=correction_factor,
                         pre_allocation_bps=pre_allocation_bps)
-    num = basis_wh * supply_benchmark * correction_factor + basis_heat_mj * heat_benchmark * _HEAT_MULTIPLIER
+    num = _numerator(basis_wh, basis_heat_mj, supply_benchmark, heat_benchmark, correction_factor)
     div = _TONNE_DIVISOR * BPS
-    return (num * pre_allocation_bps + div // 2) // div
+    return checked_add(checked_mul(num, pre_allocation_bps), div // 2) // div
 
 
 def emissions_tonnes(kg: int) -> int:
-    """E in whole tonnes from kgCO2, rounded half up (Compliance.emissionsTonnes)."""
+    """E in whole tonnes from kgCO2, rounded half up (Compliance.emissionsTonnes).
+
+    Raises:
+        ValueError: negative. Uint256Overflow: kg + 500 above 2**256 − 1 (the contract reverts).
+    """
     _check_non_negative(kg=kg)
-    return (kg + 500) // 1_000
+    return checked_add(kg, 500) // 1_000
 
 
 def obligation_tonnes(emissions_t: int, allocation_t: int, gap_cap_bps: int, gas_cap_to_allocation: bool,
@@ -104,26 +121,41 @@ def obligation_tonnes(emissions_t: int, allocation_t: int, gap_cap_bps: int, gas
 
     min(E, A) for a gas unit under the gas rule; min(E, A + ⌊E × gap_cap_bps / 10000⌋) with a gap
     cap (2000 bps in 2019–2022, 环办气候函〔2021〕492号 per ICAP); otherwise E.
+
+    Raises:
+        ValueError: negative. Uint256Overflow: gap_cap_bps above uint16, or the capped sum above
+        uint256 (where the contract reverts).
     """
-    _check_non_negative(emissions_t=emissions_t, allocation_t=allocation_t, gap_cap_bps=gap_cap_bps)
+    _check_non_negative(emissions_t=emissions_t, allocation_t=allocation_t)
+    _check_non_negative(16, gap_cap_bps=gap_cap_bps)
     if gas_unit and gas_cap_to_allocation:
         return min(emissions_t, allocation_t)
     if gap_cap_bps:
-        return min(emissions_t, allocation_t + emissions_t * gap_cap_bps // BPS)
+        return min(emissions_t, checked_add(allocation_t, checked_mul(emissions_t, gap_cap_bps) // BPS))
     return emissions_t
 
 
 def ccer_cap(obligation: int, ccer_cap_bps: int) -> int:
-    """Most CCER (tCO2e) usable: ⌊obligation × bps / 10000⌋ (管理办法（试行）Art. 29: 5 %)."""
-    _check_non_negative(obligation=obligation, ccer_cap_bps=ccer_cap_bps)
-    return obligation * ccer_cap_bps // BPS
+    """Most CCER (tCO2e) usable: ⌊obligation × bps / 10000⌋ (管理办法（试行）Art. 29: 5 %).
+
+    Raises:
+        ValueError: negative. Uint256Overflow: bps above uint16 or the product above uint256.
+    """
+    _check_non_negative(obligation=obligation)
+    _check_non_negative(16, ccer_cap_bps=ccer_cap_bps)
+    return checked_mul(obligation, ccer_cap_bps) // BPS
 
 
 def penalty_range_fen(shortfall_t: int, price_fen: int) -> tuple[int, int]:
     """Fine range in fen for a shortfall of ``shortfall_t`` t at ``price_fen`` fen/t:
-    (5 × S × P, 10 × S × P), 《碳排放权交易管理暂行条例》 Art. 24."""
+    (5 × S × P, 10 × S × P), 《碳排放权交易管理暂行条例》 Art. 24.
+
+    Raises:
+        ValueError: negative. Uint256Overflow: 10 × S × P above uint256 (Compliance.penaltyRange reverts).
+    """
     _check_non_negative(shortfall_t=shortfall_t, price_fen=price_fen)
-    return PENALTY_MIN_MULTIPLE * shortfall_t * price_fen, PENALTY_MAX_MULTIPLE * shortfall_t * price_fen
+    return (checked_mul(PENALTY_MIN_MULTIPLE, shortfall_t, price_fen),
+            checked_mul(PENALTY_MAX_MULTIPLE, shortfall_t, price_fen))
 
 
 # --------------------------------------------------------------------------- presets
@@ -209,8 +241,8 @@ class PeriodPreset:
 
 PERIOD_FIELDS = ("deadline", "gapCapBps", "gasCapToAllocation", "ccerCapBps", "ceaVintageFrom", "ceaVintageTo",
                  "ccerVintageFrom", "ccerVintageTo", "projectRegisteredFrom", "projectRegisteredTo",
-                 "creditingStartFrom", "creditingStartTo")
-CITATION_FIELDS = ("deadline", "gapCap", "gasCap", "ccerCap", "ceaVintages", "ccerEligibility")
+                 "creditingStartFrom", "creditingStartTo", "countsPurchasedElectricity")
+CITATION_FIELDS = ("deadline", "gapCap", "gasCap", "ccerCap", "ceaVintages", "ccerEligibility", "purchasedElectricity")
 
 #: 2021-12-31 17:00 +08:00 (环办气候函〔2021〕492号, CONFIRMED-P).
 _DEADLINE_2019_2020 = 1_640_941_200
@@ -220,16 +252,26 @@ _DEADLINE_2021_2022 = 1_704_038_399
 _LEGACY_CCER_FILED_BEFORE = 1_489_420_800 - 1
 
 
+#: Purchased-electricity (indirect) emissions in E: 国环规气候〔2023〕1号 (2021–22) covers "化石燃料消费产生的
+#: 直接排放和购入电力产生的间接排放" (CONFIRMED-P, china_rules.md §3b); the 2023–24 plan excludes them
+#: (ICAP, CONFIRMED-S, §3c). For 2019–20 no text was found: counted as in 2021–22 (UNCONFIRMED).
+_CITE_PURCHASED_2021 = ("国环规气候〔2023〕1号: 配额…包括化石燃料消费产生的直接排放和购入电力产生的间接排放 "
+                        "(CONFIRMED-P); purchased electricity counts")
+_CITE_PURCHASED_2019 = ("2019–2020: no text found (UNCONFIRMED); counted as under 国环规气候〔2023〕1号 for 2021–22 "
+                        "(CONFIRMED-P); the 2023–24 plan excludes indirect emissions (ICAP, CONFIRMED-S)")
+
+
 def _period(year: int, deadline: int, deadline_cite: str, vintages: tuple[int, int], vintage_cite: str,
-            unconfirmed: tuple[str, ...]) -> PeriodPreset:
+            unconfirmed: tuple[str, ...], purchased_cite: str) -> PeriodPreset:
     return PeriodPreset(year, {
         "deadline": deadline, "gapCapBps": 2000, "gasCapToAllocation": True, "ccerCapBps": 500,
         "ceaVintageFrom": vintages[0], "ceaVintageTo": vintages[1],
         "ccerVintageFrom": 1, "ccerVintageTo": 65535,
         "projectRegisteredFrom": 0, "projectRegisteredTo": _LEGACY_CCER_FILED_BEFORE,
-        "creditingStartFrom": 0, "creditingStartTo": 0,
+        "creditingStartFrom": 0, "creditingStartTo": 0, "countsPurchasedElectricity": True,
     }, {"deadline": deadline_cite, "gapCap": _CITE_GAP, "gasCap": _CITE_GAS, "ccerCap": _CITE_CCER,
-        "ceaVintages": vintage_cite, "ccerEligibility": _CITE_CCER_ELIG}, unconfirmed)
+        "ceaVintages": vintage_cite, "ccerEligibility": _CITE_CCER_ELIG, "purchasedElectricity": purchased_cite},
+        unconfirmed)
 
 
 #: Presets for the first two compliance cycles (one period per year; both years of a cycle share
@@ -238,12 +280,14 @@ PERIOD_PRESETS: dict[int, PeriodPreset] = {
     y: _period(y, _DEADLINE_2019_2020,
                "环办气候函〔2021〕492号: 100% by 2021-12-31 17:00 (CONFIRMED-P)", (2019, 2020),
                "first cycle 2019–2020 allowances (国环规气候〔2020〕3号); vintage rule UNCONFIRMED",
-               ("ceaVintages", "ccerVintages", "projectRegisteredTo"))
+               ("ceaVintages", "ccerVintages", "projectRegisteredTo", "countsPurchasedElectricity"),
+               _CITE_PURCHASED_2019)
     for y in (2019, 2020)
 } | {
     y: _period(y, _DEADLINE_2021_2022,
                "国环规气候〔2023〕1号 / ICAP: all by 2023-12-31 (CONFIRMED-S); time of day our choice", (2021, 2022),
                "second cycle 2021–2022 allowances (国环规气候〔2023〕1号); vintage rule UNCONFIRMED",
-               ("deadline time of day", "ceaVintages", "ccerVintages", "projectRegisteredTo"))
+               ("deadline time of day", "ceaVintages", "ccerVintages", "projectRegisteredTo"),
+               _CITE_PURCHASED_2021)
     for y in (2021, 2022)
 }

@@ -12,7 +12,6 @@ Every function here performs exactly the integer steps that the Solidity contrac
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 
 from eth_abi import encode
@@ -34,25 +33,80 @@ def emissions_kg(wh: int, ef_scaled: int) -> int:
             环办气候函〔2023〕43号).
 
     Raises:
-        ValueError: on a negative argument.
+        ValueError: on a negative argument. Uint256Overflow: where EmissionsRegistry.emissionsKg
+        reverts (Wh × EF + 5e6 above 2**256 − 1).
     """
     return _half_up(_KG_DIVISOR, wh=wh, ef_scaled=ef_scaled)
+
+
+#: Largest uint256: the contracts' checked arithmetic reverts (panic 0x11) above it.
+UINT256_MAX = 2**256 - 1
+
+
+class Uint256Overflow(ArithmeticError):
+    """An argument or an intermediate result exceeds the contract's integer type: where the
+    contract reverts (Solidity 0.8 checked arithmetic, panic 0x11, or an ABI bound), the mirror
+    raises this."""
+
+
+def check_uint(name: str, value: int, bits: int = 256) -> int:
+    """``value`` if it fits ``uint{bits}``.
+
+    Raises:
+        ValueError: negative. Uint256Overflow: above 2**bits − 1.
+    """
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    if value >> bits:
+        raise Uint256Overflow(f"{name} = {value} does not fit uint{bits}")
+    return value
+
+
+def checked_mul(*factors: int) -> int:
+    """Π factors left to right as Solidity's checked ``a * b * …`` (each partial product must fit
+    uint256, even when a later factor is 0).
+
+    Raises:
+        Uint256Overflow: a partial product above 2**256 − 1.
+    """
+    out = 1
+    for i, f in enumerate(factors):
+        out *= f
+        if out > UINT256_MAX:
+            raise Uint256Overflow(f"product of the first {i + 1} factors overflows uint256")
+    return out
+
+
+def checked_add(*terms: int) -> int:
+    """Σ terms as Solidity's checked ``+``.
+
+    Raises:
+        Uint256Overflow: the sum exceeds 2**256 − 1.
+    """
+    out = sum(terms)
+    if out > UINT256_MAX:
+        raise Uint256Overflow("sum overflows uint256")
+    return out
 
 
 def _non_negative(**values: int) -> None:
     bad = {k: v for k, v in values.items() if v < 0}
     if bad:
         raise ValueError(f"arguments must be >= 0, got {bad}")
+    for k, v in values.items():
+        check_uint(k, v)
 
 
 def _half_up(divisor: int, **factors: int) -> int:
-    """⌊Π factors / divisor + ½⌋ in integers, as the contracts round (one rounding at the end).
+    """⌊Π factors / divisor + ½⌋ in integers, as the contracts round (one rounding at the end),
+    with the contracts' checked arithmetic: ``(a * b * … + divisor / 2) / divisor``.
 
     Raises:
-        ValueError: a negative factor (named in the message).
+        ValueError: a negative factor (named in the message). Uint256Overflow: an argument or an
+        intermediate result above 2**256 − 1 (the contract reverts).
     """
     _non_negative(**factors)
-    return (math.prod(factors.values()) + divisor // 2) // divisor
+    return checked_add(checked_mul(*factors.values()), divisor // 2) // divisor
 
 
 def ef_to_scaled(ef_kg_per_kwh: str) -> int:
@@ -188,3 +242,60 @@ def fuel_cc_code(fuel: bytes) -> bytes:
 def fuel_of_code(fuel: bytes) -> bytes:
     """Factor code of fuel ``fuel``'s default oxidation rate (FactorCodes.fuelOxidationRate), × 1e6."""
     return _code("FUEL_OF_FRACTION", fuel)
+
+
+# ---------------------------------------------------------------- completeness (issue 12)
+#: Seconds of a local day (fixed UTC offsets, no DST; EmissionsRegistry.DAY_SECONDS).
+DAY_SECONDS = 86_400
+
+
+def missing_day_mask(window_start: int, window_end: int, batches: list[tuple[int, int]]) -> int:
+    """Days of ``[window_start, window_end)`` (bit d − 1 = local day d) not fully covered by the
+    non-overlapping ``batches`` ((start, end) UTC seconds inside the window): the mirror of
+    EmissionsRegistry's coverage check (MissingDays).
+
+    Raises:
+        ValueError: a batch outside the window or a window not a whole number of days.
+    """
+    if window_end <= window_start or (window_end - window_start) % DAY_SECONDS:
+        raise ValueError(f"window [{window_start}, {window_end}) is not a whole number of days")
+    days = (window_end - window_start) // DAY_SECONDS
+    covered = [0] * days
+    for s, e in batches:
+        if s < window_start or e > window_end or e < s:
+            raise ValueError(f"batch [{s}, {e}) is outside the window")
+        while s < e:
+            d = (s - window_start) // DAY_SECONDS
+            seg = min(e, window_start + (d + 1) * DAY_SECONDS)
+            covered[d] += seg - s
+            s = seg
+    return sum(1 << d for d in range(days) if covered[d] < DAY_SECONDS)
+
+
+def day_mask(days: list[int] | set[int]) -> int:
+    """Day mask of 1-based local days ``days`` (bit d − 1 = day d).
+
+    Raises:
+        ValueError: a day outside 1..31.
+    """
+    bad = [d for d in days if not 1 <= d <= 31]
+    if bad:
+        raise ValueError(f"days must be 1..31, got {bad}")
+    return sum(1 << (d - 1) for d in set(days))
+
+
+def gap_substitute_wh(missing_seconds: int, peak_day_wh: int) -> int:
+    """The demo regulator's conservative substitute for a gap, Wh: every missing second at the
+    average power of the month's highest fully metered day, rounded up:
+    ``⌈missing_seconds × peak_day_wh / 86,400⌉``.
+
+    china_rules.md names no missing-data substitute for purchased electricity (the guideline's
+    conservative defaults cover fuel parameters, §1; its text is UNCONFIRMED), so the value is
+    the regulator's assessed one (EmissionsRegistry.assessGap); this rule is OUR choice for the
+    demo, never below what the best-measured day would give, so a gap never lowers E.
+
+    Raises:
+        ValueError: a negative argument.
+    """
+    _non_negative(missing_seconds=missing_seconds, peak_day_wh=peak_day_wh)
+    return -(-(missing_seconds * peak_day_wh) // DAY_SECONDS)

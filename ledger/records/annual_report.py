@@ -171,8 +171,12 @@ def _month_entry(dep: Deployment, sets: _FactorSets, r: dict[str, Any]) -> tuple
                              "evidence_hash": r["evidenceHash"], "verification_report_hash": r["verificationReportHash"]}
     consumption = 0
     if at == PURCHASED_ELECTRICITY:
+        gap = dep.emissions.recordGap(rid)   # issue 12: amount = metered Wh + the declared gap's substitute
         entry["activity_data"] = {"amount": amount, "unit": "Wh", "display": f"{_dec(amount, 10**6, 3)} MWh",
-                                  "batches": int(r["batches"]), "readings": int(r["readings"])}
+                                  "batches": int(r["batches"]), "readings": int(r["readings"]),
+                                  "metered_wh": int(gap.meteredWh) if gap.dayMask else amount,
+                                  "substitute_wh": int(gap.substituteWh),
+                                  "gap_days": [d + 1 for d in range(31) if gap.dayMask >> d & 1]}
         entry["factor"] = {"name": "EF_grid", "value": _dec(fv, EF_SCALE), "unit": "tCO2/MWh", **(fs or {})}
     elif at == PURCHASED_HEAT:
         entry["activity_data"] = {"amount": amount, "unit": "MJ", "display": f"{_dec(amount, 1000, 3)} GJ"}

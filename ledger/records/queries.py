@@ -90,3 +90,22 @@ def confirmed_totals(dep: Deployment) -> list[dict[str, Any]]:
         y[1] += int(r["emissionsKg"])
     return [{"year": y, "confirmed_records": n, "emissions_kgco2": kg, "emissions_tco2": f"{kg / 1000:.3f}"}
             for y, (n, kg) in sorted(by_year.items())]
+
+
+def annual_emissions(dep: Deployment, enterprise: bytes, year: int) -> dict[str, Any]:
+    """What Allocation and Compliance read for an enterprise-year (EmissionsRegistry.annualEmissions:
+    closable, complete, assessed, kgCO2, Wh, MJ, counts) with its enrolled sources and confirmed months."""
+    em = dep.emissions
+    out = {k: (("0x" + v.hex()) if isinstance(v, bytes) else v) for k, v in em.annualEmissions(enterprise, year).as_dict().items()}
+    out["sources"] = [{"activity_type": int(s.activityType), "subject": "0x" + bytes(s.subject).hex(),
+                       "confirmed_months": [m for m in range(1, 13) if s.confirmedMonths >> m & 1],
+                       "annual": bool(s.confirmedMonths & 1)} for s in em.enrolledSources(enterprise, year)]
+    return out
+
+
+def month_gap(dep: Deployment, device: bytes, year: int, month: int) -> dict[str, Any]:
+    """The gap declared for a meter's month: days, reason, the regulator's substitute Wh and basis."""
+    g = dep.emissions.gap(device, year, month)
+    return {"device": "0x" + device.hex(), "year": year, "month": month,
+            "days": [d + 1 for d in range(31) if g.dayMask >> d & 1], "reason_hash": "0x" + bytes(g.reasonHash).hex(),
+            "substitute_wh": int(g.substituteWh), "basis_hash": "0x" + bytes(g.basisHash).hex()}

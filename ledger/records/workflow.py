@@ -12,10 +12,12 @@ from typing import Any
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from ledger.accounting.emissions import missing_day_mask
 from ledger.chain.client import Call, ChainError, decode_raw_transaction
 from ledger.contracts._generated.emissions_registry import ActivityRecorded
+from ledger.contracts.anchored import DeviceBatch
 from ledger.contracts.deployment import Deployment
-from ledger.records.queries import month_batch_range
+from ledger.records.queries import device_batches, month_batch_range
 
 
 class TransactionNotAcceptable(ValueError):
@@ -43,6 +45,67 @@ def record_month(dep: Deployment, sender: str, enterprise: bytes, device: bytes,
     if submit:
         dep.client.send([em.submit(rid, sender=sender, label=f"submit {rid}")])
     return rid
+
+
+def assign_factor_set(dep: Deployment, sender: str, enterprise: bytes, year: int, factor_set_id: int) -> bool:
+    """Regulator: assign the factor set of ``enterprise``'s ``year`` (EmissionsRegistry.assignFactorSet).
+    Returns False (nothing sent) when that set is assigned already.
+
+    Raises:
+        ContractRevert: e.g. ``FactorSetAlreadyAssigned`` (another set), ``FactorSetNotApplicable``.
+    """
+    em = dep.emissions
+    if int(em.assignedFactorSet(enterprise, year)) == factor_set_id:
+        return False
+    dep.client.send([em.assignFactorSet(enterprise, year, factor_set_id, sender=sender, label=f"assign factor set {year}")])
+    return True
+
+
+def enrol_sources(dep: Deployment, sender: str, enterprise: bytes, year: int, sources: list[tuple[int, bytes]]) -> int:
+    """Regulator: enrol the (activity type, subject) sources of ``enterprise``'s ``year`` that are not
+    enrolled yet (EmissionsRegistry.enrolSources). Returns how many were enrolled now.
+
+    Raises:
+        ContractRevert: e.g. ``DeviceNotOwned``, ``MissingFuelCode``.
+    """
+    em = dep.emissions
+    have = {(int(s.activityType), bytes(s.subject)) for s in em.enrolledSources(enterprise, year)}
+    new = [(k, bytes(x)) for k, x in sources if (k, bytes(x)) not in have]
+    if new:
+        dep.client.send([em.enrolSources(enterprise, year, [k for k, _ in new], [x for _, x in new], sender=sender,
+                                         label=f"enrol sources {year}")])
+    return len(new)
+
+
+def missing_days(dep: Deployment, enterprise: bytes, device: bytes, year: int, month: int,
+                 batches: list[DeviceBatch] | None = None) -> int:
+    """Day mask (bit d − 1 = local day d) of the month's days not fully covered by the device's
+    current anchored batches: the days the contract refuses (MissingDays) unless declared."""
+    w = dep.emissions.monthWindow(enterprise, year, month)
+    spans = [(b.batch.start, b.batch.end) for b in (batches if batches is not None else device_batches(dep, device))
+             if w.start <= b.batch.start and b.batch.end <= w.end]
+    return missing_day_mask(w.start, w.end, spans)
+
+
+def declare_gap(dep: Deployment, sender: str, device: bytes, year: int, month: int, day_mask: int,
+                reason_hash: bytes) -> None:
+    """Enterprise: declare the days of ``day_mask`` of the meter's month as a gap (EmissionsRegistry.declareGap)."""
+    dep.client.send([dep.emissions.declareGap(device, year, month, day_mask, reason_hash, sender=sender,
+                                              label=f"declare gap {year}-{month:02d}")])
+
+
+def assess_gap(dep: Deployment, sender: str, device: bytes, year: int, month: int, substitute_wh: int,
+               basis_hash: bytes) -> None:
+    """Regulator: the substitute Wh of a declared gap (EmissionsRegistry.assessGap, 核定)."""
+    dep.client.send([dep.emissions.assessGap(device, year, month, substitute_wh, basis_hash, sender=sender,
+                                             label=f"assess gap {year}-{month:02d}")])
+
+
+def assess_emissions(dep: Deployment, sender: str, enterprise: bytes, year: int, emissions_kg: int,
+                     purchased_electricity_kg: int, reason_hash: bytes) -> None:
+    """Regulator: assess (核定) an enterprise-year's emissions, kgCO2 (EmissionsRegistry.assessEmissions)."""
+    dep.client.send([dep.emissions.assessEmissions(enterprise, year, emissions_kg, purchased_electricity_kg, reason_hash,
+                                                   sender=sender, label=f"assess emissions {year}")])
 
 
 def submit(dep: Deployment, sender: str, record_id: int) -> None:

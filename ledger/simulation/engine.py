@@ -67,7 +67,8 @@ ENTERPRISE_UTC_OFFSET = 28_800
 PERIOD_DAYS = 30
 """Days between opening the compliance period and its (simulation-clock) deadline."""
 GAS_LIMIT = {"admit": 600_000, "fuel": 800_000, "electricity": 600_000, "submit": 150_000, "assignVerifier": 150_000,
-             "attest": 200_000, "confirm": 300_000, "deposit": 300_000, "surrender": 400_000}
+             "attest": 200_000, "confirm": 300_000, "deposit": 300_000, "surrender": 400_000,
+             "assignFactorSet": 150_000, "enrolSources": 400_000}
 """Fixed gas limits of the bulk calls (≈ 2.4–3.4 × the gas they were measured to use, see the run's
 ``gas_by_call``): the node then executes each once instead of also estimating it (Anvil's
 eth_estimateGas searches, executing a call several times). Gas is free on the throwaway node (price 0);
@@ -352,7 +353,15 @@ def _run_on_chain(cfg: SimulationConfig, rpc_url: str, tmp: Path, phases: _Phase
     phases.done()
 
     # ------------------------------------------------------------------ MRV
-    phases.start("MRV: declare, submit, assign, attest, confirm", len(units) * 10)
+    phases.start("MRV: factor set, enrol, declare, submit, assign, attest, confirm", len(units) * 12)
+    # completeness (issue 12): the regulator assigns the factor set and enrols each unit's two
+    # sources (its fuel, its electricity supplied), so its year closes only when both are confirmed
+    assign_set, enrol = FastCall(dep.emissions, "assignFactorSet"), FastCall(dep.emissions, "enrolSources")
+    _send_all(client, [assign_set(reg, org[u.key], year, factor_set, label=f"factor set {u.key}",
+                                  gas=GAS_LIMIT["assignFactorSet"]) for u in units], phases, per)
+    _send_all(client, [enrol(reg, org[u.key], year, [ACTIVITY_FUEL, ACTIVITY_ELECTRICITY],
+                             [_fuel_code(u.mapping.energy_source_code), b"\0" * 32], label=f"enrol {u.key}",
+                             gas=GAS_LIMIT["enrolSources"]) for u in units], phases, per)
     evidence = {u.key: keccak256(f"AMPD {year} line {u.unit.line} {u.key}".encode()) for u in units}
     calls = []
     declare = FastCall(dep.emissions, "recordDeclared")

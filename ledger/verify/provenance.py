@@ -24,7 +24,9 @@ Merkle roots           the root rebuilt from ALL the readings of a batch = the a
 proofs on-chain        a random sample of the API's proofs per batch accepted by
                        ``MeterDataAnchor.verifyReading`` (eth_call)
 energy per batch       Wh = ⌊Σ(W × s) / 3600 + ½⌋ from the readings = anchored totalWh
-activity data          Σ recomputed batch Wh = the record's activityAmount (Wh)
+declared gap           (when the record has one) its days, the regulator's substitute Wh > 0, and the
+                       metered Wh on-chain = Σ recomputed batch Wh (issue 12)
+activity data          Σ recomputed batch Wh + the gap's substitute = the record's activityAmount (Wh)
 emission factor        ``EmissionFactorRegistry.factor(set, GRID_EF)`` (kgCO2/kWh × 1e4, scale 4,
                        set applies to the year) = record factorValue = the API's factor set
 emissions              ⌊Wh × EF / 10^7 + ½⌋ (:func:`ledger.accounting.emissions.emissions_kg`) = the record's
@@ -423,8 +425,17 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
           "all equal" if not bad_wh else _names(bad_wh), not bad_wh)
     v.recomputed_wh = total
     recorded_wh = int(chain_rec["activityAmount"])
-    v.add("activity data", f"{total:,} Wh (Σ recomputed batches)", f"{recorded_wh:,} Wh on-chain, {api_rec.get('activityAmount')} Wh served",
-          total == recorded_wh and _norm(api_rec.get("activityAmount")) == recorded_wh)
+    gap = dep.emissions.recordGap(record_id)
+    substitute = int(gap.substituteWh)
+    if gap.dayMask:   # issue 12: a declared gap adds the regulator's substitute to the metered Wh
+        days = [d + 1 for d in range(31) if gap.dayMask >> d & 1]
+        v.add("declared gap", f"days {days} declared by the enterprise, substitute assessed by the regulator",
+              f"{substitute:,} Wh substitute; metered {int(gap.meteredWh):,} Wh on-chain",
+              substitute > 0 and int(gap.meteredWh) == total)
+    v.add("activity data", f"{total:,} Wh (Σ recomputed batches)" + (f" + {substitute:,} Wh substitute" if substitute else ""),
+          f"{recorded_wh:,} Wh on-chain, {api_rec.get('activityAmount')} Wh served",
+          total + substitute == recorded_wh and _norm(api_rec.get("activityAmount")) == recorded_wh)
+    total += substitute
 
     # ---------------------------------------------------------------- factor and emissions formula
     fs = int(chain_rec["factorSetId"])
