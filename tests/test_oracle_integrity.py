@@ -57,7 +57,7 @@ def _report(w: World, signed: list[tuple[Reading, bytes]], start: int, end: int,
 
 def _quorum_signers(w: World) -> list[Signer]:
     """Signers of every oracle of the current set (≥ any quorum)."""
-    accounts = [a.lower() for a in w.call(w.dep.anchor.functions.oracles())[0]]
+    accounts = [a.lower() for a in w.dep.anchor.oracles().oracles_]
     by_account = {w.acct[n].lower(): Signer(w.keys[n]) for n in w.keys if n.startswith("oracle-")}
     return [by_account[a] for a in accounts]
 
@@ -122,7 +122,8 @@ def test_config_digest_commits_to_the_signer_set_and_f(chain: World) -> None:
     the Python mirror computes the same, and another signer set or f gives another digest."""
     w = chain
     a = w.dep.anchor
-    oracles, quorum, version = w.call(a.functions.oracles())
+    current = a.oracles()
+    oracles, quorum, version = list(current.oracles_), current.quorum, current.version
     f = w.call(a.functions.faultTolerance())
     assert f >= 1 and len(oracles) >= 3 * f + 1 and quorum == (len(oracles) + f) // 2 + 1
     salt = bytes(w.call(a.functions.salt()))
