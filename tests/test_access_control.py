@@ -30,7 +30,7 @@ from ledger.chain.client import Call, ContractRevert
 from ledger.contracts.compiler import Artifact
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
-from tests.conftest import CAL_UNTIL, USCC, World
+from tests.conftest import CAL_FROM, CAL_UNTIL, USCC, World
 from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
 
 YEAR = 2024
@@ -111,10 +111,10 @@ ROWS: dict[tuple[str, str], Row] = {
         keccak256(b"x25519")), "NotAdmitted", "NotAdmitted", ("verifier", Open("every admitted participant registers its own reader key"))),
     # --------------------------------------------------------------- DeviceRegistry
     ("DeviceRegistry", "registerDevice"): Row("enterprise", lambda c: c.devices.functions.registerDevice(
-        keccak256(b"dev-9"), org_id(USCC["enterprise"]), c.w.acct["outsider"], 1, CAL_UNTIL, H),
+        keccak256(b"dev-9"), org_id(USCC["enterprise"]), c.w.acct["outsider"], 1),
         "NotDeviceAdministrator", "NotDeviceAdministrator", ("verifier", "NotDeviceAdministrator")),
-    ("DeviceRegistry", "recordCalibration"): Row("enterprise", lambda c: c.devices.functions.recordCalibration(
-        c.w.device, CAL_UNTIL, H), "NotDeviceAdministrator", "NotDeviceAdministrator", ("enterprise2", "NotDeviceAdministrator")),
+    ("DeviceRegistry", "recordCalibration"): Row("calibration", lambda c: c.devices.functions.recordCalibration(
+        c.w.device, CAL_FROM + 1, CAL_UNTIL, H), "NotCalibrationBody", "NotCalibrationBody", ("enterprise", "NotCalibrationBody")),
     ("DeviceRegistry", "revokeDevice"): Row("enterprise", lambda c: c.devices.functions.revokeDevice(c.w.device, H),
                                             "NotDeviceAdministrator", "NotDeviceAdministrator", ("enterprise2", "NotDeviceAdministrator")),
     # --------------------------------------------------------------- EmissionFactorRegistry
@@ -122,7 +122,7 @@ ROWS: dict[tuple[str, str], Row] = {
         2011, 2012, [H], [1], [0], "c", "l"), "NotRegulator", "NotRegulator", ("verifier", "NotRegulator")),
     # --------------------------------------------------------------- MeterDataAnchor
     ("MeterDataAnchor", "setOracles"): Row("regulator", lambda c: c.anchor.functions.setOracles(
-        [c.w.acct["oracle-1"], c.w.acct["oracle-2"]], 2), "NotRegulator", "NotRegulator", ("oracle-1", "NotRegulator")),
+        [c.w.acct[f"oracle-{i}"] for i in (1, 2, 3, 4)], 1), "NotRegulator", "NotRegulator", ("oracle-1", "NotRegulator")),
     ("MeterDataAnchor", "anchor"): Row("oracle-1", lambda c: c.anchor.functions.anchor(*_day_report(c, 1)),
                                        "NotOracle", "NotOracle", ("enterprise", "NotOracle")),
     ("MeterDataAnchor", "supersede"): Row("oracle-1", lambda c: c.anchor.functions.supersede(c.batch_id, *_day_report(c, 0, c.batch_id), H),
@@ -245,7 +245,7 @@ def _day_report(c: Ctx, day: int, supersedes: int = 0) -> tuple[Any, list[bytes]
     rs = minute_readings(w.device, DAY0 + day * 86_400, [1_000_000, 2_000_000, 500_000], first_seq=100 + 10 * day)
     rep, _ = report_for(rs, w.call(c.anchor.functions.configDigest()), DAY0 + day * 86_400, DAY0 + (day + 1) * 86_400,
                         supersedes=supersedes.to_bytes(32, "big"))
-    return as_tuple(rep), sign_report(rep, c.w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
+    return as_tuple(rep), sign_report(rep, c.w.dep.domain.separator, [w.oracle_signer(i) for i in (1, 2, 3)])
 
 
 def _fuel_args(c: Ctx) -> tuple[Any, ...]:

@@ -21,7 +21,14 @@ from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from ledger.meter_data.energy import energy_wh
 from ledger.meter_data.merkle import StandardMerkleTree
-from ledger.meter_data.reading import BatchReport, Reading, batch_report_digest, config_digest, reading_digest, reading_leaf
+from ledger.meter_data.reading import (
+    BatchReport,
+    Reading,
+    batch_report_digest,
+    config_digest,
+    reading_digest,
+    reading_leaf,
+)
 from tests.conftest import World
 from tests.helpers import DAY0, as_tuple
 
@@ -197,8 +204,8 @@ def test_an_earlier_period_can_be_anchored_after_a_later_one(chain: World) -> No
     later = _anchor(w, _signed(w, DAY0 + DAY, [300], first_seq=100), DAY0 + DAY, DAY0 + 2 * DAY)
     earlier = _anchor(w, _signed(w, DAY0, [200]), DAY0, DAY0 + DAY)
     assert [w.call(a.functions.deviceBatchAt(w.device, i)) for i in range(2)] == [earlier, later]
-    total, batches, readings = w.call(a.functions.sumWh(w.device, 0, 1, DAY0, DAY0 + 2 * DAY))
-    assert (batches, readings) == (2, 2) and total == energy_wh(60 * 500)
+    summed = w.call(a.functions.sumWh(w.device, 0, 1, DAY0, DAY0 + 2 * DAY))
+    assert (summed.batches, summed.readings, summed.totalWh) == (2, 2, energy_wh(60 * 500))
     # overlapping either neighbour is still refused
     overlap = _signed(w, DAY0 + DAY // 2, [1], first_seq=500)
     rep, _ = _report(w, overlap, DAY0 + DAY // 2, DAY0 + DAY + 1)

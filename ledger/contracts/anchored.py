@@ -21,8 +21,9 @@ class AnchoredBatch:
     Attributes:
         batch_id: its id; device: 32-byte device id; start, end: the period [start, end);
         count: readings; total_wh: ⌊Σ(W × s)/3600 + ½⌋ (DESIGN.md §5); root: Merkle root of the
-        reading leaves; oracle_set_version: oracle set that signed it; supersedes /
-        superseded_by: the batch ids of its correction chain (0: none).
+        reading leaves (each leaf carries the hash of the device signature); supersedes /
+        superseded_by: the batch ids of its correction chain (0: none). The oracle set that signed
+        it is not stored (gas): the ``BatchAnchored`` event's report digest names it.
     """
 
     batch_id: int
@@ -32,19 +33,18 @@ class AnchoredBatch:
     count: int
     total_wh: int
     root: bytes
-    oracle_set_version: int
     supersedes: int
     superseded_by: int
 
     @classmethod
     def of(cls, batch_id: int, b: Batch) -> AnchoredBatch:
         """The anchored batch ``batch_id`` from the binding's ``Batch``."""
-        return cls(batch_id, b.device, b.start, b.end, b.count, b.totalWh, b.root, b.oracleSetVersion, b.supersedes,
+        return cls(batch_id, b.device, b.start, b.end, b.count, b.totalWh, b.root, b.supersedes,
                    b.supersededBy)
 
     def report(self, config_digest: bytes) -> BatchReport:
         """The batch report the oracles signed for this batch under ``config_digest`` (the digest of
-        its oracle-set version): the stored fields, ``supersedes`` as ``bytes32(uint256(id))``."""
+        the oracle set that signed it): the stored fields, ``supersedes`` as ``bytes32(uint256(id))``."""
         return BatchReport(config_digest, self.device, self.start, self.end, self.count, self.total_wh, self.root,
                            supersedes_word(self.supersedes or None))
 
