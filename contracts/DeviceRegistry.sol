@@ -22,12 +22,15 @@ contract DeviceRegistry {
         Revoked
     }
 
-    /// @dev Packed: ownerOrg in one slot; signer, quantityCode, status in another.
+    /// @dev Packed: ownerOrg in one slot; signer, quantityCode, status, calibration count and the
+    ///      owner's UTC offset (fixed at admission, copied at registration) in another.
     struct Device {
         bytes32 ownerOrg;
         address signer;
         uint16 quantityCode;
         Status status;
+        uint32 calibrationCount;
+        int32 ownerUtcOffsetSeconds;
     }
 
     /// @notice One recorded calibration: the device may be relied on for data measured in
@@ -114,7 +117,7 @@ contract DeviceRegistry {
     /// @dev DESIGN.md §4: only the owner's enterprise or the regulator registers.
     function registerDevice(bytes32 deviceId, bytes32 ownerOrg, address signer, uint16 quantityCode) external {
         _requireAdministrator(ownerOrg);
-        (bytes32 role,,, ParticipantRegistry.Status orgStatus) = participants.organisation(ownerOrg);
+        (bytes32 role,, int32 utcOffsetSeconds, ParticipantRegistry.Status orgStatus) = participants.organisation(ownerOrg);
         if (role != Roles.ENTERPRISE || orgStatus != ParticipantRegistry.Status.Active) {
             revert OwnerNotActiveEnterprise(ownerOrg);
         }
@@ -126,7 +129,14 @@ contract DeviceRegistry {
         if (quantityCode == 0) revert InvalidQuantityCode(quantityCode);
 
         _devices[deviceId] =
-            Device({ownerOrg: ownerOrg, signer: signer, quantityCode: quantityCode, status: Status.Active});
+            Device({
+            ownerOrg: ownerOrg,
+            signer: signer,
+            quantityCode: quantityCode,
+            status: Status.Active,
+            calibrationCount: 0,
+            ownerUtcOffsetSeconds: utcOffsetSeconds
+        });
         _deviceOfSigner[signer] = deviceId;
         emit DeviceRegistered(deviceId, ownerOrg, signer, quantityCode);
     }
@@ -157,6 +167,7 @@ contract DeviceRegistry {
             if (prev.validUntil >= validFrom) prev.validUntil = validFrom - 1;
         }
         cals.push(Calibration({validFrom: validFrom, validUntil: validUntil}));
+        d.calibrationCount = uint32(n + 1);
         emit CalibrationRecorded(deviceId, d.ownerOrg, validFrom, validUntil, certificateHash, msg.sender);
     }
 
@@ -203,55 +214,63 @@ contract DeviceRegistry {
     /// @param deviceId Device id.
     /// @param at UTC seconds.
     function isUsable(bytes32 deviceId, uint64 at) external view returns (bool) {
-        (uint8 reason,) = _unusableReason(deviceId, at, at);
-        return reason == 0;
+        return _unusableReason(deviceId, at) == 0;
     }
 
     /// @notice Reverts `DeviceNotUsable(deviceId, reasonCode)` unless `isUsable(deviceId, at)`.
     /// @param deviceId Device id.
     /// @param at UTC seconds.
     function requireUsable(bytes32 deviceId, uint64 at) external view {
-        (uint8 reason,) = _unusableReason(deviceId, at, at);
+        uint8 reason = _unusableReason(deviceId, at);
         if (reason != 0) revert DeviceNotUsable(deviceId, reason);
     }
 
-    /// @notice Reverts `DeviceNotUsable(deviceId, reasonCode)` unless data measured over
-    ///         [from, until] (UTC seconds, inclusive) can be relied on — one calibration must cover
-    ///         the whole span — and returns the owner organisation's UTC offset (for month cuts).
+    /// @notice The anchoring check (MeterDataAnchor): reverts `DeviceNotUsable(deviceId, reasonCode)`
+    ///         unless the device is registered, not revoked, and one recorded calibration covers
+    ///         the whole span [from, until] (UTC seconds, inclusive); returns the owner's UTC offset
+    ///         (for month cuts).
     /// @param deviceId Device id.
     /// @param from First measured second.
     /// @param until Last measured second (>= from).
     /// @return utcOffsetSeconds The owner's clock offset east of UTC, seconds (DESIGN.md §5 "Time").
+    /// @dev The owner organisation's status is not asked here (gas; an anchored batch is evidence
+    ///      of what the meter measured): it is checked where the data is used — EmissionsRegistry
+    ///      records only for an Active enterprise — and by `isUsable` for the oracle nodes.
     function requireUsableOver(bytes32 deviceId, uint64 from, uint64 until)
         external
         view
         returns (int32 utcOffsetSeconds)
     {
-        uint8 reason;
-        (reason, utcOffsetSeconds) = _unusableReason(deviceId, from, until);
+        Device storage d = _devices[deviceId];
+        uint8 reason = _deviceReason(d, deviceId, from, until);
         if (reason != 0) revert DeviceNotUsable(deviceId, reason);
+        return d.ownerUtcOffsetSeconds;
     }
 
-    function _unusableReason(bytes32 deviceId, uint64 from, uint64 until)
+    function _unusableReason(bytes32 deviceId, uint64 at) private view returns (uint8) {
+        Device storage d = _devices[deviceId];
+        uint8 reason = _deviceReason(d, deviceId, at, at);
+        if (reason == REASON_UNKNOWN_DEVICE || reason == REASON_REVOKED) return reason;
+        (,,, ParticipantRegistry.Status orgStatus) = participants.organisation(d.ownerOrg);
+        if (orgStatus != ParticipantRegistry.Status.Active) return REASON_OWNER_NOT_ACTIVE;
+        return reason;
+    }
+
+    /// @dev Status and calibration: the latest calibration that started at or before `from` must
+    ///      last through `until` (latest first: data is nearly always covered by the current one).
+    function _deviceReason(Device storage d, bytes32 deviceId, uint64 from, uint64 until)
         private
         view
-        returns (uint8 reason, int32 utcOffsetSeconds)
+        returns (uint8)
     {
-        Device storage d = _devices[deviceId];
-        if (d.status == Status.None) return (REASON_UNKNOWN_DEVICE, 0);
-        if (d.status == Status.Revoked) return (REASON_REVOKED, 0);
-        ParticipantRegistry.Status orgStatus;
-        (,, utcOffsetSeconds, orgStatus) = participants.organisation(d.ownerOrg);
-        if (orgStatus != ParticipantRegistry.Status.Active) return (REASON_OWNER_NOT_ACTIVE, utcOffsetSeconds);
-        // latest first: data is nearly always covered by the current calibration
+        if (d.status == Status.None) return REASON_UNKNOWN_DEVICE;
+        if (d.status == Status.Revoked) return REASON_REVOKED;
         Calibration[] storage cals = _calibrations[deviceId];
-        for (uint256 i = cals.length; i > 0; --i) {
+        for (uint256 i = d.calibrationCount; i > 0; --i) {
             Calibration storage c = cals[i - 1];
-            if (c.validFrom <= from) {
-                return (until <= c.validUntil ? 0 : REASON_NOT_CALIBRATED, utcOffsetSeconds);
-            }
+            if (c.validFrom <= from) return until <= c.validUntil ? 0 : REASON_NOT_CALIBRATED;
         }
-        return (REASON_NOT_CALIBRATED, utcOffsetSeconds);
+        return REASON_NOT_CALIBRATED;
     }
 
     function _activeDevice(bytes32 deviceId) private view returns (Device storage d) {

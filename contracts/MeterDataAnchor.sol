@@ -54,18 +54,40 @@ contract MeterDataAnchor is EIP712 {
         uint32 flags;
     }
 
-    /// @notice An anchored batch, packed into 3 slots (device; root; the rest). start/end are
-    ///         UTC seconds (uint40 reaches year 36812); batch ids are sequential from 1 and fit uint32.
+    /// @notice An anchored batch as `batch(id)` returns it; start/end in UTC seconds, totalWh in Wh.
     /// @dev supersedes = 0 for an original batch, else the batch it corrects.
     struct Batch {
         bytes32 device;
         bytes32 root;
-        uint40 start;
-        uint40 end;
+        uint64 start;
+        uint64 end;
         uint32 count;
         uint64 totalWh;
         uint32 supersedes;
         uint32 supersededBy;
+    }
+
+    /// @dev A batch as stored: 2 slots (root; the rest). The device is stored once per device
+    ///      (`deviceNo`, numbered from 1 at its first batch). Bounds: start/end uint40 (year 36812),
+    ///      count uint24 (16.7 M readings), totalWh uint56 (72 TWh), ids uint32 (sequential from 1);
+    ///      a report beyond them is refused (OpenZeppelin SafeCast errors).
+    struct StoredBatch {
+        bytes32 root;
+        uint40 start;
+        uint40 end;
+        uint24 count;
+        uint56 totalWh;
+        uint32 supersedes;
+        uint32 supersededBy;
+        uint32 deviceNo;
+    }
+
+    /// @dev Per device, one slot: its number, how many periods it has and where the last one ends
+    ///      (the append check of `anchor` reads nothing else).
+    struct DeviceState {
+        uint32 no;
+        uint32 periods;
+        uint40 lastEnd;
     }
 
     /// @dev The oracle configuration and the batch counter, one slot (read once per anchor).
@@ -102,13 +124,17 @@ contract MeterDataAnchor is EIP712 {
     /// @dev version => organisation => already has an oracle in that set.
     mapping(uint64 version => mapping(bytes32 orgId => bool)) private _oracleOrgInSet;
 
-    mapping(uint256 batchId => Batch) private _batches;
-    /// @dev A device's original batch ids in time order of their (current) periods; 8 per slot.
-    mapping(bytes32 device => uint32[] batchIds) private _deviceBatches;
+    mapping(uint256 batchId => StoredBatch) private _batches;
+    mapping(bytes32 device => DeviceState) private _deviceState;
+    /// @dev deviceNo => device id.
+    mapping(uint256 deviceNo => bytes32 device) private _deviceOfNo;
+    uint32 private _deviceCount;
+    /// @dev A device's original batch ids in time order of their (current) periods, 8 uint32 per slot.
+    mapping(bytes32 device => mapping(uint256 slot => uint256 packedIds)) private _idSlots;
 
     /// @notice The caller is not an account of an Active regulator organisation.
     error NotRegulator(address caller);
-    /// @notice The caller is not an account of an Active oracle-operator organisation.
+    /// @notice The caller is not a member of the current oracle set (OCR2 transmitter).
     error NotOracle(address caller);
     /// @notice An oracle set must have at most MAX_ORACLES members.
     error InvalidOracleCount(uint256 count);
@@ -141,8 +167,6 @@ contract MeterDataAnchor is EIP712 {
     error UnknownSigner(address signer);
     /// @notice Two signatures recover to the same oracle.
     error DuplicateSigner(address signer);
-    /// @notice A signing oracle is no longer an Active ORACLE_ROLE participant.
-    error SignerNotActive(address signer);
     /// @notice Fewer valid oracle signatures than the quorum ⌊(n + f)/2⌋ + 1.
     error QuorumNotReached(uint256 got, uint256 needed);
     /// @notice No batch with this id.
@@ -167,7 +191,8 @@ contract MeterDataAnchor is EIP712 {
     /// @notice A new oracle set (version) was configured: `quorum` = ⌊(n + f)/2⌋ + 1 signatures needed.
     event OracleSetChanged(uint64 indexed version, address[] oracles, uint8 f, uint8 quorum, bytes32 configDigest);
     /// @notice A batch was anchored (also emitted for a correcting batch). Signatures are emitted,
-    ///         never stored.
+    ///         never stored: `signatures` is the 65-byte signatures (r ‖ s ‖ v) concatenated, each
+    ///         recovering from `reportDigest` to a distinct oracle of the set.
     event BatchAnchored(
         uint256 indexed batchId,
         bytes32 indexed device,
@@ -177,8 +202,7 @@ contract MeterDataAnchor is EIP712 {
         uint64 totalWh,
         bytes32 root,
         bytes32 reportDigest,
-        address[] signers,
-        bytes[] signatures
+        bytes signatures
     );
     /// @notice A batch was superseded by a correcting batch.
     event BatchSuperseded(
@@ -269,14 +293,14 @@ contract MeterDataAnchor is EIP712 {
     ///        root over leaves that carry each reading's device-signature hash (`readingLeaf`).
     /// @param signatures 65-byte EIP-712 signatures of the report by distinct current oracles (>= quorum).
     /// @return batchId Sequential id starting at 1.
-    /// @dev Caller: an Active ORACLE_ROLE account (the submitter). One recorded calibration must cover
+    /// @dev Caller: a member of the current oracle set (OCR2 transmitter; see `_verifyQuorum`). One recorded calibration must cover
     ///      the whole period (DeviceRegistry.requireUsableOver); the period must not overlap another
     ///      of the device's periods — it may come before periods already anchored (late data) — and
     ///      must end within the owner's calendar month of `start` (DESIGN.md §5: a month's activity
     ///      data is the sum of its batches).
     function anchor(BatchReport calldata report, bytes[] calldata signatures) external returns (uint256 batchId) {
-        _requireOracleCaller();
         Config memory cfg = _config;
+        _requireTransmitter(cfg);
         _requireCurrentConfig(cfg, report.configDigest);
         if (report.supersedes != bytes32(0)) revert SupersedesMismatch(report.supersedes, bytes32(0));
         if (report.start >= report.end) revert InvalidPeriod(report.start, report.end);
@@ -285,12 +309,12 @@ contract MeterDataAnchor is EIP712 {
         int32 offset = devices.requireUsableOver(report.device, report.start, report.end - 1);
         _requireWithinMonth(report, offset);
 
-        (bytes32 digest, address[] memory signers) = _verifyQuorum(report, signatures, cfg);
+        bytes32 digest = _verifyQuorum(report, signatures, cfg);
         batchId = ++cfg.batchCount;
         _config.batchCount = cfg.batchCount;
-        _store(batchId, report, 0);
-        _insert(report.device, batchId, report.start, report.end);
-        _emitAnchored(batchId, report, digest, signers, signatures);
+        uint32 deviceNo = _insert(report.device, batchId, report.start, report.end);
+        _store(batchId, report, 0, deviceNo);
+        _emitAnchored(batchId, report, digest, signatures);
     }
 
     /// @notice Corrects an anchored batch with a new quorum-signed report for the same device; the
@@ -309,13 +333,13 @@ contract MeterDataAnchor is EIP712 {
         external
         returns (uint256 newBatchId)
     {
-        _requireOracleCaller();
         Config memory cfg = _config;
+        _requireTransmitter(cfg);
         _requireCurrentConfig(cfg, report.configDigest);
-        Batch storage old = _existingBatch(batchId);
+        StoredBatch storage old = _existingBatch(batchId);
         if (old.supersededBy != 0) revert AlreadySuperseded(batchId, old.supersededBy);
         if (report.supersedes != bytes32(batchId)) revert SupersedesMismatch(report.supersedes, bytes32(batchId));
-        if (report.device != old.device) revert ReportDoesNotMatchBatch(batchId);
+        if (report.device != _deviceOfNo[old.deviceNo]) revert ReportDoesNotMatchBatch(batchId);
         if (report.start >= report.end) revert InvalidPeriod(report.start, report.end);
         if (report.count == 0) revert EmptyBatch();
         if (reasonHash == bytes32(0)) revert MissingReason();
@@ -324,16 +348,16 @@ contract MeterDataAnchor is EIP712 {
             (bytes32 ownerOrg,,,,) = devices.device(report.device);
             (,, int32 offset,) = participants.organisation(ownerOrg);
             _requireWithinMonth(report, offset);
-            _requireBetweenNeighbours(report.device, old.start, report.start, report.end);
+            _moveWithinNeighbours(report.device, old.start, report.start, report.end);
         }
 
-        (bytes32 digest, address[] memory signers) = _verifyQuorum(report, signatures, cfg);
+        bytes32 digest = _verifyQuorum(report, signatures, cfg);
         newBatchId = ++cfg.batchCount;
         _config.batchCount = cfg.batchCount;
-        _store(newBatchId, report, batchId);
+        _store(newBatchId, report, batchId, old.deviceNo);
         old.supersededBy = uint32(newBatchId);
         emit BatchSuperseded(batchId, newBatchId, report.device, reasonHash);
-        _emitAnchored(newBatchId, report, digest, signers, signatures);
+        _emitAnchored(newBatchId, report, digest, signatures);
     }
 
     // ------------------------------------------------------------------ views
@@ -341,7 +365,17 @@ contract MeterDataAnchor is EIP712 {
     /// @notice An anchored batch.
     /// @param batchId Batch id; reverts UnknownBatch if it does not exist.
     function batch(uint256 batchId) external view returns (Batch memory) {
-        return _existingBatch(batchId);
+        StoredBatch storage b = _existingBatch(batchId);
+        return Batch({
+            device: _deviceOfNo[b.deviceNo],
+            root: b.root,
+            start: b.start,
+            end: b.end,
+            count: b.count,
+            totalWh: b.totalWh,
+            supersedes: b.supersedes,
+            supersededBy: b.supersededBy
+        });
     }
 
     /// @notice Number of batches ever anchored (ids 1..batchCount()), corrections included.
@@ -352,21 +386,21 @@ contract MeterDataAnchor is EIP712 {
     /// @notice Number of periods anchored for a device (corrections do not add entries).
     /// @param device Device id.
     function deviceBatchCount(bytes32 device) external view returns (uint256) {
-        return _deviceBatches[device].length;
+        return _deviceState[device].periods;
     }
 
     /// @notice The original batch id of a device's index-th period (in time order).
     /// @param device Device id.
     /// @param index 0-based, < deviceBatchCount(device).
     function deviceBatchAt(bytes32 device, uint256 index) external view returns (uint256) {
-        uint32[] storage ids = _deviceBatches[device];
-        if (index >= ids.length) revert BatchIndexOutOfRange(device, index, ids.length);
-        return ids[index];
+        uint256 n = _deviceState[device].periods;
+        if (index >= n) revert BatchIndexOutOfRange(device, index, n);
+        return _idAt(device, index);
     }
 
     /// @notice The latest batch of the supersede chain starting at `batchId`.
     /// @param batchId Batch id; reverts UnknownBatch if it does not exist.
-    function currentBatch(uint256 batchId) public view returns (uint256) {
+    function currentBatch(uint256 batchId) external view returns (uint256) {
         _existingBatch(batchId);
         return _current(batchId);
     }
@@ -376,9 +410,9 @@ contract MeterDataAnchor is EIP712 {
     /// @param start Period start, UTC seconds.
     /// @dev A binary search over the device's batch list (no separate index is stored: gas).
     function batchIdByStart(bytes32 device, uint64 start) external view returns (uint256) {
-        uint32[] storage ids = _deviceBatches[device];
-        uint256 i = _lowerBound(ids, start);
-        if (i < ids.length && _batches[_current(ids[i])].start == start) return ids[i];
+        uint256 n = _deviceState[device].periods;
+        uint256 i = _lowerBound(device, n, start);
+        if (i < n && _batches[_current(_idAt(device, i))].start == start) return _idAt(device, i);
         return 0;
     }
 
@@ -418,8 +452,8 @@ contract MeterDataAnchor is EIP712 {
         view
         returns (bool)
     {
-        Batch storage b = _existingBatch(batchId);
-        if (reading.device != b.device || reading.start >= reading.end) return false;
+        StoredBatch storage b = _existingBatch(batchId);
+        if (reading.device != _deviceOfNo[b.deviceNo] || reading.start >= reading.end) return false;
         if (reading.start < b.start || reading.end > b.end) return false;
         (, address deviceSigner,,,) = devices.device(reading.device);
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(READING_TYPEHASH, reading)));
@@ -447,30 +481,31 @@ contract MeterDataAnchor is EIP712 {
         view
         returns (uint256 totalWh, uint32 batches, uint64 readings)
     {
-        uint32[] storage ids = _deviceBatches[device];
-        uint256 n = ids.length;
+        uint256 n = _deviceState[device].periods;
         if (firstIndex > lastIndex || lastIndex >= n) revert InvalidBatchRange(device, firstIndex, lastIndex, n);
         if (windowStart >= windowEnd) revert InvalidWindow(windowStart, windowEnd);
         for (uint256 i = firstIndex; i <= lastIndex; ++i) {
-            uint256 id = _current(ids[i]);
-            Batch storage b = _batches[id];
+            uint256 id = _current(_idAt(device, i));
+            StoredBatch storage b = _batches[id];
             if (b.start < windowStart || b.end > windowEnd) revert BatchOutsideWindow(id);
             totalWh += b.totalWh;
             readings += b.count;
         }
         batches = lastIndex - firstIndex + 1;
-        if (firstIndex > 0 && _batches[_current(ids[firstIndex - 1])].end > windowStart) {
+        if (firstIndex > 0 && _batches[_current(_idAt(device, firstIndex - 1))].end > windowStart) {
             revert IncompleteBatchRange(device, firstIndex, lastIndex);
         }
-        if (lastIndex + 1 < n && _batches[_current(ids[lastIndex + 1])].start < windowEnd) {
+        if (lastIndex + 1 < n && _batches[_current(_idAt(device, lastIndex + 1))].start < windowEnd) {
             revert IncompleteBatchRange(device, firstIndex, lastIndex);
         }
     }
 
     // ------------------------------------------------------------------ internals
 
-    function _requireOracleCaller() private view {
-        if (!participants.isActive(msg.sender, Roles.ORACLE)) revert NotOracle(msg.sender);
+    /// @dev OCR2 transmitter: a member of the current oracle set (own storage, no external call).
+    ///      The transmitter adds no trust — the report needs a quorum of the set's signatures.
+    function _requireTransmitter(Config memory cfg) private view {
+        if (_oracleIndex[cfg.version][msg.sender] == 0) revert NotOracle(msg.sender);
     }
 
     function _requireCurrentConfig(Config memory cfg, bytes32 got) private view {
@@ -484,93 +519,122 @@ contract MeterDataAnchor is EIP712 {
         if (report.end > monthEnd) revert PeriodCrossesMonth(report.device, report.start, report.end, monthEnd);
     }
 
-    /// @dev Every signature must recover to a distinct member of the current oracle set that is
-    ///      still an Active oracle participant; their number must reach ⌊(n + f)/2⌋ + 1.
+    /// @dev Every signature must recover to a distinct member of the current oracle set; their
+    ///      number must reach ⌊(n + f)/2⌋ + 1. Signers are not asked of ParticipantRegistry one by
+    ///      one (gas): the set was checked Active when configured, the submitter is checked now, and
+    ///      a suspended oracle counts only until governance reconfigures the set — with n >= 3f + 1
+    ///      up to f such oracles can neither reach nor block a quorum on their own.
     function _verifyQuorum(BatchReport calldata report, bytes[] calldata signatures, Config memory cfg)
         private
         view
-        returns (bytes32 digest, address[] memory signers)
+        returns (bytes32 digest)
     {
         uint256 n = signatures.length;
         if (n < cfg.quorum) revert QuorumNotReached(n, cfg.quorum);
         digest = reportDigest(report);
         uint64 version = cfg.version;
-        signers = new address[](n);
         uint256 seen;
         for (uint256 i = 0; i < n; ++i) {
-            address signer = ECDSA.recover(digest, signatures[i]);
+            bytes calldata sig = signatures[i];
+            if (sig.length != 65) revert ECDSA.ECDSAInvalidSignatureLength(sig.length);
+            bytes32 r;
+            bytes32 s;
+            uint8 v;
+            assembly ("memory-safe") {
+                r := calldataload(sig.offset)
+                s := calldataload(add(sig.offset, 32))
+                v := byte(0, calldataload(add(sig.offset, 64)))
+            }
+            address signer = ECDSA.recover(digest, v, r, s);
             uint256 index = _oracleIndex[version][signer];
             if (index == 0) revert UnknownSigner(signer);
             uint256 bit = uint256(1) << (index - 1);
             if (seen & bit != 0) revert DuplicateSigner(signer);
             seen |= bit;
-            if (signer != msg.sender && !participants.isActive(signer, Roles.ORACLE)) revert SignerNotActive(signer);
-            signers[i] = signer;
         }
     }
 
-    function _store(uint256 batchId, BatchReport calldata report, uint256 supersedes) private {
-        _batches[batchId] = Batch({
-            device: report.device,
+    function _store(uint256 batchId, BatchReport calldata report, uint256 supersedes, uint32 deviceNo) private {
+        _batches[batchId] = StoredBatch({
             root: report.root,
             start: SafeCast.toUint40(report.start),
             end: SafeCast.toUint40(report.end),
-            count: report.count,
-            totalWh: report.totalWh,
+            count: SafeCast.toUint24(report.count),
+            totalWh: SafeCast.toUint56(report.totalWh),
             supersedes: uint32(supersedes),
-            supersededBy: 0
+            supersededBy: 0,
+            deviceNo: deviceNo
         });
     }
 
-    /// @dev Index of the first batch whose current period starts at or after `start`.
-    function _lowerBound(uint32[] storage ids, uint64 start) private view returns (uint256 lo) {
-        uint256 hi = ids.length;
+    function _idAt(bytes32 device, uint256 index) private view returns (uint256) {
+        return uint32(_idSlots[device][index >> 3] >> ((index & 7) * 32));
+    }
+
+    function _setIdAt(bytes32 device, uint256 index, uint256 id) private {
+        uint256 shift = (index & 7) * 32;
+        uint256 word = _idSlots[device][index >> 3];
+        _idSlots[device][index >> 3] = (word & ~(uint256(type(uint32).max) << shift)) | (id << shift);
+    }
+
+    /// @dev Index of the first of the device's `n` periods whose current start is >= `start`.
+    function _lowerBound(bytes32 device, uint256 n, uint64 start) private view returns (uint256 lo) {
+        uint256 hi = n;
         while (lo < hi) {
             uint256 mid = (lo + hi) / 2;
-            if (_batches[_current(ids[mid])].start < start) lo = mid + 1;
+            if (_batches[_current(_idAt(device, mid))].start < start) lo = mid + 1;
             else hi = mid;
         }
     }
 
-    /// @dev Adds `batchId` to the device's list in time order: appended when it starts at or after
-    ///      the last period's end (the usual case, O(1)); else inserted between its neighbours (late
-    ///      data, O(n) shifts) — refused if it overlaps either.
-    function _insert(bytes32 device, uint256 batchId, uint64 start, uint64 end) private {
-        uint32[] storage ids = _deviceBatches[device];
-        uint256 n = ids.length;
-        uint32 id = uint32(batchId);
-        if (n == 0 || _batches[_current(ids[n - 1])].end <= start) {
-            ids.push(id);
-            return;
+    /// @dev Adds `batchId` to the device's list in time order and returns the device's number:
+    ///      appended when it starts at or after the last period's end (the usual case, O(1));
+    ///      else inserted between its neighbours (late data, O(n) shifts) — refused if it overlaps either.
+    function _insert(bytes32 device, uint256 batchId, uint64 start, uint64 end) private returns (uint32 no) {
+        DeviceState memory st = _deviceState[device];
+        if (st.no == 0) {
+            st.no = ++_deviceCount;
+            _deviceOfNo[st.no] = device;
         }
-        uint256 at = _lowerBound(ids, start);
-        if (at > 0) {
-            uint256 prev = _current(ids[at - 1]);
-            if (_batches[prev].end > start) revert PeriodOverlaps(device, start, end, prev);
+        no = st.no;
+        uint256 n = st.periods;
+        if (n == 0 || st.lastEnd <= start) {
+            _setIdAt(device, n, batchId);
+            st.lastEnd = SafeCast.toUint40(end);
+        } else {
+            uint256 at = _lowerBound(device, n, start);
+            if (at > 0) {
+                uint256 prev = _current(_idAt(device, at - 1));
+                if (_batches[prev].end > start) revert PeriodOverlaps(device, start, end, prev);
+            }
+            if (at < n) {
+                uint256 next = _current(_idAt(device, at));
+                if (_batches[next].start < end) revert PeriodOverlaps(device, start, end, next);
+            }
+            for (uint256 j = n; j > at; --j) {
+                _setIdAt(device, j, _idAt(device, j - 1));
+            }
+            _setIdAt(device, at, batchId);
         }
-        if (at < n) {
-            uint256 next = _current(ids[at]);
-            if (_batches[next].start < end) revert PeriodOverlaps(device, start, end, next);
-        }
-        ids.push(ids[n - 1]);
-        for (uint256 j = n - 1; j > at; --j) {
-            ids[j] = ids[j - 1];
-        }
-        ids[at] = id;
+        st.periods = uint32(n + 1);
+        _deviceState[device] = st;
     }
 
     /// @dev A corrected period [start, end) of the batch now starting at `oldStart` must not reach
-    ///      into its neighbours (so the list stays in time order).
-    function _requireBetweenNeighbours(bytes32 device, uint64 oldStart, uint64 start, uint64 end) private view {
-        uint32[] storage ids = _deviceBatches[device];
-        uint256 at = _lowerBound(ids, oldStart);
+    ///      into its neighbours (so the list stays in time order); keeps `lastEnd` current.
+    function _moveWithinNeighbours(bytes32 device, uint64 oldStart, uint64 start, uint64 end) private {
+        DeviceState storage st = _deviceState[device];
+        uint256 n = st.periods;
+        uint256 at = _lowerBound(device, n, oldStart);
         if (at > 0) {
-            uint256 prev = _current(ids[at - 1]);
+            uint256 prev = _current(_idAt(device, at - 1));
             if (_batches[prev].end > start) revert PeriodOverlaps(device, start, end, prev);
         }
-        if (at + 1 < ids.length) {
-            uint256 next = _current(ids[at + 1]);
+        if (at + 1 < n) {
+            uint256 next = _current(_idAt(device, at + 1));
             if (_batches[next].start < end) revert PeriodOverlaps(device, start, end, next);
+        } else {
+            st.lastEnd = SafeCast.toUint40(end);
         }
     }
 
@@ -578,9 +642,16 @@ contract MeterDataAnchor is EIP712 {
         uint256 batchId,
         BatchReport calldata report,
         bytes32 digest,
-        address[] memory signers,
         bytes[] calldata signatures
     ) private {
+        uint256 n = signatures.length;
+        bytes memory packed = new bytes(65 * n);
+        for (uint256 i = 0; i < n; ++i) {
+            bytes calldata sig = signatures[i]; // 65 bytes each (checked in _verifyQuorum)
+            assembly ("memory-safe") {
+                calldatacopy(add(add(packed, 32), mul(i, 65)), sig.offset, 65)
+            }
+        }
         emit BatchAnchored(
             batchId,
             report.device,
@@ -590,14 +661,13 @@ contract MeterDataAnchor is EIP712 {
             report.totalWh,
             report.root,
             digest,
-            signers,
-            signatures
+            packed
         );
     }
 
-    function _existingBatch(uint256 batchId) private view returns (Batch storage b) {
+    function _existingBatch(uint256 batchId) private view returns (StoredBatch storage b) {
         b = _batches[batchId];
-        if (b.device == bytes32(0)) revert UnknownBatch(batchId);
+        if (b.deviceNo == 0) revert UnknownBatch(batchId);
     }
 
     function _current(uint256 batchId) private view returns (uint256 id) {

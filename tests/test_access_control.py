@@ -79,6 +79,9 @@ class Ctx:
 
 OPERATOR = Open("the caller is an operator contract granted by the regulator (grantOperator), not a participant "
                 "organisation; operator changes are the regulator's (rows grantOperator/revokeOperator)")
+OCR2_TRANSMITTER = Open("OCR2: the transmitter is any member of the configured oracle set and adds no trust — the report "
+                        "still needs ⌊(n + f)/2⌋ + 1 of the set's signatures; a suspended operator leaves the set when "
+                        "governance reconfigures it (setOracles), and up to f such operators can neither reach nor block quorum")
 ANY_HOLDER = Open("any admitted, unfrozen account may hold, move or retire its own assets (DESIGN.md §4 CarbonAssets); "
                   "what an account's role is does not matter")
 
@@ -124,9 +127,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("MeterDataAnchor", "setOracles"): Row("regulator", lambda c: c.anchor.functions.setOracles(
         [c.w.acct[f"oracle-{i}"] for i in (1, 2, 3, 4)], 1), "NotRegulator", "NotRegulator", ("oracle-1", "NotRegulator")),
     ("MeterDataAnchor", "anchor"): Row("oracle-1", lambda c: c.anchor.functions.anchor(*_day_report(c, 1)),
-                                       "NotOracle", "NotOracle", ("enterprise", "NotOracle")),
+                                       "NotOracle", OCR2_TRANSMITTER, ("enterprise", "NotOracle")),
     ("MeterDataAnchor", "supersede"): Row("oracle-1", lambda c: c.anchor.functions.supersede(c.batch_id, *_day_report(c, 0, c.batch_id), H),
-                                          "NotOracle", "NotOracle", ("enterprise", "NotOracle")),
+                                          "NotOracle", OCR2_TRANSMITTER, ("enterprise", "NotOracle")),
     # --------------------------------------------------------------- EmissionsRegistry
     ("EmissionsRegistry", "recordPurchasedElectricity"): Row("enterprise", lambda c: c.emissions.functions.recordPurchasedElectricity(
         c.w.device, 2007, 2, 0, 0, c.w.factor_set, H, 0), "NotActiveParticipant", "NotActiveParticipant", ("verifier", "NotActiveParticipant")),

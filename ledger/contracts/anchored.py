@@ -49,6 +49,18 @@ class AnchoredBatch:
                            supersedes_word(self.supersedes or None))
 
 
+def split_signatures(packed: bytes) -> list[bytes]:
+    """The oracle signatures of a ``BatchAnchored`` event: its ``signatures`` field is the 65-byte
+    signatures (r ‖ s ‖ v) concatenated (gas: one ``bytes`` instead of ``bytes[]``).
+
+    Raises:
+        ValueError: the length is not a multiple of 65.
+    """
+    if len(packed) % 65:
+        raise ValueError(f"packed signatures must be a multiple of 65 bytes, got {len(packed)}")
+    return [bytes(packed[i:i + 65]) for i in range(0, len(packed), 65)]
+
+
 @dataclass(frozen=True)
 class DeviceBatch:
     """A device's batch list entry: its index, the id anchored at that index and the current

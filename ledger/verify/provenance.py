@@ -55,7 +55,7 @@ from ledger.accounting.emissions import emissions_kg
 from ledger.chain.client import ChainClient, ChainError
 from ledger.contracts._generated.evidence_registry import Evidence
 from ledger.contracts._generated.meter_data_anchor import BatchAnchored, OracleSetChanged
-from ledger.contracts.anchored import AnchoredBatch, device_batches
+from ledger.contracts.anchored import AnchoredBatch, device_batches, split_signatures
 from ledger.contracts.deployment import Deployment, DeploymentError
 from ledger.crypto.primitives import InvalidSignature, recover_address_bytes
 from ledger.meter_data.energy import energy_wh
@@ -502,7 +502,7 @@ def _check_oracles(dep: Any, device: bytes, cb: list[AnchoredBatch]) -> Check:
             continue
         digest = ev.reportDigest
         seen: set[bytes] = set()
-        for sig in ev.signatures:
+        for sig in split_signatures(ev.signatures):
             try:
                 who = recover_address_bytes(digest, bytes(sig))
             except (InvalidSignature, ValueError):
