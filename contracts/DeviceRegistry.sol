@@ -7,10 +7,14 @@ import {Roles} from "./lib/Roles.sol";
 
 /// @title DeviceRegistry
 /// @notice Meters (计量器具) and CEMS analysers: owner enterprise, the address of the device's own
-///         signing key, the measured quantity and the calibration validity.
+///         signing key, the measured quantity and the history of its calibrations.
 /// @dev DESIGN.md §4 DeviceRegistry: only the owner's enterprise or the regulator registers;
 ///      revoked or out-of-calibration devices are refused. 《碳排放权交易管理暂行条例》 Art. 11:
-///      key emitters measure with calibrated instruments and keep the records.
+///      key emitters measure with calibrated instruments and keep the records. Calibrations are
+///      recorded by an accredited calibration body (计量检定机构, CALIBRATION_BODY_ROLE;
+///      《中华人民共和国计量法》 Art. 9: compulsory verification by a legal metrology body), never by
+///      the enterprise whose meter it is (issue 12). Data is checked against the calibration valid
+///      when it was measured, not the latest one.
 contract DeviceRegistry is ParticipantGated {
     /// @notice Device lifecycle; `Revoked` is final.
     enum Status {
@@ -19,13 +23,22 @@ contract DeviceRegistry is ParticipantGated {
         Revoked
     }
 
-    /// @dev Packed: ownerOrg in one slot; signer, quantityCode, calibratedUntil, status in another.
+    /// @dev Packed: ownerOrg in one slot; signer, quantityCode, status, calibration count and the
+    ///      owner's UTC offset (fixed at admission, copied at registration) in another.
     struct Device {
         bytes32 ownerOrg;
         address signer;
         uint16 quantityCode;
-        uint64 calibratedUntil;
         Status status;
+        uint32 calibrationCount;
+        int32 ownerUtcOffsetSeconds;
+    }
+
+    /// @notice One recorded calibration: the device may be relied on for data measured in
+    ///         [validFrom, validUntil] (UTC seconds, both inclusive). One slot.
+    struct Calibration {
+        uint64 validFrom;
+        uint64 validUntil;
     }
 
     /// @notice `DeviceNotUsable` reason 1: no device with this id.
@@ -34,14 +47,21 @@ contract DeviceRegistry is ParticipantGated {
     uint8 public constant REASON_REVOKED = 2;
     /// @notice `DeviceNotUsable` reason 3: the owner organisation is suspended or revoked.
     uint8 public constant REASON_OWNER_NOT_ACTIVE = 3;
-    /// @notice `DeviceNotUsable` reason 4: the time is after the calibration validity.
-    uint8 public constant REASON_CALIBRATION_EXPIRED = 4;
+    /// @notice `DeviceNotUsable` reason 4: no recorded calibration covers the time (never
+    ///         calibrated, lapsed, or measured before the first calibration).
+    uint8 public constant REASON_NOT_CALIBRATED = 4;
 
     mapping(bytes32 deviceId => Device) private _devices;
     mapping(address signer => bytes32 deviceId) private _deviceOfSigner;
+    /// @dev Calibrations in order of validFrom (strictly increasing).
+    mapping(bytes32 deviceId => Calibration[]) private _calibrations;
 
     /// @notice The caller is neither an active enterprise account of `ownerOrg` nor an active regulator.
     error NotDeviceAdministrator(address caller, bytes32 ownerOrg);
+    /// @notice The caller is not an account of an Active accredited calibration body (CALIBRATION_BODY_ROLE).
+    error NotCalibrationBody(address caller);
+    /// @notice A calibration must start after the previous one started (validFrom strictly increasing).
+    error CalibrationOutOfOrder(bytes32 deviceId, uint64 validFrom, uint64 previousValidFrom);
     /// @notice `ownerOrg` is not an Active enterprise organisation.
     error OwnerNotActiveEnterprise(bytes32 ownerOrg);
     /// @notice A device with this id exists already.
@@ -58,27 +78,21 @@ contract DeviceRegistry is ParticipantGated {
     error SignerInUse(address signer, bytes32 deviceId);
     /// @notice Quantity code 0 is not a quantity.
     error InvalidQuantityCode(uint16 quantityCode);
-    /// @notice A calibration validity must be a nonzero UTC timestamp.
-    error InvalidCalibration(uint64 calibratedUntil);
+    /// @notice A calibration validity needs validFrom <= validUntil.
+    error InvalidCalibration(uint64 validFrom, uint64 validUntil);
     /// @notice Calibration records need the certificate's hash.
     error MissingCertificateHash();
     /// @notice The device cannot be relied on at the given time; see the REASON_* constants.
     error DeviceNotUsable(bytes32 deviceId, uint8 reasonCode);
 
-    /// @notice A device was registered.
-    event DeviceRegistered(
-        bytes32 indexed deviceId,
-        bytes32 indexed ownerOrg,
-        address signer,
-        uint16 quantityCode,
-        uint64 calibratedUntil,
-        bytes32 calibrationCertificateHash
-    );
-    /// @notice A new calibration certificate was recorded.
+    /// @notice A device was registered (it is usable once a calibration body records a calibration).
+    event DeviceRegistered(bytes32 indexed deviceId, bytes32 indexed ownerOrg, address signer, uint16 quantityCode);
+    /// @notice A calibration certificate was recorded by a calibration body.
     event CalibrationRecorded(
         bytes32 indexed deviceId,
         bytes32 indexed ownerOrg,
-        uint64 calibratedUntil,
+        uint64 validFrom,
+        uint64 validUntil,
         bytes32 certificateHash,
         address indexed by
     );
@@ -91,24 +105,16 @@ contract DeviceRegistry is ParticipantGated {
     constructor(ParticipantRegistry participantRegistry) ParticipantGated(participantRegistry) {
     }
 
-    /// @notice Registers a meter with the address of its signing key and its calibration validity.
+    /// @notice Registers a meter with the address of its signing key. Its data is usable once an
+    ///         accredited calibration body records a calibration covering the measurement time.
     /// @param deviceId New device id (nonzero).
     /// @param ownerOrg Owning enterprise organisation (Active, ENTERPRISE_ROLE).
     /// @param signer Address of the device's secp256k1 signing key (unique across all devices ever).
     /// @param quantityCode Measured quantity (1 = average active power in W, COMMON.md).
-    /// @param calibratedUntil Calibration valid through this UTC second (inclusive).
-    /// @param calibrationCertificateHash Hash of the calibration (检定/校准) certificate.
     /// @dev DESIGN.md §4: only the owner's enterprise or the regulator registers.
-    function registerDevice(
-        bytes32 deviceId,
-        bytes32 ownerOrg,
-        address signer,
-        uint16 quantityCode,
-        uint64 calibratedUntil,
-        bytes32 calibrationCertificateHash
-    ) external {
+    function registerDevice(bytes32 deviceId, bytes32 ownerOrg, address signer, uint16 quantityCode) external {
         _requireAdministrator(ownerOrg);
-        (bytes32 role,,, ParticipantRegistry.Status orgStatus) = participants.organisation(ownerOrg);
+        (bytes32 role,, int32 utcOffsetSeconds, ParticipantRegistry.Status orgStatus) = participants.organisation(ownerOrg);
         if (role != Roles.ENTERPRISE || orgStatus != ParticipantRegistry.Status.Active) {
             revert OwnerNotActiveEnterprise(ownerOrg);
         }
@@ -118,33 +124,48 @@ contract DeviceRegistry is ParticipantGated {
         bytes32 other = _deviceOfSigner[signer];
         if (other != bytes32(0)) revert SignerInUse(signer, other);
         if (quantityCode == 0) revert InvalidQuantityCode(quantityCode);
-        if (calibratedUntil == 0) revert InvalidCalibration(calibratedUntil);
-        if (calibrationCertificateHash == bytes32(0)) revert MissingCertificateHash();
 
-        _devices[deviceId] = Device({
+        _devices[deviceId] =
+            Device({
             ownerOrg: ownerOrg,
             signer: signer,
             quantityCode: quantityCode,
-            calibratedUntil: calibratedUntil,
-            status: Status.Active
+            status: Status.Active,
+            calibrationCount: 0,
+            ownerUtcOffsetSeconds: utcOffsetSeconds
         });
         _deviceOfSigner[signer] = deviceId;
-        emit DeviceRegistered(deviceId, ownerOrg, signer, quantityCode, calibratedUntil, calibrationCertificateHash);
+        emit DeviceRegistered(deviceId, ownerOrg, signer, quantityCode);
     }
 
-    /// @notice Records a new calibration certificate and the validity it gives.
+    /// @notice Records a calibration (检定/校准) certificate: data measured in [validFrom, validUntil]
+    ///         may be relied on. A later certificate governs from its own validFrom: the previous
+    ///         validity is cut at validFrom − 1 if it ran longer (e.g. a check found the meter out
+    ///         of tolerance and it was re-adjusted).
     /// @param deviceId Active device.
-    /// @param calibratedUntil New validity end, UTC seconds inclusive (may be earlier than before,
-    ///        e.g. when a check found the meter out of tolerance).
+    /// @param validFrom Start of validity, UTC seconds inclusive (the calibration date); strictly
+    ///        after the previous calibration's validFrom.
+    /// @param validUntil End of validity, UTC seconds inclusive (>= validFrom).
     /// @param certificateHash Hash of the certificate (nonzero).
-    /// @dev Owner's enterprise or regulator (DESIGN.md §4).
-    function recordCalibration(bytes32 deviceId, uint64 calibratedUntil, bytes32 certificateHash) external {
+    /// @dev Accredited calibration body only (CALIBRATION_BODY_ROLE), never the owner enterprise:
+    ///      《中华人民共和国计量法》 Art. 9 (compulsory verification by legal metrology bodies), issue 12.
+    function recordCalibration(bytes32 deviceId, uint64 validFrom, uint64 validUntil, bytes32 certificateHash)
+        external
+    {
+        if (!participants.isActive(msg.sender, Roles.CALIBRATION_BODY)) revert NotCalibrationBody(msg.sender);
         Device storage d = _activeDevice(deviceId);
-        _requireAdministrator(d.ownerOrg);
-        if (calibratedUntil == 0) revert InvalidCalibration(calibratedUntil);
+        if (validFrom > validUntil) revert InvalidCalibration(validFrom, validUntil);
         if (certificateHash == bytes32(0)) revert MissingCertificateHash();
-        d.calibratedUntil = calibratedUntil;
-        emit CalibrationRecorded(deviceId, d.ownerOrg, calibratedUntil, certificateHash, msg.sender);
+        Calibration[] storage cals = _calibrations[deviceId];
+        uint256 n = cals.length;
+        if (n != 0) {
+            Calibration storage prev = cals[n - 1];
+            if (validFrom <= prev.validFrom) revert CalibrationOutOfOrder(deviceId, validFrom, prev.validFrom);
+            if (prev.validUntil >= validFrom) prev.validUntil = validFrom - 1;
+        }
+        cals.push(Calibration({validFrom: validFrom, validUntil: validUntil}));
+        d.calibrationCount = uint32(n + 1);
+        emit CalibrationRecorded(deviceId, d.ownerOrg, validFrom, validUntil, certificateHash, msg.sender);
     }
 
     /// @notice Revokes a device for good (decommissioned, faulty, or its key compromised).
@@ -158,7 +179,9 @@ contract DeviceRegistry is ParticipantGated {
         emit DeviceRevoked(deviceId, d.ownerOrg, reasonHash, msg.sender);
     }
 
-    /// @notice A device's owner, signer, quantity code, calibration validity and status.
+    /// @notice A device's owner, signer, quantity code, the end of its latest calibration's
+    ///         validity (UTC seconds inclusive, 0 if never calibrated; the history is `calibrations`)
+    ///         and status.
     /// @param deviceId Device id; unknown ids return zeros and Status.None.
     function device(bytes32 deviceId)
         external
@@ -166,7 +189,15 @@ contract DeviceRegistry is ParticipantGated {
         returns (bytes32 ownerOrg, address signer, uint16 quantityCode, uint64 calibratedUntil, Status status)
     {
         Device storage d = _devices[deviceId];
-        return (d.ownerOrg, d.signer, d.quantityCode, d.calibratedUntil, d.status);
+        Calibration[] storage cals = _calibrations[deviceId];
+        if (cals.length != 0) calibratedUntil = cals[cals.length - 1].validUntil;
+        return (d.ownerOrg, d.signer, d.quantityCode, calibratedUntil, d.status);
+    }
+
+    /// @notice Every calibration recorded for a device, in order (validities never overlap).
+    /// @param deviceId Device id.
+    function calibrations(bytes32 deviceId) external view returns (Calibration[] memory) {
+        return _calibrations[deviceId];
     }
 
     /// @notice The device whose signing key has this address (0 if none).
@@ -176,7 +207,7 @@ contract DeviceRegistry is ParticipantGated {
     }
 
     /// @notice Whether data measured at UTC second `at` by this device can be relied on:
-    ///         device Active, owner organisation Active, `at` <= calibratedUntil.
+    ///         device Active, owner organisation Active, a recorded calibration covers `at`.
     /// @param deviceId Device id.
     /// @param at UTC seconds.
     function isUsable(bytes32 deviceId, uint64 at) external view returns (bool) {
@@ -191,14 +222,52 @@ contract DeviceRegistry is ParticipantGated {
         if (reason != 0) revert DeviceNotUsable(deviceId, reason);
     }
 
+    /// @notice The anchoring check (MeterDataAnchor): reverts `DeviceNotUsable(deviceId, reasonCode)`
+    ///         unless the device is registered, not revoked, and one recorded calibration covers
+    ///         the whole span [from, until] (UTC seconds, inclusive); returns the owner's UTC offset
+    ///         (for month cuts).
+    /// @param deviceId Device id.
+    /// @param from First measured second.
+    /// @param until Last measured second (>= from).
+    /// @return utcOffsetSeconds The owner's clock offset east of UTC, seconds (DESIGN.md §5 "Time").
+    /// @dev The owner organisation's status is not asked here (gas; an anchored batch is evidence
+    ///      of what the meter measured): it is checked where the data is used — EmissionsRegistry
+    ///      records only for an Active enterprise — and by `isUsable` for the oracle nodes.
+    function requireUsableOver(bytes32 deviceId, uint64 from, uint64 until)
+        external
+        view
+        returns (int32 utcOffsetSeconds)
+    {
+        Device storage d = _devices[deviceId];
+        uint8 reason = _deviceReason(d, deviceId, from, until);
+        if (reason != 0) revert DeviceNotUsable(deviceId, reason);
+        return d.ownerUtcOffsetSeconds;
+    }
+
     function _unusableReason(bytes32 deviceId, uint64 at) private view returns (uint8) {
         Device storage d = _devices[deviceId];
-        if (d.status == Status.None) return REASON_UNKNOWN_DEVICE;
-        if (d.status == Status.Revoked) return REASON_REVOKED;
+        uint8 reason = _deviceReason(d, deviceId, at, at);
+        if (reason == REASON_UNKNOWN_DEVICE || reason == REASON_REVOKED) return reason;
         (,,, ParticipantRegistry.Status orgStatus) = participants.organisation(d.ownerOrg);
         if (orgStatus != ParticipantRegistry.Status.Active) return REASON_OWNER_NOT_ACTIVE;
-        if (at > d.calibratedUntil) return REASON_CALIBRATION_EXPIRED;
-        return 0;
+        return reason;
+    }
+
+    /// @dev Status and calibration: the latest calibration that started at or before `from` must
+    ///      last through `until` (latest first: data is nearly always covered by the current one).
+    function _deviceReason(Device storage d, bytes32 deviceId, uint64 from, uint64 until)
+        private
+        view
+        returns (uint8)
+    {
+        if (d.status == Status.None) return REASON_UNKNOWN_DEVICE;
+        if (d.status == Status.Revoked) return REASON_REVOKED;
+        Calibration[] storage cals = _calibrations[deviceId];
+        for (uint256 i = d.calibrationCount; i > 0; --i) {
+            Calibration storage c = cals[i - 1];
+            if (c.validFrom <= from) return until <= c.validUntil ? 0 : REASON_NOT_CALIBRATED;
+        }
+        return REASON_NOT_CALIBRATED;
     }
 
     function _activeDevice(bytes32 deviceId) private view returns (Device storage d) {

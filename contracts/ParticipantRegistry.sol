@@ -53,6 +53,8 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
     bytes32 public constant PROJECT_OWNER_ROLE = Roles.PROJECT_OWNER;
     /// @notice Role id of the settlement bank (结算银行): keccak256("SETTLEMENT_BANK_ROLE").
     bytes32 public constant SETTLEMENT_BANK_ROLE = Roles.SETTLEMENT_BANK;
+    /// @notice Role id of accredited calibration bodies (计量检定机构): keccak256("CALIBRATION_BODY_ROLE").
+    bytes32 public constant CALIBRATION_BODY_ROLE = Roles.CALIBRATION_BODY;
 
     /// @notice Largest accepted |UTC offset| in seconds (UTC±14:00).
     int32 public constant MAX_UTC_OFFSET_SECONDS = 14 * 3_600;

@@ -93,7 +93,7 @@ def _check(sep: bytes, now: int, expect_device: bytes | None, devices: Mapping[b
     physical = value * 10 ** scale if scale else value
     if not q.minimum <= physical <= q.maximum:
         return "implausible_value", f"{physical} {q.unit} outside [{q.minimum}, {q.maximum}]"
-    digest, leaf = digest_and_leaf_of_encoding(sep, encoding)
+    digest, leaf = digest_and_leaf_of_encoding(sep, encoding, signature)
     try:
         got = recover_address_bytes(digest, signature)
     except InvalidSignature as exc:

@@ -497,7 +497,7 @@ def profile_reading(ids: list[bytes], parts: list[list[SignedReading]], domain_s
     out["abi_encode"] = _per_reading_us(lambda: encodings.extend(encode_reading_fields(*row[:8]) for row in rows), n)
     digests: list[bytes] = []
     out["keccak_x4"] = _per_reading_us(
-        lambda: digests.extend(digest_and_leaf_of_encoding(domain_separator, e)[0] for e in encodings), n)
+        lambda: digests.extend(digest_and_leaf_of_encoding(domain_separator, e, row[8])[0] for e, row in zip(encodings, rows)), n)
     out["recover"] = _per_reading_us(lambda: [recover_address_bytes(d, row[8]) for d, row in zip(digests, rows)], n)
     signers = {d: Signer(bench_device_key(BENCH_SERIAL.format(i))).address_bytes for i, d in enumerate(ids)}
     terms = {d: (a, 1, 2**63 - 1, True) for d, a in signers.items()}

@@ -90,6 +90,8 @@ USCC = {
     "oracle-1": make_uscc("9", "1", "310115", "MA03RC11"),
     "oracle-2": make_uscc("9", "1", "440305", "MA04RC22"),
     "oracle-3": make_uscc("9", "1", "510107", "MA05RC33"),
+    "oracle-4": make_uscc("9", "1", "330106", "MA13RC44"),
+    "calibration": make_uscc("1", "2", "110105", "MB3CB001"),
     "exchange": make_uscc("9", "1", "310101", "MA12EX01"),
     "registry": make_uscc("1", "2", "110102", "MB2RG001"),
     "bank": make_uscc("9", "1", "110102", "MA09BK01"),
@@ -97,15 +99,20 @@ USCC = {
 }
 ROLES = {"regulator": "REGULATOR_ROLE", "enterprise": "ENTERPRISE_ROLE", "enterprise2": "ENTERPRISE_ROLE",
          "verifier": "VERIFIER_ROLE", "verifier2": "VERIFIER_ROLE", "oracle-1": "ORACLE_ROLE",
-         "oracle-2": "ORACLE_ROLE", "oracle-3": "ORACLE_ROLE", "exchange": "EXCHANGE_ROLE", "registry": "REGISTRY_ROLE",
+         "oracle-2": "ORACLE_ROLE", "oracle-3": "ORACLE_ROLE", "oracle-4": "ORACLE_ROLE",
+         "calibration": "CALIBRATION_BODY_ROLE", "exchange": "EXCHANGE_ROLE", "registry": "REGISTRY_ROLE",
          "bank": "SETTLEMENT_BANK_ROLE", "owner": "PROJECT_OWNER_ROLE"}
 GRID_EF_SCALED = 5703
+CAL_FROM = 1_136_073_600  # 2006-01-01Z: the world's meter calibrated from then (by the calibration body)
 CAL_UNTIL = 1_293_840_000  # 2011-01-01Z
+#: OCR2 fault tolerance of the world's oracle set: n = 4 ≥ 3f + 1, quorum ⌊(4 + 1)/2⌋ + 1 = 3.
+ORACLE_F = 1
 
 
 @dataclass
 class World:
-    """A deployed system with admitted participants, 2-of-3 oracles, one meter, one factor set."""
+    """A deployed system with admitted participants, 4 oracles with f = 1 (quorum 3), a calibration
+    body, one calibrated meter, one factor set."""
 
     client: ChainClient
     dep: Deployment
@@ -145,10 +152,12 @@ def make_world(rpc_url: str, artifacts: dict[str, Artifact], journal: Path) -> W
     calls = [Call.of(pr.admit(org_id(USCC[n]), dep.role(ROLES[n]), uscc_bytes32(USCC[n]), 3600 if n.startswith("enterprise") else 28800,
                               acct[n], f"test {n}"), acct["regulator"]) for n in USCC if n != "regulator"]
     client.send(calls)
-    client.send([Call.of(dep.anchor.functions.setOracles([acct["oracle-1"], acct["oracle-2"], acct["oracle-3"]], 2), acct["regulator"])])
+    client.send([Call.of(dep.anchor.functions.setOracles([acct[f"oracle-{i}"] for i in range(1, 5)], ORACLE_F), acct["regulator"])])
     device = device_id(USCC["enterprise"], "meter-1")
-    client.send([Call.of(dep.devices.functions.registerDevice(device, org_id(USCC["enterprise"]), Signer(keys["device"]).address, 1,
-                                                              CAL_UNTIL, keccak256(b"calibration")), acct["enterprise"])])
+    client.send([Call.of(dep.devices.functions.registerDevice(device, org_id(USCC["enterprise"]), Signer(keys["device"]).address, 1),
+                         acct["enterprise"])])
+    client.send([Call.of(dep.devices.functions.recordCalibration(device, CAL_FROM, CAL_UNTIL, keccak256(b"calibration")),
+                         acct["calibration"])])
     grid = bytes(client.call(dep.factors.functions.GRID_EF()))
     client.send([Call.of(dep.factors.functions.publishFactorSet(2006, 2010, [grid], [GRID_EF_SCALED], [4], "环办气候函〔2023〕43号", "test"), acct["regulator"])])
     # the regulator assigns that set to both enterprises' 2007 (issue 12: not the record's choice)

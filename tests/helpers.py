@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ledger.crypto.primitives import Signer, keccak256
 from ledger.meter_data.energy import energy_wh
 from ledger.meter_data.merkle import StandardMerkleTree
-from ledger.meter_data.reading import BatchReport, Reading, batch_report_digest, reading_leaf
+from ledger.meter_data.reading import BatchReport, Reading, batch_report_digest, reading_digest, reading_leaf
 
 DAY0 = 1_167_606_000  # 2007-01-01T00:00:00+01:00 in UTC seconds
+#: Signature slot of readings in contract tests whose subject is not the device signature (the
+#: anchor does not check device signatures — the oracles do); ``verifyReading`` refuses them.
+NO_DEVICE_SIGNATURE = bytes(65)
 
 
 def minute_readings(device: bytes, start: int, watts: list[int], first_seq: int = 1) -> list[Reading]:
@@ -17,9 +21,18 @@ def minute_readings(device: bytes, start: int, watts: list[int], first_seq: int 
     return [Reading(device, first_seq + i, start + 60 * i, start + 60 * (i + 1), 1, w, 0, 0) for i, w in enumerate(watts)]
 
 
-def report_for(readings: list[Reading], config_digest: bytes, start: int, end: int, supersedes: bytes = bytes(32)) -> tuple[BatchReport, StandardMerkleTree]:
-    """The batch report (and tree) of ``readings`` over [start, end)."""
-    tree = StandardMerkleTree.from_leaf_hashes([reading_leaf(r) for r in readings])
+def sign_readings(readings: list[Reading], separator: bytes, device_key: bytes) -> list[bytes]:
+    """The device's EIP-712 signature of each reading."""
+    s = Signer(device_key)
+    return [s.sign_digest(reading_digest(separator, r)) for r in readings]
+
+
+def report_for(readings: list[Reading], config_digest: bytes, start: int, end: int, supersedes: bytes = bytes(32),
+               signatures: Sequence[bytes] | None = None) -> tuple[BatchReport, StandardMerkleTree]:
+    """The batch report (and tree) of ``readings`` over [start, end); leaves carry the hash of each
+    reading's device signature (:data:`NO_DEVICE_SIGNATURE` when ``signatures`` is None)."""
+    sigs = list(signatures) if signatures is not None else [NO_DEVICE_SIGNATURE] * len(readings)
+    tree = StandardMerkleTree.from_leaf_hashes([reading_leaf(r, s) for r, s in zip(readings, sigs, strict=True)])
     wh = energy_wh(sum((r.end - r.start) * r.value for r in readings))
     return BatchReport(config_digest, readings[0].device, start, end, len(readings), wh, tree.root, supersedes), tree
 

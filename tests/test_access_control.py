@@ -37,7 +37,7 @@ from ledger.contracts.compiler import Artifact
 from ledger.contracts.governance import OPEN_EXECUTOR
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
-from tests.conftest import CAL_UNTIL, USCC, World
+from tests.conftest import CAL_FROM, CAL_UNTIL, USCC, World
 from tests.helpers import DAY0, all_days_but, as_tuple, declare_gap, minute_readings, report_for, sign_report
 
 YEAR = 2024
@@ -104,6 +104,9 @@ def _op(c: Ctx) -> tuple[Any, ...]:
     return ([c.assets.address], [0], [c.assets.functions.pause().data], bytes(32), keccak256(b"salt"))
 
 
+OCR2_TRANSMITTER = Open("OCR2: the transmitter is any member of the configured oracle set and adds no trust — the report "
+                        "still needs ⌊(n + f)/2⌋ + 1 of the set's signatures; a suspended operator leaves the set when "
+                        "governance reconfigures it (setOracles), and up to f such operators can neither reach nor block quorum")
 ANY_HOLDER = Open("any admitted, unfrozen account may hold, move or retire its own assets (DESIGN.md §4 CarbonAssets); "
                   "what an account's role is does not matter")
 
@@ -170,10 +173,10 @@ ROWS: dict[tuple[str, str], Row] = {
         keccak256(b"x25519")), "NotAdmitted", "NotAdmitted", ("verifier", Open("every admitted participant registers its own reader key"))),
     # --------------------------------------------------------------- DeviceRegistry
     ("DeviceRegistry", "registerDevice"): Row("enterprise", lambda c: c.devices.functions.registerDevice(
-        keccak256(b"dev-9"), org_id(USCC["enterprise"]), c.w.acct["outsider"], 1, CAL_UNTIL, H),
+        keccak256(b"dev-9"), org_id(USCC["enterprise"]), c.w.acct["outsider"], 1),
         "NotDeviceAdministrator", "NotDeviceAdministrator", ("verifier", "NotDeviceAdministrator")),
-    ("DeviceRegistry", "recordCalibration"): Row("enterprise", lambda c: c.devices.functions.recordCalibration(
-        c.w.device, CAL_UNTIL, H), "NotDeviceAdministrator", "NotDeviceAdministrator", ("enterprise2", "NotDeviceAdministrator")),
+    ("DeviceRegistry", "recordCalibration"): Row("calibration", lambda c: c.devices.functions.recordCalibration(
+        c.w.device, CAL_FROM + 1, CAL_UNTIL, H), "NotCalibrationBody", "NotCalibrationBody", ("enterprise", "NotCalibrationBody")),
     ("DeviceRegistry", "revokeDevice"): Row("enterprise", lambda c: c.devices.functions.revokeDevice(c.w.device, H),
                                             "NotDeviceAdministrator", "NotDeviceAdministrator", ("enterprise2", "NotDeviceAdministrator")),
     # --------------------------------------------------------------- EmissionFactorRegistry
@@ -182,11 +185,11 @@ ROWS: dict[tuple[str, str], Row] = {
     ("EmissionFactorRegistry", "retireFactorSet"): _constitutional(lambda c: c.factors.functions.retireFactorSet(c.w.factor_set, H)),
     # --------------------------------------------------------------- MeterDataAnchor
     ("MeterDataAnchor", "setOracles"): _constitutional(lambda c: c.anchor.functions.setOracles(
-        [c.w.acct["oracle-1"], c.w.acct["oracle-2"]], 2)),
+        [c.w.acct[f"oracle-{i}"] for i in (1, 2, 3, 4)], 1)),
     ("MeterDataAnchor", "anchor"): Row("oracle-1", lambda c: c.anchor.functions.anchor(*_day_report(c, 1)),
-                                       "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+                                       "NotOracle", OCR2_TRANSMITTER, ("enterprise", "NotOracle")),
     ("MeterDataAnchor", "supersede"): Row("oracle-1", lambda c: c.anchor.functions.supersede(c.batch_id, *_day_report(c, 0, c.batch_id), H),
-                                          "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+                                          "NotOracle", OCR2_TRANSMITTER, ("enterprise", "NotOracle")),
     # --------------------------------------------------------------- EmissionsRegistry
     ("EmissionsRegistry", "recordPurchasedElectricity"): Row("enterprise", lambda c: c.emissions.functions.recordPurchasedElectricity(
         c.w.device, 2007, 2, 0, 0, c.w.factor_set, H, 0), "NotActiveParticipant", "NotActiveParticipant", ("verifier", "NotActiveParticipant")),
@@ -362,7 +365,7 @@ def _day_report(c: Ctx, day: int, supersedes: int = 0) -> tuple[Any, list[bytes]
     rs = minute_readings(w.device, DAY0 + day * 86_400, [1_000_000, 2_000_000, 500_000], first_seq=100 + 10 * day)
     rep, _ = report_for(rs, w.call(c.anchor.functions.configDigest()), DAY0 + day * 86_400, DAY0 + (day + 1) * 86_400,
                         supersedes=supersedes.to_bytes(32, "big"))
-    return as_tuple(rep), sign_report(rep, c.w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
+    return as_tuple(rep), sign_report(rep, c.w.dep.domain.separator, [w.oracle_signer(i) for i in (1, 2, 3)])
 
 
 def _fuel_args(c: Ctx) -> tuple[Any, ...]:

@@ -148,4 +148,5 @@ def test_hot_path_keccak_equals_eth_utils(data: bytes) -> None:
        st.binary(min_size=32, max_size=32))
 def test_digest_and_leaf_in_one_pass_equal_the_reference(device, seq, start, end, qc, value, scale, flags, sep) -> None:
     r = Reading(device, seq, start, end, qc, value, scale, flags)
-    assert reading_digest_and_leaf(sep, r) == (reading_digest(sep, r), reading_leaf(r))
+    sig = bytes(range(65))
+    assert reading_digest_and_leaf(sep, r, sig) == (reading_digest(sep, r), reading_leaf(r, sig))

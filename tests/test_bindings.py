@@ -34,7 +34,7 @@ from ledger.contracts._generated.meter_data_anchor import (
 )
 from ledger.contracts._generated.participant_registry import ParticipantRegistryFunctions
 from ledger.contracts._generated.settlement import Order, SettlementFunctions, Trade
-from ledger.contracts.anchored import AnchoredBatch, device_batches
+from ledger.contracts.anchored import AnchoredBatch, device_batches, split_signatures
 from ledger.contracts.binding import encode_call, json_ready, to_abi
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.deployment import Deployment, DeploymentError, load_manifest
@@ -100,13 +100,13 @@ def test_a_struct_result_decodes_by_field_name() -> None:
     fc = MeterDataAnchorFunctions(ADDR).batch(7)
     assert fc.data == selector(_fn("batch")) + abi_encode(["uint256"], [7]) and fc.fn_name == "batch"
     raw = abi_encode([abi_type(_fn("batch")["outputs"][0])],
-                     [(b"\x01" * 32, 100, 200, 3, 42, b"\x02" * 32, 5, 0, 9)])
+                     [(b"\x01" * 32, b"\x02" * 32, 100, 200, 3, 42, 0, 9)])
     b = fc.decode(raw)
     assert isinstance(b, Batch)
     assert (b.device, b.start, b.end, b.count, b.totalWh, b.root) == (b"\x01" * 32, 100, 200, 3, 42, b"\x02" * 32)
-    assert (b.oracleSetVersion, b.supersedes, b.supersededBy) == (5, 0, 9)
+    assert (b.supersedes, b.supersededBy) == (0, 9)
     a = AnchoredBatch.of(11, b)
-    assert (a.batch_id, a.total_wh, a.superseded_by, a.oracle_set_version) == (11, 42, 9, 5)
+    assert (a.batch_id, a.total_wh, a.superseded_by, a.supersedes) == (11, 42, 9, 0)
     assert b.as_json()["root"] == "0x" + "02" * 32
 
 
@@ -133,11 +133,11 @@ def test_an_event_decodes_by_argument_name_with_indexed_topics() -> None:
     item = next(i for i in ANCHOR_ABI if i.get("type") == "event" and i["name"] == "OracleSetChanged")
     indexed = [i for i in item["inputs"] if i.get("indexed")]
     plain = [i for i in item["inputs"] if not i.get("indexed")]
-    values = {"version": 3, "oracles": [ADDR], "quorum": 1, "configDigest": b"\x07" * 32}
+    values = {"version": 3, "oracles": [ADDR], "f": 1, "quorum": 3, "configDigest": b"\x07" * 32}
     topics = ["0x" + event_topic(item).hex()] + ["0x" + abi_encode([abi_type(i)], [values[i["name"]]]).hex() for i in indexed]
     data = "0x" + abi_encode([abi_type(i) for i in plain], [values[i["name"]] for i in plain]).hex()
     ev = OracleSetChanged.decode({"topics": topics, "data": data})
-    assert (ev.version, ev.oracles, ev.quorum, ev.configDigest) == (3, (ADDR,), 1, b"\x07" * 32)
+    assert (ev.version, ev.oracles, ev.f, ev.quorum, ev.configDigest) == (3, (ADDR,), 1, 3, b"\x07" * 32)
     assert OracleSetChanged.topic() == keccak256(signature(item).encode())
 
 
@@ -174,12 +174,12 @@ def test_bound_calls_read_structs_and_events_by_name_on_chain(chain: World) -> N
     assert isinstance(a, MeterDataAnchor)
     rs = minute_readings(w.device, DAY0, [1000, 2000], 1)
     rep, _ = report_for(rs, a.configDigest(), DAY0, DAY0 + 86_400)
-    sigs = sign_report(rep, w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
+    sigs = sign_report(rep, w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])
     call = a.anchor(as_tuple(rep), sigs, sender=w.acct["oracle-1"], label="anchor a day")
     assert isinstance(call, Call) and call.to == a.address and call.label == "anchor a day"
     res = w.client.send([call])[0]
     (ev,) = a.decode_events(res, BatchAnchored)
-    assert ev.device == w.device and ev.root == rep.root and set(ev.signers) == {w.acct["oracle-1"], w.acct["oracle-2"]}
+    assert ev.device == w.device and ev.root == rep.root and split_signatures(ev.signatures) == sigs
     assert a.decode_events(res, "BatchSuperseded") == []
     b = a.batch(ev.batchId)
     assert (b.start, b.end, b.totalWh, b.root) == (DAY0, DAY0 + 86_400, rep.total_wh, rep.root)
@@ -190,7 +190,7 @@ def test_bound_calls_read_structs_and_events_by_name_on_chain(chain: World) -> N
     assert d.batch == AnchoredBatch.of(ev.batchId, b) and d.original_id == ev.batchId
     counts = w.client.call_many([a.functions.batchCount(), a.functions.deviceBatchCount(w.device)])
     assert counts == [a.batchCount(), 1]
-    assert a.oracles().quorum == w.dep.quorum() == 2
+    assert a.oracles().quorum == w.dep.quorum() == 3
 
 
 def test_get_logs_refuses_a_filter_on_an_argument_that_is_not_indexed(chain: World) -> None:
@@ -242,10 +242,10 @@ def test_a_python_mirror_encodes_by_the_snake_case_of_the_member_names() -> None
 
 
 def test_an_anchored_batch_gives_back_the_report_its_oracles_signed() -> None:
-    b = AnchoredBatch(12, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32, 1, 7, 0)
+    b = AnchoredBatch(12, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32, 7, 0)
     assert b.report(b"\x01" * 32) == ReportMirror(b"\x01" * 32, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32,
                                                  (7).to_bytes(32, "big"))
-    assert AnchoredBatch(12, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32, 1, 0, 0).report(bytes(32)).supersedes == bytes(32)
+    assert AnchoredBatch(12, b"\x02" * 32, 1, 2, 3, 4, b"\x03" * 32, 0, 0).report(bytes(32)).supersedes == bytes(32)
 
 
 def test_binding_calldata_is_bit_identical_to_web3(artifacts: dict[str, Artifact]) -> None:

@@ -110,8 +110,8 @@ def test_worker_processes_give_the_in_process_answers_in_order_and_store_the_sam
         assert sum(a.status == "accepted" for a in acks) == len(batch) - sum(i % 7 == 3 for i in range(len(batch)))
         assert _store(in_workers) == _store(in_thread)           # stored before the acknowledgement returned
         rows, _ = _store(in_workers)
-        good = {sr.reading.sequence: sr.reading for sr in batch}
-        assert all(leaf == reading_leaf(good[seq]) for _, seq, _, leaf in rows)
+        good = {sr.reading.sequence: sr for sr in batch}
+        assert all(leaf == reading_leaf(good[seq].reading, good[seq].signature) for _, seq, _, leaf in rows)
         # an identical resend: duplicates, also through the workers
         assert {a.status for a in in_workers.ingest(batch) if a.status != "rejected"} == {"duplicate"}
     assert pool.worker_pids() == []
@@ -172,7 +172,7 @@ def test_provenance_leaves_and_signers_are_the_same_in_workers_and_name_no_signe
         got = pool.map_chunks(reading_leaves_and_signers, rows, SEP)
         assert pool.items_in_workers == len(rows)
     assert got == reading_leaves_and_signers(SEP, rows)
-    assert [leaf for leaf, _ in got] == [reading_leaf(sr.reading) for sr in batch]
+    assert [leaf for leaf, _ in got] == [reading_leaf(sr.reading, sr.signature) for sr in batch]
     device_key = Signer(KEY).address_bytes
     signers = [who for _, who in got]
     assert signers.count(device_key) > 600 and None in signers          # v = 1, short and high-s signatures

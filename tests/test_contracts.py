@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from ledger.accounting.emissions import emissions_kg
 from ledger.chain.client import Call, ContractRevert
 from ledger.contracts._generated.meter_data_anchor import BatchAnchored
-from ledger.crypto.primitives import Eip712Domain, Signer, keccak256, new_private_key
+from ledger.contracts.anchored import split_signatures
+from ledger.crypto.primitives import Eip712Domain, Signer, keccak256, new_private_key, recover_address
 from ledger.identifiers import device_id, org_id, uscc_bytes32
 from ledger.meter_data.reading import config_digest, reading_leaf
 from tests.conftest import CAL_UNTIL, USCC, World
@@ -24,6 +25,7 @@ from tests.helpers import (
     declare_gap,
     minute_readings,
     report_for,
+    sign_readings,
     sign_report,
 )
 
@@ -36,9 +38,10 @@ def refused(w: World, fn, who: str, error: str) -> ContractRevert:
     return exc.value
 
 
-def anchor_day(w: World, day_start: int, watts: list[int], signers=(1, 2), first_seq: int = 1):
+def anchor_day(w: World, day_start: int, watts: list[int], signers=(1, 2, 3), first_seq: int = 1):
     rs = minute_readings(w.device, day_start, watts, first_seq)
-    rep, tree = report_for(rs, w.call(w.dep.anchor.functions.configDigest()), day_start, day_start + 86_400)
+    rep, tree = report_for(rs, w.call(w.dep.anchor.functions.configDigest()), day_start, day_start + 86_400,
+                           signatures=sign_readings(rs, w.dep.domain.separator, w.device_key))
     sigs = sign_report(rep, w.dep.domain.separator, [w.oracle_signer(i) for i in signers])
     res = w.tx(w.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1")
     batch_id = w.dep.anchor.decode_events(res, "BatchAnchored")[0].batchId
@@ -67,11 +70,11 @@ def test_every_mutating_function_refuses_an_outsider(chain: World) -> None:
         (d.participants.functions.suspend(org, rid_hash), "NotRegulator"),
         (d.participants.functions.reinstate(org), "NotRegulator"),
         (d.participants.functions.revoke(org, rid_hash), "NotRegulator"),
-        (d.devices.functions.registerDevice(keccak256(b"dev2"), org, w.acct["device"], 1, CAL_UNTIL, rid_hash), "NotDeviceAdministrator"),
-        (d.devices.functions.recordCalibration(w.device, CAL_UNTIL, rid_hash), "NotDeviceAdministrator"),
+        (d.devices.functions.registerDevice(keccak256(b"dev2"), org, w.acct["device"], 1), "NotDeviceAdministrator"),
+        (d.devices.functions.recordCalibration(w.device, 1, CAL_UNTIL, rid_hash), "NotCalibrationBody"),
         (d.devices.functions.revokeDevice(w.device, rid_hash), "NotDeviceAdministrator"),
         (d.factors.functions.publishFactorSet(2007, 2007, [rid_hash], [1], [0], "c", "l"), "NotConstitution"),
-        (d.anchor.functions.setOracles([w.acct["oracle-1"]], 1), "NotConstitution"),
+        (d.anchor.functions.setOracles([w.acct[f"oracle-{i}"] for i in range(1, 5)], 1), "NotConstitution"),
         (em.submit(rid), "NotRecordEnterprise"),
         (em.assignVerifier(rid, w.acct["verifier"]), "NotRegulator"),
         (em.confirm(rid), "NotRegulator"),
@@ -79,14 +82,14 @@ def test_every_mutating_function_refuses_an_outsider(chain: World) -> None:
     ]
     rs = minute_readings(w.device, DAY0 + 86_400, [100])
     rep, _ = report_for(rs, w.call(d.anchor.functions.configDigest()), DAY0 + 86_400, DAY0 + 2 * 86_400)
-    sigs = sign_report(rep, d.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
-    cases.append((d.anchor.functions.anchor(as_tuple(rep), sigs), "NotActiveParticipant"))
-    cases.append((d.anchor.functions.supersede(1, as_tuple(rep), sigs, rid_hash), "NotActiveParticipant"))
+    sigs = sign_report(rep, d.domain.separator, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])
+    cases.append((d.anchor.functions.anchor(as_tuple(rep), sigs), "NotOracle"))
+    cases.append((d.anchor.functions.supersede(1, as_tuple(rep), sigs, rid_hash), "NotOracle"))
     for fn, error in cases:
         refused(w, fn, "outsider", error)
     # the other enterprise may not submit, calibrate or revoke what is the first one's
     refused(w, em.submit(rid), "enterprise2", "NotRecordEnterprise")
-    refused(w, d.devices.functions.recordCalibration(w.device, CAL_UNTIL, rid_hash), "enterprise2", "NotDeviceAdministrator")
+    refused(w, d.devices.functions.recordCalibration(w.device, 1, CAL_UNTIL, rid_hash), "enterprise2", "NotCalibrationBody")
     refused(w, d.devices.functions.revokeDevice(w.device, rid_hash), "enterprise2", "NotDeviceAdministrator")
     # the record Submitted and assigned to `verifier`: nobody else attests or rejects it
     w.tx(em.submit(rid), "enterprise")
@@ -107,7 +110,7 @@ def test_role_changes_only_go_through_admission(chain: World) -> None:
 def test_suspended_enterprise_cannot_register_a_device(chain: World) -> None:
     w, d = chain, chain.dep
     w.tx(d.participants.functions.suspend(org_id(USCC["enterprise"]), keccak256(b"audit")), "regulator")
-    refused(w, d.devices.functions.registerDevice(keccak256(b"dev9"), org_id(USCC["enterprise"]), Signer(new_private_key()).address, 1, CAL_UNTIL, bytes(32)),
+    refused(w, d.devices.functions.registerDevice(keccak256(b"dev9"), org_id(USCC["enterprise"]), Signer(new_private_key()).address, 1),
             "enterprise", "NotDeviceAdministrator")
 
 
@@ -118,21 +121,22 @@ def test_admit_refuses_an_account_already_bound(chain: World) -> None:
 
 
 # ----------------------------------------------------------------------------- anchoring
-def test_anchor_with_two_of_three_stores_batch_and_emits_signatures(chain: World) -> None:
+def test_anchor_with_three_of_four_stores_batch_and_emits_signatures(chain: World) -> None:
     w, a = chain, chain.dep.anchor
     batch_id, rs, rep, _ = anchor_day(w, DAY0, [1000, 2000, 3000])
     b = a.batch(batch_id)
     assert (b.device, b.start, b.end, b.count, b.totalWh, b.root) == (w.device, DAY0, DAY0 + 86_400, 3, rep.total_wh, rep.root)
-    assert (b.oracleSetVersion, b.supersedes, b.supersededBy) == (1, 0, 0)
+    assert (b.supersedes, b.supersededBy) == (0, 0)
     assert rep.total_wh == 100  # (1000+2000+3000) W × 60 s / 3600 = 100 Wh exactly
     ev = a.decode_events(w.tx(a.functions.anchor(*_next_day(w)), "oracle-2"), BatchAnchored)[0]
-    assert len(ev.signatures) == 2 and set(ev.signers) == {w.acct["oracle-1"], w.acct["oracle-2"]}
+    sigs = split_signatures(ev.signatures)
+    assert len(sigs) == 3 and {recover_address(ev.reportDigest, s) for s in sigs} == {w.acct[f"oracle-{i}"] for i in (1, 2, 3)}
 
 
 def _next_day(w: World):
     rs = minute_readings(w.device, DAY0 + 86_400, [500], 10_000)
     rep, _ = report_for(rs, w.call(w.dep.anchor.functions.configDigest()), DAY0 + 86_400, DAY0 + 2 * 86_400)
-    return as_tuple(rep), sign_report(rep, w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
+    return as_tuple(rep), sign_report(rep, w.dep.domain.separator, [w.oracle_signer(i) for i in (1, 2, 3)])
 
 
 def _report_and_sigs(w: World, signers, start: int = DAY0, separator: bytes | None = None, digest: bytes | None = None):
@@ -141,55 +145,55 @@ def _report_and_sigs(w: World, signers, start: int = DAY0, separator: bytes | No
     return rep, sign_report(rep, separator or w.dep.domain.separator, signers)
 
 
-def test_anchor_refuses_one_of_three(chain: World) -> None:
-    rep, sigs = _report_and_sigs(chain, [chain.oracle_signer(1)])
+def test_anchor_refuses_two_of_four(chain: World) -> None:
+    rep, sigs = _report_and_sigs(chain, [chain.oracle_signer(1), chain.oracle_signer(2)])
     e = refused(chain, chain.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1", "QuorumNotReached")
-    assert e.args_ == (1, 2)
+    assert e.args_ == (2, 3)
 
 
 def test_anchor_refuses_a_duplicate_signer(chain: World) -> None:
-    rep, sigs = _report_and_sigs(chain, [chain.oracle_signer(1), chain.oracle_signer(1)])
+    rep, sigs = _report_and_sigs(chain, [chain.oracle_signer(1), chain.oracle_signer(2), chain.oracle_signer(1)])
     refused(chain, chain.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1", "DuplicateSigner")
 
 
 def test_anchor_refuses_an_unknown_signer(chain: World) -> None:
-    rep, sigs = _report_and_sigs(chain, [chain.oracle_signer(1), Signer(chain.keys["outsider"])])
+    rep, sigs = _report_and_sigs(chain, [chain.oracle_signer(1), chain.oracle_signer(2), Signer(chain.keys["outsider"])])
     refused(chain, chain.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1", "UnknownSigner")
 
 
 def test_anchor_refuses_a_report_from_another_deployment(chain: World) -> None:
     w, a = chain, chain.dep.anchor
     # same chain id and address, another salt: the config digest differs (replay from another deployment)
-    other = config_digest(w.client.chain_id, a.address, 1, b"\x42" * 32)
-    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2)], digest=other)
+    other = config_digest(w.client.chain_id, a.address, 1, b"\x42" * 32, a.oracles().oracles_, 1)
+    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)], digest=other)
     refused(w, a.functions.anchor(as_tuple(rep), sigs), "oracle-1", "StaleConfigDigest")
 
 
 def test_anchor_refuses_signatures_made_for_another_chain(chain: World) -> None:
     w, a = chain, chain.dep.anchor
     foreign = Eip712Domain("CarbonLedger MeterDataAnchor", "1", w.client.chain_id + 1, a.address).separator
-    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2)], separator=foreign)
+    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)], separator=foreign)
     refused(w, a.functions.anchor(as_tuple(rep), sigs), "oracle-1", "UnknownSigner")
 
 
 def test_anchor_refuses_an_old_oracle_set(chain: World) -> None:
     w, a = chain, chain.dep.anchor
-    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2)])
-    w.tx(a.functions.setOracles([w.acct["oracle-1"], w.acct["oracle-2"], w.acct["oracle-3"]], 3), "regulator")
+    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])
+    w.tx(a.functions.setOracles([w.acct[f"oracle-{i}"] for i in (4, 3, 2, 1)], 1), "regulator")
     refused(w, a.functions.anchor(as_tuple(rep), sigs), "oracle-1", "StaleConfigDigest")
 
 
 def test_anchor_refuses_overlapping_periods(chain: World) -> None:
     w, a = chain, chain.dep.anchor
     anchor_day(w, DAY0, [100])
-    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2)], start=DAY0 + 3600)
+    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)], start=DAY0 + 3600)
     refused(w, a.functions.anchor(as_tuple(rep), sigs), "oracle-1", "PeriodOverlaps")
 
 
 def test_anchor_refuses_a_revoked_device(chain: World) -> None:
     w = chain
     w.tx(w.dep.devices.functions.revokeDevice(w.device, keccak256(b"tamper")), "enterprise")
-    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2)])
+    rep, sigs = _report_and_sigs(w, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])
     with pytest.raises(ContractRevert):
         w.client.preflight([Call.of(w.dep.anchor.functions.anchor(as_tuple(rep), sigs), w.acct["oracle-1"])])
 
@@ -198,12 +202,13 @@ def test_merkle_proofs_verify_on_chain_and_tampering_fails(chain: World) -> None
     w, a = chain, chain.dep.anchor
     rng = random.Random(7)
     batch_id, rs, _, tree = anchor_day(w, DAY0, [rng.randrange(0, 12_000) for _ in range(1440)])
+    sigs = dict(zip(rs, sign_readings(rs, w.dep.domain.separator, w.device_key)))
     for r in rng.sample(rs, 25):
-        proof = tree.proof(reading_leaf(r))
-        assert w.call(a.functions.verifyReading(batch_id, as_tuple(r), proof)) is True
+        proof = tree.proof(reading_leaf(r, sigs[r]))
+        assert w.call(a.functions.verifyReading(batch_id, as_tuple(r), sigs[r], proof)) is True
         forged = as_tuple(r)[:5] + (r.value + 1,) + as_tuple(r)[6:]
-        assert w.call(a.functions.verifyReading(batch_id, forged, proof)) is False
-    assert bytes(w.call(a.functions.readingLeaf(as_tuple(rs[0])))) == reading_leaf(rs[0])
+        assert w.call(a.functions.verifyReading(batch_id, forged, sigs[r], proof)) is False
+    assert bytes(w.call(a.functions.readingLeaf(as_tuple(rs[0]), keccak256(sigs[rs[0]])))) == reading_leaf(rs[0], sigs[rs[0]])
 
 
 def test_supersede_replaces_a_batch_and_keeps_the_old_one_readable(chain: World) -> None:
@@ -211,7 +216,7 @@ def test_supersede_replaces_a_batch_and_keeps_the_old_one_readable(chain: World)
     old_id, rs, rep, _ = anchor_day(w, DAY0, [100, 200])
     new_rs = minute_readings(w.device, DAY0, [100, 200, 300])
     new_rep, _ = report_for(new_rs, rep.config_digest, DAY0, DAY0 + 86_400, supersedes=old_id.to_bytes(32, "big"))
-    sigs = sign_report(new_rep, w.dep.domain.separator, [w.oracle_signer(2), w.oracle_signer(3)])
+    sigs = sign_report(new_rep, w.dep.domain.separator, [w.oracle_signer(2), w.oracle_signer(3), w.oracle_signer(4)])
     refused(w, a.functions.supersede(old_id, as_tuple(new_rep), sigs, bytes(32)), "oracle-1", "MissingReason")
     w.tx(a.functions.supersede(old_id, as_tuple(new_rep), sigs, keccak256(b"late readings")), "oracle-1")
     new_id = w.call(a.functions.currentBatch(old_id))
@@ -290,7 +295,8 @@ def test_set_oracles_refuses_two_oracles_of_one_organisation(chain: World) -> No
     w, d = chain, chain.dep
     extra = Signer(new_private_key()).address
     w.tx(d.participants.functions.addAccount(org_id(USCC["oracle-1"]), extra), "regulator")
-    e = refused(w, d.anchor.functions.setOracles([w.acct["oracle-1"], extra, w.acct["oracle-2"]], 2), "regulator", "OracleOrganisationRepeated")
+    e = refused(w, d.anchor.functions.setOracles([w.acct["oracle-1"], extra, w.acct["oracle-2"], w.acct["oracle-3"]], 1), "regulator",
+                "OracleOrganisationRepeated")
     assert e.args_[1].lower() == extra.lower()
 
 
@@ -302,7 +308,7 @@ def test_gas_price_stays_tied_to_the_base_fee_over_many_transactions(chain: Worl
     before = int(c.rpc("eth_getBalance", outsider, "latest"), 16)
     for i in range(30):
         c.send([Call.of(dep.anchor.functions.setOracles(
-            [chain.acct["oracle-1"], chain.acct["oracle-2"], chain.acct["oracle-3"]], 2), chain.acct["regulator"], f"price {i}")])
+            [chain.acct[f"oracle-{i}"] for i in range(1, 5)], 1), chain.acct["regulator"], f"price {i}")])
     base = int(c.rpc("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
     assert c.suggest_gas_price() == 2 * base + 10**9
     assert int(c.rpc("eth_gasPrice"), 16) < 10 * (base + 10**9) * 2
@@ -319,7 +325,7 @@ def test_a_send_larger_than_one_block_is_mined_in_block_sized_groups(chain: Worl
     c._block_gas_cap = None
     try:
         calls = [Call.of(chain.dep.anchor.functions.setOracles(
-            [chain.acct["oracle-1"], chain.acct["oracle-2"], chain.acct["oracle-3"]], 2), chain.acct["regulator"], f"big {i}")
+            [chain.acct[f"oracle-{i}"] for i in range(1, 5)], 1), chain.acct["regulator"], f"big {i}")
             for i in range(40)]
         results = c.send(calls)
         assert len(results) == 40 and all(r.status == 1 for r in results)

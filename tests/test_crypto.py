@@ -205,8 +205,9 @@ def test_hot_paths_do_not_touch_pycryptodome_or_coincurve_wrappers(monkeypatch: 
     signer = Signer(bytes.fromhex("11" * 32))
     sep = Eip712Domain.meter_data(31337, "0x" + "22" * 20).separator
     r = Reading(b"\x07" * 32, 1, 100, 160, 1, 4216, 0, 0)
-    digest, leaf = reading.reading_digest_and_leaf(sep, r)
+    digest = reading.reading_digest(sep, r)
     sig = signer.sign_digest(digest)
+    _, leaf = reading.reading_digest_and_leaf(sep, r, sig)
     crypto._RECOVERED_ADDRESSES.clear()
 
     def slow(*_a: object, **_k: object) -> None:
@@ -215,8 +216,8 @@ def test_hot_paths_do_not_touch_pycryptodome_or_coincurve_wrappers(monkeypatch: 
     monkeypatch.setattr(pycryptodome_keccak, "new", slow)
     monkeypatch.setattr(coincurve.PublicKey, "from_signature_and_message", slow)
     monkeypatch.setattr(coincurve.PublicKey, "format", slow)
-    assert reading.reading_digest_and_leaf(sep, r) == (digest, leaf)
-    assert reading.reading_digest(sep, r) == digest and reading.reading_leaf(r) == leaf
+    assert reading.reading_digest_and_leaf(sep, r, sig) == (digest, leaf)
+    assert reading.reading_digest(sep, r) == digest and reading.reading_leaf(r, sig) == leaf
     assert crypto.recover_address_bytes(digest, sig) == signer.address_bytes
     assert merkle.StandardMerkleTree.from_leaf_hashes([leaf, digest]).root == merkle.hash_pair(leaf, digest)
 
@@ -304,13 +305,19 @@ def test_batch_report_digest_and_signature_match_eth_account(
 
 @settings(max_examples=300)
 @given(r=readings)
-def test_reading_leaf_is_double_keccak_of_abi_encoded_fields(r: Reading) -> None:
+def test_reading_leaf_is_double_keccak_of_abi_encoded_fields_and_signature_hash(r: Reading) -> None:
     encoded = eth_abi.encode(
         ["bytes32", "uint64", "uint64", "uint64", "uint16", "int64", "int8", "uint32"],
         [r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags],
     )
     assert reading.encode_reading_leaf_values(r) == encoded
-    assert reading.reading_leaf(r) == eth_keccak(eth_keccak(encoded))
+    sig = bytes(range(65))
+    with_sig = eth_abi.encode(
+        ["bytes32", "uint64", "uint64", "uint64", "uint16", "int64", "int8", "uint32", "bytes32"],
+        [r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags, eth_keccak(sig)],
+    )
+    assert reading.reading_leaf(r, sig) == eth_keccak(eth_keccak(with_sig))
+    assert reading.reading_leaf(r, sig[:64] + b"\x1c") != reading.reading_leaf(r, sig)
 
 
 def test_reading_struct_hash_depends_on_every_field() -> None:
@@ -326,7 +333,7 @@ def test_reading_struct_hash_depends_on_every_field() -> None:
         dataclasses.replace(base, flags=reading.FLAG_SUBSTITUTED),
     ]
     hashes = {reading.reading_struct_hash(r) for r in [base, *changed]}
-    leaves = {reading.reading_leaf(r) for r in [base, *changed]}
+    leaves = {reading.reading_leaf(r, bytes(65)) for r in [base, *changed]}
     assert len(hashes) == len(leaves) == 9
 
 
@@ -335,18 +342,20 @@ def test_reading_struct_hash_depends_on_every_field() -> None:
     anchor=st.binary(min_size=20, max_size=20),
     version=uint64,
     salt=bytes32,
+    oracles=st.lists(st.binary(min_size=20, max_size=20), min_size=0, max_size=7),
+    f=st.integers(0, 255),
 )
-def test_config_digest_matches_eth_abi(chain_id: int, anchor: bytes, version: int, salt: bytes) -> None:
-    expected = eth_keccak(
-        eth_abi.encode(["uint256", "address", "uint64", "bytes32"], [chain_id, anchor, version, salt])
-    )
-    assert reading.config_digest(chain_id, anchor, version, salt) == expected
-    assert reading.config_digest(chain_id, "0x" + anchor.hex(), version, salt) == expected
+def test_config_digest_matches_eth_abi(chain_id: int, anchor: bytes, version: int, salt: bytes,
+                                       oracles: list[bytes], f: int) -> None:
+    expected = eth_keccak(eth_abi.encode(["uint256", "address", "uint64", "bytes32", "address[]", "uint8"],
+                                         [chain_id, anchor, version, salt, oracles, f]))
+    assert reading.config_digest(chain_id, anchor, version, salt, oracles, f) == expected
+    assert reading.config_digest(chain_id, "0x" + anchor.hex(), version, salt, ["0x" + o.hex() for o in oracles], f) == expected
 
 
 def test_config_digest_refuses_short_salt() -> None:
     with pytest.raises(InvalidFieldError, match="salt"):
-        reading.config_digest(1, "0x" + "11" * 20, 1, b"\x00" * 31)
+        reading.config_digest(1, "0x" + "11" * 20, 1, b"\x00" * 31, [], 1)
 
 
 def test_supersedes_word_is_zero_for_new_batch_and_uint256_of_old_id() -> None:
@@ -404,7 +413,7 @@ OUT_OF_RANGE = [
 def test_reading_refuses_out_of_range_field(attr: str, bad: object, solidity_name: str) -> None:
     r = sample_reading(**{attr: bad})
     for check in (r.validate_ranges, lambda: reading.reading_struct_hash(r),
-                  lambda: reading.reading_leaf(r)):
+                  lambda: reading.reading_leaf(r, bytes(65))):
         with pytest.raises(InvalidFieldError, match=solidity_name) as info:
             check()
         assert isinstance(info.value, ValueError)

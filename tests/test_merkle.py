@@ -26,7 +26,10 @@ from tests.conftest import unavailable
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "tests" / "js" / "merkle_reference.cjs"
 OZ_MERKLE = REPO / "node_modules" / "@openzeppelin" / "merkle-tree" / "package.json"
-LEAF_TYPES = ["bytes32", "uint64", "uint64", "uint64", "uint16", "int64", "int8", "uint32"]
+LEAF_TYPES = ["bytes32", "uint64", "uint64", "uint64", "uint16", "int64", "int8", "uint32", "bytes32"]
+#: The device signature of every reading here (its keccak256 is the leaf's last value; the tree
+#: does not check signatures, the oracles and ``verifyReading`` do).
+SIG = bytes(range(65))
 
 U64 = 2**64 - 1
 EXTREMES = {
@@ -84,7 +87,8 @@ def js_reference(readings: list[Reading], cwd: Path) -> dict:
     payload = {
         "types": LEAF_TYPES,
         "values": [
-            ["0x" + r.device.hex(), *(str(v) for v in r.leaf_values()[1:])] for r in readings
+            ["0x" + r.device.hex(), *(str(v) for v in r.leaf_values(SIG)[1:-1]), "0x" + r.leaf_values(SIG)[-1].hex()]
+            for r in readings
         ],
     }
     done = subprocess.run(
@@ -108,7 +112,7 @@ def hexes(nodes: list[bytes] | tuple[bytes, ...]) -> list[str]:
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 1440])
 def test_tree_matches_openzeppelin_merkle_tree(n: int, tmp_path: Path) -> None:
     readings = random_readings(n, seed=n)
-    leaves = [reading.reading_leaf(r) for r in readings]
+    leaves = [reading.reading_leaf(r, SIG) for r in readings]
     tree = StandardMerkleTree.from_leaf_hashes(leaves)
     ref = js_reference(readings, tmp_path)
 
@@ -126,7 +130,7 @@ def test_tree_matches_openzeppelin_merkle_tree(n: int, tmp_path: Path) -> None:
 def test_duplicate_leaves_match_openzeppelin_and_lookup_takes_the_last(tmp_path: Path) -> None:
     base = random_readings(5, seed=99)
     readings = [base[0], base[1], base[0], base[2], base[1], base[0], base[3], base[4]]
-    leaves = [reading.reading_leaf(r) for r in readings]
+    leaves = [reading.reading_leaf(r, SIG) for r in readings]
     tree = StandardMerkleTree.from_leaf_hashes(leaves)
     ref = js_reference(readings, tmp_path)
 
@@ -139,7 +143,7 @@ def test_duplicate_leaves_match_openzeppelin_and_lookup_takes_the_last(tmp_path:
 
 
 def test_single_leaf_tree_has_the_leaf_as_root_and_an_empty_proof() -> None:
-    leaf = reading.reading_leaf(random_readings(1, seed=1)[0])
+    leaf = reading.reading_leaf(random_readings(1, seed=1)[0], SIG)
     tree = StandardMerkleTree.from_leaf_hashes([leaf])
     assert tree.root == leaf
     assert tree.proof(0) == [] == tree.proof(leaf)
@@ -149,13 +153,13 @@ def test_single_leaf_tree_has_the_leaf_as_root_and_an_empty_proof() -> None:
 
 def test_verify_refuses_tampered_leaf_proof_and_root() -> None:
     readings = random_readings(7, seed=7)
-    leaves = [reading.reading_leaf(r) for r in readings]
+    leaves = [reading.reading_leaf(r, SIG) for r in readings]
     tree = StandardMerkleTree.from_leaf_hashes(leaves)
     root = tree.root
     for k, r in enumerate(readings):
         proof = tree.proof(k)
         tampered = reading.reading_leaf(Reading(r.device, r.sequence, r.start, r.end,
-                                               r.quantity_code, r.value + 1, r.scale, r.flags))
+                                               r.quantity_code, r.value + 1, r.scale, r.flags), SIG)
         assert not StandardMerkleTree.verify(root, tampered, proof)
         bad_proof = [bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]]
         assert not StandardMerkleTree.verify(root, leaves[k], bad_proof)

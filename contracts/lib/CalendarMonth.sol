@@ -49,4 +49,31 @@ library CalendarMonth {
         start = SafeCast.toUint64(SafeCast.toUint256(s));
         end = SafeCast.toUint64(SafeCast.toUint256(e));
     }
+
+    /// @notice Civil date (year, month 1..12) of day number `z` (days since 1970-01-01).
+    /// @dev Howard Hinnant's civil_from_days, the inverse of `daysFromCivil`.
+    function civilFromDays(int256 z) internal pure returns (int256 year, uint256 month) {
+        z += 719_468;
+        int256 era = (z >= 0 ? z : z - 146_096) / 146_097;
+        int256 doe = z - era * 146_097; // [0, 146096]
+        int256 yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+        int256 doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+        int256 mp = (5 * doy + 2) / 153; // March = 0
+        month = uint256(mp < 10 ? mp + 3 : mp - 9);
+        year = yoe + era * 400 + (month <= 2 ? int256(1) : int256(0));
+    }
+
+    /// @notice UTC timestamp (exclusive) of the end of the local calendar month containing the UTC
+    ///         second `t`, for a clock at fixed `utcOffsetSeconds` east of UTC.
+    /// @param t UTC seconds.
+    /// @param utcOffsetSeconds Local clock minus UTC, seconds.
+    /// @return end UTC seconds of local midnight on day 1 of the next month.
+    function monthEnd(uint64 t, int32 utcOffsetSeconds) internal pure returns (uint64 end) {
+        int256 local = int256(uint256(t)) + utcOffsetSeconds;
+        int256 day = local >= 0 ? local / SECONDS_PER_DAY : (local - SECONDS_PER_DAY + 1) / SECONDS_PER_DAY;
+        (int256 year, uint256 month) = civilFromDays(day);
+        (int256 ny, uint256 nm) = month == 12 ? (year + 1, uint256(1)) : (year, month + 1);
+        int256 e = daysFromCivil(ny, nm, 1) * SECONDS_PER_DAY - utcOffsetSeconds;
+        end = SafeCast.toUint64(SafeCast.toUint256(e));
+    }
 }

@@ -22,10 +22,13 @@ library Roles {
     bytes32 internal constant PROJECT_OWNER = keccak256("PROJECT_OWNER_ROLE");
     /// @dev 结算银行 — mints and burns the cash deposit token against deposits and withdrawals.
     bytes32 internal constant SETTLEMENT_BANK = keccak256("SETTLEMENT_BANK_ROLE");
+    /// @dev 计量检定机构 — accredited calibration body: records meter calibrations (计量法 Art. 9).
+    bytes32 internal constant CALIBRATION_BODY = keccak256("CALIBRATION_BODY_ROLE");
 
-    /// @notice Whether `role` is one of the eight participant roles above.
+    /// @notice Whether `role` is one of the nine participant roles above.
     function isKnown(bytes32 role) internal pure returns (bool) {
         return role == REGULATOR || role == ENTERPRISE || role == VERIFIER || role == ORACLE
-            || role == EXCHANGE || role == REGISTRY || role == PROJECT_OWNER || role == SETTLEMENT_BANK;
+            || role == EXCHANGE || role == REGISTRY || role == PROJECT_OWNER || role == SETTLEMENT_BANK
+            || role == CALIBRATION_BODY;
     }
 }

@@ -21,8 +21,9 @@ class AnchoredBatch:
     Attributes:
         batch_id: its id; device: 32-byte device id; start, end: the period [start, end);
         count: readings; total_wh: ⌊Σ(W × s)/3600 + ½⌋ (DESIGN.md §5); root: Merkle root of the
-        reading leaves; oracle_set_version: oracle set that signed it; supersedes /
-        superseded_by: the batch ids of its correction chain (0: none).
+        reading leaves (each leaf carries the hash of the device signature); supersedes /
+        superseded_by: the batch ids of its correction chain (0: none). The oracle set that signed
+        it is not stored (gas): the ``BatchAnchored`` event's report digest names it.
     """
 
     batch_id: int
@@ -32,21 +33,32 @@ class AnchoredBatch:
     count: int
     total_wh: int
     root: bytes
-    oracle_set_version: int
     supersedes: int
     superseded_by: int
 
     @classmethod
     def of(cls, batch_id: int, b: Batch) -> AnchoredBatch:
         """The anchored batch ``batch_id`` from the binding's ``Batch``."""
-        return cls(batch_id, b.device, b.start, b.end, b.count, b.totalWh, b.root, b.oracleSetVersion, b.supersedes,
+        return cls(batch_id, b.device, b.start, b.end, b.count, b.totalWh, b.root, b.supersedes,
                    b.supersededBy)
 
     def report(self, config_digest: bytes) -> BatchReport:
         """The batch report the oracles signed for this batch under ``config_digest`` (the digest of
-        its oracle-set version): the stored fields, ``supersedes`` as ``bytes32(uint256(id))``."""
+        the oracle set that signed it): the stored fields, ``supersedes`` as ``bytes32(uint256(id))``."""
         return BatchReport(config_digest, self.device, self.start, self.end, self.count, self.total_wh, self.root,
                            supersedes_word(self.supersedes or None))
+
+
+def split_signatures(packed: bytes) -> list[bytes]:
+    """The oracle signatures of a ``BatchAnchored`` event: its ``signatures`` field is the 65-byte
+    signatures (r ‖ s ‖ v) concatenated (gas: one ``bytes`` instead of ``bytes[]``).
+
+    Raises:
+        ValueError: the length is not a multiple of 65.
+    """
+    if len(packed) % 65:
+        raise ValueError(f"packed signatures must be a multiple of 65 bytes, got {len(packed)}")
+    return [bytes(packed[i:i + 65]) for i in range(0, len(packed), 65)]
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ class StandardMerkleTree:
         """Build the tree over ``leaves`` (32-byte leaf hashes, input order), like ``StandardMerkleTree.of``.
 
         Args:
-            leaves: n ≥ 1 leaf hashes, e.g. ``[crypto.reading_leaf(r) for r in readings]``.
+            leaves: n ≥ 1 leaf hashes, e.g. ``[reading_leaf(r, signature) for r, signature in signed]``.
                 Duplicates are allowed (each gets its own tree position, as in the JS library).
 
         Raises:

@@ -124,10 +124,11 @@ class Reading:
             "flags": self.flags,
         }
 
-    def leaf_values(self) -> list[Any]:
-        """Values in StandardMerkleTree leaf order (COMMON.md), for ``StandardMerkleTree.of``."""
+    def leaf_values(self, signature: bytes) -> list[Any]:
+        """Values in StandardMerkleTree leaf order (COMMON.md), for ``StandardMerkleTree.of``: the
+        eight fields, then ``keccak256(signature)`` of the device's 65-byte signature (bytes32)."""
         return [self.device, self.sequence, self.start, self.end, self.quantity_code,
-                self.value, self.scale, self.flags]
+                self.value, self.scale, self.flags, keccak256(signature)]
 
 
 def _pack_reading(packer: struct.Struct, head: tuple[bytes, ...], r: Reading) -> bytes:
@@ -170,9 +171,9 @@ def reading_digest(domain_separator: bytes, r: Reading) -> bytes:
     return keccak256(b"\x19\x01" + domain_separator + reading_struct_hash(r))
 
 
-def reading_digest_and_leaf(domain_separator: bytes, r: Reading) -> tuple[bytes, bytes]:
-    """``(reading_digest(domain_separator, r), reading_leaf(r))`` with one ``abi.encode``: what an
-    oracle node and the provenance check compute for every reading (four Keccak-256 calls).
+def reading_digest_and_leaf(domain_separator: bytes, r: Reading, signature: bytes) -> tuple[bytes, bytes]:
+    """``(reading_digest(domain_separator, r), reading_leaf(r, signature))`` with one ``abi.encode``:
+    what an oracle node and the provenance check compute for every reading (five Keccak-256 calls).
 
     Raises:
         ValueError: ``domain_separator`` is not 32 bytes. InvalidFieldError: see
@@ -180,7 +181,7 @@ def reading_digest_and_leaf(domain_separator: bytes, r: Reading) -> tuple[bytes,
     """
     if len(domain_separator) != 32:
         raise ValueError(f"domain separator must be 32 bytes, got {len(domain_separator)}")
-    return digest_and_leaf_of_encoding(domain_separator, _pack_reading(_READING_LEAF, (), r))
+    return digest_and_leaf_of_encoding(domain_separator, _pack_reading(_READING_LEAF, (), r), signature)
 
 
 def encode_reading_fields(device: bytes, sequence: int, start: int, end: int, quantity_code: int, value: int,
@@ -205,16 +206,20 @@ def encode_reading_fields(device: bytes, sequence: int, start: int, end: int, qu
                               FILL24[value < 0], int(value), FILL31[scale < 0], int(scale), int(flags))
 
 
-def digest_and_leaf_of_encoding(domain_separator: bytes, encoding: bytes) -> tuple[bytes, bytes]:
+def digest_and_leaf_of_encoding(domain_separator: bytes, encoding: bytes, signature: bytes) -> tuple[bytes, bytes]:
     """``(EIP-712 digest, StandardMerkleTree leaf)`` of a reading from its 256-byte field encoding
-    (:func:`encode_reading_fields`) and a 32-byte domain separator (not checked here)::
+    (:func:`encode_reading_fields`), its device signature and a 32-byte domain separator (not
+    checked here)::
 
         digest = keccak256("\\x19\\x01" ‖ domainSeparator ‖ keccak256(READING_TYPEHASH ‖ encoding))
-        leaf   = keccak256(keccak256(encoding))
+        leaf   = keccak256(keccak256(encoding ‖ keccak256(signature)))
+
+    The leaf carries the signature's hash (issue 12), so an on-chain proof
+    (``MeterDataAnchor.verifyReading``) shows the device signed the reading.
     """
     k = keccak256_hasher
     digest = k(b"\x19\x01" + domain_separator + k(READING_TYPEHASH + encoding).digest()).digest()
-    return digest, k(k(encoding).digest()).digest()
+    return digest, k(k(encoding + k(signature).digest()).digest()).digest()
 
 
 def reading_leaves_and_signers(domain_separator: bytes, rows: Sequence[tuple[Any, ...]]) -> list[tuple[bytes, bytes | None]]:
@@ -237,7 +242,7 @@ def reading_leaves_and_signers(domain_separator: bytes, rows: Sequence[tuple[Any
         raise ValueError(f"domain separator must be 32 bytes, got {len(domain_separator)}")
     out: list[tuple[bytes, bytes | None]] = []
     for row in rows:
-        digest, leaf = digest_and_leaf_of_encoding(domain_separator, encode_reading_fields(*row[:8]))
+        digest, leaf = digest_and_leaf_of_encoding(domain_separator, encode_reading_fields(*row[:8]), row[8])
         try:
             signer: bytes | None = recover_address_bytes(digest, row[8])
         except (InvalidSignature, ValueError):
@@ -255,17 +260,19 @@ def encode_reading_leaf_values(r: Reading) -> bytes:
     return _pack_reading(_READING_LEAF, (), r)
 
 
-def reading_leaf(r: Reading) -> bytes:
-    """StandardMerkleTree leaf of a reading, 32 bytes (COMMON.md, OZ merkle-tree ``standardLeafHash``).
+def reading_leaf(r: Reading, signature: bytes) -> bytes:
+    """StandardMerkleTree leaf of a reading and its device signature, 32 bytes (COMMON.md, OZ
+    merkle-tree ``standardLeafHash``; ``MeterDataAnchor.readingLeaf``).
 
     ``keccak256(bytes.concat(keccak256(abi.encode(device, sequence, start, end, quantityCode,
-    value, scale, flags))))`` — no typehash; double hashing prevents second-preimage attacks
-    with 64-byte internal nodes.
+    value, scale, flags, keccak256(signature)))))`` — no typehash; double hashing prevents
+    second-preimage attacks with 64-byte internal nodes. The signature hash makes an on-chain
+    proof show that the device signed the reading (issue 12).
 
     Raises:
         InvalidFieldError: a field outside its Solidity type.
     """
-    return keccak256(keccak256(_pack_reading(_READING_LEAF, (), r)))
+    return keccak256(keccak256(_pack_reading(_READING_LEAF, (), r) + keccak256(signature)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,12 +364,13 @@ def batch_report_digest(domain_separator: bytes, b: BatchReport) -> bytes:
 
 
 def config_digest(chain_id: int, anchor_address: str | bytes, oracle_set_version: int,
-                  salt: bytes) -> bytes:
-    """``keccak256(abi.encode(uint256 chainId, address anchor, uint64 oracleSetVersion, bytes32 salt))``.
+                  salt: bytes, oracles: Sequence[str | bytes], f: int) -> bytes:
+    """``keccak256(abi.encode(uint256 chainId, address anchor, uint64 oracleSetVersion, bytes32 salt,
+    address[] oracles, uint8 f))``.
 
-    The OCR-style configuration digest of COMMON.md: binds a batch report to one chain, one
-    MeterDataAnchor deployment (``salt`` is the random per-deployment bytes32 given to its
-    constructor) and one oracle-set version.
+    The OCR2-style configuration digest (``MeterDataAnchor.setOracles``): binds a batch report to
+    one chain, one MeterDataAnchor deployment (``salt`` is the random per-deployment bytes32 given
+    to its constructor), one oracle-set version, the signer set (in its configured order) and f.
 
     Raises:
         InvalidFieldError / InvalidAddressError: a value outside its Solidity type.
@@ -370,12 +378,30 @@ def config_digest(chain_id: int, anchor_address: str | bytes, oracle_set_version
     check_int("configDigest", "chainId", chain_id, 0, U256_MAX, "uint256")
     check_int("configDigest", "oracleSetVersion", oracle_set_version, 0, U64_MAX, "uint64")
     check_bytes32("configDigest", "salt", salt)
+    check_int("configDigest", "f", f, 0, 255, "uint8")
+    # head: 4 static words, the offset of the dynamic array (6 words of head), f; tail: length, items
     return keccak256(
         chain_id.to_bytes(32, "big")
         + bytes(12) + address_bytes(anchor_address)
         + oracle_set_version.to_bytes(32, "big")
         + salt
+        + (6 * 32).to_bytes(32, "big")
+        + f.to_bytes(32, "big")
+        + len(oracles).to_bytes(32, "big")
+        + b"".join(bytes(12) + address_bytes(o) for o in oracles)
     )
+
+
+def quorum_of(n: int, f: int) -> int:
+    """Signatures a report needs from ``n`` oracles tolerating ``f`` faulty ones: ⌊(n + f)/2⌋ + 1
+    (OCR2; ``MeterDataAnchor.setOracles``).
+
+    Raises:
+        ValueError: not f ≥ 1 and n ≥ 3f + 1 (the contract's ``InvalidFaultTolerance``).
+    """
+    if f < 1 or n < 3 * f + 1:
+        raise ValueError(f"an oracle set needs f >= 1 and n >= 3f + 1; got n={n}, f={f}")
+    return (n + f) // 2 + 1
 
 
 def supersedes_word(old_batch_id: int | None) -> bytes:
@@ -481,7 +507,7 @@ def bench(min_seconds: float = 1.0) -> dict[str, float]:
     return {
         "struct_hash_per_s": _rate(reading_struct_hash, readings, min_seconds),
         "digest_per_s": _rate(lambda r: reading_digest(sep, r), readings, min_seconds),
-        "leaf_per_s": _rate(reading_leaf, readings, min_seconds),
+        "leaf_per_s": _rate(lambda r: reading_leaf(r, pairs[0][1]), readings, min_seconds),
         "sign_per_s": _rate(signer.sign_digest, digests, min_seconds),
         "recover_per_s": _rate(lambda p: recover_address_bytes(*p), pairs, min_seconds),
         "recover_checksum_per_s": _rate(lambda p: recover_address(*p), pairs, min_seconds),

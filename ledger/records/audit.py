@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.contracts.anchored import split_signatures
 from ledger.contracts.binding import ContractBinding, json_ready
 from ledger.contracts.deployment import Deployment
+from ledger.crypto.primitives import recover_address
 
 RECORD_STATUS = ("none", "draft", "submitted", "verified", "rejected", "confirmed")
 ACTIVITY_TYPES = ("none", "purchased_electricity", "electricity_supplied", "heat_supplied", "fuel_combustion", "purchased_heat")
@@ -39,8 +41,9 @@ def batch_provenance(dep: Deployment, batch_id: int) -> dict[str, Any]:
         lg = logs[0]
         out["anchored_in"] = {"tx_hash": lg.tx_hash, "block": lg.block_number}
         out["report_digest"] = json_ready(lg.event.reportDigest)
-        out["signers"] = list(lg.event.signers)
-        out["signatures"] = json_ready(lg.event.signatures)
+        sigs = split_signatures(lg.event.signatures)
+        out["signers"] = [recover_address(lg.event.reportDigest, sig) for sig in sigs]
+        out["signatures"] = [json_ready(sig) for sig in sigs]
     return out
 
 

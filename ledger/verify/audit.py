@@ -291,7 +291,7 @@ def _check_batch(b: AnchoredBatch, rows: Sequence[Any], signer: bytes | None, se
         reading = Reading(bytes(r.device), int(r.sequence), int(r.start), int(r.end), int(r.quantity_code),
                           int(r.value), int(r.scale), int(r.flags))
         try:
-            leaf = reading_leaf(reading)
+            leaf = reading_leaf(reading, bytes(r.signature))
         except ValueError as exc:
             out.append(Discrepancy("reading_leaf", where, f"reading {r.sequence}: fields out of range: {exc}"))
             leaf = bytes(32)

@@ -15,14 +15,15 @@ batches anchored       the batches the API serves = the device's batches ``first
                        period, count, totalWh, root; each inside the record's month window
 oracle quorum          per batch, the ``BatchAnchored`` event's signatures recover (EIP-712
                        BatchReport digest rebuilt from the stored batch and the config digest
-                       of its oracle-set version) to distinct members of that version's oracle
-                       set (``OracleSetChanged``), at least ``quorum`` of them
+                       of an oracle set, recomputed from its signers and f) to distinct members
+                       of that set (``OracleSetChanged``), at least ⌊(n + f)/2⌋ + 1 of them
 device signatures      every reading recovers to the device's registered signer (DeviceRegistry)
                        and lies in its batch's period, for the batch's device
 Merkle roots           the root rebuilt from ALL the readings of a batch = the anchored root;
                        reading count = anchored count
 proofs on-chain        a random sample of the API's proofs per batch accepted by
-                       ``MeterDataAnchor.verifyReading`` (eth_call)
+                       ``MeterDataAnchor.verifyReading`` (eth_call), which also recovers the
+                       device signature whose hash is in the leaf
 energy per batch       Wh = ⌊Σ(W × s) / 3600 + ½⌋ from the readings = anchored totalWh
 declared gap           (when the record has one) its days, the regulator's substitute Wh > 0, and the
                        metered Wh on-chain = Σ recomputed batch Wh (issue 12)
@@ -56,7 +57,7 @@ from ledger.accounting.emissions import emissions_kg
 from ledger.chain.client import ChainClient, ChainError
 from ledger.contracts._generated.evidence_registry import Evidence
 from ledger.contracts._generated.meter_data_anchor import BatchAnchored, OracleSetChanged
-from ledger.contracts.anchored import AnchoredBatch, device_batches
+from ledger.contracts.anchored import AnchoredBatch, device_batches, split_signatures
 from ledger.contracts.deployment import Deployment, DeploymentError
 from ledger.crypto.primitives import InvalidSignature, recover_address_bytes
 from ledger.meter_data.energy import energy_wh
@@ -405,7 +406,7 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
             r, _, proof = pairs[i]
             if proof is None:
                 proof = tree.proof(leaves[i]) if tree else []
-            calls.append(a.verifyReading(b.batch_id, r, proof))
+            calls.append(a.verifyReading(b.batch_id, r, pairs[i][1], proof))
             named.append(f"reading {r.sequence} (batch {b.batch_id})")
         answers = c.call_many(calls)
         n_proofs += len(calls)
@@ -473,14 +474,19 @@ def verify_record(chain: Any, manifest: dict[str, Any] | Path | str | None, api:
 
 
 def _check_oracles(dep: Any, device: bytes, cb: list[AnchoredBatch]) -> Check:
-    """Oracle quorum of every batch, from the chain's own events and state only."""
+    """Oracle quorum of every batch, from the chain's own events and state only: the oracle set
+    whose config digest (recomputed here from chain id, contract, version, salt, signers and f —
+    OCR2, ``MeterDataAnchor.setOracles``) rebuilds the event's report digest, and at least its
+    quorum ⌊(n + f)/2⌋ + 1 of distinct members' signatures."""
     c, a = dep.client, dep.anchor
     start = dep.manifest["deployment_block"]
     salt = a.salt()
-    sets: dict[int, tuple[set[bytes], int, bytes]] = {}
+    sets: list[tuple[int, set[bytes], int, bytes, bool]] = []
     for lg in a.get_logs(OracleSetChanged, start):
         oc = lg.event
-        sets[oc.version] = ({bytes.fromhex(o[2:].lower()) for o in oc.oracles}, oc.quorum, oc.configDigest)
+        mirror = config_digest(c.chain_id, a.address, oc.version, salt, list(oc.oracles), oc.f)
+        sets.append((oc.version, {bytes.fromhex(o[2:].lower()) for o in oc.oracles}, oc.quorum, oc.configDigest,
+                     mirror == oc.configDigest and oc.quorum == (len(oc.oracles) + oc.f) // 2 + 1))
     want = {b.batch_id for b in cb}
     logs: dict[int, BatchAnchored] = {}
     if want:
@@ -495,18 +501,19 @@ def _check_oracles(dep: Any, device: bytes, cb: list[AnchoredBatch]) -> Check:
         if ev is None:
             bad.append(f"batch {b.batch_id}: no BatchAnchored event")
             continue
-        members, quorum, digest_cfg = sets.get(b.oracle_set_version, (set(), 0, b""))
+        match = next(((v, m, q, d, ok) for v, m, q, d, ok in sets
+                      if batch_report_digest(dep.domain.separator, b.report(d)) == ev.reportDigest), None)
+        if match is None:
+            bad.append(f"batch {b.batch_id}: report digest matches no configured oracle set")
+            continue
+        version, members, quorum, digest_cfg, cfg_ok = match
         quorums.add(quorum)
-        cfg = config_digest(c.chain_id, a.address, b.oracle_set_version, salt)
-        if cfg != digest_cfg:
-            bad.append(f"batch {b.batch_id}: config digest of oracle set v{b.oracle_set_version} unknown")
+        if not cfg_ok:
+            bad.append(f"batch {b.batch_id}: config digest of oracle set v{version} does not commit to its signers and f")
             continue
-        digest = batch_report_digest(dep.domain.separator, b.report(cfg))
-        if digest != ev.reportDigest:
-            bad.append(f"batch {b.batch_id}: report digest differs from the one emitted")
-            continue
+        digest = ev.reportDigest
         seen: set[bytes] = set()
-        for sig in ev.signatures:
+        for sig in split_signatures(ev.signatures):
             try:
                 who = recover_address_bytes(digest, bytes(sig))
             except (InvalidSignature, ValueError):
