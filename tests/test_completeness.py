@@ -190,7 +190,7 @@ def test_confirm_recomputes_from_the_superseding_batches(chain: World) -> None:
     new_rs = minute_readings(w.device, DAY0 + 3 * 86_400, [1_000_000, 2_000_000, 3_000_000], 31)
     new_rep, _ = report_for(new_rs, rep.config_digest, DAY0 + 3 * 86_400, DAY0 + 4 * 86_400,
                             supersedes=old_id.to_bytes(32, "big"))
-    sigs = sign_report(new_rep, w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
+    sigs = sign_report(new_rep, w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])
     w.tx(a.functions.supersede(old_id, as_tuple(new_rep), sigs, b"\x22" * 32), "oracle-1")
     w.tx(em.submit(rid), "enterprise")
     w.tx(em.assignVerifier(rid, w.acct["verifier"]), "regulator")

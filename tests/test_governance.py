@@ -20,9 +20,9 @@ from ledger.contracts.deployment import Deployment
 from ledger.contracts.governance import GovernanceError, Operation, establish_governance, state
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import org_id
-from tests.conftest import CAL_UNTIL, USCC, World
+from tests.conftest import CAL_FROM, CAL_UNTIL, USCC, World
 from tests.governance_world import DELAY_S, carry, govern, travel
-from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
+from tests.helpers import DAY0, all_days_but, as_tuple, declare_gap, minute_readings, report_for, sign_report
 
 H = keccak256(b"reason")
 
@@ -91,13 +91,17 @@ def test_governed_acts_take_effect(governed: World) -> None:
     """Retire a factor set and change the oracle set through the council: both take effect."""
     w = governed
     a = w.acct
+    new_set = [a["oracle-4"], a["oracle-3"], a["oracle-2"], a["oracle-1"]]
+    before = w.call(w.dep.anchor.functions.oracles())
     op = Operation.of([w.dep.factors.functions.retireFactorSet(w.factor_set, H),
-                       w.dep.anchor.functions.setOracles([a["oracle-1"], a["oracle-2"], a["oracle-3"]], 3)],
-                      keccak256(b"retire+oracles"), "retire set 1, quorum 3")
+                       w.dep.anchor.functions.setOracles(new_set, 1)],
+                      keccak256(b"retire+oracles"), "retire set 1, new oracle set (n = 4, f = 1)")
     carry(w, op)
     assert w.call(w.dep.factors.functions.isRetired(w.factor_set))
     assert not w.call(w.dep.factors.functions.appliesTo(w.factor_set, 2007))
-    assert w.call(w.dep.anchor.functions.oracles()).quorum == 3
+    after = w.call(w.dep.anchor.functions.oracles())
+    assert (after.version, after.quorum) == (before.version + 1, 3)
+    assert [o.lower() for o in after.oracles_] == [o.lower() for o in new_set]
 
 
 def test_deployer_keeps_no_power_after_the_hand_over(chain: World, artifacts: dict[str, Artifact]) -> None:
@@ -117,7 +121,7 @@ def test_deployer_keeps_no_power_after_the_hand_over(chain: World, artifacts: di
     grid = bytes(w.call(dep.factors.functions.GRID_EF()))
     for fn in (dep.participants.functions.transferConstitution(deployer), dep.assets.functions.pause(),
                dep.factors.functions.publishFactorSet(2006, 2010, [grid], [1], [4], "c", "l"),
-               dep.anchor.functions.setOracles([w.acct["oracle-1"], w.acct["oracle-2"]], 2)):
+               dep.anchor.functions.setOracles([w.acct[f"oracle-{i}"] for i in (1, 2, 3, 4)], 1)):
         assert _error(w, fn, "regulator") == "NotConstitution"
     for fn in (dep.participants.functions.admit(keccak256(b"org"), dep.role("ENTERPRISE_ROLE"), bytes(32), 0, deployer, "x"),
                dep.assets.functions.freeze(w.acct["enterprise"], "r")):
@@ -167,7 +171,8 @@ def test_rotating_an_enterprise_key(chain: World) -> None:
     w = chain
     new = w.client.add_account(new_private_key())
     w.client.fund_on_dev_chain([new])
-    w.tx(w.dep.anchor.functions.anchor(*_report(w, 0, [w.oracle_signer(1), w.oracle_signer(2)])), "oracle-1")
+    w.tx(w.dep.anchor.functions.anchor(*_report(w, 0, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])), "oracle-1")
+    declare_gap(w, 2007, 1, all_days_but([1]))   # one day anchored: the rest of January is a declared gap
     em = w.dep.emissions.functions
     rid = w.dep.emissions.decode_events(w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, H, 0), "enterprise"),
                                         "ActivityRecorded")[0].recordId
@@ -191,25 +196,26 @@ def test_rotating_an_oracle_key(governed: World) -> None:
     new = w.client.add_account(key)
     w.client.fund_on_dev_chain([new])
     n0 = w.call(w.dep.anchor.functions.batchCount())
-    w.tx(w.dep.anchor.functions.anchor(*_report(w, 0, [w.oracle_signer(1), w.oracle_signer(2)])), "oracle-1")
+    w.tx(w.dep.anchor.functions.anchor(*_report(w, 0, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])), "oracle-1")
     w.client.send([w.dep.participants.addAccount(org_id(USCC["oracle-1"]), new, sender=w.acct["regulator"])])
-    carry(w, Operation.of([w.dep.anchor.functions.setOracles([new, w.acct["oracle-2"], w.acct["oracle-3"]], 2)],
+    carry(w, Operation.of([w.dep.anchor.functions.setOracles([new, w.acct["oracle-2"], w.acct["oracle-3"], w.acct["oracle-4"]], 1)],
                           keccak256(b"oracles"), "rotate oracle-1"))
     w.client.send([w.dep.participants.removeAccount(org_id(USCC["oracle-1"]), w.acct["oracle-1"], sender=w.acct["regulator"])])
-    assert _error(w, w.dep.anchor.functions.anchor(*_report(w, 1, [w.oracle_signer(1), w.oracle_signer(2)])), "oracle-2") == "UnknownSigner"
-    w.tx(w.dep.anchor.functions.anchor(*_report(w, 1, [Signer(key), w.oracle_signer(2)])), "oracle-2")
+    assert _error(w, w.dep.anchor.functions.anchor(*_report(w, 1, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])), "oracle-2") == "UnknownSigner"
+    w.tx(w.dep.anchor.functions.anchor(*_report(w, 1, [Signer(key), w.oracle_signer(2), w.oracle_signer(3)])), "oracle-2")
     assert w.call(w.dep.anchor.functions.batchCount()) == n0 + 2   # the batch signed by the old key stands
 
 
 def test_rotating_a_device_key(chain: World) -> None:
     w = chain
     n0 = w.call(w.dep.anchor.functions.batchCount())
-    w.tx(w.dep.anchor.functions.anchor(*_report(w, 0, [w.oracle_signer(1), w.oracle_signer(2)])), "oracle-1")
+    w.tx(w.dep.anchor.functions.anchor(*_report(w, 0, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])), "oracle-1")
     new_key = new_private_key()
     ent = org_id(USCC["enterprise"])
     new_device = keccak256(b"meter-1 rekeyed")
     w.client.send([w.dep.devices.revokeDevice(w.device, H, sender=w.acct["enterprise"]),
-                   w.dep.devices.registerDevice(new_device, ent, Signer(new_key).address, 1, CAL_UNTIL, H, sender=w.acct["enterprise"])])
-    assert _error(w, w.dep.anchor.functions.anchor(*_report(w, 1, [w.oracle_signer(1), w.oracle_signer(2)])), "oracle-1") == "DeviceNotUsable"
+                   w.dep.devices.registerDevice(new_device, ent, Signer(new_key).address, 1, sender=w.acct["enterprise"])])
+    w.client.send([w.dep.devices.recordCalibration(new_device, CAL_FROM, CAL_UNTIL, H, sender=w.acct["calibration"])])
+    assert _error(w, w.dep.anchor.functions.anchor(*_report(w, 1, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])), "oracle-1") == "DeviceNotUsable"
     assert w.call(w.dep.anchor.functions.batchCount()) == n0 + 1   # the old key's batch stands
     assert w.call(w.dep.devices.functions.deviceOfSigner(Signer(new_key).address)) == new_device

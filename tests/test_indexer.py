@@ -72,7 +72,7 @@ def _expected_from_web3(w: Any) -> set[tuple[str, int, str, str]]:
 def _anchor_day(w: World, day: int, watts: list[int]) -> tuple[int, Any]:
     rs = minute_readings(w.device, DAY0 + day * 86_400, watts)
     rep, _ = report_for(rs, w.call(w.dep.anchor.functions.configDigest()), DAY0 + day * 86_400, DAY0 + (day + 1) * 86_400)
-    sigs = sign_report(rep, w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
+    sigs = sign_report(rep, w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])
     res = w.tx(w.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1")
     return int(w.dep.anchor.decode_events(res, "BatchAnchored")[0].batchId), rep
 
