@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from ledger.chain.anvil import AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainError
+from ledger.contracts.anchored import split_signatures
 from ledger.contracts.compiler import Artifact
-from ledger.crypto.primitives import keccak256
+from ledger.crypto.primitives import keccak256, recover_address
 from ledger.identifiers import org_id
 from ledger.meter_data.reading import Reading, reading_leaf
 from ledger.records.indexer import (
@@ -93,8 +94,9 @@ def test_sync_indexes_every_event_of_the_deployment(chain: World, db: Engine) ->
     args = anchored[0].args
     assert (args["device"], args["start"], args["end"]) == ("0x" + chain.device.hex(), rep.start, rep.end)
     assert (args["count"], args["totalWh"], args["root"]) == (3, rep.total_wh, "0x" + rep.root.hex())
-    assert set(args["signers"]) == {chain.oracle_signer(1).address, chain.oracle_signer(2).address}
-    assert all(len(s) == 2 + 130 for s in args["signatures"])   # 65-byte signatures as 0x hex
+    sigs = split_signatures(bytes.fromhex(args["signatures"][2:]))   # 65-byte signatures, concatenated, as 0x hex
+    digest = bytes.fromhex(args["reportDigest"][2:])
+    assert {recover_address(digest, s) for s in sigs} == {chain.oracle_signer(i).address for i in (1, 2, 3)}
 
 
 def test_second_sync_adds_nothing_and_a_later_sync_only_the_new_events(chain: World, db: Engine) -> None:
