@@ -7,7 +7,9 @@
 * ``network status``: node, organisation, head, peers, sealer, lag (and each node's RPC URL);
 * ``network down``: stop every node (the data directories stay);
 * ``network add-sealer NODE`` / ``network remove-sealer NODE``: a Clique vote by a majority of the
-  sealers (``clique_propose`` over IPC).
+  sealers (``clique_propose`` over IPC);
+* ``network reconcile --manifest deployment.json``: make every node's peers the nodes that the
+  admitted organisations registered in ParticipantRegistry (ledger.network.permissioning).
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ledger.chain.client import ChainClient, ChainError
+from ledger.contracts.deployment import Deployment, DeploymentError
 from ledger.network import GenesisError, GethUnavailable, Network, NetworkError, NodeError, geth_binary
 from ledger.network.genesis import DEFAULT_CHAIN_ID, DEFAULT_PERIOD_S, MAX_NODES, check_period, organisation_names
+from ledger.network.permissioning import reconcile
+from ledger.store.db import make_engine
 from scripts.terminal import console
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -132,3 +138,27 @@ def network_add_sealer(node: NodeArg, data_dir: NetDir = DEFAULT_NETWORK_DIR) ->
 def network_remove_sealer(node: NodeArg, data_dir: NetDir = DEFAULT_NETWORK_DIR) -> None:
     """Vote a node's sealer key out (clique_propose from a majority of the sealers)."""
     _vote(data_dir, node, False)
+
+
+@network_app.command("reconcile")
+def network_reconcile(manifest: Annotated[Path, typer.Option(help="The ledger's deployment.json on this network.")],
+                      data_dir: NetDir = DEFAULT_NETWORK_DIR) -> None:
+    """Peer every node with the admitted organisations' registered nodes only; drop the others."""
+    net = _open(data_dir)
+    try:
+        client = ChainClient(next(n.http_url for n in net.nodes if n.running()), make_engine("sqlite://"))
+        dep = Deployment.load(client, manifest)
+        changes = reconcile(net, dep)
+    except StopIteration:
+        console.print("[red]no node is running: run `network up` first[/red]")
+        raise typer.Exit(1) from None
+    except (OSError, ValueError, DeploymentError, ChainError, NodeError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    t = Table(title="peers reconciled with ParticipantRegistry")
+    for col in ("node", "organisation", "allowed peers", "dialled", "dropped"):
+        t.add_column(col)
+    for c in changes:
+        t.add_row(c.node, net.node(c.node).spec.organisation, str(len(c.wanted)),
+                  ", ".join(i[:12] + "…" for i in c.added) or "–", ", ".join(i[:12] + "…" for i in c.removed) or "–")
+    console.print(t)
