@@ -9,7 +9,10 @@
 * ``network add-sealer NODE`` / ``network remove-sealer NODE``: a Clique vote by a majority of the
   sealers (``clique_propose`` over IPC);
 * ``network reconcile --manifest deployment.json``: make every node's peers the nodes that the
-  admitted organisations registered in ParticipantRegistry (ledger.network.permissioning).
+  admitted organisations registered in ParticipantRegistry (ledger.network.permissioning);
+* ``network besu-config --validators 4 --out DIR --manifest deployment.json --rpc-url URL``: the
+  production recipe, a Besu QBFT network for the deployment (ledger.network.besu; Besu itself is not
+  installed here).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from rich.table import Table
 from ledger.chain.client import ChainClient, ChainError
 from ledger.contracts.deployment import Deployment, DeploymentError
 from ledger.network import GenesisError, GethUnavailable, Network, NetworkError, NodeError, geth_binary
+from ledger.network.besu import BesuConfigError, check_besu_parameters, write_besu_network
 from ledger.network.genesis import DEFAULT_CHAIN_ID, DEFAULT_PERIOD_S, MAX_NODES, check_period, organisation_names
 from ledger.network.permissioning import reconcile
 from ledger.store.db import make_engine
@@ -162,3 +166,36 @@ def network_reconcile(manifest: Annotated[Path, typer.Option(help="The ledger's 
         t.add_row(c.node, net.node(c.node).spec.organisation, str(len(c.wanted)),
                   ", ".join(i[:12] + "…" for i in c.added) or "–", ", ".join(i[:12] + "…" for i in c.removed) or "–")
     console.print(t)
+
+
+@network_app.command("besu-config")
+def network_besu_config(
+        out: Annotated[Path, typer.Option(help="Empty directory to write the Besu network into.")],
+        manifest: Annotated[Path, typer.Option(help="The ledger's deployment.json (chain id, EVM version, registry).")],
+        rpc_url: Annotated[str, typer.Option(help="JSON-RPC URL of the chain the manifest is deployed on.")] = "http://127.0.0.1:8545",
+        validators: Annotated[int, typer.Option(help="QBFT validators, 1..16 (3f + 1 tolerate f faulty).")] = 4,
+        period: Annotated[int, typer.Option(help="Block period in seconds (≥ 1).")] = 2) -> None:
+    """Write a Hyperledger Besu QBFT network (genesis, validator keys, permissions_config.toml from
+    ParticipantRegistry, RUNBOOK.md). Besu itself is not installed here."""
+    try:
+        check_besu_parameters(out, validators, period)
+    except BesuConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        dep = Deployment.load(ChainClient(rpc_url, make_engine("sqlite://")), manifest)
+        net = write_besu_network(out, dep, validators, period=period)
+    except BesuConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    except (OSError, ValueError, DeploymentError, ChainError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    t = Table(title=f"Besu QBFT network in {net.out} — chain {net.chain_id}, {len(net.validators)} validators, "
+                    f"block period {period} s")
+    t.add_column("validator")
+    t.add_column("address (node key)")
+    t.add_column("enode")
+    for v in net.validators:
+        t.add_row(v.name, v.address, v.enode[:40] + "…")
+    console.print(t)
+    console.print(f"allowlists from ParticipantRegistry: {len(net.nodes_allowlist)} nodes, "
+                  f"{len(net.accounts_allowlist)} accounts; see {net.out / 'RUNBOOK.md'}")
