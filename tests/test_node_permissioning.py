@@ -26,6 +26,8 @@ from tests.conftest import USCC, World
 from tests.test_network import CHEAP_SCRYPT, geth  # noqa: F401 - the geth fixture
 
 NODE = bytes(range(1, 65))
+#: The network test may be the first to need geth (cold build about 3.5 min: tests/test_network.py).
+pytestmark = pytest.mark.timeout(1200)
 
 
 def refused(w: World, fn: object, who: str, error: str) -> ContractRevert:
@@ -103,7 +105,6 @@ def _wait_peers(net: Network, expected: dict[str, set[str]], rounds: int = 120) 
     assert got == expected
 
 
-@pytest.mark.timeout(600)
 def test_reconciler_disconnects_a_suspended_organisations_node_and_reconnects_it(
         permissioned: tuple[Network, Deployment, dict[str, str]]) -> None:
     net, dep, acct = permissioned
@@ -133,7 +134,6 @@ def test_reconciler_disconnects_a_suspended_organisations_node_and_reconnects_it
     _wait_peers(net, everyone)
 
 
-@pytest.mark.timeout(300)
 def test_cli_network_reconcile_reads_the_registry(permissioned: tuple[Network, Deployment, dict[str, str]],
                                                   tmp_path: Path) -> None:
     net, dep, _ = permissioned
