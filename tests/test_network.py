@@ -11,6 +11,7 @@ skip, and fail under CI=true (tests/conftest.py ``unavailable``).
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -263,3 +264,13 @@ def test_network_writes_keys_with_owner_only_modes(geth: Path, tmp_path: Path) -
     net = Network.open(root, geth)
     assert list(net.account_keys()) == ["regulator"] and len(net.account_keys()["regulator"]) == 32
     assert net.node(0).spec.sealer[2:].lower() not in genesis["alloc"]  # a sealer key has no balance
+
+
+def test_installer_reuses_the_cached_binary(geth: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert geth_binary(ROOT, build=False) == geth                       # found in the cache, nothing built
+    assert "Version: 1.13.15-stable" in subprocess.run([str(geth), "version"], capture_output=True, text=True).stdout
+    monkeypatch.setenv("CARBONLEDGER_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(GethUnavailable, match="is not in .*empty-cache/geth-1.13.15"):
+        geth_binary(ROOT, build=False)
+    with pytest.raises(GethUnavailable, match="installer .*scripts/geth.sh is missing"):
+        geth_binary(tmp_path)
