@@ -136,7 +136,10 @@ def test_a_sealer_voted_out_seals_no_more_and_the_others_go_on(geth: Path, tmp_p
     try:
         net.wait_blocks(4)
         out = net.node("node-4").spec.sealer
-        signers = net.remove_sealer("node-4")
+        res = CliRunner().invoke(app, ["network", "remove-sealer", "node-4", "--data-dir", str(net.root)],
+                                 env={"COLUMNS": "200"})
+        assert res.exit_code == 0 and "voted out" in res.output, res.output
+        signers = net.signers()
         assert out not in signers and len(signers) == 3
         for i in range(4):
             assert out not in net.signers(i)
@@ -159,6 +162,9 @@ def test_vote_refuses_what_changes_nothing(net: Network) -> None:
         net.add_sealer("node-2")
     with pytest.raises(NetworkError, match="no node 'node-9'"):
         net.remove_sealer("node-9")
+    out = CliRunner().invoke(app, ["network", "add-sealer", "exchange", "--data-dir", str(net.root)],
+                             env={"COLUMNS": "200"})
+    assert out.exit_code == 1 and "is already a signer" in out.output
 
 
 # ------------------------------------------------------------------------------ genesis and bad input
