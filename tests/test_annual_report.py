@@ -307,7 +307,8 @@ def test_the_annual_report_adds_up_the_confirmed_months_with_tags(chain: World) 
     assert elec["emissions_kgco2"] == sum(emissions_kg(x, 5703) for x in wh) == 1711 + 856
     assert [(m["activity_data"]["metered_wh"], m["activity_data"]["substitute_wh"], len(m["activity_data"]["gap_days"]))
             for m in elec["months"]] == [(3_000_000, GAP_SUBSTITUTE_WH, 30), (1_500_000, GAP_SUBSTITUTE_WH, 27)]
-    assert elec["months"][0]["factor"]["value"] == "0.5703" and elec["months"][0]["factor"]["citation"] == "环办气候函〔2023〕43号"
+    # one factor set per enterprise-year (issue 12): the grid EF comes from the assigned set and its citation
+    assert elec["months"][0]["factor"]["value"] == "0.5703" and elec["months"][0]["factor"]["citation"] == DEFAULTS_CITATION
     assert heat["emissions_kgco2"] == 396_014 and heat["activity_data"]["display"] == "3600.123 GJ"
     t = rep["totals"]
     assert t["scope1_kgco2"] == kg1 + kg2 and t["scope2_kgco2"] == 1711 + 856 + 396_014

@@ -135,6 +135,21 @@ def test_enrolment_is_the_regulators_and_refuses_bad_input(s: SimpleNamespace) -
     refused(s, em.assignFactorSet(s.e1, YEAR, 999), "regulator", "FactorSetNotApplicable")
 
 
+def test_an_assessment_never_lowers_the_confirmed_emissions_and_is_made_once(s: SimpleNamespace) -> None:
+    em = s.d.emissions.functions
+    fuel = declare(s, "enterprise", FUEL, fuel_mj_for_tonnes(50))
+    confirm_all(s, "enterprise", [fuel])
+    confirmed = s.d.emissions.confirmedTotals(s.e1, YEAR).emissionsKgTotal
+    assert confirmed > 0
+    err = refused(s, em.assessEmissions(s.e1, YEAR, confirmed - 1, 0, REASON), "regulator", "AssessmentBelowConfirmed")
+    assert err.args_ == (confirmed - 1, confirmed)
+    refused(s, em.assessGap(b"\x01" * 32, YEAR, 1, 5, ZERO32), "regulator", "NoGapDeclared")
+    s.w.tx(em.assessEmissions(s.e1, YEAR, confirmed + 1_000, 0, REASON), "regulator")
+    refused(s, em.assessEmissions(s.e1, YEAR, confirmed + 2_000, 0, REASON), "regulator", "AlreadyAssessed")
+    y = s.d.emissions.annualEmissions(s.e1, YEAR)
+    assert (y.assessed, y.complete, y.closable, y.emissionsKg, y.reasonHash) == (True, False, True, confirmed + 1_000, REASON)
+
+
 # ----------------------------------------------------------------------------- meter data
 def test_the_enterprise_cannot_pick_a_favourable_factor_set(chain: World) -> None:
     """v1: any published set applying to the year could be named per record, e.g. one with a lower

@@ -75,6 +75,12 @@ def test_main_job_energy_and_emissions_match_an_independent_computation(demo_run
     assert months["2007-05"]["emissions_kgco2"] == (may * 5703 + 5_000_000) // 10_000_000
     assert months["2007-04"]["batches"] == 2 and months["2007-05"]["batches"] == 1
     assert all(m["status"] == "confirmed" for m in first.report["months"])
+    # issue 12: the days without a full day of metered minutes (imputed by the packager, 29 April
+    # without any reading, the days of each month outside the run) are a declared gap; the record
+    # adds the regulator's substitute, never lowering E; the metered figures above are unchanged
+    for m in first.report["months"]:
+        assert m["gap_days"] > 0 and m["substitute_wh"] > 0 and m["activity_wh"] == m["energy_wh"] + m["substitute_wh"]
+        assert m["emissions_with_substitute_kgco2"] == (m["activity_wh"] * 5703 + 5_000_000) // 10_000_000 >= m["emissions_kgco2"]
 
 
 def test_main_job_reports_imputed_minutes_and_signs_none_of_them(demo_run) -> None:

@@ -162,8 +162,8 @@ def test_a_real_record_verifies_pass_through_the_cli(live, cred: str) -> None:
     assert "4 valid signatures" in c["oracle quorum"]["found"]            # 2 batches × 2 oracles
     rec = live["w"].dep.emissions.record(live["rid"])
     wh = sum(b["recomputed_wh"] for b in v["batches"])
-    assert v["recomputed_wh"] == wh == rec.activityAmount > 0
-    assert v["recomputed_kg"] == emissions_kg(wh, GRID_EF_SCALED) == rec.emissionsKg
+    assert v["recomputed_wh"] == wh == rec.activityAmount - GAP_SUBSTITUTE_WH > 0          # metered; the record adds the gap's substitute
+    assert v["recomputed_kg"] == emissions_kg(wh + GAP_SUBSTITUTE_WH, GRID_EF_SCALED) == rec.emissionsKg
     assert "PASS" in out and "device signatures" in out and "Merkle roots" in out
 
 
