@@ -2,7 +2,6 @@
 pragma solidity 0.8.28;
 
 import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
-import {ERC1155Supply} from "@openzeppelin/contracts/token/ERC1155/extensions/ERC1155Supply.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 import {ICarbonAssets} from "./interfaces/ICarbonAssets.sol";
@@ -30,7 +29,7 @@ import {TransferRestrictions} from "./lib/TransferRestrictions.sol";
 ///        `messageForTransferRestriction`, shared with Settlement through TransferRestrictions);
 ///      - surrender, retirement and cancellation leave circulation through one internal hook
 ///        (`_dispose`).
-contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets, TransferRestrictions {
+contract CarbonAssets is ERC1155, Pausable, ICarbonAssets, TransferRestrictions {
     /// @notice Operator role of Allocation: issues CEA and claws it back.
     bytes32 public constant CEA_ISSUER_ROLE = keccak256("CEA_ISSUER_ROLE");
     /// @notice Operator role of CCERRegistry: issues, retires and cancels CCER.
@@ -60,6 +59,9 @@ contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets, TransferRestric
     ParticipantRegistry public immutable participants;
 
     mapping(uint256 id => Supply) private _supply;
+    /// @dev Units in circulation over all ids (ERC1155Supply's `totalSupply()`; per id it is
+    ///      derived from the buckets, which saves a storage slot per id on every mint and burn).
+    uint256 private _totalAll;
     mapping(bytes32 role => mapping(address account => bool)) private _operators;
     mapping(address account => bool) private _frozen;
 
@@ -193,6 +195,7 @@ contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets, TransferRestric
         if (amount == 0) revert ZeroAmount();
         if (!participants.isAdmitted(to)) revert NotAdmitted(to);
         _supply[id].issued += amount;
+        _totalAll += amount;
         _mint(to, id, amount, "");
         emit Issued(to, id, amount, ref, msg.sender);
     }
@@ -211,6 +214,7 @@ contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets, TransferRestric
         taken = amount < bal ? amount : bal;
         if (taken > 0) {
             _supply[id].clawedBack += taken;
+            _totalAll -= taken;
             _burn(from, id, taken);
         }
         emit ClawedBack(from, id, amount, taken, ref);
@@ -304,6 +308,23 @@ contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets, TransferRestric
         return _supply[id];
     }
 
+    /// @notice Units of `id` in circulation (whole tCO2e): issued less retired, surrendered,
+    ///         cancelled and clawed back (the ERC1155Supply view).
+    function totalSupply(uint256 id) public view returns (uint256) {
+        Supply storage s = _supply[id];
+        return s.issued - s.retired - s.surrendered - s.cancelled - s.clawedBack;
+    }
+
+    /// @notice Units in circulation over all ids (the ERC1155Supply view).
+    function totalSupply() external view returns (uint256) {
+        return _totalAll;
+    }
+
+    /// @notice Whether any unit of `id` circulates (the ERC1155Supply view).
+    function exists(uint256 id) external view returns (bool) {
+        return totalSupply(id) > 0;
+    }
+
     /// @inheritdoc ICarbonAssets
     function isFrozen(address account) external view returns (bool) {
         return _frozen[account];
@@ -391,7 +412,8 @@ contract CarbonAssets is ERC1155Supply, Pausable, ICarbonAssets, TransferRestric
         if (kind == Disposal.Surrendered) sup.surrendered += amount;
         else if (kind == Disposal.Retired) sup.retired += amount;
         else sup.cancelled += amount;
-        _burn(holder, id, amount);
+        _burn(holder, id, amount); // reverts ERC1155InsufficientBalance before the total moves
+        _totalAll -= amount;
     }
 
     function _requireKnownRole(bytes32 role) private pure {

@@ -662,6 +662,7 @@ def _supply_example(m: Market, ops: list[tuple], attempted: Counter[str], succee
             elif op == "retire_cea":
                 fn, who = a.retire(cea, amount if flag else max(1, m.bal(h, cea)), BENEFICIARY, PURPOSE, ""), h
             elif op == "retire_ccer" and batch is not None:
+                h = "owner" if flag else h  # v2: the holder retires its own units; the owner holds most CCER
                 req = RetirementRequest(m.acct[h], batch, amount if flag else max(1, m.bal(h, CCER)), BENEFICIARY, PURPOSE)
                 fn, who = m.registry.functions.retire(req.as_tuple()), h
             elif op == "cancel":
