@@ -63,7 +63,11 @@ contract CarbonAssets is ERC1155, Pausable, ICarbonAssets, TransferRestrictions 
     ///      derived from the buckets, which saves a storage slot per id on every mint and burn).
     uint256 private _totalAll;
     mapping(bytes32 role => mapping(address account => bool)) private _operators;
-    mapping(address account => bool) private _frozen;
+    /// @dev Per account, one word: bit 0 frozen (冻结); bits 1… `admissionEpoch + 1` of the
+    ///      ParticipantRegistry when the account's admission was last confirmed (0: never). A
+    ///      transfer reads one word per party and the registry's epoch instead of asking the
+    ///      registry twice (two external calls, four storage reads) and reading two frozen flags.
+    mapping(address account => uint256) private _accounts;
 
     /// @notice Caller is not an active regulator account.
     error NotRegulator(address caller);
@@ -156,8 +160,8 @@ contract CarbonAssets is ERC1155, Pausable, ICarbonAssets, TransferRestrictions 
     /// @dev Errors: NotRegulator, FreezeUnchanged, MissingText. Emits AccountFrozen.
     function freeze(address account, string calldata reason) external onlyRegulator {
         if (bytes(reason).length == 0) revert MissingText("reason");
-        if (_frozen[account]) revert FreezeUnchanged(account, true);
-        _frozen[account] = true;
+        if (_accounts[account] & 1 != 0) revert FreezeUnchanged(account, true);
+        _accounts[account] |= 1;
         emit AccountFrozen(account, reason, msg.sender);
     }
 
@@ -165,8 +169,8 @@ contract CarbonAssets is ERC1155, Pausable, ICarbonAssets, TransferRestrictions 
     /// @dev Errors: NotRegulator, FreezeUnchanged, MissingText. Emits AccountUnfrozen.
     function unfreeze(address account, string calldata reason) external onlyRegulator {
         if (bytes(reason).length == 0) revert MissingText("reason");
-        if (!_frozen[account]) revert FreezeUnchanged(account, false);
-        _frozen[account] = false;
+        if (_accounts[account] & 1 == 0) revert FreezeUnchanged(account, false);
+        _accounts[account] &= ~uint256(1);
         emit AccountUnfrozen(account, reason, msg.sender);
     }
 
@@ -327,7 +331,7 @@ contract CarbonAssets is ERC1155, Pausable, ICarbonAssets, TransferRestrictions 
 
     /// @inheritdoc ICarbonAssets
     function isFrozen(address account) external view returns (bool) {
-        return _frozen[account];
+        return _accounts[account] & 1 != 0;
     }
 
     /// @notice Whether `account` holds operator `role`.
@@ -352,8 +356,8 @@ contract CarbonAssets is ERC1155, Pausable, ICarbonAssets, TransferRestrictions 
         if (paused()) return REASON_PAUSED;
         if (!participants.isAdmitted(from)) return REASON_SELLER_NOT_ADMITTED;
         if (!participants.isAdmitted(to)) return REASON_BUYER_NOT_ADMITTED;
-        if (_frozen[from]) return REASON_SELLER_FROZEN;
-        if (_frozen[to]) return REASON_BUYER_FROZEN;
+        if (_accounts[from] & 1 != 0) return REASON_SELLER_FROZEN;
+        if (_accounts[to] & 1 != 0) return REASON_BUYER_FROZEN;
         if (!AssetIds.isWellFormed(id)) return REASON_MALFORMED_ASSET;
         if (balanceOf(from, id) < amount) return REASON_SELLER_LACKS_ASSET;
         return REASON_NONE;
@@ -385,19 +389,21 @@ contract CarbonAssets is ERC1155, Pausable, ICarbonAssets, TransferRestrictions 
     {
         if (from != address(0) && to != address(0)) {
             _requireNotPaused();
+            uint256 epoch;
+            unchecked {
+                epoch = uint256(participants.admissionEpoch()) + 1; // < 2^64 + 1
+            }
+            _requireAdmittedUnfrozen(from, epoch);
+            _requireAdmittedUnfrozen(to, epoch);
             // An approved operator (not the Settlement operator, whose moves carry signed orders)
             // acts for the holder and is checked like one.
             address op = msg.sender;
-            if (op != from && !_operators[SETTLEMENT_ROLE][op]) {
-                if (!participants.isAdmitted(op)) revert NotAdmitted(op);
-                if (_frozen[op]) revert AccountIsFrozen(op);
-            }
-            if (!participants.isAdmitted(from)) revert NotAdmitted(from);
-            if (!participants.isAdmitted(to)) revert NotAdmitted(to);
-            if (_frozen[from]) revert AccountIsFrozen(from);
-            if (_frozen[to]) revert AccountIsFrozen(to);
-            for (uint256 i = 0; i < ids.length; ++i) {
+            if (op != from && !_operators[SETTLEMENT_ROLE][op]) _requireAdmittedUnfrozen(op, epoch);
+            for (uint256 i = 0; i < ids.length;) {
                 AssetIds.requireWellFormed(ids[i]);
+                unchecked {
+                    ++i;
+                }
             }
         }
         super._update(from, to, ids, values);
@@ -407,13 +413,26 @@ contract CarbonAssets is ERC1155, Pausable, ICarbonAssets, TransferRestrictions 
     ///      cancellation): a positive amount, an unfrozen holder, counted in its bucket, burnt.
     function _dispose(address holder, uint256 id, uint256 amount, Disposal kind) private {
         if (amount == 0) revert ZeroAmount();
-        if (_frozen[holder]) revert AccountIsFrozen(holder);
+        if (_accounts[holder] & 1 != 0) revert AccountIsFrozen(holder);
         Supply storage sup = _supply[id];
         if (kind == Disposal.Surrendered) sup.surrendered += amount;
         else if (kind == Disposal.Retired) sup.retired += amount;
         else sup.cancelled += amount;
         _burn(holder, id, amount); // reverts ERC1155InsufficientBalance before the total moves
         _totalAll -= amount;
+    }
+
+    /// @dev Reverts NotAdmitted / AccountIsFrozen for `account`; confirms admission with the
+    ///      registry only when the cached confirmation predates the registry's `epoch` (then
+    ///      caches it), so a warm transfer reads one word per party.
+    function _requireAdmittedUnfrozen(address account, uint256 epoch) private {
+        uint256 w = _accounts[account];
+        if (w >> 1 != epoch) {
+            if (!participants.isAdmitted(account)) revert NotAdmitted(account);
+            w = (epoch << 1) | (w & 1);
+            _accounts[account] = w;
+        }
+        if (w & 1 != 0) revert AccountIsFrozen(account);
     }
 
     function _requireKnownRole(bytes32 role) private pure {

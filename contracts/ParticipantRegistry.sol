@@ -62,6 +62,10 @@ contract ParticipantRegistry is AccessControl {
     mapping(address account => bytes32 orgId) private _orgOf;
     bytes32[] private _orgIds;
     mapping(address account => bytes32 x25519PublicKey) private _encryptionKeys;
+    /// @notice Bumped whenever an account may have lost its admission (an organisation suspended
+    ///         or revoked, an account removed). Contracts that cache "admitted" (CarbonAssets)
+    ///         confirm it again after a bump, so a cached admission never outlives a sanction.
+    uint64 public admissionEpoch;
 
     /// @notice The caller is not an account of an Active regulator organisation.
     error NotRegulator(address caller);
@@ -190,6 +194,7 @@ contract ParticipantRegistry is AccessControl {
         }
         _accounts[orgId].remove(account);
         delete _orgOf[account];
+        ++admissionEpoch;
         _revokeRole(org.role, account);
         emit AccountRemoved(orgId, account, msg.sender);
     }
@@ -202,6 +207,7 @@ contract ParticipantRegistry is AccessControl {
         Organisation storage org = _sanctionable(orgId);
         if (org.status != Status.Active) revert InvalidOrganisationStatus(orgId, org.status, Status.Active);
         org.status = Status.Suspended;
+        ++admissionEpoch;
         _setRoleOfAccounts(orgId, org.role, false);
         emit ParticipantSuspended(orgId, reasonHash, msg.sender);
     }
@@ -226,6 +232,7 @@ contract ParticipantRegistry is AccessControl {
         Organisation storage org = _sanctionable(orgId);
         if (org.status == Status.Revoked) revert OrganisationRevoked(orgId);
         org.status = Status.Revoked;
+        ++admissionEpoch;
         _setRoleOfAccounts(orgId, org.role, false);
         emit ParticipantRevoked(orgId, reasonHash, msg.sender);
     }

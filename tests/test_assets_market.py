@@ -666,6 +666,7 @@ def _supply_example(m: Market, ops: list[tuple], attempted: Counter[str], succee
                 req = RetirementRequest(m.acct[h], batch, amount if flag else max(1, m.bal(h, CCER)), BENEFICIARY, PURPOSE)
                 fn, who = m.registry.functions.retire(req.as_tuple()), h
             elif op == "cancel":
+                h = "owner" if flag else h  # the owner holds most CCER
                 fn, who = m.registry.functions.clawbackCancel(m.acct[h], batch or 1, amount, bytes(32), keccak256(b"r")), "regulator"
             elif op == "clawback":
                 fn = a.clawback(m.acct[h], cea, amount, bytes(32))
