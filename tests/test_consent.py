@@ -7,6 +7,7 @@ Each of these fails on the v1 contracts (/tmp/consent_old_contracts.txt in the b
 
 from __future__ import annotations
 
+from api.settlement_service import skip_reason
 from ledger.accounting.settlement import BUY, SELL, Order, Reason, SignedOrder, Trade, settlement_domain, trade_id
 from ledger.crypto.primitives import Signer, keccak256
 from ledger.identifiers import org_id
@@ -197,3 +198,24 @@ def test_bank_cannot_burn_a_holders_cash_without_its_signed_request(m: Market) -
     r = m.tx(c.orderWithdrawal(ent, 100, keccak256(b"W-3"), keccak256(b"court order")), "regulator")
     assert m.cash.decode_events(r, "WithdrawalOrdered")[0].reasonHash == keccak256(b"court order")
     assert m.cash_of("enterprise") == 500
+
+
+def test_cached_admission_never_outlives_a_suspension_or_an_account_removal(m: Market) -> None:
+    m.issue_cea("enterprise", 100)
+    a, ent, ent2 = m.assets.functions, m.acct["enterprise"], m.acct["enterprise2"]
+    p = m.w.dep.participants.functions
+    m.tx(a.safeTransferFrom(ent, ent2, CEA, 1, b""), "enterprise")       # both admissions cached now
+    epoch = m.call(p.admissionEpoch())
+    m.tx(p.suspend(org_id(USCC["enterprise2"]), keccak256(b"suspension")), "regulator")
+    assert m.call(p.admissionEpoch()) == epoch + 1
+    m.refused(a.safeTransferFrom(ent, ent2, CEA, 1, b""), "enterprise", "NotAdmitted")
+    m.tx(p.reinstate(org_id(USCC["enterprise2"])), "regulator")
+    m.tx(a.safeTransferFrom(ent, ent2, CEA, 1, b""), "enterprise")
+    m.tx(p.removeAccount(org_id(USCC["enterprise2"]), ent2), "regulator")
+    m.refused(a.safeTransferFrom(ent, ent2, CEA, 1, b""), "enterprise", "NotAdmitted")
+    assert m.bal("enterprise2", CEA) == 2
+
+
+def test_the_apis_reason_texts_are_the_contracts_erc1404_messages(m: Market) -> None:
+    for code in Reason:
+        assert skip_reason(int(code)) == m.call(m.settlement.functions.messageForTransferRestriction(int(code))), code
