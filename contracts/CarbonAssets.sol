@@ -2,7 +2,6 @@
 pragma solidity 0.8.28;
 
 import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
-import {ERC1155Supply} from "@openzeppelin/contracts/token/ERC1155/extensions/ERC1155Supply.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 import {ParticipantGated} from "./access/ParticipantGated.sol";
@@ -31,7 +30,7 @@ import {TransferRestrictions} from "./lib/TransferRestrictions.sol";
 ///        `messageForTransferRestriction`, shared with Settlement through TransferRestrictions);
 ///      - surrender, retirement and cancellation leave circulation through one internal hook
 ///        (`_dispose`).
-contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAssets, TransferRestrictions {
+contract CarbonAssets is ParticipantGated, ERC1155, Pausable, ICarbonAssets, TransferRestrictions {
     /// @notice Operator role of Allocation: issues CEA and claws it back.
     bytes32 public constant CEA_ISSUER_ROLE = keccak256("CEA_ISSUER_ROLE");
     /// @notice Operator role of CCERRegistry: issues, retires and cancels CCER.
@@ -58,8 +57,15 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
     }
 
     mapping(uint256 id => Supply) private _supply;
+    /// @dev Units in circulation over all ids (ERC1155Supply's `totalSupply()`; per id it is
+    ///      derived from the buckets, which saves a storage slot per id on every mint and burn).
+    uint256 private _totalAll;
     mapping(bytes32 role => mapping(address account => bool)) private _operators;
-    mapping(address account => bool) private _frozen;
+    /// @dev Per account, one word: bit 0 frozen (冻结); bits 1… `admissionEpoch + 1` of the
+    ///      ParticipantRegistry when the account's admission was last confirmed (0: never). A
+    ///      transfer reads one word per party and the registry's epoch instead of asking the
+    ///      registry twice (two external calls, four storage reads) and reading two frozen flags.
+    mapping(address account => uint256) private _accounts;
 
     /// @notice Caller lacks operator role `role`.
     error NotOperator(bytes32 role, address caller);
@@ -142,8 +148,8 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
     /// @dev Errors: NotRegulator, FreezeUnchanged, MissingText. Emits AccountFrozen.
     function freeze(address account, string calldata reason) external onlyRegulator {
         if (bytes(reason).length == 0) revert MissingText("reason");
-        if (_frozen[account]) revert FreezeUnchanged(account, true);
-        _frozen[account] = true;
+        if (_accounts[account] & 1 != 0) revert FreezeUnchanged(account, true);
+        _accounts[account] |= 1;
         emit AccountFrozen(account, reason, msg.sender);
     }
 
@@ -151,8 +157,8 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
     /// @dev Errors: NotRegulator, FreezeUnchanged, MissingText. Emits AccountUnfrozen.
     function unfreeze(address account, string calldata reason) external onlyRegulator {
         if (bytes(reason).length == 0) revert MissingText("reason");
-        if (!_frozen[account]) revert FreezeUnchanged(account, false);
-        _frozen[account] = false;
+        if (_accounts[account] & 1 == 0) revert FreezeUnchanged(account, false);
+        _accounts[account] &= ~uint256(1);
         emit AccountUnfrozen(account, reason, msg.sender);
     }
 
@@ -181,6 +187,7 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
         if (amount == 0) revert ZeroAmount();
         if (!participants.isAdmitted(to)) revert NotAdmitted(to);
         _supply[id].issued += amount;
+        _totalAll += amount;
         _mint(to, id, amount, "");
         emit Issued(to, id, amount, ref, msg.sender);
     }
@@ -199,6 +206,7 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
         taken = amount < bal ? amount : bal;
         if (taken > 0) {
             _supply[id].clawedBack += taken;
+            _totalAll -= taken;
             _burn(from, id, taken);
         }
         emit ClawedBack(from, id, amount, taken, ref);
@@ -292,9 +300,26 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
         return _supply[id];
     }
 
+    /// @notice Units of `id` in circulation (whole tCO2e): issued less retired, surrendered,
+    ///         cancelled and clawed back (the ERC1155Supply view).
+    function totalSupply(uint256 id) public view returns (uint256) {
+        Supply storage s = _supply[id];
+        return s.issued - s.retired - s.surrendered - s.cancelled - s.clawedBack;
+    }
+
+    /// @notice Units in circulation over all ids (the ERC1155Supply view).
+    function totalSupply() external view returns (uint256) {
+        return _totalAll;
+    }
+
+    /// @notice Whether any unit of `id` circulates (the ERC1155Supply view).
+    function exists(uint256 id) external view returns (bool) {
+        return totalSupply(id) > 0;
+    }
+
     /// @inheritdoc ICarbonAssets
     function isFrozen(address account) external view returns (bool) {
-        return _frozen[account];
+        return _accounts[account] & 1 != 0;
     }
 
     /// @notice Whether `account` holds operator `role`.
@@ -319,8 +344,8 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
         if (paused()) return REASON_PAUSED;
         if (!participants.isAdmitted(from)) return REASON_SELLER_NOT_ADMITTED;
         if (!participants.isAdmitted(to)) return REASON_BUYER_NOT_ADMITTED;
-        if (_frozen[from]) return REASON_SELLER_FROZEN;
-        if (_frozen[to]) return REASON_BUYER_FROZEN;
+        if (_accounts[from] & 1 != 0) return REASON_SELLER_FROZEN;
+        if (_accounts[to] & 1 != 0) return REASON_BUYER_FROZEN;
         if (!AssetIds.isWellFormed(id)) return REASON_MALFORMED_ASSET;
         if (balanceOf(from, id) < amount) return REASON_SELLER_LACKS_ASSET;
         return REASON_NONE;
@@ -352,19 +377,21 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
     {
         if (from != address(0) && to != address(0)) {
             _requireNotPaused();
+            uint256 epoch;
+            unchecked {
+                epoch = uint256(participants.admissionEpoch()) + 1; // < 2^64 + 1
+            }
+            _requireAdmittedUnfrozen(from, epoch);
+            _requireAdmittedUnfrozen(to, epoch);
             // An approved operator (not the Settlement operator, whose moves carry signed orders)
             // acts for the holder and is checked like one.
             address op = msg.sender;
-            if (op != from && !_operators[SETTLEMENT_ROLE][op]) {
-                if (!participants.isAdmitted(op)) revert NotAdmitted(op);
-                if (_frozen[op]) revert AccountIsFrozen(op);
-            }
-            if (!participants.isAdmitted(from)) revert NotAdmitted(from);
-            if (!participants.isAdmitted(to)) revert NotAdmitted(to);
-            if (_frozen[from]) revert AccountIsFrozen(from);
-            if (_frozen[to]) revert AccountIsFrozen(to);
-            for (uint256 i = 0; i < ids.length; ++i) {
+            if (op != from && !_operators[SETTLEMENT_ROLE][op]) _requireAdmittedUnfrozen(op, epoch);
+            for (uint256 i = 0; i < ids.length;) {
                 AssetIds.requireWellFormed(ids[i]);
+                unchecked {
+                    ++i;
+                }
             }
         }
         super._update(from, to, ids, values);
@@ -374,12 +401,26 @@ contract CarbonAssets is ParticipantGated, ERC1155Supply, Pausable, ICarbonAsset
     ///      cancellation): a positive amount, an unfrozen holder, counted in its bucket, burnt.
     function _dispose(address holder, uint256 id, uint256 amount, Disposal kind) private {
         if (amount == 0) revert ZeroAmount();
-        if (_frozen[holder]) revert AccountIsFrozen(holder);
+        if (_accounts[holder] & 1 != 0) revert AccountIsFrozen(holder);
         Supply storage sup = _supply[id];
         if (kind == Disposal.Surrendered) sup.surrendered += amount;
         else if (kind == Disposal.Retired) sup.retired += amount;
         else sup.cancelled += amount;
-        _burn(holder, id, amount);
+        _burn(holder, id, amount); // reverts ERC1155InsufficientBalance before the total moves
+        _totalAll -= amount;
+    }
+
+    /// @dev Reverts NotAdmitted / AccountIsFrozen for `account`; confirms admission with the
+    ///      registry only when the cached confirmation predates the registry's `epoch` (then
+    ///      caches it), so a warm transfer reads one word per party.
+    function _requireAdmittedUnfrozen(address account, uint256 epoch) private {
+        uint256 w = _accounts[account];
+        if (w >> 1 != epoch) {
+            if (!participants.isAdmitted(account)) revert NotAdmitted(account);
+            w = (epoch << 1) | (w & 1);
+            _accounts[account] = w;
+        }
+        if (w & 1 != 0) revert AccountIsFrozen(account);
     }
 
     function _requireKnownRole(bytes32 role) private pure {

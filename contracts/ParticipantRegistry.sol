@@ -86,6 +86,10 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
     /// @notice The address constitutional acts come from: the deployer while the deployment
     ///         bootstraps, then the Constitution timelock of the regulator council (DESIGN.md "Governance").
     address public constitution;
+    /// @notice Bumped whenever an account may have lost its admission (an organisation suspended
+    ///         or revoked, an account removed). Contracts that cache "admitted" (CarbonAssets)
+    ///         confirm it again after a bump, so a cached admission never outlives a sanction.
+    uint64 public admissionEpoch;
 
     /// @notice An organisation with this id was already admitted.
     error OrganisationExists(bytes32 orgId);
@@ -221,6 +225,7 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
         }
         _accounts[orgId].remove(account);
         delete _orgOf[account];
+        ++admissionEpoch;
         _revokeRole(org.role, account);
         emit AccountRemoved(orgId, account, msg.sender);
     }
@@ -234,6 +239,7 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
         Organisation storage org = _sanctionable(orgId);
         if (org.status != Status.Active) revert InvalidOrganisationStatus(orgId, org.status, Status.Active);
         org.status = Status.Suspended;
+        ++admissionEpoch;
         _setRoleOfAccounts(orgId, org.role, false);
         emit ParticipantSuspended(orgId, reasonHash, msg.sender);
     }
@@ -259,6 +265,7 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
         Organisation storage org = _sanctionable(orgId);
         if (org.status == Status.Revoked) revert OrganisationRevoked(orgId);
         org.status = Status.Revoked;
+        ++admissionEpoch;
         _setRoleOfAccounts(orgId, org.role, false);
         emit ParticipantRevoked(orgId, reasonHash, msg.sender);
     }

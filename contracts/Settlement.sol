@@ -87,8 +87,12 @@ contract Settlement is ParticipantGated, EIP712, TransferRestrictions {
     address public feeAccount;
 
     mapping(bytes32 tradeId => uint256 timestamp) private _settledAt;
-    mapping(bytes32 orderHash => uint256 quantity) private _filled;
-    mapping(bytes32 orderHash => bool) private _cancelled;
+    /// @dev Per order, one word: bit 255 cancelled by its signer; bits 0…127 quantity filled
+    ///      (order quantities are < 2^128), so a trade reads one word per order.
+    mapping(bytes32 orderHash => uint256) private _orders;
+
+    uint256 private constant CANCELLED = 1 << 255;
+    uint256 private constant FILLED_MASK = (1 << 128) - 1;
 
     /// @notice Atomic batch: trade `index` (`tradeId`) failed with reason `reasonCode`; nothing settled.
     error TradeFailed(uint256 index, bytes32 tradeId, uint8 reasonCode);
@@ -145,9 +149,10 @@ contract Settlement is ParticipantGated, EIP712, TransferRestrictions {
     function cancelOrder(Order calldata order) external {
         if (msg.sender != order.account) revert NotOrderSigner(msg.sender, order.account);
         bytes32 h = orderHash(order);
-        if (_cancelled[h]) revert OrderAlreadyCancelled(h);
-        _cancelled[h] = true;
-        emit OrderCancelled(h, order.account, _filled[h]);
+        uint256 w = _orders[h];
+        if (w & CANCELLED != 0) revert OrderAlreadyCancelled(h);
+        _orders[h] = w | CANCELLED;
+        emit OrderCancelled(h, order.account, w & FILLED_MASK);
     }
 
     /// @notice Settle `trades` in order. A trade id already settled is skipped
@@ -197,12 +202,12 @@ contract Settlement is ParticipantGated, EIP712, TransferRestrictions {
 
     /// @notice tCO2e of order `orderHash_` filled so far.
     function filled(bytes32 orderHash_) external view returns (uint256) {
-        return _filled[orderHash_];
+        return _orders[orderHash_] & FILLED_MASK;
     }
 
     /// @notice Whether the signer cancelled order `orderHash_`.
     function cancelled(bytes32 orderHash_) external view returns (bool) {
-        return _cancelled[orderHash_];
+        return _orders[orderHash_] & CANCELLED != 0;
     }
 
     /// @notice EIP-712 digest of `order` (what its account signs).
@@ -262,8 +267,8 @@ contract Settlement is ParticipantGated, EIP712, TransferRestrictions {
     }
 
     function _fill(bytes32 h, address account, uint256 quantity) private {
-        uint256 f = _filled[h] + quantity;
-        _filled[h] = f;
+        uint256 f = _orders[h] + quantity; // not cancelled (checked): the word is the filled quantity
+        _orders[h] = f;
         emit OrderFilled(h, account, quantity, f);
     }
 
@@ -283,8 +288,8 @@ contract Settlement is ParticipantGated, EIP712, TransferRestrictions {
             return (REASON_BAD_ORDER_SIGNATURE, 0);
         }
         if (block.timestamp > b.expiry || block.timestamp > s.expiry) return (REASON_ORDER_EXPIRED, 0);
-        if (_cancelled[bh] || _cancelled[sh]) return (REASON_ORDER_CANCELLED, 0);
-        if (_filled[bh] + t.quantity > b.quantity || _filled[sh] + t.quantity > s.quantity) return (REASON_ORDER_OVERFILLED, 0);
+        uint8 state = _orderState(bh, sh, t);
+        if (state != 0) return (state, 0);
         if (t.priceFen > b.limitPriceFen || t.priceFen < s.limitPriceFen) return (REASON_PRICE_OUTSIDE_LIMIT, 0);
         uint256 value = t.quantity * t.priceFen;
         if (t.buyerFeeFen > type(uint256).max - value) return (REASON_AMOUNT_OVERFLOW, value);
@@ -299,6 +304,18 @@ contract Settlement is ParticipantGated, EIP712, TransferRestrictions {
         if (cash.balanceOf(b.account) < value + t.buyerFeeFen) return (REASON_BUYER_LACKS_CASH, value);
         if (t.sellerFeeFen > value) return (REASON_SELLER_FEE_EXCEEDS_PROCEEDS, value);
         return (0, value);
+    }
+
+    /// @dev REASON_ORDER_CANCELLED / REASON_ORDER_OVERFILLED for the pair's stored state, else 0.
+    function _orderState(bytes32 bh, bytes32 sh, Trade calldata t) private view returns (uint8) {
+        uint256 bw = _orders[bh];
+        uint256 sw = _orders[sh];
+        if ((bw | sw) & CANCELLED != 0) return REASON_ORDER_CANCELLED;
+        // filled < 2^128 and quantity < 2^128 (checked before): no overflow
+        if ((bw & FILLED_MASK) + t.quantity > t.buy.quantity || (sw & FILLED_MASK) + t.quantity > t.sell.quantity) {
+            return REASON_ORDER_OVERFILLED;
+        }
+        return 0;
     }
 
     /// @dev quantity × maxFeeFenPerTonne, saturating (quantity < 2^128 already checked).

@@ -662,9 +662,11 @@ def _supply_example(m: Market, ops: list[tuple], attempted: Counter[str], succee
             elif op == "retire_cea":
                 fn, who = a.retire(cea, amount if flag else max(1, m.bal(h, cea)), BENEFICIARY, PURPOSE, ""), h
             elif op == "retire_ccer" and batch is not None:
+                h = "owner" if flag else h  # v2: the holder retires its own units; the owner holds most CCER
                 req = RetirementRequest(m.acct[h], batch, amount if flag else max(1, m.bal(h, CCER)), BENEFICIARY, PURPOSE)
                 fn, who = m.registry.functions.retire(req.as_tuple()), h
             elif op == "cancel":
+                h = "owner" if flag else h  # the owner holds most CCER
                 fn, who = m.registry.functions.clawbackCancel(m.acct[h], batch or 1, amount, bytes(32), keccak256(b"r")), "regulator"
             elif op == "clawback":
                 fn = a.clawback(m.acct[h], cea, amount, bytes(32))

@@ -7,10 +7,17 @@ Each of these fails on the v1 contracts (/tmp/consent_old_contracts.txt in the b
 
 from __future__ import annotations
 
+from datetime import date
+
+import pytest
+
+from api.settlement_service import skip_reason
+from ledger.accounting.exchange_rules import DEFAULT_RULES, DayState, TradeMode
+from ledger.accounting.exchange_rules import Trade as RulesTrade
 from ledger.accounting.settlement import BUY, SELL, Order, Reason, SignedOrder, Trade, settlement_domain, trade_id
 from ledger.crypto.primitives import Signer, keccak256
 from ledger.identifiers import org_id
-from ledger.offsets.serials import RetirementRequest, SerialRange
+from ledger.offsets.serials import RetirementRequest, SerialBook, SerialRange, SerialsRefused
 from tests.conftest import USCC
 from tests.test_assets_market import BENEFICIARY, CCER, CEA, PURPOSE, Market, m, market  # noqa: F401
 
@@ -197,3 +204,43 @@ def test_bank_cannot_burn_a_holders_cash_without_its_signed_request(m: Market) -
     r = m.tx(c.orderWithdrawal(ent, 100, keccak256(b"W-3"), keccak256(b"court order")), "regulator")
     assert m.cash.decode_events(r, "WithdrawalOrdered")[0].reasonHash == keccak256(b"court order")
     assert m.cash_of("enterprise") == 500
+
+
+def test_cached_admission_never_outlives_a_suspension_or_an_account_removal(m: Market) -> None:
+    m.issue_cea("enterprise", 100)
+    a, ent, ent2 = m.assets.functions, m.acct["enterprise"], m.acct["enterprise2"]
+    p = m.w.dep.participants.functions
+    m.tx(a.safeTransferFrom(ent, ent2, CEA, 1, b""), "enterprise")       # both admissions cached now
+    epoch = m.call(p.admissionEpoch())
+    m.tx(p.suspend(org_id(USCC["enterprise2"]), keccak256(b"suspension")), "regulator")
+    assert m.call(p.admissionEpoch()) == epoch + 1
+    m.refused(a.safeTransferFrom(ent, ent2, CEA, 1, b""), "enterprise", "NotAdmitted")
+    m.tx(p.reinstate(org_id(USCC["enterprise2"])), "regulator")
+    m.tx(a.safeTransferFrom(ent, ent2, CEA, 1, b""), "enterprise")
+    m.tx(p.removeAccount(org_id(USCC["enterprise2"]), ent2), "regulator")
+    m.refused(a.safeTransferFrom(ent, ent2, CEA, 1, b""), "enterprise", "NotAdmitted")
+    assert m.bal("enterprise2", CEA) == 2
+
+
+def test_the_apis_reason_texts_are_the_contracts_erc1404_messages(m: Market) -> None:
+    for code in Reason:
+        assert skip_reason(int(code)) == m.call(m.settlement.functions.messageForTransferRestriction(int(code))), code
+
+
+def test_the_python_mirrors_refuse_what_the_contracts_bound() -> None:
+    o = Order("0x" + "11" * 20, CEA, BUY, 1, 1, 2**64 - 1, 0)
+    o.struct_hash()
+    with pytest.raises(ValueError):
+        Order("0x" + "11" * 20, CEA, BUY, 1, 1, 2**64, 0).struct_hash()       # expiry is uint64
+    with pytest.raises(ValueError):
+        Order("0x" + "11" * 20, CEA, 256, 1, 1, 1, 0).struct_hash()           # side is uint8
+    signed = SignedOrder(o, b"")
+    with pytest.raises(ValueError):
+        _ = Trade(signed, signed, 2**128, 1).value_fen                       # REASON_AMOUNT_OVERFLOW
+    assert Trade(signed, signed, 2**128 - 1, 1).value_fen == 2**128 - 1
+    st = DayState(date(2024, 1, 2), 5000, DEFAULT_RULES)
+    big = RulesTrade("t", date(2024, 1, 2), "a", "b", 2**128, 5000, TradeMode.BLOCK, CEA)
+    assert "amount_overflow" in [v.code for v in st.check(big)]
+    book = SerialBook()
+    with pytest.raises(SerialsRefused):
+        book.issue(1, SerialRange("", 0, 0), 2**64)                           # uint64 amount

@@ -15,12 +15,17 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 ///      up to ~5,000 rows, one serial block often retired in hundreds of pieces) therefore cost
 ///      the same per row at row 5,000 as at row 1. The end of each range is stored per start
 ///      (0 = no range starts there, which is why serial 0 is not a serial).
+///      The trie spans only as many low-order bytes as the largest start needs (`depth`, 1…8):
+///      a set of serials below 2^24 uses 3 levels, and the first insertion of a small serial
+///      writes one node instead of eight. When a larger start arrives the trie grows upwards:
+///      the old root is linked under new top nodes (bit 0: its keys have zero high bytes).
 ///      Callers check for overlap (`overlapping`) before `insert`.
 library SerialRanges {
     /// @notice One ordered set of disjoint ranges.
     struct Set {
         mapping(uint64 start => uint64 end) ends;
         mapping(uint256 node => uint256 bitmap) nodes;
+        uint256 depth;
     }
 
     uint256 private constant LEVELS = 8;
@@ -49,9 +54,22 @@ library SerialRanges {
     /// @notice Add [start, end] (1 <= start <= end); the caller has checked it overlaps nothing.
     function insert(Set storage set, uint64 start, uint64 end) internal {
         set.ends[start] = end;
+        uint256 d = set.depth;
+        uint256 need = Math.log2(start) / 8 + 1;
+        if (need > d) {
+            // grow: the old root (level LEVELS - d, key 0 at that level) hangs under bit 0 of new tops
+            if (d != 0) {
+                for (uint256 level = LEVELS - need; level < LEVELS - d; ++level) {
+                    set.nodes[level << 64] |= 1;
+                }
+            }
+            set.depth = need;
+            d = need;
+        }
         uint256 x = start;
+        uint256 top = LEVELS - d;
         // Bottom-up: once a node was already non-empty, all its ancestors already point to it.
-        for (uint256 level = LEVELS; level > 0;) {
+        for (uint256 level = LEVELS; level > top;) {
             unchecked {
                 --level;
             }
@@ -65,9 +83,13 @@ library SerialRanges {
 
     /// @notice Largest start <= `x`.
     function floor(Set storage set, uint64 x) internal view returns (bool found, uint64 key) {
+        uint256 depth = set.depth;
+        if (depth == 0) return (false, 0);
+        // every start is below 2^(8·depth): a larger x has the same floor as 2^(8·depth) - 1
+        if (depth < LEVELS && uint256(x) >> (8 * depth) != 0) x = uint64((uint256(1) << (8 * depth)) - 1);
         uint256 bestLevel = LEVELS;
         uint256 bestDigit;
-        for (uint256 level = 0; level < LEVELS; ++level) {
+        for (uint256 level = LEVELS - depth; level < LEVELS; ++level) {
             uint256 bm = set.nodes[_node(x, level)];
             uint256 d = _digit(x, level);
             uint256 lower = bm & ((uint256(1) << d) - 1);
@@ -88,9 +110,11 @@ library SerialRanges {
 
     /// @notice Smallest start >= `x`.
     function ceil(Set storage set, uint64 x) internal view returns (bool found, uint64 key) {
+        uint256 depth = set.depth;
+        if (depth == 0 || (depth < LEVELS && uint256(x) >> (8 * depth) != 0)) return (false, 0);
         uint256 bestLevel = LEVELS;
         uint256 bestDigit;
-        for (uint256 level = 0; level < LEVELS; ++level) {
+        for (uint256 level = LEVELS - depth; level < LEVELS; ++level) {
             uint256 bm = set.nodes[_node(x, level)];
             uint256 d = _digit(x, level);
             uint256 higher = bm & (type(uint256).max << (d + 1));

@@ -35,6 +35,8 @@ from fractions import Fraction
 from numbers import Rational
 from typing import Literal
 
+from ledger.accounting.settlement import AMOUNT_BOUND
+
 BP = 10_000
 """Basis points in one (ratios are integer basis points: ±10 % = 1000 bp)."""
 
@@ -311,6 +313,9 @@ class DayState:
                                  f"(CNY 0.01)", "price_tick_fen"))
         else:
             p_ok = True
+        for name, v, ok in (("quantity", q, q_ok), ("price", p, p_ok)):
+            if ok and int(v) >= AMOUNT_BOUND:  # Settlement refuses it (REASON_AMOUNT_OVERFLOW)
+                out.append(Violation("amount_overflow", f"{name} {v} is not below 2^128, the settlement contract's bound"))
         qi = int(q) if q_ok else None
         mode = trade.mode or (r.mode_for(qi) if qi is not None else TradeMode.LISTED)
         if qi is not None:

@@ -159,7 +159,10 @@ class SerialBook:
             self.owners[kind, series, start, end] = owner
 
     def issue(self, batch_id: int, serials: SerialRange, amount: int) -> None:
-        """Record batch ``batch_id`` (refusals as the contract's issueBatch)."""
+        """Record batch ``batch_id`` (refusals as the contract's issueBatch, including its uint64
+        amount bound: InvalidAmount)."""
+        if not 0 < amount < 2**64:
+            raise SerialsRefused("InvalidAmount", f"{amount} is not in 1…2^64-1")
         if serials.prefix:
             if serials.count != amount:
                 raise SerialsRefused("SerialCountMismatch", f"{amount} != {serials.count}")
@@ -190,7 +193,15 @@ class SerialBook:
         return (s, min(min(nxt) - 1, bend) if nxt else bend)
 
     def retire(self, batch_id: int, amount: int, serials: SerialRange = NO_SERIALS) -> SerialRange:
-        """The serials a retirement records (NO_SERIALS for none), or SerialsRefused."""
+        """The serials a retirement (or a cancellation, which takes the lowest free serials the
+        same way) records (NO_SERIALS for none), or SerialsRefused.
+
+        Raises:
+            SerialsRefused: as the contract (InvalidAmount for an amount outside 1…2^64-1, the
+            contract's uint64 bound).
+        """
+        if not 0 < amount < 2**64:
+            raise SerialsRefused("InvalidAmount", f"{amount} is not in 1…2^64-1")
         prefix, bstart, bend, bamount = self.batches[batch_id]
         if self.retired_count[batch_id] + amount > bamount:
             raise SerialsRefused("BatchExhausted", f"{bamount - self.retired_count[batch_id]} left")
@@ -205,11 +216,9 @@ class SerialBook:
         else:
             if serials.count != amount:
                 raise SerialsRefused("SerialCountMismatch", f"{amount} != {serials.count}")
-            if prefix:
-                if serials.prefix != prefix or serials.start < bstart or serials.end > bend:
-                    raise SerialsRefused("SerialsOutsideBatch", str(serials))
-            elif self._overlap(self.issued.get(serials.prefix, []), serials.start, serials.end):
-                raise SerialsRefused("SerialsAlreadyIssued", str(serials))
+            # v2: a batch without serials has no block to name a range in (no invented range)
+            if not prefix or serials.prefix != prefix or serials.start < bstart or serials.end > bend:
+                raise SerialsRefused("SerialsOutsideBatch", str(serials))
             if self._overlap(self.retired.get(serials.prefix, []), serials.start, serials.end):
                 raise SerialsRefused("SerialsAlreadyRetired", str(serials))
             out = serials
