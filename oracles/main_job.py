@@ -194,7 +194,7 @@ def _device_batches(system: System) -> list[tuple[int, int, AnchoredBatch]]:
 def _journal_totals(system: System) -> tuple[int, int]:
     with Session(system.client.journal) as s:
         n, g = s.execute(select(func.count(), func.coalesce(func.sum(JournalEntry.gas_used), 0)).where(
-            JournalEntry.chain_id == system.client.chain_id, JournalEntry.status == "mined")).one()
+            JournalEntry.chain_id == system.client.chain_id, JournalEntry.receipt_status == 1)).one()
     return int(n), int(g)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.accounting.emissions import ef_to_scaled
-from ledger.chain.anvil import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
+from ledger.chain.anvil import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary, set_balances
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import REPO_ROOT, compile_contracts
 from ledger.contracts.deploy import deploy_all, extend_manifest
@@ -150,7 +150,7 @@ class System:
         empty = [a for a, r in zip(self.accounts.values(), self.client.rpc_batch(
             [("eth_getBalance", [a, "latest"]) for a in self.accounts.values()])) if int(r.get("result", "0x0"), 16) == 0]
         if self.node is not None or empty:
-            self.client.fund_on_dev_chain(self.accounts.values() if self.node is not None else empty)
+            set_balances(self.client, self.accounts.values() if self.node is not None else empty)
         self.resent = self.client.recover()
         if self.resent:
             self.log(f"re-sent {self.resent} journalled transactions the node did not know")

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import pytest
 from hypothesis import HealthCheck, settings
 
-from ledger.chain.anvil import AnvilNode, anvil_binary, free_port  # noqa: F401 - tests import free_port from here
+from ledger.chain.anvil import AnvilNode, anvil_binary, free_port, set_balances  # noqa: F401 - tests import free_port from here
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import Artifact, compile_contracts
 from ledger.contracts.deploy import deploy_all
@@ -138,7 +138,7 @@ def make_world(rpc_url: str, artifacts: dict[str, Artifact], journal: Path) -> W
     names = [*USCC, "outsider", "device"]
     keys = {n: new_private_key() for n in names}
     acct = {n: client.add_account(k) for n, k in keys.items()}
-    client.fund_on_dev_chain(acct.values())
+    set_balances(client, acct.values())
     manifest = deploy_all(client, artifacts, acct["regulator"], org_id(USCC["regulator"]), uscc_bytes32(USCC["regulator"]))
     dep = Deployment(client, manifest)
     pr = dep.participants.functions

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ledger.accounting.assets import ccer_id, cea_id
 from ledger.accounting.settlement import Reason, Trade, trade_id
+from ledger.chain.anvil import set_balances
 from ledger.chain.client import Call, ContractRevert, TxResult
 from ledger.contracts.deploy import deploy_assets, deploy_market
 from ledger.contracts.deployment import BINDINGS
@@ -116,7 +117,7 @@ def market(world: World, artifacts: dict[str, Any]) -> Iterator[Market]:
     acct = dict(world.acct)
     for name in [*NEW_ORGS, "issuer"]:
         acct[name] = client.add_account(new_private_key())
-    client.fund_on_dev_chain([acct[n] for n in [*NEW_ORGS, "issuer"]])
+    set_balances(client, [acct[n] for n in [*NEW_ORGS, "issuer"]])
     dep, reg = world.dep, acct["regulator"]
     client.send([Call.of(dep.participants.functions.admit(org_id(u), dep.role(role), uscc_bytes32(u), 28800, acct[n], f"test {n}"), reg)
                  for n, (u, role) in NEW_ORGS.items()])

@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger.accounting.assets import cea_id
 from ledger.accounting.settlement import Trade, trade_id
-from ledger.chain.anvil import AnvilNode, anvil_binary, free_port
+from ledger.chain.anvil import AnvilNode, anvil_binary, free_port, set_balances
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
 from ledger.contracts.deploy import deploy_all
@@ -55,7 +55,7 @@ def measure_asset_gas(project_root: Path = REPO_ROOT) -> dict[str, int]:
 def _measure(node: AnvilNode, artifacts: dict[str, Artifact], tmp: Path) -> dict[str, int]:
     client = ChainClient(node.url, make_engine(sqlite_url(tmp / "journal.sqlite")), error_abis=[a.abi for a in artifacts.values()])
     acct = {n: client.add_account(new_private_key()) for n in ["regulator", "issuer", *ORGS]}
-    client.fund_on_dev_chain(acct.values())
+    set_balances(client, acct.values())
     reg = acct["regulator"]
     dep = Deployment(client, deploy_all(client, artifacts, reg, org_id(REGULATOR_USCC), uscc_bytes32(REGULATOR_USCC)))
     client.send([Call.of(dep.participants.functions.admit(org_id(u), dep.role(r), uscc_bytes32(u), 28800, acct[n], n), reg)
