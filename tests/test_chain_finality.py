@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 
 from ledger.chain.anvil import AnvilNode, anvil_binary, set_balances
 from ledger.chain.client import Call, ChainClient, ChainUnavailable
-from ledger.chain.finality import ANVIL, GETH_CLIQUE, clique_final_after, identify, is_final
-from ledger.chain.journal import FINAL, INCLUDED, PENDING, JournalEntry
-from ledger.chain.rpc import check_urls
+from ledger.chain.finality import ANVIL, clique_final_after, identify, is_final
+from ledger.chain.journal import FINAL, INCLUDED, JournalEntry
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import new_private_key
