@@ -90,8 +90,8 @@ def verify_events(deployment: Deployment, engine: Engine, step: int = 2000,
     The indexed range runs from the manifest's ``deployment_block`` to the checkpoint (or to the
     newest row's block, if rows lie above it), cut at the newest final block (``head - K + 1``,
     K = ``final_after``, default the client's :attr:`~ledger.chain.client.ChainClient.final_after`):
-    rows in blocks that are not final yet are not judged (a reorganisation may still replace them;
-    the indexer undoes them then). Logs are re-read with ``eth_getLogs`` (``step``
+    rows in blocks that exist but are not final yet are not judged (a reorganisation may still
+    replace them; the indexer undoes them then); rows above the head are ``extra_event``. Logs are re-read with ``eth_getLogs`` (``step``
     blocks per request) and decoded with the manifest's ABIs exactly as the indexer does; rows
     are matched on (tx_hash, log_index). An unindexed database (no checkpoint, no rows) has no
     discrepancy.
@@ -165,7 +165,7 @@ def verify_events(deployment: Deployment, engine: Engine, step: int = 2000,
             progress(r_hi - first + 1, total)
     with engine.connect() as conn:  # rows outside the scanned blocks cannot be on the chain there
         for row in conn.execute(select(ChainEvent).where((ChainEvent.block_number < first) | (
-                (ChainEvent.block_number > scan_hi) & (ChainEvent.block_number <= newest_final)))):
+                (ChainEvent.block_number > scan_hi) & ((ChainEvent.block_number <= newest_final) | (ChainEvent.block_number > head))))):
             candidates[row.id] = row
     for rid, row in sorted(candidates.items()):
         if rid not in matched:
