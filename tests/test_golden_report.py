@@ -23,6 +23,9 @@ from tests.conftest import ROOT, free_port
 GOLDEN = Path(__file__).parent / "golden" / "demo_2007-01.json"
 MONTH_FIELDS = ("month", "readings_accepted", "readings_quarantined", "gaps", "imputed_by_source", "energy_wh",
                 "emissions_kgco2", "batches", "status")
+#: The deterministic fields of the report's chain section (engine and node count as the node says,
+#: K); version, timings, throughput and finality times may move.
+CHAIN_FIELDS = ("engine", "nodes", "final_after_blocks")
 
 
 def _comparable(report: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +36,7 @@ def _comparable(report: dict[str, Any]) -> dict[str, Any]:
         "acknowledgements": report["acknowledgements"],
         "months": [{k: m[k] for k in MONTH_FIELDS} for m in report["months"]],
         "totals": {k: report["totals"][k] for k in MONTH_FIELDS[1:-1]},
+        "chain": {k: report["chain"][k] for k in CHAIN_FIELDS},
     }
 
 
@@ -54,3 +58,4 @@ def test_main_job_for_january_2007_gives_the_golden_report(tmp_path: Path) -> No
     assert month["emissions_kgco2"] == emissions_kg(month["energy_wh"], 5703) != 0
     assert want["acknowledgements"] == {"accepted": 3 * month["readings_accepted"]}
     assert month["batches"] == 31 and month["status"] == "confirmed"
+    assert want["chain"] == {"engine": "anvil", "nodes": 1, "final_after_blocks": 1}

@@ -91,13 +91,15 @@ class ContractRevert(ChainError):
 
 @dataclass(frozen=True)
 class Call:
-    """One transaction to send: ``to`` None creates a contract. ``gas`` None means estimate."""
+    """One transaction to send: ``to`` None creates a contract. ``gas`` None means estimate.
+    ``value`` in wei (0: no ether moves; a network's operators fund accounts with it)."""
 
     sender: str
     to: str | None
     data: bytes
     label: str
     gas: int | None = None
+    value: int = 0
 
     @classmethod
     def of(cls, fn: BoundFunction[Any], sender: str, label: str | None = None, gas: int | None = None) -> Call:
@@ -197,8 +199,8 @@ class ChainClient:
             the engine's default (:attr:`ledger.chain.finality.Engine.default_final_after`:
             ⌊N/2⌋ + 1 on Clique, read from ``clique_getSigners`` each time it is asked, so it
             follows signer votes; 1 on Anvil).
-        admin_ipc: IPC socket of one node (geth serves ``clique_*`` only there); None: ask the
-            HTTP endpoint (Anvil answers without it).
+        admin_ipc: IPC socket of a node (geth serves ``clique_*`` only there), or several (the
+            first that answers is asked); None: ask the HTTP endpoint (Anvil answers without it).
 
     Raises:
         ValueError: no URL, a URL that is not HTTP(S), or ``final_after`` < 1.
@@ -207,10 +209,10 @@ class ChainClient:
 
     def __init__(self, rpc_url: str | Sequence[str], journal: Engine, *, error_abis: Iterable[list[dict[str, Any]]] = (),
                  gas_price: int | None = None, timeout: float = 120.0, final_after: int | None = None,
-                 admin_ipc: str | None = None) -> None:
+                 admin_ipc: str | Sequence[str] | None = None) -> None:
         self.endpoints = Endpoints(rpc_url, timeout, on_failover=self._after_failover)
         self._final_after = None if final_after is None else check_final_after(final_after)
-        self.admin_ipc = admin_ipc
+        self.admin_ipc = [admin_ipc] if isinstance(admin_ipc, str) else list(admin_ipc or [])
         self._anvil: bool | None = None
         # web3 only encodes constructor calls here (deploy); every request goes through the endpoints
         self.w3 = Web3(Web3.HTTPProvider(self.endpoints.urls[0], request_kwargs={"timeout": timeout}))
@@ -329,14 +331,32 @@ class ChainClient:
         version = str(self.rpc("web3_clientVersion"))
         signers: list[str] | None = None
         if not version.lower().startswith("anvil"):
+            signers = self._clique_signers()
+        return identify(version, signers)
+
+    def _clique_signers(self) -> list[str] | None:
+        """``clique_getSigners`` from the first IPC socket that answers (or over HTTP without
+        any); None where the node does not serve the clique API.
+
+        Raises:
+            ChainUnavailable: no IPC socket answers.
+        """
+        if not self.admin_ipc:
             try:
-                signers = (ipc_call(self.admin_ipc, "clique_getSigners") if self.admin_ipc
-                           else self.rpc("clique_getSigners"))
+                return list(self.rpc("clique_getSigners"))
             except ChainUnavailable:
                 raise
             except ChainError:
-                signers = None      # the node does not serve the clique API here
-        return identify(version, signers)
+                return None         # the node does not serve the clique API over HTTP
+        errors = []
+        for path in self.admin_ipc:
+            try:
+                return list(ipc_call(path, "clique_getSigners"))
+            except ChainUnavailable as exc:
+                errors.append(str(exc))
+            except ChainError:
+                return None
+        raise ChainUnavailable("; ".join(errors))
 
     def _is_anvil(self) -> bool:
         """Whether the network is the embedded Anvil node (K = 1 there; asked once)."""
@@ -514,6 +534,8 @@ class ChainClient:
             tx: dict[str, Any] = {"from": c.sender, "data": "0x" + c.data.hex()}
             if c.to:
                 tx["to"] = c.to
+            if c.value:
+                tx["value"] = hex(c.value)
             reqs.append(("eth_estimateGas", [tx]))
         gases = []
         for c, resp in zip(calls, self.rpc_batch(reqs)):
@@ -641,7 +663,7 @@ class ChainClient:
         now = datetime.now(UTC).isoformat()
         for c, g in group:
             tx: dict[str, Any] = {"nonce": self._next_nonce(c.sender), "gas": g, "gasPrice": price,
-                                  "chainId": self.chain_id, "data": c.data, "value": 0}
+                                  "chainId": self.chain_id, "data": c.data, "value": c.value}
             if c.to:
                 tx["to"] = c.to
             st = self._accounts[c.sender].sign_transaction(tx)
