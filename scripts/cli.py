@@ -27,6 +27,7 @@ from scripts.bench_ingest import bench_app
 from scripts.cli_audit import audit_app
 from scripts.data_quality import data_quality
 from scripts.demo import run_demo
+from scripts.network import network_app
 from scripts.oracle_node import create_node_app
 from scripts.oracles_up import oracles_app
 from scripts.registry_replay import registry_app
@@ -281,6 +282,7 @@ app.add_typer(oracles_app, name="oracles", help="The oracle network: n node proc
 app.add_typer(registry_app, name="registry", help="Offset registry: replay real registry exports through CCERRegistry.")
 app.command("simulate")(simulate)
 app.command("verify")(verify)
+app.add_typer(network_app, name="network")
 app.add_typer(bench_app, name="bench", help="Benchmarks: oracle ingestion over HTTP, gas per reading.")
 
 

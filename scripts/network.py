@@ -1,0 +1,134 @@
+"""``carbonledger network`` — the consortium network of geth v1.13.15 Clique sealer nodes
+(ledger.network), one per organisation:
+
+* ``network up --nodes 4 [--period 1] --data-dir D``: create the network in D (keys, genesis,
+  ``geth init``) unless D already holds one, start every node in the background and print the
+  status table; a second ``up`` resumes from the data directories;
+* ``network status``: node, organisation, head, peers, sealer, lag (and each node's RPC URL);
+* ``network down``: stop every node (the data directories stay);
+* ``network add-sealer NODE`` / ``network remove-sealer NODE``: a Clique vote by a majority of the
+  sealers (``clique_propose`` over IPC).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ledger.network import GenesisError, GethUnavailable, Network, NetworkError, NodeError, geth_binary
+from ledger.network.genesis import DEFAULT_CHAIN_ID, DEFAULT_PERIOD_S, MAX_NODES, check_period, organisation_names
+from scripts.terminal import console
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_NETWORK_DIR = Path(".carbonledger/network")
+
+network_app = typer.Typer(help="The consortium network: geth v1.13.15 Clique nodes, one per organisation.",
+                          no_args_is_help=True)
+
+NetDir = Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_NETWORK_DIR",
+                                      help="Network directory (manifest, genesis, keystores, one data dir per node).")]
+NodeArg = Annotated[str, typer.Argument(help="The node: its name (node-4), organisation (verifier-2) or 0-based index.")]
+
+
+def _binary() -> Path:
+    try:
+        return geth_binary(PROJECT_ROOT)
+    except GethUnavailable as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+def _open(data_dir: Path) -> Network:
+    try:
+        return Network.open(data_dir, _binary())
+    except NetworkError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--data-dir") from None
+
+
+def _which(which: str) -> str | int:
+    return int(which) if which.isdigit() else which
+
+
+def print_status(net: Network) -> None:
+    """The status table of the network (one row per node)."""
+    rows = net.status()
+    signers = next((len(net.signers(s.name)) for s in rows if s.running), 0)
+    t = Table(title=f"network {net.root} — chain {net.chain_id}, Clique period {net.period} s, {signers} signers, "
+                    f"{sum(s.running for s in rows)} of {len(rows)} nodes up")
+    for col in ("node", "organisation", "head", "peers", "sealer", "lag", "RPC"):
+        t.add_column(col, justify="right" if col in ("head", "peers", "lag") else "left")
+    for s in rows:
+        if not s.running:
+            t.add_row(s.name, s.organisation, "down", "–", "–", "–", s.http_url)
+            continue
+        t.add_row(s.name, s.organisation, str(s.head), str(s.peers), "yes" if s.sealer else "no", str(s.lag), s.http_url)
+    console.print(t)
+
+
+@network_app.command("up")
+def network_up(data_dir: NetDir = DEFAULT_NETWORK_DIR,
+               nodes: Annotated[int, typer.Option(help=f"Nodes (1..{MAX_NODES}), one organisation each.")] = 4,
+               period: Annotated[int, typer.Option(help="Seconds between blocks (Clique period, ≥ 0).")] = DEFAULT_PERIOD_S,
+               chain_id: Annotated[int, typer.Option(help="Chain id of a new network.")] = DEFAULT_CHAIN_ID) -> None:
+    """Create (first time) and start the network; print its status."""
+    try:
+        organisation_names(nodes)
+        check_period(period)
+        if data_dir.exists() and not data_dir.is_dir():
+            raise typer.BadParameter(f"{data_dir} exists and is not a directory", param_hint="--data-dir")
+    except GenesisError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    binary = _binary()
+    try:
+        net = Network.up(data_dir, binary, nodes, period=period, chain_id=chain_id)
+    except GenesisError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    except NetworkError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--data-dir") from None
+    except NodeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    print_status(net)
+    console.print("organisation accounts (funded): " + ", ".join(f"{o} {a}" for o, a in net.accounts().items()))
+
+
+@network_app.command("status")
+def network_status(data_dir: NetDir = DEFAULT_NETWORK_DIR) -> None:
+    """Node, organisation, head, peers, sealer, lag of every node."""
+    print_status(_open(data_dir))
+
+
+@network_app.command("down")
+def network_down(data_dir: NetDir = DEFAULT_NETWORK_DIR) -> None:
+    """Stop every node (SIGTERM); the data directories stay for the next `network up`."""
+    net = _open(data_dir)
+    net.stop()
+    console.print(f"stopped {len(net.nodes)} nodes of {net.root}")
+
+
+def _vote(data_dir: Path, which: str, authorize: bool) -> None:
+    net = _open(data_dir)
+    try:
+        node = net.node(_which(which))
+        signers = net.add_sealer(node.name) if authorize else net.remove_sealer(node.name)
+    except NetworkError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"{node.name} ({node.spec.organisation}, {node.spec.sealer}) "
+                  f"{'voted in' if authorize else 'voted out'}; signers now: {', '.join(signers)}")
+    print_status(net)
+
+
+@network_app.command("add-sealer")
+def network_add_sealer(node: NodeArg, data_dir: NetDir = DEFAULT_NETWORK_DIR) -> None:
+    """Vote a node's sealer key in (clique_propose from a majority of the sealers)."""
+    _vote(data_dir, node, True)
+
+
+@network_app.command("remove-sealer")
+def network_remove_sealer(node: NodeArg, data_dir: NetDir = DEFAULT_NETWORK_DIR) -> None:
+    """Vote a node's sealer key out (clique_propose from a majority of the sealers)."""
+    _vote(data_dir, node, False)
