@@ -75,6 +75,10 @@ class Relay:
     def close(self) -> None:
         """Stop listening and cut every connection (the link is down)."""
         if self._server is not None:
+            try:
+                self._server.shutdown(socket.SHUT_RDWR)   # wakes the thread blocked in accept()
+            except OSError:
+                pass
             self._server.close()
             self._server = None
         with self._lock:
