@@ -6,6 +6,7 @@ configuration. The same behaviour on the geth Clique network: tests/test_network
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from ledger.chain.anvil import AnvilNode, anvil_binary, set_balances
 from ledger.chain.client import Call, ChainClient, ChainUnavailable
 from ledger.chain.finality import ANVIL, clique_final_after, identify, is_final
 from ledger.chain.journal import FINAL, INCLUDED, JournalEntry
+from ledger.chain.metrics import chain_section, percentile
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import new_private_key
@@ -193,3 +195,22 @@ def test_the_indexer_follows_final_blocks_and_undoes_what_a_reorg_removed(forkab
     with eager_idx.engine.connect() as conn:
         assert conn.scalar(select(ChainEvent.id).where(ChainEvent.tx_hash == r.tx_hash)) is None
     assert verify_events(w.dep, eager_idx.engine) == [] and verify_events(k3, final_idx.engine) == []
+
+
+# ------------------------------------------------------------------ the report's chain section
+@pytest.mark.parametrize(("values", "q"), [([], 50), ([1.0], 0), ([1.0], 101)])
+def test_percentile_refuses_no_values_or_a_rank_outside_0_100(values: list[float], q: float) -> None:
+    with pytest.raises(ValueError, match="percentile"):
+        percentile(values, q)
+
+
+def test_the_chain_section_is_read_from_the_node(node: AnvilNode, tmp_path: Path) -> None:
+    c = ChainClient(node.url, _journal(tmp_path))
+    me = _funded(c)
+    first, since = int(c.rpc("eth_blockNumber"), 16), datetime.now(UTC)
+    for i in range(3):
+        c.send([Call(me, me, b"", f"write {i}"), Call(me, me, b"", f"write {i}b")])
+    ch = chain_section(c, first, since)
+    assert (ch["engine"], ch["nodes"], ch["final_after_blocks"], ch["blocks"]) == ("anvil", 1, 1, 3)
+    assert ch["version"] == c.rpc("web3_clientVersion") and ch["finality_s"]["p50"] <= ch["finality_s"]["p99"]
+    assert [percentile([3.0, 1.0, 2.0, 4.0], q) for q in (50, 99, 100)] == [2.0, 4.0, 4.0]

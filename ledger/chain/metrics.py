@@ -51,7 +51,8 @@ def chain_section(client: ChainClient, first_block: int, signed_since: datetime)
     Returns:
         ``{"engine", "version", "nodes", "block_period_s", "final_after_blocks", "blocks",
         "tx_per_s", "finality_s": {"p50", "p99"}}`` — ``block_period_s``: median gap between
-        consecutive blocks of the run (0 on a node that mines on demand); ``blocks``: blocks
+        consecutive blocks of the run (on Clique the configured period; the embedded Anvil mines
+        a block when a write arrives, so there it is the median gap between writes); ``blocks``: blocks
         sealed during the run; ``tx_per_s``: transactions in those blocks over their time span
         (None if it spans under a second); ``finality_s``: None where no write of the run is final.
     """
