@@ -225,8 +225,7 @@ def _keys_upto(engine: Engine, top: int) -> list[tuple[str, int, str]]:
 # ------------------------------------------------------------------ 4. partition 2 | 2
 @pytest.mark.network_long
 @pytest.mark.timeout(900)
-def test_partition_2_2_seals_nothing_final_and_every_write_lands_once(
-        net: Network, artifacts: dict[str, Artifact], tmp_path: Path) -> None:
+def test_partition_2_2_seals_nothing_final_and_every_write_lands_once(net: Network, tmp_path: Path) -> None:
     keys = net.account_keys()
     links = Links(net)
     try:
