@@ -62,6 +62,20 @@ contract ParticipantRegistry is AccessControl {
     mapping(address account => bytes32 orgId) private _orgOf;
     bytes32[] private _orgIds;
     mapping(address account => bytes32 x25519PublicKey) private _encryptionKeys;
+    mapping(bytes32 orgId => ConsortiumNode) private _nodes;
+
+    /// @notice An organisation's consortium node (issue 11 "Node permissioning from the ledger").
+    /// @dev `nodeId`: the devp2p node id, the 64-byte uncompressed secp256k1 public key of the node
+    ///      key (no 0x04 prefix), as in `enode://<id>@<endpoint>`; `endpoint`: "host:port" (TCP).
+    struct ConsortiumNode {
+        bytes nodeId;
+        string endpoint;
+    }
+
+    /// @notice Length of a devp2p node id in bytes (uncompressed secp256k1 public key without its prefix).
+    uint256 public constant NODE_ID_LENGTH = 64;
+    /// @notice Longest accepted node endpoint "host:port" in bytes (a DNS name is at most 253).
+    uint256 public constant MAX_ENDPOINT_LENGTH = 260;
 
     /// @notice The caller is not an account of an Active regulator organisation.
     error NotRegulator(address caller);
@@ -101,6 +115,8 @@ contract ParticipantRegistry is AccessControl {
     error NotAdmitted(address account);
     /// @notice The all-zero X25519 public key is not a key.
     error InvalidEncryptionKey();
+    /// @notice A node id is not 64 bytes (or starts with 32 zero bytes), or the endpoint is empty or too long.
+    error InvalidNode(uint256 nodeIdLength, uint256 endpointLength);
 
     /// @notice An organisation was admitted with its first account.
     event ParticipantAdmitted(
@@ -123,6 +139,8 @@ contract ParticipantRegistry is AccessControl {
     event ParticipantRevoked(bytes32 indexed orgId, bytes32 reasonHash, address indexed by);
     /// @notice An account registered (or replaced) its X25519 public key for encrypted evidence.
     event EncryptionKeySet(address indexed account, bytes32 indexed orgId, bytes32 x25519PublicKey);
+    /// @notice An organisation registered (or replaced) its consortium node: `enode://<nodeId hex>@<endpoint>`.
+    event NodeRegistered(bytes32 indexed orgId, address indexed by, bytes nodeId, string endpoint);
 
     modifier onlyRegulator() {
         if (!isActive(msg.sender, Roles.REGULATOR)) revert NotRegulator(msg.sender);
@@ -246,6 +264,25 @@ contract ParticipantRegistry is AccessControl {
         emit EncryptionKeySet(msg.sender, _orgOf[msg.sender], x25519PublicKey);
     }
 
+    /// @notice Registers the caller's organisation's consortium node, replacing the one registered
+    ///         before; the network's reconciler peers every admitted organisation's node with the
+    ///         others and disconnects the node of an organisation no longer admitted.
+    /// @param nodeId devp2p node id: the node key's 64-byte uncompressed secp256k1 public key (no prefix).
+    /// @param endpoint "host:port" of the node's P2P listener (TCP), 1..260 bytes.
+    /// @dev Issue 11 "Node permissioning from the ledger". Only an account of an Active organisation
+    ///      (any role) registers, and only its own organisation's node. Errors: NotAdmitted, InvalidNode.
+    function registerNode(bytes calldata nodeId, string calldata endpoint) external {
+        if (!isAdmitted(msg.sender)) revert NotAdmitted(msg.sender);
+        uint256 endpointLength = bytes(endpoint).length;
+        if (
+            nodeId.length != NODE_ID_LENGTH || bytes32(nodeId[:32]) == bytes32(0) || endpointLength == 0
+                || endpointLength > MAX_ENDPOINT_LENGTH
+        ) revert InvalidNode(nodeId.length, endpointLength);
+        bytes32 orgId = _orgOf[msg.sender];
+        _nodes[orgId] = ConsortiumNode(nodeId, endpoint);
+        emit NodeRegistered(orgId, msg.sender, nodeId, endpoint);
+    }
+
     // ------------------------------------------------------------------ closed OZ entry points
 
     /// @notice Closed: role changes go through admit / addAccount / removeAccount.
@@ -320,6 +357,14 @@ contract ParticipantRegistry is AccessControl {
     /// @param account Account.
     function encryptionKeyOf(address account) external view returns (bytes32) {
         return _encryptionKeys[account];
+    }
+
+    /// @notice The consortium node an organisation registered (empty if none); whether it may peer
+    ///         is the organisation's status (`organisation(orgId)`).
+    /// @param orgId Organisation id.
+    function nodeOf(bytes32 orgId) external view returns (bytes memory nodeId, string memory endpoint) {
+        ConsortiumNode storage node = _nodes[orgId];
+        return (node.nodeId, node.endpoint);
     }
 
     /// @notice Number of organisations ever admitted (for exporting a node allowlist).

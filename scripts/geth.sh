@@ -37,7 +37,9 @@ good_binary() {
 }
 
 build() {
-  command -v go >/dev/null || die "the Go toolchain (go) is not on PATH; it is needed to build geth v$VERSION"
+  # Go's own installer puts the toolchain in /usr/local/go, which a non-login shell may not have on PATH.
+  command -v go >/dev/null || { [ -x /usr/local/go/bin/go ] && PATH="/usr/local/go/bin:$PATH"; } \
+    || die "the Go toolchain (go) is not on PATH (nor in /usr/local/go/bin); it is needed to build geth v$VERSION"
   mkdir -p "$CACHE"
   local stage="$CACHE/stage.$$" t0 attempt name
   t0=$(date +%s)

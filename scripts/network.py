@@ -7,7 +7,12 @@
 * ``network status``: node, organisation, head, peers, sealer, lag (and each node's RPC URL);
 * ``network down``: stop every node (the data directories stay);
 * ``network add-sealer NODE`` / ``network remove-sealer NODE``: a Clique vote by a majority of the
-  sealers (``clique_propose`` over IPC).
+  sealers (``clique_propose`` over IPC);
+* ``network reconcile --manifest deployment.json``: make every node's peers the nodes that the
+  admitted organisations registered in ParticipantRegistry (ledger.network.permissioning);
+* ``network besu-config --validators 4 --out DIR --manifest deployment.json --rpc-url URL``: the
+  production recipe, a Besu QBFT network for the deployment (ledger.network.besu; Besu itself is not
+  installed here).
 """
 
 from __future__ import annotations
@@ -18,8 +23,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ledger.chain.client import ChainClient, ChainError
+from ledger.contracts.deployment import Deployment, DeploymentError
 from ledger.network import GenesisError, GethUnavailable, Network, NetworkError, NodeError, geth_binary
+from ledger.network.besu import BesuConfigError, check_besu_parameters, write_besu_network
 from ledger.network.genesis import DEFAULT_CHAIN_ID, DEFAULT_PERIOD_S, MAX_NODES, check_period, organisation_names
+from ledger.network.permissioning import reconcile
+from ledger.store.db import make_engine
 from scripts.terminal import console
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -132,3 +142,60 @@ def network_add_sealer(node: NodeArg, data_dir: NetDir = DEFAULT_NETWORK_DIR) ->
 def network_remove_sealer(node: NodeArg, data_dir: NetDir = DEFAULT_NETWORK_DIR) -> None:
     """Vote a node's sealer key out (clique_propose from a majority of the sealers)."""
     _vote(data_dir, node, False)
+
+
+@network_app.command("reconcile")
+def network_reconcile(manifest: Annotated[Path, typer.Option(help="The ledger's deployment.json on this network.")],
+                      data_dir: NetDir = DEFAULT_NETWORK_DIR) -> None:
+    """Peer every node with the admitted organisations' registered nodes only; drop the others."""
+    net = _open(data_dir)
+    try:
+        client = ChainClient(next(n.http_url for n in net.nodes if n.running()), make_engine("sqlite://"))
+        dep = Deployment.load(client, manifest)
+        changes = reconcile(net, dep)
+    except StopIteration:
+        console.print("[red]no node is running: run `network up` first[/red]")
+        raise typer.Exit(1) from None
+    except (OSError, ValueError, DeploymentError, ChainError, NodeError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    t = Table(title="peers reconciled with ParticipantRegistry")
+    for col in ("node", "organisation", "allowed peers", "dialled", "dropped"):
+        t.add_column(col)
+    for c in changes:
+        t.add_row(c.node, net.node(c.node).spec.organisation, str(len(c.wanted)),
+                  ", ".join(i[:12] + "…" for i in c.added) or "–", ", ".join(i[:12] + "…" for i in c.removed) or "–")
+    console.print(t)
+
+
+@network_app.command("besu-config")
+def network_besu_config(
+        out: Annotated[Path, typer.Option(help="Empty directory to write the Besu network into.")],
+        manifest: Annotated[Path, typer.Option(help="The ledger's deployment.json (chain id, EVM version, registry).")],
+        rpc_url: Annotated[str, typer.Option(help="JSON-RPC URL of the chain the manifest is deployed on.")] = "http://127.0.0.1:8545",
+        validators: Annotated[int, typer.Option(help="QBFT validators, 1..16 (3f + 1 tolerate f faulty).")] = 4,
+        period: Annotated[int, typer.Option(help="Block period in seconds (≥ 1).")] = 2) -> None:
+    """Write a Hyperledger Besu QBFT network (genesis, validator keys, permissions_config.toml from
+    ParticipantRegistry, RUNBOOK.md). Besu itself is not installed here."""
+    try:
+        check_besu_parameters(out, validators, period)
+    except BesuConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        dep = Deployment.load(ChainClient(rpc_url, make_engine("sqlite://")), manifest)
+        net = write_besu_network(out, dep, validators, period=period)
+    except BesuConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    except (OSError, ValueError, DeploymentError, ChainError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    t = Table(title=f"Besu QBFT network in {net.out} — chain {net.chain_id}, {len(net.validators)} validators, "
+                    f"block period {period} s")
+    t.add_column("validator")
+    t.add_column("address (node key)")
+    t.add_column("enode")
+    for v in net.validators:
+        t.add_row(v.name, v.address, v.enode[:40] + "…")
+    console.print(t)
+    console.print(f"allowlists from ParticipantRegistry: {len(net.nodes_allowlist)} nodes, "
+                  f"{len(net.accounts_allowlist)} accounts; see {net.out / 'RUNBOOK.md'}")

@@ -110,6 +110,9 @@ ROWS: dict[tuple[str, str], Row] = {
         org_id(USCC["enterprise"]), H), "NotRegulator", "NotRegulator", ("exchange", "NotRegulator")),
     ("ParticipantRegistry", "setEncryptionKey"): Row("enterprise", lambda c: c.participants.functions.setEncryptionKey(
         keccak256(b"x25519")), "NotAdmitted", "NotAdmitted", ("verifier", Open("every admitted participant registers its own reader key"))),
+    ("ParticipantRegistry", "registerNode"): Row("exchange", lambda c: c.participants.functions.registerNode(
+        b"\x01" * 64, "127.0.0.1:30303"), "NotAdmitted", "NotAdmitted",
+        ("verifier", Open("every admitted organisation registers its own consortium node"))),
     # --------------------------------------------------------------- DeviceRegistry
     ("DeviceRegistry", "registerDevice"): Row("enterprise", lambda c: c.devices.functions.registerDevice(
         keccak256(b"dev-9"), org_id(USCC["enterprise"]), c.w.acct["outsider"], 1, CAL_UNTIL, H),

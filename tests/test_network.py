@@ -29,6 +29,9 @@ from scripts.cli import app
 from tests.conftest import ROOT, USCC, unavailable
 
 CHEAP_SCRYPT = 2**10
+#: Every test here may be the first to need geth, whose cold build (scripts/geth.sh) takes about
+#: 3.5 min on an idle 2-core machine; the network tests themselves take under a minute each.
+pytestmark = pytest.mark.timeout(1200)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +53,6 @@ def _block_signers(net: Network, first: int, last: int, node: int = 0) -> list[s
     return [net.nodes[node].rpc("clique_getSigner", hex(b)).lower() for b in range(first, last + 1)]
 
 
-@pytest.mark.timeout(300)
 def test_four_sealers_seal_in_turn_and_agree_on_heads(net: Network) -> None:
     target = net.wait_blocks(12)
     sealers = {n.spec.sealer.lower() for n in net.nodes}
@@ -66,7 +68,6 @@ def test_four_sealers_seal_in_turn_and_agree_on_heads(net: Network) -> None:
             client.rpc(method)
 
 
-@pytest.mark.timeout(300)
 def test_status_table_shows_every_node_with_its_organisation(net: Network) -> None:
     net.wait_blocks(1)
     rows = net.status()
@@ -81,7 +82,6 @@ def test_status_table_shows_every_node_with_its_organisation(net: Network) -> No
     assert "4 signers" in flat and "4 of 4 nodes up" in flat
 
 
-@pytest.mark.timeout(300)
 def test_a_killed_node_restarts_and_catches_up(net: Network) -> None:
     net.kill("verifier-1")
     assert not net.node("node-3").running()
@@ -92,7 +92,6 @@ def test_a_killed_node_restarts_and_catches_up(net: Network) -> None:
     assert len(hashes) == 1
 
 
-@pytest.mark.timeout(300)
 def test_ledger_deploys_and_reads_back_on_the_network(net: Network, artifacts: dict[str, Artifact],
                                                       tmp_path: Path) -> None:
     keys = net.account_keys()
@@ -114,7 +113,6 @@ def test_ledger_deploys_and_reads_back_on_the_network(net: Network, artifacts: d
     assert dep3.participants.organisationCount() == 2
 
 
-@pytest.mark.timeout(300)
 def test_down_and_up_resume_from_the_data_directories(net: Network, geth: Path) -> None:
     net.wait_blocks(1)
     head = max(net.head(i) for i in range(4))
@@ -129,7 +127,6 @@ def test_down_and_up_resume_from_the_data_directories(net: Network, geth: Path) 
 
 
 @pytest.mark.network_long
-@pytest.mark.timeout(600)
 def test_a_sealer_voted_out_seals_no_more_and_the_others_go_on(geth: Path, tmp_path_factory: pytest.TempPathFactory
                                                                ) -> None:
     """Fault 5 of issue 11: every node's clique_getSigners drops the voted-out sealer, it seals no
@@ -156,7 +153,6 @@ def test_a_sealer_voted_out_seals_no_more_and_the_others_go_on(geth: Path, tmp_p
         net.stop()
 
 
-@pytest.mark.timeout(300)
 def test_vote_refuses_what_changes_nothing(net: Network) -> None:
     with pytest.raises(NetworkError, match="already a signer"):
         net.add_sealer("node-2")
@@ -228,7 +224,6 @@ def test_network_refuses_a_bad_data_dir(geth: Path, tmp_path: Path) -> None:
         Network.open(broken, geth)
 
 
-@pytest.mark.timeout(300)
 def test_up_refuses_a_data_dir_holding_another_network(net: Network, geth: Path) -> None:
     with pytest.raises(NetworkError, match="holds a network of 4 nodes and period 1 s, not 3 and 1 s"):
         Network.up(net.root, geth, nodes=3, period=1)

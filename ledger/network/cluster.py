@@ -40,7 +40,7 @@ from ledger.network.genesis import (
     enode_id,
     organisation_names,
 )
-from ledger.network.node import GethNode, NodeError, NodeSpec
+from ledger.network.node import GethNode, NodeError, NodeSpec, enode_id_of
 
 MANIFEST = "network.json"
 #: Keystore label of a node's sealer key.
@@ -169,7 +169,8 @@ class Network:
                                  gas_limit=gas_limit)
         (root / "genesis.json").write_text(json.dumps(genesis, indent=2))
         for s in specs:
-            _write_static_nodes(root / s.name / "config.toml", [o.enode for o in specs if o.name != s.name])
+            GethNode(Path(binary), root, s, chain_id, gas_limit, passphrase).set_static_nodes(
+                [o.enode for o in specs if o.name != s.name])
         manifest = {"engine": "geth-clique", "chain_id": chain_id, "period": period, "epoch": epoch,
                     "gas_limit": gas_limit, "nodes": [asdict(s) for s in specs]}
         tmp = root / (MANIFEST + ".tmp")
@@ -269,20 +270,22 @@ class Network:
             n.start_sealing()
 
     def connect(self, timeout: float = 120.0) -> None:
-        """Dial every running node from every other (``admin_addPeer``, which the static-nodes file
-        would also do in time) and wait until all are connected.
+        """Dial, from every running node, the running nodes in its static-nodes file
+        (``admin_addPeer``; geth would dial them in time anyway) and wait until all those links are up.
+        At creation every node lists every other; :func:`ledger.network.permissioning.reconcile`
+        narrows the lists to the admitted organisations' nodes.
 
         Raises:
             NetworkError: not all connected within ``timeout``.
         """
-        up = [n for n in self.nodes if n.running()]
-        for n in up:
-            for o in up:
-                if o is not n:
-                    n.rpc("admin_addPeer", o.spec.enode)
+        up = {n.spec.enode_id: n for n in self.nodes if n.running()}
+        wanted = {n.name: {e for e in n.static_nodes() if enode_id_of(e) in up} for n in up.values()}
+        for n in up.values():
+            for e in wanted[n.name]:
+                n.rpc("admin_addPeer", e)
         deadline = time.monotonic() + timeout
         while True:
-            missing = {n.name: sorted({o.spec.enode_id for o in up if o is not n} - _peer_ids(n)) for n in up}
+            missing = {n.name: sorted({enode_id_of(e) for e in wanted[n.name]} - n.peer_ids()) for n in up.values()}
             if not any(missing.values()):
                 return
             if time.monotonic() > deadline:
@@ -402,13 +405,6 @@ class Network:
                     pass
 
 
-def _peer_ids(node: GethNode) -> set[str]:
-    try:
-        return {p["enode"].split("//", 1)[1].split("@", 1)[0] for p in node.rpc("admin_peers")}
-    except NodeError:
-        return set()
-
-
 def _free_ports(count: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < count:
@@ -416,11 +412,3 @@ def _free_ports(count: int) -> list[int]:
         if p not in ports:
             ports.append(p)
     return ports
-
-
-def _write_static_nodes(path: Path, enodes: list[str]) -> None:
-    """The node's ``config.toml``: ``[Node.P2P] StaticNodes`` (written to a temporary file, then renamed)."""
-    body = "[Node.P2P]\nStaticNodes = [" + ", ".join(json.dumps(e) for e in enodes) + "]\n"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(body)
-    tmp.replace(path)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -77,6 +78,21 @@ def ipc_call(path: Path, method: str, *params: Any, timeout: float = 10.0) -> An
     if reply.get("error"):
         raise RpcError(f"{method}: {reply['error'].get('message', reply['error'])}")
     return reply.get("result")
+
+
+_ENODE = re.compile(r"^enode://([0-9a-f]{128})@")
+
+
+def enode_id_of(enode: str) -> str:
+    """The 128-hex-digit node id of an ``enode://`` URL.
+
+    Raises:
+        ValueError: not an enode URL.
+    """
+    m = _ENODE.match(enode)
+    if not m:
+        raise ValueError(f"not an enode URL: {enode!r}")
+    return m.group(1)
 
 
 @dataclass(frozen=True)
@@ -304,6 +320,29 @@ class GethNode:
     def sealing(self) -> bool:
         """``eth_mining``: whether the node is trying to seal."""
         return bool(self.rpc("eth_mining"))
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "config.toml"
+
+    def static_nodes(self) -> list[str]:
+        """The enodes in the node's static-nodes file (``config.toml`` ``[Node.P2P] StaticNodes``)."""
+        m = re.search(r"^StaticNodes = (\[.*\])$", self.config_path.read_text(), re.M) if self.config_path.exists() else None
+        return list(json.loads(m.group(1))) if m else []
+
+    def set_static_nodes(self, enodes: list[str]) -> None:
+        """Rewrite the static-nodes file (a temporary file, then renamed); read by geth at start."""
+        body = "[Node.P2P]\nStaticNodes = [" + ", ".join(json.dumps(e) for e in enodes) + "]\n"
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.write_text(body)
+        tmp.replace(self.config_path)
+
+    def peer_ids(self) -> set[str]:
+        """Node ids (128 hex digits) of the peers connected now; empty if the node does not answer."""
+        try:
+            return {enode_id_of(p["enode"]) for p in self.rpc("admin_peers")}
+        except NodeError:
+            return set()
 
     def rpc(self, method: str, *params: Any, timeout: float = 10.0) -> Any:
         """A JSON-RPC call over this node's IPC socket (every API, admin and clique included)."""
