@@ -100,7 +100,7 @@ def audit_index(
         with _bar() as bar:
             task = bar.add_task("index blocks", total=None)
             added = indexer.sync(progress=lambda done, total: bar.update(task, completed=done, total=total))
-    except IndexerError as exc:
+    except (IndexerError, ValueError) as exc:   # ValueError: no finality depth known (geth over HTTP: --confirmations)
         raise _fail(str(exc)) from None
     seconds = time.perf_counter() - t0
     for rw in indexer.rewinds:
@@ -168,7 +168,7 @@ def audit_verify(
                     progress=lambda done, total, task=task: bar.update(task, completed=done, total=total))]
             checked[name] = {"store": url, "signatures": signatures, "seconds": round(time.perf_counter() - t1, 3)}
             store.dispose()
-    except (VerifyError, ChainError) as exc:
+    except (VerifyError, ChainError, ValueError) as exc:   # ValueError: no finality depth known (--final-after)
         raise _fail(str(exc)) from None
     seconds = time.perf_counter() - t0
     if found:

@@ -8,6 +8,13 @@ Durability (DESIGN.md §3): every signed raw transaction is recorded in SQL *bef
 After a node restart, :meth:`ChainClient.recover` re-sends, in nonce order, every journalled
 transaction the node does not know — the same bytes, so it is idempotent.
 
+Finality (issue 11; ledger/chain/finality.py): a write is final when its block is K deep; the
+journal (ledger/chain/journal.py) tracks it pending → included → final
+(:meth:`ChainClient.refresh_finality`, :meth:`ChainClient.wait_final`), and a write a
+reorganisation dropped is re-sent as the same signed bytes. Several RPC URLs fail over in order
+(ledger/chain/rpc.py); the new node first gets the unfinished journal entries' bytes, and nonces
+keep coming from the journal, so nothing is ever re-signed.
+
 Retries that recover: a transaction signed while :data:`journal_tag` is set (the API sets it to a
 digest of the caller and the request's ``Idempotency-Key``) carries that tag in the journal, so a
 later request can find the transactions of a request that died (:meth:`ChainClient.tagged_transactions`)
