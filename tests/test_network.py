@@ -11,6 +11,7 @@ skip, and fail under CI=true (tests/conftest.py ``unavailable``).
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,7 +136,10 @@ def test_a_sealer_voted_out_seals_no_more_and_the_others_go_on(geth: Path, tmp_p
     try:
         net.wait_blocks(4)
         out = net.node("node-4").spec.sealer
-        signers = net.remove_sealer("node-4")
+        res = CliRunner().invoke(app, ["network", "remove-sealer", "node-4", "--data-dir", str(net.root)],
+                                 env={"COLUMNS": "200"})
+        assert res.exit_code == 0 and "voted out" in res.output, res.output
+        signers = net.signers()
         assert out not in signers and len(signers) == 3
         for i in range(4):
             assert out not in net.signers(i)
@@ -158,6 +162,9 @@ def test_vote_refuses_what_changes_nothing(net: Network) -> None:
         net.add_sealer("node-2")
     with pytest.raises(NetworkError, match="no node 'node-9'"):
         net.remove_sealer("node-9")
+    out = CliRunner().invoke(app, ["network", "add-sealer", "exchange", "--data-dir", str(net.root)],
+                             env={"COLUMNS": "200"})
+    assert out.exit_code == 1 and "is already a signer" in out.output
 
 
 # ------------------------------------------------------------------------------ genesis and bad input
@@ -263,3 +270,13 @@ def test_network_writes_keys_with_owner_only_modes(geth: Path, tmp_path: Path) -
     net = Network.open(root, geth)
     assert list(net.account_keys()) == ["regulator"] and len(net.account_keys()["regulator"]) == 32
     assert net.node(0).spec.sealer[2:].lower() not in genesis["alloc"]  # a sealer key has no balance
+
+
+def test_installer_reuses_the_cached_binary(geth: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert geth_binary(ROOT, build=False) == geth                       # found in the cache, nothing built
+    assert "Version: 1.13.15-stable" in subprocess.run([str(geth), "version"], capture_output=True, text=True).stdout
+    monkeypatch.setenv("CARBONLEDGER_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(GethUnavailable, match="is not in .*empty-cache/geth-1.13.15"):
+        geth_binary(ROOT, build=False)
+    with pytest.raises(GethUnavailable, match="installer .*scripts/geth.sh is missing"):
+        geth_binary(tmp_path)
