@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from eth_utils import to_checksum_address
 
+from ledger.chain.anvil import set_balances
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.deployment import Deployment
 from ledger.contracts.governance import Operation, govern, is_governed
@@ -62,7 +63,7 @@ def configure_oracles(client: ChainClient, dep: Any, regulator: str, keys: dict[
     names = sorted(keys, key=lambda n: int(n.rsplit("-", 1)[1]))
     accts = [client.add_account(keys[n]) for n in names]
     try:
-        client.fund_on_dev_chain(accts)
+        set_balances(client, accts)
     except Exception:  # noqa: BLE001 - not a dev chain: accounts are funded by their operators
         pass
     client.send([_admit_call(dep, regulator, n, a) for n, a in zip(names, accts)
@@ -205,7 +206,7 @@ def start_cluster(data_dir: Path, rpc_url: str, keys: dict[str, bytes], ports: d
 def configure_admission(client: ChainClient, dep: Any, regulator: str, name: str, account: str) -> None:
     """Admit ``name`` (oracle-i) as its own oracle-operator organisation (funded first on a dev chain)."""
     try:
-        client.fund_on_dev_chain([account])
+        set_balances(client, [account])
     except Exception:  # noqa: BLE001 - not a dev chain
         pass
     client.send([_admit_call(dep, regulator, name, account)])

@@ -33,7 +33,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from ledger.accounting.emissions import DAY_SECONDS, emissions_kg, gap_substitute_wh, kg_to_tonnes
 from ledger.chain.client import JournalEntry
+from ledger.chain.metrics import chain_section
 from ledger.contracts.anchored import AnchoredBatch
 from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
@@ -107,6 +108,7 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
     """
     t0 = time.perf_counter()
     dep, c, acc = system.dep, system.client, system.accounts
+    first_block, signed_since = int(c.rpc("eth_blockNumber"), 16), datetime.now(UTC)
     device = system.device
     ent = PARTICIPANTS["enterprise"]
     offset = ent["utc_offset"]
@@ -134,7 +136,7 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
     acks = Counter()
     nodes = system.oracle_nodes
     if len(minutes) >= PROCESS_THRESHOLD:   # large runs: one process per node, every core busy
-        workers = NodeProcesses(system.data_dir, [n.name for n in nodes], c.rpc_url)
+        workers = NodeProcesses(system.data_dir, [n.name for n in nodes], [system.oracle_urls(i) for i in range(len(nodes))])
         try:   # pipelined: the device signs the next chunk while the nodes check this one
             pending = False
             for lo in range(0, len(minutes), INGEST_CHUNK):
@@ -184,8 +186,12 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
     verification = monthly_cycle(months_between(start, end))
     timings["monthly_cycle"] = time.perf_counter() - t
 
-    # 7. the report
+    # 7. the report, once every write of the run is final (K blocks deep)
+    t = time.perf_counter()
+    c.wait_final()
+    timings["finality"] = time.perf_counter() - t
     report = _report(system, start, end, gaps, series, timings)
+    report["chain"] = chain_section(c, first_block, signed_since)
     report["transactions"] = c.tx_count      # this run, including set-up and deployment
     report["gas_used"] = c.gas_used
     totals_tx = _journal_totals(system)
@@ -269,7 +275,7 @@ def _device_batches(system: System) -> list[tuple[int, int, AnchoredBatch]]:
 def _journal_totals(system: System) -> tuple[int, int]:
     with Session(system.client.journal) as s:
         n, g = s.execute(select(func.count(), func.coalesce(func.sum(JournalEntry.gas_used), 0)).where(
-            JournalEntry.chain_id == system.client.chain_id, JournalEntry.status == "mined")).one()
+            JournalEntry.chain_id == system.client.chain_id, JournalEntry.receipt_status == 1)).one()
     return int(n), int(g)
 
 

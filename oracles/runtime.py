@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from ledger.chain.client import ChainClient
@@ -23,10 +24,11 @@ def make_oracle_node(dep: Deployment, data_dir: Path, name: str, key: bytes, sto
                     workers=workers)
 
 
-def open_oracle_node(data_dir: Path, name: str, rpc_url: str, store_url: str | None = None,
+def open_oracle_node(data_dir: Path, name: str, rpc_url: str | Sequence[str], store_url: str | None = None,
                      node_cls: type[OracleNode] = OracleNode,
                      workers: CheckWorkers | None = None) -> tuple[Deployment, OracleNode]:
-    """Open oracle node ``name`` of the deployment in ``data_dir`` against the chain at ``rpc_url``.
+    """Open oracle node ``name`` of the deployment in ``data_dir`` against the chain at ``rpc_url``
+    (or the first reachable of several URLs, :class:`ledger.chain.rpc.Endpoints`).
 
     Raises:
         FileNotFoundError: if the data directory has no deployment manifest or keys.

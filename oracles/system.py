@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.accounting.emissions import ef_to_scaled
-from ledger.chain.anvil import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary
-from ledger.chain.client import Call, ChainClient
+from ledger.chain.anvil import DEFAULT_CHAIN_ID, AnvilNode, anvil_binary, set_balances
+from ledger.chain.client import Call, ChainClient, ChainError
 from ledger.contracts.binding import FunctionCall
 from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
 from ledger.contracts.deploy import deploy_all, extend_manifest
@@ -31,6 +31,7 @@ from ledger.crypto import envelope as ev
 from ledger.crypto.keystore import Keystore, derive_encryption_key, passphrase_from_environment
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
+from ledger.network import Network, geth_binary
 from ledger.store.db import make_engine, sqlite_url
 from oracles.node import OracleNode
 from oracles.runtime import make_oracle_node
@@ -86,6 +87,9 @@ GRID_FACTOR_CITATION = ("环办气候函〔2023〕43号《关于做好2023—202
                         " (MEE, 2023-02-07): 2022年度全国电网平均排放因子 0.5703 tCO2/MWh")
 GRID_FACTOR_LABEL = "2022 national grid average applied to historical demo data (UCI 2006-2010)"
 GRID_FACTOR_YEARS = (2006, 2010)
+#: Gas money a network's funded key gives each empty demo account (100 ether; a demo month costs
+#: well under 1 ether of gas at the network's base fee).
+NETWORK_FUNDING_WEI = 100 * 10**18
 #: scrypt cost of the demo keystore (2^16 ≈ 0.12 s per key here; production default 2^17).
 DEMO_SCRYPT_N = 2**16
 
@@ -115,10 +119,20 @@ class System:
     """One data directory's running system (see module docstring)."""
 
     data_dir: Path
-    rpc_url: str | None = None
+    #: None: the embedded chain; else one JSON-RPC URL, or several of one network (fail-over in
+    #: that order; the oracle nodes start at different ones, :meth:`oracle_urls`).
+    rpc_url: str | list[str] | None = None
     port: int = 8545
     chain_id: int = DEFAULT_CHAIN_ID
     log: Any = print
+    #: IPC sockets of the network's nodes (``clique_getSigners`` for K and the report, from the
+    #: first that answers; geth serves the clique API over IPC only).
+    admin_ipc: list[str] | None = None
+    #: K (None: the engine's default, ledger.chain.finality).
+    final_after: int | None = None
+    #: A funded key of the network (genesis allocation) that pays the participants' gas money
+    #: (:data:`NETWORK_FUNDING_WEI` each, only to empty accounts); None on the embedded chain.
+    funder_key: bytes | None = None
     node: AnvilNode | None = field(default=None, init=False)
     client: ChainClient = field(init=False)
     dep: Deployment = field(init=False)
@@ -127,6 +141,26 @@ class System:
     oracle_nodes: list[OracleNode] = field(init=False)
     timings: dict[str, float] = field(default_factory=dict)
     resent: int = 0
+    #: The geth Clique network this system started (:meth:`on_network`); :meth:`stop` stops it.
+    network: Network | None = None
+
+    @classmethod
+    def on_network(cls, data_dir: Path, nodes: int, *, period: int = 1, final_after: int | None = None,
+                   log: Any = print) -> System:
+        """The system of ``data_dir`` on an ``nodes``-node geth Clique network in ``data_dir/geth``,
+        started (or reused: a restart resumes from the data directories) through
+        :class:`ledger.network.Network`. The client knows every node's RPC URL (node 1 first;
+        oracle node ``i`` reads through node ``i + 1`` first), reads the signers over IPC, and
+        the regulator organisation's genesis-funded account pays the participants' gas money.
+        Call :meth:`start` next.
+
+        Raises:
+            GethUnavailable: geth v1.13.15 is not installed and cannot be built.
+            NetworkError, NodeError: the network did not come up.
+        """
+        net = Network.up(data_dir / "geth", geth_binary(PROJECT_ROOT), nodes=nodes, period=period)
+        return cls(data_dir, rpc_url=net.rpc_urls, admin_ipc=[str(p) for p in net.ipc_paths], final_after=final_after,
+                   funder_key=net.account_keys()["regulator"], log=log, network=net)
 
     # ------------------------------------------------------------------ start
     def start(self) -> System:
@@ -135,8 +169,7 @@ class System:
         try:
             return self._start()
         except BaseException:
-            if self.node is not None:
-                self.node.stop()
+            self.stop()
             raise
 
     def _start(self) -> System:
@@ -148,21 +181,17 @@ class System:
             url = self.node.url
         else:
             url = self.rpc_url
+        urls = [url] if isinstance(url, str) else list(url)
         self.timings["node_start"] = time.perf_counter() - t
         t = time.perf_counter()
         artifacts = compile_contracts(PROJECT_ROOT, self.data_dir / "build")
         self.timings["compile"] = time.perf_counter() - t
-        self.client = ChainClient(url, make_engine(sqlite_url(self.data_dir / "journal.sqlite")),
-                                  error_abis=[a.abi for a in artifacts.values()])
+        self.client = ChainClient(urls, make_engine(sqlite_url(self.data_dir / "journal.sqlite")),
+                                  error_abis=[a.abi for a in artifacts.values()], final_after=self.final_after,
+                                  admin_ipc=self.admin_ipc)
         self.keys = _load_keys(self.data_dir)
         self.accounts = {name: self.client.add_account(k) for name, k in self.keys.items()}
-        # Gas money: the embedded chain always; an external node only where it is an Anvil dev
-        # chain and the account is empty (other nodes answer anvil_setBalance with an error,
-        # ignored: there the network operator funds accounts, or gas is free).
-        empty = [a for a, r in zip(self.accounts.values(), self.client.rpc_batch(
-            [("eth_getBalance", [a, "latest"]) for a in self.accounts.values()])) if int(r.get("result", "0x0"), 16) == 0]
-        if self.node is not None or empty:
-            self.client.fund_on_dev_chain(self.accounts.values() if self.node is not None else empty)
+        self._fund()
         self.resent = self.client.recover()
         if self.resent:
             self.log(f"re-sent {self.resent} journalled transactions the node did not know")
@@ -176,7 +205,7 @@ class System:
         else:
             reg = PARTICIPANTS["regulator"]
             manifest = deploy_all(self.client, artifacts, self.accounts["regulator"], org_id(reg["uscc"]),
-                                  uscc_bytes32(reg["uscc"]), rpc_url=url)
+                                  uscc_bytes32(reg["uscc"]), rpc_url=urls[0])
             save_manifest(manifest, manifest_path)
             self.dep = Deployment(self.client, manifest)
         self.register()
@@ -186,14 +215,51 @@ class System:
         self.oracle_nodes = [self._oracle_node(i) for i in range(len(ORACLES))]
         return self
 
+    def _fund(self) -> None:
+        """Gas money. The embedded chain: ``anvil_setBalance`` for every account. A network with a
+        :attr:`funder_key`: a value transfer to each empty account. Another external node: where it
+        is an Anvil dev chain, ``anvil_setBalance`` for the empty accounts (elsewhere the operators
+        fund accounts, or gas is free: the refusal is logged)."""
+        if self.node is not None:
+            set_balances(self.client, self.accounts.values())
+            return
+        empty = [a for a, r in zip(self.accounts.values(), self.client.rpc_batch(
+            [("eth_getBalance", [a, "latest"]) for a in self.accounts.values()])) if int(r.get("result", "0x0"), 16) == 0]
+        if not empty:
+            return
+        if self.funder_key is not None:
+            funder = self.client.add_account(self.funder_key)
+            self.client.send([Call(funder, a, b"", f"fund {a}", value=NETWORK_FUNDING_WEI) for a in empty])
+            return
+        try:
+            set_balances(self.client, empty)
+        except ChainError as exc:
+            self.log(f"accounts not funded ({exc}); the network's operators fund them, or gas is free")
+
+    def oracle_urls(self, i: int) -> list[str]:
+        """The RPC URLs oracle node ``i`` uses: every URL of the system, starting at the ``i``-th
+        (so that on a network each oracle node reads through a different node first)."""
+        urls = self.client.rpc_urls
+        j = i % len(urls)
+        return urls[j:] + urls[:j]
+
     def _oracle_node(self, i: int) -> OracleNode:
         name = ORACLES[i]
-        return make_oracle_node(self.dep, self.data_dir, name, self.keys[name])
+        dep = self.dep
+        urls = self.oracle_urls(i)
+        if urls != self.client.rpc_urls:
+            client = ChainClient(urls, make_engine(sqlite_url(self.data_dir / "oracles" / f"{name}-journal.sqlite")),
+                                 final_after=self.final_after, admin_ipc=self.admin_ipc)
+            dep = Deployment(client, self.dep.manifest)
+        return make_oracle_node(dep, self.data_dir, name, self.keys[name])
 
     def stop(self) -> None:
-        """Snapshot and stop the embedded node (if this system started one)."""
+        """Snapshot and stop the embedded node, or stop the network's nodes (SIGTERM; their data
+        directories stay), if this system started them."""
         if self.node is not None:
             self.node.stop()
+        if self.network is not None:
+            self.network.stop()
 
     # ------------------------------------------------------------------ registry
     @property

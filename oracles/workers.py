@@ -15,7 +15,7 @@ from ledger.meter_data.workers import CheckWorkers
 from oracles.runtime import open_oracle_node
 
 
-def _serve(data_dir: str, name: str, rpc_url: str, conn: Connection) -> None:
+def _serve(data_dir: str, name: str, rpc_url: str | list[str], conn: Connection) -> None:
     # This process is the node's own core already (one process per node, daemonic so it dies with
     # the main job); a daemonic process may not start the node's check workers, so it checks in place.
     _dep, node = open_oracle_node(Path(data_dir), name, rpc_url, workers=CheckWorkers(processes=0))
@@ -30,15 +30,21 @@ def _serve(data_dir: str, name: str, rpc_url: str, conn: Connection) -> None:
 
 
 class NodeProcesses:
-    """One process per oracle node; :meth:`ingest` sends a batch to all and returns their acks."""
+    """One process per oracle node; :meth:`ingest` sends a batch to all and returns their acks.
 
-    def __init__(self, data_dir: Path, names: Sequence[str], rpc_url: str) -> None:
+    ``rpc_url``: the chain's URL for every node, or one URL list per node (on a network each
+    oracle node reads through its own RPC node first, failing over to the others)."""
+
+    def __init__(self, data_dir: Path, names: Sequence[str], rpc_url: str | Sequence[list[str]]) -> None:
         ctx = mp.get_context("spawn")
         self.conns: list[Connection] = []
         self.procs: list[Any] = []
-        for name in names:
+        urls = [rpc_url] * len(names) if isinstance(rpc_url, str) else list(rpc_url)
+        if len(urls) != len(names):
+            raise ValueError(f"{len(names)} oracle nodes but {len(urls)} URL lists")
+        for name, url in zip(names, urls):
             parent, child = ctx.Pipe()
-            p = ctx.Process(target=_serve, args=(str(data_dir), name, rpc_url, child), daemon=True, name=f"oracle-node-{name}")
+            p = ctx.Process(target=_serve, args=(str(data_dir), name, url, child), daemon=True, name=f"oracle-node-{name}")
             p.start()
             self.conns.append(parent)
             self.procs.append(p)

@@ -65,7 +65,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.readings import parse_readings_fast, readings_out_json
-from ledger.chain.anvil import free_port
+from ledger.chain.anvil import free_port, revert_chain, snapshot_chain
 from ledger.chain.client import Call
 from ledger.crypto.primitives import (
     Eip712Domain,
@@ -424,7 +424,7 @@ def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | Non
                 acks = node.ingest(signed)
                 if any(a.status != "accepted" for a in acks):
                     raise RuntimeError(f"gas run: {node.name} refused readings: {Counter(a.reason for a in acks)}")
-            snap = client.rpc("evm_snapshot")
+            snap = snapshot_chain(client)
             try:
                 sub = Submitter(client, dep.anchor, s.accounts[ORACLES[0]], dep.quorum, domain_separator=dep.domain.separator)
                 before, txs = client.gas_used, client.tx_count
@@ -435,8 +435,7 @@ def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | Non
                     raise RuntimeError(f"gas run ({label}): periods not anchored: {Counter(bad)}")
                 count = sum(o.report.count for o in outcomes if o.report is not None)
             finally:
-                client.rpc("evm_revert", snap)
-                client.rewind()
+                revert_chain(client, snap)
             for node in nodes:
                 node.engine.dispose()
         out[label] = {"period_days": period_days, "anchors": anchors, "gas": gas, "gas_per_anchor": gas / anchors,

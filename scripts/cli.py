@@ -59,8 +59,12 @@ def _parse_day(s: str) -> date:
         raise typer.BadParameter(f"{s!r} is not a date YYYY-MM-DD") from None
 
 
-def _system(data_dir: Path, port: int, rpc_url: str | None) -> System:
-    return System(data_dir.resolve(), rpc_url=rpc_url, port=port, log=lambda m: console.print(f"[dim]{m}[/dim]"))
+def _system(data_dir: Path, port: int, rpc_url: str | None, network: int | None = None) -> System:
+    log = lambda m: console.print(f"[dim]{m}[/dim]")  # noqa: E731
+    if network is not None:
+        with console.status(f"starting (or reusing) the {network}-node geth Clique network…"):
+            return System.on_network(data_dir.resolve(), network, log=log)
+    return System(data_dir.resolve(), rpc_url=rpc_url, port=port, log=log)
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -83,6 +87,12 @@ def print_report(report: dict[str, Any]) -> None:
                   f"time {report['seconds']:.1f} s; {report['readings_per_second']:,.0f} readings/s overall, "
                   f"{report['ingest_readings_per_second']:,.0f} readings/s in sign+ingest")
     console.print(f"phases (s): {report['timings']}")
+    ch = report.get("chain")
+    if ch:
+        fin = ch["finality_s"] or {}
+        console.print(f"chain: {ch['engine']} ({ch['version']}), {ch['nodes']} sealing node(s), block period "
+                      f"{ch['block_period_s']} s, final after {ch['final_after_blocks']} block(s); {ch['blocks']:,} blocks, "
+                      f"{ch['tx_per_s']} tx/s, time to finality p50 {fin.get('p50')} s, p99 {fin.get('p99')} s")
 
 
 @app.command()
@@ -96,14 +106,21 @@ def demo(
     api_port: Annotated[int, typer.Option(help="Port of the API served after the report.")] = 8000,
     rpc_url: Annotated[str | None, typer.Option(help="Use this JSON-RPC node instead of the embedded chain.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the verifier's proof sample.")] = None,
+    network: Annotated[int | None, typer.Option(
+        min=1, max=16, help="Run on an N-node geth Clique network (started or reused in DATA_DIR/geth; "
+                            "default DATA_DIR: .carbonledger/network-N) instead of the embedded chain.")] = None,
 ) -> None:
     """The main job: real UCI meter data signed, anchored by 2 of 3 oracles, emissions computed
     on-chain per month, verified, confirmed; then serve the API until Ctrl-C."""
     s, e = _parse_day(start), _parse_day(end)
     if e <= s:
         raise typer.BadParameter("--end must be after --start")
+    if network is not None and rpc_url is not None:
+        raise typer.BadParameter("--network and --rpc-url exclude each other")
+    if network is not None and data_dir == DEFAULT_DIR:
+        data_dir = DEFAULT_DIR / f"network-{network}"
     t0 = time.perf_counter()
-    system = _system(data_dir, port, rpc_url)
+    system = _system(data_dir, port, rpc_url, network)
     try:
         with console.status("starting the chain, compiling and deploying…"):
             system.start()

@@ -86,7 +86,8 @@ def audit_index(
     data_dir: DataDir = DEFAULT_DIR,
     rpc_url: RpcUrl = None,
     db_url: DbUrl = None,
-    confirmations: Annotated[int, typer.Option(min=0, help="Index up to head minus this many blocks.")] = 0,
+    confirmations: Annotated[int | None, typer.Option(
+        min=0, help="Index up to head minus this many blocks (default: final blocks only, K - 1).")] = None,
     step: Annotated[int, typer.Option(min=1, help="Blocks per eth_getLogs.")] = 2000,
 ) -> None:
     """Index every event of the deployment's contracts into SQL, from the checkpoint on."""
@@ -99,7 +100,7 @@ def audit_index(
         with _bar() as bar:
             task = bar.add_task("index blocks", total=None)
             added = indexer.sync(progress=lambda done, total: bar.update(task, completed=done, total=total))
-    except IndexerError as exc:
+    except (IndexerError, ValueError) as exc:   # ValueError: no finality depth known (geth over HTTP: --confirmations)
         raise _fail(str(exc)) from None
     seconds = time.perf_counter() - t0
     for rw in indexer.rewinds:
@@ -135,6 +136,8 @@ def audit_verify(
     oracle_store: Annotated[list[str] | None, typer.Option(
         "--oracle-store", help="SQLAlchemy URL of an oracle store (repeatable; default: DATA_DIR/oracles/*.sqlite).")] = None,
     signatures: Annotated[bool, typer.Option("--signatures", help="Also check every reading's device signature (slower).")] = False,
+    final_after: Annotated[int | None, typer.Option(
+        min=1, help="Judge blocks this deep only (default: the chain's finality depth K).")] = None,
 ) -> None:
     """Re-check the indexed events and the oracle stores' readings against the chain (exit 1 on any discrepancy)."""
     data_dir = data_dir.resolve()
@@ -149,7 +152,8 @@ def audit_verify(
         with _bar() as bar:
             task = bar.add_task("chain_events vs chain", total=None)
             found += [("indexer", d) for d in verify_events(
-                dep, engine, progress=lambda done, total: bar.update(task, completed=done, total=total))]
+                dep, engine, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                final_after=final_after)]
         checked["indexer"] = {"db": str(engine.url), "events": n_events, "checkpoint_block": cp.last_block if cp else None,
                               "seconds": round(time.perf_counter() - t0, 3)}
         if cp is None and n_events == 0:
@@ -164,7 +168,7 @@ def audit_verify(
                     progress=lambda done, total, task=task: bar.update(task, completed=done, total=total))]
             checked[name] = {"store": url, "signatures": signatures, "seconds": round(time.perf_counter() - t1, 3)}
             store.dispose()
-    except (VerifyError, ChainError) as exc:
+    except (VerifyError, ChainError, ValueError) as exc:   # ValueError: no finality depth known (--final-after)
         raise _fail(str(exc)) from None
     seconds = time.perf_counter() - t0
     if found:

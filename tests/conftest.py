@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import pytest
 from hypothesis import HealthCheck, settings
 
-from ledger.chain.anvil import AnvilNode, anvil_binary, free_port  # noqa: F401 - tests import free_port from here
+from ledger.chain.anvil import AnvilNode, anvil_binary, free_port, set_balances  # noqa: F401 - tests import free_port from here
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import Artifact, compile_contracts
 from ledger.contracts.deploy import deploy_all
@@ -137,15 +137,23 @@ def world(anvil: AnvilNode, artifacts: dict[str, Artifact], tmp_path_factory: py
     return make_world(anvil.url, artifacts, tmp_path_factory.mktemp("journal") / "journal.sqlite")
 
 
-def make_world(rpc_url: str, artifacts: dict[str, Artifact], journal: Path) -> World:
+def make_world(rpc_url: str | list[str], artifacts: dict[str, Artifact], journal: Path, *, funder_key: bytes | None = None,
+               final_after: int | None = None, admin_ipc: list[str] | None = None) -> World:
     """Deploy the system on the node at ``rpc_url`` and admit the participants of :data:`USCC`
     (journal: SQLite file of the chain client). Used by ``world``, and by tests that need a node
-    of their own (e.g. ``anvil_reorg`` drops the node's ``evm_snapshot``s)."""
-    client = ChainClient(rpc_url, make_engine(sqlite_url(journal)), error_abis=[a.abi for a in artifacts.values()])
+    of their own (e.g. ``anvil_reorg`` drops the node's ``evm_snapshot``s). On a network
+    (tests/test_network_faults.py) ``funder_key`` (a genesis-funded account) pays the gas money
+    instead of ``anvil_setBalance``; ``final_after`` and ``admin_ipc`` go to the client."""
+    client = ChainClient(rpc_url, make_engine(sqlite_url(journal)), error_abis=[a.abi for a in artifacts.values()],
+                         final_after=final_after, admin_ipc=admin_ipc)
     names = [*USCC, "outsider", "device"]
     keys = {n: new_private_key() for n in names}
     acct = {n: client.add_account(k) for n, k in keys.items()}
-    client.fund_on_dev_chain(acct.values())
+    if funder_key is None:
+        set_balances(client, acct.values())
+    else:
+        funder = client.add_account(funder_key)
+        client.send([Call(funder, a, b"", f"fund {n}", value=10**20) for n, a in acct.items()])
     manifest = deploy_all(client, artifacts, acct["regulator"], org_id(USCC["regulator"]), uscc_bytes32(USCC["regulator"]))
     dep = Deployment(client, manifest)
     pr = dep.participants.functions

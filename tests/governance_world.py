@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+from ledger.chain.anvil import set_balances
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.deployment import Deployment
 from ledger.contracts.governance import Operation, establish_governance
@@ -29,7 +30,7 @@ def govern(w: World, artifacts: dict[str, Artifact], delay_s: int = DELAY_S) -> 
     for name in COUNCIL[1:]:
         keys[name] = new_private_key()
         acct[name] = w.client.add_account(keys[name])
-    w.client.fund_on_dev_chain([acct[n] for n in COUNCIL[1:]])
+    set_balances(w.client, [acct[n] for n in COUNCIL[1:]])
     manifest = establish_governance(w.client, artifacts, copy.deepcopy(w.dep.manifest), acct["regulator"],
                                     [acct[n] for n in COUNCIL], 2, delay_s)
     return dataclasses.replace(w, dep=Deployment(w.client, manifest), keys=keys, acct=acct)

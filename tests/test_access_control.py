@@ -31,6 +31,7 @@ import pytest
 
 from ledger.accounting.assets import ccer_id, cea_id
 from ledger.accounting.settlement import BUY, SELL, Order, SignedOrder, Trade, settlement_domain
+from ledger.chain.anvil import set_balances
 from ledger.chain.client import Call, ContractRevert
 from ledger.contracts._generated import Constitution, RegulatorCouncil
 from ledger.contracts.compiler import Artifact
@@ -409,7 +410,7 @@ def ctx(world: World, artifacts: dict[str, Artifact]) -> Iterator[Ctx]:
             if name not in w.acct:
                 w.keys[name] = new_private_key()
                 w.acct[name] = c.add_account(w.keys[name])
-        c.fund_on_dev_chain([w.acct["regulator2"], w.acct["issuer"], w.acct["constitution"]])
+        set_balances(c, [w.acct["regulator2"], w.acct["issuer"], w.acct["constitution"]])
         uscc2 = make_uscc("1", "1", "310000", "MB1C0002")
         w.tx(d.participants.functions.admit(org_id(uscc2), d.role("REGULATOR_ROLE"), uscc_bytes32(uscc2), 28800,
                                             w.acct["regulator2"], "second regulator"), "regulator")

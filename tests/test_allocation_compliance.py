@@ -27,6 +27,7 @@ from ledger.accounting.compliance import (
     pre_allocation_tonnes,
 )
 from ledger.accounting.emissions import fuel_co2_code, fuel_emissions_kg
+from ledger.chain.anvil import set_balances
 from ledger.chain.client import Call, ContractRevert
 from ledger.contracts._generated import Allocation, CarbonAssets, CCERRegistry, Compliance
 from ledger.contracts.deploy import deploy_compliance
@@ -93,7 +94,7 @@ def _deploy_ccer_registry(w: World, artifacts: dict[str, Any], assets_addr: str)
     if "ccer-registry" not in w.acct:
         key = new_private_key()
         w.keys["ccer-registry"], w.acct["ccer-registry"] = key, c.add_account(key)
-        c.fund_on_dev_chain([w.acct["ccer-registry"]])
+        set_balances(c, [w.acct["ccer-registry"]])
         uscc = make_uscc("9", "1", "110102", "MA08RG01")
         c.send([Call.of(w.dep.participants.functions.admit(org_id(uscc), w.dep.role("REGISTRY_ROLE"), uscc_bytes32(uscc),
                                                            28800, w.acct["ccer-registry"], "test CCER registry"), reg)])
@@ -820,7 +821,7 @@ def _admit_enterprises(s: SimpleNamespace, n: int) -> list[tuple[bytes, str]]:
         acct = s.c.add_account(new_private_key())
         out.append((org_id(uscc), acct))
         calls.append(Call.of(s.d.participants.functions.admit(org_id(uscc), role, uscc_bytes32(uscc), 28800, acct, f"batch {i}"), reg))
-    s.c.fund_on_dev_chain([a for _, a in out])
+    set_balances(s.c, [a for _, a in out])
     s.c.send(calls)
     return out
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ledger.accounting.assets import ccer_id, cea_id
 from ledger.accounting.settlement import Reason, Trade, matched_orders, settlement_domain
+from ledger.chain.anvil import set_balances
 from ledger.chain.client import Call, ContractRevert, TxResult
 from ledger.contracts.deploy import deploy_assets, deploy_market
 from ledger.contracts.deployment import BINDINGS
@@ -118,7 +119,7 @@ def market(world: World, artifacts: dict[str, Any]) -> Iterator[Market]:
     for name in [*NEW_ORGS, "issuer"]:
         keys[name] = new_private_key()
         acct[name] = client.add_account(keys[name])
-    client.fund_on_dev_chain([acct[n] for n in [*NEW_ORGS, "issuer"]])
+    set_balances(client, [acct[n] for n in [*NEW_ORGS, "issuer"]])
     dep, reg = world.dep, acct["regulator"]
     client.send([Call.of(dep.participants.functions.admit(org_id(u), dep.role(role), uscc_bytes32(u), 28800, acct[n], f"test {n}"), reg)
                  for n, (u, role) in NEW_ORGS.items()])

@@ -28,6 +28,9 @@ GOLDEN = Path(__file__).parent / "golden" / "demo_2007-01.json"
 MONTH_FIELDS = ("month", "readings_accepted", "readings_quarantined", "gaps", "imputed_by_source", "energy_wh",
                 "emissions_kgco2", "batches", "gap_days", "substitute_wh", "activity_wh", "emissions_with_substitute_kgco2",
                 "status")
+#: The deterministic fields of the report's chain section (engine and node count as the node says,
+#: K); version, timings, throughput and finality times may move.
+CHAIN_FIELDS = ("engine", "nodes", "final_after_blocks")
 
 
 def _comparable(report: dict[str, Any]) -> dict[str, Any]:
@@ -38,6 +41,7 @@ def _comparable(report: dict[str, Any]) -> dict[str, Any]:
         "acknowledgements": report["acknowledgements"],
         "months": [{k: m[k] for k in MONTH_FIELDS} for m in report["months"]],
         "totals": {k: report["totals"][k] for k in MONTH_FIELDS[1:-1]},
+        "chain": {k: report["chain"][k] for k in CHAIN_FIELDS},
     }
 
 
@@ -64,3 +68,4 @@ def test_main_job_for_january_2007_gives_the_golden_report(tmp_path: Path) -> No
     assert month["gap_days"] == 3 and month["substitute_wh"] > 0
     assert month["activity_wh"] == month["energy_wh"] + month["substitute_wh"]
     assert month["emissions_with_substitute_kgco2"] == emissions_kg(month["activity_wh"], 5703) >= month["emissions_kgco2"]
+    assert want["chain"] == {"engine": "anvil", "nodes": 1, "final_after_blocks": 1}

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ledger.chain.anvil import set_balances
 from ledger.chain.client import ContractRevert
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.deployment import Deployment
@@ -109,7 +110,7 @@ def test_deployer_keeps_no_power_after_the_hand_over(chain: World, artifacts: di
     members = []
     for _ in range(3):
         members.append(w.client.add_account(new_private_key()))
-    w.client.fund_on_dev_chain(members)
+    set_balances(w.client, members)
     deployer = w.acct["regulator"]
     manifest = establish_governance(w.client, artifacts, copy.deepcopy(w.dep.manifest), deployer, members, 2, DELAY_S)
     dep = Deployment(w.client, manifest)
@@ -147,7 +148,7 @@ def test_rotating_a_regulator_key(governed: World) -> None:
     neither approve nor act as a regulator afterwards; an act it helped schedule before stays valid."""
     w = governed
     old, new = w.acct["regulator"], w.client.add_account(new_private_key())
-    w.client.fund_on_dev_chain([new])
+    set_balances(w.client, [new])
     early = _pause(w, keccak256(b"early"))
     for m in ("regulator", "regulator-b"):                    # scheduled before the rotation
         w.client.send([w.dep.council.approve(*early.args(), sender=w.acct[m])])
@@ -170,7 +171,7 @@ def test_rotating_a_regulator_key(governed: World) -> None:
 def test_rotating_an_enterprise_key(chain: World) -> None:
     w = chain
     new = w.client.add_account(new_private_key())
-    w.client.fund_on_dev_chain([new])
+    set_balances(w.client, [new])
     w.tx(w.dep.anchor.functions.anchor(*_report(w, 0, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])), "oracle-1")
     declare_gap(w, 2007, 1, all_days_but([1]))   # one day anchored: the rest of January is a declared gap
     em = w.dep.emissions.functions
@@ -194,7 +195,7 @@ def test_rotating_an_oracle_key(governed: World) -> None:
     w = governed
     key = new_private_key()
     new = w.client.add_account(key)
-    w.client.fund_on_dev_chain([new])
+    set_balances(w.client, [new])
     n0 = w.call(w.dep.anchor.functions.batchCount())
     w.tx(w.dep.anchor.functions.anchor(*_report(w, 0, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])), "oracle-1")
     w.client.send([w.dep.participants.addAccount(org_id(USCC["oracle-1"]), new, sender=w.acct["regulator"])])

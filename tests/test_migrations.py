@@ -16,6 +16,7 @@ from alembic import command
 from sqlalchemy import Engine, MetaData, inspect, select, text
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from ledger.chain.anvil import set_balances
 from ledger.chain.client import Call, ChainClient, JournalBase, JournalEntry
 from ledger.crypto.primitives import Signer, new_private_key
 from ledger.meter_data.reading import Reading
@@ -189,8 +190,9 @@ def test_a_journal_made_by_create_all_keeps_its_transactions(db_url: str) -> Non
     make_engine(db_url, metadata=JournalBase)          # what ChainClient does when it opens the journal
     with Session(engine) as s:
         e = s.scalars(select(JournalEntry)).one()
-        assert (e.nonce, e.raw, e.label, e.status, e.idempotency_key) == (4, b"\x02raw", "old", "signed", None)
-    assert revision_of(engine, "journal") == heads("journal") == ("journal_0002",)
+        # journal_0003: a signed, unmined row is "pending"
+        assert (e.nonce, e.raw, e.label, e.status, e.idempotency_key) == (4, b"\x02raw", "old", "pending", None)
+    assert revision_of(engine, "journal") == heads("journal") == ("journal_0003",)
 
 
 def test_an_oracle_store_made_by_create_all_keeps_its_readings(db_url: str) -> None:
@@ -314,12 +316,12 @@ def test_the_chain_journal_on_postgresql_journals_and_recovers_transactions(chai
     client = ChainClient(chain.client.rpc_url, make_engine(fresh_pg_url))
     try:
         me = client.add_account(new_private_key())
-        client.fund_on_dev_chain([me])
+        set_balances(client, [me])
         snap = client.rpc("evm_snapshot")
         sent = client.send([Call(me, me, b"", "self-transfer")])[0]
         with Session(client.journal) as s:
             row = s.get(JournalEntry, sent.tx_hash)
-            assert row is not None and (row.status, row.block_number, row.nonce) == ("mined", sent.block_number, 0)
+            assert row is not None and (row.status, row.block_number, row.nonce, row.receipt_status) == ("final", sent.block_number, 0, 1)
         client.rpc("evm_revert", snap)                     # the node forgets it, as after a restart from a snapshot
         assert client.rpc("eth_getTransactionByHash", sent.tx_hash) is None
         assert client.recover() == 1                       # re-sent from the PostgreSQL journal

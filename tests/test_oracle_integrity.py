@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.chain.anvil import set_balances
 from ledger.chain.client import Call, ContractRevert
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
@@ -87,7 +88,7 @@ def _calibration_body(w: World) -> str:
     key = new_private_key()
     w.keys["calibration-x"] = key
     w.acct["calibration-x"] = w.client.add_account(key)
-    w.client.fund_on_dev_chain([w.acct["calibration-x"]])
+    set_balances(w.client, [w.acct["calibration-x"]])
     d = w.dep
     w.tx(d.participants.functions.admit(org_id(CAL_BODY_USCC), d.role("CALIBRATION_BODY_ROLE"), uscc_bytes32(CAL_BODY_USCC),
                                         28800, w.acct["calibration-x"], "test calibration body"), "regulator")

@@ -9,6 +9,9 @@ snapshot; whatever the node lost since then is re-sent from the chain client's j
 
 The native binary is started and signalled directly (not the npm wrapper, whose death
 leaves the node running).
+
+This module is also the embedded-node adapter: the development-node calls (``anvil_*``,
+``evm_*``: funding, time travel, snapshots) live here and nowhere else in the product path.
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from ledger.chain.client import ChainClient
+from ledger.chain.rpc import ChainError
 
 #: Where npm puts the native binary of ``@foundry-rs/anvil`` (package.json pins 1.5.1).
 ANVIL_RELATIVE = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
@@ -227,3 +234,45 @@ class AnvilNode:
 
     def __exit__(self, *exc: object) -> None:
         self.stop(snapshot=self.keep_snapshot)
+
+
+# ---------------------------------------------------------------------------------------------
+# Development-node calls. Only the embedded node answers these (Anvil's ``anvil_*`` and the
+# Hardhat-compatible ``evm_*`` methods); the product path never needs them on a network, where
+# the operators fund accounts (genesis allocation or transfers) and time is the wall clock.
+
+
+def set_balances(client: ChainClient, addresses: Iterable[str], wei: int = 10**24) -> None:
+    """Give accounts gas money with ``anvil_setBalance`` (embedded dev chain only).
+
+    Raises:
+        ChainError: the node refused (not an Anvil node).
+    """
+    out = client.rpc_batch([("anvil_setBalance", [a, hex(wei)]) for a in addresses])
+    bad = [r["error"] for r in out if "error" in r]
+    if bad:
+        raise ChainError(f"anvil_setBalance refused (not the embedded Anvil node?): {bad[0]}")
+
+
+def advance_time(client: ChainClient, seconds: int) -> None:
+    """Move the dev chain's clock forward by ``seconds`` and mine a block (``evm_increaseTime``,
+    ``evm_mine``; embedded dev chain only)."""
+    client.rpc("evm_increaseTime", seconds)
+    client.rpc("evm_mine")
+
+
+def snapshot_chain(client: ChainClient) -> str:
+    """Take an ``evm_snapshot`` of the dev chain; returns its id for :func:`revert_chain`."""
+    return str(client.rpc("evm_snapshot"))
+
+
+def revert_chain(client: ChainClient, snapshot_id: str) -> None:
+    """Return the dev chain to ``snapshot_id`` (``evm_revert``) and forget, in the client's journal,
+    the transactions the chain no longer has (:meth:`ChainClient.rewind`).
+
+    Raises:
+        ChainError: the snapshot does not exist any more.
+    """
+    if client.rpc("evm_revert", snapshot_id) is not True:
+        raise ChainError(f"evm_revert: no snapshot {snapshot_id}")
+    client.rewind()

@@ -8,6 +8,13 @@ Durability (DESIGN.md §3): every signed raw transaction is recorded in SQL *bef
 After a node restart, :meth:`ChainClient.recover` re-sends, in nonce order, every journalled
 transaction the node does not know — the same bytes, so it is idempotent.
 
+Finality (issue 11; ledger/chain/finality.py): a write is final when its block is K deep; the
+journal (ledger/chain/journal.py) tracks it pending → included → final
+(:meth:`ChainClient.refresh_finality`, :meth:`ChainClient.wait_final`), and a write a
+reorganisation dropped is re-sent as the same signed bytes. Several RPC URLs fail over in order
+(ledger/chain/rpc.py); the new node first gets the unfinished journal entries' bytes, and nonces
+keep coming from the journal, so nothing is ever re-signed.
+
 Retries that recover: a transaction signed while :data:`journal_tag` is set (the API sets it to a
 digest of the caller and the request's ``Idempotency-Key``) carries that tag in the journal, so a
 later request can find the transactions of a request that died (:meth:`ChainClient.tagged_transactions`)
@@ -31,68 +38,32 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-import httpx
-import requests
 import rlp
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
-from sqlalchemy import BigInteger, Engine, Integer, LargeBinary, String, UniqueConstraint, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 from web3 import Web3
-from web3.exceptions import ProviderConnectionError, TimeExhausted
 
 from ledger.chain.abi import abi_type, selector
+from ledger.chain.finality import Engine as NodeEngine
+from ledger.chain.finality import check_final_after, identify, is_final
+from ledger.chain.journal import FINAL, INCLUDED, PENDING, JournalBase, JournalEntry
+from ledger.chain.rpc import TRANSPORT_ERRORS, ChainError, ChainUnavailable, Endpoints, ipc_call
 from ledger.crypto.primitives import keccak256
 from ledger.store.migrate import upgrade
 
-
-class JournalBase(DeclarativeBase):
-    """Declarative base of the chain client's journal store."""
-
-
-class JournalEntry(JournalBase):
-    """One signed raw transaction, written before it is sent (write-ahead journal)."""
-
-    __tablename__ = "tx_journal"
-    __table_args__ = (UniqueConstraint("chain_id", "sender", "nonce", name="uq_journal_sender_nonce"),)
-
-    tx_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
-    chain_id: Mapped[int] = mapped_column(BigInteger)
-    sender: Mapped[str] = mapped_column(String(42), index=True)
-    nonce: Mapped[int] = mapped_column(BigInteger)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
-    label: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # signed | mined | reverted
-    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    gas_used: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[str] = mapped_column(String(32))
-    # :data:`journal_tag` when it was signed: which request (idempotency key) it belongs to
-    idempotency_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+__all__ = ["TRANSPORT_ERRORS", "Call", "ChainClient", "ChainError", "ChainUnavailable", "ContractRevert", "FastCall",
+           "FinalityState", "JournalBase", "JournalEntry", "SendOutcome", "TxResult", "decode_raw_transaction",
+           "journal_tag", "revert_text"]
 
 
 #: The tag journalled with every transaction signed in this context (None: untagged). The API sets
 #: it per request to SHA-256 hex of (caller, ``Idempotency-Key``) — at most 64 characters.
 journal_tag: ContextVar[str | None] = ContextVar("journal_tag", default=None)
-
-
-class ChainError(RuntimeError):
-    """The node refused or failed a JSON-RPC request."""
-
-
-class ChainUnavailable(ChainError):
-    """The node could not be reached or did not answer: connection refused or reset, a timeout, or
-    a response that is not JSON-RPC. Whatever was journalled before stays journalled (retry or
-    :meth:`ChainClient.recover` / :meth:`ChainClient.finish` once the node is back)."""
-
-
-#: Transport failures of the HTTP clients under the chain client (httpx here, requests under
-#: web3's HTTPProvider), mapped to :class:`ChainUnavailable`.
-TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.TransportError, requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-    ProviderConnectionError, TimeExhausted, ConnectionError, TimeoutError)
 
 
 T = TypeVar("T")
@@ -127,13 +98,15 @@ class ContractRevert(ChainError):
 
 @dataclass(frozen=True)
 class Call:
-    """One transaction to send: ``to`` None creates a contract. ``gas`` None means estimate."""
+    """One transaction to send: ``to`` None creates a contract. ``gas`` None means estimate.
+    ``value`` in wei (0: no ether moves; a network's operators fund accounts with it)."""
 
     sender: str
     to: str | None
     data: bytes
     label: str
     gas: int | None = None
+    value: int = 0
 
     @classmethod
     def of(cls, fn: BoundFunction[Any], sender: str, label: str | None = None, gas: int | None = None) -> Call:
@@ -185,6 +158,19 @@ def revert_text(e: ContractRevert) -> str:
     return f"contract refused: {e.error}({args})"
 
 
+@dataclass(frozen=True)
+class FinalityState:
+    """One pass of :meth:`ChainClient.refresh_finality`: the head, K, how many unfinished journal
+    entries were pending, included or became final in it, and the hashes re-sent."""
+
+    head: int
+    final_after: int
+    pending: int
+    included: int
+    final: int
+    resent: list[str]
+
+
 @dataclass
 class TxResult:
     """Outcome of a mined transaction (the JSON-RPC receipt kept for event decoding)."""
@@ -204,21 +190,39 @@ wallet default; our own choice, not a network rule)."""
 
 
 class ChainClient:
-    """Owns the JSON-RPC endpoint, the signing keys, nonces and the journal.
+    """Owns the JSON-RPC endpoints, the signing keys, nonces and the journal.
 
     Args:
-        rpc_url: JSON-RPC URL of any EVM node.
+        rpc_url: JSON-RPC URL of any EVM node, or several URLs of nodes of one network: the
+            client uses the first and fails over to the next when a node cannot be reached
+            (:class:`ledger.chain.rpc.Endpoints`); after a fail-over it re-sends the same signed
+            bytes of every unfinished journal entry to the new node and keeps taking nonces from
+            the journal (never re-signs).
         journal: SQLAlchemy engine of the journal store (migrated to head: ledger.store.migrate.upgrade).
         error_abis: ABIs whose custom errors should be decoded in reverts.
         gas_price: legacy gas price in wei; None prices each send from the latest block's base
             fee (see :meth:`suggest_gas_price`). Permissioned networks with free gas use 0.
+        final_after: K, the depth at which a write is final (``head - block + 1 >= K``); None:
+            the engine's default (:attr:`ledger.chain.finality.Engine.default_final_after`:
+            ⌊N/2⌋ + 1 on Clique, read from ``clique_getSigners`` each time it is asked, so it
+            follows signer votes; 1 on Anvil).
+        admin_ipc: IPC socket of a node (geth serves ``clique_*`` only there), or several (the
+            first that answers is asked); None: ask the HTTP endpoint (Anvil answers without it).
+
+    Raises:
+        ValueError: no URL, a URL that is not HTTP(S), or ``final_after`` < 1.
+        ChainUnavailable: no node answers ``eth_chainId``.
     """
 
-    def __init__(self, rpc_url: str, journal: Engine, *, error_abis: Iterable[list[dict[str, Any]]] = (),
-                 gas_price: int | None = None, timeout: float = 120.0) -> None:
-        self.rpc_url = rpc_url
-        self.http = httpx.Client(timeout=timeout)
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    def __init__(self, rpc_url: str | Sequence[str], journal: Engine, *, error_abis: Iterable[list[dict[str, Any]]] = (),
+                 gas_price: int | None = None, timeout: float = 120.0, final_after: int | None = None,
+                 admin_ipc: str | Sequence[str] | None = None) -> None:
+        self.endpoints = Endpoints(rpc_url, timeout, on_failover=self._after_failover)
+        self._final_after = None if final_after is None else check_final_after(final_after)
+        self.admin_ipc = [admin_ipc] if isinstance(admin_ipc, str) else list(admin_ipc or [])
+        self._anvil: bool | None = None
+        # web3 only encodes constructor calls here (deploy); every request goes through the endpoints
+        self.w3 = Web3(Web3.HTTPProvider(self.endpoints.urls[0], request_kwargs={"timeout": timeout}))
         self.journal = journal
         upgrade(journal, "journal")
         self._ids = itertools.count(1)
@@ -233,18 +237,35 @@ class ChainClient:
             self.register_errors(abi)
         self.tx_count = 0
         self.gas_used = 0
+        #: Transactions re-sent after a reorganisation dropped them (hashes, in order).
+        self.resent_after_reorg: list[str] = []
         #: Observer of the write path, called as ``send_hook(stage, tx_hashes)`` with stage
         #: ``"journalled"`` (in the journal, not yet sent) and ``"sent"`` (the node accepted them)
         #: by :meth:`send` and :meth:`send_raw`. None (the default) in production; tests use it to
         #: stop a process at a known point (api.idempotency.TEST_HOOK_ENV).
         self.send_hook: Callable[[str, list[str]], None] | None = None
 
+    @property
+    def rpc_url(self) -> str:
+        """The JSON-RPC URL in use now."""
+        return self.endpoints.current
+
+    @property
+    def rpc_urls(self) -> list[str]:
+        """Every JSON-RPC URL of the client, in fail-over order."""
+        return list(self.endpoints.urls)
+
+    @property
+    def http(self) -> Any:
+        """The HTTP connection pool of the endpoints (``close()`` it when done)."""
+        return self.endpoints.http
+
     # ----------------------------------------------------------------- JSON-RPC
     def rpc(self, method: str, *params: Any) -> Any:
-        """One JSON-RPC request.
+        """One JSON-RPC request (failing over to the next URL if the node cannot be reached).
 
         Raises:
-            ChainUnavailable: the node cannot be reached or does not answer JSON-RPC.
+            ChainUnavailable: no node can be reached or answers JSON-RPC.
             ChainError: on an error response.
         """
         body = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}, method)
@@ -258,7 +279,7 @@ class ChainClient:
         """A JSON-RPC batch; returns the raw response objects in request order.
 
         Raises:
-            ChainUnavailable: the node cannot be reached or does not answer JSON-RPC.
+            ChainUnavailable: no node can be reached or answers JSON-RPC.
             ChainError: the node refused the batch as a whole.
         """
         if not requests:
@@ -275,13 +296,149 @@ class ChainClient:
         return out
 
     def _post(self, payload: Any, what: str) -> Any:
-        """POST a JSON-RPC payload; transport failures and non-JSON answers become :class:`ChainUnavailable`."""
-        try:
-            return self.http.post(self.rpc_url, json=payload).json()
-        except TRANSPORT_ERRORS as exc:
-            raise ChainUnavailable(f"{what}: chain node at {self.rpc_url} unreachable: {type(exc).__name__}: {exc}") from exc
-        except ValueError as exc:          # JSONDecodeError: a proxy's error page, a half-closed socket
-            raise ChainUnavailable(f"{what}: chain node at {self.rpc_url} did not answer JSON-RPC: {exc}") from exc
+        """POST a JSON-RPC payload (with fail-over); transport failures and non-JSON answers of
+        every URL become :class:`ChainUnavailable`."""
+        return self.endpoints.post(payload, what)
+
+    def _after_failover(self, url: str) -> None:
+        """The node at ``url`` takes over: hand it the same signed bytes of every unfinished journal
+        entry (pending or included, in sender and nonce order) it does not know, so that the
+        nonces the journal gave out stay contiguous there. Nothing is re-signed."""
+        if not hasattr(self, "chain_id"):
+            return                   # still connecting: nothing journalled for this chain yet
+        with Session(self.journal) as s:
+            rows = [(e.tx_hash, e.raw) for e in s.scalars(
+                select(JournalEntry).where(JournalEntry.chain_id == self.chain_id, JournalEntry.status != FINAL)
+                .order_by(JournalEntry.sender, JournalEntry.nonce))]
+        if not rows:
+            return
+        known = self._batch_to(url, [("eth_getTransactionByHash", [h]) for h, _ in rows])
+        missing = [raw for (_, raw), k in zip(rows, known) if not k.get("result")]
+        if missing:
+            self._batch_to(url, [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in missing])
+
+    def _batch_to(self, url: str, requests: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+        """A JSON-RPC batch to one URL, no fail-over (500 a request)."""
+        out: list[dict[str, Any]] = []
+        for lo in range(0, len(requests), 500):
+            part = requests[lo:lo + 500]
+            ids = [next(self._ids) for _ in part]
+            resp = self.endpoints.post_to(url, [{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                                                for i, (m, p) in zip(ids, part)], f"batch of {len(part)}")
+            if isinstance(resp, dict):
+                raise ChainError(f"batch refused: {resp.get('error')}")
+            by_id = {r["id"]: r for r in resp}
+            out.extend(by_id[i] for i in ids)
+        return out
+
+    # ----------------------------------------------------------------- engine and finality
+    def engine(self) -> NodeEngine:
+        """What the node in use runs: ``web3_clientVersion`` and, where served, ``clique_getSigners``
+        (over :attr:`admin_ipc` if set, else over HTTP)."""
+        version = str(self.rpc("web3_clientVersion"))
+        signers: list[str] | None = None
+        if not version.lower().startswith("anvil"):
+            signers = self._clique_signers()
+        return identify(version, signers)
+
+    def _clique_signers(self) -> list[str] | None:
+        """``clique_getSigners`` from the first IPC socket that answers (or over HTTP without
+        any); None where the node does not serve the clique API.
+
+        Raises:
+            ChainUnavailable: no IPC socket answers.
+        """
+        if not self.admin_ipc:
+            try:
+                return list(self.rpc("clique_getSigners"))
+            except ChainUnavailable:
+                raise
+            except ChainError:
+                return None         # the node does not serve the clique API over HTTP
+        errors = []
+        for path in self.admin_ipc:
+            try:
+                return list(ipc_call(path, "clique_getSigners"))
+            except ChainUnavailable as exc:
+                errors.append(str(exc))
+            except ChainError:
+                return None
+        raise ChainUnavailable("; ".join(errors))
+
+    def _is_anvil(self) -> bool:
+        """Whether the network is the embedded Anvil node (K = 1 there; asked once)."""
+        if self._anvil is None:
+            self._anvil = str(self.rpc("web3_clientVersion")).lower().startswith("anvil")
+        return self._anvil
+
+    @property
+    def final_after(self) -> int:
+        """K: a write is final when its block is K deep (configured, or the engine's default).
+
+        Raises:
+            ValueError: not configured and the engine has no default (e.g. geth whose clique API
+                is only on IPC and no ``admin_ipc`` was given).
+        """
+        if self._final_after is not None:
+            return self._final_after
+        if self._is_anvil():
+            return 1
+        return self.engine().default_final_after
+
+    def refresh_finality(self) -> FinalityState:
+        """Move journal entries along pending → included → final, and re-send what a reorg dropped.
+
+        Every entry that is not final is looked up (batched ``eth_getTransactionReceipt``): with a
+        receipt it is included in that block (the block number is updated: a reorganisation may
+        have moved it), and final once ``head - block + 1 >= K``; without one, an entry the node
+        does not know at all (``eth_getTransactionByHash`` null: dropped by a reorganisation, or
+        never reached a node that died) is re-sent — the same signed bytes, so the same nonce and
+        hash — and is pending again.
+
+        Returns:
+            the counts after the pass and the hashes re-sent.
+
+        Raises:
+            ChainUnavailable: no node answers.
+        """
+        k = self.final_after
+        with self._lock, Session(self.journal) as s, s.begin():
+            rows = list(s.scalars(select(JournalEntry).where(JournalEntry.chain_id == self.chain_id, JournalEntry.status != FINAL)
+                                  .order_by(JournalEntry.sender, JournalEntry.nonce)))
+            head = int(self.rpc("eth_blockNumber"), 16)
+            receipts = self.rpc_batch([("eth_getTransactionReceipt", [e.tx_hash]) for e in rows])
+            lost = [e for e, r in zip(rows, receipts) if not r.get("result")]
+            known = self.rpc_batch([("eth_getTransactionByHash", [e.tx_hash]) for e in lost])
+            resend = [e for e, kn in zip(lost, known) if not kn.get("result")]
+            for e, r in zip(rows, receipts):
+                rc = r.get("result")
+                if rc:
+                    e.block_number, e.gas_used = int(rc["blockNumber"], 16), int(rc["gasUsed"], 16)
+                    e.receipt_status = int(rc["status"], 16)
+                    e.status = FINAL if is_final(e.block_number, head, k) else INCLUDED
+                else:
+                    e.status, e.block_number = PENDING, None
+            if resend:
+                self.rpc_batch([("eth_sendRawTransaction", ["0x" + e.raw.hex()]) for e in resend])
+                self.resent_after_reorg += [e.tx_hash for e in resend]
+            counts = {st: sum(1 for e in rows if e.status == st) for st in (PENDING, INCLUDED, FINAL)}
+            resent = [e.tx_hash for e in resend]
+        return FinalityState(head, k, counts[PENDING], counts[INCLUDED], counts[FINAL], resent)
+
+    def wait_final(self, timeout: float = 300.0, poll: float = 0.25) -> FinalityState:
+        """Refresh finality until no journal entry is pending or included (every write final).
+
+        Raises:
+            ChainError: something is still not final after ``timeout`` s (the last state is in the message).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.refresh_finality()
+            if st.pending == 0 and st.included == 0:
+                return st
+            if time.monotonic() > deadline:
+                raise ChainError(f"not final after {timeout} s: {st}")
+            time.sleep(poll)
 
     # ----------------------------------------------------------------- accounts
     def add_account(self, private_key: bytes | str) -> str:
@@ -289,14 +446,6 @@ class ChainClient:
         acct: LocalAccount = Account.from_key(private_key)
         self._accounts[acct.address] = acct
         return acct.address
-
-    def has_account(self, address: str) -> bool:
-        """Whether this client holds the signing key of ``address``."""
-        return to_checksum_address(address) in self._accounts
-
-    def fund_on_dev_chain(self, addresses: Iterable[str], wei: int = 10**24) -> None:
-        """Give accounts gas money with ``anvil_setBalance`` (embedded dev chain only)."""
-        self.rpc_batch([("anvil_setBalance", [a, hex(wei)]) for a in addresses])
 
     # ----------------------------------------------------------------- errors
     def register_errors(self, abi: list[dict[str, Any]]) -> None:
@@ -392,6 +541,8 @@ class ChainClient:
             tx: dict[str, Any] = {"from": c.sender, "data": "0x" + c.data.hex()}
             if c.to:
                 tx["to"] = c.to
+            if c.value:
+                tx["value"] = hex(c.value)
             reqs.append(("eth_estimateGas", [tx]))
         gases = []
         for c, resp in zip(calls, self.rpc_batch(reqs)):
@@ -519,14 +670,14 @@ class ChainClient:
         now = datetime.now(UTC).isoformat()
         for c, g in group:
             tx: dict[str, Any] = {"nonce": self._next_nonce(c.sender), "gas": g, "gasPrice": price,
-                                  "chainId": self.chain_id, "data": c.data, "value": 0}
+                                  "chainId": self.chain_id, "data": c.data, "value": c.value}
             if c.to:
                 tx["to"] = c.to
             st = self._accounts[c.sender].sign_transaction(tx)
             signed.append((c, tx["nonce"], "0x" + st.hash.hex().removeprefix("0x"), bytes(st.raw_transaction)))
         with Session(self.journal) as s, s.begin():
             s.add_all(JournalEntry(tx_hash=h, chain_id=self.chain_id, sender=c.sender, nonce=n, raw=raw,
-                                   label=c.label[:200], status="signed", created_at=now, idempotency_key=journal_tag.get())
+                                   label=c.label[:200], status=PENDING, created_at=now, idempotency_key=journal_tag.get())
                       for c, n, h, raw in signed)
         self._notify("journalled", [h for _, _, h, _ in signed])
         return signed
@@ -553,14 +704,14 @@ class ChainClient:
             with Session(self.journal) as s, s.begin():
                 if s.get(JournalEntry, h) is None:
                     s.add(JournalEntry(tx_hash=h, chain_id=self.chain_id, sender=tx.sender, nonce=tx.nonce, raw=raw,
-                                       label=label[:200], status="signed", created_at=datetime.now(UTC).isoformat(),
+                                       label=label[:200], status=PENDING, created_at=datetime.now(UTC).isoformat(),
                                        idempotency_key=journal_tag.get()))
             self._notify("journalled", [h])
             sent = self.rpc_batch([("eth_sendRawTransaction", ["0x" + raw.hex()])])[0]
             if "error" in sent and "already" not in str(sent["error"]).lower():
                 with Session(self.journal) as s, s.begin():
                     e = s.get(JournalEntry, h)
-                    if e is not None and e.status == "signed":
+                    if e is not None and e.status == PENDING:
                         s.delete(e)
                 raise ChainError(f"{label}: node refused the signed transaction: {sent['error']}")
             self._nonces.pop(tx.sender, None)
@@ -600,6 +751,7 @@ class ChainClient:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
         results = []
+        final_at_once = self._final_after == 1 or (self._final_after is None and self._is_anvil())
         with Session(self.journal) as s, s.begin():
             for i, h in enumerate(hashes):
                 rc = got[i]
@@ -607,11 +759,13 @@ class ChainClient:
                              rc.get("contractAddress") and to_checksum_address(rc["contractAddress"]), rc)
                 results.append(r)
                 e = s.get(JournalEntry, h)
-                if e is not None and e.status == "signed":
+                if e is not None and e.status == PENDING:
                     self.tx_count += 1
                     self.gas_used += r.gas_used
                 if e is not None:
-                    e.status, e.block_number, e.gas_used = ("mined" if r.status == 1 else "reverted"), r.block_number, r.gas_used
+                    if e.status != FINAL:
+                        e.status = FINAL if final_at_once else INCLUDED
+                    e.block_number, e.gas_used, e.receipt_status = r.block_number, r.gas_used, r.status
         return results
 
     def transact(self, fn: BoundFunction[Any], sender: str, label: str | None = None) -> TxResult:

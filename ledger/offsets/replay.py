@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ledger.accounting.assets import ccer_id
-from ledger.chain.anvil import AnvilNode, anvil_binary, free_port
+from ledger.chain.anvil import AnvilNode, anvil_binary, free_port, set_balances
 from ledger.chain.client import Call, ChainClient, FastCall, TxResult
 from ledger.contracts._generated.ccer_registry import BatchIssued
 from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
@@ -139,7 +139,7 @@ def deploy_replay_ledger(client: ChainClient, artifacts: dict[str, Artifact],
     """
     names = ["registry", *registries] + ([] if dep else ["regulator"])
     acct = {n: client.add_account(new_private_key()) for n in names}
-    client.fund_on_dev_chain(acct.values())
+    set_balances(client, acct.values())
     if dep is None:
         reg = acct["regulator"]
         manifest = deploy_all(client, artifacts, reg, org_id(REPLAY_USCC["regulator"]),

@@ -445,8 +445,10 @@ class Indexer:
         deployment: the deployment (its client reaches the chain; its manifest gives the
             contracts, ABIs and ``deployment_block``).
         engine: the indexer database (tables created if absent).
-        confirmations: blocks below the head that are indexed (0: up to the head; a node
-            whose chain may reorganise wants its finality depth here).
+        confirmations: blocks below the head that are not indexed yet; None (the default):
+            follow final blocks only, ``K - 1`` with K the client's finality depth
+            (:attr:`ledger.chain.client.ChainClient.final_after`: 1 on the embedded node, so up to
+            the head; ⌊N/2⌋ + 1 on a Clique network). 0 indexes up to the head whatever K is.
         step: blocks per ``eth_getLogs`` (≥ 1).
 
     Raises:
@@ -454,8 +456,10 @@ class Indexer:
         IndexerError: the database already indexes another deployment.
     """
 
-    def __init__(self, deployment: Deployment, engine: Engine, confirmations: int = 0,
+    def __init__(self, deployment: Deployment, engine: Engine, confirmations: int | None = None,
                  step: int = DEFAULT_STEP) -> None:
+        if confirmations is None:
+            confirmations = deployment.client.final_after - 1
         if confirmations < 0:
             raise ValueError(f"confirmations must be >= 0, got {confirmations}")
         if step < 1:
@@ -483,7 +487,8 @@ class Indexer:
 
     # ------------------------------------------------------------------ sync
     def sync(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Index every event up to ``head - confirmations``; returns the number of events added.
+        """Index every event up to ``head - confirmations`` (by default the newest final block);
+        returns the number of events added.
 
         Starts at checkpoint + 1 (or the manifest's ``deployment_block``), after checking that
         the chain still holds the checkpoint's block (else walks back, see :meth:`check_fork`);

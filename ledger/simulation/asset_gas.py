@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger.accounting.assets import cea_id
 from ledger.accounting.settlement import Trade, matched_orders, settlement_domain
-from ledger.chain.anvil import AnvilNode, anvil_binary, free_port
+from ledger.chain.anvil import AnvilNode, anvil_binary, free_port, set_balances
 from ledger.chain.client import Call, ChainClient
 from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
 from ledger.contracts.deploy import deploy_all
@@ -56,7 +56,7 @@ def _measure(node: AnvilNode, artifacts: dict[str, Artifact], tmp: Path) -> dict
     client = ChainClient(node.url, make_engine(sqlite_url(tmp / "journal.sqlite")), error_abis=[a.abi for a in artifacts.values()])
     keys = {n: new_private_key() for n in ["regulator", "issuer", *ORGS]}
     acct = {n: client.add_account(k) for n, k in keys.items()}
-    client.fund_on_dev_chain(acct.values())
+    set_balances(client, acct.values())
     reg = acct["regulator"]
     dep = Deployment(client, deploy_all(client, artifacts, reg, org_id(REGULATOR_USCC), uscc_bytes32(REGULATOR_USCC)))
     client.send([Call.of(dep.participants.functions.admit(org_id(u), dep.role(r), uscc_bytes32(u), 28800, acct[n], n), reg)

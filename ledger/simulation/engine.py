@@ -48,7 +48,7 @@ from ledger.accounting.compliance import BENCHMARKS_2019_2020, CITATION_FIELDS, 
 from ledger.accounting.emissions import fuel_co2_code
 from ledger.accounting.settlement import Trade as SettlementTrade
 from ledger.accounting.settlement import matched_orders, settlement_domain
-from ledger.chain.anvil import AnvilNode, anvil_binary
+from ledger.chain.anvil import AnvilNode, advance_time, anvil_binary, set_balances
 from ledger.chain.client import Call, ChainClient, FastCall, TxResult
 from ledger.contracts.compiler import REPO_ROOT, compile_contracts
 from ledger.contracts.deploy import deploy_all
@@ -290,7 +290,7 @@ def _run_on_chain(cfg: SimulationConfig, rpc_url: str, tmp: Path, phases: _Phase
     names = ["regulator", "verifier", "exchange", "bank"]
     acct = {n: client.add_account(_key(cfg.seed, n)) for n in names}
     ent = {u.key: client.add_account(_key(cfg.seed, "unit " + u.key)) for u in units}
-    client.fund_on_dev_chain([*acct.values(), *ent.values()])
+    set_balances(client, [*acct.values(), *ent.values()])
     reg = acct["regulator"]
     uscc = {n: make_uscc(c[0], c[1], c[2:8], c[8:16]) for n, c in SERVICE_USCC.items()}
     manifest = deploy_all(client, artifacts, reg, org_id(uscc["regulator"]), uscc_bytes32(uscc["regulator"]))
@@ -448,8 +448,7 @@ def _run_on_chain(cfg: SimulationConfig, rpc_url: str, tmp: Path, phases: _Phase
 
     # ------------------------------------------------------------------ close
     phases.start("deadline, price, close periods, compliance table", len(units))
-    client.rpc("evm_increaseTime", deadline - int(client.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16) + 1)
-    client.rpc("evm_mine")
+    advance_time(client, deadline - int(client.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16) + 1)
     client.send([Call.of(comp.publishPrice(year, penalty_price,
                                            "simulated market: VWAP of the plan's trades in the last 30 days of the window "
                                            "(条例 Art. 24 average price of the month before the deadline)"), reg)])

@@ -76,7 +76,7 @@ class StoreSpec:
 
 #: Every SQL store of the project (STORAGE.md: "journal", "oracle", "indexer", "api").
 STORES: dict[str, StoreSpec] = {
-    "journal": StoreSpec("journal", "ledger", "migrations/journal", "ledger.chain.client.JournalBase"),
+    "journal": StoreSpec("journal", "ledger", "migrations/journal", "ledger.chain.journal.JournalBase"),
     "oracle": StoreSpec("oracle", "oracles", "migrations", "oracles.store.StoreBase"),
     "indexer": StoreSpec("indexer", "ledger", "migrations/indexer", "ledger.records.indexer.IndexerBase"),
     "api": StoreSpec("api", "api", "migrations", "api.store.ApiBase"),

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, Table, inspect, select
 
+from ledger.chain.finality import check_final_after, final_head
 from ledger.contracts.anchored import AnchoredBatch, device_batches
 from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import InvalidSignature, address_bytes, recover_address_bytes
@@ -83,11 +84,14 @@ def _short(v: Any, n: int = 120) -> str:
 
 
 def verify_events(deployment: Deployment, engine: Engine, step: int = 2000,
-                  progress: Callable[[int, int], None] | None = None) -> list[Discrepancy]:
-    """Compare ``chain_events`` with every log the chain holds over the indexed range.
+                  progress: Callable[[int, int], None] | None = None, final_after: int | None = None) -> list[Discrepancy]:
+    """Compare ``chain_events`` with every log the chain holds in final blocks over the indexed range.
 
     The indexed range runs from the manifest's ``deployment_block`` to the checkpoint (or to the
-    newest row's block, if rows lie above it). Logs are re-read with ``eth_getLogs`` (``step``
+    newest row's block, if rows lie above it), cut at the newest final block (``head - K + 1``,
+    K = ``final_after``, default the client's :attr:`~ledger.chain.client.ChainClient.final_after`):
+    rows in blocks that exist but are not final yet are not judged (a reorganisation may still
+    replace them; the indexer undoes them then); rows above the head are ``extra_event``. Logs are re-read with ``eth_getLogs`` (``step``
     blocks per request) and decoded with the manifest's ABIs exactly as the indexer does; rows
     are matched on (tx_hash, log_index). An unindexed database (no checkpoint, no rows) has no
     discrepancy.
@@ -120,13 +124,15 @@ def verify_events(deployment: Deployment, engine: Engine, step: int = 2000,
         return out
     reader = LogReader(deployment)
     head = reader.head()
+    k = deployment.client.final_after if final_after is None else check_final_after(final_after)
+    newest_final = final_head(head, k)
     if cp is not None:
         chain_hash = reader.block_hashes([cp.last_block])[cp.last_block] if cp.last_block <= head else None
         if chain_hash != cp.last_block_hash:
             out.append(Discrepancy("stale_checkpoint", f"checkpoint {key} at block {cp.last_block}",
                                    f"recorded hash {cp.last_block_hash}, chain has {chain_hash or 'no such block'} "
                                    "(the chain changed since indexing; run `carbonledger audit index`)"))
-    scan_hi = min(hi, head)
+    scan_hi = min(hi, newest_final)
     matched: set[int] = set()
     candidates: dict[int, Any] = {}
     total = max(scan_hi - first + 1, 0)
@@ -158,7 +164,8 @@ def verify_events(deployment: Deployment, engine: Engine, step: int = 2000,
         if progress is not None:
             progress(r_hi - first + 1, total)
     with engine.connect() as conn:  # rows outside the scanned blocks cannot be on the chain there
-        for row in conn.execute(select(ChainEvent).where((ChainEvent.block_number < first) | (ChainEvent.block_number > scan_hi))):
+        for row in conn.execute(select(ChainEvent).where((ChainEvent.block_number < first) | (
+                (ChainEvent.block_number > scan_hi) & ((ChainEvent.block_number <= newest_final) | (ChainEvent.block_number > head))))):
             candidates[row.id] = row
     for rid, row in sorted(candidates.items()):
         if rid not in matched:
