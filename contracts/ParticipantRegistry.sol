@@ -13,8 +13,8 @@ import {ParticipantAccess} from "./access/ParticipantAccess.sol";
 /// @dev DESIGN.md §4: only the regulator admits or suspends; DESIGN.md "Governance": acts on the
 ///      constitutional roles (regulator, exchange, registry, settlement bank) — admitting, binding or
 ///      removing their accounts, suspending, reinstating, revoking them — only the constitution
-///      (`constitution`, the regulator council's timelock) performs; the rest one regulator account. Each organisation has exactly one
-///      role; an account belongs to at most one organisation. The OpenZeppelin role bits are kept
+///      (`constitution`, the regulator council's timelock) performs; the rest one regulator account.
+///      Each organisation has exactly one role; an account belongs to at most one organisation. The OpenZeppelin role bits are kept
 ///      in step with the organisation data (an account holds its organisation's role exactly while
 ///      it is bound to it and the organisation is Active), so `hasRole` == `isActive`; the public
 ///      grant/revoke/renounce entry points are closed — all role changes go through admission.

@@ -1,6 +1,6 @@
 """The test world put under governance: a 2-of-3 regulator council behind a Constitution timelock.
 
-:func:`govern` binds two more regulator accounts (``regulator-b``, ``regulator-c``) to the
+:func:`govern_world` binds two more regulator accounts (``regulator-b``, ``regulator-c``) to the
 regulator organisation beside ``regulator`` and hands the constitution from the deployer
 (``regulator``) to the council (k = 2, delay :data:`DELAY_S`). :func:`travel` waits the delay out
 with the embedded node's time travel (tests only; the product path waits in real time).
@@ -23,7 +23,7 @@ COUNCIL = ("regulator", "regulator-b", "regulator-c")
 DELAY_S = 60
 
 
-def govern(w: World, artifacts: dict[str, Artifact], delay_s: int = DELAY_S) -> World:
+def govern_world(w: World, artifacts: dict[str, Artifact], delay_s: int = DELAY_S) -> World:
     """A copy of ``w`` whose constitution is the 2-of-3 council of :data:`COUNCIL` (on ``w``'s chain:
     use on a reverted ``chain``)."""
     keys, acct = dict(w.keys), dict(w.acct)

@@ -18,11 +18,11 @@ from ledger.chain.anvil import set_balances
 from ledger.chain.client import ContractRevert
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.deployment import Deployment
-from ledger.contracts.governance import GovernanceError, Operation, establish_governance, state
+from ledger.contracts.governance import GovernanceError, Operation, establish_governance, govern, state
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import org_id
 from tests.conftest import CAL_FROM, CAL_UNTIL, USCC, World
-from tests.governance_world import DELAY_S, carry, govern, travel
+from tests.governance_world import DELAY_S, carry, govern_world, travel
 from tests.helpers import DAY0, all_days_but, as_tuple, declare_gap, minute_readings, report_for, sign_report
 
 H = keccak256(b"reason")
@@ -30,7 +30,7 @@ H = keccak256(b"reason")
 
 @pytest.fixture()
 def governed(chain: World, artifacts: dict[str, Artifact]) -> Iterator[World]:
-    yield govern(chain, artifacts)
+    yield govern_world(chain, artifacts)
 
 
 def _error(w: World, fn: Any, who: str) -> str:
@@ -86,6 +86,29 @@ def test_council_refuses_outsiders_and_double_approvals(governed: World) -> None
 def test_operation_of_refuses_bad_input() -> None:
     with pytest.raises(GovernanceError):
         Operation.of([], bytes(32), "nothing")
+    with pytest.raises(GovernanceError):
+        Operation.of([], bytes(31), "short salt")
+
+
+def test_govern_refuses_a_bad_act_before_anyone_approves(governed: World) -> None:
+    w = governed
+    op = Operation.of([w.dep.anchor.functions.setOracles([w.acct["oracle-1"], w.acct["oracle-2"]], 1)], keccak256(b"q1"), "quorum 1")
+    with pytest.raises(ContractRevert) as e:
+        govern(w.dep, op, [w.acct["regulator"], w.acct["regulator-b"]], w.acct["regulator"])
+    assert e.value.error == "InvalidQuorum"
+    assert state(w.dep, op).approvals == 0
+
+
+def test_govern_resumes_and_needs_enough_members(governed: World) -> None:
+    w = governed
+    op = _pause(w)
+    with pytest.raises(GovernanceError):
+        govern(w.dep, op, [w.acct["regulator"]], w.acct["regulator"])
+    w.client.send([w.dep.council.approve(*op.args(), sender=w.acct["regulator"])])   # one approval given before
+    sent = govern(w.dep, op, [w.acct["regulator"], w.acct["regulator-c"]], w.acct["outsider"],
+                  wait=lambda d, o: travel(w, DELAY_S + 1))
+    assert len(sent) == 2 and w.call(w.dep.assets.functions.paused())                # one approval + the execution
+    assert govern(w.dep, op, [w.acct["regulator"]], w.acct["outsider"]) == []        # done: nothing to do
 
 
 def test_governed_acts_take_effect(governed: World) -> None:

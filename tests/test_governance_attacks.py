@@ -17,7 +17,7 @@ from ledger.contracts.compiler import Artifact
 from ledger.crypto.primitives import keccak256
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
 from tests.conftest import USCC, World
-from tests.governance_world import govern
+from tests.governance_world import govern_world
 
 THIEF = "regulator"
 H = keccak256(b"reason")
@@ -25,7 +25,7 @@ H = keccak256(b"reason")
 
 @pytest.fixture()
 def governed(chain: World, artifacts: dict[str, Artifact]) -> Iterator[World]:
-    yield govern(chain, artifacts)
+    yield govern_world(chain, artifacts)
 
 
 def _refused(w: World, fn: object, error: str = "NotConstitution") -> None:

@@ -150,9 +150,21 @@ def wait_until_ready(dep: Deployment, op: Operation, *, timeout_s: float, poll_s
         sleep(poll_s)
 
 
+def check(dep: Deployment, op: Operation) -> None:
+    """Refuse an operation whose first call the constitution could not make now (a pre-flight from
+    the constitution's address), so bad input fails before anyone approves and waits the delay.
+    Only the first call is checked: later calls may depend on the earlier ones' effects.
+
+    Raises:
+        ContractRevert: the call's custom error (e.g. ``InvalidQuorum``).
+    """
+    dep.client.preflight([Call(dep.constitution.address, op.targets[0], op.payloads[0], f"check {op.label}")])
+
+
 def govern(dep: Deployment, op: Operation, members: Sequence[str], executor: str, *,
            wait: Callable[[Deployment, Operation], None] | None = None) -> list[TxResult]:
-    """Carry a constitutional act through, resuming where it stands: approvals by ``members`` who
+    """Carry a constitutional act through, resuming where it stands: :func:`check` before the first
+    approval, approvals by ``members`` who
     have not approved yet until the threshold is reached, the delay waited out (``wait``; default
     :func:`wait_until_ready` with the delay plus 30 s of slack), then execution by ``executor``.
     An operation already executed is left alone. Returns the transactions sent.
@@ -165,6 +177,8 @@ def govern(dep: Deployment, op: Operation, members: Sequence[str], executor: str
         return []
     results: list[TxResult] = []
     if st.ready_at == 0:
+        if st.approvals == 0:
+            check(dep, op)
         missing = [m for m in members if not dep.council.hasApproved(st.id, m)]
         need = st.threshold - st.approvals
         if len(missing) < need:
