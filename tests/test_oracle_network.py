@@ -50,7 +50,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     d = tmp_path_factory.mktemp("oraclenet")
     system = System(d, port=free_port(), log=lambda m: None).start()
     keys = ensure_oracle_keys(d, NAMES)
-    configure_oracles(system.client, system.dep, system.accounts["regulator"], keys, 3)
+    configure_oracles(system.client, system.dep, system.accounts["regulator"], keys, 1)
     broker = Path(f"/tmp/cl-mosquitto-{free_port()}")
     mqtt: str | None = None
     why = ""
