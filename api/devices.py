@@ -78,9 +78,12 @@ def _device(dep: Deployment, dev: bytes) -> dict[str, Any]:
     d = dep.devices.device(dev)
     start = dep.manifest["deployment_block"]
     cals = dep.devices.get_logs(CalibrationRecorded, start, deviceId=dev)
-    history = [{"valid_from": lg.event.validFrom, "valid_until": lg.event.validUntil,
+    # validity as in force on-chain (a later certificate cuts the previous one at its start), the
+    # certificate, block and calibration body from each CalibrationRecorded event, in the same order
+    state = dep.devices.calibrations(dev)
+    history = [{"valid_from": c.validFrom, "valid_until": c.validUntil, "recorded_valid_until": lg.event.validUntil,
                 "certificate_hash": "0x" + lg.event.certificateHash.hex(), "block": lg.block_number, "by": lg.event.by}
-               for lg in cals]
+               for c, lg in zip(state, sorted(cals, key=lambda x: (x.block_number, x.log_index)), strict=True)]
     return {"device_id": "0x" + dev.hex(), "owner_org": "0x" + d.ownerOrg.hex(), "signer": d.signer, "quantity_code": d.quantityCode,
             "calibrated_until": d.calibratedUntil, "status": DEVICE_STATUS[d.status], "calibrations": history}
 
