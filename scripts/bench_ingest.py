@@ -30,8 +30,8 @@ What is measured (:func:`run_ingest`):
    processes took meanwhile.
 4. **In-process figure** (the previous benchmark): :meth:`OracleNode.ingest` on the same
    readings without HTTP.
-5. **Gas per reading** (:func:`measure_gas`): three in-process nodes ingest whole local days
-   of a benchmark meter; a 2-of-3 quorum (2 signatures) anchors them once as one tree per day
+5. **Gas per reading** (:func:`measure_gas`): four in-process nodes ingest whole local days
+   of a benchmark meter; the OCR2 quorum (n = 4, f = 1: 3 signatures) anchors them once as one tree per day
    and once as one tree per ``--batch-days`` local days cut at month ends (:func:`batch_periods`);
    gas / readings for both, on a chain snapshot that is reverted afterwards.
 
@@ -104,8 +104,9 @@ UCI_END = date(2010, 11, 27)
 BENCH_SERIAL = "BENCH-UCI-{}"
 GAS_SERIAL = "BENCH-UCI-GAS"
 #: Default anchoring period of the gas figure: one tree per device-week (cut at month ends). An
-#: anchor costs about 250k gas here (4 storage slots per batch, 2 signatures verified), so a
-#: day's 1,440 readings pay ~175 gas each and a week's ~25 (measured by ``bench ingest``).
+#: anchor costs about 143k gas here (2 storage slots per batch, 3 signatures verified; v1: ~250k
+#: with 4 slots and 2 signatures), so a day's 1,440 readings pay ~100 gas each and a week's ~15
+#: (measured by ``bench ingest``; the main job anchors weekly too).
 DEFAULT_BATCH_DAYS = 7
 
 bench_app = typer.Typer(help="Benchmarks: ingestion speed and gas per reading.", no_args_is_help=True)
@@ -388,7 +389,7 @@ def start_nodes(bench_dir: Path, rpc_url: str, k: int, store_dir: Path) -> Any:
 # ----------------------------------------------------------------------------- gas
 def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | None = None) -> dict[str, Any]:
     """Gas per reading of anchoring ``days`` whole local days of meter ``BENCH-UCI-GAS`` (real UCI
-    readings from ``start``) at a 2-of-3 quorum with 2 signatures: one tree per day, then one
+    readings from ``start``) at the OCR2 quorum (3 of 4 signatures): one tree per day, then one
     tree per ``batch_days`` days. Each variant runs on a chain snapshot reverted afterwards.
 
     Returns ``{"daily": {...}, "period": {...}, "batch_days", "days", "readings"}`` where each
@@ -400,7 +401,7 @@ def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | Non
     minutes = load_uci(start=start, end=start + timedelta(days=days)).readings
     signer = DeviceSigner(dev, bench_device_key(GAS_SERIAL), dep.domain.separator)
     signed = list(signer.sign_minutes(minutes))
-    out: dict[str, Any] = {"batch_days": batch_days, "days": days, "readings": len(signed), "quorum": "2 of 3",
+    out: dict[str, Any] = {"batch_days": batch_days, "days": days, "readings": len(signed), "quorum": "3 of 4 (n = 4, f = 1)",
                            "signatures": 2}
     for label, period_days in (("daily", 1), ("period", batch_days)):
         periods = batch_periods(start, start + timedelta(days=days), period_days)
@@ -415,7 +416,7 @@ def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | Non
             try:
                 sub = Submitter(client, dep.anchor, s.accounts[ORACLES[0]], dep.quorum, domain_separator=dep.domain.separator)
                 before, txs = client.gas_used, client.tx_count
-                outcomes = sub.anchor_periods(nodes[:2], dev, periods)
+                outcomes = sub.anchor_periods(nodes[:dep.quorum()], dev, periods)
                 gas, anchors = client.gas_used - before, client.tx_count - txs
                 bad = [o.status for o in outcomes if o.status != "anchored"]
                 if bad:
@@ -702,7 +703,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         t.add_row("in-process OracleNode.ingest (no HTTP)", f"{report['in_process_readings_per_second']:,.0f}")
     if "gas" in report:
         g = report["gas"]
-        t.add_row(f"gas/reading, one tree per device-day (2 of 3, {g['daily']['anchors']} anchors)",
+        t.add_row(f"gas/reading, one tree per device-day (3 of 4, {g['daily']['anchors']} anchors)",
                   f"{g['daily']['gas_per_reading']:.1f}  ({g['daily']['gas_per_anchor']:,.0f} gas/anchor)")
         t.add_row(f"gas/reading, one tree per {g['batch_days']} days ({g['period']['anchors']} anchors)",
                   f"{g['period']['gas_per_reading']:.1f}  ({g['period']['gas_per_anchor']:,.0f} gas/anchor)")
