@@ -1,7 +1,7 @@
 """Smoke test of the five core contracts on a throwaway Anvil node (pre-Shanghai ``paris``).
 
 Deploys ParticipantRegistry, DeviceRegistry, EmissionFactorRegistry, MeterDataAnchor and
-EmissionsRegistry; admits an enterprise, a verifier and three oracle operators; anchors batches
+EmissionsRegistry; admits an enterprise, a verifier and four oracle operators and a calibration body; anchors batches
 signed by 3 of 4 oracles (OCR2, n = 4, f = 1) (eth-account EIP-712 signatures); sums a month of Wh; and runs a record
 through Draft → Submitted → Verified → Confirmed. It also checks the refusal paths that guard
 the meter-data path. This module starts and stops its own node; every test runs inside an

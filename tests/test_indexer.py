@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from ledger.chain.anvil import AnvilNode, anvil_binary
 from ledger.chain.client import Call, ChainError
+from ledger.contracts.anchored import split_signatures
 from ledger.contracts.compiler import Artifact
-from ledger.crypto.primitives import keccak256
+from ledger.crypto.primitives import keccak256, recover_address
 from ledger.identifiers import org_id
 from ledger.meter_data.reading import Reading, reading_leaf
 from ledger.records.indexer import (
@@ -72,7 +73,7 @@ def _expected_from_web3(w: Any) -> set[tuple[str, int, str, str]]:
 def _anchor_day(w: World, day: int, watts: list[int]) -> tuple[int, Any]:
     rs = minute_readings(w.device, DAY0 + day * 86_400, watts)
     rep, _ = report_for(rs, w.call(w.dep.anchor.functions.configDigest()), DAY0 + day * 86_400, DAY0 + (day + 1) * 86_400)
-    sigs = sign_report(rep, w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2)])
+    sigs = sign_report(rep, w.dep.domain.separator, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])
     res = w.tx(w.dep.anchor.functions.anchor(as_tuple(rep), sigs), "oracle-1")
     return int(w.dep.anchor.decode_events(res, "BatchAnchored")[0].batchId), rep
 
@@ -93,8 +94,9 @@ def test_sync_indexes_every_event_of_the_deployment(chain: World, db: Engine) ->
     args = anchored[0].args
     assert (args["device"], args["start"], args["end"]) == ("0x" + chain.device.hex(), rep.start, rep.end)
     assert (args["count"], args["totalWh"], args["root"]) == (3, rep.total_wh, "0x" + rep.root.hex())
-    assert set(args["signers"]) == {chain.oracle_signer(1).address, chain.oracle_signer(2).address}
-    assert all(len(s) == 2 + 130 for s in args["signatures"])   # 65-byte signatures as 0x hex
+    sigs = split_signatures(bytes.fromhex(args["signatures"][2:]))   # 65-byte signatures packed, as 0x hex
+    assert {recover_address(bytes.fromhex(args["reportDigest"][2:]), s) for s in sigs} == {
+        chain.oracle_signer(i).address for i in (1, 2, 3)}
 
 
 def test_second_sync_adds_nothing_and_a_later_sync_only_the_new_events(chain: World, db: Engine) -> None:
@@ -496,7 +498,7 @@ def test_tampered_oracle_store_reading_is_reported_with_its_batch_id(system: Sys
 
         forged = Reading(bytes(row.device), seq, row.start, row.end, row.quantity_code, row.value + 3600, row.scale, row.flags)
         with store.begin() as conn:                                     # tracks covered: leaf rewritten too
-            conn.execute(text("UPDATE readings SET leaf = :l WHERE sequence = :s"), {"l": reading_leaf(forged), "s": seq})
+            conn.execute(text("UPDATE readings SET leaf = :l WHERE sequence = :s"), {"l": reading_leaf(forged, bytes(row.signature)), "s": seq})
         assert {d.kind for d in verify_oracle_store(dep, store)} == {"batch_root", "batch_energy"}
         with_sigs = verify_oracle_store(dep, store, signatures=True)
         assert {d.kind for d in with_sigs} == {"batch_root", "batch_energy", "reading_signature"}
