@@ -402,7 +402,7 @@ def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | Non
     signer = DeviceSigner(dev, bench_device_key(GAS_SERIAL), dep.domain.separator)
     signed = list(signer.sign_minutes(minutes))
     out: dict[str, Any] = {"batch_days": batch_days, "days": days, "readings": len(signed), "quorum": "3 of 4 (n = 4, f = 1)",
-                           "signatures": 2}
+                           "signatures": dep.quorum()}
     for label, period_days in (("daily", 1), ("period", batch_days)):
         periods = batch_periods(start, start + timedelta(days=days), period_days)
         with tempfile.TemporaryDirectory() as tmp:
