@@ -65,6 +65,7 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
               exchange.router, readings.router, audit.router, history.router, allocation.audit, audit.public):
         app.include_router(r)
     app.include_router(devices.router)
+    app.include_router(devices.calibration_router)
     app.include_router(reports.router)
     evidence.install(app)
     portal.mount(app)   # /portal pages: session middleware (signed HttpOnly cookie), router, login redirects

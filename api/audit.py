@@ -65,7 +65,7 @@ async def get_reading_proof(device: str = Path(pattern=HEX32), sequence: int = P
     if rep.anchored_batch_id:
         a = ctx.deployment.anchor
         tup = (dev, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
-        verified = bool(await run_in_threadpool(ctx.deployment.client.call, a.functions.verifyReading(rep.anchored_batch_id, tup, proof)))
+        verified = bool(await run_in_threadpool(ctx.deployment.client.call, a.functions.verifyReading(rep.anchored_batch_id, tup, bytes(r.signature), proof)))
     return ReadingProofOut(reading=reading, signature="0x" + r.signature.hex(), leaf="0x" + r.leaf.hex(),
                            batch_id=rep.anchored_batch_id, root="0x" + rep.root.hex(),
                            proof=["0x" + p.hex() for p in proof], verified_on_chain=verified)

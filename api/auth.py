@@ -38,7 +38,7 @@ from ledger.crypto.requests import MalformedSignedRequest, verify_request
 KEY_PREFIX = "clk"
 MAX_SKEW_S = 300
 ROLE_NAMES = ("REGULATOR_ROLE", "ENTERPRISE_ROLE", "VERIFIER_ROLE", "ORACLE_ROLE", "EXCHANGE_ROLE",
-              "REGISTRY_ROLE", "PROJECT_OWNER_ROLE", "SETTLEMENT_BANK_ROLE")
+              "REGISTRY_ROLE", "PROJECT_OWNER_ROLE", "SETTLEMENT_BANK_ROLE", "CALIBRATION_BODY_ROLE")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Enterprise portal: the enterprise's meters and analysers in DeviceRegistry — list, register,
-record a calibration (with the certificate's evidence hash), revoke.
+revoke; and the accredited calibration body's route that records a calibration (with the
+certificate's evidence hash). The enterprise never records its own meter's calibration (issue 12).
 
 Every write is one DeviceRegistry transaction sent for the caller's custodial account after a
 pre-flight (a refusal answers ``contract-refused`` with the contract's custom error before gas is
@@ -24,7 +25,9 @@ from ledger.contracts.deployment import Deployment
 from ledger.identifiers import InvalidUscc, device_id
 
 router = APIRouter(prefix="/v1/enterprise", tags=["enterprise"])
+calibration_router = APIRouter(prefix="/v1/calibration", tags=["calibration"])
 enterprise = require_role("ENTERPRISE_ROLE")
+calibration_body = require_role("CALIBRATION_BODY_ROLE")
 
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
 DEVICE_STATUS = ("none", "active", "revoked")
@@ -35,24 +38,24 @@ class DeviceIn(BaseModel):
     """Register a meter (计量器具) or CEMS analyser of the caller's enterprise."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "serial": "meter-7", "signer": "0x" + "11" * 20, "quantity_code": 1, "calibrated_until": 1_293_840_000,
-        "calibration_certificate_hash": "0x" + "ab" * 32}]})
+        "serial": "meter-7", "signer": "0x" + "11" * 20, "quantity_code": 1}]})
 
     serial: str = Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$",
                         description="meter serial number; device id = keccak256('CarbonLedger device' ‖ USCC ‖ '/' ‖ serial)")
     signer: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="address of the device's own secp256k1 signing key")
     quantity_code: int = Field(ge=1, le=65535, description="measured quantity (1 = average active power, W)")
-    calibrated_until: int = Field(ge=1, le=2**64 - 1, description="calibration valid through this UTC second (inclusive)")
-    calibration_certificate_hash: str = Field(pattern=HEX32, description="evidence hash of the calibration certificate (nonzero)")
 
 
 class CalibrationIn(BaseModel):
-    """A new calibration (检定/校准) certificate of a device and the validity it gives."""
+    """A calibration (检定/校准) certificate of a device and the validity it gives, recorded by an
+    accredited calibration body (计量检定机构)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "calibrated_until": 1_325_376_000, "certificate_hash": "0x" + "cd" * 32}]})
+        "valid_from": 1_293_840_000, "valid_until": 1_325_376_000, "certificate_hash": "0x" + "cd" * 32}]})
 
-    calibrated_until: int = Field(ge=1, le=2**64 - 1, description="new validity end, UTC seconds inclusive")
+    valid_from: int = Field(ge=0, le=2**64 - 1, description="validity start (calibration date), UTC seconds inclusive; "
+                                                            "after the previous calibration's start")
+    valid_until: int = Field(ge=0, le=2**64 - 1, description="validity end, UTC seconds inclusive (>= valid_from)")
     certificate_hash: str = Field(pattern=HEX32, description="evidence hash of the certificate (nonzero)")
 
 
@@ -75,11 +78,12 @@ def _device(dep: Deployment, dev: bytes) -> dict[str, Any]:
     d = dep.devices.device(dev)
     start = dep.manifest["deployment_block"]
     cals = dep.devices.get_logs(CalibrationRecorded, start, deviceId=dev)
-    regs = dep.devices.get_logs(DeviceRegistered, start, deviceId=dev)
-    history = [{"calibrated_until": lg.event.calibratedUntil, "certificate_hash": "0x" + lg.event.calibrationCertificateHash.hex(),
-                "block": lg.block_number, "by": "registration"} for lg in regs]
-    history += [{"calibrated_until": lg.event.calibratedUntil, "certificate_hash": "0x" + lg.event.certificateHash.hex(),
-                 "block": lg.block_number, "by": lg.event.by} for lg in cals]
+    # validity as in force on-chain (a later certificate cuts the previous one at its start), the
+    # certificate, block and calibration body from each CalibrationRecorded event, in the same order
+    state = dep.devices.calibrations(dev)
+    history = [{"valid_from": c.validFrom, "valid_until": c.validUntil, "recorded_valid_until": lg.event.validUntil,
+                "certificate_hash": "0x" + lg.event.certificateHash.hex(), "block": lg.block_number, "by": lg.event.by}
+               for c, lg in zip(state, sorted(cals, key=lambda x: (x.block_number, x.log_index)), strict=True)]
     return {"device_id": "0x" + dev.hex(), "owner_org": "0x" + d.ownerOrg.hex(), "signer": d.signer, "quantity_code": d.quantityCode,
             "calibrated_until": d.calibratedUntil, "status": DEVICE_STATUS[d.status], "calibrations": history}
 
@@ -107,8 +111,8 @@ def _org_uscc(dep: Deployment, org: str) -> str:
 @router.get("/devices", summary="The enterprise's devices (paginated, in registration order)")
 async def list_devices(params: PageParams = Depends(), p: Principal = Depends(enterprise),
                        ctx: AppContext = Depends(context)) -> dict[str, Any]:
-    """Each device: id, signer, quantity code, calibration validity (UTC s), status
-    (active/revoked) and its calibration history (registration and each CalibrationRecorded)."""
+    """Each device: id, signer, quantity code, latest calibration validity end (UTC s, 0 if never
+    calibrated), status (active/revoked) and its calibration history (each CalibrationRecorded)."""
     rows = await run_in_threadpool(_own_devices, ctx.deployment, p.org_id)
     return page((r for r in rows if r["index"] > params.after), params, lambda r: r["index"])
 
@@ -123,31 +127,34 @@ async def get_device(device_id: str = Path(pattern=HEX32), p: Principal = Depend
 @router.post("/devices", status_code=201, summary="Register a device of the enterprise")
 async def post_device(body: DeviceIn, p: Principal = Depends(enterprise), ctx: AppContext = Depends(context)) -> dict[str, Any]:
     """DeviceRegistry.registerDevice for the caller's organisation (《碳排放权交易管理暂行条例》 Art. 11:
-    calibrated instruments). The device id is derived from the organisation's USCC and ``serial``.
+    calibrated instruments — its data is usable once a calibration body records a calibration).
+    The device id is derived from the organisation's USCC and ``serial``.
     Contract refusals (e.g. ``DeviceExists``, ``SignerInUse``) answer ``contract-refused``."""
     dep = ctx.deployment
-    cert = _b32(body.calibration_certificate_hash, "body.calibration_certificate_hash")
     signer = checked_address(body.signer, "body.signer")
     try:
         dev = device_id(await run_in_threadpool(_org_uscc, dep, p.org_id), body.serial)
     except (InvalidUscc, ValueError) as exc:
         raise Problem("validation-error", str(exc), errors=[{"field": "body.serial", "message": str(exc)}]) from None
-    fn = dep.devices.functions.registerDevice(dev, bytes.fromhex(p.org_id[2:]), signer, body.quantity_code,
-                                              body.calibrated_until, cert)
+    fn = dep.devices.functions.registerDevice(dev, bytes.fromhex(p.org_id[2:]), signer, body.quantity_code)
     r = await send(ctx, p.account, fn, f"registerDevice {body.serial}")
     return {**await run_in_threadpool(_device, dep, dev), "tx_hash": r.tx_hash}
 
 
-@router.post("/devices/{device_id}/calibrations", status_code=201, summary="Record a device's new calibration certificate")
-async def post_calibration(body: CalibrationIn, device_id: str = Path(pattern=HEX32), p: Principal = Depends(enterprise),
+@calibration_router.post("/devices/{device_id}/calibrations", status_code=201,
+                         summary="Record a device's calibration certificate (accredited calibration body)")
+async def post_calibration(body: CalibrationIn, device_id: str = Path(pattern=HEX32), p: Principal = Depends(calibration_body),
                            ctx: AppContext = Depends(context)) -> dict[str, Any]:
-    """DeviceRegistry.recordCalibration: the new validity (may be earlier than before) and the
-    certificate's evidence hash. Revoked devices answer ``contract-refused`` (DeviceAlreadyRevoked)."""
+    """DeviceRegistry.recordCalibration by the calibration body (计量法 Art. 9): the validity
+    [valid_from, valid_until] and the certificate's evidence hash; a later certificate cuts the
+    previous validity at its own start. Unknown or revoked devices, out-of-order or inverted
+    validities answer ``contract-refused`` (UnknownDevice, DeviceAlreadyRevoked,
+    CalibrationOutOfOrder, InvalidCalibration)."""
     dep = ctx.deployment
     cert = _b32(body.certificate_hash, "body.certificate_hash")
-    await run_in_threadpool(_own_device, dep, p, device_id)
     dev = bytes.fromhex(device_id[2:])
-    r = await send(ctx, p.account, dep.devices.functions.recordCalibration(dev, body.calibrated_until, cert), "recordCalibration")
+    r = await send(ctx, p.account, dep.devices.functions.recordCalibration(dev, body.valid_from, body.valid_until, cert),
+                   "recordCalibration")
     return {**await run_in_threadpool(_device, dep, dev), "tx_hash": r.tx_hash}
 
 

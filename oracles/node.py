@@ -67,7 +67,7 @@ class DeviceInfo:
     owner_org: bytes
     signer: bytes               # 20-byte signing address
     quantity_code: int
-    calibrated_until: int       # UTC s
+    calibrations: tuple[tuple[int, int], ...]   # (validFrom, validUntil) UTC s inclusive, in time order
     active: bool
 
 
@@ -278,7 +278,7 @@ class OracleNode:
             if type(device) is bytes and len(device) == 32:
                 info = self.devices.get(device)
                 devices[device] = (None if info is None else
-                                   (info.signer, info.quantity_code, info.calibrated_until, info.active))
+                                   (info.signer, info.quantity_code, info.calibrations, info.active))
         rows = [(r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags, sr.signature)
                 for sr in batch for r in (sr.reading,)]
         return self.workers.map_chunks(check_readings, rows, self.domain_separator, now, expect_device, devices)

@@ -31,6 +31,7 @@ from ledger.crypto import envelope as ev
 from ledger.crypto.keystore import Keystore, derive_encryption_key, passphrase_from_environment
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
+from ledger.meter_data.reading import quorum_of
 from ledger.network import Network, geth_binary
 from ledger.store.db import make_engine, sqlite_url
 from oracles.node import OracleNode
@@ -58,24 +59,30 @@ PARTICIPANTS: dict[str, dict[str, Any]] = {
                        ("9", "1", "110108", "MA01CL7K"), 3600),
     "verifier": _org("VERIFIER_ROLE", "Demo third-party verifier (fictional)", ("9", "1", "110105", "MA02WF3R")),
     **{f"oracle-{i}": _org("ORACLE_ROLE", f"Demo oracle operator {i} (fictional)", ("9", "1", division, body))
-       for i, division, body in ((1, "310115", "MA03RC11"), (2, "440305", "MA04RC22"), (3, "510107", "MA05RC33"))},
+       for i, division, body in ((1, "310115", "MA03RC11"), (2, "440305", "MA04RC22"), (3, "510107", "MA05RC33"),
+                                 (4, "330106", "MA13RC44"))},
+    # 计量检定机构: records the meter's calibration (计量法 Art. 9), not the enterprise (issue 12)
+    "calibration": _org("CALIBRATION_BODY_ROLE", "Demo accredited calibration body (fictional)", ("1", "2", "110105", "MB3CB001")),
     "exchange": _org("EXCHANGE_ROLE", "Demo carbon exchange (fictional)", ("9", "1", "310101", "MA08EX01")),
     "registry": _org("REGISTRY_ROLE", "Demo CCER registry (fictional)", ("1", "2", "110102", "MB2RG001")),
     "bank": _org("SETTLEMENT_BANK_ROLE", "Demo settlement bank (fictional)", ("9", "1", "110102", "MA09BK01")),
 }
-ORACLES = ("oracle-1", "oracle-2", "oracle-3")
+ORACLES = ("oracle-1", "oracle-2", "oracle-3", "oracle-4")
+#: OCR2 fault tolerance of the demo's oracle set: n = 4 ≥ 3f + 1 (issue 12).
+ORACLE_F = 1
+#: Signatures a report needs: ⌊(n + f)/2⌋ + 1 = 3 of 4 (MeterDataAnchor.setOracles).
+QUORUM = quorum_of(len(ORACLES), ORACLE_F)
 #: The regulator council (DESIGN.md "Governance"): the regulator's three accounts, 2 of which approve
 #: every constitutional act (issue 12: "The demo's regulator becomes a 2-of-3").
 COUNCIL = ("regulator", "regulator-b", "regulator-c")
 COUNCIL_THRESHOLD = 2
 #: Governance delay of the demo, seconds: waited out in real time (issue 12: "the demo uses <= 30 s").
 GOVERNANCE_DELAY_S = 10
-#: 2 of 3 oracle signatures anchor a batch (issue #2).
-QUORUM = 2
 METER_SERIAL = "UCI-HPC-SCEAUX-1"
-#: Calibration validity recorded for the demo meter at registration: covers the whole UCI
+#: Calibration validity the demo's calibration body records for the meter: covers the whole UCI
 #: period (2006-12-16 .. 2010-11-26). Evidence: hash of the statement below (no certificate exists
 #: for this public dataset's meter — the statement says so).
+METER_CALIBRATED_FROM = 1_164_931_200  # 2006-12-01T00:00:00Z
 METER_CALIBRATED_UNTIL = 1_293_840_000  # 2011-01-01T00:00:00Z
 METER_CALIBRATION_STATEMENT = b"UCI household power meter: public dataset, no calibration certificate; validity recorded for the demo"
 
@@ -297,13 +304,16 @@ class System:
                 for name in PARTICIPANTS if bytes(c.call(pr.encryptionKeyOf(a[name]))) == bytes(32)])
         oset = d.anchor.oracles()
         want = [a[o] for o in ORACLES]
-        if list(oset.oracles_) != want or oset.quorum != QUORUM:
-            self.constitutional([d.anchor.functions.setOracles(want, QUORUM)], "set the oracle set")
+        if list(oset.oracles_) != want or d.anchor.faultTolerance() != ORACLE_F:
+            self.constitutional([d.anchor.functions.setOracles(want, ORACLE_F)], "set the oracle set")
         if d.devices.device(self.device).status == 0:  # Status.None: not registered
             signer = Signer(self.device_key).address
             c.transact(d.devices.functions.registerDevice(
-                self.device, org_id(PARTICIPANTS["enterprise"]["uscc"]), signer, 1, METER_CALIBRATED_UNTIL,
-                keccak256(METER_CALIBRATION_STATEMENT)), a["enterprise"], "registerDevice")
+                self.device, org_id(PARTICIPANTS["enterprise"]["uscc"]), signer, 1), a["enterprise"], "registerDevice")
+        if not d.devices.calibrations(self.device):
+            c.transact(d.devices.functions.recordCalibration(
+                self.device, METER_CALIBRATED_FROM, METER_CALIBRATED_UNTIL, keccak256(METER_CALIBRATION_STATEMENT)),
+                a["calibration"], "recordCalibration")
 
     def publish_factor_set(self) -> None:
         """Publish the demo's factor set unless the chain holds it: a constitutional act, so on a

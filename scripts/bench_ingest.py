@@ -30,8 +30,8 @@ What is measured (:func:`run_ingest`):
    processes took meanwhile.
 4. **In-process figure** (the previous benchmark): :meth:`OracleNode.ingest` on the same
    readings without HTTP.
-5. **Gas per reading** (:func:`measure_gas`): three in-process nodes ingest whole local days
-   of a benchmark meter; a 2-of-3 quorum (2 signatures) anchors them once as one tree per day
+5. **Gas per reading** (:func:`measure_gas`): four in-process nodes ingest whole local days
+   of a benchmark meter; the OCR2 quorum (n = 4, f = 1: 3 signatures) anchors them once as one tree per day
    and once as one tree per ``--batch-days`` local days cut at month ends (:func:`batch_periods`);
    gas / readings for both, on a chain snapshot that is reverted afterwards.
 
@@ -41,7 +41,6 @@ The machine is shared: :func:`run_ingest` records the 1-minute load average befo
 
 from __future__ import annotations
 
-import calendar
 import cProfile
 import http.client
 import io
@@ -77,6 +76,8 @@ from ledger.crypto.primitives import (
     recover_address_bytes,
 )
 from ledger.identifiers import device_id, org_id
+from ledger.meter_data.periods import batch_periods as _batch_periods
+from ledger.meter_data.periods import local_midnight_utc
 from ledger.meter_data.reading import Reading, digest_and_leaf_of_encoding, encode_reading_fields
 from ledger.meter_data.workers import CheckWorkers
 from ledger.store.db import make_engine, sqlite_url
@@ -87,6 +88,7 @@ from oracles.device import DeviceSigner
 from oracles.node import DeviceInfo, OracleNode, SignedReading
 from oracles.submitter import Submitter
 from oracles.system import (
+    METER_CALIBRATED_FROM,
     METER_CALIBRATED_UNTIL,
     METER_CALIBRATION_STATEMENT,
     ORACLES,
@@ -102,8 +104,9 @@ UCI_END = date(2010, 11, 27)
 BENCH_SERIAL = "BENCH-UCI-{}"
 GAS_SERIAL = "BENCH-UCI-GAS"
 #: Default anchoring period of the gas figure: one tree per device-week (cut at month ends). An
-#: anchor costs about 250k gas here (4 storage slots per batch, 2 signatures verified), so a
-#: day's 1,440 readings pay ~175 gas each and a week's ~25 (measured by ``bench ingest``).
+#: anchor costs about 143k gas here (2 storage slots per batch, 3 signatures verified; v1: ~250k
+#: with 4 slots and 2 signatures), so a day's 1,440 readings pay ~100 gas each and a week's ~15
+#: (measured by ``bench ingest``; the main job anchors weekly too).
 DEFAULT_BATCH_DAYS = 7
 
 bench_app = typer.Typer(help="Benchmarks: ingestion speed and gas per reading.", no_args_is_help=True)
@@ -136,31 +139,13 @@ class StaticDevices:
 
 def _local_midnight_utc(day: date, utc_offset_s: int = UCI_UTC_OFFSET_SECONDS) -> int:
     """UTC seconds of local 00:00 of ``day`` on a clock ``utc_offset_s`` ahead of UTC."""
-    return calendar.timegm(day.timetuple()) - utc_offset_s
+    return local_midnight_utc(day, utc_offset_s)
 
 
 def batch_periods(first_day: date, end_day: date, batch_days: int,
                   utc_offset_s: int = UCI_UTC_OFFSET_SECONDS) -> list[tuple[int, int]]:
-    """Anchoring periods of ``batch_days`` local days over ``[first_day, end_day)``, as UTC
-    ``(start, end)`` seconds, cut at every local month boundary (a monthly emissions record
-    takes whole batches inside its month: EmissionsRegistry ``BatchOutsideWindow``), so the last
-    period of a month may be shorter. One Merkle tree (one ``anchor`` transaction) per period:
-    a longer period spreads the fixed gas of an anchor over more readings. ``batch_days=1`` is
-    the demo's one tree per device-day; pass the result to ``Submitter.anchor_periods``.
-
-    Raises:
-        ValueError: ``batch_days`` < 1 or ``end_day`` ≤ ``first_day``.
-    """
-    if batch_days < 1 or end_day <= first_day:
-        raise ValueError(f"need batch_days >= 1 and first_day < end_day, got {batch_days}, [{first_day}, {end_day})")
-    out = []
-    cur = first_day
-    while cur < end_day:
-        next_month = date(cur.year + cur.month // 12, cur.month % 12 + 1, 1)
-        stop = min(cur + timedelta(days=batch_days), next_month, end_day)
-        out.append((_local_midnight_utc(cur, utc_offset_s), _local_midnight_utc(stop, utc_offset_s)))
-        cur = stop
-    return out
+    """:func:`ledger.meter_data.periods.batch_periods` on the UCI meter's clock by default."""
+    return _batch_periods(first_day, end_day, batch_days, utc_offset_s)
 
 
 # ----------------------------------------------------------------------------- pre-signing
@@ -374,15 +359,18 @@ class BenchChain:
         """Register benchmark meters (quantity 1, W) if the chain lacks them; their device ids."""
         s, d, c = self.system, self.dep, self.client
         owner = _enterprise_uscc()
-        ids, calls = [], []
+        ids, calls, cals = [], [], []
         for serial in serials:
             dev = device_id(owner, serial)
             ids.append(dev)
             if d.devices.device(dev).status == 0:
                 calls.append(Call.of(d.devices.functions.registerDevice(
-                    dev, org_id(owner), Signer(bench_device_key(serial)).address, 1, METER_CALIBRATED_UNTIL,
-                    keccak256(METER_CALIBRATION_STATEMENT)), s.accounts["enterprise"], f"register {serial}"))
+                    dev, org_id(owner), Signer(bench_device_key(serial)).address, 1), s.accounts["enterprise"], f"register {serial}"))
+                cals.append(Call.of(d.devices.functions.recordCalibration(
+                    dev, METER_CALIBRATED_FROM, METER_CALIBRATED_UNTIL, keccak256(METER_CALIBRATION_STATEMENT)),
+                    s.accounts["calibration"], f"calibrate {serial}"))
         c.send(calls)
+        c.send(cals)
         return ids
 
     def stop(self) -> None:
@@ -401,7 +389,7 @@ def start_nodes(bench_dir: Path, rpc_url: str, k: int, store_dir: Path) -> Any:
 # ----------------------------------------------------------------------------- gas
 def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | None = None) -> dict[str, Any]:
     """Gas per reading of anchoring ``days`` whole local days of meter ``BENCH-UCI-GAS`` (real UCI
-    readings from ``start``) at a 2-of-3 quorum with 2 signatures: one tree per day, then one
+    readings from ``start``) at the OCR2 quorum (3 of 4 signatures): one tree per day, then one
     tree per ``batch_days`` days. Each variant runs on a chain snapshot reverted afterwards.
 
     Returns ``{"daily": {...}, "period": {...}, "batch_days", "days", "readings"}`` where each
@@ -413,8 +401,8 @@ def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | Non
     minutes = load_uci(start=start, end=start + timedelta(days=days)).readings
     signer = DeviceSigner(dev, bench_device_key(GAS_SERIAL), dep.domain.separator)
     signed = list(signer.sign_minutes(minutes))
-    out: dict[str, Any] = {"batch_days": batch_days, "days": days, "readings": len(signed), "quorum": "2 of 3",
-                           "signatures": 2}
+    out: dict[str, Any] = {"batch_days": batch_days, "days": days, "readings": len(signed), "quorum": "3 of 4 (n = 4, f = 1)",
+                           "signatures": dep.quorum()}
     for label, period_days in (("daily", 1), ("period", batch_days)):
         periods = batch_periods(start, start + timedelta(days=days), period_days)
         with tempfile.TemporaryDirectory() as tmp:
@@ -428,7 +416,7 @@ def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | Non
             try:
                 sub = Submitter(client, dep.anchor, s.accounts[ORACLES[0]], dep.quorum, domain_separator=dep.domain.separator)
                 before, txs = client.gas_used, client.tx_count
-                outcomes = sub.anchor_periods(nodes[:2], dev, periods)
+                outcomes = sub.anchor_periods(nodes[:dep.quorum()], dev, periods)
                 gas, anchors = client.gas_used - before, client.tx_count - txs
                 bad = [o.status for o in outcomes if o.status != "anchored"]
                 if bad:
@@ -447,7 +435,7 @@ def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | Non
 def in_process_rate(ids: list[bytes], parts: list[list[SignedReading]], domain_separator: bytes, batch: int) -> float:
     """Readings/s of :meth:`OracleNode.ingest` (no HTTP) over the pre-signed readings."""
     infos = [DeviceInfo(d, bytes(32), Signer(bench_device_key(BENCH_SERIAL.format(i))).address_bytes, 1,
-                        METER_CALIBRATED_UNTIL, True) for i, d in enumerate(ids)]
+                        ((METER_CALIBRATED_FROM, METER_CALIBRATED_UNTIL),), True) for i, d in enumerate(ids)]
     with tempfile.TemporaryDirectory() as tmp:
         node = OracleNode("in-process", Signer(new_private_key()), make_engine(sqlite_url(Path(tmp) / "node.sqlite")),
                           domain_separator, StaticDevices(*infos), lambda: bytes(32))
@@ -499,10 +487,10 @@ def profile_reading(ids: list[bytes], parts: list[list[SignedReading]], domain_s
         lambda: digests.extend(digest_and_leaf_of_encoding(domain_separator, e, row[8])[0] for e, row in zip(encodings, rows)), n)
     out["recover"] = _per_reading_us(lambda: [recover_address_bytes(d, row[8]) for d, row in zip(digests, rows)], n)
     signers = {d: Signer(bench_device_key(BENCH_SERIAL.format(i))).address_bytes for i, d in enumerate(ids)}
-    terms = {d: (a, 1, 2**63 - 1, True) for d, a in signers.items()}
+    terms = {d: (a, 1, ((0, 2**63 - 1),), True) for d, a in signers.items()}
     now = max(r[3] for r in rows)
     out["checks_total"] = _per_reading_us(lambda: check_readings(domain_separator, now, None, terms, rows), n)
-    infos = [DeviceInfo(d, bytes(32), a, 1, 2**63 - 1, True) for d, a in signers.items()]
+    infos = [DeviceInfo(d, bytes(32), a, 1, ((0, 2**63 - 1),), True) for d, a in signers.items()]
     profiler = cProfile.Profile() if cprofile else None
     acks: list[Any] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -714,7 +702,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         t.add_row("in-process OracleNode.ingest (no HTTP)", f"{report['in_process_readings_per_second']:,.0f}")
     if "gas" in report:
         g = report["gas"]
-        t.add_row(f"gas/reading, one tree per device-day (2 of 3, {g['daily']['anchors']} anchors)",
+        t.add_row(f"gas/reading, one tree per device-day (3 of 4, {g['daily']['anchors']} anchors)",
                   f"{g['daily']['gas_per_reading']:.1f}  ({g['daily']['gas_per_anchor']:,.0f} gas/anchor)")
         t.add_row(f"gas/reading, one tree per {g['batch_days']} days ({g['period']['anchors']} anchors)",
                   f"{g['period']['gas_per_reading']:.1f}  ({g['period']['gas_per_anchor']:,.0f} gas/anchor)")

@@ -83,7 +83,9 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(t)
     console.print(f"transactions this run: {report['transactions']:,} (gas {report['gas_used']:,}); "
                   f"all runs: {report['transactions_total']:,} (gas {report['gas_used_total']:,})")
-    console.print(f"readings signed and ingested this run: {report['readings_signed_this_run']:,} by 3 oracle nodes; "
+    console.print(f"anchoring: {report['anchoring_gas']:,} gas for {report['anchored_readings']:,} readings = "
+                  f"{report['gas_per_reading']} gas per reading (3 of 4 oracle signatures per batch)")
+    console.print(f"readings signed and ingested this run: {report['readings_signed_this_run']:,} by 4 oracle nodes; "
                   f"time {report['seconds']:.1f} s; {report['readings_per_second']:,.0f} readings/s overall, "
                   f"{report['ingest_readings_per_second']:,.0f} readings/s in sign+ingest")
     console.print(f"phases (s): {report['timings']}")
@@ -110,7 +112,7 @@ def demo(
         min=1, max=16, help="Run on an N-node geth Clique network (started or reused in DATA_DIR/geth; "
                             "default DATA_DIR: .carbonledger/network-N) instead of the embedded chain.")] = None,
 ) -> None:
-    """The main job: real UCI meter data signed, anchored by 2 of 3 oracles, emissions computed
+    """The main job: real UCI meter data signed, anchored by 3 of 4 oracles (OCR2, f = 1), emissions computed
     on-chain per month, verified, confirmed; then serve the API until Ctrl-C."""
     s, e = _parse_day(start), _parse_day(end)
     if e <= s:
@@ -133,7 +135,7 @@ def demo(
 
             def progress(phase: str, done: int, total: int) -> None:
                 if phase not in tasks:
-                    tasks[phase] = bar.add_task({"ingest": "sign + verify + store readings", "anchor": "anchor daily batches"}.get(phase, phase), total=total)
+                    tasks[phase] = bar.add_task({"ingest": "sign + verify + store readings", "anchor": "anchor weekly batches"}.get(phase, phase), total=total)
                 bar.update(tasks[phase], completed=done, total=total)
 
             result = run_demo(system, s, e, progress=progress, log=lambda m: console.print(m), seed=seed)

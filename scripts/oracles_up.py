@@ -34,6 +34,7 @@ from ledger.chain.anvil import free_port
 from ledger.chain.client import ChainClient, ContractRevert
 from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import Signer
+from ledger.meter_data.reading import quorum_of
 from oracles.cluster import (
     NoDeployment,
     configure_admission,
@@ -61,23 +62,26 @@ def _open(data_dir: Path, rpc_url: str) -> tuple[ChainClient, Deployment, str]:
 
 
 @oracles_app.command("up")
-def up(nodes: Annotated[int, typer.Option("--nodes", min=1, max=255, help="Number of oracle nodes n.")] = 3,
-       quorum: Annotated[int, typer.Option("--quorum", min=1, help="Signatures needed k (k > n/2).")] = 2,
+def up(nodes: Annotated[int, typer.Option("--nodes", min=4, max=255, help="Number of oracle nodes n (n >= 3f + 1).")] = 4,
+       f: Annotated[int, typer.Option("--f", min=1, help="Faulty oracles tolerated f (OCR2: quorum floor((n + f)/2) + 1).")] = 1,
        data_dir: DataDir = Path(".carbonledger"),
        rpc_url: RpcUrl = "http://127.0.0.1:8545",
        base_port: Annotated[int, typer.Option(help="HTTP port of oracle-1 (oracle-i gets base+i−1); 0 = free ports.")] = 8101,
        mqtt: Annotated[bool, typer.Option("--mqtt/--no-mqtt", help="Start a private mosquitto and subscribe every node.")] = False,
        store_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL template of the stores, {name} replaced (default SQLite files).")] = None,
        takeover_s: Annotated[float, typer.Option(help="Seconds per rank before a node takes a round over.")] = DEFAULT_TAKEOVER_S) -> None:
-    """Start N oracle node processes with a K-of-N on-chain quorum; run until Ctrl-C."""
-    if quorum * 2 <= nodes or quorum > nodes:
-        raise typer.BadParameter(f"quorum must satisfy n/2 < k <= n (MeterDataAnchor.setOracles); got k={quorum}, n={nodes}")
+    """Start N oracle node processes with an OCR2 on-chain quorum (n >= 3f + 1, floor((n + f)/2) + 1
+    signatures); run until Ctrl-C."""
+    try:
+        quorum_of(nodes, f)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc} (MeterDataAnchor.setOracles)") from None
     d = data_dir.resolve()
     client, dep, regulator = _open(d, rpc_url)
     names = [f"oracle-{i}" for i in range(1, nodes + 1)]
     keys = ensure_oracle_keys(d, names)
     with console.status("admitting oracles and setting the quorum…"):
-        configure_oracles(client, dep, regulator, keys, quorum)
+        configure_oracles(client, dep, regulator, keys, f)
     broker = None
     if mqtt:
         broker = d / "mosquitto"
@@ -90,7 +94,7 @@ def up(nodes: Annotated[int, typer.Option("--nodes", min=1, max=255, help="Numbe
     stores = {n: store_url.format(name=n.replace("-", "_")) for n in names} if store_url else None
     with console.status(f"starting {nodes} oracle node processes…"):
         cluster = start_cluster(d, rpc_url, keys, ports, stores, mqtt_addr, takeover_s=takeover_s)
-    t = Table(title=f"oracle network: {quorum} of {nodes} (config digest 0x{dep.config_digest().hex()[:16]}…)")
+    t = Table(title=f"oracle network: {quorum_of(nodes, f)} of {nodes}, f = {f} (config digest 0x{dep.config_digest().hex()[:16]}…)")
     for c in ("name", "address", "port", "store", "pid"):
         t.add_column(c)
     for n in cluster.nodes.values():
@@ -120,9 +124,9 @@ def up(nodes: Annotated[int, typer.Option("--nodes", min=1, max=255, help="Numbe
 @oracles_app.command("set")
 def set_(add: Annotated[list[str] | None, typer.Option("--add", help="Oracle to add (oracle-i; key created, admitted if needed).")] = None,
          remove: Annotated[list[str] | None, typer.Option("--remove", help="Oracle to remove (name or address).")] = None,
-         quorum: Annotated[int | None, typer.Option("--quorum", help="New quorum k (default: unchanged if still valid).")] = None,
+         f: Annotated[int | None, typer.Option("--f", help="New fault tolerance f (default: unchanged; quorum floor((n + f)/2) + 1).")] = None,
          data_dir: DataDir = Path(".carbonledger"), rpc_url: RpcUrl = "http://127.0.0.1:8545") -> None:
-    """Regulator: add or remove oracles and/or change the quorum (a new oracle-set version)."""
+    """Regulator: add or remove oracles and/or change f (a new oracle-set version)."""
     d = data_dir.resolve()
     client, dep, regulator = _open(d, rpc_url)
     oset = dep.anchor.oracles()
@@ -137,13 +141,14 @@ def set_(add: Annotated[list[str] | None, typer.Option("--add", help="Oracle to 
     for name in remove or []:
         addr = name if name.startswith("0x") else Signer(ensure_oracle_keys(d, [name])[name]).address
         members = [m for m in members if m != to_checksum_address(addr)]
-    k = quorum if quorum is not None else oset.quorum
+    fault = f if f is not None else dep.anchor.faultTolerance()
     try:
-        changed = set_oracle_set(client, dep, regulator, members, k)
+        changed = set_oracle_set(client, dep, regulator, members, fault)
     except ContractRevert as exc:
         console.print(f"[red]refused: {exc.error}{exc.args}[/red]")
         raise typer.Exit(2) from None
-    console.print(("oracle set changed" if changed else "unchanged") + f": {k} of {len(members)}; config digest 0x{dep.config_digest().hex()}")
+    console.print(("oracle set changed" if changed else "unchanged")
+                  + f": {dep.anchor.oracles().quorum} of {len(members)} (f = {fault}); config digest 0x{dep.config_digest().hex()}")
 
 
 @oracles_app.command("status")

@@ -341,10 +341,10 @@ def test_canonical_json_refuses_floats_and_fuel_codes_are_checked() -> None:
 @pytest.fixture()
 def env(chain: World, tmp_path: Path):
     store = make_engine(sqlite_url(tmp_path / "api.sqlite"))
-    app = create_app(chain.dep, store, None, custodial=[chain.acct[n] for n in ("regulator", "enterprise", "verifier")])
+    app = create_app(chain.dep, store, None, custodial=[chain.acct[n] for n in ("regulator", "enterprise", "verifier", "calibration")])
     keys = {n: issue_key(store, chain.dep, org_id(USCC[n]), role) for n, role in
             [("enterprise", "ENTERPRISE_ROLE"), ("enterprise2", "ENTERPRISE_ROLE"), ("regulator", "REGULATOR_ROLE"),
-             ("verifier", "VERIFIER_ROLE"), ("verifier2", "VERIFIER_ROLE")]}
+             ("verifier", "VERIFIER_ROLE"), ("verifier2", "VERIFIER_ROLE"), ("calibration", "CALIBRATION_BODY_ROLE")]}
     return chain, TestClient(app), keys
 
 
@@ -363,35 +363,42 @@ def problem(r, status: int, slug: str) -> dict:
 
 
 def device_body(w: World, **kw) -> dict:
-    return {"serial": "meter-7", "signer": Signer(new_private_key()).address, "quantity_code": 1, "calibrated_until": 1_293_840_000,
-            "calibration_certificate_hash": "0x" + keccak256(b"certificate").hex(), **kw}
+    return {"serial": "meter-7", "signer": Signer(new_private_key()).address, "quantity_code": 1, **kw}
 
 
 def test_devices_endpoints_list_register_calibrate_revoke(env) -> None:
     w, http, keys = env
     r = http.get("/v1/enterprise/devices", headers=H(keys, "enterprise"))
     assert r.status_code == 200 and [d["device_id"] for d in r.json()["items"]] == ["0x" + w.device.hex()]
-    assert r.json()["items"][0]["calibrations"][0]["by"] == "registration"
+    assert r.json()["items"][0]["calibrations"][0]["by"] == w.acct["calibration"]
     body = device_body(w)
     r = http.post("/v1/enterprise/devices", json=body, headers=H(keys, "enterprise"))
     assert r.status_code == 201, r.text
     dev = r.json()
     assert dev["device_id"] == "0x" + device_id(USCC["enterprise"], "meter-7").hex() and dev["status"] == "active"
-    assert dev["signer"] == body["signer"] and dev["calibrated_until"] == 1_293_840_000
+    assert dev["signer"] == body["signer"] and dev["calibrated_until"] == 0 and dev["calibrations"] == []
     # page through: two devices, one per page
     p1 = http.get("/v1/enterprise/devices?limit=1", headers=H(keys, "enterprise")).json()
     p2 = http.get(f"/v1/enterprise/devices?limit=1&cursor={p1['next_cursor']}", headers=H(keys, "enterprise")).json()
     assert [d["device_id"] for d in p1["items"] + p2["items"]] == ["0x" + w.device.hex(), dev["device_id"]] and p2["next_cursor"] is None
-    cal = {"calibrated_until": 1_325_376_000, "certificate_hash": "0x" + keccak256(b"cert 2").hex()}
-    r = http.post(f"/v1/enterprise/devices/{dev['device_id']}/calibrations", json=cal, headers=H(keys, "enterprise"))
+    cal1 = {"valid_from": 1_262_304_000, "valid_until": 1_293_840_000, "certificate_hash": "0x" + keccak256(b"cert 1").hex()}
+    cal = {"valid_from": 1_293_840_000, "valid_until": 1_325_376_000, "certificate_hash": "0x" + keccak256(b"cert 2").hex()}
+    # the enterprise may not calibrate its own meter: the calibration body does
+    problem(http.post(f"/v1/calibration/devices/{dev['device_id']}/calibrations", json=cal1, headers=H(keys, "enterprise")), 403, "wrong-role")
+    r = http.post(f"/v1/calibration/devices/{dev['device_id']}/calibrations", json=cal1, headers=H(keys, "calibration"))
+    assert r.status_code == 201, r.text
+    r = http.post(f"/v1/calibration/devices/{dev['device_id']}/calibrations", json=cal, headers=H(keys, "calibration"))
     assert r.status_code == 201 and r.json()["calibrated_until"] == 1_325_376_000
-    assert [c["certificate_hash"] for c in r.json()["calibrations"]] == [body["calibration_certificate_hash"], cal["certificate_hash"]]
+    assert [(c["valid_from"], c["valid_until"]) for c in r.json()["calibrations"]] == [(1_262_304_000, 1_293_840_000 - 1),
+                                                                                       (1_293_840_000, 1_325_376_000)]
+    assert [c["certificate_hash"] for c in r.json()["calibrations"]] == [cal1["certificate_hash"], cal["certificate_hash"]]
     r = http.post(f"/v1/enterprise/devices/{dev['device_id']}/revoke", json={"reason_hash": "0x" + "ef" * 32}, headers=H(keys, "enterprise"))
     assert r.status_code == 200 and r.json()["status"] == "revoked"
     p = problem(http.post(f"/v1/enterprise/devices/{dev['device_id']}/revoke", json={"reason_hash": "0x" + "ef" * 32},
                           headers=H(keys, "enterprise")), 409, "contract-refused")
     assert p["error"] == "DeviceAlreadyRevoked"
-    p = problem(http.post(f"/v1/enterprise/devices/{dev['device_id']}/calibrations", json=cal, headers=H(keys, "enterprise")), 409, "contract-refused")
+    p = problem(http.post(f"/v1/calibration/devices/{dev['device_id']}/calibrations", json={**cal, "valid_from": 1_300_000_000},
+                          headers=H(keys, "calibration")), 409, "contract-refused")
     assert p["error"] == "DeviceAlreadyRevoked"
     # the same serial again, or the same signer under another serial
     assert problem(http.post("/v1/enterprise/devices", json=body, headers=H(keys, "enterprise")), 409, "contract-refused")["error"] == "DeviceExists"
@@ -411,15 +418,18 @@ def test_devices_endpoints_refuse_outsiders_other_enterprises_and_bad_input(env)
     assert http.get("/v1/enterprise/devices", headers=H(keys, "enterprise2")).json()["items"] == []
     problem(http.get(f"/v1/enterprise/devices/{dev}", headers=H(keys, "enterprise2")), 404, "not-found")
     problem(http.post(f"/v1/enterprise/devices/{dev}/revoke", json={"reason_hash": "0x" + "ef" * 32}, headers=H(keys, "enterprise2")), 404, "not-found")
-    problem(http.post(f"/v1/enterprise/devices/{dev}/calibrations", json={"calibrated_until": 1, "certificate_hash": "0x" + "11" * 32},
-                      headers=H(keys, "enterprise2")), 404, "not-found")
+    problem(http.post(f"/v1/calibration/devices/{dev}/calibrations", json={"valid_from": 1, "valid_until": 2, "certificate_hash": "0x" + "11" * 32},
+                      headers=H(keys, "enterprise2")), 403, "wrong-role")
     problem(http.get(f"/v1/enterprise/devices/0x{'12' * 32}", headers=H(keys, "enterprise")), 404, "not-found")
-    for bad in ({"signer": "0x1234"}, {"quantity_code": 0}, {"calibrated_until": 0}, {"calibration_certificate_hash": "0x" + "00" * 32},
-                {"serial": ""}, {"serial": "has space"}, {"extra": 1}, {"calibration_certificate_hash": "nothex"}):
+    for bad in ({"signer": "0x1234"}, {"quantity_code": 0}, {"calibrated_until": 1_293_840_000},
+                {"serial": ""}, {"serial": "has space"}, {"extra": 1}, {"calibration_certificate_hash": "0x" + "ab" * 32}):
         problem(http.post("/v1/enterprise/devices", json={**body, **bad}, headers=H(keys, "enterprise")), 422, "validation-error")
     problem(http.get("/v1/enterprise/devices/0x12", headers=H(keys, "enterprise")), 422, "validation-error")
-    problem(http.post(f"/v1/enterprise/devices/{dev}/calibrations", json={"calibrated_until": 5, "certificate_hash": "0x" + "00" * 32},
-                      headers=H(keys, "enterprise")), 422, "validation-error")
+    problem(http.post(f"/v1/calibration/devices/{dev}/calibrations", json={"valid_from": 1, "valid_until": 5, "certificate_hash": "0x" + "00" * 32},
+                      headers=H(keys, "calibration")), 422, "validation-error")
+    p = problem(http.post(f"/v1/calibration/devices/{dev}/calibrations", json={"valid_from": 1, "valid_until": 5, "certificate_hash": "0x" + "11" * 32},
+                          headers=H(keys, "calibration")), 409, "contract-refused")
+    assert p["error"] == "CalibrationOutOfOrder"          # before the meter's current calibration
     assert w.dep.devices.device(w.device).status == 1  # still active
 
 

@@ -71,18 +71,20 @@ def test_problem_types_are_documented(setup) -> None:
     assert http.get("/v1/problems/nope").status_code == 404
 
 
-def test_audit_serves_proofs_batches_and_record_provenance(setup) -> None:
+def test_audit_serves_proofs_batches_and_record_provenance(setup, tmp_path: Path) -> None:
     w, n1, n2, http = setup
     body = _wire(w, [1_000_000, 2_000_000, 3_000_000])                             # 100,000 Wh
     assert http.post("/v1/readings", json={"readings": body}).status_code == 200     # node 1 over HTTP
     n2.ingest([SignedReading.from_json(x) for x in body])                           # node 2 in-process
+    n3 = make_node(w, tmp_path, "oracle-3")                                        # the quorum is 3 of 4
+    n3.ingest([SignedReading.from_json(x) for x in body])                           # node 3 in-process
     sub = Submitter(w.client, w.dep.anchor, w.acct["oracle-1"], w.dep.quorum)
-    [out] = sub.anchor_periods([n1, n2], w.device, [(DAY0, DAY0 + 86_400)])
+    [out] = sub.anchor_periods([n1, n2, n3], w.device, [(DAY0, DAY0 + 86_400)])
     assert out.status == "anchored"
     proof = http.get(f"/v1/audit/readings/0x{w.device.hex()}/2/proof").json()
     assert proof["verified_on_chain"] is True and proof["batch_id"] == out.batch_id
     batch = http.get(f"/v1/audit/batches/{out.batch_id}").json()
-    assert set(batch["signers"]) == {w.acct["oracle-1"], w.acct["oracle-2"]} and batch["totalWh"] == 100_000
+    assert set(batch["signers"]) == {w.acct[f"oracle-{i}"] for i in (1, 2, 3)} and batch["totalWh"] == 100_000
     em = w.dep.emissions.functions
     declare_gap(w, 2007, 1, all_days_but([1]))                                     # 2–31 January: declared gap, 1,000 Wh
     w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, keccak256(b"e"), 0), "enterprise")

@@ -40,8 +40,8 @@ REVOKED = bytes.fromhex("d2" * 32)
 class Devices:
     def __init__(self) -> None:
         signer = Signer(KEY).address_bytes
-        self.infos = {DEV: DeviceInfo(DEV, bytes(32), signer, 1, NOW + 86_400, True),
-                      REVOKED: DeviceInfo(REVOKED, bytes(32), signer, 1, NOW + 86_400, False)}
+        self.infos = {DEV: DeviceInfo(DEV, bytes(32), signer, 1, ((0, NOW + 86_400),), True),
+                      REVOKED: DeviceInfo(REVOKED, bytes(32), signer, 1, ((0, NOW + 86_400),), False)}
 
     def get(self, device: bytes) -> DeviceInfo | None:
         return self.infos.get(device)

@@ -1,8 +1,8 @@
 """Smoke test of the five core contracts on a throwaway Anvil node (pre-Shanghai ``paris``).
 
 Deploys ParticipantRegistry, DeviceRegistry, EmissionFactorRegistry, MeterDataAnchor and
-EmissionsRegistry; admits an enterprise, a verifier and three oracle operators; anchors batches
-signed by 2 of 3 oracles (eth-account EIP-712 signatures); sums a month of Wh; and runs a record
+EmissionsRegistry; admits an enterprise, a verifier and four oracle operators and a calibration body; anchors batches
+signed by 3 of 4 oracles (OCR2, n = 4, f = 1) (eth-account EIP-712 signatures); sums a month of Wh; and runs a record
 through Draft → Submitted → Verified → Confirmed. It also checks the refusal paths that guard
 the meter-data path. This module starts and stops its own node; every test runs inside an
 ``evm_snapshot``/``evm_revert`` pair.
@@ -137,6 +137,7 @@ class World:
         readings: list[tuple[Any, ...]],
         supersedes: int = 0,
         digest: bytes | None = None,
+        sigs: list[bytes] | None = None,
     ) -> tuple[Any, ...]:
         wh = (sum((r[3] - r[2]) * r[5] for r in readings) + 1800) // 3600
         return (
@@ -146,7 +147,7 @@ class World:
             end,
             len(readings),
             wh,
-            merkle_root([leaf(r) for r in readings]),
+            merkle_root([leaf(r, s) for r, s in zip(readings, sigs or [NO_SIG] * len(readings), strict=True)]),
             supersedes.to_bytes(32, "big"),
         )
 
@@ -161,7 +162,7 @@ class World:
         return [bytes(Account.sign_message(signable, self.a[s].key).signature) for s in signers]
 
     def anchor(
-        self, report: tuple[Any, ...], signers: tuple[str, ...] = ("oracle1", "oracle2")
+        self, report: tuple[Any, ...], signers: tuple[str, ...] = ("oracle1", "oracle2", "oracle3")
     ) -> int:
         self.tx(
             self.c["MeterDataAnchor"].functions.anchor(report, self.sign(report, *signers)),
@@ -170,8 +171,25 @@ class World:
         return int(self.c["MeterDataAnchor"].functions.batchCount().call())
 
 
-def leaf(r: tuple[Any, ...]) -> bytes:
-    return keccak(keccak(abi_encode(READING_TYPES, list(r))))
+    def sign_reading(self, r: tuple[Any, ...]) -> bytes:
+        """The meter's EIP-712 signature of reading ``r``."""
+        msg = {
+            "types": {"EIP712Domain": EIP712_DOMAIN, "Reading": READING_FIELDS},
+            "primaryType": "Reading",
+            "domain": self.domain(),
+            "message": dict(zip([f["name"] for f in READING_FIELDS], r, strict=True)),
+        }
+        return bytes(Account.sign_message(encode_typed_data(full_message=msg), self.device_key.key).signature)
+
+
+#: Signature slot of readings whose device signature is not the subject (the anchor does not check
+#: device signatures — the oracles do; verifyReading refuses such a reading).
+NO_SIG = bytes(65)
+
+
+def leaf(r: tuple[Any, ...], sig: bytes = NO_SIG) -> bytes:
+    """Leaf of a reading and its device signature: the fields and keccak256(signature) (issue 12)."""
+    return keccak(keccak(abi_encode([*READING_TYPES, "bytes32"], [*r, keccak(sig)])))
 
 
 def merkle_root(leaves: list[bytes]) -> bytes:
@@ -230,6 +248,8 @@ def world_base(node: Web3, compiled: dict[str, Artifact]) -> World:
         "oracle1",
         "oracle2",
         "oracle3",
+        "oracle4",
+        "calibration",
         "outsider",
     ]
     accts = {"regulator": Account.from_key(DEV_KEY)}
@@ -288,6 +308,8 @@ def world_base(node: Web3, compiled: dict[str, Artifact]) -> World:
         "oracle1": "ORACLE_ROLE",
         "oracle2": "ORACLE_ROLE",
         "oracle3": "ORACLE_ROLE",
+        "oracle4": "ORACLE_ROLE",
+        "calibration": "CALIBRATION_BODY_ROLE",
     }
     for i, (n, role) in enumerate(roles.items()):
         role_id = getattr(pr, role)().call()
@@ -302,13 +324,15 @@ def world_base(node: Web3, compiled: dict[str, Artifact]) -> World:
             ),
             "regulator",
         )
-    oracles = [accts[f"oracle{i}"].address for i in (1, 2, 3)]
-    world.tx(c["MeterDataAnchor"].functions.setOracles(oracles, 2), "regulator")
+    oracles = [accts[f"oracle{i}"].address for i in (1, 2, 3, 4)]
+    world.tx(c["MeterDataAnchor"].functions.setOracles(oracles, 1), "regulator")  # n = 4, f = 1: 3 signatures
     world.tx(
-        c["DeviceRegistry"].functions.registerDevice(
-            world.device, world.ent_org, device_key.address, 1, 2_000_000_000, keccak(text="cert")
-        ),
+        c["DeviceRegistry"].functions.registerDevice(world.device, world.ent_org, device_key.address, 1),
         "enterprise",
+    )
+    world.tx(
+        c["DeviceRegistry"].functions.recordCalibration(world.device, 0, 2_000_000_000, keccak(text="cert")),
+        "calibration",
     )
     ef = c["EmissionFactorRegistry"]
     world.tx(
@@ -359,25 +383,26 @@ def test_month_of_anchored_meter_data_flows_to_confirmed_emissions(world: World)
     assert em.monthWindow(world.ent_org, YEAR, MONTH).call() == [ws, we]
 
     ra = readings(world.device, 1, ws, [1_234_567, 2_000_001])
+    sa = [world.sign_reading(r) for r in ra]
     rb = readings(world.device, 3, ws + 3600, [999_999, 5])
     rc = readings(world.device, 5, we, [42])  # the next month's first batch
-    b1 = world.anchor(world.report(ws, ws + 3600, ra))
-    b2 = world.anchor(world.report(ws + 3600, ws + 7200, rb), ("oracle3", "oracle1"))
-    world.anchor(world.report(we, we + 1800, rc), ("oracle1", "oracle2", "oracle3"))
+    b1 = world.anchor(world.report(ws, ws + 3600, ra, sigs=sa))
+    b2 = world.anchor(world.report(ws + 3600, ws + 7200, rb), ("oracle3", "oracle1", "oracle4"))
+    world.anchor(world.report(we, we + 1800, rc), ("oracle1", "oracle2", "oracle3", "oracle4"))
     assert (b1, b2) == (1, 2)
     assert an.deviceBatchCount(world.device).call() == 3
     assert an.batchIdByStart(world.device, ws + 3600).call() == 2
-    assert an.lastEnd(world.device).call() == we + 1800
 
     wh1 = (sum(1800 * w for w in [1_234_567, 2_000_001]) + 1800) // 3600
     wh2 = (sum(1800 * w for w in [999_999, 5]) + 1800) // 3600
     assert an.sumWh(world.device, 0, 1, ws, we).call() == [wh1 + wh2, 2, 4]
 
     # one reading proven against its batch; tampered value or wrong batch refused
-    assert an.verifyReading(b1, ra[0], [leaf(ra[1])]).call() is True
+    assert an.verifyReading(b1, ra[0], sa[0], [leaf(ra[1], sa[1])]).call() is True
     tampered = ra[0][:5] + (ra[0][5] + 1,) + ra[0][6:]
-    assert an.verifyReading(b1, tampered, [leaf(ra[1])]).call() is False
-    assert an.verifyReading(b2, ra[0], [leaf(ra[1])]).call() is False
+    assert an.verifyReading(b1, tampered, sa[0], [leaf(ra[1], sa[1])]).call() is False
+    assert an.verifyReading(b2, ra[0], sa[0], [leaf(ra[1], sa[1])]).call() is False
+    assert an.verifyReading(b1, ra[0], sa[1], [leaf(ra[1], sa[1])]).call() is False  # another reading's signature
 
     evidence = keccak(text="invoice 2024-03")
     assert world.revert(em.recordPurchasedElectricity(world.device, YEAR, MONTH, 0, 1, 1, evidence, 0), "enterprise") == (
@@ -431,7 +456,7 @@ def test_contract_digests_match_eth_account_typed_data(world: World) -> None:
     signable = encode_typed_data(full_message=msg)
     expected = keccak(b"\x19\x01" + signable.header + signable.body)
     assert bytes(an.readingDigest(reading).call()) == expected
-    assert bytes(an.readingLeaf(reading).call()) == leaf(reading)
+    assert bytes(an.readingLeaf(reading, keccak(b"\x07" * 65)).call()) == leaf(reading, b"\x07" * 65)
 
     rep = world.report(100, 200, readings(world.device, 1, 100, [7], step=100))
     msg = {
@@ -445,10 +470,11 @@ def test_contract_digests_match_eth_account_typed_data(world: World) -> None:
         b"\x19\x01" + signable.header + signable.body
     )
     chain_id = world.w3.eth.chain_id
+    oracles = [world.a[f"oracle{i}"].address for i in (1, 2, 3, 4)]
     assert bytes(an.configDigest().call()) == keccak(
         abi_encode(
-            ["uint256", "address", "uint64", "bytes32"],
-            [chain_id, world.c["MeterDataAnchor"].address, 1, keccak(text="salt")],
+            ["uint256", "address", "uint64", "bytes32", "address[]", "uint8"],
+            [chain_id, world.c["MeterDataAnchor"].address, 1, keccak(text="salt"), oracles, 1],
         )
     )
 
@@ -510,18 +536,18 @@ def test_anchor_refuses_fewer_signatures_than_quorum(world: World) -> None:
     name, args = world.revert(
         world.c["MeterDataAnchor"].functions.anchor(rep, world.sign(rep, "oracle1")), "oracle1"
     )
-    assert (name, args) == ("QuorumNotReached", (1, 2))
+    assert (name, args) == ("QuorumNotReached", (1, 3))
 
 
 def test_anchor_refuses_duplicate_and_unknown_signers(world: World) -> None:
     an = world.c["MeterDataAnchor"].functions
     rep = world.report(1000, 2800, readings(world.device, 1, 1000, [5]))
-    dup = world.sign(rep, "oracle1", "oracle1")
+    dup = world.sign(rep, "oracle1", "oracle2", "oracle1")
     assert world.revert(an.anchor(rep, dup), "oracle2") == (
         "DuplicateSigner",
         (world.a["oracle1"].address,),
     )
-    outsider = world.sign(rep, "oracle1", "outsider")
+    outsider = world.sign(rep, "oracle1", "oracle2", "outsider")
     assert world.revert(an.anchor(rep, outsider), "oracle2") == (
         "UnknownSigner",
         (world.a["outsider"].address,),
@@ -530,22 +556,22 @@ def test_anchor_refuses_duplicate_and_unknown_signers(world: World) -> None:
 
 def test_anchor_refuses_non_oracle_submitter(world: World) -> None:
     rep = world.report(1000, 2800, readings(world.device, 1, 1000, [5]))
-    fn = world.c["MeterDataAnchor"].functions.anchor(rep, world.sign(rep, "oracle1", "oracle2"))
-    assert world.revert(fn, "enterprise") == ("NotActiveParticipant", (world.a["enterprise"].address, keccak256(b"ORACLE_ROLE")))
+    fn = world.c["MeterDataAnchor"].functions.anchor(rep, world.sign(rep, "oracle1", "oracle2", "oracle3"))
+    assert world.revert(fn, "enterprise") == ("NotOracle", (world.a["enterprise"].address,))
 
 
 def test_anchor_refuses_overlapping_period(world: World) -> None:
     world.anchor(world.report(1000, 4600, readings(world.device, 1, 1000, [5, 6])))
     rep = world.report(4000, 5800, readings(world.device, 3, 4000, [5]))
-    fn = world.c["MeterDataAnchor"].functions.anchor(rep, world.sign(rep, "oracle1", "oracle2"))
-    assert world.revert(fn, "oracle1") == ("PeriodOverlaps", (world.device, 4000, 4600))
+    fn = world.c["MeterDataAnchor"].functions.anchor(rep, world.sign(rep, "oracle1", "oracle2", "oracle3"))
+    assert world.revert(fn, "oracle1") == ("PeriodOverlaps", (world.device, 4000, 5800, 1))
 
 
 def test_anchor_refuses_report_signed_for_previous_oracle_set(world: World) -> None:
     an = world.c["MeterDataAnchor"].functions
     rep = world.report(1000, 2800, readings(world.device, 1, 1000, [5]))
-    sigs = world.sign(rep, "oracle1", "oracle2")
-    world.tx(an.setOracles([world.a[f"oracle{i}"].address for i in (1, 2, 3)], 3), "regulator")
+    sigs = world.sign(rep, "oracle1", "oracle2", "oracle3")
+    world.tx(an.setOracles([world.a[f"oracle{i}"].address for i in (4, 3, 2, 1)], 1), "regulator")
     name, args = world.revert(an.anchor(rep, sigs), "oracle1")
     assert name == "StaleConfigDigest" and args == (rep[0], bytes(an.configDigest().call()))
 
@@ -554,26 +580,27 @@ def test_anchor_refuses_device_out_of_calibration(world: World) -> None:
     start = (
         2_000_000_000 - 100
     )  # calibrated until 2_000_000_000 inclusive; but the future is refused first
+    # a new certificate from second 3000 cuts the first one at 2999: [2000, 3800) lies in no one calibration
     world.tx(
         world.c["DeviceRegistry"].functions.recordCalibration(
-            world.device, 3000, keccak(text="c2")
+            world.device, 3000, 2_000_000_000, keccak(text="c2")
         ),
-        "enterprise",
+        "calibration",
     )
     rep = world.report(2000, 3800, readings(world.device, 1, 2000, [5]))
-    fn = world.c["MeterDataAnchor"].functions.anchor(rep, world.sign(rep, "oracle1", "oracle2"))
+    fn = world.c["MeterDataAnchor"].functions.anchor(rep, world.sign(rep, "oracle1", "oracle2", "oracle3"))
     assert world.revert(fn, "oracle1") == ("DeviceNotUsable", (world.device, 4))
     rep = world.report(start, start + 1800, readings(world.device, 1, start, [5]))
-    fn = world.c["MeterDataAnchor"].functions.anchor(rep, world.sign(rep, "oracle1", "oracle2"))
+    fn = world.c["MeterDataAnchor"].functions.anchor(rep, world.sign(rep, "oracle1", "oracle2", "oracle3"))
     assert world.revert(fn, "oracle1")[0] == "PeriodInFuture"
 
 
-def test_set_oracles_refuses_minority_quorum(world: World) -> None:
-    oracles = [world.a[f"oracle{i}"].address for i in (1, 2, 3)]
-    fn = world.c["MeterDataAnchor"].functions.setOracles(oracles[:2], 1)
-    assert world.revert(fn, "regulator") == ("InvalidQuorum", (1, 2))
+def test_set_oracles_refuses_sets_below_3f_plus_1(world: World) -> None:
+    oracles = [world.a[f"oracle{i}"].address for i in (1, 2, 3, 4)]
+    fn = world.c["MeterDataAnchor"].functions.setOracles(oracles[:3], 1)
+    assert world.revert(fn, "regulator") == ("InvalidFaultTolerance", (1, 3))
     fn = world.c["MeterDataAnchor"].functions.setOracles(
-        [oracles[0], world.a["verifier"].address], 2
+        [*oracles[:3], world.a["verifier"].address], 1
     )
     assert world.revert(fn, "regulator") == ("OracleNotActive", (world.a["verifier"].address,))
 
@@ -586,7 +613,7 @@ def test_supersede_replaces_batch_in_sums_and_keeps_the_old_one(world: World) ->
     fixed = world.report(ws, ws + 3600, readings(world.device, 1, ws, [1000, 3000]), supersedes=b1)
     reason = keccak(text="meter CT ratio corrected")
     rcpt = world.tx(
-        an.supersede(b1, fixed, world.sign(fixed, "oracle2", "oracle3"), reason), "oracle2"
+        an.supersede(b1, fixed, world.sign(fixed, "oracle2", "oracle3", "oracle4"), reason), "oracle2"
     )
     ev = (
         world.c["MeterDataAnchor"]
@@ -599,7 +626,7 @@ def test_supersede_replaces_batch_in_sums_and_keeps_the_old_one(world: World) ->
     assert an.batch(1).call()[-1] == 2 and an.batch(2).call()[-2] == 1
     assert an.sumWh(world.device, 0, 0, ws, we).call() == [2000, 1, 2]
     again = world.report(ws, ws + 3600, readings(world.device, 1, ws, [1, 1]), supersedes=b1)
-    fn = an.supersede(b1, again, world.sign(again, "oracle1", "oracle2"), reason)
+    fn = an.supersede(b1, again, world.sign(again, "oracle1", "oracle2", "oracle3"), reason)
     assert world.revert(fn, "oracle1") == ("AlreadySuperseded", (1, 2))
 
 

@@ -133,8 +133,7 @@ class InFlight:
 
 
 def device_body(serial: str) -> dict[str, Any]:
-    return {"serial": serial, "signer": Signer(new_private_key()).address, "quantity_code": 1,
-            "calibrated_until": 2_000_000_000, "calibration_certificate_hash": "0x" + "ab" * 32}
+    return {"serial": serial, "signer": Signer(new_private_key()).address, "quantity_code": 1}
 
 
 def registrations(system: System, serial: str) -> int:

@@ -94,9 +94,9 @@ def test_sync_indexes_every_event_of_the_deployment(chain: World, db: Engine) ->
     args = anchored[0].args
     assert (args["device"], args["start"], args["end"]) == ("0x" + chain.device.hex(), rep.start, rep.end)
     assert (args["count"], args["totalWh"], args["root"]) == (3, rep.total_wh, "0x" + rep.root.hex())
-    sigs = split_signatures(bytes.fromhex(args["signatures"][2:]))   # 65-byte signatures, concatenated, as 0x hex
-    digest = bytes.fromhex(args["reportDigest"][2:])
-    assert {recover_address(digest, s) for s in sigs} == {chain.oracle_signer(i).address for i in (1, 2, 3)}
+    sigs = split_signatures(bytes.fromhex(args["signatures"][2:]))   # 65-byte signatures packed, as 0x hex
+    assert {recover_address(bytes.fromhex(args["reportDigest"][2:]), s) for s in sigs} == {
+        chain.oracle_signer(i).address for i in (1, 2, 3)}
 
 
 def test_second_sync_adds_nothing_and_a_later_sync_only_the_new_events(chain: World, db: Engine) -> None:
@@ -498,7 +498,7 @@ def test_tampered_oracle_store_reading_is_reported_with_its_batch_id(system: Sys
 
         forged = Reading(bytes(row.device), seq, row.start, row.end, row.quantity_code, row.value + 3600, row.scale, row.flags)
         with store.begin() as conn:                                     # tracks covered: leaf rewritten too
-            conn.execute(text("UPDATE readings SET leaf = :l WHERE sequence = :s"), {"l": reading_leaf(forged), "s": seq})
+            conn.execute(text("UPDATE readings SET leaf = :l WHERE sequence = :s"), {"l": reading_leaf(forged, bytes(row.signature)), "s": seq})
         assert {d.kind for d in verify_oracle_store(dep, store)} == {"batch_root", "batch_energy"}
         with_sigs = verify_oracle_store(dep, store, signatures=True)
         assert {d.kind for d in with_sigs} == {"batch_root", "batch_energy", "reading_signature"}

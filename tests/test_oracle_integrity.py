@@ -30,6 +30,7 @@ from ledger.meter_data.reading import (
     reading_digest,
     reading_leaf,
 )
+from oracles.checks import calibrated_over
 from tests.conftest import World
 from tests.helpers import DAY0, as_tuple
 
@@ -254,3 +255,14 @@ def test_anchor_gas_of_a_daily_batch_with_three_of_four_signatures(chain: World)
     print(f"anchor gas, 3 of 4 signatures: first batch of the device {gas[0]:,}; then {sorted(steady)[0]:,} "
           f"(typical), {max(steady):,} (new list slot), mean {sum(steady) / len(steady):,.0f}")
     assert sorted(steady)[len(steady) // 2] <= 150_000 and sum(steady) / len(steady) <= 150_000, gas
+
+
+def test_oracle_nodes_check_a_reading_against_the_calibration_valid_when_measured() -> None:
+    """The nodes' mirror of DeviceRegistry.requireUsableOver: the latest calibration that started at
+    or before the reading must last through its last second; a gap between certificates is refused."""
+    cals = ((100, 199), (300, 999))
+    assert calibrated_over(cals, 100, 199) and calibrated_over(cals, 300, 400)
+    assert not calibrated_over(cals, 200, 259)          # lapsed: between the certificates
+    assert not calibrated_over(cals, 190, 249)          # runs past the first certificate
+    assert not calibrated_over(cals, 50, 60)            # before the first calibration
+    assert not calibrated_over((), 100, 100)            # never calibrated

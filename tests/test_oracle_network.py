@@ -50,7 +50,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     d = tmp_path_factory.mktemp("oraclenet")
     system = System(d, port=free_port(), log=lambda m: None).start()
     keys = ensure_oracle_keys(d, NAMES)
-    configure_oracles(system.client, system.dep, system.accounts["regulator"], keys, 3)
+    configure_oracles(system.client, system.dep, system.accounts["regulator"], keys, 1)
     broker = Path(f"/tmp/cl-mosquitto-{free_port()}")
     mqtt: str | None = None
     why = ""
@@ -320,7 +320,7 @@ def test_mqtt_message_redelivered_after_the_node_dies_before_its_puback_is_store
     assert "redelivered message" in log
 
 
-def test_oracles_set_changes_the_quorum_and_old_reports_are_refused(net: dict[str, Any]) -> None:
+def test_oracles_set_changes_the_set_and_old_reports_are_refused(net: dict[str, Any]) -> None:
     system, cluster, dev = net["system"], net["cluster"], net["dev"]
     d, url = net["dir"], system.client.rpc_url
     first = DAY0 + 50 * PERIOD
@@ -331,17 +331,18 @@ def test_oracles_set_changes_the_quorum_and_old_reports_are_refused(net: dict[st
     stale = sub.collect(peers, system.device, first, first + PERIOD)
     assert stale.status == "ready"
     runner = CliRunner()
-    r = runner.invoke(oracles_app, ["set", "--remove", "oracle-4", "--quorum", "2", "--data-dir", str(d), "--rpc-url", url])
+    # OCR2: a new member in place of oracle-4 (n = 4, f = 1) is a new config digest
+    r = runner.invoke(oracles_app, ["set", "--remove", "oracle-4", "--add", "oracle-5", "--data-dir", str(d), "--rpc-url", url])
     assert r.exit_code == 0, r.output
     oset = system.dep.anchor.oracles()
-    assert (len(oset.oracles_), oset.quorum) == (3, 2)
+    assert (len(oset.oracles_), oset.quorum, system.dep.anchor.faultTolerance()) == (4, 3, 1)
     with pytest.raises(ContractRevert) as e:
         system.client.transact(system.dep.anchor.functions.anchor(stale.report, stale._signatures),  # type: ignore[attr-defined]
                                system.accounts["oracle-1"])
     assert e.value.error == "StaleConfigDigest"
-    bad = runner.invoke(oracles_app, ["set", "--quorum", "1", "--data-dir", str(d), "--rpc-url", url])
-    assert bad.exit_code == 2 and "InvalidQuorum" in bad.output
-    r = runner.invoke(oracles_app, ["set", "--add", "oracle-4", "--quorum", "3", "--data-dir", str(d), "--rpc-url", url])
+    bad = runner.invoke(oracles_app, ["set", "--remove", "oracle-5", "--data-dir", str(d), "--rpc-url", url])   # 3 < 3f + 1
+    assert bad.exit_code == 2 and "InvalidFaultTolerance" in bad.output
+    r = runner.invoke(oracles_app, ["set", "--remove", "oracle-5", "--add", "oracle-4", "--data-dir", str(d), "--rpc-url", url])
     assert r.exit_code == 0, r.output
     out = _round(cluster, NAMES, system.device, [(first, first + PERIOD)])
     assert [o["status"] for v in out.values() for o in v].count("anchored") == 1

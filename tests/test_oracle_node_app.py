@@ -44,7 +44,8 @@ def test_a_node_app_ingests_and_proves_readings_and_serves_nothing_else(chain: W
     x = p["reading"]
     tup = (bytes.fromhex(x["device"][2:]), x["sequence"], x["start"], x["end"], x["quantityCode"], x["value"], x["scale"], x["flags"])
     proof = [bytes.fromhex(h[2:]) for h in p["proof"]]
-    assert w.call(w.dep.anchor.functions.verifyReading(int(batch_id), tup, proof)) is True
+    sig = bytes.fromhex(p["signature"][2:])
+    assert w.call(w.dep.anchor.functions.verifyReading(int(batch_id), tup, sig, proof)) is True
     assert http.get(f"/v1/oracle/proofs/{device}/1").status_code == 404                   # never received
     assert http.get("/v1/oracle/proofs/0x12/1").status_code == 422
 

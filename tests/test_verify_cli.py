@@ -96,7 +96,7 @@ def _serve(app: Any) -> Iterator[str]:
 
 @pytest.fixture()
 def live(chain: World, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """Two days of device-signed readings stored by oracle-1's node and anchored 2-of-3, the
+    """Two days of device-signed readings stored by oracle-1's node and anchored by 3 of 4 oracles, the
     January record made from them (submitted, assigned to ``verifier``), the API served by that
     node behind a :class:`Tamper` wrapper; keys, manifest file and the record id."""
     w = chain
@@ -159,7 +159,7 @@ def test_a_real_record_verifies_pass_through_the_cli(live, cred: str) -> None:
         assert c[name]["status"] == "pass", (name, c[name])
     assert c["evidence"]["status"] == "pass" and c["evidence"]["expected"].startswith("0 evidence items")
     assert "420 ok" in c["device signatures"]["found"] and "6 accepted" in c["proofs on-chain"]["found"]
-    assert "4 valid signatures" in c["oracle quorum"]["found"]            # 2 batches × 2 oracles
+    assert "6 valid signatures" in c["oracle quorum"]["found"]            # 2 batches × 3 oracles
     rec = live["w"].dep.emissions.record(live["rid"])
     wh = sum(b["recomputed_wh"] for b in v["batches"])
     assert v["recomputed_wh"] == wh == rec.activityAmount - GAP_SUBSTITUTE_WH > 0          # metered; the record adds the gap's substitute
