@@ -35,7 +35,6 @@ from web3.types import RPCEndpoint
 from ledger.accounting.emissions import emissions_kg
 from ledger.chain.anvil import free_port
 from ledger.contracts.compiler import Artifact, compile_contracts
-from ledger.crypto.primitives import keccak256
 from tests.conftest import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
