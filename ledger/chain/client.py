@@ -447,6 +447,10 @@ class ChainClient:
         self._accounts[acct.address] = acct
         return acct.address
 
+    def has_account(self, address: str) -> bool:
+        """Whether this client holds the signing key of ``address``."""
+        return to_checksum_address(address) in self._accounts
+
     # ----------------------------------------------------------------- errors
     def register_errors(self, abi: list[dict[str, Any]]) -> None:
         """Learn the custom errors of an ABI so reverts can be decoded by name."""
