@@ -4,6 +4,7 @@ every root from the readings)."""
 
 from __future__ import annotations
 
+import calendar
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from oracles.chain_devices import ChainDeviceDirectory
 from oracles.device import DeviceSigner
 from oracles.node import OracleNode
 from tests.conftest import World, free_port
-from tests.helpers import DAY0, minute_readings
+from tests.helpers import DAY0, all_days_but, declare_gap, minute_readings
 from tests.test_contracts import anchor_day
 
 #: Local month starts (UTC+1 enterprise) of January, February and March 2007.
@@ -53,11 +54,13 @@ def serving_node(w: World, tmp: Path, name: str = "oracle-1") -> OracleNode:
 
 def anchor_month(w: World, node: OracleNode, month: int, watts: list[int]) -> int:
     """Readings of the first day of ``month`` 2007 (one per minute, W): ingested by ``node`` and
-    anchored on-chain by the oracle quorum. Returns the batch id."""
+    anchored on-chain by the oracle quorum; the rest of the month is a declared gap with the
+    regulator's substitute (issue 12 completeness), so the month can be recorded. Returns the batch id."""
     first_seq = 1 + 10_000 * month
     rs = minute_readings(w.device, MONTH_START[month], watts, first_seq)
     dev = DeviceSigner(w.device, w.device_key, w.dep.domain.separator)
     acks = node.ingest([dev.sign(r) for r in rs])
     assert all(a.status == "accepted" for a in acks), acks[:3]
     batch_id, *_ = anchor_day(w, MONTH_START[month], watts, first_seq=first_seq)
+    declare_gap(w, 2007, month, all_days_but([1], calendar.monthrange(2007, month)[1]))
     return int(batch_id)

@@ -92,10 +92,10 @@ def test_operation_of_refuses_bad_input() -> None:
 
 def test_govern_refuses_a_bad_act_before_anyone_approves(governed: World) -> None:
     w = governed
-    op = Operation.of([w.dep.anchor.functions.setOracles([w.acct["oracle-1"], w.acct["oracle-2"]], 1)], keccak256(b"q1"), "quorum 1")
+    op = Operation.of([w.dep.anchor.functions.setOracles([w.acct["oracle-1"], w.acct["oracle-2"]], 1)], keccak256(b"q1"), "2 oracles, f = 1: n < 3f + 1")
     with pytest.raises(ContractRevert) as e:
         govern(w.dep, op, [w.acct["regulator"], w.acct["regulator-b"]], w.acct["regulator"])
-    assert e.value.error == "InvalidQuorum"
+    assert e.value.error == "InvalidFaultTolerance"
     assert state(w.dep, op).approvals == 0
 
 
