@@ -36,7 +36,7 @@ from ledger.store.db import make_engine, sqlite_url
 from ledger.verify.audit import VerifyError, verify_events, verify_oracle_store
 from oracles.device import DeviceSigner
 from oracles.submitter import Submitter
-from oracles.system import System
+from oracles.system import GRID_FACTOR_YEARS, PARTICIPANTS, System
 from scripts.cli import app
 from tests.conftest import ROOT, USCC, World, free_port, make_world
 from tests.helpers import DAY0, as_tuple, minute_readings, report_for, sign_report
@@ -440,9 +440,10 @@ def test_indexer_survives_a_chain_node_kill_restart_and_journal_recovery(system:
     system.node.snapshot()                                              # last good snapshot
     snap_head = _head(system)
     later = _anchor_days(system, range(1, 3))
-    grid = bytes(system.client.call(dep.factors.functions.GRID_EF()))
-    system.client.send([Call.of(dep.factors.functions.publishFactorSet(2031, 2032, [grid], [5703], [4], "c", "after snapshot"),
-                                system.accounts["regulator"])])
+    # one more event after the snapshot from a regulator act that is not constitutional (v2: a
+    # factor set is published only by the constitution, here handed to the council)
+    system.client.send([Call.of(dep.emissions.functions.assignFactorSet(
+        org_id(PARTICIPANTS["enterprise"]["uscc"]), GRID_FACTOR_YEARS[0], system.factor_set_id()), system.accounts["regulator"])])
     assert a.sync() == b.sync() == 3 and _keys(a.engine) == _keys(b.engine)
     old_head = _head(system)
     lost = [(r.tx_hash, r.log_index, r.block_hash) for r in _rows(b.engine) if r.block_number > snap_head]
