@@ -451,8 +451,17 @@ def test_serial_ranges_across_byte_boundaries_match_the_python_mirror(m: Market,
 
 
 def test_replay_of_a_real_acr_retirement_file_refuses_repeats_and_costs_the_same_per_row(m: Market) -> None:
-    """The ACR block retired in the most pieces (264 rows): every row is accepted once, its repeat
-    is refused, and the gas of a retirement does not grow with the number of earlier ones."""
+    """The ACR block retired in the most pieces (264 rows, serials 119830752…119837168 without a
+    gap): the holder retires every row once by its serials, its repeat is refused, and the gas of
+    a retirement does not grow with the number of earlier ones.
+
+    ACR issuance files carry no serials, and v2 retires a batch issued without serials by amount
+    only (SerialsOutsideBatch for a named range), so the batch here is issued with the block the
+    rows name plus ``spare`` serials before it (the repeat then has units to spare and meets
+    SerialsAlreadyRetired; once the spare serials are retired too it meets BatchExhausted).
+    The spare run sits below the block so that no row starts at the batch's free-serial cursor:
+    a retirement that does walks the cursor over every retired range above it (CCERRegistry._mark,
+    one step per range), which the rows' flat-gas claim is not about."""
     prefix = "ACR-US-119-2003-163-"
     rows = []
     with open(shared_data("offsets_registry/ACR_retirements.csv"), encoding="utf-8-sig") as fh:
@@ -463,23 +472,30 @@ def test_replay_of_a_real_acr_retirement_file_refuses_repeats_and_costs_the_same
                              row["Retirement Reason Details"]))
     assert len(rows) == 264
     total = sum(r.count for r, *_ in rows)
-    b = m.issue_batch(total)  # ACR issuance files carry no serials
+    first, last = min(r.start for r, *_ in rows), max(r.end for r, *_ in rows)
+    assert last - first + 1 == total  # one block, no gap
+    repeat, ben, pur, why = rows[100]
+    spare = repeat.count
+    b = m.issue_batch(total + spare, SerialRange(prefix, first - spare, last))
     owner = m.acct["owner"]
+    retired0 = m.supply(CCER)["retired"]
+    # v2: the holder retires its own units (the registry may only relay a signed instruction)
     calls = [Call.of(m.registry.functions.retire(RetirementRequest(owner, b, r.count, ben or "unknown", pur, why, r).as_tuple()),
-                     m.acct["registry"], gas=600_000) for r, ben, pur, why in rows]
+                     owner, gas=600_000) for r, ben, pur, why in rows]
     results = []
     for i in range(0, len(calls), 66):
         results += m.client.send(calls[i:i + 66])
     gas = [r.gas_used for r in results]
     assert all(r.status == 1 for r in results)
     assert max(gas[-50:]) <= max(gas[:50]) + 25_000, (gas[:5], gas[-5:])
-    assert m.supply(CCER)["retired"] == total
-    r, ben, pur, why = rows[100]
-    m.refused(m.registry.functions.retire(RetirementRequest(owner, b, 0 or r.count, ben, pur, why, r).as_tuple()), "owner",
-              "BatchExhausted")
-    m.issue_batch(r.count)  # with units to spare, the repeat is refused for its serials
-    m.refused(m.registry.functions.retire(RetirementRequest(owner, b + 1, r.count, ben, pur, why, r).as_tuple()), "owner",
+    assert m.supply(CCER)["retired"] - retired0 == total
+    m.refused(m.registry.functions.retire(RetirementRequest(owner, b, spare, ben, pur, why, repeat).as_tuple()), "owner",
               "SerialsAlreadyRetired")
+    walk = m.retire(RetirementRequest(owner, b, spare, ben, pur, why, SerialRange(prefix, first - spare, first - 1)))
+    print(f"gas ACR row retirements first/last {gas[0]:,}/{gas[-1]:,}; spare run at the cursor (walks {len(rows)} "
+          f"ranges) {walk['gas']:,}")
+    m.refused(m.registry.functions.retire(RetirementRequest(owner, b, spare, ben, pur, why, repeat).as_tuple()), "owner",
+              "BatchExhausted")
 
 
 # ============================================================================ access control

@@ -19,7 +19,7 @@ from oracles.device import DeviceSigner
 from oracles.formats.ampd_hourly import load_ampd_hourly
 from oracles.node import OracleNode, SignedReading
 from oracles.store import QuarantinedReading, StoredReading
-from tests.conftest import CAL_UNTIL, USCC, World, shared_data
+from tests.conftest import CAL_FROM, CAL_UNTIL, USCC, World, shared_data
 from tests.helpers import DAY0, minute_readings
 
 NOW = DAY0 + 10 * 86_400
@@ -188,8 +188,10 @@ def test_node_ingests_real_cems_hours_of_a_registered_co2_channel(chain: World, 
     data = load_ampd_hourly(shared_data("cems/cems_moss_landing_unit1A_2019-01-01_h0-5_sample.csv"))
     key = new_private_key()
     dev = device_id(USCC["enterprise"], "CEMS-260-1A-CO2")
-    chain.tx(chain.dep.devices.functions.registerDevice(dev, org_id(USCC["enterprise"]), _S(key).address, 12,
-                                                        CAL_UNTIL + 10 * 365 * 86_400, keccak256(b"CEMS RATA certificate (test)")), "enterprise")
+    chain.tx(chain.dep.devices.functions.registerDevice(dev, org_id(USCC["enterprise"]), _S(key).address, 12), "enterprise")
+    # contracts v2: the calibration (here the CEMS RATA certificate) is recorded by the calibration body
+    chain.tx(chain.dep.devices.functions.recordCalibration(dev, CAL_FROM, CAL_UNTIL + 10 * 365 * 86_400,
+                                                           keccak256(b"CEMS RATA certificate (test)")), "calibration")
     readings = [h.reading("co2_mass", dev) for h in data.rows]
     node = OracleNode("oracle-1", Signer(chain.keys["oracle-1"]), make_engine(sqlite_url(tmp_path / "n.sqlite")), chain.dep.domain.separator,
                       ChainDeviceDirectory(chain.dep, ttl=0), lambda: bytes(chain.call(chain.dep.anchor.functions.configDigest())),

@@ -538,11 +538,29 @@ def test_plan_refuses_a_serial_range_without_prefix(tmp_path: Path) -> None:
 
 def test_plan_cancels_car_credits_that_left_the_registry(small_dir: Path) -> None:
     plan = plan_replay(load_registry_exports(small_dir, "CAR"), "CAR")
-    got = {(c.issuance.project_id, c.destination): c.amount for c in plan.cancellations}
+    got: Counter[tuple[str, str]] = Counter()
+    for c in plan.cancellations:
+        got[c.issuance.project_id, c.destination] += c.amount
     assert got == {("CAR400", "VCS"): 45730, ("CAR575", "CAR:Canceled"): 275,
                    ("CAR1000", "ARB"): 126155, ("CAR101", "ARB"): 384954,
                    ("CAR101", "CAR:Canceled"): 118141, ("CAR1081", "ARB"): 32105}
     assert not plan.refused
+
+
+def test_plan_splits_a_cancellation_over_the_batches_of_its_project_and_vintage(tmp_path: Path) -> None:
+    """CCERRegistry.cancel takes units of one batch: 8 t canceled for ARB on a row whose batch
+    keeps 5 t after a retirement are taken 5 t from it and 3 t from the vintage's other batch."""
+    _write(tmp_path / "CAR_issuances.csv", CAR_ISS_HEADER, [
+        car_iss(pid="CAR1008", vintage="2015", total="10", arb="8"),
+        car_iss(pid="CAR1008", vintage="2015", total="4")])
+    _write(tmp_path / "CAR_retirements.csv", RET_HEADER, [
+        retirement("CAR1008", "2015", "CAR-1-US-1008-27-845-WA-2015-2010-1 to 5", "5",
+                   "10/11/19", "2019")])
+    _write(tmp_path / "projects.csv", PROJ_HEADER, [project("CAR1008", "CAR", "14", "5")])
+    plan = plan_replay(load_registry_exports(tmp_path, "CAR"), "CAR")
+    assert not plan.refused and [p.batch_index for p in plan.retirements] == [0]
+    assert [(c.batch_index, c.amount, c.part, c.parts, c.destination) for c in plan.cancellations] == [
+        (0, 5, 1, 2, "ARB"), (1, 3, 2, 2, "ARB")]
 
 
 def test_plan_refuses_a_cancellation_of_retired_credits(tmp_path: Path) -> None:

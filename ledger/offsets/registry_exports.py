@@ -1263,11 +1263,16 @@ class PlannedRetirement:
 class PlannedCancellation:
     """One ``cancel`` call: ``amount`` t of the issuance row's project and vintage leave the
     holding for ``destination`` ("ARB": canceled for ARB compliance, "VCS": converted to VCUs,
-    "CAR:Canceled": canceled without a destination in the export)."""
+    "CAR:Canceled": canceled without a destination in the export), taken from batch
+    ``batch_index`` (``CCERRegistry.cancel`` takes units of one batch); ``part``/``parts`` > 1
+    when the row's cancellation spans several batches of that project and vintage."""
 
     issuance: Issuance
     amount: int
     destination: str
+    batch_index: int
+    part: int = 1
+    parts: int = 1
 
 
 @dataclass
@@ -1315,7 +1320,10 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
       split over several batches (several certificates, consecutive sub-ranges) when one batch
       has too few left.
     * CAR credits canceled for ARB compliance, converted to VCUs or canceled are cancelled
-      (``CCERRegistry.cancel``) after the retirements, from what is left unretired.
+      (``CCERRegistry.cancel``, one batch a call) after the retirements, from what is left
+      unretired and uncancelled of the project and vintage: from the row's own batch when it
+      has enough, else from one batch of that vintage that has, else split over the row's own
+      batch and then the others in issuance order (several ``cancel`` calls), as retirements are.
     * Retirements are sent in ``Status Effective`` order (then file order) after all issuances.
       Retired serial ranges of one prefix may not overlap (``SerialsAlreadyRetired``), nor
       overlap an issued range of that prefix (``SerialsAlreadyIssued``).
@@ -1397,27 +1405,40 @@ def plan_replay(exports: RegistryExports, registry: str, *, include_planned: boo
                                              k, len(parts)))
             start += amount
     # cancellations (CAR columns) after the retirements: the export gives no dates for them;
-    # they need unretired, uncancelled credits of the project and vintage
+    # they need unretired, uncancelled credits of the project and vintage. CCERRegistry.cancel
+    # takes units of one batch, so a row's cancellation may be split over the vintage's batches
+    # (``left``: per batch, what the retirements above left)
     cancels: list[PlannedCancellation] = []
-    held: Counter[tuple[str, int]] = Counter()
-    for b in batches:
-        held[b.issuance.project_id, b.issuance.vintage] += b.issuance.quantity
-    for p in planned:
-        held[p.retirement.project_id, p.retirement.vintage] -= p.amount
     for b in batches:
         i = b.issuance
         for amount, dest in ((i.canceled_for_arb, "ARB"), (i.converted_to_vcus, "VCS"),
                              (i.canceled, "CAR:Canceled")):
             if not amount:
                 continue
-            key = (i.project_id, i.vintage)
-            if held[key] < amount:
+            idx = by_vintage[i.project_id, i.vintage]
+            held = sum(left[k] for k in idx)
+            if held < amount:
                 refused.append(Refusal(registry, i.file, i.row,
-                                       f"cancellation of {amount} t to {dest}: only {held[key]} t "
+                                       f"cancellation of {amount} t to {dest}: only {held} t "
                                        f"of {i.project_id} vintage {i.vintage} left unretired",
                                        i.project_id, amount, "cancellation"))
                 continue
-            held[key] -= amount
-            cancels.append(PlannedCancellation(i, amount, dest))
+            own_first = [b.index, *(k for k in idx if k != b.index)]
+            whole = next((k for k in own_first if left[k] >= amount), None)
+            pieces: list[tuple[int, int]] = []
+            if whole is not None:
+                pieces.append((whole, amount))
+            else:
+                need = amount
+                for k in own_first:
+                    take = min(left[k], need)
+                    if take:
+                        pieces.append((k, take))
+                        need -= take
+                    if need == 0:
+                        break
+            for n, (k, take) in enumerate(pieces, 1):
+                left[k] -= take
+                cancels.append(PlannedCancellation(i, take, dest, k, n, len(pieces)))
     projects = sorted({b.issuance.project_id for b in batches}, key=project_number)
     return ReplayPlan(registry, projects, batches, planned, refused, cancels)

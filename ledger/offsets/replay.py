@@ -405,19 +405,19 @@ def _run(client: ChainClient, artifacts: dict[str, Artifact], exports: RegistryE
         # 4. cancellations (CAR: canceled for ARB compliance, converted to VCUs, canceled)
         say(f"{r} cancellations")
         calls, cancel_of = [], {}
-        index_of = {id(b.issuance): b.index for b in plan.batches}
         for c in plan.cancellations:
-            label = f"{c.issuance.file}:{c.issuance.row} cancel {c.destination}"
-            index = index_of.get(id(c.issuance))
-            if index not in batch_ids:
+            label = f"{c.issuance.file}:{c.issuance.row} cancel {c.destination}" + (
+                f" (part {c.part} of {c.parts})" if c.parts > 1 else "")
+            if c.batch_index not in batch_ids:
                 refused_here.append(Refusal(r, c.issuance.file, c.issuance.row, f"cancellation to {c.destination}: its "
                                             "issuance batch was not issued", c.issuance.project_id, c.amount,
                                             "cancellation"))
                 adv(1)
                 continue
             cancel_of[label] = c
-            # the holder (the registry's replay account) cancels its own units: v2 consent
-            calls.append(rl.fast("cancel")(rl.acct[r], batch_ids[index], c.amount,
+            # the holder (the registry's replay account) cancels its own units: v2 consent;
+            # one batch a call (the plan splits a row over the batches of its project and vintage)
+            calls.append(rl.fast("cancel")(rl.acct[r], batch_ids[c.batch_index], c.amount,
                                            c.destination.encode().ljust(32, b"\x00"), label=label))
         sent_c = client.send_all(calls, chunk=chunk, advance=adv)
         cancelled: Counter[str] = Counter()

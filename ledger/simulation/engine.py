@@ -73,8 +73,11 @@ GAS_LIMIT = {"admit": 600_000, "fuel": 800_000, "electricity": 600_000, "submit"
 ``gas_by_call``): the node then executes each once instead of also estimating it (Anvil's
 eth_estimateGas searches, executing a call several times). Gas is free on the throwaway node (price 0);
 a call that still fails reverts and is decoded (ChainClient._explain_revert)."""
-SETTLE_GAS_PER_TRADE, SETTLE_GAS_BASE = 150_000, 300_000
-"""Gas limit of a settle transaction: base + per trade (measured ≤ 120,000 per trade with signed orders)."""
+SETTLE_GAS_PER_TRADE, SETTLE_GAS_BASE = 250_000, 300_000
+"""Gas limit of a settle transaction: base + per trade. Measured with contracts v2's signed orders
+(both orders' EIP-712 signatures checked and their fills recorded): 56 trades of the 40-unit, 3-day
+AMPD 2016 slice used 8,436,462 gas in 3 transactions (≈ 150,700 a trade), the 20-trade one
+3,413,874 (≈ 170,700 a trade); the former 150,000 a trade ran out of gas (``unknown()`` revert)."""
 ACTIVITY_FUEL, ACTIVITY_ELECTRICITY = 4, 2
 ORDER_EXPIRY = 2**40
 """Expiry (UTC seconds) of the simulated members' orders: they fill the same run."""
