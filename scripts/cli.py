@@ -23,7 +23,7 @@ from ledger.identifiers import InvalidUscc, org_id
 from ledger.store.db import make_engine, sqlite_url
 from oracles.runtime import open_oracle_node
 from oracles.system import PROJECT_ROOT, System, open_keystore
-from scripts.bench_ingest import bench_app
+from scripts.bench_table import bench_app
 from scripts.cli_audit import audit_app
 from scripts.data_quality import data_quality
 from scripts.demo import run_demo
