@@ -114,7 +114,7 @@ bench_app = typer.Typer(help="Benchmarks: ingestion speed and gas per reading.",
 
 @bench_app.callback()
 def _bench() -> None:
-    """Benchmarks (``carbonledger bench ingest``)."""
+    """Benchmarks (``carbonledger bench ingest``, ``carbonledger bench table``)."""
 
 
 # ----------------------------------------------------------------------------- keys and devices

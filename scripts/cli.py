@@ -286,7 +286,7 @@ app.add_typer(registry_app, name="registry", help="Offset registry: replay real 
 app.command("simulate")(simulate)
 app.command("verify")(verify)
 app.add_typer(network_app, name="network")
-app.add_typer(bench_app, name="bench", help="Benchmarks: oracle ingestion over HTTP, gas per reading.")
+app.add_typer(bench_app, name="bench", help="Benchmarks: oracle ingestion over HTTP, gas per reading, the embedded-vs-network table.")
 app.add_typer(governance_app, name="governance", help="The regulator council: approve, cancel, execute constitutional acts.")
 
 

@@ -59,8 +59,10 @@ def test_bench_table_small_on_both_engines(tmp_path: Path) -> None:
             assert isinstance(v, int | float) and not isinstance(v, bool), r
             assert math.isfinite(v) and v > 0, r
     by = {r["metric"]: r for r in table["rows"]}
-    # the same bytecode costs the same gas on both engines (same EVM rules through London/paris)
-    assert by["gas: settle 1 trade"]["embedded"] == by["gas: settle 1 trade"]["network"]
+    # the same bytecode costs the same gas on both engines (same EVM rules through London/paris);
+    # only calldata differs a little (fresh random keys: signatures with more or fewer zero bytes)
+    for metric in ("gas: register a device", "gas: settle 1 trade", "gas: issue CEA (new holder)"):
+        assert by[metric]["network"] == pytest.approx(by[metric]["embedded"], rel=0.01)
     # a Clique write waits K = 3 one-second blocks; the embedded node mines on arrival
     assert by["time to finality p50"]["network"] > by["time to finality p50"]["embedded"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
