@@ -114,7 +114,7 @@ bench_app = typer.Typer(help="Benchmarks: ingestion speed and gas per reading.",
 
 @bench_app.callback()
 def _bench() -> None:
-    """Benchmarks (``carbonledger bench ingest``)."""
+    """Benchmarks (``carbonledger bench ingest``, ``carbonledger bench table``)."""
 
 
 # ----------------------------------------------------------------------------- keys and devices
@@ -351,9 +351,15 @@ class BenchChain:
     """The throwaway chain of the benchmark: the demo deployment (:class:`oracles.system.System`)
     in ``bench_dir`` with the benchmark meters registered."""
 
-    def __init__(self, bench_dir: Path, log: Any = print) -> None:
-        self.system = System(bench_dir, port=free_port(), log=log).start()
+    def __init__(self, bench_dir: Path, log: Any = print, system: System | None = None) -> None:
+        self.system = system or System(bench_dir, port=free_port(), log=log).start()
         self.dep, self.client = self.system.dep, self.system.client
+
+    @classmethod
+    def of(cls, system: System) -> BenchChain:
+        """The benchmark chain of an already started system (its chain and deployment; on a
+        network the node processes read through its first RPC URL)."""
+        return cls(system.data_dir, system=system)
 
     def register(self, serials: list[str]) -> list[bytes]:
         """Register benchmark meters (quantity 1, W) if the chain lacks them; their device ids."""

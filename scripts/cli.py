@@ -23,7 +23,7 @@ from ledger.identifiers import InvalidUscc, org_id
 from ledger.store.db import make_engine, sqlite_url
 from oracles.runtime import open_oracle_node
 from oracles.system import PROJECT_ROOT, System, open_keystore
-from scripts.bench_ingest import bench_app
+from scripts.bench_table import bench_app
 from scripts.cli_audit import audit_app
 from scripts.data_quality import data_quality
 from scripts.demo import run_demo
@@ -286,7 +286,7 @@ app.add_typer(registry_app, name="registry", help="Offset registry: replay real 
 app.command("simulate")(simulate)
 app.command("verify")(verify)
 app.add_typer(network_app, name="network")
-app.add_typer(bench_app, name="bench", help="Benchmarks: oracle ingestion over HTTP, gas per reading.")
+app.add_typer(bench_app, name="bench", help="Benchmarks: oracle ingestion over HTTP, gas per reading, the embedded-vs-network table.")
 app.add_typer(governance_app, name="governance", help="The regulator council: approve, cancel, execute constitutional acts.")
 
 

@@ -4,12 +4,15 @@ serials (allocated and explicit), settle one trade, settle 100 trades in one tra
 
 Figures are whole-transaction gas (``gasUsed`` of the receipt: 21,000 base + calldata +
 execution). "new" means the receiving balance slot was empty before (SSTORE from zero).
-``python -m scripts.bench_assets_gas`` prints them.
+``python -m scripts.bench_assets_gas`` prints them. With ``rpc_url`` and ``funder_key`` the same
+measurement runs on any standard JSON-RPC node (the consortium network: a fresh deployment,
+accounts paid by a value transfer from the funded key) — ``carbonledger bench table``.
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,27 +39,54 @@ ORGS = {  # name: (USCC, role)
 REGULATOR_USCC = make_uscc("1", "1", "110000", "MB1C0001")
 
 
-def measure_asset_gas(project_root: Path = REPO_ROOT) -> dict[str, int]:
-    """Deploy once on a fresh node and measure; returns {operation: gas used}.
+#: Gas money each measuring account receives from ``funder_key`` on a network (wei; the
+#: heaviest account deploys every contract: ~40 M gas at geth's 1 gwei floor price = 0.04 ether).
+NETWORK_FUNDING_WEI = 10**21
+
+
+def measure_asset_gas(project_root: Path = REPO_ROOT, *, rpc_url: str | list[str] | None = None,
+                      funder_key: bytes | None = None, pieces: int = 1_000,
+                      timings: dict[str, float] | None = None) -> dict[str, int]:
+    """Deploy once and measure; returns {operation: gas used}.
+
+    Args:
+        rpc_url: None: a throwaway embedded Anvil node (accounts funded by ``anvil_setBalance``);
+            else a node (or the fail-over URLs of one network) that gets a fresh deployment.
+        funder_key: with ``rpc_url``, a funded key that pays :data:`NETWORK_FUNDING_WEI` to each
+            measuring account (None: ``anvil_setBalance``, i.e. an external Anvil).
+        pieces: retirements of three serials each from one block, for the "n-th piece" figure
+            (the row's label names the count; default 1,000).
+        timings: if given, receives ``settle_100_s``: wall seconds from signing the 100-trade
+            settlement to its receipt (trades per second = 100 / that).
 
     Raises:
         NodeError: the node did not start. ContractRevert: an operation was refused (a bug).
+        ValueError: ``pieces`` < 1.
     """
+    if pieces < 1:
+        raise ValueError(f"pieces must be >= 1, got {pieces}")
     artifacts = compile_contracts(project_root, project_root / ".carbonledger" / "build")
     with tempfile.TemporaryDirectory() as tmp:
+        if rpc_url is not None:
+            return _measure(rpc_url, artifacts, Path(tmp), funder_key, pieces, timings)
         node = AnvilNode(anvil_binary(project_root), Path(tmp) / "anvil", port=free_port())
         node.start()
         try:
-            return _measure(node, artifacts, Path(tmp))
+            return _measure(node.url, artifacts, Path(tmp), None, pieces, timings)
         finally:
             node.stop(snapshot=False)
 
 
-def _measure(node: AnvilNode, artifacts: dict[str, Artifact], tmp: Path) -> dict[str, int]:
-    client = ChainClient(node.url, make_engine(sqlite_url(tmp / "journal.sqlite")), error_abis=[a.abi for a in artifacts.values()])
+def _measure(url: str | list[str], artifacts: dict[str, Artifact], tmp: Path, funder_key: bytes | None, pieces: int,
+             timings: dict[str, float] | None) -> dict[str, int]:
+    client = ChainClient(url, make_engine(sqlite_url(tmp / "journal.sqlite")), error_abis=[a.abi for a in artifacts.values()])
     keys = {n: new_private_key() for n in ["regulator", "issuer", *ORGS]}
     acct = {n: client.add_account(k) for n, k in keys.items()}
-    set_balances(client, acct.values())
+    if funder_key is None:
+        set_balances(client, acct.values())
+    else:
+        funder = client.add_account(funder_key)
+        client.send([Call(funder, a, b"", f"fund {n}", value=NETWORK_FUNDING_WEI) for n, a in acct.items()])
     reg = acct["regulator"]
     dep = Deployment(client, deploy_all(client, artifacts, reg, org_id(REGULATOR_USCC), uscc_bytes32(REGULATOR_USCC)))
     client.send([Call.of(dep.participants.functions.admit(org_id(u), dep.role(r), uscc_bytes32(u), 28800, acct[n], n), reg)
@@ -95,11 +125,11 @@ def _measure(node: AnvilNode, artifacts: dict[str, Artifact], tmp: Path) -> dict
     g["retire CCER, explicit serial range"] = gas(registry.functions.retire(explicit.as_tuple()), "owner")
     # many pieces of one block, as in real retirement files: gas must not grow
     calls = [Call.of(registry.functions.retire(RetirementRequest(owner, 2, 3, "b", "p", "", SerialRange(prefix, s, s + 2)).as_tuple()),
-                     acct["owner"], gas=500_000) for s in range(100_001, 100_001 + 3 * 1_000, 3)]
+                     acct["owner"], gas=500_000) for s in range(100_001, 100_001 + 3 * pieces, 3)]
     res = []
     for i in range(0, len(calls), 200):
         res += client.send(calls[i:i + 200])
-    g["retire CCER, explicit range, 1,000th piece of one block"] = res[-1].gas_used
+    g[f"retire CCER, explicit range, {pieces:,}th piece of one block"] = res[-1].gas_used
 
     client.send([Call.of(cash.functions.deposit(acct["buyer"], 10**13, keccak256(b"bank-1")), acct["bank"]),
                  Call.of(settlement.functions.setFeeAccount(acct["exchange"]), acct["exchange"])])
@@ -117,7 +147,11 @@ def _measure(node: AnvilNode, artifacts: dict[str, Artifact], tmp: Path) -> dict
         return out
 
     g["settle 1 trade (DvP, both fees)"] = gas(settlement.functions.settle(trades("one", 1), True), "exchange")
-    hundred = gas(settlement.functions.settle(trades("hundred", 100), True), "exchange")
+    hundred_trades = trades("hundred", 100)
+    t = time.perf_counter()
+    hundred = gas(settlement.functions.settle(hundred_trades, True), "exchange")
+    if timings is not None:
+        timings["settle_100_s"] = time.perf_counter() - t
     g["settle 100 trades, per transaction"] = hundred
     g["settle 100 trades, per trade"] = hundred // 100
     g["settle 100 trades again (all already settled), per transaction"] = gas(
