@@ -27,6 +27,7 @@ on a machine that refuses namespaces fails). CI runs faults 1–3; fault 4 carri
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -34,19 +35,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from api.app import create_app
+from api.auth import issue_key
 from ledger.chain.client import Call, ChainClient
 from ledger.chain.journal import FINAL, JournalEntry
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.deployment import Deployment
+from ledger.crypto.primitives import Signer, new_private_key
+from ledger.identifiers import org_id
 from ledger.network import GethUnavailable, Network, geth_binary
 from ledger.records.indexer import ChainEvent, Indexer
 from ledger.records.queries import device_batches
 from ledger.store.db import make_engine, sqlite_url
 from ledger.verify.audit import verify_events
-from oracles.system import System
+from oracles.system import PARTICIPANTS, System
 from scripts.demo import run_demo
 from tests.conftest import ROOT, World, make_world, unavailable
 from tests.net_links import Links
@@ -220,6 +226,62 @@ def test_the_api_rpc_node_dies_and_the_client_fails_over_without_resigning(net: 
     blocks = {e.block_number for e in rows}
     seen = [h for b in sorted(blocks) for h in c.rpc("eth_getBlockByNumber", hex(b), False)["transactions"]]
     assert sorted(h for h in seen if h in {e.tx_hash for e in rows}) == sorted(e.tx_hash for e in rows)
+
+
+@pytest.mark.timeout(900)
+def test_the_api_rpc_node_dies_with_requests_in_flight_and_nothing_is_lost_or_recorded_twice(
+        geth: Path, tmp_path: Path) -> None:
+    """Fault 2 through the API: the FastAPI service's chain client (the deployment's, with every
+    node's RPC URL) loses node-1 while freeze requests are in flight."""
+    system = System.on_network(tmp_path / "d", N, log=lambda _m: None)
+    try:
+        system.start()
+        net, client = system.network, system.client
+        assert net is not None and client.rpc_urls == net.rpc_urls and client.rpc_url == net.rpc_urls[0]
+        store = make_engine(sqlite_url(tmp_path / "api.sqlite"), store="api")
+        regulator = system.accounts["regulator"]
+        http = TestClient(create_app(system.dep, store, None, custodial=[regulator]))
+        key = issue_key(store, system.dep, org_id(PARTICIPANTS["regulator"]["uscc"]), "REGULATOR_ROLE")
+        from_block = net.head(0)
+        before = {e.nonce for e in _rows(client) if e.sender == regulator}
+        start = _nonce(client, regulator)
+        victims = [Signer(new_private_key()).address for _ in range(8)]
+        answers: dict[int, list[int]] = {i: [] for i in range(len(victims))}
+        bodies: dict[int, dict[str, Any]] = {}
+
+        def freeze(i: int) -> None:
+            body = {"account": victims[i], "frozen": True, "reason": f"court order {i}"}
+            while True:                          # a client retries with the same Idempotency-Key
+                r = http.post("/v1/regulator/freezes", json=body,
+                              headers={"Authorization": f"Bearer {key}", "Idempotency-Key": f"freeze-{i}"})
+                answers[i].append(r.status_code)
+                if r.status_code == 200:
+                    bodies[i] = r.json()
+                    return
+                time.sleep(1)
+
+        threads = [threading.Thread(target=freeze, args=(i,), daemon=True) for i in range(len(victims))]
+        for t in threads:
+            t.start()
+        _until("requests in flight", lambda: len([e for e in _rows(client) if e.sender == regulator and e.nonce not in before]) >= 2,
+               poll=0.05)
+        in_flight = [(e.tx_hash, e.nonce, e.raw) for e in _rows(client) if e.sender == regulator and e.nonce not in before]
+        net.kill("node-1")                                                   # the API's node dies
+        for t in threads:
+            t.join()                                                         # bounded by pytest-timeout
+        assert client.endpoints.failovers[0] == (net.rpc_urls[0], net.rpc_urls[1]) and client.rpc_url != net.rpc_urls[0]
+        assert all(client.call(system.dep.assets.functions.isFrozen(v)) is True for v in victims)
+        client.wait_final(timeout=300)
+        rows = [e for e in _rows(client) if e.sender == regulator and e.nonce not in before]
+        assert [(e.tx_hash, e.nonce, e.raw) for e in rows[:len(in_flight)]] == in_flight   # never re-signed
+        assert [e.nonce for e in rows] == list(range(start, start + len(victims)))        # one nonce per request, from the journal
+        assert all(e.status == FINAL and e.receipt_status == 1 for e in rows)
+        assert _nonce(client, regulator) == start + len(victims)
+        assert sorted(b["tx_hash"] for b in bodies.values()) == sorted(e.tx_hash for e in rows)
+        logs = system.dep.assets.get_logs("AccountFrozen", from_block)
+        assert sorted(lg.event.account for lg in logs) == sorted(victims)                  # each recorded exactly once
+    finally:
+        system.stop()
 
 
 # ------------------------------------------------------------------ 3. partition 3 | 1
