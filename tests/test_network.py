@@ -23,8 +23,9 @@ from ledger.contracts.compiler import Artifact
 from ledger.contracts.deploy import deploy_all
 from ledger.contracts.deployment import Deployment
 from ledger.identifiers import org_id, uscc_bytes32
-from ledger.network import GenesisError, GethUnavailable, Network, NetworkError, geth_binary
+from ledger.network import GenesisError, GethNode, GethUnavailable, Network, NetworkError, Placement, geth_binary
 from ledger.network.genesis import LONDON_FORKS, clique_genesis, organisation_names
+from ledger.network.node import NodeSpec
 from ledger.store.db import make_engine, sqlite_url
 from scripts.cli import app
 from tests.conftest import ROOT, USCC, unavailable
@@ -210,6 +211,28 @@ def test_organisations_refuse_a_bad_node_count(nodes: object) -> None:
 def test_organisations_are_the_consortium_then_more_verifiers() -> None:
     assert organisation_names(1) == ["regulator"]
     assert organisation_names(6) == ["regulator", "exchange", "verifier-1", "verifier-2", "verifier-3", "verifier-4"]
+
+
+def test_create_refuses_a_placement_that_does_not_name_one_place_per_node(tmp_path: Path) -> None:
+    places = [Placement("ns-a", "10.9.0.1", "10.9.1.2")]
+    with pytest.raises(NetworkError, match="placement names 1 places for 2 nodes"):
+        Network.create(tmp_path / "net", tmp_path / "no-geth-needed", 2, placement=places)
+    assert not (tmp_path / "net").exists()                      # refused before anything is written
+
+
+def test_a_placed_node_runs_in_its_namespace_and_binds_its_addresses(tmp_path: Path) -> None:
+    spec = NodeSpec("node-1", "regulator", 30303, 8545, 8551, "ab" * 64, "0x" + "11" * 20,
+                    netns="cl-n0", p2p_host="10.9.0.1", rpc_host="10.9.1.2")
+    node = GethNode(tmp_path / "geth", tmp_path, spec, 20071, 60_000_000, tmp_path / "pass")
+    args = node.args()
+    assert args[:5] == ["ip", "netns", "exec", "cl-n0", str(tmp_path / "geth")]
+    assert args[args.index("--nat") + 1] == "extip:10.9.0.1" and args[args.index("--http.addr") + 1] == "10.9.1.2"
+    assert args[args.index("--authrpc.addr") + 1] == "127.0.0.1"             # the namespace's own loopback
+    assert spec.enode == f"enode://{'ab' * 64}@10.9.0.1:30303" and node.http_url == "http://10.9.1.2:8545"
+    plain = GethNode(tmp_path / "geth", tmp_path, NodeSpec("node-1", "regulator", 30303, 8545, 8551, "ab" * 64, "0x" + "11" * 20),
+                     20071, 60_000_000, tmp_path / "pass")
+    assert plain.args()[0] == str(tmp_path / "geth") and plain.args()[plain.args().index("--nat") + 1] == "none"
+    assert plain.spec.enode.endswith("@127.0.0.1:30303") and plain.http_url == "http://127.0.0.1:8545"
 
 
 def test_network_refuses_a_bad_data_dir(geth: Path, tmp_path: Path) -> None:

@@ -1,7 +1,15 @@
 """Faults on the real geth v1.13.15 Clique network of four sealers (issue 11, faults 1–4; fault 5,
 a sealer voted out, is tests/test_network.py's). Period 1 s; every test is bounded by
-pytest-timeout, never by a wall-clock assert; links are cut through loopback TCP relays the test
-owns (tests/net_links.py) and healing waits at most 90 s. CI runs faults 1–3; fault 4 carries the
+pytest-timeout, never by a wall-clock assert; healing waits at most 90 s.
+
+Where a link is cut (faults 3 and 4) the test makes its own network namespaces, one per node plus a
+hub with a bridge, and cuts by taking interfaces down and re-plugging bridge ports
+(tests/net_ns.py); traffic stays inside what it made. Only if the machine refuses namespaces
+(``unshare -n true`` fails) do the links go through loopback TCP relays the test owns
+(tests/net_links.py). Either way the mechanism used is printed to the terminal ("fault links:
+…"), under CI=true as well; a namespace set-up that fails on a machine that allows namespaces is
+a test error, never a fall-back. ``CARBONLEDGER_FAULT_LINKS=netns|relays`` forces one (``netns``
+on a machine that refuses namespaces fails). CI runs faults 1–3; fault 4 carries the
 ``network_long`` marker, deselected by ``.ci/run`` and run by ``pytest -m network_long``.
 
 1. SIGKILL one sealer during one week of the main job: sealing goes on, the job finishes, the
@@ -18,6 +26,8 @@ owns (tests/net_links.py) and healing waits at most 90 s. CI runs faults 1–3; 
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -25,22 +35,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from api.app import create_app
+from api.auth import issue_key
 from ledger.chain.client import Call, ChainClient
 from ledger.chain.journal import FINAL, JournalEntry
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.deployment import Deployment
+from ledger.crypto.primitives import Signer, new_private_key
+from ledger.identifiers import org_id
 from ledger.network import GethUnavailable, Network, geth_binary
 from ledger.records.indexer import ChainEvent, Indexer
 from ledger.records.queries import device_batches
 from ledger.store.db import make_engine, sqlite_url
 from ledger.verify.audit import verify_events
-from oracles.system import System
+from oracles.system import PARTICIPANTS, System
 from scripts.demo import run_demo
 from tests.conftest import ROOT, World, make_world, unavailable
 from tests.net_links import Links
+from tests.net_ns import Namespaces, namespaces_refused
 
 N = 4
 K = N // 2 + 1
@@ -61,6 +77,62 @@ def net(geth: Path, tmp_path: Path) -> Iterator[Network]:
         yield n
     finally:
         n.stop()
+
+
+def _announce(request: pytest.FixtureRequest, line: str) -> None:
+    """Print ``line`` on the terminal past pytest's capture (and into the test's report properties)."""
+    request.node.user_properties.append(("fault_links", line))
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"\n{request.node.name}: {line}")
+    print(line)
+
+
+def _link_mechanism() -> tuple[str, str]:
+    """("netns" | "relays", why): namespaces when ``unshare -n true`` succeeds (issue 11), relays only
+    when it fails, unless ``CARBONLEDGER_FAULT_LINKS`` forces one."""
+    forced = os.environ.get("CARBONLEDGER_FAULT_LINKS", "")
+    if forced not in ("", "netns", "relays"):
+        pytest.fail(f"CARBONLEDGER_FAULT_LINKS={forced!r}: expected netns or relays", pytrace=False)
+    refused = namespaces_refused()
+    if forced == "relays":
+        return "relays", "forced by CARBONLEDGER_FAULT_LINKS=relays"
+    if refused is None:
+        return "netns", "unshare -n true succeeds"
+    if forced == "netns":
+        pytest.fail(f"CARBONLEDGER_FAULT_LINKS=netns but namespaces are refused: {refused}", pytrace=False)
+    return "relays", f"namespaces refused ({refused})"
+
+
+@pytest.fixture()
+def cut_net(geth: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Network, Namespaces | Links]]:
+    """The network of four, with links the test can cut: ``links.partition(*sides)``, ``links.heal()``
+    (module docstring). Every namespace, veth, bridge or relay is gone after the test, failed or not."""
+    mechanism, why = _link_mechanism()
+    if mechanism == "netns":
+        ns = Namespaces(N)                                     # a failure here is an error, not a fall-back
+        net: Network | None = None
+        try:
+            net = Network.up(tmp_path / "net", geth, nodes=N, period=1, placement=ns.placement())
+            ns.attach(net)
+            _announce(request, f"fault links: network namespaces {ns.hub} + {N} node namespaces, veth and bridge "
+                               f"(P2P {ns.p2p_net}.0/24; {why})")
+            yield net, ns
+        finally:
+            if net is not None:
+                net.stop()
+            ns.close()
+    else:
+        net = Network.up(tmp_path / "net", geth, nodes=N, period=1)
+        relays: Links | None = None
+        try:
+            relays = Links(net)
+            _announce(request, f"fault links: loopback TCP relays ({why})")
+            yield net, relays
+        finally:
+            if relays is not None:
+                relays.close()
+            net.stop()
 
 
 def _journal(tmp_path: Path, name: str) -> Engine:
@@ -156,64 +228,117 @@ def test_the_api_rpc_node_dies_and_the_client_fails_over_without_resigning(net: 
     assert sorted(h for h in seen if h in {e.tx_hash for e in rows}) == sorted(e.tx_hash for e in rows)
 
 
+@pytest.mark.timeout(900)
+def test_the_api_rpc_node_dies_with_requests_in_flight_and_nothing_is_lost_or_recorded_twice(
+        geth: Path, tmp_path: Path) -> None:
+    """Fault 2 through the API: the FastAPI service's chain client (the deployment's, with every
+    node's RPC URL) loses node-1 while freeze requests are in flight."""
+    system = System.on_network(tmp_path / "d", N, log=lambda _m: None)
+    try:
+        system.start()
+        net, client = system.network, system.client
+        assert net is not None and client.rpc_urls == net.rpc_urls and client.rpc_url == net.rpc_urls[0]
+        store = make_engine(sqlite_url(tmp_path / "api.sqlite"), store="api")
+        regulator = system.accounts["regulator"]
+        http = TestClient(create_app(system.dep, store, None, custodial=[regulator]))
+        key = issue_key(store, system.dep, org_id(PARTICIPANTS["regulator"]["uscc"]), "REGULATOR_ROLE")
+        from_block = net.head(0)
+        before = {e.nonce for e in _rows(client) if e.sender == regulator}
+        start = _nonce(client, regulator)
+        victims = [Signer(new_private_key()).address for _ in range(8)]
+        answers: dict[int, list[int]] = {i: [] for i in range(len(victims))}
+        bodies: dict[int, dict[str, Any]] = {}
+
+        def freeze(i: int) -> None:
+            body = {"account": victims[i], "frozen": True, "reason": f"court order {i}"}
+            while True:                          # a client retries with the same Idempotency-Key
+                r = http.post("/v1/regulator/freezes", json=body,
+                              headers={"Authorization": f"Bearer {key}", "Idempotency-Key": f"freeze-{i}"})
+                answers[i].append(r.status_code)
+                if r.status_code == 200:
+                    bodies[i] = r.json()
+                    return
+                time.sleep(1)
+
+        threads = [threading.Thread(target=freeze, args=(i,), daemon=True) for i in range(len(victims))]
+        for t in threads:
+            t.start()
+        _until("requests in flight", lambda: len([e for e in _rows(client) if e.sender == regulator and e.nonce not in before]) >= 2,
+               poll=0.05)
+        in_flight = [(e.tx_hash, e.nonce, e.raw) for e in _rows(client) if e.sender == regulator and e.nonce not in before]
+        net.kill("node-1")                                                   # the API's node dies
+        for t in threads:
+            t.join()                                                         # bounded by pytest-timeout
+        assert client.endpoints.failovers[0] == (net.rpc_urls[0], net.rpc_urls[1]) and client.rpc_url != net.rpc_urls[0]
+        assert all(client.call(system.dep.assets.functions.isFrozen(v)) is True for v in victims)
+        client.wait_final(timeout=300)
+        rows = [e for e in _rows(client) if e.sender == regulator and e.nonce not in before]
+        assert [(e.tx_hash, e.nonce, e.raw) for e in rows[:len(in_flight)]] == in_flight   # never re-signed
+        assert [e.nonce for e in rows] == list(range(start, start + len(victims)))        # one nonce per request, from the journal
+        assert all(e.status == FINAL and e.receipt_status == 1 for e in rows)
+        assert _nonce(client, regulator) == start + len(victims)
+        assert sorted(b["tx_hash"] for b in bodies.values()) == sorted(e.tx_hash for e in rows)
+        logs = system.dep.assets.get_logs("AccountFrozen", from_block)
+        assert sorted(lg.event.account for lg in logs) == sorted(victims)                  # each recorded exactly once
+    finally:
+        system.stop()
+
+
 # ------------------------------------------------------------------ 3. partition 3 | 1
 @pytest.mark.timeout(900)
 def test_partition_3_1_majority_goes_on_and_the_cut_off_indexer_undoes_what_it_read(
-        net: Network, artifacts: dict[str, Artifact], tmp_path: Path) -> None:
+        cut_net: tuple[Network, Namespaces | Links], artifacts: dict[str, Artifact], tmp_path: Path) -> None:
+    net, links = cut_net
     w = _world(net, artifacts, tmp_path)
-    links = Links(net)
-    try:
-        lone = ChainClient(net.rpc_urls[3], _journal(tmp_path, "lone-journal"), final_after=1,
-                           error_abis=[a.abi for a in artifacts.values()])
-        who = lone.add_account(w.keys["verifier2"])
-        lone_dep = Deployment(lone, w.dep.manifest)
-        lone_idx = Indexer(lone_dep, _journal(tmp_path, "lone-index"))        # K = 1 through the cut-off node
-        assert lone_idx.confirmations == 0
-        lone_idx.sync()
-        # Clique lets a signer seal at most one of any ⌊N/2⌋ + 1 consecutive blocks. So that the cut-off
-        # sealer can seal its one minority block, and with the write in it: it stops sealing until
-        # the three others have sealed K blocks, is cut off, takes the write, and seals again.
-        lone_node = net.nodes[3]
-        lone_node.rpc("miner_stop")
-        net.wait_blocks(K)
-        links.partition([0, 1, 2], [3])
-        cut_head = net.head(3)
-        lone.send([Call.of(w.dep.participants.functions.setEncryptionKey(b"\x04" * 32), who, "cut-off write")], wait=False)
-        sent = _rows(lone)[-1]
-        lone_node.rpc("miner_start")
-        _until("the cut-off sealer seals the write", lambda: lone.rpc("eth_getTransactionReceipt", sent.tx_hash) is not None)
-        net.wait_blocks(2 * K, nodes=[0, 1, 2])                                # the majority goes on
-        lone_head = net.head(3)
-        assert lone_head <= cut_head + 1 < net.head(0) - K                     # the single node stalls
-        lone_idx.sync()
-        with lone_idx.engine.connect() as conn:
-            minority = conn.execute(select(ChainEvent.block_number, ChainEvent.block_hash).where(ChainEvent.tx_hash == sent.tx_hash)).all()
-        assert minority                                                      # it read the minority block's event
-        minority_hash = minority[0].block_hash
+    lone = ChainClient(net.rpc_urls[3], _journal(tmp_path, "lone-journal"), final_after=1,
+                       error_abis=[a.abi for a in artifacts.values()])
+    who = lone.add_account(w.keys["verifier2"])
+    lone_dep = Deployment(lone, w.dep.manifest)
+    lone_idx = Indexer(lone_dep, _journal(tmp_path, "lone-index"))        # K = 1 through the cut-off node
+    assert lone_idx.confirmations == 0
+    lone_idx.sync()
+    # Clique lets a signer seal at most one of any ⌊N/2⌋ + 1 consecutive blocks. So that the cut-off
+    # sealer can seal its one minority block, and with the write in it: it stops sealing until
+    # the three others have sealed K blocks, is cut off, takes the write, and seals again.
+    lone_node = net.nodes[3]
+    lone_node.rpc("miner_stop")
+    net.wait_blocks(K)
+    links.partition([0, 1, 2], [3])
+    cut_head = net.head(3)
+    lone.send([Call.of(w.dep.participants.functions.setEncryptionKey(b"\x04" * 32), who, "cut-off write")], wait=False)
+    sent = _rows(lone)[-1]
+    lone_node.rpc("miner_start")
+    _until("the cut-off sealer seals the write", lambda: lone.rpc("eth_getTransactionReceipt", sent.tx_hash) is not None)
+    net.wait_blocks(2 * K, nodes=[0, 1, 2])                                # the majority goes on
+    lone_head = net.head(3)
+    assert lone_head <= cut_head + 1 < net.head(0) - K                     # the single node stalls
+    lone_idx.sync()
+    with lone_idx.engine.connect() as conn:
+        minority = conn.execute(select(ChainEvent.block_number, ChainEvent.block_hash).where(ChainEvent.tx_hash == sent.tx_hash)).all()
+    assert minority                                                      # it read the minority block's event
+    minority_hash = minority[0].block_hash
 
-        links.heal()
-        _until("node-4 reorganises onto the majority", lambda: _hash(net, 3, lone_head) == _hash(net, 0, lone_head))
-        lone.wait_final(timeout=120)                                          # the dropped write comes back (same bytes)
-        net.wait_blocks(K)
-        lone_idx.sync()
-        assert lone_idx.rewinds and sum(r.events_deleted for r in lone_idx.rewinds) >= 1   # visibly undone
-        with lone_idx.engine.connect() as conn:
-            stored = conn.execute(select(ChainEvent.block_number, ChainEvent.block_hash, ChainEvent.tx_hash)).all()
-        assert minority_hash not in {r.block_hash for r in stored}
-        assert all(_hash(net, 0, r.block_number) == r.block_hash for r in stored)          # the majority's events only
-        assert sent.tx_hash in {r.tx_hash for r in stored}                    # the write itself: once, on the majority chain
-        assert sum(1 for r in stored if r.tx_hash == sent.tx_hash) == 1
-        majority_idx = Indexer(w.dep, _journal(tmp_path, "majority-index"))    # K = 3 through node 1
-        majority_idx.sync()
-        top = majority_idx.checkpoint().last_block
-        with majority_idx.engine.connect() as conn:
-            ref = set(conn.execute(select(ChainEvent.tx_hash, ChainEvent.log_index, ChainEvent.block_hash)).all())
-        mine = {(t, li, h) for t, li, h in _keys_upto(lone_idx.engine, top)}
-        assert mine == ref
-        assert verify_events(lone_dep, lone_idx.engine) == [] and verify_events(w.dep, majority_idx.engine) == []
-        assert verify_events(lone_dep, lone_idx.engine, final_after=K) == []
-    finally:
-        links.close()
+    links.heal()
+    _until("node-4 reorganises onto the majority", lambda: _hash(net, 3, lone_head) == _hash(net, 0, lone_head))
+    lone.wait_final(timeout=120)                                          # the dropped write comes back (same bytes)
+    net.wait_blocks(K)
+    lone_idx.sync()
+    assert lone_idx.rewinds and sum(r.events_deleted for r in lone_idx.rewinds) >= 1   # visibly undone
+    with lone_idx.engine.connect() as conn:
+        stored = conn.execute(select(ChainEvent.block_number, ChainEvent.block_hash, ChainEvent.tx_hash)).all()
+    assert minority_hash not in {r.block_hash for r in stored}
+    assert all(_hash(net, 0, r.block_number) == r.block_hash for r in stored)          # the majority's events only
+    assert sent.tx_hash in {r.tx_hash for r in stored}                    # the write itself: once, on the majority chain
+    assert sum(1 for r in stored if r.tx_hash == sent.tx_hash) == 1
+    majority_idx = Indexer(w.dep, _journal(tmp_path, "majority-index"))    # K = 3 through node 1
+    majority_idx.sync()
+    top = majority_idx.checkpoint().last_block
+    with majority_idx.engine.connect() as conn:
+        ref = set(conn.execute(select(ChainEvent.tx_hash, ChainEvent.log_index, ChainEvent.block_hash)).all())
+    mine = {(t, li, h) for t, li, h in _keys_upto(lone_idx.engine, top)}
+    assert mine == ref
+    assert verify_events(lone_dep, lone_idx.engine) == [] and verify_events(w.dep, majority_idx.engine) == []
+    assert verify_events(lone_dep, lone_idx.engine, final_after=K) == []
 
 
 def _keys_upto(engine: Engine, top: int) -> list[tuple[str, int, str]]:
@@ -225,37 +350,35 @@ def _keys_upto(engine: Engine, top: int) -> list[tuple[str, int, str]]:
 # ------------------------------------------------------------------ 4. partition 2 | 2
 @pytest.mark.network_long
 @pytest.mark.timeout(900)
-def test_partition_2_2_seals_nothing_final_and_every_write_lands_once(net: Network, tmp_path: Path) -> None:
+def test_partition_2_2_seals_nothing_final_and_every_write_lands_once(
+        cut_net: tuple[Network, Namespaces | Links], tmp_path: Path) -> None:
+    net, links = cut_net
     keys = net.account_keys()
-    links = Links(net)
-    try:
-        side = [ChainClient(net.rpc_urls[0], _journal(tmp_path, "left"), final_after=K),
-                ChainClient(net.rpc_urls[2], _journal(tmp_path, "right"), final_after=K)]
-        who = [side[0].add_account(keys["exchange"]), side[1].add_account(keys["verifier-1"])]
-        start = [_nonce(side[0], who[0]), _nonce(side[1], who[1])]
-        links.partition([0, 1], [2, 3])
-        cut = [net.head(i) for i in range(N)]          # from here on a block is sealed on one side only
-        for c, a in zip(side, who):
-            c.send([Call(a, a, b"", f"write {i}", gas=21_000) for i in range(5)], wait=False)
-        # each side may seal at most ⌊N/2⌋ blocks: wait until both stop (no new block for 3 periods)
-        last: list[int] = []
-        while True:
-            heads = [net.head(i) for i in range(N)]
-            if heads == last:
-                break
-            last = heads
-            time.sleep(3)
-        assert all(h - c <= N // 2 for h, c in zip(heads, cut))              # at most ⌊N/2⌋ blocks a side
-        for c in side:
-            assert c.refresh_finality().final == 0                              # nothing final on either side
-        links.heal()
-        _until("one chain again", lambda: len({_hash(net, i, min(net.head(j) for j in range(N))) for i in range(N)}) == 1
-               and min(net.head(j) for j in range(N)) > max(heads))
-        for c in side:
-            c.wait_final(timeout=300)
-        for c, a, s in zip(side, who, start):
-            rows = _rows(c)
-            assert [e.nonce for e in rows] == list(range(s, s + 5)) and all(e.status == FINAL for e in rows)
-            assert _nonce(c, a) == s + 5                                        # every write exactly once
-    finally:
-        links.close()
+    side = [ChainClient(net.rpc_urls[0], _journal(tmp_path, "left"), final_after=K),
+            ChainClient(net.rpc_urls[2], _journal(tmp_path, "right"), final_after=K)]
+    who = [side[0].add_account(keys["exchange"]), side[1].add_account(keys["verifier-1"])]
+    start = [_nonce(side[0], who[0]), _nonce(side[1], who[1])]
+    links.partition([0, 1], [2, 3])
+    cut = [net.head(i) for i in range(N)]          # from here on a block is sealed on one side only
+    for c, a in zip(side, who):
+        c.send([Call(a, a, b"", f"write {i}", gas=21_000) for i in range(5)], wait=False)
+    # each side may seal at most ⌊N/2⌋ blocks: wait until both stop (no new block for 3 periods)
+    last: list[int] = []
+    while True:
+        heads = [net.head(i) for i in range(N)]
+        if heads == last:
+            break
+        last = heads
+        time.sleep(3)
+    assert all(h - c <= N // 2 for h, c in zip(heads, cut))              # at most ⌊N/2⌋ blocks a side
+    for c in side:
+        assert c.refresh_finality().final == 0                              # nothing final on either side
+    links.heal()
+    _until("one chain again", lambda: len({_hash(net, i, min(net.head(j) for j in range(N))) for i in range(N)}) == 1
+           and min(net.head(j) for j in range(N)) > max(heads))
+    for c in side:
+        c.wait_final(timeout=300)
+    for c, a, s in zip(side, who, start):
+        rows = _rows(c)
+        assert [e.nonce for e in rows] == list(range(s, s + 5)) and all(e.status == FINAL for e in rows)
+        assert _nonce(c, a) == s + 5                                        # every write exactly once

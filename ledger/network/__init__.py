@@ -29,7 +29,7 @@ it is not Byzantine-fault tolerant, and it is deprecated upstream (README "A con
 from ledger.network.cluster import Network, NetworkError, NodeStatus
 from ledger.network.genesis import GenesisError
 from ledger.network.install import GETH_VERSION, GethUnavailable, geth_binary
-from ledger.network.node import GethNode, NodeError, RpcError
+from ledger.network.node import GethNode, NodeError, Placement, RpcError
 
 __all__ = ["GETH_VERSION", "GenesisError", "GethNode", "GethUnavailable", "Network", "NetworkError", "NodeError",
-           "NodeStatus", "RpcError", "geth_binary"]
+           "NodeStatus", "Placement", "RpcError", "geth_binary"]

@@ -22,7 +22,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,7 +40,7 @@ from ledger.network.genesis import (
     enode_id,
     organisation_names,
 )
-from ledger.network.node import GethNode, NodeError, NodeSpec, enode_id_of
+from ledger.network.node import GethNode, NodeError, NodeSpec, Placement, enode_id_of
 
 MANIFEST = "network.json"
 #: Keystore label of a node's sealer key.
@@ -117,7 +117,8 @@ class Network:
     @classmethod
     def create(cls, root: Path, binary: Path, nodes: int = 4, *, period: int = DEFAULT_PERIOD_S,
                chain_id: int = DEFAULT_CHAIN_ID, epoch: int = DEFAULT_EPOCH, gas_limit: int = DEFAULT_GAS_LIMIT,
-               alloc: Mapping[str, int] | None = None, scrypt_n: int = DEFAULT_SCRYPT_N) -> Network:
+               alloc: Mapping[str, int] | None = None, scrypt_n: int = DEFAULT_SCRYPT_N,
+               placement: Sequence[Placement] | None = None) -> Network:
         """Write a new network into ``root``: keys, genesis, manifest, and ``geth init`` of every node.
 
         Args:
@@ -128,14 +129,20 @@ class Network:
             alloc: more accounts to fund at genesis (address → wei), besides the organisations' accounts
                 (:data:`ledger.network.genesis.DEFAULT_BALANCE_WEI` each).
             scrypt_n: scrypt cost of the keystores written (tests pass a cheap one).
+            placement: one :class:`ledger.network.node.Placement` per node, in node order: run each
+                node in a network namespace the caller made (the fault tests); None = the loopback.
+                Recorded in the manifest, so a restart runs the node there again.
 
         Raises:
-            NetworkError: ``root`` is a file or already holds a network.
+            NetworkError: ``root`` is a file or already holds a network, or ``placement`` does not
+                have one entry per node.
             GenesisError: a parameter is out of range.
             NodeError: geth refused the genesis.
         """
         root = _check_dir(root)
         orgs = organisation_names(nodes)
+        if placement is not None and len(placement) != nodes:
+            raise NetworkError(f"placement names {len(placement)} places for {nodes} nodes")
         clique_genesis(chain_id, ["0x" + "00" * 20], alloc or {}, period=period, epoch=epoch, gas_limit=gas_limit)
         if (root / MANIFEST).exists():
             raise NetworkError(f"{root} already holds a network; open it, or choose an empty directory")
@@ -163,8 +170,9 @@ class Network:
             node_key = new_private_key()
             _write_secret(node_dir / "nodekey", node_key.hex())
             sealer = Keystore(node_dir / "keystore", secret, scrypt_n).add(SEALER_LABEL, new_private_key())
+            where = asdict(placement[i - 1]) if placement is not None else {}
             specs.append(NodeSpec(name=f"node-{i}", organisation=org, p2p_port=next(ports), http_port=next(ports),
-                                  authrpc_port=next(ports), enode_id=enode_id(node_key), sealer=sealer))
+                                  authrpc_port=next(ports), enode_id=enode_id(node_key), sealer=sealer, **where))
         genesis = clique_genesis(chain_id, [s.sealer for s in specs], funded, period=period, epoch=epoch,
                                  gas_limit=gas_limit)
         (root / "genesis.json").write_text(json.dumps(genesis, indent=2))

@@ -15,6 +15,13 @@ Layout of a node's directory (``<network dir>/<name>/``)::
 The process is started in its own session and found again through ``geth.pid`` (checked against
 ``/proc/<pid>/cmdline`` so a recycled pid is never signalled), so a network started by one command
 (``carbonledger network up``) is stopped by another (``network down``).
+
+By default a node binds its P2P, HTTP and auth RPC on the loopback. A node may instead be placed in
+a Linux network namespace that the caller made (:class:`Placement`; the fault tests do, so that a
+link can be cut by taking an interface down): geth then runs under ``ip netns exec NS``, listens
+for peers on ``p2p_host`` (advertised with ``--nat extip:<p2p_host>``; its enode carries that
+address), serves HTTP on ``rpc_host`` and auth RPC on the namespace's own loopback. The IPC socket
+is a file, reachable from every namespace.
 """
 
 from __future__ import annotations
@@ -96,8 +103,28 @@ def enode_id_of(enode: str) -> str:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a node runs when not on the host's loopback: a network namespace the caller made.
+
+    Attributes:
+        netns: the namespace name (``ip netns add``; geth runs under ``ip netns exec <netns>``;
+            running it needs CAP_SYS_ADMIN, i.e. root).
+        p2p_host: the namespace's address that peers reach it on (its enode's host).
+        rpc_host: the namespace's address HTTP JSON-RPC binds to, reachable from the caller's namespace.
+    """
+
+    netns: str
+    p2p_host: str
+    rpc_host: str
+
+
+@dataclass(frozen=True)
 class NodeSpec:
-    """What the network manifest records of one node (``network.json``)."""
+    """What the network manifest records of one node (``network.json``).
+
+    ``netns``, ``p2p_host`` and ``rpc_host`` are the node's :class:`Placement`; ``netns`` empty means
+    the host's namespace with both hosts 127.0.0.1 (the default, and manifests written before them).
+    """
 
     name: str
     organisation: str
@@ -106,11 +133,14 @@ class NodeSpec:
     authrpc_port: int
     enode_id: str
     sealer: str
+    netns: str = ""
+    p2p_host: str = "127.0.0.1"
+    rpc_host: str = "127.0.0.1"
 
     @property
     def enode(self) -> str:
-        """``enode://<id>@127.0.0.1:<p2p port>``."""
-        return f"enode://{self.enode_id}@127.0.0.1:{self.p2p_port}"
+        """``enode://<id>@<p2p host>:<p2p port>``."""
+        return f"enode://{self.enode_id}@{self.p2p_host}:{self.p2p_port}"
 
 
 class GethNode:
@@ -142,8 +172,8 @@ class GethNode:
 
     @property
     def http_url(self) -> str:
-        """JSON-RPC over HTTP on the loopback: eth, net, web3, txpool only."""
-        return f"http://127.0.0.1:{self.spec.http_port}"
+        """JSON-RPC over HTTP on the loopback (or the placement's ``rpc_host``): eth, net, web3, txpool only."""
+        return f"http://{self.spec.rpc_host}:{self.spec.http_port}"
 
     @property
     def log_path(self) -> Path:
@@ -171,14 +201,20 @@ class GethNode:
             raise NodeError(f"geth init of {self.name} failed:\n{proc.stderr[-2000:]}")
 
     def args(self) -> list[str]:
-        """The geth command line (module docstring; README "A consortium network")."""
+        """The geth command line (module docstring; README "A consortium network"), under
+        ``ip netns exec`` when the node is placed in a namespace."""
         s = self.spec
+        if s.netns:
+            prefix = ["ip", "netns", "exec", s.netns]
+            nat = ["--nat", f"extip:{s.p2p_host}"]
+        else:
+            prefix, nat = [], ["--nat", "none"]
         return [
-            str(self.binary), "--datadir", str(self.dir), "--config", str(self.dir / "config.toml"),
+            *prefix, str(self.binary), "--datadir", str(self.dir), "--config", str(self.dir / "config.toml"),
             "--networkid", str(self.chain_id), "--nodekey", str(self.dir / "nodekey"),
             "--syncmode", "full", "--gcmode", "archive", "--state.scheme", "hash", "--cache", str(CACHE_MB),
-            "--port", str(s.p2p_port), "--nodiscover", "--nat", "none",
-            "--http", "--http.addr", "127.0.0.1", "--http.port", str(s.http_port), "--http.api", "eth,net,web3,txpool",
+            "--port", str(s.p2p_port), "--nodiscover", *nat,
+            "--http", "--http.addr", s.rpc_host, "--http.port", str(s.http_port), "--http.api", "eth,net,web3,txpool",
             "--authrpc.addr", "127.0.0.1", "--authrpc.port", str(s.authrpc_port),
             "--ipcpath", str(self.ipc_path),
             "--keystore", str(self.dir / "keystore"), "--unlock", s.sealer, "--password", str(self.passphrase_file),
@@ -234,9 +270,11 @@ class GethNode:
         if len(str(self.ipc_path)) > MAX_IPC_PATH:
             raise NodeError(f"IPC path {self.ipc_path} is longer than {MAX_IPC_PATH} bytes (a Unix socket limit); "
                             "use a shorter data directory")
-        for port in (self.spec.p2p_port, self.spec.http_port, self.spec.authrpc_port):
+        for host, port in ((self.spec.p2p_host, self.spec.p2p_port), (self.spec.rpc_host, self.spec.http_port),
+                           ("127.0.0.1", self.spec.authrpc_port)):
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
+                s.settimeout(2.0)
+                if s.connect_ex((host, port)) == 0:
                     raise NodeError(f"port {port} of {self.name} is taken by another process")
         self.ipc_path.unlink(missing_ok=True)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
