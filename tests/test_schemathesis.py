@@ -30,7 +30,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 #: one participant per on-chain role (tests.conftest.ROLES)
 ROLE_HOLDERS = {"REGULATOR_ROLE": "regulator", "ENTERPRISE_ROLE": "enterprise", "VERIFIER_ROLE": "verifier",
                 "ORACLE_ROLE": "oracle-1", "EXCHANGE_ROLE": "exchange", "REGISTRY_ROLE": "registry",
-                "PROJECT_OWNER_ROLE": "owner", "SETTLEMENT_BANK_ROLE": "bank"}
+                "PROJECT_OWNER_ROLE": "owner", "SETTLEMENT_BANK_ROLE": "bank",
+                "CALIBRATION_BODY_ROLE": "calibration"}
 
 
 @pytest.fixture()
