@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from eth_abi import encode as abi_encode
+from eth_account import Account
 from sqlalchemy import Engine, event, select, text
 from typer.testing import CliRunner
 
@@ -170,10 +171,11 @@ def test_sync_resumes_after_the_node_fails_mid_sync(chain: World, db: Engine, tm
     assert _keys(db) == _keys(ref)
 
 
-def anvil_reorg_keeping_transactions(w: World, depth: int) -> dict[int, tuple[str, str]]:
+def anvil_reorg_keeping_transactions(w: World, depth: int, extra: list[str] | None = None) -> dict[int, tuple[str, str]]:
     """Anvil's own reorganisation (``anvil_reorg``): the last ``depth`` blocks are replaced by new
     blocks holding the same signed transactions, each in the block at the same offset, so every
-    event stays while every block hash from there on changes. Returns {block: (old hash, new hash)}."""
+    event stays while every block hash from there on changes (``extra``: raw transactions added to
+    the last new block). Returns {block: (old hash, new hash)}."""
     head = int(w.client.rpc("eth_blockNumber"), 16)
     numbers = range(head - depth + 1, head + 1)
     old, txs = {}, []
@@ -181,9 +183,18 @@ def anvil_reorg_keeping_transactions(w: World, depth: int) -> dict[int, tuple[st
         block = w.client.rpc("eth_getBlockByNumber", hex(n), False)
         old[n] = block["hash"]
         txs += [[w.client.rpc("eth_getRawTransactionByHash", h), offset] for h in block["transactions"]]
+    txs += [[raw, depth - 1] for raw in extra or []]
     w.client.rpc("anvil_reorg", depth, txs)
     assert int(w.client.rpc("eth_blockNumber"), 16) == head
     return {n: (old[n], w.client.rpc("eth_getBlockByNumber", hex(n), False)["hash"]) for n in numbers}
+
+
+def _self_transfer(w: World) -> str:
+    """A signed 0-value transfer of the outsider to itself at its next nonce (no event), as raw hex."""
+    acct = Account.from_key(w.keys["outsider"])
+    nonce = int(w.client.rpc("eth_getTransactionCount", acct.address, "latest"), 16)
+    tx = {"to": acct.address, "value": 0, "gas": 21_000, "gasPrice": 10**10, "nonce": nonce, "chainId": w.client.chain_id}
+    return "0x" + bytes(acct.sign_transaction(tx).raw_transaction).hex()
 
 
 def _stored_hashes_are_the_chains(w: World, engine: Engine) -> bool:
@@ -249,7 +260,9 @@ def test_sync_starts_over_when_the_chain_reorganises_while_a_range_is_read(forka
     assert _stored_hashes_are_the_chains(chain, db)
 
     def reorg_before_every_read(numbers: Any) -> Any:   # a chain that forks under every read
-        anvil_reorg_keeping_transactions(chain, head - deployed + 1)
+        # one fresh transaction more each time: two reorganisations into the same blocks with the same
+        # transactions give the same hashes, i.e. a chain that did not change
+        anvil_reorg_keeping_transactions(chain, head - deployed + 1, [_self_transfer(chain)])
         return real(numbers)
 
     monkeypatch.setattr(idx.reader, "block_hashes", reorg_before_every_read)
