@@ -236,7 +236,11 @@ class GethNode:
         except (OSError, ValueError):
             return None
         if str(self.dir).encode() not in cmdline or not cmdline[0].endswith(b"geth"):
-            return None
+            # the process this object just launched may not have exec'd geth yet (its cmdline is
+            # still the parent's, or `ip netns exec`'s): it runs if it has not exited
+            launched = getattr(self, "_launched", None)
+            if launched is None or launched.pid != pid or launched.poll() is not None:
+                return None
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
@@ -281,6 +285,7 @@ class GethNode:
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
+        self._launched = proc
         self.pid_path.write_text(str(proc.pid))
 
     def wait_ready(self, timeout: float = 60.0) -> None:
