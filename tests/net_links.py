@@ -16,11 +16,25 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.chain.anvil import free_port
+
+
+def wait_until_connected(connected: Callable[[int, int], bool], pairs: Iterable[tuple[int, int]],
+                         timeout: float = 90.0) -> None:
+    """Wait until ``connected(i, j)`` holds for each pair (relays or namespaces alike).
+
+    Raises:
+        TimeoutError: a pair is still apart after ``timeout`` seconds (naming the pairs)."""
+    pairs = list(pairs)
+    deadline = time.monotonic() + timeout
+    while not all(connected(i, j) for i, j in pairs):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"links {[p for p in pairs if not connected(*p)]} not up after {timeout} s")
+        time.sleep(0.2)
 
 
 @dataclass
@@ -141,12 +155,7 @@ class Links:
 
     def wait_connected(self, pairs: Iterable[tuple[int, int]], timeout: float = 90.0) -> None:
         """Wait until each pair is connected (healing converges within 90 s: issue 11)."""
-        pairs = list(pairs)
-        deadline = time.monotonic() + timeout
-        while not all(self.connected(i, j) for i, j in pairs):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"links {[p for p in pairs if not self.connected(*p)]} not up after {timeout} s")
-            time.sleep(0.2)
+        wait_until_connected(self.connected, pairs, timeout)
 
     def _pair(self, a: int, b: int) -> tuple[int, int]:
         return (a, b) if a < b else (b, a)

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ledger.network import Placement
+from tests.net_links import wait_until_connected
 
 
 def _ip(*args: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -115,12 +116,7 @@ class Namespaces:
 
     def wait_connected(self, pairs: Iterable[tuple[int, int]], timeout: float = 90.0) -> None:
         """Wait until each pair is connected (healing converges within 90 s: issue 11)."""
-        pairs = list(pairs)
-        deadline = time.monotonic() + timeout
-        while not all(self.connected(i, j) for i, j in pairs):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"links {[p for p in pairs if not self.connected(*p)]} not up after {timeout} s")
-            time.sleep(0.2)
+        wait_until_connected(self.connected, pairs, timeout)
 
     def partition(self, *sides: Iterable[int]) -> list[tuple[int, int]]:
         """Cut every link between nodes of different ``sides`` (0-based node indexes): the hub ports

@@ -37,12 +37,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.auth import issue_key
 from ledger.chain.client import Call, ChainClient
-from ledger.chain.journal import FINAL, JournalEntry
+from ledger.chain.journal import FINAL
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import Signer, new_private_key
@@ -57,6 +56,7 @@ from scripts.demo import run_demo
 from tests.conftest import ROOT, World, make_world, unavailable
 from tests.net_links import Links
 from tests.net_ns import Namespaces, namespaces_refused
+from tests.test_chain_finality import _journal, _rows
 
 N = 4
 K = N // 2 + 1
@@ -133,17 +133,6 @@ def cut_net(geth: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
             if relays is not None:
                 relays.close()
             net.stop()
-
-
-def _journal(tmp_path: Path, name: str) -> Engine:
-    return make_engine(sqlite_url(tmp_path / f"{name}.sqlite"))
-
-
-def _rows(client: ChainClient) -> list[JournalEntry]:
-    with Session(client.journal) as s:
-        rows = list(s.scalars(select(JournalEntry).order_by(JournalEntry.sender, JournalEntry.nonce)))
-        s.expunge_all()
-    return rows
 
 
 def _until(what: str, cond: Any, poll: float = 0.3) -> None:
