@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import (
+    alerts,
     allocation,
     audit,
     devices,
@@ -51,6 +52,7 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
             queries; default: the API store itself (each store has its own Alembic version table).
     """
     _migrate_api_store(api_store)
+    upgrade(api_store, "alerts")   # early-warning rules and alerts (ledger/alerts/store.py) beside the API's tables
     index_store = index_store if index_store is not None else api_store
     upgrade(index_store, "indexer")
     app = FastAPI(title="CarbonLedger API", version="1.0.0",
@@ -62,7 +64,8 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
     problems.install(app)
     idempotency.install(app, deployment.client, COMPLETIONS)   # leases, takeover from the journal (api/completions.py)
     for r in (enterprise.router, holdings.router, verifier.router, regulator.router, allocation.router, registry.router,
-              exchange.router, readings.router, audit.router, history.router, allocation.audit, audit.public):
+              exchange.router, readings.router, audit.router, history.router, allocation.audit, audit.public,
+              alerts.router):
         app.include_router(r)
     app.include_router(devices.router)
     app.include_router(devices.calibration_router)

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import Principal, require_role
 from api.deps import AppContext, context, oracle_node
 from api.problems import Problem
 from api.records_common import scoped_record
+from api.registry import serial_lookup
 from api.schemas import ReadingProofOut
 from ledger.records.audit import NotFound, batch_provenance, record_provenance
 from ledger.records.queries import confirmed_totals
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
+
+
+@router.get("/serials", summary="A CCER serial's status and the events that issued and marked it")
+async def get_serial(serial: str = Query(min_length=2, max_length=200, examples=["CCER-CN-1001-2021-57"]),
+                     ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """As ``GET /v1/registry/serials``, read-only for auditors: status (unissued, active, retired,
+    cancelled, surrendered), the run around it, the issuing batch and the marking event."""
+    return await run_in_threadpool(serial_lookup, ctx, serial)
 
 
 @router.get("/batches/{batch_id}", summary="An anchored batch with its oracle signatures")

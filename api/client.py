@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any, TypedDict
+from urllib.parse import quote
 
 import httpx
 
@@ -72,6 +73,42 @@ class VerdictView(TypedDict, total=False):
     findings: list[str]
     report_hash: str           # 0x SHA-256
     findings_hash: str         # 0x SHA-256
+
+
+class AlertView(TypedDict):
+    """An early-warning alert as the API serves it (``ledger.alerts.store.alert_view``)."""
+
+    id: int
+    alert_hash: str            # 0x keccak256 of the alert's canonical JSON
+    rule_id: str
+    kind: str                  # absolute_threshold, intensity_threshold, same_period_deviation, …
+    severity: str              # info, warning, critical
+    subject: str               # enterprise:<USCC>, unit:<ORISPL>/<unit>
+    period_start: str          # ISO 8601 UTC
+    period_end: str
+    measure: dict[str, Any]    # the measured value against the rule's limit (units in the keys)
+    message: str
+    evidence: dict[str, Any]   # records, batches, readings (sequences, period), file lines
+    run: str
+    created_at: int            # UTC s
+    anchor_tx: str | None      # the EvidenceRegistry.anchorAlert transaction, once anchored
+    anchored_at: int | None    # its block time, UTC s
+    hash_ok: bool
+
+
+class AlertRuleView(TypedDict):
+    """A stored early-warning rule version (``ledger.alerts.store.rule_view``)."""
+
+    id: int
+    rule_id: str
+    kind: str
+    scope: str
+    params: dict[str, Any]
+    severity: str
+    source: str
+    set_by: str
+    set_at: int
+    active: bool
 
 
 class ApiError(RuntimeError):
@@ -247,3 +284,33 @@ class ApiClient:
     def confirm_record(self, record_id: int) -> RecordView:
         """``POST /v1/regulator/records/{id}/confirm``: confirm a verified record."""
         return self.request("POST", f"/v1/regulator/records/{record_id}/confirm")  # type: ignore[no-any-return]
+
+    def set_alert_rule(self, rule_id: str, kind: str, scope: str, params: dict[str, Any], *, severity: str = "warning",
+                       source: str) -> AlertRuleView:
+        """``POST /v1/regulator/alert-rules``: set an early-warning rule (ledger/alerts/rules.py); a
+        new version replaces the active one of ``rule_id``. Raises :class:`ApiError`
+        (``validation-error`` for a bad kind, scope or parameter)."""
+        return self.request("POST", "/v1/regulator/alert-rules",  # type: ignore[no-any-return]
+                            {"rule_id": rule_id, "kind": kind, "scope": scope, "params": params, "severity": severity,
+                             "source": source})
+
+    def alert_rules(self, *, all_versions: bool = False) -> Iterator[AlertRuleView]:
+        """``GET /v1/regulator/alert-rules``, every page (active versions unless ``all_versions``)."""
+        return self.pages("/v1/regulator/alert-rules" + ("?all_versions=true" if all_versions else ""),  # type: ignore[return-value]
+                          limit=200)
+
+    def alerts(self, *, rule_id: str | None = None, kind: str | None = None, severity: str | None = None,
+               subject: str | None = None, limit: int = 200) -> Iterator[AlertView]:
+        """``GET /v1/regulator/alerts``, every page, filtered; ``limit`` = items per page."""
+        q = "&".join(f"{k}={quote(v, safe='')}" for k, v in (("rule_id", rule_id), ("kind", kind), ("severity", severity),
+                                                            ("subject", subject)) if v is not None)
+        return self.pages("/v1/regulator/alerts" + (f"?{q}" if q else ""), limit=limit)  # type: ignore[return-value]
+
+    def alert(self, alert_id: int) -> AlertView:
+        """``GET /v1/regulator/alerts/{id}``: one alert with its evidence."""
+        return self.get(f"/v1/regulator/alerts/{alert_id}")  # type: ignore[no-any-return]
+
+    def anchor_alert(self, alert_id: int) -> AlertView:
+        """``POST /v1/regulator/alerts/{id}/anchor``: anchor the alert's hash (EvidenceRegistry.anchorAlert).
+        Raises :class:`ApiError` (``contract-refused`` if it is anchored already)."""
+        return self.request("POST", f"/v1/regulator/alerts/{alert_id}/anchor")  # type: ignore[no-any-return]

@@ -1,7 +1,11 @@
 """Oracle node ingestion: ``POST /v1/readings`` (DESIGN.md §7 step 2).
 
-Hot route (issue 5, speed): a body of up to 20,000 readings is parsed with :func:`json.loads` and
-checked by a lean parser (:func:`parse_readings_fast`) that accepts only bodies the pydantic
+Hot route (issues 5 and 14, speed): a compact body (``{"readings":[{...},...]}``, no spaces) goes
+to the node as raw bytes (:meth:`oracles.node.OracleNode.ingest_body`), which cuts it into pieces of
+whole readings decoded, parsed and checked in its check worker processes — the node process keeps
+the ordered part only. Any other body, or one those workers decline, is parsed here with
+:func:`json.loads` and checked by a lean parser (:func:`parse_readings_fast`; both parsers are
+:func:`oracles.checks.parse_wire_readings`) that accepts only bodies the pydantic
 schema :class:`api.schemas.ReadingsIn` accepts unchanged (exact key sets, ``int`` values in range,
 hex strings of the exact length); anything else goes through ``ReadingsIn`` itself, so every
 refused body gets the same 422 ``validation-error`` problem, naming the same fields, as a body
@@ -24,14 +28,11 @@ from starlette.responses import Response
 from api.deps import oracle_node
 from api.schemas import ReadingsIn, ReadingsOut
 from ledger.meter_data.reading import Reading
+from oracles.checks import parse_wire_readings
 from oracles.node import Ack, SignedReading
 
 router = APIRouter(prefix="/v1", tags=["oracle node"])
 
-_KEYS = frozenset(("device", "sequence", "start", "end", "quantityCode", "value", "scale", "flags", "signature"))
-#: Integer ranges of ``SignedReadingIn`` (None = unbounded there; the lean parser still bounds
-#: ``value`` to int64..uint64 and leaves anything bigger to pydantic).
-_LO, _HI = -(2**63), 2**64 - 1
 _MAX_READINGS = ReadingsIn.model_fields["readings"].metadata
 
 
@@ -45,66 +46,43 @@ def _max_readings() -> int:
 MAX_READINGS = _max_readings()
 
 
-def _hex(v: Any, n: int) -> bytes | None:
-    if type(v) is not str or len(v) != 2 + 2 * n or not v.startswith("0x"):
-        return None
-    try:
-        b = bytes.fromhex(v[2:])
-    except ValueError:
-        return None
-    return b if len(b) == n else None    # fromhex skips whitespace: a short result had some
-
-
 def parse_readings_fast(obj: Any) -> list[SignedReading] | None:
     """The readings of a decoded ``POST /v1/readings`` body, or None when the body is not in the
     plain form this parser accepts (the caller then validates it with ``ReadingsIn``).
 
-    Accepts exactly: ``{"readings": [...]}`` with 1..MAX_READINGS items, each a dict with exactly
-    the nine ``SignedReadingIn`` keys, ``device`` "0x" + 64 hex digits, ``signature`` "0x" + 130
-    hex digits, every other field a plain ``int`` (not bool) inside its schema range. Every body
-    it accepts, ``ReadingsIn`` accepts with the same values (tests/test_bench.py checks both).
+    Accepts exactly: ``{"readings": [...]}`` with 1..MAX_READINGS items, each as
+    :func:`oracles.checks.parse_wire_readings` accepts it. Every body it accepts, ``ReadingsIn``
+    accepts with the same values (tests/test_bench.py checks both).
     """
     if type(obj) is not dict or len(obj) != 1:
         return None
     items = obj.get("readings")
     if type(items) is not list or not 1 <= len(items) <= MAX_READINGS:
         return None
-    out: list[SignedReading] = []
-    append = out.append
-    keys = _KEYS
-    for d in items:
-        if type(d) is not dict or d.keys() != keys:
-            return None
-        seq, start, end, qc, value, scale, flags = (d["sequence"], d["start"], d["end"], d["quantityCode"], d["value"],
-                                                    d["scale"], d["flags"])
-        if not (type(seq) is int and type(start) is int and type(end) is int and type(qc) is int and type(value) is int
-                and type(scale) is int and type(flags) is int):
-            return None
-        if not (0 <= seq <= _HI and 0 <= start <= _HI and 0 <= end <= _HI and 0 <= qc <= 65535 and _LO <= value <= _HI
-                and -128 <= scale <= 127 and 0 <= flags <= 4294967295):
-            return None
-        device = _hex(d["device"], 32)
-        signature = _hex(d["signature"], 65)
-        if device is None or signature is None:
-            return None
-        append(SignedReading(Reading(device, seq, start, end, qc, value, scale, flags), signature))
-    return out
+    rows = parse_wire_readings(items)
+    if rows is None:
+        return None
+    return [SignedReading(Reading(*row[:8]), row[8]) for row in rows]
 
 
 def _validation_error(errors: list[Any]) -> RequestValidationError:
     return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors])
 
 
-async def _read_batch(request: Request) -> list[SignedReading]:
+def _is_json(ctype: str | None) -> bool:
+    if not ctype:
+        return True
+    if ctype == "application/json":
+        return True
+    m = email.message.Message()
+    m["content-type"] = ctype
+    main, sub = m.get_content_maintype(), m.get_content_subtype()
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+async def _read_batch(request: Request, raw: bytes) -> list[SignedReading]:
     """Decode and validate the body as FastAPI would for ``body: ReadingsIn`` (same 422 errors)."""
-    raw = await request.body()
-    ctype = request.headers.get("content-type")
-    is_json = True
-    if ctype:
-        m = email.message.Message()
-        m["content-type"] = ctype
-        main, sub = m.get_content_maintype(), m.get_content_subtype()
-        is_json = main == "application" and (sub == "json" or sub.endswith("+json"))
+    is_json = _is_json(request.headers.get("content-type"))
     if not raw:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
     obj: Any = raw
@@ -127,21 +105,40 @@ async def _read_batch(request: Request) -> list[SignedReading]:
     return [SignedReading.from_json(r.model_dump()) for r in body.readings]
 
 
+#: Response header naming the path a body took: :data:`INGEST_PATH_RAW` (a plain compact body,
+#: decoded, parsed and checked in the node's check workers: :meth:`oracles.node.OracleNode.ingest_body`)
+#: or :data:`INGEST_PATH_PARSED` (decoded and validated here, then :meth:`oracles.node.OracleNode.ingest`).
+#: ``bench ingest`` counts them (issue 14: no silent slow path).
+INGEST_PATH_HEADER = "x-carbonledger-ingest-path"
+INGEST_PATH_RAW, INGEST_PATH_PARSED = "raw", "parsed"
+
+#: One accepted reading's entry of the answer (the common case, formatted without a dict).
+_ACCEPTED_JSON = '{"sequence":%d,"status":"accepted","reason":null,"detail":null}'
+
+
 def readings_out_json(node: str, acks: list[Ack]) -> bytes:
     """The ``ReadingsOut`` JSON of ``acks`` (same keys, order and values as pydantic's dump)."""
     acc = dup = rej = 0
     results = []
+    append = results.append
+    accepted = _ACCEPTED_JSON
+    dumps = json.dumps
     for a in acks:
         st = a.status
         if st == "accepted":
             acc += 1
+            if a.reason is None and type(a.sequence) is int:
+                append(accepted % a.sequence)
+                continue
         elif st == "duplicate":
             dup += 1
         else:
             rej += 1
-        results.append({"sequence": a.sequence, "status": st, "reason": a.reason, "detail": a.detail})
-    return json.dumps({"node": node, "accepted": acc, "duplicates": dup, "rejected": rej, "results": results},
-                      separators=(",", ":"), ensure_ascii=False).encode()
+        append(dumps({"sequence": a.sequence, "status": st, "reason": a.reason, "detail": a.detail},
+                     separators=(",", ":"), ensure_ascii=False))
+    head = dumps({"node": node, "accepted": acc, "duplicates": dup, "rejected": rej}, separators=(",", ":"),
+                 ensure_ascii=False)
+    return (head[:-1] + ',"results":[' + ",".join(results) + "]}").encode()
 
 
 def _inline_schema(model: type[Any]) -> dict[str, Any]:
@@ -166,7 +163,16 @@ def _inline_schema(model: type[Any]) -> dict[str, Any]:
 async def post_readings(request: Request, node: Any = Depends(oracle_node)) -> Response:
     """Check every reading (device, signature, sequence, interval, plausibility), store the good
     ones and quarantine the rest with a reason — one SQL transaction; answers after it commits.
-    An identical resend of an accepted reading is acknowledged as ``duplicate``. Body: ``ReadingsIn``."""
-    batch = await _read_batch(request)
-    acks = await run_in_threadpool(node.ingest, batch)
-    return Response(readings_out_json(node.name, acks), media_type="application/json")
+    An identical resend of an accepted reading is acknowledged as ``duplicate``. Body: ``ReadingsIn``.
+    A compact body (``{"readings":[{...},...]}`` without spaces) is decoded and checked in the node's
+    worker processes; the ``x-carbonledger-ingest-path`` header says which path a body took."""
+    raw = await request.body()
+    acks = None
+    path = INGEST_PATH_RAW
+    if _is_json(request.headers.get("content-type")):   # plain compact body: decoded and checked in the workers
+        acks = await run_in_threadpool(node.ingest_body, raw, MAX_READINGS)
+    if acks is None:
+        path = INGEST_PATH_PARSED
+        batch = await _read_batch(request, raw)
+        acks = await run_in_threadpool(node.ingest, batch)
+    return Response(readings_out_json(node.name, acks), media_type="application/json", headers={INGEST_PATH_HEADER: path})

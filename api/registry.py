@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import Principal, require_role
@@ -15,6 +15,7 @@ from api.market_common import checked_address, event_args, send
 from api.problems import Problem
 from api.schemas import IssuanceIn, ProjectIn, RetirementIn
 from ledger.accounting.assets import AssetClass, parse_asset_id
+from ledger.offsets.serial_status import serial_status
 from ledger.offsets.serials import NO_SERIALS, parse_serial_range
 from ledger.records.indexer import events
 
@@ -112,6 +113,25 @@ async def post_retirement(body: RetirementIn, p: Principal = Depends(registry), 
 
 def _asset(asset: str) -> int:
     return asset_token_id(asset)
+
+
+def serial_lookup(ctx: AppContext, serial: str) -> dict[str, Any]:
+    """:func:`ledger.offsets.serial_status.serial_status` with a malformed serial as a 422 problem."""
+    try:
+        return serial_status(ctx.deployment, serial)
+    except ValueError as exc:
+        raise Problem("validation-error", f"query.serial: {exc}", errors=[{"field": "query.serial", "message": str(exc)}]) from None
+
+
+@router.get("/serials", summary="Status of one CCER serial (active, retired, cancelled, surrendered)")
+async def get_serial(serial: str = Query(min_length=2, max_length=200, examples=["CCER-CN-1001-2021-57"]),
+                     ctx: AppContext = Depends(context),
+                     p: Principal = Depends(require_role("REGISTRY_ROLE", "REGULATOR_ROLE", "ENTERPRISE_ROLE", "PROJECT_OWNER_ROLE"))) -> dict[str, Any]:
+    """``serial`` is ``<prefix><number>``. Returns its status (unissued, active, retired, cancelled,
+    surrendered — a CCER surrender (清缴) marks the serials it took, issue 12), the run of serials
+    around it with that status, the batch that issued it and the event that took it out of
+    circulation. Serial statuses are public facts of the registry."""
+    return await run_in_threadpool(serial_lookup, ctx, serial)
 
 
 @router.get("/certificates/{cert_id}", summary="A retirement certificate")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from api.auth import Principal, require_role
 from api.deps import AppContext, context, oracle_node, require_custodial
@@ -37,15 +39,23 @@ async def get_batches(record_id: int = Path(ge=1), p: Principal = Depends(verifi
     return {"record_id": record_id, "items": [served_batch(b) for b in bs]}
 
 
-@router.get("/records/{record_id}/readings", summary="An assigned record's readings with Merkle proofs (paginated)")
+@router.get("/records/{record_id}/readings", summary="An assigned record's readings with Merkle proofs (paginated)",
+            responses={200: {"content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": True,
+                "title": "Response Get Readings V1 Verifier Records  Record Id  Readings Get"}}}}})
 async def get_readings(record_id: int = Path(ge=1), params: PageParams = Depends(), p: Principal = Depends(verifier),
-                       ctx: AppContext = Depends(context), node: Any = Depends(oracle_node)) -> dict[str, Any]:
+                       ctx: AppContext = Depends(context), node: Any = Depends(oracle_node)) -> Response:
     """Every reading (device-signed, W) of the record's anchored batches, by sequence, each with
     its proof against the anchored root; the cursor is the last sequence number."""
     r = await run_in_threadpool(scoped_record, ctx.deployment, p, record_id)
     bs = await run_in_threadpool(record_batches, ctx, r)
     it = readings_with_proofs(node, bytes.fromhex(r["device"][2:]), bs, params.after - 1 if params.after else -1)
-    return await run_in_threadpool(page, it, params, lambda x: x["id"] + 1)
+    body = await run_in_threadpool(_page_json, it, params)
+    return Response(body, media_type="application/json")     # plain JSON types: no per-item encoder pass
+
+
+def _page_json(it: Any, params: PageParams) -> bytes:
+    return json.dumps(page(it, params, lambda x: x["id"] + 1), separators=(",", ":")).encode()
 
 
 @router.get("/records/{record_id}/verification", summary="Re-verify an assigned record against the chain (verdict table)")

@@ -26,10 +26,21 @@ import {SerialRanges} from "./lib/SerialRanges.sol";
 ///      keccak256, emitted in full) and serials are integers >= 1. Within one prefix no serial is
 ///      issued twice and no serial is retired twice; range look-ups use `SerialRanges`, whose cost
 ///      does not grow with the number of retirements.
-///      Serials are assigned to units when they are retired or cancelled, not while they circulate
-///      (tokens of one id are fungible across the batches of that id); a batch issued without
-///      serials is retired and cancelled without serials (an explicit range is refused: no
-///      invented prefix and range).
+///      Serials are assigned to units when they are retired, cancelled or surrendered, not while
+///      they circulate (tokens of one id are fungible across the batches of that id); a batch
+///      issued without serials is retired, cancelled and surrendered without serials (an explicit
+///      range is refused: no invented prefix and range).
+///      Serial status (issue 12: serials stay consistent with tokens): every serial of an issued
+///      block is Active until it leaves circulation as Retired (注销, `retire`), Cancelled
+///      (`cancel`, moved to another registry) or Surrendered (清缴, Compliance's CCER surrender,
+///      `recordSurrender`); each is final, and a serial that left circulation can be claimed
+///      by no later retirement, cancellation or surrender (`serialState` reads it). Surrender
+///      takes, for the token id (project, vintage) surrendered, the oldest batch of that project
+///      and vintage with units left (lowest batch id first) and in it the lowest Active serials,
+///      as a retirement without a named range does; a batch without serials is counted without
+///      serials. The batches of a project are chained (`Project.lastBatch`, `Batch.prevBatch`,
+///      words written at issuance anyway), so a surrender reads the project's batches and
+///      issuance stores no per-asset list.
 ///      Consent (issue 12): units leave a holding only on the holder's instruction — sent by the
 ///      holder itself, or relayed by a registry account with the holder's EIP-712 signature
 ///      (nonce, deadline) — or by a clawback cancellation with a reason hash, which is
@@ -38,9 +49,11 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     using SerialRanges for SerialRanges.Set;
 
     /// @notice A registered project (项目登记).
+    ///         `lastBatch` is the project's latest batch (0: none yet), the head of its batch chain.
     struct Project {
         address owner;
         uint64 registeredAt;
+        uint32 lastBatch;
         uint64 creditingStart;
         bytes32 methodology;
         bytes32 region;
@@ -48,12 +61,15 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
 
     /// @notice An issuance batch (减排量登记). `serialPrefix` is keccak256 of the prefix string
     ///         (0 with serialStart = serialEnd = 0: batch issued without serials). `cursor` is the
-    ///         lowest serial of the batch not yet retired (serialEnd + 1 when all are).
+    ///         lowest serial of the batch not yet retired (serialEnd + 1 when all are). `retired` counts
+    ///         every unit of the batch out of circulation (retired, cancelled or surrendered).
+    ///         `prevBatch` is the project's batch issued before this one (0: none).
     struct Batch {
         uint64 project;
         uint16 vintage;
         uint64 amount;
         uint64 retired;
+        uint32 prevBatch;
         uint64 serialStart;
         uint64 serialEnd;
         uint64 cursor;
@@ -106,10 +122,28 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     ICarbonAssets public immutable assets;
 
     mapping(uint64 projectNumber => Project) private _projects;
-    Batch[] private _batches;
+    /// @dev Batches by id (1 … _nextBatch - 1); a mapping, not an array, so that issuance writes
+    ///      each of a batch's three words once (see `issueBatch`).
+    mapping(uint256 batchId => Batch) private _batches;
+    uint256 private _nextBatch;
     Certificate[] private _certificates;
     mapping(bytes32 prefix => SerialRanges.Set) private _issuedSerials;
+    /// @dev Ranges out of circulation per prefix, tagged with their SerialStatus (Retired,
+    ///      Cancelled, Surrendered); adjacent ranges of one status are merged.
     mapping(bytes32 prefix => SerialRanges.Set) private _retiredSerials;
+
+    /// @notice Status of one serial of a prefix: not issued, in circulation, or out of
+    ///         circulation for good (the values 2-4 are the range tags of the out-of-circulation set).
+    enum SerialStatus {
+        Unissued,
+        Active,
+        Retired,
+        Cancelled,
+        Surrendered
+    }
+
+    /// @notice CarbonAssets operator role of Compliance (the only caller of `recordSurrender`).
+    bytes32 public constant COMPLIANCE_ROLE = keccak256("COMPLIANCE_ROLE");
 
     /// @notice Caller is neither the holder nor an active registry account.
     error NotHolderOrRegistry(address caller, address holder);
@@ -137,8 +171,21 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     error SerialCountMismatch(uint256 amount, uint256 count);
     /// @notice [start, end] of `prefix` overlaps issued range [otherStart, otherEnd] of that prefix.
     error SerialsAlreadyIssued(bytes32 prefix, uint64 start, uint64 end, uint64 otherStart, uint64 otherEnd);
-    /// @notice [start, end] of `prefix` overlaps retired range [otherStart, otherEnd] of that prefix.
+    /// @notice [start, end] of `prefix` overlaps retired or cancelled range [otherStart, otherEnd]
+    ///         of that prefix.
     error SerialsAlreadyRetired(bytes32 prefix, uint64 start, uint64 end, uint64 otherStart, uint64 otherEnd);
+    /// @notice [start, end] of `prefix` overlaps surrendered (清缴) range [otherStart, otherEnd] of
+    ///         that prefix.
+    error SerialsAlreadySurrendered(bytes32 prefix, uint64 start, uint64 end, uint64 otherStart, uint64 otherEnd);
+    /// @notice Caller is not a contract holding CarbonAssets' COMPLIANCE_ROLE.
+    error NotComplianceOperator(address caller);
+    /// @notice `assetId` is not a well-formed CCER id.
+    error NotCcer(uint256 assetId);
+    /// @notice The batches of `assetId` have only `available` units in circulation, fewer than the
+    ///         `requested` surrender (cannot happen while CarbonAssets' supply invariant holds).
+    error UnitsNotInBatches(uint256 assetId, uint256 requested, uint256 available);
+    /// @notice More than 2^32-1 batches: the batch chain's ids are uint32.
+    error TooManyBatches();
     /// @notice The range is not inside batch `batchId`'s serial block (prefix and [start, end]).
     error SerialsOutsideBatch(uint256 batchId, bytes32 prefix, uint64 start, uint64 end);
     /// @notice Batch `batchId` has only `remaining` units left to retire.
@@ -197,6 +244,21 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
         address by
     );
 
+    /// @notice `amount` tCO2e of batch `batchId` (of `assetId`) surrendered (清缴) by `holder` for
+    ///         compliance period `ref` (Compliance.periodRef): serials [serialStart, serialEnd] of
+    ///         prefix hash `serialPrefix` marked Surrendered (0 / 0 / 0 when the batch has none).
+    ///         One event per batch and run of serials taken.
+    event SerialsSurrendered(
+        address indexed holder,
+        uint256 indexed assetId,
+        uint256 indexed batchId,
+        uint256 amount,
+        bytes32 serialPrefix,
+        uint64 serialStart,
+        uint64 serialEnd,
+        bytes32 ref
+    );
+
     /// @param participantRegistry The deployment's ParticipantRegistry.
     /// @param carbonAssets The deployment's CarbonAssets (grant this contract CCER_ISSUER_ROLE).
     constructor(ParticipantRegistry participantRegistry, ICarbonAssets carbonAssets)
@@ -205,7 +267,7 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     {
         assets = carbonAssets;
         // Batch 0 and certificate 0 are never used: 0 means "none".
-        _batches.push();
+        _nextBatch = 1;
         _certificates.push();
     }
 
@@ -235,7 +297,7 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
         if (_projects[projectNumber].owner != address(0)) revert ProjectExists(projectNumber);
         if (!participants.isAdmitted(owner)) revert NotAdmitted(owner);
         if (bytes(name).length == 0) revert MissingText("name");
-        _projects[projectNumber] = Project(owner, registeredAt, creditingStart, methodology, region);
+        _projects[projectNumber] = Project(owner, registeredAt, 0, creditingStart, methodology, region);
         emit ProjectRegistered(projectNumber, owner, methodology, region, registeredAt, creditingStart, name);
     }
 
@@ -246,11 +308,12 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     ///        "CAR-1-US-1008-27-845-WA-2015-2010-"; "" with serialStart = serialEnd = 0 for a batch
     ///        issued without serials (as ACR / CAR / VCS issuance files record them).
     /// @param serialStart First serial (>= 1); serialEnd last serial (< 2^64-1); end - start + 1 = amount, and
-    ///        the range overlaps no issued or retired range of the same prefix.
+    ///        the range overlaps no issued range of the same prefix (nor, therefore, any range
+    ///        out of circulation: those lie inside issued batches).
     /// @param ref Reference of the registry's issuance decision (emitted only).
     /// @return batchId The new batch id (1, 2, …).
     /// @dev Errors: NotRegistry, UnknownProject, InvalidAmount, InvalidSerialRange,
-    ///      SerialCountMismatch, SerialsAlreadyIssued, SerialsAlreadyRetired, and CarbonAssets'
+    ///      SerialCountMismatch, SerialsAlreadyIssued, TooManyBatches, and CarbonAssets'
     ///      MalformedAssetId (vintage 0), NotAdmitted (owner no longer admitted). Emits BatchIssued
     ///      (and CarbonAssets Issued with ref = batchId).
     function issueBatch(
@@ -262,29 +325,22 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
         uint64 serialEnd,
         bytes32 ref
     ) external onlyActive(Roles.REGISTRY) returns (uint256 batchId) {
-        address owner = _projects[projectNumber].owner;
+        Project storage pr = _projects[projectNumber];
+        address owner = pr.owner;
         if (owner == address(0)) revert UnknownProject(projectNumber);
         if (amount == 0 || amount > type(uint64).max) revert InvalidAmount(amount);
         bytes32 prefix = _checkedRange(serialPrefix, serialStart, serialEnd, amount);
         if (prefix != bytes32(0)) {
+            // Serials out of circulation are serials of an issued batch (retire, cancel and
+            // surrender mark only inside a batch's block), so "not issued" implies "not retired".
             _requireNotIssued(prefix, serialStart, serialEnd);
-            _requireNotRetired(prefix, serialStart, serialEnd);
             _issuedSerials[prefix].insert(serialStart, serialEnd);
         }
-        batchId = _batches.length;
-        _batches.push(
-            Batch({
-                project: projectNumber,
-                vintage: vintage,
-                amount: uint64(amount),
-                retired: 0,
-                serialStart: serialStart,
-                serialEnd: serialEnd,
-                cursor: serialStart,
-                issuedAt: uint64(block.timestamp),
-                serialPrefix: prefix
-            })
-        );
+        batchId = _nextBatch;
+        if (batchId > type(uint32).max) revert TooManyBatches();
+        _nextBatch = batchId + 1;
+        _storeBatch(_batches[batchId], _word0(projectNumber, vintage, amount, pr.lastBatch), _word1(serialStart, serialEnd), prefix);
+        pr.lastBatch = uint32(batchId);
         uint256 id = AssetIds.ccer(vintage, projectNumber);
         assets.issue(owner, id, amount, bytes32(batchId));
         emit BatchIssued(batchId, projectNumber, id, amount, serialPrefix, serialStart, serialEnd, ref);
@@ -300,7 +356,7 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     /// @return certificateId The new certificate id (1, 2, …), also the CarbonAssets `certificate`.
     /// @dev Errors: NotHolderOrRegistry, NotAdmitted, UnknownBatch, InvalidAmount, MissingText,
     ///      InvalidSerialRange, SerialCountMismatch, SerialsOutsideBatch,
-    ///      SerialsAlreadyRetired, BatchExhausted, SerialsFragmented, and CarbonAssets'
+    ///      SerialsAlreadyRetired, SerialsAlreadySurrendered, BatchExhausted, SerialsFragmented, and CarbonAssets'
     ///      EnforcedPause, AccountIsFrozen, ERC1155InsufficientBalance. Emits RetirementCertified
     ///      (and CarbonAssets Retired). DESIGN.md §4: retirement records beneficiary and purpose.
     function retire(RetirementRequest calldata r) external returns (uint256 certificateId) {
@@ -357,7 +413,7 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
 
     function _retire(RetirementRequest calldata r) private returns (uint256 certificateId) {
         if (!participants.isAdmitted(r.holder)) revert NotAdmitted(r.holder);
-        if (r.batchId == 0 || r.batchId >= _batches.length) revert UnknownBatch(r.batchId);
+        if (r.batchId == 0 || r.batchId >= _nextBatch) revert UnknownBatch(r.batchId);
         if (r.amount == 0 || r.amount > type(uint64).max) revert InvalidAmount(r.amount);
         if (bytes(r.beneficiary).length == 0) revert MissingText("beneficiary");
         if (bytes(r.purpose).length == 0) revert MissingText("purpose");
@@ -446,15 +502,88 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     function _cancel(address holder, uint256 batchId, uint256 amount, bytes32 destination, bytes32 reasonHash)
         private
     {
-        if (batchId == 0 || batchId >= _batches.length) revert UnknownBatch(batchId);
+        if (batchId == 0 || batchId >= _nextBatch) revert UnknownBatch(batchId);
         if (amount == 0 || amount > type(uint64).max) revert InvalidAmount(amount);
         Batch storage b = _batches[batchId];
         if (uint256(b.retired) + amount > b.amount) revert BatchExhausted(batchId, b.amount - b.retired, amount);
         b.retired += uint64(amount);
-        (bytes32 prefix, uint64 start, uint64 end) = _allocateLowest(b, batchId, amount);
+        (bytes32 prefix, uint64 start, uint64 end) = _allocateLowest(b, batchId, amount, SerialStatus.Cancelled);
         uint256 id = AssetIds.ccer(b.vintage, b.project);
         assets.cancelFrom(holder, id, amount, destination);
         emit CreditsCancelled(holder, id, batchId, amount, destination, prefix, start, end, reasonHash, msg.sender);
+    }
+
+    // ------------------------------------------------------------ surrender (清缴)
+
+    /// @notice Compliance records a CCER surrender: `amount` tCO2e of `assetId` surrendered by
+    ///         `holder` for compliance period `ref` leave the registry's batches, and their serials
+    ///         are marked Surrendered, so no retirement, cancellation or later surrender claims them.
+    /// @dev Rule (stated in the contract's notes): the batches of `assetId`'s project and vintage,
+    ///      oldest (lowest batch id) first, each with its lowest Active serials (as `retire`
+    ///      without a range); a batch without serials is counted without serials. Compliance calls
+    ///      this after CarbonAssets burnt the units (the holder's balance, and so the batches'
+    ///      units in circulation, suffice). Gas: one storage read per batch of the project, and
+    ///      per batch taken one mark per run of free serials.
+    ///      Errors: NotComplianceOperator (caller lacks CarbonAssets' COMPLIANCE_ROLE), NotCcer,
+    ///      InvalidAmount (0 or > 2^64-1), UnitsNotInBatches. Emits SerialsSurrendered per batch
+    ///      and run.
+    /// @param holder The surrendering account; assetId a CCER id; amount tCO2e; ref
+    ///        Compliance.periodRef(year).
+    function recordSurrender(address holder, uint256 assetId, uint256 amount, bytes32 ref) external {
+        if (!assets.isOperator(COMPLIANCE_ROLE, msg.sender)) revert NotComplianceOperator(msg.sender);
+        if (!AssetIds.isWellFormed(assetId) || AssetIds.classOf(assetId) != AssetIds.CCER) revert NotCcer(assetId);
+        if (amount == 0 || amount > type(uint64).max) revert InvalidAmount(amount);
+        uint16 vintage = AssetIds.vintageOf(assetId);
+        uint256[] memory ids = _batchesOf(AssetIds.projectOf(assetId), vintage);
+        uint256 left = amount;
+        for (uint256 i = ids.length; i > 0 && left > 0;) {
+            unchecked {
+                --i;
+            }
+            Batch storage b = _batches[ids[i]];
+            uint256 free = b.amount - b.retired;
+            if (free == 0) continue;
+            uint256 take = free < left ? free : left;
+            left -= take;
+            b.retired += uint64(take);
+            _surrenderSerials(b, ids[i], take, holder, assetId, ref);
+        }
+        if (left != 0) revert UnitsNotInBatches(assetId, amount, amount - left);
+    }
+
+    /// @dev Marks the lowest `take` Active serials of batch `b` (id `batchId`) Surrendered, run by
+    ///      run (none for a batch without serials), with one SerialsSurrendered event per run.
+    function _surrenderSerials(Batch storage b, uint256 batchId, uint256 take, address holder, uint256 assetId, bytes32 ref)
+        private
+    {
+        bytes32 prefix = b.serialPrefix;
+        if (prefix == bytes32(0)) {
+            emit SerialsSurrendered(holder, assetId, batchId, take, bytes32(0), 0, 0, ref);
+            return;
+        }
+        while (take > 0) {
+            uint64 start = b.cursor;
+            uint256 n = uint256(_runEnd(b)) - start + 1;
+            if (n > take) n = take;
+            uint64 end = start + uint64(n) - 1;
+            _mark(b, prefix, start, end, SerialStatus.Surrendered);
+            emit SerialsSurrendered(holder, assetId, batchId, n, prefix, start, end, ref);
+            take -= n;
+        }
+    }
+
+    /// @dev Ids of the batches of `projectNumber` and `vintage`, newest first (the chain from
+    ///      `Project.lastBatch`).
+    function _batchesOf(uint64 projectNumber, uint16 vintage) private view returns (uint256[] memory ids) {
+        uint256 n;
+        for (uint256 b = _projects[projectNumber].lastBatch; b != 0; b = _batches[b].prevBatch) {
+            if (_batches[b].vintage == vintage) ++n;
+        }
+        ids = new uint256[](n);
+        n = 0;
+        for (uint256 b = _projects[projectNumber].lastBatch; b != 0; b = _batches[b].prevBatch) {
+            if (_batches[b].vintage == vintage) ids[n++] = b;
+        }
     }
 
     /// @dev Reverts unless `signature` is `holder`'s over `digest` and `deadline` has not passed;
@@ -486,13 +615,13 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     /// @notice Batch `batchId`.
     /// @dev Errors: UnknownBatch.
     function batch(uint256 batchId) external view returns (Batch memory) {
-        if (batchId == 0 || batchId >= _batches.length) revert UnknownBatch(batchId);
+        if (batchId == 0 || batchId >= _nextBatch) revert UnknownBatch(batchId);
         return _batches[batchId];
     }
 
     /// @notice Number of batches issued (ids run 1 … batchCount).
     function batchCount() external view returns (uint256) {
-        return _batches.length - 1;
+        return _nextBatch - 1;
     }
 
     /// @notice Certificate `id` and the asset id it retired.
@@ -514,20 +643,60 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     ///         or none is left.
     /// @dev Errors: UnknownBatch.
     function nextFreeRun(uint256 batchId) external view returns (uint64 runStart, uint64 runEnd) {
-        if (batchId == 0 || batchId >= _batches.length) revert UnknownBatch(batchId);
+        if (batchId == 0 || batchId >= _nextBatch) revert UnknownBatch(batchId);
         Batch storage b = _batches[batchId];
         if (b.serialPrefix == bytes32(0) || b.cursor > b.serialEnd) return (0, 0);
         return (b.cursor, _runEnd(b));
     }
 
-    /// @notice The retired range of `serialPrefix` (keccak256 of the prefix string) that
-    ///         overlaps [start, end], if any (the one starting last).
+    /// @notice The range out of circulation (retired, cancelled or surrendered; adjacent ranges
+    ///         of one status merged) of `serialPrefix` (keccak256 of the prefix string) that
+    ///         overlaps [start, end], if any (the one starting last); `serialState` gives its status.
     function retiredOverlap(bytes32 serialPrefix, uint64 start, uint64 end)
         external
         view
         returns (bool found, uint64 otherStart, uint64 otherEnd)
     {
         return _retiredSerials[serialPrefix].overlapping(start, end);
+    }
+
+    /// @notice Status of serial `serial` of `serialPrefix` (keccak256 of the prefix string) and the
+    ///         run of serials around it with that status: for an out-of-circulation serial the
+    ///         (merged) marked range containing it; for an Active one the free run between the
+    ///         neighbouring marked ranges inside its issued range; (Unissued, 0, 0) otherwise.
+    function serialState(bytes32 serialPrefix, uint64 serial)
+        external
+        view
+        returns (SerialStatus status, uint64 runStart, uint64 runEnd)
+    {
+        (bool marked, uint64 ms, uint64 me, uint8 tag) = _retiredSerials[serialPrefix].rangeAt(serial);
+        if (marked) return (SerialStatus(tag), ms, me);
+        (bool issued, uint64 s, uint64 e,) = _issuedSerials[serialPrefix].rangeAt(serial);
+        if (!issued) return (SerialStatus.Unissued, 0, 0);
+        (runStart, runEnd) = _activeRun(_retiredSerials[serialPrefix], serial, s, e);
+        return (SerialStatus.Active, runStart, runEnd);
+    }
+
+    /// @dev The run of unmarked serials around unmarked `serial` inside issued range [s, e].
+    function _activeRun(SerialRanges.Set storage out, uint64 serial, uint64 s, uint64 e)
+        private
+        view
+        returns (uint64, uint64)
+    {
+        (bool below, uint64 p) = out.floor(serial);
+        if (below) {
+            uint64 pe = out.endOf(p);
+            if (pe >= s) s = pe + 1;
+        }
+        (bool above, uint64 q) = out.ceil(serial);
+        if (above && q <= e) e = q - 1;
+        return (s, e);
+    }
+
+    /// @notice All the batch ids of `projectNumber` of reduction year `vintage`, newest first
+    ///         (the batches a surrender of that CCER id takes from, oldest first).
+    function batchesOf(uint64 projectNumber, uint16 vintage) external view returns (uint256[] memory) {
+        return _batchesOf(projectNumber, vintage);
     }
 
     /// @notice The issued range of `serialPrefix` (keccak256 of the prefix string) that overlaps
@@ -541,6 +710,29 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     }
 
     // ------------------------------------------------------------ internals
+
+    /// @dev Writes a new Batch's three words, each once (a struct assignment reads and rewrites a
+    ///      packed word per member). Solidity's layout of `Batch` (members in order, packed from
+    ///      the low-order end): word 0 project | vintage << 64 | amount << 80 | retired << 144 |
+    ///      prevBatch << 208; word 1 serialStart | serialEnd << 64 | cursor << 128 | issuedAt << 192;
+    ///      word 2 serialPrefix. Tests read every field back through `batch`.
+    function _storeBatch(Batch storage nb, uint256 w0, uint256 w1, bytes32 prefix) private {
+        assembly ("memory-safe") {
+            sstore(nb.slot, w0)
+            sstore(add(nb.slot, 1), w1)
+            sstore(add(nb.slot, 2), prefix)
+        }
+    }
+
+    /// @dev Word 0 of a new batch (retired 0); amount < 2^64.
+    function _word0(uint64 projectNumber, uint16 vintage, uint256 amount, uint32 prevBatch) private pure returns (uint256) {
+        return uint256(projectNumber) | (uint256(vintage) << 64) | (amount << 80) | (uint256(prevBatch) << 208);
+    }
+
+    /// @dev Word 1 of a new batch: cursor = serialStart, issuedAt = now (UTC seconds).
+    function _word1(uint64 serialStart, uint64 serialEnd) private view returns (uint256) {
+        return uint256(serialStart) | (uint256(serialEnd) << 64) | (uint256(serialStart) << 128) | (block.timestamp << 192);
+    }
 
     /// @dev Validates a (prefix, start, end) triple against `amount`; returns the prefix hash
     ///      (0 for "no serials").
@@ -564,9 +756,17 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
         if (found) revert SerialsAlreadyIssued(prefix, start, end, os, oe);
     }
 
+    /// @dev Reverts SerialsAlreadySurrendered when [start, end] overlaps a surrendered range (the
+    ///      one starting last), SerialsAlreadyRetired when it overlaps a retired or cancelled one.
     function _requireNotRetired(bytes32 prefix, uint64 start, uint64 end) private view {
-        (bool found, uint64 os, uint64 oe) = _retiredSerials[prefix].overlapping(start, end);
-        if (found) revert SerialsAlreadyRetired(prefix, start, end, os, oe);
+        SerialRanges.Set storage out = _retiredSerials[prefix];
+        (bool found, uint64 os, uint64 oe) = out.overlapping(start, end);
+        if (found) {
+            if (out.tagOf(os) == uint8(SerialStatus.Surrendered)) {
+                revert SerialsAlreadySurrendered(prefix, start, end, os, oe);
+            }
+            revert SerialsAlreadyRetired(prefix, start, end, os, oe);
+        }
     }
 
     /// @dev Chooses and records the serials of a retirement from batch `b`.
@@ -576,7 +776,7 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     {
         prefix = _checkedRange(r.serialPrefix, r.serialStart, r.serialEnd, r.amount);
         if (prefix == bytes32(0)) {
-            return _allocateLowest(b, r.batchId, r.amount);
+            return _allocateLowest(b, r.batchId, r.amount, SerialStatus.Retired);
         } else {
             start = r.serialStart;
             end = r.serialEnd;
@@ -586,12 +786,12 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
             }
             _requireNotRetired(prefix, start, end);
         }
-        _mark(b, prefix, start, end);
+        _mark(b, prefix, start, end, SerialStatus.Retired);
     }
 
     /// @dev The lowest free serials of batch `b` (the run at its cursor) for `amount` units,
-    ///      marked out of circulation; (0, 0, 0) for a batch without serials.
-    function _allocateLowest(Batch storage b, uint256 batchId, uint256 amount)
+    ///      marked out of circulation as `status`; (0, 0, 0) for a batch without serials.
+    function _allocateLowest(Batch storage b, uint256 batchId, uint256 amount, SerialStatus status)
         private
         returns (bytes32 prefix, uint64 start, uint64 end)
     {
@@ -601,16 +801,18 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
         if (uint256(runEnd) - start + 1 < amount) revert SerialsFragmented(batchId, start, runEnd, amount);
         end = start + uint64(amount) - 1;
         prefix = b.serialPrefix;
-        _mark(b, prefix, start, end);
+        _mark(b, prefix, start, end, status);
     }
 
-    /// @dev Records [start, end] of `prefix` as out of circulation (retired or cancelled) and
-    ///      moves the batch cursor past it.
-    function _mark(Batch storage b, bytes32 prefix, uint64 start, uint64 end) private {
+    /// @dev Records [start, end] of `prefix` as out of circulation with `status` (Retired,
+    ///      Cancelled or Surrendered; merged with an adjacent range of that status) and moves the
+    ///      batch cursor past it: one step per range above it, and adjacent ranges of one status
+    ///      are one range.
+    function _mark(Batch storage b, bytes32 prefix, uint64 start, uint64 end, SerialStatus status) private {
         SerialRanges.Set storage retired = _retiredSerials[prefix];
-        retired.insert(start, end);
+        uint64 mergedEnd = retired.insertMerged(start, end, uint8(status));
         if (b.serialPrefix != bytes32(0) && start == b.cursor) {
-            uint64 c = end + 1;
+            uint64 c = mergedEnd + 1;
             uint64 last = b.serialEnd;
             for (uint64 e = retired.endOf(c); e != 0 && c <= last; e = retired.endOf(c)) {
                 c = e + 1;

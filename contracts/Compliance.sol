@@ -332,7 +332,9 @@ contract Compliance is ParticipantGated {
     ///      Pending deduction). Errors: NotActiveParticipant, PeriodNotOpen, ZeroAmount,
     ///      SurrenderClosed, AllocationNotFinal, IneligibleVintage, IneligibleProject,
     ///      ExceedsObligation, CcerCapExceeded, and CarbonAssets' (AccountIsFrozen, EnforcedPause,
-    ///      ERC1155InsufficientBalance, NotOperator).
+    ///      ERC1155InsufficientBalance, NotOperator) and, for CCER, CCERRegistry's
+    ///      (NotComplianceOperator when this contract lacks COMPLIANCE_ROLE). A CCER surrender marks its
+    ///      serials Surrendered in CCERRegistry (`recordSurrender`: oldest batch, lowest serials first).
     function surrender(uint16 year, uint256 assetId, uint256 amount) external {
         if (!participants.isActive(msg.sender, Roles.ENTERPRISE)) {
             revert NotActiveParticipant(msg.sender, Roles.ENTERPRISE);
@@ -370,6 +372,8 @@ contract Compliance is ParticipantGated {
             emit CorrectedLate(year, org);
         }
         assets.surrender(msg.sender, assetId, amount, periodRef(year));
+        // issue 12: the surrendered CCER's serials leave circulation in the registry too
+        if (isCcer) ccerRegistry.recordSurrender(msg.sender, assetId, amount, periodRef(year));
     }
 
     // ------------------------------------------------------------------ views

@@ -14,7 +14,8 @@ import {Roles} from "./lib/Roles.sol";
 ///         SHA-256(ciphertext) — which anyone can check against a downloaded file — and
 ///         SHA-256(salt ‖ plaintext) with a random 32-byte salt kept inside the envelope — which
 ///         binds the plaintext without revealing it to dictionary guessing.
-/// @dev Issue 6 "Evidence (加密上链)". One concern: it only reads EmissionsRegistry (record owner
+/// @dev Issue 6 "Evidence (加密上链)"; issue 13 adds the regulator's anchored alert hashes (evidence of
+///      an early-warning alert, no new contract). One concern: it only reads EmissionsRegistry (record owner
 ///      and status) and ParticipantRegistry (caller's organisation and role). A ciphertext hash can
 ///      be attached only once in the whole registry, so a hash names one (record, index).
 contract EvidenceRegistry is ParticipantGated {
@@ -39,6 +40,8 @@ contract EvidenceRegistry is ParticipantGated {
     /// @dev ciphertext hash → (recordId, index + 1); 0 = never attached.
     mapping(bytes32 ciphertextSha256 => uint256 recordId) private _recordOf;
     mapping(bytes32 ciphertextSha256 => uint256 indexPlusOne) private _indexOf;
+    /// @notice Block time (UTC seconds) an early-warning alert's hash was anchored; 0 = never.
+    mapping(bytes32 alertHash => uint64 anchoredAt) public alertAnchoredAt;
 
     /// @notice The record does not exist in EmissionsRegistry.
     error UnknownRecord(uint256 recordId);
@@ -56,6 +59,11 @@ contract EvidenceRegistry is ParticipantGated {
     error EvidenceIndexOutOfRange(uint256 recordId, uint256 index, uint256 count);
     /// @notice No evidence with this ciphertext hash.
     error UnknownEvidence(bytes32 ciphertextSha256);
+    /// @notice This alert hash was already anchored (at `anchoredAt`, UTC seconds).
+    error AlertAlreadyAnchored(bytes32 alertHash, uint64 anchoredAt);
+
+    /// @notice The regulator anchored the hash of an early-warning alert (issue 13).
+    event AlertAnchored(bytes32 indexed alertHash, address indexed by, uint64 anchoredAt);
 
     /// @notice Evidence was attached to a record.
     event EvidenceAttached(
@@ -131,5 +139,19 @@ contract EvidenceRegistry is ParticipantGated {
         uint256 i = _indexOf[ciphertextSha256];
         if (i == 0) revert UnknownEvidence(ciphertextSha256);
         return (_recordOf[ciphertextSha256], i - 1);
+    }
+
+    /// @notice Anchors the hash of an early-warning alert: evidence, kept by the regulator, that the
+    ///         alert (its rule, subject, period, measure and evidence) existed at this block.
+    /// @param alertHash keccak256 of the alert's canonical JSON (ledger/alerts/checks.py alert_hash); nonzero, new.
+    /// @dev Issue 13 "an alert's hash can be anchored". Routine regulator act (one Active regulator
+    ///      account). Errors: NotRegulator, ZeroHash, AlertAlreadyAnchored.
+    function anchorAlert(bytes32 alertHash) external onlyRegulator {
+        if (alertHash == bytes32(0)) revert ZeroHash();
+        uint64 at = alertAnchoredAt[alertHash];
+        if (at != 0) revert AlertAlreadyAnchored(alertHash, at);
+        at = uint64(block.timestamp);
+        alertAnchoredAt[alertHash] = at;
+        emit AlertAnchored(alertHash, msg.sender, at);
     }
 }

@@ -9,7 +9,8 @@ Each engine gets a fresh :class:`oracles.system.System` (the demo deployment; on
   gas per reading (the main job report's ``gas_per_reading``), of recording a month and of the
   verifier's attestation — read from the client's write-ahead journal by label;
 - :func:`ledger.simulation.asset_gas.measure_asset_gas` on the same engine (a second, throwaway
-  deployment): issue CEA, issue CCER with serials, transfer, retire, settle 1 and 100 trades;
+  deployment): issue CEA, issue CCER with serials, transfer, retire, surrender CEA and CCER to a
+  compliance year (a coal unit with a confirmed year of records), settle 1 and 100 trades;
   trades settled per second = 100 / wall seconds from signing the 100-trade settlement to its
   receipt;
 - readings per second per oracle node (``probes.ingest``: ``bench ingest``'s HTTP run against
@@ -65,6 +66,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("issue_ccer", "gas: issue CCER with serials (first batch)", "gas"),
     ("transfer", "gas: transfer (new receiver)", "gas"),
     ("retire", "gas: retire CEA", "gas"),
+    ("surrender_cea", "gas: surrender CEA", "gas"),
+    ("surrender_ccer", "gas: surrender CCER", "gas"),
     ("settle_1", "gas: settle 1 trade", "gas"),
     ("settle_100", "gas: settle 100 trades (one transaction)", "gas"),
     ("readings_per_s", "readings per second per oracle node (HTTP)", "readings/s"),
@@ -83,6 +86,8 @@ ASSET_ROWS = {
     "issue_ccer": "issueBatch CCER with serials (first batch of the prefix)",
     "transfer": "transfer (safeTransferFrom), new receiver balance",
     "retire": "retire CEA (holder)",
+    "surrender_cea": "surrender CEA (enterprise, within the obligation)",
+    "surrender_ccer": "surrender CCER (enterprise, within the 5 % cap)",
     "settle_1": "settle 1 trade (DvP, both fees)",
     "settle_100": "settle 100 trades, per transaction",
 }

@@ -22,11 +22,17 @@ This module imports only ``ledger`` and :mod:`oracles.quantities`, so a worker p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 from ledger.crypto.primitives import InvalidSignature, recover_address_bytes
 from ledger.meter_data.reading import digest_and_leaf_of_encoding, encode_reading_fields
 from oracles.quantities import NODE_QUANTITIES as QUANTITIES
+
+#: The keys of a reading on the wire (``POST /v1/readings``, api.schemas.SignedReadingIn), exactly.
+WIRE_KEYS = frozenset(("device", "sequence", "start", "end", "quantityCode", "value", "scale", "flags", "signature"))
+#: Integer bounds of the wire schema (``value``: int64..uint64; pydantic handles anything wider).
+_LO, _HI = -(2**63), 2**64 - 1
 
 #: Readings may end at most this many seconds after the node's clock (clock skew allowance).
 FUTURE_SKEW_S = 300
@@ -112,3 +118,104 @@ def _check(sep: bytes, now: int, expect_device: bytes | None, devices: Mapping[b
     if got != signer:
         return "bad_signature", f"signed by 0x{got.hex()}, device key is 0x{signer.hex()}"
     return leaf
+
+
+def parse_wire_readings(items: object) -> list[ReadingRow] | None:
+    """The readings of a decoded ``POST /v1/readings`` list as :data:`ReadingRow` tuples, or None
+    when it is not in the plain form (the caller then validates the body with the pydantic schema,
+    which gives the 422 problem naming the field).
+
+    Accepts exactly a list of dicts with the nine :data:`WIRE_KEYS`, ``device`` "0x" + 64 hex
+    digits, ``signature`` "0x" + 130 hex digits, every other field a plain ``int`` (not bool) in
+    its schema range; every list it accepts, ``api.schemas.ReadingsIn`` accepts with the same
+    values (tests/test_bench.py). The length of the list is the caller's to bound.
+    """
+    if type(items) is not list:
+        return None
+    out: list[ReadingRow] = []
+    append = out.append
+    keys = WIRE_KEYS
+    lo, hi = _LO, _HI
+    for d in items:
+        if type(d) is not dict or d.keys() != keys:
+            return None
+        seq, start, end, qc, value, scale, flags = (d["sequence"], d["start"], d["end"], d["quantityCode"], d["value"],
+                                                    d["scale"], d["flags"])
+        if not (type(seq) is int and type(start) is int and type(end) is int and type(qc) is int and type(value) is int
+                and type(scale) is int and type(flags) is int):
+            return None
+        if not (0 <= seq <= hi and 0 <= start <= hi and 0 <= end <= hi and 0 <= qc <= 65535 and lo <= value <= hi
+                and -128 <= scale <= 127 and 0 <= flags <= 4294967295):
+            return None
+        dev_hex, sig_hex = d["device"], d["signature"]
+        if not (type(dev_hex) is str and len(dev_hex) == 66 and dev_hex.startswith("0x")
+                and type(sig_hex) is str and len(sig_hex) == 132 and sig_hex.startswith("0x")):
+            return None
+        try:
+            device = bytes.fromhex(dev_hex[2:])
+            signature = bytes.fromhex(sig_hex[2:])
+        except ValueError:
+            return None
+        if len(device) != 32 or len(signature) != 65:     # fromhex skips whitespace: a short result had some
+            return None
+        append((device, seq, start, end, qc, value, scale, flags, signature))
+    return out
+
+
+def check_wire_piece(domain_separator: bytes, now: int, expect_device: bytes | None,
+                     devices: Mapping[bytes, DeviceTerms | None],
+                     piece: bytes) -> tuple[list[ReadingRow], list[bytes | tuple[str, str]]] | None:
+    """Decode, parse and check one piece of a ``POST /v1/readings`` body in one pass — what an
+    oracle node's worker processes do with the raw bytes, so that JSON decoding and parsing use
+    every core too (issue 14).
+
+    Args:
+        domain_separator, now, expect_device: as :func:`check_readings`.
+        devices: the registration of every device the body names (looked up by the node).
+        piece: ``{...},{...}`` — consecutive items of the body's ``readings`` list, without brackets
+            (:func:`split_wire_items`).
+
+    Returns ``(rows, verdicts)`` (:func:`parse_wire_readings`, :func:`check_readings`), or None if
+    the piece is not plain JSON readings or names a device not in ``devices`` (the node then takes
+    the body through the ordinary path: decode, pydantic validation, :meth:`OracleNode.ingest`).
+    """
+    try:
+        items = json.loads(b"[" + piece + b"]")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    rows = parse_wire_readings(items)
+    if rows is None or not rows:
+        return None
+    for row in rows:
+        if row[0] not in devices:
+            return None
+    return rows, check_readings(domain_separator, now, expect_device, devices, rows)
+
+
+#: The exact opening and closing of a plain ``POST /v1/readings`` body (compact JSON).
+WIRE_HEAD, WIRE_TAIL = b'{"readings":[', b"]}"
+
+
+def split_wire_items(body: bytes, parts: int) -> list[bytes] | None:
+    """Cut a compact ``{"readings":[{...},...]}`` body into at most ``parts`` pieces of whole items
+    (cut between ``}`` and ``,{``), or None if the body does not have that exact opening and
+    closing. A cut inside a string value cannot produce pieces that all parse as plain readings
+    (:func:`check_wire_piece` returns None for such a piece), so a mis-cut only costs the ordinary path.
+    """
+    if not (body.startswith(WIRE_HEAD) and body.endswith(WIRE_TAIL)) or len(body) <= len(WIRE_HEAD) + len(WIRE_TAIL):
+        return None
+    inner = body[len(WIRE_HEAD):-len(WIRE_TAIL)]
+    cuts = [0]
+    for i in range(1, parts):
+        j = inner.find(b"},{", max(len(inner) * i // parts, cuts[-1]))
+        if j < 0:
+            break
+        cuts.append(j + 1)
+    cuts.append(len(inner))
+    pieces = []
+    for a, b in zip(cuts, cuts[1:]):
+        piece = inner[a:b]
+        if piece.startswith(b","):
+            piece = piece[1:]
+        pieces.append(piece)
+    return pieces

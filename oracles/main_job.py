@@ -31,12 +31,15 @@ Every step is idempotent: a second run reuses the chain state and does only what
 from __future__ import annotations
 
 import calendar
+import os
+import resource
 import time
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -115,12 +118,14 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
     ent = PARTICIPANTS["enterprise"]
     offset = ent["utc_offset"]
     timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}           # CPU seconds per phase: this process and its child processes
 
     # 1. the real meter data, gaps reported
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), cpu_s()
     series = load_uci(start=start, end=end, utc_offset_seconds=offset)
     gaps = series.gap_minutes_by_month()
     timings["load"] = time.perf_counter() - t
+    cpu["load"] = cpu_s() - c0
     log(f"loaded {len(series.readings):,} metered minutes from {series.source}; "
         f"{sum(g.minutes for g in series.gaps):,} minutes are gaps ({len(series.rejects)} malformed rows)")
 
@@ -135,7 +140,7 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
     minutes = [m for m in series.readings if (i := bisect_right(starts, m.start) - 1) >= 0 and m.end <= ends[starts[i]]]
 
     # 3. sign at the source and ingest into every oracle node
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), cpu_s()
     signer = DeviceSigner(device, system.device_key, dep.domain.separator)
     acks = Counter()
     nodes = system.oracle_nodes
@@ -165,34 +170,39 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
             if progress:
                 progress("ingest", min(lo + INGEST_CHUNK, len(minutes)), len(minutes))
     timings["sign_and_ingest"] = time.perf_counter() - t
+    cpu["sign_and_ingest"] = cpu_s() - c0
     ingested = len(minutes)
 
     # 4. anchor one batch per period with 3 of 4 oracle signatures
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), cpu_s()
     sub = Submitter(c, dep.anchor, acc["oracle-1"], dep.quorum)
     outcomes = sub.anchor_periods(nodes, device, periods,
                                   progress=(lambda n, _c=[0]: (_c.__setitem__(0, _c[0] + n), progress and progress("anchor", _c[0], len(periods)))))
     timings["anchor"] = time.perf_counter() - t
+    cpu["anchor"] = cpu_s() - c0
     no_quorum = [o for o in outcomes if o.status == "no_quorum"]
     if no_quorum:
         log(f"WARNING: {len(no_quorum)} periods reached no quorum: {[o.start for o in no_quorum][:5]} …")
 
     # 5. completeness: factor set and enrolment per year, declared gaps with the regulator's substitute
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), cpu_s()
     declared = declare_gaps(system, start, end)
     timings["gaps"] = time.perf_counter() - t
+    cpu["gaps"] = cpu_s() - c0
     if declared:
         log(f"declared gaps: {', '.join(f'{k}: {len(v[0])} days, {v[1]:,} Wh substitute' for k, v in declared.items())}")
 
     # 6. monthly records: record → submit → assign → verify → attest/reject → confirm
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), cpu_s()
     verification = monthly_cycle(months_between(start, end))
     timings["monthly_cycle"] = time.perf_counter() - t
+    cpu["monthly_cycle"] = cpu_s() - c0
 
     # 7. the report, once every write of the run is final (K blocks deep)
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), cpu_s()
     c.wait_final()
     timings["finality"] = time.perf_counter() - t
+    cpu["finality"] = cpu_s() - c0
     report = _report(system, start, end, gaps, series, timings)
     report["chain"] = chain_section(c, first_block, signed_since)
     report.update(_anchoring_gas(system))
@@ -207,7 +217,34 @@ def run_main_job(system: System, start: date, end: date, monthly_cycle: MonthlyC
     report["readings_per_second"] = round(ingested / seconds, 1) if ingested else 0.0
     report["ingest_readings_per_second"] = round(ingested / timings["sign_and_ingest"], 1) if ingested else 0.0
     report["timings"] = {k: round(v, 2) for k, v in timings.items()}
+    report["cpu_seconds"] = {k: round(v, 2) for k, v in cpu.items()}
     return DemoResult(report, verification)
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system) of this process, its finished child processes and its running
+    ones (oracle node processes, check workers; from /proc) — differences of two calls give a
+    phase's CPU time however busy the machine is (issue 14: the report's ``cpu_seconds``)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + done.ru_utime + done.ru_stime
+    tick = os.sysconf("SC_CLK_TCK")
+    todo = [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            kids = [int(k) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for k in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for k in kids:
+            try:
+                fields = Path(f"/proc/{k}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+        todo += kids
+    return total
 
 
 #: The demo meter's reading interval: one-minute averages (UCI), seconds.

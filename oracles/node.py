@@ -24,11 +24,12 @@ root staying on-chain (MeterDataAnchor.supersede).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
@@ -39,7 +40,7 @@ from ledger.meter_data.merkle import StandardMerkleTree
 from ledger.meter_data.reading import BatchReport, Reading, batch_report_digest, supersedes_word
 from ledger.meter_data.workers import CheckWorkers, shared_workers
 from ledger.store.migrate import upgrade
-from oracles.checks import FUTURE_SKEW_S, DeviceTerms, check_readings
+from oracles.checks import FUTURE_SKEW_S, DeviceTerms, ReadingRow, check_readings, check_wire_piece, split_wire_items
 from oracles.store import CorrectionReport, QuarantinedReading, SignedBatchReport, SignerConflict, StoredReading
 
 #: Re-exported: the clock-skew allowance of the ``in_future`` check (:mod:`oracles.checks`).
@@ -140,11 +141,25 @@ def _i64(v: object) -> int | None:
     return v if isinstance(v, int) and -(2**63) <= v < 2**63 else None
 
 
-def _same_payload(row: StoredReading | tuple[int, int, int, int, int, int], r: Reading) -> bool:
-    if isinstance(row, tuple):
-        return row == (r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
-    return (row.start, row.end, row.quantity_code, row.value, row.scale, row.flags) == (
-        r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
+def _same_payload(prior: StoredReading | tuple[int, ...], row: ReadingRow) -> bool:
+    """Whether a stored (or same-batch) reading has ``row``'s payload (start … flags)."""
+    if isinstance(prior, tuple):
+        return prior == row[2:8]
+    return (prior.start, prior.end, prior.quantity_code, prior.value, prior.scale, prior.flags) == row[2:8]
+
+
+def _row_json(row: ReadingRow) -> dict[str, object]:
+    """The wire form of a reading row (as :meth:`SignedReading.to_json`; the quarantine payload)."""
+    device, signature = row[0], row[8]
+    raw = (bytes, bytearray, memoryview)
+    return {"device": "0x" + bytes(device).hex() if isinstance(device, raw) else repr(device), "sequence": row[1],
+            "start": row[2], "end": row[3], "quantityCode": row[4], "value": row[5], "scale": row[6], "flags": row[7],
+            "signature": "0x" + bytes(signature).hex() if isinstance(signature, raw) else repr(signature)}
+
+
+#: A device id on the wire (``"device":"0x…"``): the node looks these devices up before its
+#: workers check a raw body (a device written otherwise makes :func:`check_wire_piece` decline).
+_WIRE_DEVICE = re.compile(rb'"device":"0x([0-9a-fA-F]{64})"')
 
 
 class OracleNode:
@@ -208,6 +223,14 @@ class OracleNode:
                 are quarantined as ``malformed``.
 
         Returns one :class:`Ack` per reading, in order. Nothing previously accepted is changed.
+        Same as :meth:`ingest_rows` on the readings as plain tuples.
+        """
+        return self.ingest_rows([(r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags,
+                                  sr.signature) for sr in batch for r in (sr.reading,)], expect_device)
+
+    def ingest_rows(self, rows: Sequence[ReadingRow], expect_device: bytes | None = None) -> list[Ack]:
+        """:meth:`ingest` of readings given as :data:`oracles.checks.ReadingRow` tuples
+        ``(device, sequence, start, end, quantityCode, value, scale, flags, signature)``.
 
         The per-reading checks that need no stored state (:func:`oracles.checks.check_readings`:
         ranges, device registration, plausibility, EIP-712 digest, signature recovery, Merkle
@@ -217,44 +240,93 @@ class OracleNode:
         the acknowledgements are returned after the commit.
         """
         now = int(self.clock())
-        checked = self._verify(batch, now, expect_device)
+        return self._commit(rows, self._verify(rows, now, expect_device), now)
+
+    def ingest_body(self, body: bytes, max_readings: int, expect_device: bytes | None = None) -> list[Ack] | None:
+        """:meth:`ingest` of a raw ``POST /v1/readings`` body in the plain compact form
+        (``{"readings":[{...},...]}``, :func:`oracles.checks.split_wire_items`), with JSON decoding
+        and parsing in the worker processes as well as the checks (issue 14: the node's own
+        process keeps only the ordered part — sequence checks, SQL, acknowledgements).
+
+        Args:
+            body: the request body as received.
+            max_readings: the schema's bound on readings per body (``api.readings.MAX_READINGS``).
+            expect_device: as :meth:`ingest`.
+
+        Returns the acknowledgements (after the commit), or None — nothing checked, nothing
+        stored — when the body is not in that plain form or has more than ``max_readings``
+        readings: the caller then validates it the ordinary way (pydantic; 422 naming the field)
+        and calls :meth:`ingest`. The same readings give the same acknowledgements either way.
+        """
+        n = body.count(b'"signature"')
+        if not 1 <= n <= max_readings:
+            return None
+        w = self.workers
+        parts = 1 if w.processes == 0 or n < 2 * w.min_chunk else min(w.processes, n // w.min_chunk)
+        pieces = split_wire_items(body, parts)
+        if pieces is None:
+            return None
+        devices: dict[bytes, DeviceTerms | None] = {}
+        for hexdev in set(_WIRE_DEVICE.findall(body)):
+            device = bytes.fromhex(hexdev.decode("ascii"))
+            devices[device] = self._terms(device)
+        now = int(self.clock())
+        checked = w.map_each(check_wire_piece, pieces, self.domain_separator, now, expect_device, devices)
+        rows: list[ReadingRow] = []
+        verdicts: list[bytes | tuple[str, str]] = []
+        for part in checked:
+            if part is None:
+                return None
+            rows += part[0]
+            verdicts += part[1]
+        if len(rows) > max_readings:
+            return None
+        return self._commit(rows, verdicts, now)
+
+    def _commit(self, rows: Sequence[ReadingRow], checked: Sequence[bytes | tuple[str, str]], now: int) -> list[Ack]:
+        """The ordered part of an ingest: state checks of the readings that passed the stateless
+        ones, one SQL transaction, the acknowledgements after the commit."""
         acks: list[Ack] = []
-        rows: list[tuple[object, ...]] = []
+        append_ack = acks.append
+        stored: list[tuple[object, ...]] = []
         quarantine: list[dict[str, object]] = []
         with self._lock, Session(self.engine) as s:
             local: dict[bytes, tuple[int, int, int]] = {}
-            seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]] = {}
-            for sr, verdict in zip(batch, checked):
-                r = sr.reading
+            seen: dict[tuple[bytes, int], tuple[int, ...]] = {}
+            for row, verdict in zip(rows, checked):
                 if type(verdict) is bytes:
-                    leaf: bytes | None = verdict
-                    reason: str | None = None
-                    detail: str | None = None
+                    device, sequence = row[0], row[1]
+                    state = local.get(device)
+                    if state is None:
+                        state = local[device] = self._device_state(s, device)
+                    last_seq, last_end, closed = state
+                    # the common case inline: the next reading of the device, after its last one
+                    if sequence > last_seq and row[2] >= last_end and row[2] >= closed:
+                        reason: str | None = None
+                        detail: str | None = None
+                    else:
+                        reason, detail = self._check_state(s, row, local, seen)
+                    if reason is None or reason == "late" or reason == "out_of_order":
+                        if sequence > last_seq:          # a gap fill does not move the device's head
+                            local[device] = (sequence, row[3], closed)
+                        seen[(device, sequence)] = row[2:8]
+                        stored.append(row + (verdict, now))
+                        append_ack(Ack(sequence, "accepted", reason, detail))
+                        continue
                 else:
-                    leaf = None
                     reason, detail = verdict
-                if reason is None:
-                    reason, detail = self._check_state(s, r, local, seen)
-                if reason is None or reason == "late" or reason == "out_of_order":
-                    last_seq, last_end, closed = local[r.device]
-                    if r.sequence > last_seq:          # a gap fill does not move the device's head
-                        local[r.device] = (r.sequence, r.end, closed)
-                    seen[(r.device, r.sequence)] = (r.start, r.end, r.quantity_code, r.value, r.scale, r.flags)
-                    rows.append((r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags,
-                                 sr.signature, leaf, now))
-                    acks.append(Ack(r.sequence, "accepted", reason, detail))
-                elif reason == "duplicate":
-                    acks.append(Ack(r.sequence, "duplicate"))
+                if reason == "duplicate":
+                    append_ack(Ack(row[1], "duplicate"))
                 else:
-                    quarantine.append({"device": r.device, "sequence": _i64(r.sequence), "start": _i64(r.start), "end": _i64(r.end),
-                                       "reason": reason, "detail": detail or "", "received_at": now,
-                                       "payload": json.dumps(sr.to_json(), sort_keys=True)})
-                    acks.append(Ack(r.sequence, "rejected", reason, detail))
-            if rows:
+                    quarantine.append({"device": row[0], "sequence": _i64(row[1]), "start": _i64(row[2]),
+                                       "end": _i64(row[3]), "reason": reason, "detail": detail or "",
+                                       "received_at": now, "payload": json.dumps(_row_json(row), sort_keys=True)})
+                    append_ack(Ack(row[1], "rejected", reason, detail))
+            if stored:
                 if self.engine.dialect.name == "sqlite":      # plain executemany: no per-value bind processing
-                    s.connection().exec_driver_sql(_INSERT_READING_SQLITE, rows)
+                    s.connection().exec_driver_sql(_INSERT_READING_SQLITE, stored)
                 else:
-                    s.execute(insert(StoredReading), [dict(zip(_READING_COLUMNS, row)) for row in rows])
+                    s.execute(insert(StoredReading), [dict(zip(_READING_COLUMNS, row)) for row in stored])
             if quarantine:
                 s.execute(insert(QuarantinedReading), quarantine)
             s.commit()
@@ -268,67 +340,68 @@ class OracleNode:
             s.add(QuarantinedReading(device=device, sequence=None, start=None, end=None, reason=reason, detail=detail[:2000],
                                      payload=payload, received_at=int(self.clock())))
 
-    def _verify(self, batch: Sequence[SignedReading], now: int,
+    def _terms(self, device: bytes) -> DeviceTerms | None:
+        """What the checks need of ``device``'s registration (:data:`oracles.checks.DeviceTerms`)."""
+        info = self.devices.get(device)
+        return None if info is None else (info.signer, info.quantity_code, info.calibrations, info.active)
+
+    def _verify(self, rows: Sequence[ReadingRow], now: int,
                 expect_device: bytes | None) -> list[bytes | tuple[str, str]]:
         """:func:`oracles.checks.check_readings` of every reading, in order: a leaf or (reason,
         detail) each. The device registrations are looked up here (once per device) and handed
         to the checks as plain tuples; large batches are checked in the worker processes."""
-        devices: dict[bytes, DeviceTerms | None] = {}
-        for device in {sr.reading.device for sr in batch}:
-            if type(device) is bytes and len(device) == 32:
-                info = self.devices.get(device)
-                devices[device] = (None if info is None else
-                                   (info.signer, info.quantity_code, info.calibrations, info.active))
-        rows = [(r.device, r.sequence, r.start, r.end, r.quantity_code, r.value, r.scale, r.flags, sr.signature)
-                for sr in batch for r in (sr.reading,)]
+        devices = {device: self._terms(device) for device in {row[0] for row in rows}
+                   if type(device) is bytes and len(device) == 32}
         return self.workers.map_chunks(check_readings, rows, self.domain_separator, now, expect_device, devices)
 
-    def _check_state(self, s: Session, r: Reading, local: dict[bytes, tuple[int, int, int]],
-                     seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]]) -> tuple[str | None, str | None]:
+    def _check_state(self, s: Session, row: ReadingRow, local: dict[bytes, tuple[int, int, int]],
+                     seen: dict[tuple[bytes, int], tuple[int, ...]]) -> tuple[str | None, str | None]:
         """Checks of a reading that passed :func:`oracles.checks.check_readings` against the device's stored
         and same-batch state (sequence, gaps, duplicates, overlaps, signed periods)."""
-        if r.device not in local:
-            local[r.device] = self._device_state(s, r.device)
-        last_seq, last_end, closed = local[r.device]
-        if r.sequence <= last_seq:
-            prior: StoredReading | tuple[int, int, int, int, int, int] | None = seen.get((r.device, r.sequence))
+        device, sequence, start = row[0], row[1], row[2]
+        if device not in local:
+            local[device] = self._device_state(s, device)
+        last_seq, last_end, closed = local[device]
+        if sequence <= last_seq:
+            prior: StoredReading | tuple[int, ...] | None = seen.get((device, sequence))
             if prior is None:
-                prior = s.get(StoredReading, (r.device, r.sequence))
+                prior = s.get(StoredReading, (device, sequence))
             if prior is None:
-                if not self._fits_gap(s, r, seen):
-                    return "sequence_not_increasing", f"sequence {r.sequence} <= last accepted {last_seq} and does not fit a gap"
-                if r.start < closed:
+                if not self._fits_gap(s, row, seen):
+                    return "sequence_not_increasing", f"sequence {sequence} <= last accepted {last_seq} and does not fit a gap"
+                if start < closed:
                     return "late", f"period up to {closed} already signed: the reading goes into a correction batch"
                 return "out_of_order", f"fills a gap below sequence {last_seq}"
-            if _same_payload(prior, r):
+            if _same_payload(prior, row):
                 return "duplicate", None
-            return "conflict", f"sequence {r.sequence} already stored with a different payload"
-        if r.start < last_end:
-            return "interval_overlaps", f"starts at {r.start}, previous reading ends at {last_end}"
-        if r.start < closed:
+            return "conflict", f"sequence {sequence} already stored with a different payload"
+        if start < last_end:
+            return "interval_overlaps", f"starts at {start}, previous reading ends at {last_end}"
+        if start < closed:
             return "late", f"period up to {closed} already signed: the reading goes into a correction batch"
         return None, None
 
     @staticmethod
-    def _fits_gap(s: Session, r: Reading, seen: dict[tuple[bytes, int], tuple[int, int, int, int, int, int]]) -> bool:
-        """Whether ``r`` (a sequence below the device's head, not stored) sits between its stored
+    def _fits_gap(s: Session, row: ReadingRow, seen: dict[tuple[bytes, int], tuple[int, ...]]) -> bool:
+        """Whether ``row`` (a sequence below the device's head, not stored) sits between its stored
         (or same-batch) neighbours by sequence without overlapping them in time."""
+        device, sequence, start, end = row[0], row[1], row[2], row[3]
         prev = s.execute(select(StoredReading.sequence, StoredReading.end).where(
-            StoredReading.device == r.device, StoredReading.sequence < r.sequence)
+            StoredReading.device == device, StoredReading.sequence < sequence)
             .order_by(StoredReading.sequence.desc()).limit(1)).first()
         nxt = s.execute(select(StoredReading.sequence, StoredReading.start).where(
-            StoredReading.device == r.device, StoredReading.sequence > r.sequence)
+            StoredReading.device == device, StoredReading.sequence > sequence)
             .order_by(StoredReading.sequence).limit(1)).first()
         p_seq, p_end = (prev[0], prev[1]) if prev else (-1, None)
         n_seq, n_start = (nxt[0], nxt[1]) if nxt else (None, None)
         for (dev, seq), v in seen.items():
-            if dev != r.device:
+            if dev != device:
                 continue
-            if p_seq < seq < r.sequence:
+            if p_seq < seq < sequence:
                 p_seq, p_end = seq, v[1]
-            elif seq > r.sequence and (n_seq is None or seq < n_seq):
+            elif seq > sequence and (n_seq is None or seq < n_seq):
                 n_seq, n_start = seq, v[0]
-        return (p_end is None or p_end <= r.start) and (n_start is None or r.end <= n_start)
+        return (p_end is None or p_end <= start) and (n_start is None or end <= n_start)
 
     # ------------------------------------------------------------------ batches
     def readings_between(self, device: bytes, start: int, end: int) -> list[StoredReading]:
@@ -337,6 +410,26 @@ class OracleNode:
             return list(s.scalars(select(StoredReading).where(
                 StoredReading.device == device, StoredReading.start >= start, StoredReading.start < end)
                 .order_by(StoredReading.sequence)))
+
+    def reading_rows_between(self, device: bytes, start: int, end: int,
+                             after_sequence: int = -1) -> tuple[list[bytes], list[tuple[Any, ...]]]:
+        """The leaves of every accepted reading of ``device`` inside ``[start, end)`` (by sequence:
+        the batch's tree), and, for those with sequence > ``after_sequence``, the readings as plain
+        tuples ``(index, sequence, start, end, quantity_code, value, scale, flags, signature, leaf)``
+        (``index``: the reading's position among the leaves) — without ORM objects (the verifier's
+        listing of a whole month, issue 14). A batch whose last sequence is not above
+        ``after_sequence`` costs one indexed query and returns ``([], [])``."""
+        window = (StoredReading.device == device, StoredReading.start >= start, StoredReading.start < end)
+        with Session(self.engine) as s:
+            last = s.scalar(select(func.max(StoredReading.sequence)).where(*window))
+            if last is None or last <= after_sequence:
+                return [], []
+            rows = s.execute(select(StoredReading.sequence, StoredReading.start, StoredReading.end,
+                                    StoredReading.quantity_code, StoredReading.value, StoredReading.scale,
+                                    StoredReading.flags, StoredReading.signature, StoredReading.leaf)
+                             .where(*window).order_by(StoredReading.sequence)).all()
+        leaves = [r[8] for r in rows]
+        return leaves, [(i, *r) for i, r in enumerate(rows) if r[0] > after_sequence]
 
     def build_report(self, device: bytes, start: int, end: int) -> NodeReport | None:
         """Build and sign the batch report of ``device`` over ``[start, end)``.

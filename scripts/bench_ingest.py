@@ -33,7 +33,9 @@ What is measured (:func:`run_ingest`):
 5. **Gas per reading** (:func:`measure_gas`): four in-process nodes ingest whole local days
    of a benchmark meter; the OCR2 quorum (n = 4, f = 1: 3 signatures) anchors them once as one tree per day
    and once as one tree per ``--batch-days`` local days cut at month ends (:func:`batch_periods`);
-   gas / readings for both, on a chain snapshot that is reverted afterwards.
+   and the ``--devices`` meters together in one tree per daily oracle round (``MeterRounds``,
+   :mod:`oracles.rounds`; its gas / reading is the report's ``gas_per_reading_daily``);
+   gas / readings for each, on a chain snapshot that is reverted afterwards.
 
 The machine is shared: :func:`run_ingest` records the 1-minute load average before each run;
 ``--repeat`` gives min / median / max.
@@ -63,7 +65,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.readings import parse_readings_fast, readings_out_json
+from api.readings import INGEST_PATH_HEADER, INGEST_PATH_RAW, MAX_READINGS, parse_readings_fast, readings_out_json
 from ledger.chain.anvil import free_port, revert_chain, snapshot_chain
 from ledger.chain.client import Call
 from ledger.crypto.primitives import (
@@ -86,6 +88,7 @@ from oracles.checks import check_readings
 from oracles.cluster import ensure_oracle_keys, start_cluster
 from oracles.device import DeviceSigner
 from oracles.node import DeviceInfo, OracleNode, SignedReading
+from oracles.rounds import daily_round_gas, uci_meter_days
 from oracles.submitter import Submitter
 from oracles.system import (
     METER_CALIBRATED_FROM,
@@ -298,6 +301,7 @@ class NodeRun:
     peak_rss_mb: float = 0.0         # the node process
     peak_rss_with_workers_mb: float = 0.0
     errors: list[str] = field(default_factory=list)
+    paths: Counter[str] = field(default_factory=Counter)   # bodies by the node's ingest path (response header)
 
 
 def stream(urls: dict[str, str], bodies: list[list[tuple[int, bytes]]], runs: dict[str, NodeRun]) -> float:
@@ -321,12 +325,14 @@ def stream(urls: dict[str, str], bodies: list[list[tuple[int, bytes]]], runs: di
                 if resp.status != 200:
                     raise RuntimeError(f"HTTP {resp.status}: {data[:300]!r}")
                 out = json.loads(data)
+                path = resp.getheader(INGEST_PATH_HEADER, "none")
                 st = Counter(r["status"] if r["status"] != "rejected" else "rejected:" + str(r["reason"]) for r in out["results"])
                 with lock:
                     run = runs[name]
                     run.readings += n
                     run.accepted += out["accepted"]
                     run.statuses.update(st)
+                    run.paths[path] += 1
                     run.last_ack = max(run.last_ack, done)
         except Exception as exc:  # noqa: BLE001 - reported, the run is marked failed
             with lock:
@@ -393,13 +399,17 @@ def start_nodes(bench_dir: Path, rpc_url: str, k: int, store_dir: Path) -> Any:
 
 
 # ----------------------------------------------------------------------------- gas
-def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | None = None) -> dict[str, Any]:
+def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | None = None,
+                meters: int = 4) -> dict[str, Any]:
     """Gas per reading of anchoring ``days`` whole local days of meter ``BENCH-UCI-GAS`` (real UCI
     readings from ``start``) at the OCR2 quorum (3 of 4 signatures): one tree per day, then one
-    tree per ``batch_days`` days. Each variant runs on a chain snapshot reverted afterwards.
+    tree per ``batch_days`` days; and of the benchmark's ``meters`` meters ``BENCH-UCI-<i>`` in one
+    tree per daily oracle round (MeterRounds; different days of the UCI series as different
+    meters, :func:`oracles.rounds.uci_meter_days`). Each variant runs on a chain snapshot reverted
+    afterwards.
 
-    Returns ``{"daily": {...}, "period": {...}, "batch_days", "days", "readings"}`` where each
-    variant has ``anchors``, ``gas``, ``gas_per_anchor``, ``gas_per_reading``.
+    Returns ``{"daily": {...}, "period": {...}, "round_daily": {...}, "batch_days", "days",
+    "readings"}`` where each variant has ``anchors``, ``gas``, ``gas_per_anchor``, ``gas_per_reading``.
     """
     days = days or max(4, 2 * batch_days)
     (dev,) = chain.register([GAS_SERIAL])
@@ -434,6 +444,15 @@ def measure_gas(chain: BenchChain, start: date, batch_days: int, days: int | Non
                 node.engine.dispose()
         out[label] = {"period_days": period_days, "anchors": anchors, "gas": gas, "gas_per_anchor": gas / anchors,
                       "readings": count, "gas_per_reading": gas / count}
+    ids = chain.register([BENCH_SERIAL.format(i) for i in range(meters)])
+    round_signed = [list(DeviceSigner(d, bench_device_key(BENCH_SERIAL.format(i)), dep.domain.separator).sign_minutes(m))
+                    for i, (d, m) in enumerate(zip(ids, uci_meter_days(start, meters, days), strict=True))]
+    snap = snapshot_chain(client)
+    try:
+        out["round_daily"] = daily_round_gas(client, dep, round_signed, start, days, UCI_UTC_OFFSET_SECONDS,
+                                             [Signer(s.keys[n]) for n in ORACLES[:dep.quorum()]], s.accounts[ORACLES[0]])
+    finally:
+        revert_chain(client, snap)
     return out
 
 
@@ -457,15 +476,17 @@ def in_process_rate(ids: list[bytes], parts: list[list[SignedReading]], domain_s
 
 # ----------------------------------------------------------------------------- where a reading's time goes
 def _per_reading_us(fn: Any, n: int) -> float:
-    t = time.perf_counter()
+    """CPU µs (this process, ``time.process_time``) per reading of ``fn()`` over ``n`` readings:
+    the machine is shared, so CPU time, not wall time, says what a stage costs."""
+    t = time.process_time()
     fn()
-    return 1e6 * (time.perf_counter() - t) / n
+    return 1e6 * (time.process_time() - t) / n
 
 
 def profile_reading(ids: list[bytes], parts: list[list[SignedReading]], domain_separator: bytes, batch: int,
                     limit: int = 20_000, cprofile: bool = False) -> dict[str, Any]:
     """Where one reading's time goes in a node, single thread, on up to ``limit`` pre-signed
-    readings (wall µs per reading, each stage timed over all of them):
+    readings (CPU µs per reading, ``time.process_time``, each stage timed over all of them):
 
     ``json_decode`` (``json.loads`` of the HTTP bodies), ``lean_parse`` (:func:`api.readings.parse_readings_fast`),
     ``abi_encode`` (:func:`ledger.meter_data.reading.encode_reading_fields`), ``keccak_x4`` (EIP-712
@@ -473,8 +494,11 @@ def profile_reading(ids: list[bytes], parts: list[list[SignedReading]], domain_s
     ``checks_total`` (:func:`oracles.checks.check_readings`, which holds the three before it plus
     the range, device and plausibility checks), ``store`` (:meth:`OracleNode.ingest` without
     worker processes minus ``checks_total``: sequence and interval checks, SQL insert, commit),
-    ``answer_json`` (:func:`api.readings.readings_out_json`). With ``cprofile``, also the 15
-    functions with the most own time in ``OracleNode.ingest`` (``cprofile_top``).
+    ``answer_json`` (:func:`api.readings.readings_out_json`); ``raw_body`` is the whole path a plain
+    HTTP body takes (:meth:`OracleNode.ingest_body`: decode, parse, checks, store, commit — what the
+    node process and its check workers do between them), and ``total`` = ``raw_body`` + ``answer_json``.
+    With ``cprofile``, also the 15 functions with the most own time in :meth:`OracleNode.ingest_body`
+    (``cprofile_top``).
     """
     sample = [sr for p in parts for sr in p][:limit]
     n = len(sample)
@@ -497,21 +521,29 @@ def profile_reading(ids: list[bytes], parts: list[list[SignedReading]], domain_s
     now = max(r[3] for r in rows)
     out["checks_total"] = _per_reading_us(lambda: check_readings(domain_separator, now, None, terms, rows), n)
     infos = [DeviceInfo(d, bytes(32), a, 1, ((0, 2**63 - 1),), True) for d, a in signers.items()]
-    profiler = cProfile.Profile() if cprofile else None
+    profiler = cProfile.Profile(time.process_time) if cprofile else None
     acks: list[Any] = []
     with tempfile.TemporaryDirectory() as tmp:
-        node = OracleNode("profile", Signer(new_private_key()), make_engine(sqlite_url(Path(tmp) / "node.sqlite")),
-                          domain_separator, StaticDevices(*infos), lambda: bytes(32), clock=lambda: now,
-                          workers=CheckWorkers(0))
+        def node_at(name: str) -> OracleNode:
+            return OracleNode(name, Signer(new_private_key()), make_engine(sqlite_url(Path(tmp) / f"{name}.sqlite")),
+                              domain_separator, StaticDevices(*infos), lambda: bytes(32), clock=lambda: now,
+                              workers=CheckWorkers(0))
+        node = node_at("objects")
+        ingest_us = _per_reading_us(lambda: acks.extend(node.ingest(c) for c in chunks), n)
+        node.engine.dispose()
+        raw = node_at("raw")
         if profiler:
             profiler.enable()
-        ingest_us = _per_reading_us(lambda: acks.extend(node.ingest(c) for c in chunks), n)
+        raw_acks: list[Any] = []
+        out["raw_body"] = _per_reading_us(lambda: raw_acks.extend(raw.ingest_body(b, MAX_READINGS) for b in bodies), n)
         if profiler:
             profiler.disable()
-        node.engine.dispose()
+        if any(a is None for a in raw_acks):     # no silent slow path: the bodies must take the raw path
+            raise RuntimeError("the benchmark's HTTP bodies did not take the node's raw-body path")
+        raw.engine.dispose()
     out["store"] = max(0.0, ingest_us - out["checks_total"])
     out["answer_json"] = _per_reading_us(lambda: [readings_out_json("n", a) for a in acks], n)
-    out["total"] = out["json_decode"] + out["lean_parse"] + ingest_us + out["answer_json"]
+    out["total"] = out["raw_body"] + out["answer_json"]
     if profiler:
         buf = io.StringIO()
         pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(15)
@@ -519,14 +551,15 @@ def profile_reading(ids: list[bytes], parts: list[list[SignedReading]], domain_s
     return out
 
 
-PROFILE_ROWS = (("json_decode", "HTTP body JSON decode (node main process)"),
-                ("lean_parse", "lean parser -> SignedReading (main)"),
+PROFILE_ROWS = (("json_decode", "  HTTP body JSON decode (worker)"),
+                ("lean_parse", "  lean parser -> reading objects (ordinary path; the raw path makes tuples in the worker)"),
                 ("abi_encode", "  abi.encode of the fields (worker)"),
-                ("keccak_x4", "  4 x Keccak-256: EIP-712 digest + Merkle leaf (worker)"),
+                ("keccak_x4", "  5 x Keccak-256: EIP-712 digest + Merkle leaf (worker)"),
                 ("recover", "  secp256k1 recovery -> address (worker)"),
-                ("checks_total", "stateless checks incl. the three above (worker)"),
-                ("store", "sequence/interval checks + SQL insert + commit (main)"),
-                ("answer_json", "acknowledgement JSON (main)"),
+                ("checks_total", "  stateless checks incl. the three above (worker)"),
+                ("store", "  sequence/interval checks + SQL insert + commit (node process)"),
+                ("raw_body", "raw HTTP body -> stored: OracleNode.ingest_body, all of the above (one thread)"),
+                ("answer_json", "acknowledgement JSON (node process)"),
                 ("total", "total CPU per reading, one thread"))
 
 
@@ -560,6 +593,8 @@ def http_run(chain: BenchChain, bench_dir: Path, k: int, bodies: list[list[tuple
     if errors:
         raise RuntimeError("ingestion failed: " + "; ".join(errors[:3]))
     for r in runs.values():
+        if set(r.paths) != {INGEST_PATH_RAW}:      # no silent slow path: every body decoded in the check workers
+            raise RuntimeError(f"{r.name}: bodies took ingest paths {dict(r.paths)}, expected only {INGEST_PATH_RAW!r}")
         if r.accepted != per_node:
             raise RuntimeError(f"{r.name} accepted {r.accepted:,} of {per_node:,}: {dict(r.statuses)}")
     cores = os.cpu_count() or 1
@@ -575,7 +610,8 @@ def http_run(chain: BenchChain, bench_dir: Path, k: int, bodies: list[list[tuple
                               "main_process_cpu_us_per_reading": 1e6 * r.main_cpu_s / r.readings,
                               "child_processes": r.workers,
                               "cores_used": r.cpu_s / wall, "peak_rss_mb": r.peak_rss_mb,
-                              "peak_rss_with_workers_mb": r.peak_rss_with_workers_mb} for r in runs.values()},
+                              "peak_rss_with_workers_mb": r.peak_rss_with_workers_mb,
+                              "ingest_paths": dict(r.paths)} for r in runs.values()},
         "cpu": {"cores": cores, "nodes_cpu_s": node_cpu, "client_cpu_s": client_cpu,
                 "machine_busy_s": machine_busy, "machine_capacity_s": machine_total,
                 "others_cpu_s": max(0.0, machine_busy - node_cpu - client_cpu),
@@ -658,9 +694,9 @@ def run_ingest(readings: int, nodes: int, start: date, data_dir: Path, batch: in
             report["in_process_readings_per_second"] = in_process_rate(ids, parts, sep, batch)
         report["profile_us_per_reading"] = profile_reading(ids, parts, sep, batch, cprofile=profile)
         if gas:
-            g = measure_gas(chain, start, batch_days)
+            g = measure_gas(chain, start, batch_days, meters=devices)
             report["gas"] = g
-            report["gas_per_reading_daily"] = g["daily"]["gas_per_reading"]
+            report["gas_per_reading_daily"] = g["round_daily"]["gas_per_reading"]
             report["gas_per_reading"] = g["period"]["gas_per_reading"]
             report["batch_days"] = batch_days
     finally:
@@ -702,12 +738,21 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                   f"{c['keccak256_288B_us']:.2f} µs (288 B), {c['keccak256_32B_us']:.2f} µs (32 B)")
         t.add_row("secp256k1: " + hp["implementations"]["secp256k1"], f"recover {c['recover_us']:.1f} µs, sign {c['sign_us']:.1f} µs")
         t.add_row("check worker processes per node", str(hp["check_workers_per_node"]))
+        paths = Counter[str]()
+        for r in runs:
+            for v in r["per_node"].values():
+                paths.update(v.get("ingest_paths", {}))
+        t.add_row("HTTP bodies by ingest path (raw = decoded, parsed and checked in the check workers)",
+                  ", ".join(f"{k} {v:,}" for k, v in sorted(paths.items())))
     if report.get("presign", {}).get("sign_per_s"):
         t.add_row("device signing (excluded)", f"{report['presign']['sign_per_s']:,.0f} /s")
     if "in_process_readings_per_second" in report:
         t.add_row("in-process OracleNode.ingest (no HTTP)", f"{report['in_process_readings_per_second']:,.0f}")
     if "gas" in report:
         g = report["gas"]
+        rd = g["round_daily"]
+        t.add_row(f"gas/reading, one tree per daily oracle round of {rd['meters']} meters (3 of 4, {rd['anchors']} anchors)",
+                  f"{rd['gas_per_reading']:.1f}  ({rd['gas_per_anchor']:,.0f} gas/anchor)")
         t.add_row(f"gas/reading, one tree per device-day (3 of 4, {g['daily']['anchors']} anchors)",
                   f"{g['daily']['gas_per_reading']:.1f}  ({g['daily']['gas_per_anchor']:,.0f} gas/anchor)")
         t.add_row(f"gas/reading, one tree per {g['batch_days']} days ({g['period']['anchors']} anchors)",
@@ -715,7 +760,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     console.print(t)
     prof = report.get("profile_us_per_reading")
     if prof:
-        pt = Table(title=f"where a reading's time goes (single thread, {prof['readings']:,} readings, wall µs per reading; "
+        pt = Table(title=f"where a reading's time goes (single thread, {prof['readings']:,} readings, CPU µs per reading; "
                          f"load average now {os.getloadavg()[0]:.2f})")
         pt.add_column("stage")
         pt.add_column("µs/reading", justify="right")

@@ -23,6 +23,8 @@ from ledger.identifiers import InvalidUscc, org_id
 from ledger.store.db import make_engine, sqlite_url
 from oracles.runtime import open_oracle_node
 from oracles.system import PROJECT_ROOT, System, open_keystore
+from scripts.alerts import alerts_app
+from scripts.bench_rounds import rounds_command
 from scripts.bench_table import bench_app
 from scripts.cli_audit import audit_app
 from scripts.data_quality import data_quality
@@ -89,6 +91,9 @@ def print_report(report: dict[str, Any]) -> None:
                   f"time {report['seconds']:.1f} s; {report['readings_per_second']:,.0f} readings/s overall, "
                   f"{report['ingest_readings_per_second']:,.0f} readings/s in sign+ingest")
     console.print(f"phases (s): {report['timings']}")
+    if "cpu_seconds" in report:
+        console.print(f"CPU per phase (s; this job and its child processes: chain node, oracle node processes, check workers): "
+                      f"{report['cpu_seconds']}")
     ch = report.get("chain")
     if ch:
         fin = ch["finality_s"] or {}
@@ -284,8 +289,10 @@ app.command("data-quality")(data_quality)
 app.add_typer(oracles_app, name="oracles", help="The oracle network: n node processes with a quorum.")
 app.add_typer(registry_app, name="registry", help="Offset registry: replay real registry exports through CCERRegistry.")
 app.command("simulate")(simulate)
+app.add_typer(alerts_app, name="alerts")
 app.command("verify")(verify)
 app.add_typer(network_app, name="network")
+bench_app.command("rounds")(rounds_command)
 app.add_typer(bench_app, name="bench", help="Benchmarks: oracle ingestion over HTTP, gas per reading, the embedded-vs-network table.")
 app.add_typer(governance_app, name="governance", help="The regulator council: approve, cancel, execute constitutional acts.")
 

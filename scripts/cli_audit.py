@@ -7,6 +7,10 @@
   discrepancies ("no discrepancy" if none) and exit 1 if there is any.
 
 The chain is reached read-only: the chain client gets an in-memory journal (it never signs).
+Both follow final blocks only; K is read from the nodes (1 on the embedded node; ⌊N/2⌋+1 on a
+Clique network of N signers, from ``clique_getSigners``, which geth serves over IPC only): a data
+directory of ``run.sh --network`` holds the network in ``DATA_DIR/geth``, whose IPC sockets are
+used; ``--ipc PATH`` names others. ``--confirmations`` / ``--final-after`` override K.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from ledger.chain.client import ChainError
+from ledger.chain.client import ChainClient, ChainError
 from ledger.contracts.deployment import Deployment
 from ledger.records.indexer import (
     ChainEvent,
@@ -45,6 +49,9 @@ audit_app = typer.Typer(help="Audit: index chain events into SQL; re-check the S
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="CARBONLEDGER_HOME",
                                        help="State directory (deployment manifest, stores).")]
 RpcUrl = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL of the chain (default: the manifest's rpc_url).")]
+Ipc = Annotated[list[Path] | None, typer.Option(
+    "--ipc", help="IPC socket of a network node (repeatable), to read the finality depth K from the nodes "
+                  "(clique_getSigners); default: DATA_DIR/geth/node-*/geth.ipc where DATA_DIR holds a network.")]
 DbUrl = Annotated[str | None, typer.Option("--db-url", help="SQLAlchemy URL of the indexer database (default: DATA_DIR/indexer.sqlite).")]
 DEFAULT_DIR = Path(".carbonledger")
 #: Exit codes: 0 no discrepancy, 1 discrepancies found, 2 the audit could not run.
@@ -56,9 +63,25 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_ERROR)
 
 
-def open_deployment(data_dir: Path, rpc_url: str | None) -> Deployment:
+def network_ipc(data_dir: Path, given: list[Path] | None) -> list[Path]:
+    """IPC sockets to read the finality depth from: ``given`` (each must exist), else the sockets of
+    the network in ``data_dir/geth`` (``run.sh --network``; none where the data dir holds no network).
+
+    Raises:
+        typer.Exit(2): a given path does not exist.
+    """
+    if given:
+        missing = [str(p) for p in given if not p.exists()]
+        if missing:
+            raise _fail(f"no IPC socket at {', '.join(missing)}")
+        return list(given)
+    return sorted((data_dir / "geth").glob("node-*/geth.ipc"))
+
+
+def open_deployment(data_dir: Path, rpc_url: str | None, ipc: list[Path] | None = None) -> Deployment:
     """The deployment of ``data_dir`` on the chain at ``rpc_url`` (default: the manifest's), read-only
-    (:func:`ledger.verify.provenance.open_deployment`).
+    (:func:`ledger.verify.provenance.open_deployment`); its client asks ``ipc`` (:func:`network_ipc`)
+    for the Clique signers, so that K comes from the nodes.
 
     Raises:
         typer.Exit(2): no manifest, the node is unreachable, or the manifest does not match it.
@@ -67,9 +90,13 @@ def open_deployment(data_dir: Path, rpc_url: str | None) -> Deployment:
     if not manifest.exists():
         raise _fail(f"{manifest} does not exist; run `carbonledger deploy` (or the demo) first")
     url = rpc_url or json.loads(manifest.read_text()).get("rpc_url") or "http://127.0.0.1:8545"
+    sockets = network_ipc(data_dir, ipc)
     try:
-        return open_read_only(url, manifest)
-    except VerifierError as exc:
+        chain: str | ChainClient = url
+        if sockets:
+            chain = ChainClient(url, make_engine("sqlite://"), admin_ipc=[str(p) for p in sockets])
+        return open_read_only(chain, manifest)
+    except (VerifierError, ChainError) as exc:
         raise _fail(f"{exc} (at {url} with {manifest}); is the chain running (`carbonledger node run`)?") from None
 
 
@@ -89,10 +116,11 @@ def audit_index(
     confirmations: Annotated[int | None, typer.Option(
         min=0, help="Index up to head minus this many blocks (default: final blocks only, K - 1).")] = None,
     step: Annotated[int, typer.Option(min=1, help="Blocks per eth_getLogs.")] = 2000,
+    ipc: Ipc = None,
 ) -> None:
     """Index every event of the deployment's contracts into SQL, from the checkpoint on."""
     data_dir = data_dir.resolve()
-    dep = open_deployment(data_dir, rpc_url)
+    dep = open_deployment(data_dir, rpc_url, ipc)
     engine = _indexer_engine(data_dir, db_url)
     t0 = time.perf_counter()
     try:
@@ -119,7 +147,8 @@ def audit_index(
     for contract, event, n in counts:
         t.add_row(contract, event, f"{n:,}")
     console.print(t)
-    console.print(f"{added:,} events added in {seconds:.2f} s; {sum(n for *_, n in counts):,} indexed in {engine.url}")
+    console.print(f"{added:,} events added in {seconds:.2f} s; {sum(n for *_, n in counts):,} indexed in {engine.url} "
+                  f"(blocks at least {indexer.confirmations + 1} deep)")
 
 
 def _oracle_stores(data_dir: Path, urls: list[str] | None) -> list[tuple[str, str]]:
@@ -138,10 +167,11 @@ def audit_verify(
     signatures: Annotated[bool, typer.Option("--signatures", help="Also check every reading's device signature (slower).")] = False,
     final_after: Annotated[int | None, typer.Option(
         min=1, help="Judge blocks this deep only (default: the chain's finality depth K).")] = None,
+    ipc: Ipc = None,
 ) -> None:
     """Re-check the indexed events and the oracle stores' readings against the chain (exit 1 on any discrepancy)."""
     data_dir = data_dir.resolve()
-    dep = open_deployment(data_dir, rpc_url)
+    dep = open_deployment(data_dir, rpc_url, ipc)
     found: list[tuple[str, Discrepancy]] = []
     checked: dict[str, Any] = {}
     t0 = time.perf_counter()

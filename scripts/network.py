@@ -8,6 +8,10 @@
 * ``network down``: stop every node (the data directories stay);
 * ``network add-sealer NODE`` / ``network remove-sealer NODE``: a Clique vote by a majority of the
   sealers (``clique_propose`` over IPC);
+* ``network heal [--quiet S]``: dial every node's peers again (``admin_addPeer``), then end a
+  Clique stall — no new block for S seconds while the nodes follow more than one head — by
+  keeping one fork and rewinding the other nodes to the common ancestor
+  (``Network.resolve_stall``; README "Faults on the network");
 * ``network reconcile --manifest deployment.json``: make every node's peers the nodes that the
   admitted organisations registered in ParticipantRegistry (ledger.network.permissioning);
 * ``network besu-config --validators 4 --out DIR --manifest deployment.json --rpc-url URL``: the
@@ -142,6 +146,38 @@ def network_add_sealer(node: NodeArg, data_dir: NetDir = DEFAULT_NETWORK_DIR) ->
 def network_remove_sealer(node: NodeArg, data_dir: NetDir = DEFAULT_NETWORK_DIR) -> None:
     """Vote a node's sealer key out (clique_propose from a majority of the sealers)."""
     _vote(data_dir, node, False)
+
+
+@network_app.command("heal")
+def network_heal(data_dir: NetDir = DEFAULT_NETWORK_DIR,
+                 quiet: Annotated[float | None, typer.Option(
+                     help="Seconds without a new block that make a stall (default: 5 periods + 5 s).", min=1.0)] = None,
+                 timeout: Annotated[float, typer.Option(help="Seconds to wait for the import and the next block.",
+                                                        min=1.0)] = 120.0) -> None:
+    """After a partition: reconnect every node, and end a stall on several forks of equal difficulty."""
+    net = _open(data_dir)
+    try:
+        net.connect(timeout=timeout)
+        wait = net.default_quiet_s() if quiet is None else quiet
+        console.print(f"watching the heads for {wait:.0f} s …")
+        done = net.resolve_stall(quiet=wait, timeout=timeout)
+    except (NetworkError, NodeError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if done is None:
+        heads = ", ".join(f"{f.head} on {'+'.join(f.nodes)}" for f in net.forks()) or "no node is running"
+        console.print(f"no stall (the heads moved, or all nodes follow one head): {heads}")
+        print_status(net)
+        return
+    t = Table(title="stall resolved: fork kept (first) and forks rewound")
+    for col in ("head", "hash", "total difficulty", "nodes", "action"):
+        t.add_column(col, justify="right" if col in ("head", "total difficulty") else "left")
+    for f in done.forks:
+        action = "kept" if f == done.kept else ", ".join(f"{n} → block {done.ancestors[n]}" for n in f.nodes)
+        t.add_row(str(f.head), f.head_hash[:18] + "…", str(f.total_difficulty), ", ".join(f.nodes), action)
+    console.print(t)
+    console.print(f"sealing resumed: every node at block {done.resumed_head} or above")
+    print_status(net)
 
 
 @network_app.command("reconcile")

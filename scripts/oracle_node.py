@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None, node_cls: type[OracleNode] = OracleNode)
     if a.mqtt:
         host, _, port = a.mqtt.rpartition(":")
         ingest = MqttIngest(node, host or "127.0.0.1", int(port)).start()
+    node.workers.start()    # the check workers up before the first batch arrives (issue 14)
     try:
         uvicorn.run(app, host="127.0.0.1", port=a.port, log_level="warning")   # returns on SIGTERM/SIGINT
     finally:

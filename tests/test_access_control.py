@@ -38,6 +38,8 @@ from ledger.contracts.compiler import Artifact
 from ledger.contracts.governance import OPEN_EXECUTOR
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
+from ledger.meter_data.reading import reading_leaf
+from ledger.meter_data.rounds import RoundReading, build_round, round_report_digest, rounds_domain
 from tests.conftest import CAL_FROM, CAL_UNTIL, USCC, World
 from tests.helpers import DAY0, all_days_but, as_tuple, declare_gap, minute_readings, report_for, sign_report
 
@@ -82,6 +84,7 @@ class Ctx:
     batch_ccer: int
     timelock: Constitution | None = None
     council: RegulatorCouncil | None = None
+    round_id: int = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.w.dep, name)
@@ -194,6 +197,11 @@ ROWS: dict[tuple[str, str], Row] = {
                                        "NotOracle", OCR2_TRANSMITTER, ("enterprise", "NotOracle")),
     ("MeterDataAnchor", "supersede"): Row("oracle-1", lambda c: c.anchor.functions.supersede(c.batch_id, *_day_report(c, 0, c.batch_id), H),
                                           "NotOracle", OCR2_TRANSMITTER, ("enterprise", "NotOracle")),
+    # --------------------------------------------------------------- MeterRounds
+    ("MeterRounds", "anchorRound"): Row("oracle-1", lambda c: c.rounds.functions.anchorRound(*_round_report(c, 1)),
+                                        "NotOracle", OCR2_TRANSMITTER, ("enterprise", "NotOracle")),
+    ("MeterRounds", "supersedeRound"): Row("oracle-1", lambda c: c.rounds.functions.supersedeRound(
+        c.round_id, *_round_report(c, 0, c.round_id), H), "NotOracle", OCR2_TRANSMITTER, ("enterprise", "NotOracle")),
     # --------------------------------------------------------------- EmissionsRegistry
     ("EmissionsRegistry", "recordPurchasedElectricity"): Row("enterprise", lambda c: c.emissions.functions.recordPurchasedElectricity(
         c.w.device, 2007, 2, 0, 0, c.w.factor_set, H, 0), "NotActiveParticipant", "NotActiveParticipant", ("verifier", "NotActiveParticipant")),
@@ -203,6 +211,8 @@ ROWS: dict[tuple[str, str], Row] = {
         *_fuel_args(c)), "NotActiveParticipant", "NotActiveParticipant", ("verifier", "NotActiveParticipant")),
     ("EmissionsRegistry", "submit"): Row("enterprise", lambda c: c.emissions.functions.submit(c.rid),
                                          "NotRecordEnterprise", "NotRecordEnterprise", ("enterprise2", "NotRecordEnterprise")),
+    ("EvidenceRegistry", "anchorAlert"): Row("regulator", lambda c: c.evidence.functions.anchorAlert(H),
+                                             "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
     ("EmissionsRegistry", "assignVerifier"): Row("regulator", lambda c: c.emissions.functions.assignVerifier(c.rid, c.w.acct["verifier2"]),
                                                  "NotRegulator", "NotRegulator", ("verifier", "NotRegulator")),
     ("EmissionsRegistry", "attest"): Row("verifier", lambda c: c.emissions.functions.attest(c.rid, H, bytes(32)),
@@ -269,6 +279,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ("CCERRegistry", "cancelFor"): Row("registry", lambda c: c.ccer.functions.cancelFor(c.w.acct["owner"], c.batch_ccer, 1, H, DEADLINE,
                                                                                      _signed_cancellation(c)),
                                        "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+    ("CCERRegistry", "recordSurrender"): Row("Compliance contract", lambda c: c.ccer.functions.recordSurrender(
+        c.w.acct["owner"], c.ccer_token, 1, H), "NotComplianceOperator", OPERATOR, ("registry", "NotComplianceOperator")),
     ("CCERRegistry", "clawbackCancel"): _constitutional(lambda c: c.ccer.functions.clawbackCancel(c.w.acct["owner"], c.batch_ccer, 1, H, H)),
     # --------------------------------------------------------------- CashToken
     ("CashToken", "deposit"): Row("bank", lambda c: c.cash.functions.deposit(c.w.acct["enterprise"], 100, keccak256(b"ref-1")),
@@ -372,6 +384,19 @@ def _day_report(c: Ctx, day: int, supersedes: int = 0) -> tuple[Any, list[bytes]
     return as_tuple(rep), sign_report(rep, c.w.dep.domain.separator, [w.oracle_signer(i) for i in (1, 2, 3)])
 
 
+def _round_report(c: Ctx, day: int, supersedes: int = 0) -> tuple[Any, list[bytes]]:
+    """A quorum-signed MeterRounds report of day ``day`` of January 2007 (``supersedes``: a round id)."""
+    w = c.w
+    rs = minute_readings(w.device, DAY0 + day * 86_400, [1_000_000, 2_000_000, 500_000], first_seq=100 + 10 * day)
+    start = DAY0 + day * 86_400
+    tree = build_round(start, start + 86_400, [RoundReading(r.device, r.start, r.end, r.value, reading_leaf(r, bytes(65)))
+                                               for r in rs], {w.device: 3_600})
+    rep = tree.report(w.call(c.anchor.functions.configDigest()), supersedes.to_bytes(32, "big"))
+    d = round_report_digest(rounds_domain(w.client.chain_id, c.rounds.address).separator, rep)
+    return ((rep.config_digest, rep.start, rep.end, rep.devices, rep.readings, rep.root, rep.supersedes),
+            [w.oracle_signer(i).sign_digest(d) for i in (1, 2, 3)])
+
+
 def _fuel_args(c: Ctx) -> tuple[Any, ...]:
     """A FuelDeclaration of zeros: the caller check comes before any check of the values."""
     (decl,) = next(i for i in c.emissions.abi if i.get("name") == "recordFuelCombustion")["inputs"]
@@ -416,6 +441,8 @@ def ctx(world: World, artifacts: dict[str, Artifact]) -> Iterator[Ctx]:
                                             w.acct["regulator2"], "second regulator"), "regulator")
         res = w.tx(d.anchor.functions.anchor(*_day_report(Ctx(w, 0, 0, 0, 0), 0)), "oracle-1")
         batch_id = d.anchor.decode_events(res, "BatchAnchored")[0].batchId
+        res = w.tx(d.rounds.functions.anchorRound(*_round_report(Ctx(w, 0, 0, 0, 0), 0)), "oracle-1")
+        round_id = d.rounds.decode_events(res, "RoundAnchored")[0].roundId
         em = d.emissions.functions
         declare_gap(w, 2007, 1, all_days_but([1]))                          # only 1 January is anchored
         res = w.tx(em.recordPurchasedElectricity(w.device, 2007, 1, 0, 0, w.factor_set, H, 0), "enterprise")
@@ -437,7 +464,7 @@ def ctx(world: World, artifacts: dict[str, Artifact]) -> Iterator[Ctx]:
         c.send([timelock.grantRole(timelock.PROPOSER_ROLE(), council.address, sender=reg),
                 timelock.grantRole(timelock.CANCELLER_ROLE(), council.address, sender=reg),
                 timelock.renounceRole(timelock.DEFAULT_ADMIN_ROLE(), reg, sender=reg)])
-        yield Ctx(w, rid, batch_id, ccer_id(VINTAGE, PROJECT), batch_ccer, timelock, council)
+        yield Ctx(w, rid, batch_id, ccer_id(VINTAGE, PROJECT), batch_ccer, timelock, council, round_id)
     finally:
         c.rpc("evm_revert", snap)
         c.rewind()

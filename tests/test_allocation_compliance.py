@@ -33,6 +33,14 @@ from ledger.contracts._generated import Allocation, CarbonAssets, CCERRegistry, 
 from ledger.contracts.deploy import deploy_compliance
 from ledger.crypto.primitives import keccak256, new_private_key
 from ledger.identifiers import make_uscc, org_id, uscc_bytes32
+from ledger.offsets.serials import (
+    NO_SERIALS,
+    SERIAL_STATUSES,
+    SerialBook,
+    SerialRange,
+    SerialsRefused,
+    SurrenderedSerials,
+)
 from tests.conftest import USCC, World
 
 YEAR = 2021
@@ -811,6 +819,119 @@ def test_ccer_vintage_and_project_date_eligibility(s: SimpleNamespace) -> None:
     assert status(s, s.e1)["ccerSurrendered"] == 11
 
 
+def ccer_batch(s: SimpleNamespace, number: int, vintage: int, amount: int, serials: SerialRange = NO_SERIALS) -> int:
+    """Register project ``number`` (owner: enterprise) if needed and issue one batch of ``amount``
+    t of ``vintage`` with ``serials`` through the real CCERRegistry; returns the batch id."""
+    f = s.registry.functions
+    if not s.c.call(f.projectDates(number)).registered:
+        s.w.tx(f.registerProject(number, s.w.acct["enterprise"], keccak256(b"CCER-14-001-V01"), b"110000".ljust(32, b"\0"),
+                                 T_REG, T_CREDIT, f"project {number}"), "ccer-registry")
+    res = s.w.tx(f.issueBatch(number, vintage, amount, serials.prefix, serials.start, serials.end, keccak256(b"issuance")),
+                 "ccer-registry")
+    return s.registry.decode_events(res, "BatchIssued")[0].batchId
+
+
+def _surrender_pieces(s: SimpleNamespace, res: Any) -> list[SurrenderedSerials]:
+    """The SerialsSurrendered events of a surrender transaction as the mirror's pieces."""
+    out = []
+    for ev in s.registry.decode_events(res, "SerialsSurrendered"):
+        prefix = {keccak256(p.encode()): p for p in PREFIXES}.get(bytes(ev.serialPrefix), "")
+        out.append(SurrenderedSerials(ev.batchId, ev.amount, SerialRange(prefix, ev.serialStart, ev.serialEnd)))
+    return out
+
+
+PREFIXES = ("CCER-CN-41-2020-", "CCER-CN-32-2020-")
+
+
+def test_ccer_surrender_marks_the_serials_oldest_batch_first(s: SimpleNamespace) -> None:
+    """Issue 12: a CCER surrender marks its serials Surrendered in the registry — the oldest batch
+    of the token id first, its lowest active serials first (a batch without serials by count) —
+    read back per serial and range equal to the Python mirror; a second claim of those serials
+    (an explicit retirement) is refused SerialsAlreadySurrendered, a cancellation takes the next
+    active serials, and the 5 % cap still counts the surrendered CCER."""
+    needs_registry(s)
+    f, r = s.comp.functions, s.registry.functions
+    open_period(s, now(s) + 10_000, gapCapBps=0, gasCapToAllocation=False)
+    setup_enterprise(s, "enterprise", s.e1, 10**12, 10**12, 1_000_019)            # cap 50,000 t
+    p = PREFIXES[0]
+    token, h = ccer_id(2020, 41), keccak256(p.encode())
+    book = SerialBook()
+    a = ccer_batch(s, 41, 2020, 100, SerialRange(p, 1, 100))
+    other = ccer_batch(s, 41, 2021, 30, SerialRange(p, 301, 330))                  # same project, other vintage
+    b = ccer_batch(s, 41, 2020, 50)                                                # without serials
+    c = ccer_batch(s, 41, 2020, 200, SerialRange(p, 101, 300))
+    for bid, rng, amt, asset in ((a, SerialRange(p, 1, 100), 100, token), (other, SerialRange(p, 301, 330), 30, ccer_id(2021, 41)),
+                                 (b, NO_SERIALS, 50, token), (c, SerialRange(p, 101, 300), 200, token)):
+        book.issue(bid, rng, amt, asset)
+    assert list(s.c.call(r.batchesOf(41, 2020))) == [c, b, a]                     # newest first
+    owner = s.w.acct["enterprise"]
+    s.w.tx(r.retire((owner, a, 10, "", 0, 0, "Beneficiary", "Purpose", "")), "enterprise")   # serials 1…10 retired
+    book.retire(a, 10)
+    res = s.w.tx(f.surrender(YEAR, token, 150), "enterprise")
+    want = book.surrender(token, 150)
+    assert _surrender_pieces(s, res) == want
+    assert [(x.batch_id, x.amount, x.serials.start, x.serials.end) for x in want] == [(a, 90, 11, 100), (b, 50, 0, 0), (c, 10, 101, 110)]
+    assert all(ev.ref == (YEAR).to_bytes(32, "big") and ev.holder == owner
+               for ev in s.registry.decode_events(res, "SerialsSurrendered"))
+    assert [s.registry.batch(x).retired for x in (a, b, c, other)] == [100, 50, 10, 0]
+    # read back: per serial, with the merged run around it (surrendered 11…110 spans batches a and c)
+    for serial in (1, 10, 11, 100, 101, 110, 111, 300, 301, 331, 5_000):
+        st = s.c.call(r.serialState(h, serial))
+        assert (SERIAL_STATUSES[st.status], st.runStart, st.runEnd) == book.serial_state(p, serial), serial
+    assert book.serial_state(p, 50) == ("surrendered", 11, 110) and book.serial_state(p, 5) == ("retired", 1, 10)
+    ov = s.c.call(r.retiredOverlap(h, 60, 60))
+    assert (ov.found, ov.otherStart, ov.otherEnd) == (True, 11, 110)
+    # a second claim of surrendered serials is refused with the named error
+    e = refused(s, r.retire((owner, c, 2, p, 105, 106, "Beneficiary", "Purpose", "")), "enterprise", "SerialsAlreadySurrendered")
+    assert e.args_[1:] == (105, 106, 11, 110)
+    with pytest.raises(SerialsRefused, match="SerialsAlreadySurrendered"):
+        book.retire(c, 2, SerialRange(p, 105, 106))
+    # a cancellation takes the next active serials, never the surrendered ones
+    res = s.w.tx(r.cancel(c, 5, keccak256(b"other registry")), "enterprise")
+    ev = s.registry.decode_events(res, "CreditsCancelled")[0]
+    assert (ev.serialStart, ev.serialEnd) == (111, 115)
+    assert book.retire(c, 5, status="cancelled") == SerialRange(p, 111, 115)
+    st = s.c.call(r.serialState(h, 113))
+    assert (SERIAL_STATUSES[st.status], st.runStart, st.runEnd) == book.serial_state(p, 113) == ("cancelled", 111, 115)
+    refused(s, r.retire((owner, c, 1, p, 115, 115, "Beneficiary", "Purpose", "")), "enterprise", "SerialsAlreadyRetired")
+    # the cap still holds: 150 surrendered, 49,850 left of 50,000
+    assert status(s, s.e1)["ccerSurrendered"] == 150
+    more = ccer_batch(s, 41, 2020, 60_000)
+    book.issue(more, NO_SERIALS, 60_000, token)
+    refused(s, f.surrender(YEAR, token, 49_851), "enterprise", "CcerCapExceeded")
+    res = s.w.tx(f.surrender(YEAR, token, 49_850), "enterprise")
+    assert _surrender_pieces(s, res) == book.surrender(token, 49_850)              # the rest of c by serials, then `more`
+    assert s.registry.batch(c).retired == 200 and s.registry.batch(more).retired == 49_850 - 185
+    assert_supply_invariant(s, token)
+    assert s.assets.supplyOf(token).surrendered == 50_000
+
+
+def test_record_surrender_refuses_outsiders_and_bad_input(s: SimpleNamespace) -> None:
+    """CCERRegistry.recordSurrender: only a contract with CarbonAssets' COMPLIANCE_ROLE (here an
+    EOA granted it for the test) — then a CCER id, an amount in 1…2^64-1, and units in the id's
+    batches."""
+    needs_registry(s)
+    r = s.registry.functions
+    a = ccer_batch(s, 42, 2020, 10, SerialRange("CCER-CN-42-2020-", 1, 10))
+    assert a > 0
+    token, owner = ccer_id(2020, 42), s.w.acct["enterprise"]
+    for who in ("enterprise", "regulator", "ccer-registry"):
+        refused(s, r.recordSurrender(owner, token, 1, ZERO32), who, "NotComplianceOperator")
+    s.w.tx(s.assets.functions.grantOperator(bytes(s.c.call(s.assets.functions.COMPLIANCE_ROLE())), s.w.acct["regulator"]),
+           "regulator")
+    refused(s, r.recordSurrender(owner, cea_id(YEAR), 1, ZERO32), "regulator", "NotCcer")
+    refused(s, r.recordSurrender(owner, token | (1 << 200), 1, ZERO32), "regulator", "NotCcer")      # reserved bits set
+    refused(s, r.recordSurrender(owner, token, 0, ZERO32), "regulator", "InvalidAmount")
+    refused(s, r.recordSurrender(owner, token, 2**64, ZERO32), "regulator", "InvalidAmount")
+    e = refused(s, r.recordSurrender(owner, token, 11, ZERO32), "regulator", "UnitsNotInBatches")
+    assert e.args_ == (token, 11, 10)
+    refused(s, r.recordSurrender(owner, ccer_id(2020, 43), 1, ZERO32), "regulator", "UnitsNotInBatches")  # no batches
+    with pytest.raises(SerialsRefused, match="UnitsNotInBatches"):
+        SerialBook().surrender(token, 1)
+    with pytest.raises(SerialsRefused, match="InvalidAmount"):
+        SerialBook().surrender(token, 0)
+
+
 # ----------------------------------------------------------------------------- gas
 def _admit_enterprises(s: SimpleNamespace, n: int) -> list[tuple[bytes, str]]:
     """Admit ``n`` funded enterprises (org id, account) for the batch measurements."""
@@ -841,6 +962,10 @@ def test_gas_of_allocation_and_surrender(s: SimpleNamespace, capsys: pytest.Capt
         token = ccer_project(s, 31, 2020, 1_000)
         gas["surrender CCER (first)"] = s.w.tx(f.surrender(YEAR, token, 100), "enterprise").gas_used
         gas["surrender CCER (again)"] = s.w.tx(f.surrender(YEAR, token, 100), "enterprise").gas_used
+        ccer_batch(s, 32, 2020, 1_000, SerialRange("CCER-CN-32-2020-", 1, 1_000))
+        serialled = ccer_id(2020, 32)
+        gas["surrender CCER with serials (first)"] = s.w.tx(f.surrender(YEAR, serialled, 100), "enterprise").gas_used
+        gas["surrender CCER with serials (again)"] = s.w.tx(f.surrender(YEAR, serialled, 100), "enterprise").gas_used
 
     ents = _admit_enterprises(s, 100)
     orgs, accts = [o for o, _ in ents], [a for _, a in ents]

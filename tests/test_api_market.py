@@ -181,6 +181,18 @@ def test_ccer_issuance_with_serials_and_a_partial_retirement_certificate(env) ->
     again = http.get(f"/v1/registry/certificates/{cert['certificate_id']}", headers=h(keys, "regulator")).json()
     assert again["serialEnd"] == 120 and again["tx_hash"] == cert["tx_hash"]
     problem(http.get("/v1/registry/certificates/99", headers=h(keys, "regulator")), 404, "not-found")
+    # issue 12: serial-level status, from the registry and from the audit
+    got = http.get("/v1/registry/serials", params={"serial": "T-7-2023-50"}, headers=h(keys, "regulator"))
+    assert got.status_code == 200, got.text
+    got = got.json()
+    assert (got["status"], got["run"], got["issued_in"]["batch_id"]) == ("retired", "T-7-2023-1 to 120", batch)
+    assert got["marked_by"]["event"] == "RetirementCertified" and got["marked_by"]["tx_hash"] == cert["tx_hash"]
+    active = http.get("/v1/audit/serials", params={"serial": "T-7-2023-121"}).json()
+    assert (active["status"], active["run"], active["marked_by"]) == ("active", "T-7-2023-121 to 500", None)
+    assert http.get("/v1/audit/serials", params={"serial": "T-7-2023-501"}).json()["status"] == "unissued"
+    problem(http.get("/v1/registry/serials", params={"serial": "T-7-2023-"}, headers=h(keys, "regulator")), 422, "validation-error")
+    problem(http.get("/v1/registry/serials", params={"serial": "T-7-2023-0"}, headers=h(keys, "regulator")), 422, "validation-error")
+    problem(http.get("/v1/registry/serials", params={"serial": "T-7-2023-5"}), 401, "unauthenticated")
 
 
 def test_market_endpoints_refuse_outsiders_wrong_roles_and_bad_input(env) -> None:

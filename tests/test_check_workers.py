@@ -4,18 +4,21 @@ cleanly. No chain needed: a static device directory stands in for DeviceRegistry
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.crypto.primitives import SECP256K1_N, Eip712Domain, Signer
+from ledger.meter_data.merkle import StandardMerkleTree
 from ledger.meter_data.reading import (
     Reading,
     encode_reading_fields,
@@ -27,6 +30,7 @@ from ledger.meter_data.workers import WORKERS_ENV, CheckWorkers, default_process
 from ledger.store.db import make_engine, sqlite_url
 from oracles.device import DeviceSigner
 from oracles.node import DeviceInfo, OracleNode, SignedReading
+from oracles.proofs import readings_with_proofs
 from oracles.store import QuarantinedReading, StoredReading
 
 T0 = 1_170_000_000
@@ -115,6 +119,56 @@ def test_worker_processes_give_the_in_process_answers_in_order_and_store_the_sam
         # an identical resend: duplicates, also through the workers
         assert {a.status for a in in_workers.ingest(batch) if a.status != "rejected"} == {"duplicate"}
     assert pool.worker_pids() == []
+
+
+def _body(batch: list[SignedReading], **dumps: object) -> bytes:
+    return json.dumps({"readings": [sr.to_json() for sr in batch]}, **({"separators": (",", ":")} | dumps)).encode()
+
+
+def _wire_batch(n: int = 1_200) -> list[SignedReading]:
+    """:func:`_mixed_batch` without the two faults JSON cannot carry in the plain form (a bool
+    flag, a 64-byte signature: the schema refuses those bodies with a 422)."""
+    return [sr for sr in _mixed_batch(n) if type(sr.reading.flags) is int and len(sr.signature) == 65]
+
+
+def test_a_raw_body_is_decoded_and_checked_in_the_workers_with_the_answers_of_ingest(tmp_path: Path) -> None:
+    batch = _wire_batch()
+    assert {a for a in range(1_200) if a % 7 == 3 and a % 10 in (5, 8)}      # the two faults were there
+    with CheckWorkers(2, min_chunk=100) as pool:
+        raw = _node(tmp_path, "raw", pool)
+        objects = _node(tmp_path, "objects", CheckWorkers(0))
+        acks = raw.ingest_body(_body(batch), max_readings=20_000)
+        assert acks is not None and pool.chunks_in_workers == 2 and len(pool.worker_pids()) == 2   # two pieces, two workers
+        assert acks == objects.ingest(batch)
+        assert {a.reason for a in acks if a.status == "rejected"} == {"bad_signature", "malformed", "implausible_value",
+                                                                        "in_future", "device_revoked"}
+        assert _store(raw) == _store(objects)
+        again = raw.ingest_body(_body(batch), max_readings=20_000)         # identical resend: duplicates
+        assert again is not None and {a.status for a in again if a.status != "rejected"} == {"duplicate"}
+
+
+@pytest.mark.parametrize("variant", ["spaces", "short_signature", "too_many", "escaped_device", "bool_flag", "extra_key",
+                                     "empty"])
+def test_a_raw_body_not_in_the_plain_form_is_left_to_the_ordinary_path(tmp_path: Path, variant: str) -> None:
+    batch = _wire_batch(600)
+    body = _body(batch)
+    if variant == "spaces":
+        body = _body(batch, separators=(", ", ": "))
+    elif variant == "short_signature":
+        body = _body([*batch[:300], SignedReading(batch[300].reading, batch[300].signature[:64]), *batch[301:]])
+    elif variant == "escaped_device":       # the same JSON value, spelt so that the node's device scan misses it
+        assert REVOKED in {sr.reading.device for sr in batch}
+        body = body.replace(b'"device":"0x' + REVOKED.hex().encode(), rb'"device":"\u0030x' + REVOKED.hex().encode())
+    elif variant == "bool_flag":
+        body = body.replace(b'"flags":0', b'"flags":false', 1)
+    elif variant == "extra_key":
+        body = body[:-1] + b',"more":1}'
+    elif variant == "empty":
+        body = b'{"readings":[]}'
+    with CheckWorkers(2, min_chunk=100) as pool:
+        node = _node(tmp_path, "n", pool)
+        assert node.ingest_body(body, max_readings=len(batch) - 1 if variant == "too_many" else 20_000) is None
+        assert _store(node) == ([], [])                      # nothing checked into the store, nothing quarantined
 
 
 def test_node_close_stops_its_worker_processes(tmp_path: Path) -> None:
@@ -215,3 +269,34 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")   # a zombie has exited
+
+
+def test_readings_with_proofs_pages_by_sequence_with_proofs_against_each_batch_root(tmp_path: Path) -> None:
+    node = _node(tmp_path, "n", CheckWorkers(0))
+    acks = node.ingest(_wire_batch(300))                # the faulty ones are quarantined, the rest stored
+    assert sum(a.status == "accepted" for a in acks) > 250
+    half = T0 + 60 * 150
+    trees = {}
+    for bid, (start, end) in enumerate(((T0, half), (half, T0 + 60 * 300)), start=1):
+        leaves, _ = node.reading_rows_between(DEV, start, end)
+        trees[bid] = SimpleNamespace(batch_id=bid, start=start, end=end, root=StandardMerkleTree.from_leaf_hashes(leaves).root)
+    everything = list(readings_with_proofs(node, DEV, list(trees.values())))
+    stored = {seq for _, seq, _, _ in _store(node)[0]}
+    assert [x["id"] for x in everything] == sorted(stored)
+    for x in everything:
+        b = trees[x["batch_id"]]
+        assert x["root_matches"] and b.start <= x["reading"]["start"] < b.end
+        assert StandardMerkleTree.verify(b.root, bytes.fromhex(x["leaf"][2:]), [bytes.fromhex(p[2:]) for p in x["proof"]])
+    cursor = everything[200]["id"]                  # a page after a cursor in the second batch: the same items
+    assert list(readings_with_proofs(node, DEV, list(trees.values()), cursor)) == everything[201:]
+    assert list(readings_with_proofs(node, DEV, list(trees.values()), everything[-1]["id"])) == []
+
+
+def test_start_brings_up_every_worker_before_the_first_batch(tmp_path: Path) -> None:
+    with CheckWorkers(2, min_chunk=100) as pool:
+        pids = pool.start()
+        assert len(pids) == 2 and os.getpid() not in pids and pool.worker_pids() == pids
+        node = _node(tmp_path, "n", pool)
+        node.ingest(_mixed_batch(400))
+        assert pool.worker_pids() == pids and pool.chunks_in_workers == 2      # the same workers checked it
+    assert CheckWorkers(0).start() == []

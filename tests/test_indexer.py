@@ -555,3 +555,11 @@ def test_cli_audit_refuses_a_data_dir_without_a_deployment(tmp_path: Path) -> No
     res = CliRunner().invoke(app, ["audit", "verify", "--data-dir", str(tmp_path)])
     assert res.exit_code == 2
     assert "deployment.json does not exist" in res.output
+
+
+def test_cli_audit_refuses_an_ipc_socket_that_does_not_exist(system: System, tmp_path: Path) -> None:
+    for cmd in ("index", "verify"):
+        res = CliRunner().invoke(app, ["audit", cmd, "--data-dir", str(system.data_dir), "--rpc-url", system.client.rpc_url,
+                                       "--ipc", str(tmp_path / "no-node" / "geth.ipc")])
+        assert res.exit_code == 2, res.output
+        assert "no IPC socket at" in res.output

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from ledger.contracts.compiler import Artifact
 from ledger.contracts.deploy import deploy_all
 from ledger.contracts.deployment import Deployment
 from ledger.identifiers import org_id, uscc_bytes32
-from ledger.network import GenesisError, GethNode, GethUnavailable, Network, NetworkError, Placement, geth_binary
+from ledger.network import Fork, GenesisError, GethNode, GethUnavailable, Network, NetworkError, Placement, geth_binary
 from ledger.network.genesis import LONDON_FORKS, clique_genesis, organisation_names
 from ledger.network.node import NodeSpec
 from ledger.store.db import make_engine, sqlite_url
@@ -303,3 +304,107 @@ def test_installer_reuses_the_cached_binary(geth: Path, tmp_path: Path, monkeypa
         geth_binary(ROOT, build=False)
     with pytest.raises(GethUnavailable, match="installer .*scripts/geth.sh is missing"):
         geth_binary(tmp_path)
+
+
+def test_choose_fork_keeps_the_higher_difficulty_then_more_nodes_then_the_lower_head_hash() -> None:
+    low, high = "0x" + "0" * 63 + "1", "0x" + "f" * 64
+    a, b = Fork(8, high, 14, ("node-1", "node-2")), Fork(7, low, 14, ("node-3", "node-4"))
+    assert Network.choose_fork([a, b])[0] == b                                       # a tie: the lower head hash
+    assert Network.choose_fork([b, a])[0] == b                                       # whatever the order given
+    assert Network.choose_fork([Fork(8, high, 14, ("node-1", "node-2", "node-3")), b])[0].head_hash == high  # more nodes
+    assert Network.choose_fork([Fork(8, high, 15, ("node-1",)), b])[0].total_difficulty == 15  # higher difficulty first
+
+
+def test_heal_on_a_sealing_network_finds_no_stall_and_rewinds_nothing(net: Network) -> None:
+    before = net.head(0)
+    assert net.resolve_stall(quiet=4) is None                                      # the heads move
+    out = CliRunner().invoke(app, ["network", "heal", "--data-dir", str(net.root), "--quiet", "4"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    flat = " ".join(out.output.split())
+    assert "no stall" in flat and "4 of 4 nodes up" in flat
+    assert len(net.forks()) == 1 and net.head(0) > before
+
+
+def test_cli_network_heal_refuses_a_quiet_time_below_one_second(net: Network) -> None:
+    out = CliRunner().invoke(app, ["network", "heal", "--data-dir", str(net.root), "--quiet", "0"], env={"COLUMNS": "200"})
+    assert out.exit_code == 2 and "--quiet" in out.output
+
+
+def _settled(net: Network, quiet: float = 3.0) -> int:
+    """Wait (bounded by pytest-timeout) until every node has the same head, unchanged for ``quiet`` s; that head."""
+    while True:
+        first = [n.rpc("eth_getBlockByNumber", "latest", False)["hash"] for n in net.nodes]
+        time.sleep(quiet)
+        again = [n.rpc("eth_getBlockByNumber", "latest", False)["hash"] for n in net.nodes]
+        if first == again and len(set(again)) == 1:
+            return net.head(0)
+
+
+def _head_at_least(node: GethNode, number: int) -> None:
+    while int(node.rpc("eth_blockNumber"), 16) < number:
+        time.sleep(0.2)
+
+
+def test_heal_ends_a_stall_on_two_forks_of_equal_difficulty(geth: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The stall seen after a 2 | 2 partition (README "Faults on the network"), built on purpose:
+    with p and q the signers of blocks h-1 and h and a the in-turn signer of h+1, side {a, q}
+    seals h+1 in turn (difficulty 2) and stops (q signed h: "signed recently"); side {b, p} seals
+    h+1 and h+2 out of turn (1 + 1) and stops. Reconnected, the forks have equal total difficulty
+    and nothing moves; `network heal` keeps the fork with the lower head hash, rewinds the other
+    side to block h and sealing resumes on one chain."""
+    net = Network.up(tmp_path_factory.mktemp("stall"), geth, nodes=4, period=1, scrypt_n=CHEAP_SCRYPT)
+    try:
+        order = sorted(n.spec.sealer.lower() for n in net.nodes)           # Clique's in-turn order
+        node_of = {n.spec.sealer.lower(): n for n in net.nodes}
+        net.wait_blocks(3)
+        while True:
+            for n in net.nodes:
+                n.rpc("miner_stop")
+            h = _settled(net)
+            p, q = _block_signers(net, h - 1, h)
+            a = order[(h + 1) % 4]
+            if len({p, q, a}) == 3 and order[(h + 2) % 4] != p:
+                break
+            for n in net.nodes:                                              # not this head: one block more
+                n.rpc("miner_start")
+            net.wait_blocks(1)
+        (b,) = set(order) - {p, q, a}
+        q_side, p_side = [node_of[a], node_of[q]], [node_of[b], node_of[p]]
+        for x in q_side:                                                     # cut both ways (and off the dial set)
+            for y in p_side:
+                x.rpc("admin_removePeer", y.spec.enode)
+                y.rpc("admin_removePeer", x.spec.enode)
+        while any(y.spec.enode_id in x.peer_ids() for x in q_side for y in p_side):
+            time.sleep(0.2)
+        node_of[a].rpc("miner_start")
+        _head_at_least(node_of[a], h + 1)
+        node_of[b].rpc("miner_start")
+        _head_at_least(node_of[b], h + 1)
+        node_of[p].rpc("miner_start")
+        _head_at_least(node_of[p], h + 2)
+        node_of[q].rpc("miner_start")                                        # every sealer seals again …
+        for x in q_side:
+            for y in p_side:
+                x.rpc("admin_addPeer", y.spec.enode)
+        net.connect()
+        forks = net.forks()
+        assert sorted((f.head, f.total_difficulty - forks[0].total_difficulty) for f in forks) == [(h + 1, 0), (h + 2, 0)]
+        assert net.find_stall(quiet=6) == forks                              # … and nothing moves: a stall
+        out = CliRunner().invoke(app, ["network", "heal", "--data-dir", str(net.root), "--quiet", "6"], env={"COLUMNS": "200"})
+        print(f"forks before `network heal`: {forks}\n{out.output}")            # shown by pytest -rP
+        assert out.exit_code == 0, out.output
+        assert "stall resolved" in out.output and "sealing resumed" in out.output
+        kept = min(forks, key=lambda f: int(f.head_hash, 16))                 # equal difficulty and nodes: the lower hash
+        gone = next(f for f in forks if f != kept)
+        assert all(_hash_of(n, kept.head) == kept.head_hash for n in net.nodes)
+        assert all(_hash_of(n, gone.head) != gone.head_hash for n in net.nodes)
+        assert f"{gone.nodes[0]} → block {h}" in " ".join(out.output.split())
+        target = net.wait_blocks(3)                                          # one chain, sealing on
+        assert len({_hash_of(n, target) for n in net.nodes}) == 1
+    finally:
+        net.stop()
+
+
+def _hash_of(node: GethNode, number: int) -> str | None:
+    b = node.rpc("eth_getBlockByNumber", hex(number), False)
+    return b and b["hash"]

@@ -5,10 +5,12 @@ tests/test_oracle_network.py."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from api.readings import INGEST_PATH_HEADER
 from oracles.device import DeviceSigner
 from scripts.oracle_node import create_node_app
 from tests.conftest import World
@@ -27,9 +29,19 @@ def test_a_node_app_ingests_and_proves_readings_and_serves_nothing_else(chain: W
     start = MONTH_START[3]
     dev = DeviceSigner(w.device, w.device_key, w.dep.domain.separator)
     signed = [dev.sign(r).to_json() for r in minute_readings(w.device, start, WATTS, FIRST_SEQ)]
-    r = http.post("/v1/readings", json={"readings": signed})
+    # the first half as a compact body (decoded and checked in the node's workers), then all of
+    # them with spaces (the ordinary path, pydantic-validated): the same answers
+    compact = json.dumps({"readings": signed[:3]}, separators=(",", ":")).encode()
+    r = http.post("/v1/readings", content=compact, headers={"content-type": "application/json"})
     assert r.status_code == 200, r.text
-    assert [x["status"] for x in r.json()["results"]] == ["accepted"] * len(WATTS)
+    assert [x["status"] for x in r.json()["results"]] == ["accepted"] * 3
+    assert r.headers[INGEST_PATH_HEADER] == "raw"
+    r = http.post("/v1/readings", content=json.dumps({"readings": signed}).encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.headers[INGEST_PATH_HEADER] == "parsed"
+    assert [x["status"] for x in r.json()["results"]] == ["duplicate"] * 3 + ["accepted"] * (len(WATTS) - 3)
+    r = http.post("/v1/readings", content=compact, headers={"content-type": "application/json"})
+    assert r.json()["duplicates"] == 3
 
     device = "0x" + w.device.hex()
     assert http.get(f"/v1/oracle/proofs/{device}/{FIRST_SEQ + 2}").status_code == 404     # not batched yet

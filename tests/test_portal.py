@@ -90,12 +90,13 @@ def test_pages_without_a_session_redirect_to_the_login(site) -> None:
 
 
 def test_login_refuses_an_unknown_or_malformed_key_and_a_role_without_pages(site) -> None:
-    _, _, app, _, keys = site
+    w, store, app, _, keys = site
     c = browser_like(app)
     assert c.post("/portal/login", data={"api_key": "clk_0000_nope"}).status_code == 401
     assert c.post("/portal/login", data={"api_key": "not a key"}).status_code == 401
     assert c.post("/portal/login", data={"api_key": "x" * 500}).status_code == 422
-    r = c.post("/portal/login", data={"api_key": keys["regulator"]})
+    exchange = issue_key(store, w.dep, org_id(USCC["exchange"]), "EXCHANGE_ROLE")    # the exchange has no portal pages
+    r = c.post("/portal/login", data={"api_key": exchange})
     assert r.status_code == 403 and "use the API" in r.text
     assert c.get("/portal/enterprise").status_code == 303       # no session was kept
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
-from api.portal import session
+from api.portal import regulator, session
 from api.portal.routes import router, templates
 
 __all__ = ["mount", "router"]
@@ -23,6 +23,7 @@ def mount(app: FastAPI) -> None:
     """Serve the portal on ``app``: session middleware, ``/portal`` routes, redirect handlers."""
     app.add_middleware(SessionMiddleware, **session.session_options())
     app.include_router(router)
+    app.include_router(regulator.router)
 
     @app.exception_handler(session.LoginRequired)
     async def _login(request: Request, exc: session.LoginRequired) -> Response:

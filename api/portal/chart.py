@@ -1,4 +1,4 @@
-"""Server-side SVG chart of an enterprise's emissions by month (no JavaScript)."""
+"""Server-side SVG charts (no JavaScript): an enterprise's emissions by month; a market's daily settled volume and price."""
 
 from __future__ import annotations
 
@@ -74,5 +74,62 @@ def emissions_chart_svg(bars: Sequence[MonthBar], width: int = 720, height: int 
         parts.append(f'<rect x="{lx}" y="{height - 14}" width="10" height="10" fill="{colour}"/>'
                      f'<text x="{lx + 14}" y="{height - 5}" font-size="11" fill="#323f4b">{st}</text>')
         lx += 96
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+class DayPoint(NamedTuple):
+    """One trading day of one asset: the day (``YYYY-MM-DD``), settled volume (tCO2e) and the
+    volume-weighted price (fen/t)."""
+
+    day: str
+    volume_t: int
+    vwap_fen: int
+
+
+def market_chart_svg(asset: str, days: Sequence[DayPoint], width: int = 720, height: int = 280) -> Markup:
+    """An inline ``<svg>``: daily settled volume as bars (tCO2e, left axis) and the daily
+    volume-weighted price as a line with points (yuan/t, right axis).
+
+    Returns:
+        safe markup (labels escaped), ``role="img"`` with a ``<title>``; one ``<rect class="vol">``
+        per day with ``data-day`` / ``data-volume``, one ``<circle class="price">`` per day with
+        ``data-day`` / ``data-price-fen``.
+    """
+    left, right, top, bottom = 64, 64, 28, 44
+    pw, ph = width - left - right, height - top - bottom
+    vol_top = nice_ceiling(max((d.volume_t for d in days), default=0))
+    price_top = nice_ceiling(max((d.vwap_fen for d in days), default=0) / 100)
+    name = escape(asset)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart market" role="img" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" data-asset="{name}">',
+             f'<title>{name}: daily settled volume (tCO2e) and volume-weighted price (yuan/t)</title>',
+             f'<text x="{left}" y="14" font-size="12" fill="#333">{name} — 成交量 volume (tCO2e, bars) · 成交均价 price (yuan/t, line)</text>']
+    for i in range(5):
+        y = top + ph - ph * i / 4
+        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e7eb"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#52606d">{vol_top * i / 4:g}</text>')
+        parts.append(f'<text x="{left + pw + 6}" y="{y + 4:.1f}" font-size="11" fill="#8d2b0b">{price_top * i / 4:g}</text>')
+    if not days:
+        parts.append(f'<text x="{left + pw / 2}" y="{top + ph / 2}" text-anchor="middle" fill="#7b8794">no settled trades</text>')
+    slot = pw / max(len(days), 1)
+    bw = min(40.0, slot * 0.6)
+    points = []
+    for i, d in enumerate(days):
+        h = ph * d.volume_t / vol_top
+        x = left + slot * i + (slot - bw) / 2
+        day = escape(d.day)
+        parts.append(f'<rect class="vol" data-day="{day}" data-volume="{d.volume_t}" x="{x:.1f}" y="{top + ph - h:.1f}" '
+                     f'width="{bw:.1f}" height="{h:.1f}" fill="#2680c2"><title>{day}: {d.volume_t} t</title></rect>')
+        parts.append(f'<text x="{x + bw / 2:.1f}" y="{top + ph + 16}" font-size="11" text-anchor="middle" fill="#323f4b">{day}</text>')
+        cy = top + ph - ph * (d.vwap_fen / 100) / price_top
+        points.append((x + bw / 2, cy, d))
+    if len(points) > 1:
+        parts.append('<polyline fill="none" stroke="#c65d21" stroke-width="2" points="'
+                     + " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points) + '"/>')
+    for x, y, d in points:
+        parts.append(f'<circle class="price" data-day="{escape(d.day)}" data-price-fen="{d.vwap_fen}" cx="{x:.1f}" cy="{y:.1f}" r="4" '
+                     f'fill="#c65d21"><title>{escape(d.day)}: {d.vwap_fen / 100:.2f} yuan/t</title></circle>')
+    parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="#52606d"/>')
     parts.append("</svg>")
     return Markup("".join(parts))

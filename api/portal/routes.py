@@ -19,12 +19,15 @@ from typing import Any
 from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from api.auth import Principal
 from api.deps import AppContext
 from api.portal import hooks, session
 from api.portal.chart import MonthBar, emissions_chart_svg
 from api.portal.provenance import verify_for_portal
+from api.portal.timefmt import local_date, local_time, offset_label
 from api.problems import Problem
 from api.records_common import scoped_record
 from ledger.chain.client import ChainError, ContractRevert
@@ -39,14 +42,45 @@ templates = Jinja2Templates(directory=str(FsPath(__file__).parent / "templates")
 DEVICE_STATUS = ("none", "active", "revoked")
 
 
+@pass_context
+def _localtime(context: Context, unix_s: int | float | None, seconds: bool = False) -> str:
+    """Jinja filter ``localtime``: UTC seconds as a date and time in the viewer's local time with
+    its offset (the page's ``tz_offset``, :func:`api.portal.timefmt.local_time`); "—" for None or 0."""
+    if not unix_s:
+        return "—"
+    return local_time(unix_s, int(context.get("tz_offset", 0)), seconds=seconds)
+
+
+@pass_context
+def _localdate(context: Context, unix_s: int | float | None) -> str:
+    """Jinja filter ``localdate``: UTC seconds as ``YYYY-MM-DD`` in the viewer's local time."""
+    return local_date(unix_s, int(context.get("tz_offset", 0))) if unix_s else "—"
+
+
+templates.env.filters["localtime"] = _localtime
+templates.env.filters["localdate"] = _localdate
+templates.env.filters["utcoffset"] = offset_label
+
+
 def _ctx(request: Request) -> AppContext:
     return request.app.state.ctx
 
 
+def _offset(request: Request, principal: Principal | None) -> int:
+    """The viewer's UTC offset, seconds (its organisation's ``utcOffsetSeconds``); 0 without a session."""
+    if principal is None:
+        return 0
+    return int(_ctx(request).deployment.participants.organisation(bytes.fromhex(principal.org_id[2:])).utcOffsetSeconds)
+
+
 def _render(request: Request, name: str, principal: Principal | None, status_code: int = 200, **data: Any) -> HTMLResponse:
+    """Render ``name`` with the page's common context: principal, CSRF token, flash, and the
+    viewer's UTC offset (``tz_offset`` seconds, ``tz_label`` ``+08:00``) for the time filters."""
     flash = request.session.pop("flash", None) if principal is not None else None
+    tz = _offset(request, principal)
     return templates.TemplateResponse(request, name, {"principal": principal, "csrf": session.csrf_token(request) if principal else "",
-                                                      "flash": flash, **data}, status_code=status_code)
+                                                      "flash": flash, "tz_offset": tz, "tz_label": offset_label(tz), **data},
+                                      status_code=status_code)
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -92,7 +126,7 @@ def login_post(request: Request, api_key: str = Form("", max_length=200)) -> Res
     if home_url is None:
         session.logout(request)
         return _render(request, "login.html", None, status_code=403,
-                       error=f"the portal has pages for enterprises and verifiers; {p.account} is {p.role} (use the API)")
+                       error=f"the portal has pages for enterprises, verifiers and the regulator; {p.account} is {p.role} (use the API)")
     return _see_other(home_url)
 
 

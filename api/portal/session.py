@@ -27,7 +27,7 @@ from api.problems import Problem
 
 COOKIE = "cl_portal"
 DEFAULT_SESSION_S = 8 * 3600
-ROLE_HOME = {"ENTERPRISE_ROLE": "/portal/enterprise", "VERIFIER_ROLE": "/portal/verifier"}
+ROLE_HOME = {"ENTERPRISE_ROLE": "/portal/enterprise", "VERIFIER_ROLE": "/portal/verifier", "REGULATOR_ROLE": "/portal/regulator"}
 
 
 def session_options() -> dict[str, Any]:

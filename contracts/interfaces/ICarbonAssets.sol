@@ -32,6 +32,10 @@ interface ICarbonAssets {
     ///         (SETTLEMENT_ROLE: delivery leg of a settled trade). Same checks as any transfer.
     function settlementTransfer(address from, address to, uint256 id, uint256 amount) external;
 
+    /// @notice Whether contract `account` holds operator `role` (CEA_ISSUER_ROLE, CCER_ISSUER_ROLE,
+    ///         COMPLIANCE_ROLE, SETTLEMENT_ROLE: keccak256 of the name).
+    function isOperator(bytes32 role, address account) external view returns (bool);
+
     /// @notice Whether the regulator has frozen `account` (冻结).
     function isFrozen(address account) external view returns (bool);
 

@@ -20,10 +20,15 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 ///      writes one node instead of eight. When a larger start arrives the trie grows upwards:
 ///      the old root is linked under new top nodes (bit 0: its keys have zero high bytes).
 ///      Callers check for overlap (`overlapping`) before `insert`.
+///      Each range carries a one-byte tag (CCERRegistry: the status of its serials, 0 for the
+///      issued set), stored beside its end (`end | tag << 64`, one word). `insertMerged` joins a
+///      new range with an adjacent range of the same tag on either side (removing the right
+///      one's start from the trie), so a set built only by `insertMerged` never holds two
+///      adjacent ranges of one tag: a block retired in hundreds of consecutive pieces is one range.
 library SerialRanges {
     /// @notice One ordered set of disjoint ranges.
     struct Set {
-        mapping(uint64 start => uint64 end) ends;
+        mapping(uint64 start => uint256 endAndTag) ends;
         mapping(uint256 node => uint256 bitmap) nodes;
         uint256 depth;
     }
@@ -32,7 +37,17 @@ library SerialRanges {
 
     /// @notice End of the range starting at `start` (0 if no range starts there).
     function endOf(Set storage set, uint64 start) internal view returns (uint64) {
-        return set.ends[start];
+        return uint64(set.ends[start]);
+    }
+
+    /// @notice The range containing serial `x`, if any: its start, end and tag.
+    function rangeAt(Set storage set, uint64 x) internal view returns (bool found, uint64 start, uint64 end, uint8 tag) {
+        (bool has, uint64 p) = floor(set, x);
+        if (has) {
+            uint256 w = set.ends[p];
+            if (uint64(w) >= x) return (true, p, uint64(w), uint8(w >> 64));
+        }
+        return (false, 0, 0, 0);
     }
 
     /// @notice The range of the set with the largest start <= `end` if it reaches `start`, i.e. a
@@ -45,15 +60,51 @@ library SerialRanges {
     {
         (bool has, uint64 p) = floor(set, end);
         if (has) {
-            uint64 e = set.ends[p];
+            uint64 e = uint64(set.ends[p]);
             if (e >= start) return (true, p, e);
         }
         return (false, 0, 0);
     }
 
-    /// @notice Add [start, end] (1 <= start <= end); the caller has checked it overlaps nothing.
+    /// @notice Tag of the range starting at `start` (0 if none starts there, or untagged).
+    function tagOf(Set storage set, uint64 start) internal view returns (uint8) {
+        return uint8(set.ends[start] >> 64);
+    }
+
+    /// @notice Add [start, end] (1 <= start <= end < 2^64-1) with `tag` (> 0), joined with an
+    ///         adjacent range of the same tag on either side; the caller has checked it overlaps
+    ///         nothing.
+    /// @return mergedEnd The end of the range that now holds [start, end] (> end when it absorbed
+    ///         the range after it).
+    function insertMerged(Set storage set, uint64 start, uint64 end, uint8 tag) internal returns (uint64 mergedEnd) {
+        uint256 right = set.ends[end + 1];
+        if (right != 0 && uint8(right >> 64) == tag) {
+            _remove(set, end + 1);
+            end = uint64(right);
+        }
+        if (start > 1) {
+            (bool has, uint64 p) = floor(set, start - 1);
+            if (has) {
+                uint256 left = set.ends[p];
+                if (uint64(left) == start - 1 && uint8(left >> 64) == tag) {
+                    set.ends[p] = uint256(end) | (uint256(tag) << 64);
+                    return end;
+                }
+            }
+        }
+        _insert(set, start, uint256(end) | (uint256(tag) << 64));
+        return end;
+    }
+
+    /// @notice Add [start, end] (1 <= start <= end), untagged; the caller has checked it overlaps
+    ///         nothing.
     function insert(Set storage set, uint64 start, uint64 end) internal {
-        set.ends[start] = end;
+        _insert(set, start, end);
+    }
+
+    /// @dev Stores the range word `w` at `start` and links `start` into the trie.
+    function _insert(Set storage set, uint64 start, uint256 w) private {
+        set.ends[start] = w;
         uint256 d = set.depth;
         uint256 need = Math.log2(start) / 8 + 1;
         if (need > d) {
@@ -131,6 +182,22 @@ library SerialRanges {
             path = (path << 8) | _lsb(set.nodes[(level << 64) | path]);
         }
         return (true, uint64(path));
+    }
+
+    /// @dev Removes the range starting at `x` (one must): clears its word and its trie bits,
+    ///      climbing while the node it cleared became empty.
+    function _remove(Set storage set, uint64 x) private {
+        delete set.ends[x];
+        uint256 top = LEVELS - set.depth;
+        for (uint256 level = LEVELS; level > top;) {
+            unchecked {
+                --level;
+            }
+            uint256 key = _node(x, level);
+            uint256 bm = set.nodes[key] & ~(uint256(1) << _digit(x, level));
+            set.nodes[key] = bm;
+            if (bm != 0) break;
+        }
     }
 
     function _node(uint256 x, uint256 level) private pure returns (uint256) {

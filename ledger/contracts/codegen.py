@@ -34,7 +34,7 @@ from ledger.contracts.binding import ContractBinding, py_name, struct_name
 from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
 
 #: The contracts that get a binding (every deployed contract), in deployment order.
-BOUND_CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegistry", "MeterDataAnchor",
+BOUND_CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegistry", "MeterDataAnchor", "MeterRounds",
                    "EmissionsRegistry", "CarbonAssets", "CCERRegistry", "CashToken", "Settlement", "Allocation",
                    "Compliance", "EvidenceRegistry", "Constitution", "RegulatorCouncil")
 #: Directory of the generated modules.

@@ -24,6 +24,7 @@ from ledger.contracts._generated import (
     EmissionsRegistry,
     EvidenceRegistry,
     MeterDataAnchor,
+    MeterRounds,
     ParticipantRegistry,
     Settlement,
 )
@@ -65,6 +66,8 @@ def deploy_all(client: ChainClient, artifacts: dict[str, Artifact], regulator: s
                                                                    addr["ParticipantRegistry"]).address
     addr["MeterDataAnchor"] = MeterDataAnchor.deploy(client, regulator, b["MeterDataAnchor"], addr["ParticipantRegistry"],
                                                      addr["DeviceRegistry"], salt).address
+    addr["MeterRounds"] = MeterRounds.deploy(client, regulator, b["MeterRounds"], addr["ParticipantRegistry"],
+                                             addr["DeviceRegistry"], addr["MeterDataAnchor"]).address
     addr["EmissionsRegistry"] = EmissionsRegistry.deploy(client, regulator, b["EmissionsRegistry"],
                                                          addr["ParticipantRegistry"], addr["DeviceRegistry"],
                                                          addr["EmissionFactorRegistry"], addr["MeterDataAnchor"]).address
@@ -107,8 +110,8 @@ def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact],
 
 
 def extend_manifest(client: ChainClient, artifacts: dict[str, Artifact], manifest: dict[str, Any]) -> bool:
-    """Deploy into an existing deployment the market contracts it predates, updating ``manifest``
-    in place; True if anything was deployed.
+    """Deploy into an existing deployment the market contracts and MeterRounds it predates,
+    updating ``manifest`` in place; True if anything was deployed.
 
     Raises:
         DeploymentError: the deployed contracts' ABIs differ from the sources (an older version's
@@ -119,9 +122,15 @@ def extend_manifest(client: ChainClient, artifacts: dict[str, Artifact], manifes
         raise DeploymentError(f"this deployment was made by an older version of the contracts ({', '.join(old)} changed "
                               "since); contracts are not upgradeable: start with a new --data-dir (or delete the old one)")
     addresses = {n: i["address"] for n, i in manifest["contracts"].items()}
-    if all(n in addresses for n in MARKET_CONTRACTS):
+    new: dict[str, str] = {}
+    if "MeterRounds" not in addresses:      # issue 12: rounds across devices; reads the anchor's oracle set
+        new["MeterRounds"] = MeterRounds.deploy(client, manifest["regulator"], artifacts["MeterRounds"].bytecode,
+                                                addresses["ParticipantRegistry"], addresses["DeviceRegistry"],
+                                                addresses["MeterDataAnchor"]).address
+    if not all(n in addresses for n in MARKET_CONTRACTS):
+        new.update(deploy_market_contracts(client, artifacts, manifest["regulator"], addresses))
+    if not new:
         return False
-    new = deploy_market_contracts(client, artifacts, manifest["regulator"], addresses)
     for n, a in new.items():
         manifest["contracts"][n] = manifest_entry(artifacts[n], a)
     return True

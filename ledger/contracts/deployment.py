@@ -27,6 +27,7 @@ from ledger.contracts._generated import (
     EmissionsRegistry,
     EvidenceRegistry,
     MeterDataAnchor,
+    MeterRounds,
     ParticipantRegistry,
     RegulatorCouncil,
     Settlement,
@@ -36,7 +37,8 @@ from ledger.contracts.compiler import Artifact
 from ledger.crypto.primitives import Eip712Domain
 
 #: Deployment order of the MRV contracts; each constructor takes addresses of earlier ones.
-CORE_CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegistry", "MeterDataAnchor", "EmissionsRegistry")
+CORE_CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegistry", "MeterDataAnchor", "MeterRounds",
+                  "EmissionsRegistry")
 #: Carbon assets and the market (issue 4), deployed after the core and wired by operator roles.
 MARKET_CONTRACTS = ("CarbonAssets", "CCERRegistry", "CashToken", "Settlement", "Allocation", "Compliance",
                     "EvidenceRegistry")
@@ -57,6 +59,7 @@ class DeploymentError(RuntimeError):
 BINDINGS: dict[str, type[ContractBinding]] = {
     "ParticipantRegistry": ParticipantRegistry, "DeviceRegistry": DeviceRegistry,
     "EmissionFactorRegistry": EmissionFactorRegistry, "MeterDataAnchor": MeterDataAnchor,
+    "MeterRounds": MeterRounds,
     "EmissionsRegistry": EmissionsRegistry, "CarbonAssets": CarbonAssets, "CCERRegistry": CCERRegistry,
     "CashToken": CashToken, "Settlement": Settlement, "Allocation": Allocation, "Compliance": Compliance,
     "EvidenceRegistry": EvidenceRegistry, "Constitution": Constitution, "RegulatorCouncil": RegulatorCouncil,
@@ -153,6 +156,11 @@ class Deployment:
     def anchor(self) -> MeterDataAnchor:
         """The MeterDataAnchor binding."""
         return self.c["MeterDataAnchor"]  # type: ignore[return-value]
+
+    @property
+    def rounds(self) -> MeterRounds:
+        """The MeterRounds binding (one tree per oracle round across devices)."""
+        return self.c["MeterRounds"]  # type: ignore[return-value]
 
     @property
     def emissions(self) -> EmissionsRegistry:

@@ -354,6 +354,7 @@ class _RecoveryScratch(threading.local):
         self.point = _ffi.new("unsigned char[65]")
         self.point_len = _ffi.new("size_t *")
         self.point_bytes = _ffi.buffer(self.point)
+        self.pub_bytes = _ffi.buffer(self.pub)
 
 
 _scratch = _RecoveryScratch()
@@ -368,7 +369,8 @@ def recover_address_bytes(digest: bytes, signature: bytes) -> bytes:
     Same acceptance rules as OpenZeppelin ``ECDSA.recover(bytes32, bytes)`` (5.x): 65 bytes,
     v ∈ {27, 28}, s ≤ n/2, a recoverable point. libsecp256k1 (:data:`SECP256K1_IMPLEMENTATION`)
     is called directly: parse the compact signature, recover the point, serialise it
-    uncompressed; the point's address (keccak of x ‖ y, last 20 bytes) is cached per point.
+    uncompressed; the point's address (keccak of x ‖ y, last 20 bytes) is cached per point (keyed by
+    libsecp256k1's own 64-byte form of the point, so a known device key costs no serialisation).
 
     Args:
         digest: the 32-byte signed digest.
@@ -397,18 +399,18 @@ def recover_address_bytes(digest: bytes, signature: bytes) -> bytes:
         raise InvalidSignature("signature does not recover a public key: r or s is not below the curve order")
     if not _secp256k1.secp256k1_ecdsa_recover(_CTX, s.pub, s.sig, digest):
         raise InvalidSignature("signature does not recover a public key")
-    s.point_len[0] = 65
-    _secp256k1.secp256k1_ec_pubkey_serialize(_CTX, s.point, s.point_len, s.pub, _EC_UNCOMPRESSED)
-    point = s.point_bytes[:]
-    address = _RECOVERED_ADDRESSES.get(point)
+    key = s.pub_bytes[:]            # libsecp256k1's 64-byte in-memory form of the recovered point
+    address = _RECOVERED_ADDRESSES.get(key)
     if address is None:
+        s.point_len[0] = 65
+        _secp256k1.secp256k1_ec_pubkey_serialize(_CTX, s.point, s.point_len, s.pub, _EC_UNCOMPRESSED)
         if len(_RECOVERED_ADDRESSES) >= _RECOVERED_ADDRESSES_MAX:
             _RECOVERED_ADDRESSES.clear()
-        address = _RECOVERED_ADDRESSES[point] = keccak256_hasher(point[1:]).digest()[12:]
+        address = _RECOVERED_ADDRESSES[key] = keccak256_hasher(s.point_bytes[1:]).digest()[12:]
     return address
 
 
-#: Recovered public key (65-byte uncompressed point) → address: a device signs thousands of
+#: Recovered public key (libsecp256k1's 64-byte ``secp256k1_pubkey`` contents) → address: a device signs thousands of
 #: readings with one key, so the keccak of its point is computed once (bounded; cleared when full).
 _RECOVERED_ADDRESSES: dict[bytes, bytes] = {}
 _RECOVERED_ADDRESSES_MAX = 65_536

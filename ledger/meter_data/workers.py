@@ -54,6 +54,12 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def _worker_pid() -> int:
+    """A worker's first task in :meth:`CheckWorkers.start`: its process id once it runs."""
+    time.sleep(0.05)      # held briefly, so that each of the first tasks starts a worker of its own
+    return os.getpid()
+
+
 def default_processes() -> int:
     """Worker processes to use: ``$CARBONLEDGER_CHECK_WORKERS`` if set, else ``os.cpu_count()``.
 
@@ -100,6 +106,18 @@ class CheckWorkers:
                                                  initializer=_exit_with_parent, initargs=(os.getpid(),))
             return self._pool
 
+    def start(self) -> list[int]:
+        """Start every worker process now and wait until each answers (a service calls this at
+        start-up, so that its first large batch does not wait for — nor pay — the workers' start:
+        a spawned worker imports its modules anew, seconds of CPU on a busy machine).
+
+        Returns the workers' process ids (empty with ``processes`` 0)."""
+        if self.processes == 0:
+            return []
+        pool = self._executor()
+        futures = [pool.submit(_worker_pid) for _ in range(self.processes)]
+        return sorted({f.result() for f in futures})
+
     def worker_pids(self) -> list[int]:
         """Process ids of the running workers (empty before first use and after :meth:`close`)."""
         pool = self._pool
@@ -144,6 +162,35 @@ class CheckWorkers:
                 continue
             self.chunks_in_workers += parts
             self.items_in_workers += n
+            return out
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def map_each(self, fn: Callable[..., R], tasks: Sequence[T], *args: Any) -> list[R]:
+        """``[fn(*args, task) for task in tasks]`` with each task in a worker process (one task in
+        the calling thread, or all of them when ``processes`` is 0), results in task order.
+
+        For work the caller has already cut into pieces (an oracle node's raw request body,
+        :func:`oracles.checks.split_wire_items`); ``fn`` and ``args`` as :meth:`map_chunks`.
+
+        Raises:
+            whatever ``fn`` raises; ``BrokenProcessPool`` as :meth:`map_chunks`.
+        """
+        if self.processes == 0 or len(tasks) < 2:
+            return [fn(*args, task) for task in tasks]
+        for attempt in (1, 2):
+            pool = self._executor()
+            try:
+                futures = [pool.submit(fn, *args, task) for task in tasks]
+                out = [f.result() for f in futures]
+            except BrokenProcessPool:
+                with self._lock:
+                    if self._pool is pool:
+                        self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+                if attempt == 2:
+                    raise
+                continue
+            self.chunks_in_workers += len(tasks)
             return out
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -21,15 +21,17 @@ The API the ledger (and its tests) use to run on a network::
     net.status()        # [NodeStatus(name, organisation, running, head, peers, sealer, lag, …)]
     net.signers()       # clique_getSigners; net.remove_sealer("node-4") / add_sealer(...) vote
     net.wait_blocks(3)  # wait until every running node is 3 blocks past the highest head now
+    net.resolve_stall() # after a partition heals: end a stall on equal-difficulty forks (debug_setHead)
 
 Clique tolerates crashed sealers (blocks go on while more than half of the sealers seal in turn);
 it is not Byzantine-fault tolerant, and it is deprecated upstream (README "A consortium network").
 """
 
-from ledger.network.cluster import Network, NetworkError, NodeStatus
+from ledger.network.cluster import Fork, Network, NetworkError, NodeStatus, StallResolution
 from ledger.network.genesis import GenesisError
 from ledger.network.install import GETH_VERSION, GethUnavailable, geth_binary
 from ledger.network.node import GethNode, NodeError, Placement, RpcError
 
-__all__ = ["GETH_VERSION", "GenesisError", "GethNode", "GethUnavailable", "Network", "NetworkError", "NodeError",
-           "NodeStatus", "Placement", "RpcError", "geth_binary"]
+__all__ = ["GETH_VERSION", "Fork", "GenesisError", "GethNode", "GethUnavailable", "Network", "NetworkError", "NodeError",
+           "NodeStatus", "Placement", "RpcError", "StallResolution",
+           "geth_binary"]

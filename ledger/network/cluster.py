@@ -14,6 +14,14 @@ Clique votes (EIP-225): a sealer is added or removed when more than half of the 
 have voted for it (``clique_propose`` on each voter, IPC only); each vote rides in a block its
 voter seals, so a vote takes a few rounds of the sealers. A checkpoint (every ``epoch`` blocks)
 drops votes still pending.
+
+Stalls (:meth:`Network.resolve_stall`): Clique settles forks by total difficulty only, and geth's
+downloader syncs only from a peer whose total difficulty is *higher* than its own. After a 2 | 2
+partition heals, the two forks can have the same total difficulty while every sealer has signed
+one of the last ⌊S/2⌋+1 blocks of its own fork ("signed recently"): no node imports the other fork
+and no node may seal the block that would break the tie, so the network stalls for good. Clique
+cannot leave that state by itself; the remedy keeps one fork and rewinds the nodes of the others
+(``debug_setHead``, IPC only) to the common ancestor, from where they import the kept fork and seal on it.
 """
 
 from __future__ import annotations
@@ -72,6 +80,43 @@ class NodeStatus:
     lag: int | None
     sealer_address: str
     http_url: str
+
+
+@dataclass(frozen=True)
+class Fork:
+    """One chain head that running nodes follow.
+
+    Attributes:
+        head: block number of the head. head_hash: its hash (0x hex).
+        total_difficulty: the head's total difficulty (Clique: 2 per in-turn block, 1 per out-of-turn one).
+        nodes: names of the running nodes whose head it is.
+    """
+
+    head: int
+    head_hash: str
+    total_difficulty: int
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StallResolution:
+    """What :meth:`Network.resolve_stall` did.
+
+    Attributes:
+        forks: every head the running nodes followed when the stall was found, the kept one first.
+        kept: the fork kept (:meth:`Network.choose_fork`).
+        ancestors: rewound node name → the block number it was rewound to (its common ancestor with the kept fork).
+        resumed_head: the head once sealing had resumed (a block above the kept fork's head on every node).
+    """
+
+    forks: tuple[Fork, ...]
+    kept: Fork
+    ancestors: dict[str, int]
+    resumed_head: int
+
+    @property
+    def rewound(self) -> list[str]:
+        return sorted(self.ancestors)
 
 
 def _write_secret(path: Path, text: str) -> None:
@@ -359,6 +404,128 @@ class Network:
             if time.monotonic() > deadline:
                 raise NetworkError(f"block {target} not reached in {timeout:.0f} s: heads {heads}")
             time.sleep(0.3)
+
+    # ----------------------------------------------------------------------------- stalls
+
+    def default_quiet_s(self) -> float:
+        """How long without a new block :meth:`find_stall` takes for a stall: 5 block periods + 5 s
+        (an out-of-turn Clique sealer waits at most (⌊S/2⌋+1) × 0.5 s beyond the period; the margin
+        covers a busy machine). A network with period 0 seals only when there are transactions, so
+        there quiet heads are not a stall by themselves — only quiet heads on several forks are."""
+        return 5.0 * max(self.period, 1) + 5.0
+
+    def forks(self) -> list[Fork]:
+        """The heads the running nodes follow now, one :class:`Fork` per distinct head hash, in
+        the order :meth:`choose_fork` ranks them (the one to keep first)."""
+        tips: dict[str, tuple[int, int, list[str]]] = {}
+        for n in self.nodes:
+            try:
+                b = n.rpc("eth_getBlockByNumber", "latest", False)
+            except NodeError:
+                continue
+            number, td, names = tips.setdefault(b["hash"], (int(b["number"], 16), int(b["totalDifficulty"], 16), []))
+            names.append(n.name)
+        return self.choose_fork([Fork(number, h, td, tuple(names)) for h, (number, td, names) in tips.items()])
+
+    @staticmethod
+    def choose_fork(forks: Iterable[Fork]) -> list[Fork]:
+        """Rank forks, the one to keep first: the higher total difficulty (what Clique's fork
+        choice would keep if it could decide); on a tie, the one more running nodes follow (fewer
+        nodes to rewind, fewer writes to re-send); on a tie again (2 | 2), the lower head hash
+        (as a 256-bit number) — a rule that needs no clock, no vote and no knowledge of which
+        node answered first, so every operator who runs ``network heal`` on the same heads keeps
+        the same fork."""
+        return sorted(forks, key=lambda f: (-f.total_difficulty, -len(f.nodes), int(f.head_hash, 16)))
+
+    def find_stall(self, quiet: float | None = None, poll: float = 0.5) -> list[Fork] | None:
+        """Watch the running nodes' heads for ``quiet`` seconds (default :meth:`default_quiet_s`):
+        a stall is no head moving in that time while the nodes follow more than one head.
+
+        Returns:
+            the forks, ranked by :meth:`choose_fork`, if stalled; None if a head moved or every
+            running node follows one head (then nothing is to be resolved by a rewind: a network
+            with too few sealers up stalls on one head).
+        """
+        quiet = self.default_quiet_s() if quiet is None else quiet
+        first = self.forks()
+        deadline = time.monotonic() + quiet
+        while time.monotonic() < deadline:
+            time.sleep(poll)
+            if self.forks() != first:
+                return None
+        return first if len(first) > 1 else None
+
+    def resolve_stall(self, quiet: float | None = None, timeout: float = 120.0) -> StallResolution | None:
+        """Find a stall (:meth:`find_stall`) and end it: keep the first fork of
+        :meth:`choose_fork`; on every running node that follows another fork, stop sealing
+        (``miner_stop``), rewind to the common ancestor with the kept fork (``debug_setHead``, over
+        IPC: the debug API is never served over HTTP), re-add its peers (``admin_addPeer``, the peers
+        of its static-nodes file; those on the kept fork dropped first with ``admin_removePeer``, so
+        a new handshake carries the kept fork's total difficulty and geth syncs from them), wait until it has imported the kept head, then let it seal again
+        (``miner_start``). Its sealer signed nothing on the kept fork after the ancestor, so Clique
+        lets it seal the next block, and sealing resumes. The writes that were only in the rewound
+        blocks are lost to the chain; a chain client's journal re-sends them as the same signed bytes
+        (:meth:`ledger.chain.client.ChainClient.refresh_finality`).
+
+        Returns:
+            what was done, or None if there was no stall.
+
+        Raises:
+            NetworkError: no common ancestor found, the rewound nodes did not import the kept
+                fork, or sealing did not resume within ``timeout`` (e.g. the links are still cut).
+        """
+        stalled = self.find_stall(quiet)
+        if stalled is None:
+            return None
+        kept, others = stalled[0], stalled[1:]
+        reference = self.node(kept.nodes[0])
+        ancestors: dict[str, int] = {}
+        for fork in others:
+            for name in fork.nodes:
+                ancestors[name] = self._common_ancestor(reference, self.node(name), min(kept.head, fork.head))
+        rewound = [self.node(name) for name in ancestors]
+        try:
+            for n in rewound:
+                n.rpc("miner_stop")
+                n.rpc("debug_setHead", hex(ancestors[n.name]))
+            running = {x.spec.enode_id for x in self.nodes if x.running()}
+            keepers = {self.node(name).spec.enode_id for name in kept.nodes}
+            for n in rewound:
+                for e in n.static_nodes():
+                    if enode_id_of(e) in keepers:
+                        n.rpc("admin_removePeer", e)       # a new handshake: the kept fork's total difficulty
+                    if enode_id_of(e) in running:
+                        n.rpc("admin_addPeer", e)
+            deadline = time.monotonic() + timeout
+            while not all(self._hash_at(n, kept.head) == kept.head_hash for n in rewound):
+                if time.monotonic() > deadline:
+                    raise NetworkError(f"rewound nodes did not import the kept head {kept.head} {kept.head_hash} within "
+                                       f"{timeout:.0f} s (are the links up?): {self.forks()}")
+                time.sleep(0.5)
+        finally:
+            for n in rewound:
+                try:
+                    n.rpc("miner_start")
+                except NodeError:
+                    pass
+        resumed = self.wait_blocks(1, timeout=timeout)
+        return StallResolution(tuple(stalled), kept, ancestors, resumed)
+
+    @staticmethod
+    def _hash_at(node: GethNode, number: int) -> str | None:
+        b = node.rpc("eth_getBlockByNumber", hex(number), False)
+        return b and b["hash"]
+
+    def _common_ancestor(self, a: GethNode, b: GethNode, below: int) -> int:
+        """The highest block number ≤ ``below`` with the same hash on nodes ``a`` and ``b``.
+
+        Raises:
+            NetworkError: none within one epoch (Clique checkpoints; a longer fork is no stall to rewind).
+        """
+        for number in range(below, max(below - self.epoch, -1), -1):
+            if self._hash_at(a, number) == self._hash_at(b, number):
+                return number
+        raise NetworkError(f"{a.name} and {b.name} share no block in the {self.epoch} blocks below {below}")
 
     # ----------------------------------------------------------------------------- Clique votes
 

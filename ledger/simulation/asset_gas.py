@@ -1,6 +1,8 @@
 """Gas per asset operation on a throwaway embedded Anvil node (paris, the project's compiler
 settings): issue CEA, issue a CCER batch with serials, transfer, retire CEA, retire CCER with
-serials (allocated and explicit), settle one trade, settle 100 trades in one transaction.
+serials (allocated and explicit), settle one trade, settle 100 trades in one transaction, and
+surrender CEA and CCER to a compliance year (:func:`_surrender_gas`: one coal unit with a
+confirmed year of records, its final allocation and an open period).
 
 Figures are whole-transaction gas (``gasUsed`` of the receipt: 21,000 base + calldata +
 execution). "new" means the receiving balance slot was empty before (SSTORE from zero).
@@ -16,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ledger.accounting.assets import cea_id
+from ledger.accounting.assets import ccer_id, cea_id
+from ledger.accounting.compliance import BENCHMARKS_2019_2020, PERIOD_FIELDS, PERIOD_PRESETS, category_id
+from ledger.accounting.emissions import fuel_co2_code
 from ledger.accounting.settlement import Trade, matched_orders, settlement_domain
 from ledger.chain.anvil import AnvilNode, anvil_binary, free_port, set_balances
 from ledger.chain.client import Call, ChainClient
@@ -35,9 +39,18 @@ ORGS = {  # name: (USCC, role)
     "registry": (make_uscc("1", "2", "110102", "MB09RG01"), "REGISTRY_ROLE"),
     "bank": (make_uscc("9", "1", "110102", "MA10BK01"), "SETTLEMENT_BANK_ROLE"),
     "owner": (make_uscc("9", "1", "620102", "MA11PW01"), "PROJECT_OWNER_ROLE"),
+    "verifier": (make_uscc("9", "1", "110105", "MA12JC01"), "VERIFIER_ROLE"),
 }
 REGULATOR_USCC = make_uscc("1", "1", "110000", "MB1C0001")
 
+
+#: Compliance year of the surrender figures (CEA vintage 2021 and the CCER batch of vintage 2021 are eligible).
+SURRENDER_YEAR = 2021
+#: Coal CO2 factor, kgCO2/GJ × 10^6: 0.03085 tC/GJ (MEE notice of 8 Jun 2022, CONFIRMED-S) × 99 %
+#: oxidation (PARTIAL) × 44/12 = 111.9855 kgCO2/GJ (the factor tests/test_allocation_compliance.py uses).
+COAL_CO2_FACTOR = 111_985_500
+#: EmissionsRegistry.ActivityType of electricity supplied and of fuel combustion.
+ELECTRICITY_SUPPLIED, FUEL_COMBUSTION = 2, 4
 
 #: Gas money each measuring account receives from ``funder_key`` on a network (wei; the
 #: heaviest account deploys every contract: ~40 M gas at geth's 1 gwei floor price = 0.04 ether).
@@ -157,4 +170,60 @@ def _measure(url: str | list[str], artifacts: dict[str, Artifact], tmp: Path, fu
     g["settle 100 trades again (all already settled), per transaction"] = gas(
         settlement.functions.settle(trades("hundred", 100), True), "exchange")
 
+    g.update(_surrender_gas(client, dep, acct, addrs, assets, 1001, 2021))
     return g
+
+
+def _surrender_gas(client: ChainClient, dep: Deployment, acct: dict[str, str], addrs: dict[str, str], assets: Any,
+                   project: int, ccer_vintage: int) -> dict[str, int]:
+    """Gas of ``Compliance.surrender`` of CEA and of CCER by the ``seller`` enterprise, set up as
+    a coal unit (COAL_GT300) of :data:`SURRENDER_YEAR` through the contracts' own flow: the
+    regulator publishes a coal factor set and the 2019–2020 benchmark set (BENCHMARKS_2019_2020),
+    enrols and pre-allocates the unit; the unit declares a year of electricity supplied (10^12 Wh)
+    and fuel (10^10 MJ of coal, ≈ 1.12 Mt CO2), the verifier attests, the regulator confirms and
+    final-allocates; the regulator opens the period with the 2021 preset (PERIOD_PRESETS) except a
+    deadline 30 days after the chain's clock and no project-registration cut-off (the CCER test
+    project is registered in 2023, after the legacy-CCER cut-off of the preset). The CCER comes
+    from the project owner's batch (``project``, ``ccer_vintage``) by a transfer.
+
+    Returns:
+        {"surrender CEA (enterprise, within the obligation)": gas, "surrender CCER (…)": gas}.
+
+    Raises:
+        ContractRevert: a step was refused (a bug).
+    """
+    reg, ent, year = acct["regulator"], acct["seller"], SURRENDER_YEAR
+    org = org_id(ORGS["seller"][0])
+    c = lambda name: BINDINGS[name](client, addrs[name])  # noqa: E731
+    alloc, comp, em = c("Allocation").functions, c("Compliance").functions, dep.emissions.functions
+    coal, zero, evidence = b"COAL".ljust(32, b"\0"), bytes(32), keccak256(b"surrender benchmark evidence")
+    r = client.send([Call.of(dep.factors.functions.publishFactorSet(
+        year, year, [fuel_co2_code(coal)], [COAL_CO2_FACTOR], [6],
+        "0.03085 tC/GJ (MEE notice 8 Jun 2022) x 99% x 44/12 (benchmark)", "coal, surrender benchmark"), reg)])[0]
+    factor_set = int(dep.factors.decode_events(r, "FactorSetPublished")[0].factorSetId)
+    r = client.send([Call.of(alloc.publishBenchmarkSet(
+        year, year, BENCHMARKS_2019_2020.pre_allocation_bps, [b.as_input() for b in BENCHMARKS_2019_2020.benchmarks],
+        BENCHMARKS_2019_2020.citation), reg)])[0]
+    set_id = int(c("Allocation").decode_events(r, "BenchmarkSetPublished")[0].setId)
+    client.send([Call.of(alloc.enrol(org, category_id("COAL_GT300"), ent), reg),
+                 Call.of(em.assignFactorSet(org, year, factor_set), reg),
+                 Call.of(em.enrolSources(org, year, [ELECTRICITY_SUPPLIED, FUEL_COMBUSTION], [zero, coal]), reg)])
+    client.send([Call.of(alloc.preAllocate(year, set_id, org, 10**12, 0, evidence), reg)])
+    res = client.send([Call.of(em.recordDeclared(ELECTRICITY_SUPPLIED, zero, year, 0, 10**12, 0, evidence, 0), ent),
+                       Call.of(em.recordDeclared(FUEL_COMBUSTION, coal, year, 0, 10**10, factor_set, evidence, 0), ent)])
+    records = [int(dep.emissions.decode_events(x, "ActivityRecorded")[0].recordId) for x in res]
+    client.send([Call.of(em.submit(rid), ent) for rid in records])
+    client.send([Call.of(em.assignVerifier(rid, acct["verifier"]), reg) for rid in records])
+    client.send([Call.of(em.attest(rid, keccak256(b"verification report"), zero), acct["verifier"]) for rid in records])
+    client.send([Call.of(em.confirm(rid), reg) for rid in records])
+    client.send([Call.of(alloc.finalAllocate(year, org), reg)])
+    now = int(client.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    preset = PERIOD_PRESETS[year]
+    params = dict(preset.params, deadline=now + 30 * 86_400, projectRegisteredTo=0)
+    client.send([Call.of(comp.openPeriod(year, tuple(params[k] for k in PERIOD_FIELDS), preset.citations_tuple()), reg)])
+    ccer = ccer_id(ccer_vintage, project)
+    client.send([Call.of(assets.functions.safeTransferFrom(acct["owner"], ent, ccer, 10, b""), acct["owner"])])
+    cea_gas = client.send([Call.of(comp.surrender(year, cea_id(year), 10), ent, "surrender CEA")])[0].gas_used
+    ccer_gas = client.send([Call.of(comp.surrender(year, ccer, 10), ent, "surrender CCER")])[0].gas_used
+    return {"surrender CEA (enterprise, within the obligation)": cea_gas,
+            "surrender CCER (enterprise, within the 5 % cap)": ccer_gas}

@@ -74,12 +74,13 @@ class StoreSpec:
         return f"alembic_version_{self.name}"
 
 
-#: Every SQL store of the project (STORAGE.md: "journal", "oracle", "indexer", "api").
+#: Every SQL store of the project (STORAGE.md: "journal", "oracle", "indexer", "api"; "alerts": issue 13).
 STORES: dict[str, StoreSpec] = {
     "journal": StoreSpec("journal", "ledger", "migrations/journal", "ledger.chain.journal.JournalBase"),
     "oracle": StoreSpec("oracle", "oracles", "migrations", "oracles.store.StoreBase"),
     "indexer": StoreSpec("indexer", "ledger", "migrations/indexer", "ledger.records.indexer.IndexerBase"),
     "api": StoreSpec("api", "api", "migrations", "api.store.ApiBase"),
+    "alerts": StoreSpec("alerts", "ledger", "migrations/alerts", "ledger.alerts.store.AlertsBase"),
 }
 
 #: Environment variable giving the database URL when Alembic runs from its command line

@@ -1,0 +1,271 @@
+"""The regulator's portal pages without a browser (the journey in Chromium: test_portal_browser.py):
+access (only a regulator session), the records queue (assign, confirm, done once, bad input),
+completeness and compliance on the overview, the market from settlements, CCER issued and retired,
+governance approve / cancel by council members, and times shown in the viewer's local time."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import issue_key
+from api.portal.timefmt import local_date, local_time, offset_label
+from ledger.accounting import compliance as rules
+from ledger.contracts import governance
+from ledger.contracts._generated.emissions_registry import VerifierAssigned
+from ledger.contracts._generated.settlement import TradeSettled
+from ledger.contracts.governance import Operation
+from ledger.crypto.primitives import keccak256
+from ledger.identifiers import org_id
+from ledger.records import queries as records
+from ledger.store.db import make_engine, sqlite_url
+from tests.conftest import USCC, World
+from tests.governance_world import govern_world
+from tests.helpers import DAY0
+from tests.live_server import anchor_month, serving_node
+from tests.test_api_market import YEAR, allocate_cea, fund, h, trade
+
+ZERO = "0x" + "00" * 20
+PAGES = ("/portal/regulator", "/portal/regulator/records", "/portal/regulator/market", "/portal/regulator/offsets",
+         "/portal/regulator/governance")
+
+
+@pytest.fixture()
+def reg(chain: World, artifacts, tmp_path: Path):
+    """The world under a 2-of-3 council; January and February 2007 anchored and served; the
+    enterprise's meter enrolled as its 2007 source; both months recorded and submitted (records 1, 2)."""
+    w = govern_world(chain, artifacts)
+    node = serving_node(w, tmp_path)
+    anchor_month(w, node, 1, [1_000_000] * 10)
+    anchor_month(w, node, 2, [1_500_000] * 10)
+    store = make_engine(sqlite_url(tmp_path / "api.sqlite"))
+    names = ("regulator", "enterprise", "enterprise2", "verifier", "exchange", "registry", "owner")
+    app = create_app(w.dep, store, node, custodial=[w.acct[n] for n in names])
+    roles = {"regulator": "REGULATOR_ROLE", "enterprise": "ENTERPRISE_ROLE", "enterprise2": "ENTERPRISE_ROLE",
+             "verifier": "VERIFIER_ROLE", "exchange": "EXCHANGE_ROLE", "registry": "REGISTRY_ROLE", "owner": "PROJECT_OWNER_ROLE"}
+    keys = {n: issue_key(store, w.dep, org_id(USCC[n]), r) for n, r in roles.items()}
+    api = TestClient(app)
+    ent = "0x" + org_id(USCC["enterprise"]).hex()
+    r = api.post("/v1/regulator/completeness", json={"enterprise": ent, "year": 2007,
+                                                     "sources": [{"activity_type": 1, "subject": "0x" + w.device.hex()}]},
+                 headers=h(keys, "regulator"))
+    assert r.status_code == 200, r.text
+    for m in (1, 2):
+        r = api.post("/v1/enterprise/records", json={"device": "0x" + w.device.hex(), "year": 2007, "month": m, "factor_set_id": 1},
+                     headers=h(keys, "enterprise"))
+        assert r.status_code == 201, r.text
+    return w, app, api, keys
+
+
+def session_of(app, key: str) -> TestClient:
+    c = TestClient(app, follow_redirects=False)
+    r = c.post("/portal/login", data={"api_key": key})
+    assert r.status_code == 303, r.text
+    return c
+
+
+def form_fields(html: str, action: str) -> dict[str, str]:
+    """The hidden fields of the form posting to ``action``."""
+    m = re.search(r'<form[^>]*action="' + re.escape(action) + r'".*?</form>', html, re.S)
+    assert m, f"no form for {action}"
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', m.group(0)))
+
+
+# ------------------------------------------------------------------ time formatter
+def test_local_time_shows_the_date_in_the_participants_offset() -> None:
+    assert local_time(0, 8 * 3600) == "1970-01-01 08:00 +08:00"
+    assert local_time(DAY0, 3600) == "2007-01-01 00:00 +01:00"             # the UCI enterprise's first local day
+    assert local_time(DAY0, 8 * 3600) == "2007-01-01 07:00 +08:00"
+    assert local_time(DAY0 + 59, -5 * 3600, seconds=True) == "2006-12-31 18:00:59 -05:00"
+    assert offset_label(20_700) == "+05:45" and local_date(DAY0, 0) == "2006-12-31"
+    with pytest.raises(ValueError, match="beyond"):
+        local_time(0, 15 * 3600)
+
+
+# ------------------------------------------------------------------ access
+def test_only_a_regulator_session_opens_the_regulator_pages(reg) -> None:
+    w, app, _, keys = reg
+    anon = TestClient(app, follow_redirects=False)
+    for path in PAGES:
+        r = anon.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/portal/login"), path
+    for who in ("enterprise", "verifier"):
+        c = session_of(app, keys[who])
+        for path in PAGES:
+            r = c.get(path)
+            assert r.status_code == 403 and "this page needs REGULATOR_ROLE" in r.text, (who, path)
+        page = c.get(f"/portal/{who}").text
+        tok = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        r = c.post("/portal/regulator/records/1/verifier", data={"csrf": tok, "idem": "x" * 20, "verifier": w.acct["verifier"]})
+        assert r.status_code == 403
+        r = c.post("/portal/regulator/records/1/confirm", data={"csrf": tok, "idem": "y" * 20})
+        assert r.status_code == 403
+    assert str(records.record(w.dep, 1)["verifier"]) == ZERO
+    r = TestClient(app, follow_redirects=False).post("/portal/login", data={"api_key": keys["regulator"]})
+    assert r.status_code == 303 and r.headers["location"] == "/portal/regulator"
+
+
+# ------------------------------------------------------------------ records queue
+def test_the_regulator_assigns_and_confirms_each_act_once_and_bad_input_is_refused(reg) -> None:
+    w, app, api, keys = reg
+    c = session_of(app, keys["regulator"])
+    page = c.get("/portal/regulator/records").text
+    assert 'data-record="1"' in page and 'data-record="2"' in page and "No verified record" in page
+    assert "2007-01-01 07:00 +08:00" in page                        # the record's period start, in the regulator's +08:00
+    f = form_fields(page, "/portal/regulator/records/1/verifier")
+    # bad input: not an address, not a verifier, a record that does not exist, confirming a submitted record
+    r = c.post("/portal/regulator/records/1/verifier", data={**f, "verifier": "nonsense"})
+    assert r.status_code == 422 and "choose a verifier" in r.text
+    r = c.post("/portal/regulator/records/1/verifier", data={**f, "verifier": w.acct["enterprise"]})
+    assert r.status_code == 409 and "InvalidVerifier" in r.text
+    r = c.post("/portal/regulator/records/99/verifier", data={**f, "verifier": w.acct["verifier"]})
+    assert r.status_code == 404 and "no record 99" in r.text
+    f2 = form_fields(page, "/portal/regulator/records/2/verifier")
+    r = c.post("/portal/regulator/records/2/confirm", data={"csrf": f2["csrf"], "idem": f2["idem"] + "-confirm"})
+    assert r.status_code == 409 and "InvalidStatus" in r.text
+    r = c.post("/portal/regulator/records/1/verifier", data={**f, "idem": "", "verifier": w.acct["verifier"]})
+    assert r.status_code == 409 and "no valid idempotency key" in r.text
+    assert str(records.record(w.dep, 1)["verifier"]) == ZERO          # nothing of that changed the chain
+    # assign; the same form again is answered from the store and sends nothing
+    r = c.post("/portal/regulator/records/1/verifier", data={**f, "verifier": w.acct["verifier"]})
+    assert r.status_code == 303 and r.headers["location"] == "/portal/regulator/records"
+    assert "verifier " + w.acct["verifier"] + " assigned" in c.get("/portal/regulator/records").text
+    r = c.post("/portal/regulator/records/1/verifier", data={**f, "verifier": w.acct["verifier"]})
+    assert r.status_code == 303 and "nothing was sent again" in c.get("/portal/regulator/records").text
+    logs = w.dep.emissions.get_logs(VerifierAssigned, w.dep.manifest["deployment_block"])
+    assert [lg.event.recordId for lg in logs] == [1]
+    r = c.post("/portal/regulator/records/1/verifier", data={**f, "verifier": w.acct["verifier2"]})   # same key, other form
+    assert r.status_code == 409 and "already used for another action" in r.text
+    # the verifier attests over the API; the regulator confirms on the page
+    r = api.post("/v1/verifier/records/1/verdict", json={"verdict": "attest", "report_hash": "0x" + "11" * 32,
+                                                         "findings_hash": "0x" + "00" * 32}, headers=h(keys, "verifier"))
+    assert r.status_code == 200, r.text
+    page = c.get("/portal/regulator/records").text
+    f = form_fields(page, "/portal/regulator/records/1/confirm")
+    r = c.post("/portal/regulator/records/1/confirm", data=f)
+    assert r.status_code == 303 and records.record(w.dep, 1)["status"] == "confirmed"
+    assert "record 1 confirmed" in c.get("/portal/regulator/records").text
+    # the overview's completeness: January confirmed, February in review, the rest missing; not closable
+    ov = c.get("/portal/regulator?year=2007").text
+    row = ov[ov.index('data-source="0x' + w.device.hex()):]
+    states = re.findall(r'data-month="(\d+)" data-state="(\w+)"', row[:row.index("</tr>")])
+    assert states == [("1", "confirmed"), ("2", "in_review")] + [(str(m), "missing") for m in range(3, 13)]
+    assert "1 of 1 sources complete" not in ov and "not closable" in ov and "核定" in ov
+    assert 'id="count-with-verifier">0<' in ov and 'id="count-unassigned">1<' in ov
+    # the regulator assesses (核定) the year: the months not confirmed read "assessed" and the year is closable
+    kg = records.record(w.dep, 1)["emissionsKg"]
+    r = api.post("/v1/regulator/assessments", json={"enterprise": "0x" + org_id(USCC["enterprise"]).hex(), "year": 2007,
+                                                    "emissions_kg": kg * 12, "purchased_electricity_kg": kg * 12,
+                                                    "reason_hash": "0x" + keccak256(b"non-reporter assessment").hex()},
+                 headers=h(keys, "regulator"))
+    assert r.status_code == 200, r.text
+    ov = c.get("/portal/regulator?year=2007").text
+    row = ov[ov.index('data-source="0x' + w.device.hex()):]
+    states = re.findall(r'data-month="(\d+)" data-state="(\w+)"', row[:row.index("</tr>")])
+    assert states == [("1", "confirmed")] + [(str(m), "assessed") for m in range(2, 13)]
+    assert re.search(r'<span class="ok">closable</span>\s*· 核定 assessed', ov)
+    # the enterprise sees its record's period in its own offset (+01:00); the verifier's provenance page in +08:00, not Unix seconds
+    ent = session_of(app, keys["enterprise"]).get("/portal/enterprise/records/1").text
+    assert "2007-01-01 00:00 +01:00" in ent
+    prov = session_of(app, keys["verifier"]).get("/portal/verifier/records/1").text
+    batches = prov[prov.index('id="batches"'):prov.index('id="checks"')]
+    assert "2007-01-01 07:00 +08:00 – 2007-01-02 07:00 +08:00" in batches and str(DAY0) not in batches
+
+
+def test_a_regulator_without_a_custodial_key_cannot_act_from_the_page(reg, tmp_path: Path) -> None:
+    w, app, _, keys = reg
+    bare = create_app(w.dep, app.state.ctx.api_store, None, custodial=[])
+    c = session_of(bare, keys["regulator"])
+    page = c.get("/portal/regulator/records").text
+    assert "The API holds no key" in page
+    r = c.post("/portal/regulator/records/1/verifier", data={**form_fields(page, "/portal/regulator/records/1/verifier"),
+                                                             "verifier": w.acct["verifier"]})
+    assert r.status_code == 409 and "no key for" in r.text and str(records.record(w.dep, 1)["verifier"]) == ZERO
+
+
+# ------------------------------------------------------------------ compliance, market, offsets
+def test_overview_market_and_offsets_show_what_the_chain_holds(reg) -> None:
+    w, app, api, keys = reg
+    c = session_of(app, keys["regulator"])
+    assert "No trade has been settled" in c.get("/portal/regulator/market").text
+    assert "No CCER batch has been issued" in c.get("/portal/regulator/offsets").text
+    issued = allocate_cea(w, api, keys)
+    fund(w, "enterprise2", 1_000_000)
+    body = {"atomic": True, "reference_close_fen": {f"CEA-{YEAR}": 5000},
+            "trades": [trade(w, 1, w.acct["enterprise"], w.acct["enterprise2"], 100, 5200),
+                       trade(w, 2, w.acct["enterprise"], w.acct["enterprise2"], 50, 5000)]}
+    r = api.post("/v1/exchange/trade-batches", json=body, headers=h(keys, "exchange", "b1"))
+    assert r.status_code == 200 and {t["status"] for t in r.json()["trades"]} == {"settled"}, r.text
+    r = api.post("/v1/regulator/compliance-periods", json={"year": YEAR}, headers=h(keys, "regulator", "op"))
+    assert r.status_code == 201, r.text
+    # overview of 2019: the compliance row of the enterprise (pre-allocation 614 t, open) and the deadline in +08:00
+    ov = c.get(f"/portal/regulator?year={YEAR}").text
+    deadline = rules.PERIOD_PRESETS[YEAR].params["deadline"]
+    assert f'id="deadline">{local_time(deadline, 8 * 3600)}<' in ov
+    row = ov[ov.index('data-enterprise="0x' + org_id(USCC["enterprise"]).hex()):]
+    row = row[:row.index("</tr>\n")]
+    assert f'<td class="num allocation">{issued}<br><span class="muted">pre-allocation' in row and '<td class="compliance-status">open' in row
+    assert "no sources enrolled for 2019" in row
+    # market: one day, 150 t, VWAP (100 × 5200 + 50 × 5000) / 150 = 5133.33… → 5133 fen
+    [lg] = w.dep.settlement.get_logs(TradeSettled, w.dep.manifest["deployment_block"])[:1]
+    ts = int(w.client.rpc("eth_getBlockByNumber", hex(lg.block_number), False)["timestamp"], 16)
+    day = local_date(ts, 8 * 3600)
+    mk = c.get("/portal/regulator/market").text
+    assert f'data-day="{day}" data-volume="150"' in mk and f'data-day="{day}" data-price-fen="5133"' in mk
+    assert f'<tr data-day="{day}" data-asset="CEA-{YEAR}"><td>{day}</td><td>CEA-{YEAR}</td><td class="num">2</td>' in mk
+    assert "7700.00" in mk and "51.33" in mk
+    # CCER: issue 500 with serials, retire 120
+    r = api.post("/v1/registry/projects", json={"project": 7, "owner": w.acct["owner"], "methodology": "CCER-14-001-V01",
+                                                "region": "CN-GD", "registered_at": 1_700_000_000, "crediting_start": 1_600_732_800,
+                                                "name": "Offshore wind (test)"}, headers=h(keys, "registry", "p7"))
+    assert r.status_code == 201, r.text
+    r = api.post("/v1/registry/issuances", json={"project": 7, "vintage": 2023, "amount": 500, "serials": "T-7-2023-1 to 500"},
+                 headers=h(keys, "registry", "i1"))
+    assert r.status_code == 201, r.text
+    r = api.post("/v1/enterprise/retirements", json={"asset": "CCER-7-2023", "batch_id": r.json()["batch_id"], "amount": 120,
+                                                     "beneficiary": "广东某公司 Owner", "purpose": "voluntary"}, headers=h(keys, "owner", "r7"))
+    assert r.status_code == 201, r.text
+    off = c.get("/portal/regulator/offsets").text
+    assert 'id="issued-t">500<' in off and 'id="retired-t">120<' in off
+    assert "T-7-2023-1 to 500" in off and "T-7-2023-1 to 120" in off and "广东某公司 Owner" in off
+    cert = w.dep.ccer.certificate(1).cert
+    assert local_time(cert.retiredAt, 8 * 3600) in off
+
+
+# ------------------------------------------------------------------ governance
+def test_council_members_approve_and_cancel_waiting_operations(reg) -> None:
+    w, app, _, keys = reg
+    c = session_of(app, keys["regulator"])
+    assert "No operation is waiting" in c.get("/portal/regulator/governance").text
+    pause = Operation.of([w.dep.assets.functions.pause()], keccak256(b"portal pause"), "pause")
+    governance.approve(w.dep, pause, w.acct["regulator-b"])
+    oid = "0x" + governance.operation_id(w.dep, pause).hex()
+    page = c.get("/portal/regulator/governance").text
+    row = page[page.index(f'data-operation="{oid}"'):]
+    assert "CarbonAssets.pause" in row[:row.index("</tr>")] and ">1 / 2<" in row[:row.index("</tr>")]
+    assert 'id="count-governance">1<' in c.get("/portal/regulator").text
+    f = form_fields(page, f"/portal/regulator/governance/{oid}/approve")
+    r = c.post(f"/portal/regulator/governance/{oid}/approve", data=f)
+    assert r.status_code == 303, r.text
+    st = governance.state(w.dep, pause)
+    assert st.approvals == 2 and st.ready_at > 0 and not st.done
+    page = c.get("/portal/regulator/governance").text
+    assert "approved: 2 of 2, scheduled" in page and "scheduled: executable from " + local_time(st.ready_at, 8 * 3600) in page
+    # bad input: an unknown operation; a second approval of a scheduled one (new key, stale page)
+    unknown = "0x" + "ab" * 32
+    r = c.post(f"/portal/regulator/governance/{unknown}/approve", data={**f, "idem": f["idem"] + "-u"})
+    assert r.status_code == 404 and "no operation" in r.text
+    r = c.post(f"/portal/regulator/governance/{oid}/approve", data={**f, "idem": f["idem"] + "-again"})
+    assert r.status_code == 409 and "AlreadyScheduled" in r.text
+    assert c.post(f"/portal/regulator/governance/{oid}/veto", data=f).status_code == 422
+    # cancel during the delay: no longer waiting, and the timelock no longer holds it
+    page = c.get("/portal/regulator/governance").text
+    r = c.post(f"/portal/regulator/governance/{oid}/cancel", data=form_fields(page, f"/portal/regulator/governance/{oid}/cancel"))
+    assert r.status_code == 303
+    assert governance.state(w.dep, pause).ready_at == 0 and not w.dep.constitution.isOperationPending(bytes.fromhex(oid[2:]))
+    page = c.get("/portal/regulator/governance").text
+    assert "cancelled" in page and f'data-operation="{oid}"' not in page
