@@ -2,9 +2,9 @@
 pragma solidity 0.8.28;
 
 import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 import {ParticipantGated} from "./access/ParticipantGated.sol";
+import {IAdmissionListener} from "./interfaces/IAdmissionListener.sol";
 import {ICarbonAssets} from "./interfaces/ICarbonAssets.sol";
 import {AssetIds} from "./lib/AssetIds.sol";
 import {Roles} from "./lib/Roles.sol";
@@ -29,8 +29,11 @@ import {TransferRestrictions} from "./lib/TransferRestrictions.sol";
 ///      - restrictions are reported as ERC-1404 codes (`detectTransferRestriction`,
 ///        `messageForTransferRestriction`, shared with Settlement through TransferRestrictions);
 ///      - surrender, retirement and cancellation leave circulation through one internal hook
-///        (`_dispose`).
-contract CarbonAssets is ParticipantGated, ERC1155, Pausable, ICarbonAssets, TransferRestrictions {
+///        (`_dispose`);
+///      - admission is cached per account and voided by the registry's `admissionEpoch`, which the
+///        registry pushes here (IAdmissionListener) in the transaction that bumps it, so a warm
+///        transfer makes no external call (docs/gas.md).
+contract CarbonAssets is ParticipantGated, ERC1155, ICarbonAssets, TransferRestrictions, IAdmissionListener {
     /// @notice Operator role of Allocation: issues CEA and claws it back.
     bytes32 public constant CEA_ISSUER_ROLE = keccak256("CEA_ISSUER_ROLE");
     /// @notice Operator role of CCERRegistry: issues, retires and cancels CCER.
@@ -66,7 +69,17 @@ contract CarbonAssets is ParticipantGated, ERC1155, Pausable, ICarbonAssets, Tra
     ///      transfer reads one word per party and the registry's epoch instead of asking the
     ///      registry twice (two external calls, four storage reads) and reading two frozen flags.
     mapping(address account => uint256) private _accounts;
+    /// @dev The one word every transfer reads besides the parties': bit 0 paused; bit 1 attached
+    ///      (the registry pushes every `admissionEpoch` bump here); bits 2… the registry's
+    ///      `admissionEpoch` as last pushed. Detached (as deployed): transfers ask the registry.
+    uint256 private _market;
 
+    /// @notice Transfers are paused (the OpenZeppelin Pausable error).
+    error EnforcedPause();
+    /// @notice Transfers are not paused (the OpenZeppelin Pausable error).
+    error ExpectedPause();
+    /// @notice Only the deployment's ParticipantRegistry may push its admission epoch.
+    error NotParticipantRegistry(address caller);
     /// @notice Caller lacks operator role `role`.
     error NotOperator(bytes32 role, address caller);
     /// @notice `role` is not one of the four operator roles.
@@ -109,10 +122,22 @@ contract CarbonAssets is ParticipantGated, ERC1155, Pausable, ICarbonAssets, Tra
     event AccountFrozen(address indexed account, string reason, address indexed by);
     /// @notice Regulator unfroze `account` for `reason`.
     event AccountUnfrozen(address indexed account, string reason, address indexed by);
+    /// @notice The constitution paused transfers (the OpenZeppelin Pausable event).
+    event Paused(address account);
+    /// @notice The constitution resumed transfers (the OpenZeppelin Pausable event).
+    event Unpaused(address account);
+    /// @notice The registry pushed its `admissionEpoch` (`attached`: it will push every bump;
+    ///         false: transfers ask the registry again).
+    event AdmissionEpochSynced(uint64 epoch, bool attached);
     /// @notice Regulator granted operator `role` to contract `account`.
     event OperatorGranted(bytes32 indexed role, address indexed account, address indexed by);
     /// @notice Regulator revoked operator `role` from contract `account`.
     event OperatorRevoked(bytes32 indexed role, address indexed account, address indexed by);
+
+    modifier whenNotPaused() {
+        if (_market & 1 != 0) revert EnforcedPause();
+        _;
+    }
 
     modifier onlyOperator(bytes32 role) {
         if (!_operators[role][msg.sender]) revert NotOperator(role, msg.sender);
@@ -165,13 +190,29 @@ contract CarbonAssets is ParticipantGated, ERC1155, Pausable, ICarbonAssets, Tra
     /// @notice Halt all transfers, settlement deliveries, surrenders and retirements.
     /// @dev Constitutional. Errors: NotConstitution, EnforcedPause. Emits Paused.
     function pause() external onlyConstitution {
-        _pause();
+        if (_market & 1 != 0) revert EnforcedPause();
+        _market |= 1;
+        emit Paused(msg.sender);
     }
 
     /// @notice Resume after `pause`.
     /// @dev Constitutional. Errors: NotConstitution, ExpectedPause. Emits Unpaused.
     function unpause() external onlyConstitution {
-        _unpause();
+        if (_market & 1 == 0) revert ExpectedPause();
+        _market &= ~uint256(1);
+        emit Unpaused(msg.sender);
+    }
+
+    // ------------------------------------------------------------ registry
+
+    /// @inheritdoc IAdmissionListener
+    /// @dev Called by ParticipantRegistry.setAdmissionListener (attach / detach) and on every
+    ///      suspension, revocation and account removal. Errors: NotParticipantRegistry.
+    ///      Emits AdmissionEpochSynced.
+    function admissionEpochChanged(uint64 epoch, bool attached) external {
+        if (msg.sender != address(participants)) revert NotParticipantRegistry(msg.sender);
+        _market = (uint256(epoch) << 2) | (attached ? 2 : 0) | (_market & 1);
+        emit AdmissionEpochSynced(epoch, attached);
     }
 
     // ------------------------------------------------------------ operators
@@ -322,6 +363,18 @@ contract CarbonAssets is ParticipantGated, ERC1155, Pausable, ICarbonAssets, Tra
         return _accounts[account] & 1 != 0;
     }
 
+    /// @notice Whether transfers, settlement deliveries, surrenders and retirements are halted.
+    function paused() public view returns (bool) {
+        return _market & 1 != 0;
+    }
+
+    /// @notice Whether the registry pushes its admission epoch here (transfers then make no
+    ///         external call), and the epoch last pushed.
+    function admissionSync() external view returns (bool attached, uint64 epoch) {
+        uint256 m = _market;
+        return (m & 2 != 0, uint64(m >> 2));
+    }
+
     /// @notice Whether `account` holds operator `role`.
     function isOperator(bytes32 role, address account) external view returns (bool) {
         return _operators[role][account];
@@ -370,16 +423,18 @@ contract CarbonAssets is ParticipantGated, ERC1155, Pausable, ICarbonAssets, Tra
 
     /// @dev Holder-to-holder movements (transfers and settlement deliveries) must be unpaused,
     ///      between admitted, unfrozen accounts, and an approved operator moving them must be admitted
-///      and unfrozen too. Mints and burns are checked by their entry points.
+    ///      and unfrozen too. Mints and burns are checked by their entry points.
     function _update(address from, address to, uint256[] memory ids, uint256[] memory values)
         internal
         override
     {
         if (from != address(0) && to != address(0)) {
-            _requireNotPaused();
-            uint256 epoch;
+            uint256 m = _market;
+            if (m & 1 != 0) revert EnforcedPause();
+            // attached: the registry's epoch as it pushed it; detached: ask the registry
+            uint256 epoch = m & 2 != 0 ? m >> 2 : participants.admissionEpoch();
             unchecked {
-                epoch = uint256(participants.admissionEpoch()) + 1; // < 2^64 + 1
+                ++epoch; // < 2^64 + 1
             }
             _requireAdmittedUnfrozen(from, epoch);
             _requireAdmittedUnfrozen(to, epoch);

@@ -5,6 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {Roles} from "./lib/Roles.sol";
 import {ParticipantAccess} from "./access/ParticipantAccess.sol";
+import {IAdmissionListener} from "./interfaces/IAdmissionListener.sol";
 
 /// @title ParticipantRegistry
 /// @notice Organisations admitted to the carbon market (regulator, key emitting enterprises,
@@ -90,6 +91,10 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
     ///         or revoked, an account removed). Contracts that cache "admitted" (CarbonAssets)
     ///         confirm it again after a bump, so a cached admission never outlives a sanction.
     uint64 public admissionEpoch;
+    /// @notice The contract told of every `admissionEpoch` bump in the bumping transaction
+    ///         (CarbonAssets, whose transfers then read the epoch from their own storage instead
+    ///         of calling this registry: docs/gas.md), or the zero address. Set constitutionally.
+    address public admissionListener;
 
     /// @notice An organisation with this id was already admitted.
     error OrganisationExists(bytes32 orgId);
@@ -152,6 +157,9 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
     /// @notice Constitutional power passed from `previous` to `current` (bootstrap hand-over to the
     ///         council's timelock, or a constitutional change of timelock).
     event ConstitutionTransferred(address indexed previous, address indexed current);
+    /// @notice The constitution made `current` the admission listener in place of `previous`
+    ///         (zero: none).
+    event AdmissionListenerSet(address indexed previous, address indexed current, address indexed by);
     /// @notice An organisation registered (or replaced) its consortium node: `enode://<nodeId hex>@<endpoint>`.
     event NodeRegistered(bytes32 indexed orgId, address indexed by, bytes nodeId, string endpoint);
 
@@ -225,7 +233,7 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
         }
         _accounts[orgId].remove(account);
         delete _orgOf[account];
-        ++admissionEpoch;
+        _bumpAdmissionEpoch();
         _revokeRole(org.role, account);
         emit AccountRemoved(orgId, account, msg.sender);
     }
@@ -239,7 +247,7 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
         Organisation storage org = _sanctionable(orgId);
         if (org.status != Status.Active) revert InvalidOrganisationStatus(orgId, org.status, Status.Active);
         org.status = Status.Suspended;
-        ++admissionEpoch;
+        _bumpAdmissionEpoch();
         _setRoleOfAccounts(orgId, org.role, false);
         emit ParticipantSuspended(orgId, reasonHash, msg.sender);
     }
@@ -265,7 +273,7 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
         Organisation storage org = _sanctionable(orgId);
         if (org.status == Status.Revoked) revert OrganisationRevoked(orgId);
         org.status = Status.Revoked;
-        ++admissionEpoch;
+        _bumpAdmissionEpoch();
         _setRoleOfAccounts(orgId, org.role, false);
         emit ParticipantRevoked(orgId, reasonHash, msg.sender);
     }
@@ -278,6 +286,21 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
         if (newConstitution == address(0)) revert InvalidConstitution();
         emit ConstitutionTransferred(constitution, newConstitution);
         constitution = newConstitution;
+    }
+
+    /// @notice Makes `listener` (the deployment's CarbonAssets, or zero for none) the contract told of
+    ///         every `admissionEpoch` bump; the previous listener is told it is detached (it then
+    ///         asks the registry on every transfer again), the new one is told the current epoch.
+    /// @param listener An IAdmissionListener whose `admissionEpochChanged` accepts this registry.
+    /// @dev Constitutional (DESIGN.md "Governance"): a listener that reverted would block
+    ///      suspensions, so only the council names it. Errors: NotConstitution, and whatever the
+    ///      listeners revert with. Emits AdmissionListenerSet.
+    function setAdmissionListener(address listener) external onlyConstitution {
+        address previous = admissionListener;
+        admissionListener = listener;
+        emit AdmissionListenerSet(previous, listener, msg.sender);
+        if (previous != address(0)) IAdmissionListener(previous).admissionEpochChanged(admissionEpoch, false);
+        if (listener != address(0)) IAdmissionListener(listener).admissionEpochChanged(admissionEpoch, true);
     }
 
     // ------------------------------------------------------------------ account actions
@@ -421,6 +444,14 @@ contract ParticipantRegistry is AccessControl, ParticipantAccess {
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// @dev An account may have lost its admission: bump the epoch and tell the listener (in this
+    ///      transaction, so its cached admissions are void before any further transfer).
+    function _bumpAdmissionEpoch() private {
+        uint64 epoch = ++admissionEpoch;
+        address listener = admissionListener;
+        if (listener != address(0)) IAdmissionListener(listener).admissionEpochChanged(epoch, true);
+    }
 
     function _isActive(address account, bytes32 role) internal view override returns (bool) {
         return isActive(account, role);

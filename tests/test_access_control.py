@@ -111,6 +111,8 @@ def _op(c: Ctx) -> tuple[Any, ...]:
 OCR2_TRANSMITTER = Open("OCR2: the transmitter is any member of the configured oracle set and adds no trust — the report "
                         "still needs ⌊(n + f)/2⌋ + 1 of the set's signatures; a suspended operator leaves the set when "
                         "governance reconfigures it (setOracles), and up to f such operators can neither reach nor block quorum")
+REGISTRY_PUSH = Open("the caller is the deployment's ParticipantRegistry contract pushing its admission epoch (it does so "
+                     "in suspend / revoke / removeAccount and when the constitution sets the listener), not an organisation")
 ANY_HOLDER = Open("any admitted, unfrozen account may hold, move or retire its own assets (DESIGN.md §4 CarbonAssets); "
                   "what an account's role is does not matter")
 
@@ -173,6 +175,8 @@ ROWS: dict[tuple[str, str], Row] = {
         org_id(USCC["enterprise"]), H), "NotRegulator", "NotRegulator", ("exchange", "NotRegulator")),
     ("ParticipantRegistry", "transferConstitution"): _constitutional(lambda c: c.participants.functions.transferConstitution(
         c.w.acct["outsider"])),
+    ("ParticipantRegistry", "setAdmissionListener"): _constitutional(lambda c: c.participants.functions.setAdmissionListener(
+        c.assets.address)),
     ("ParticipantRegistry", "setEncryptionKey"): Row("enterprise", lambda c: c.participants.functions.setEncryptionKey(
         keccak256(b"x25519")), "NotAdmitted", "NotAdmitted", ("verifier", Open("every admitted participant registers its own reader key"))),
     ("ParticipantRegistry", "registerNode"): Row("exchange", lambda c: c.participants.functions.registerNode(
@@ -251,6 +255,8 @@ ROWS: dict[tuple[str, str], Row] = {
                                     "NotRegulator", "NotRegulator", ("enterprise2", "NotRegulator")),
     ("CarbonAssets", "unfreeze"): Row("regulator", lambda c: c.assets.functions.unfreeze(c.w.acct["enterprise"], "lifted"),
                                       "NotRegulator", "NotRegulator", ("enterprise2", "NotRegulator")),
+    ("CarbonAssets", "admissionEpochChanged"): Row("ParticipantRegistry contract", lambda c: c.assets.functions.admissionEpochChanged(
+        0, True), "NotParticipantRegistry", REGISTRY_PUSH, ("regulator", "NotParticipantRegistry")),
     ("CarbonAssets", "pause"): _constitutional(lambda c: c.assets.functions.pause()),
     ("CarbonAssets", "unpause"): _constitutional(lambda c: c.assets.functions.unpause()),
     ("CarbonAssets", "grantOperator"): _constitutional(lambda c: c.assets.functions.grantOperator(
@@ -503,7 +509,7 @@ def test_every_state_changing_function_has_a_row(artifacts: dict[str, Artifact])
     want = {(n, f) for n, fs in _state_changing(artifacts).items() if n in deployed for f in fs}
     assert want - set(ROWS) == set(), "add a row to tests/test_access_control.py ROWS for each of these"
     assert set(ROWS) - want == set(), "rows for functions no ABI has"
-    implementing = {"ICarbonAssets": "CarbonAssets", "ICCERRegistry": "CCERRegistry"}
+    implementing = {"ICarbonAssets": "CarbonAssets", "ICCERRegistry": "CCERRegistry", "IAdmissionListener": "CarbonAssets"}
     for n, fs in _state_changing(artifacts).items():
         if n not in deployed:
             assert {(implementing[n], f) for f in fs} <= set(ROWS), n     # interfaces: their contract's rows

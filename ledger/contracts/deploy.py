@@ -138,8 +138,18 @@ def extend_manifest(client: ChainClient, artifacts: dict[str, Artifact], manifes
 
 def deploy_assets(client: ChainClient, artifacts: dict[str, Artifact], regulator: str,
                   participants_address: str) -> str:
-    """Deploy CarbonAssets(ParticipantRegistry) from ``regulator``'s account; returns its address."""
-    return CarbonAssets.deploy(client, regulator, artifacts["CarbonAssets"].bytecode, participants_address).address
+    """Deploy CarbonAssets(ParticipantRegistry) from ``regulator``'s account; returns its address.
+
+    While ``regulator`` still holds the bootstrap constitution it makes CarbonAssets the registry's
+    admission listener (``setAdmissionListener``: the registry pushes its admission epoch, so a
+    warm transfer makes no external call, docs/gas.md); otherwise CarbonAssets stays detached and
+    asks the registry on every transfer until the council attaches it (same checks, more gas).
+    """
+    assets = CarbonAssets.deploy(client, regulator, artifacts["CarbonAssets"].bytecode, participants_address)
+    registry = ParticipantRegistry(client, participants_address)
+    if registry.constitution().lower() == regulator.lower():
+        client.send([registry.setAdmissionListener(assets.address, sender=regulator, label="attach CarbonAssets")])
+    return assets.address
 
 
 def deploy_market(client: ChainClient, artifacts: dict[str, Artifact], regulator: str,

@@ -5,7 +5,9 @@ surrender CEA and CCER to a compliance year (:func:`_surrender_gas`: one coal un
 confirmed year of records, its final allocation and an open period).
 
 Figures are whole-transaction gas (``gasUsed`` of the receipt: 21,000 base + calldata +
-execution). "new" means the receiving balance slot was empty before (SSTORE from zero).
+execution). "new" means the receiving balance slot was empty before (SSTORE from zero); "existing
+receiver balance" is the warm transfer (the receiver already holds the id, both parties' admission
+cached in CarbonAssets), whose target is :data:`WARM_TRANSFER_ANCHOR_GAS`.
 ``python -m scripts.bench_assets_gas`` prints them. With ``rpc_url`` and ``funder_key`` the same
 measurement runs on any standard JSON-RPC node (the consortium network: a fresh deployment,
 accounts paid by a value transfer from the funded key) — ``carbonledger bench table``.
@@ -51,6 +53,12 @@ SURRENDER_YEAR = 2021
 COAL_CO2_FACTOR = 111_985_500
 #: EmissionsRegistry.ActivityType of electricity supplied and of fuel combustion.
 ELECTRICITY_SUPPLIED, FUEL_COMBUSTION = 2, 4
+
+#: The issue 12 target for a warm CarbonAssets transfer (``"transfer, existing receiver balance"``: the
+#: receiver already holds the id): hyperledger-labs blockchain-carbon-accounting's ERC-1155 warm
+#: transfer, 52,866 gas measured on the same Anvil (issue 12 "Contracts v2"; docs/gas.md). A plain
+#: OpenZeppelin ERC1155 transfer without any check costs about 40,000.
+WARM_TRANSFER_ANCHOR_GAS = 52_866
 
 #: Gas money each measuring account receives from ``funder_key`` on a network (wei; the
 #: heaviest account deploys every contract: ~40 M gas at geth's 1 gwei floor price = 0.04 ether).
