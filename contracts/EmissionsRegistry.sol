@@ -36,7 +36,10 @@ import {Roles} from "./lib/Roles.sol";
 ///      with a day not covered by anchored batches is refused (MissingDays) unless the enterprise
 ///      declared the gap and the regulator assessed its substitute Wh, which is added to the
 ///      metered Wh (a gap never lowers E). confirm() re-sums a meter-data record from the current
-///      (superseding) batches.
+///      (superseding) batches. A month's meter data comes either from the device's batches in
+///      MeterDataAnchor (sumWh) or from the meter-month's totals proved against an oracle round in
+///      MeterRounds (proveMonth / monthWh; Source.AnchoredMeterRounds), under the same rules
+///      (docs/meter-rounds.md "Recording a month from rounds").
 contract EmissionsRegistry is ParticipantGated {
     /// @notice Kind of activity data. PurchasedElectricity comes from anchored meter data; the
     ///         others are declared with evidence (recordDeclared; FuelCombustion also by the
