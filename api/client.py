@@ -36,7 +36,8 @@ class RecordView(TypedDict, total=False):
     record_id: int
     enterprise: str            # 0x org id
     activityType: int          # noqa: N815 — field names as on-chain
-    source: int                # 1 = anchored meter data
+    source: int                # 1 = anchored meter data (batches), 2 = declared, 3 = anchored meter rounds
+    source_name: str           # anchored_meter_data, declared or anchored_meter_rounds
     year: int
     month: int
     device: str                # 0x bytes32

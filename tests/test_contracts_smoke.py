@@ -1,6 +1,6 @@
 """Smoke test of the five core contracts on a throwaway Anvil node (pre-Shanghai ``paris``).
 
-Deploys ParticipantRegistry, DeviceRegistry, EmissionFactorRegistry, MeterDataAnchor and
+Deploys ParticipantRegistry, DeviceRegistry, EmissionFactorRegistry, MeterDataAnchor, MeterRounds and
 EmissionsRegistry; admits an enterprise, a verifier and four oracle operators and a calibration body; anchors batches
 signed by 3 of 4 oracles (OCR2, n = 4, f = 1) (eth-account EIP-712 signatures); sums a month of Wh; and runs a record
 through Draft → Submitted → Verified → Confirmed. It also checks the refusal paths that guard
@@ -288,11 +288,18 @@ def world_base(node: Web3, compiled: dict[str, Artifact]) -> World:
         keccak(text="salt"),
     )
     deploy(
+        "MeterRounds",
+        c["ParticipantRegistry"].address,
+        c["DeviceRegistry"].address,
+        c["MeterDataAnchor"].address,
+    )
+    deploy(
         "EmissionsRegistry",
         c["ParticipantRegistry"].address,
         c["DeviceRegistry"].address,
         c["EmissionFactorRegistry"].address,
         c["MeterDataAnchor"].address,
+        c["MeterRounds"].address,
     )
 
     device_key = Account.from_key(keccak(text="smoke meter key"))

@@ -70,7 +70,8 @@ def deploy_all(client: ChainClient, artifacts: dict[str, Artifact], regulator: s
                                              addr["DeviceRegistry"], addr["MeterDataAnchor"]).address
     addr["EmissionsRegistry"] = EmissionsRegistry.deploy(client, regulator, b["EmissionsRegistry"],
                                                          addr["ParticipantRegistry"], addr["DeviceRegistry"],
-                                                         addr["EmissionFactorRegistry"], addr["MeterDataAnchor"]).address
+                                                         addr["EmissionFactorRegistry"], addr["MeterDataAnchor"],
+                                                         addr["MeterRounds"]).address
     addr.update(deploy_market_contracts(client, artifacts, regulator, addr))
     return {
         "chain_id": client.chain_id,

@@ -245,7 +245,7 @@ def annual_report(dep: Deployment, enterprise: bytes | str, year: int) -> dict[s
             continue
         cat = ACTIVITY_NAMES[at]
         subject = subject_text(bytes.fromhex(r["device"][2:]))
-        method = METHOD_NAMES[2 if int(r["source"]) == 1 else 1]
+        method = METHOD_NAMES[2 if int(r["source"]) in records.METER_SOURCES else 1]
         line = lines.get((cat, subject))
         if line is None:
             scope, label = SCOPES[cat]

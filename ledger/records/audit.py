@@ -14,7 +14,7 @@ from ledger.crypto.primitives import recover_address
 
 RECORD_STATUS = ("none", "draft", "submitted", "verified", "rejected", "confirmed")
 ACTIVITY_TYPES = ("none", "purchased_electricity", "electricity_supplied", "heat_supplied", "fuel_combustion", "purchased_heat")
-SOURCES = ("none", "anchored_meter_data", "declared")
+SOURCES = ("none", "anchored_meter_data", "declared", "anchored_meter_rounds")
 
 
 class NotFound(LookupError):
@@ -65,8 +65,12 @@ def record_provenance(dep: Deployment, record_id: int) -> dict[str, Any]:
     out["activityType"] = ACTIVITY_TYPES[rec.activityType]
     out["source"] = SOURCES[rec.source]
     batches = []
-    for i in range(rec.firstBatchIndex, rec.lastBatchIndex + 1):
-        batches.append(batch_provenance(dep, a.currentBatch(a.deviceBatchAt(rec.device, i))))
+    if out["source"] == "anchored_meter_data":
+        for i in range(rec.firstBatchIndex, rec.lastBatchIndex + 1):
+            batches.append(batch_provenance(dep, a.currentBatch(a.deviceBatchAt(rec.device, i))))
+    elif out["source"] == "anchored_meter_rounds":           # the proved meter-month and its round
+        p = dep.rounds.provenMonth(rec.device, rec.year, rec.month)
+        out["meter_month"] = {**p.as_json(), "round": dep.rounds.round(p.roundId).as_json() if p.roundId else None}
     out["batches"] = batches
     fs = rec.factorSetId
     pub = _events(dep, dep.factors, "FactorSetPublished", factorSetId=fs)

@@ -17,6 +17,10 @@ from ledger.contracts.deployment import Deployment
 
 PURCHASED_ELECTRICITY = 1
 RECORD_STATUS = ("none", "draft", "submitted", "verified", "rejected", "confirmed")
+#: EmissionsRegistry.Source by value: batches in MeterDataAnchor, declared, proved round totals in MeterRounds.
+RECORD_SOURCES = ("none", "anchored_meter_data", "declared", "anchored_meter_rounds")
+#: EmissionsRegistry.Source values of meter data (acquisition method OnlineMonitoring).
+METER_SOURCES = (1, 3)
 _CHUNK = 200
 
 
@@ -44,6 +48,20 @@ def month_batch_range(dep: Deployment, enterprise: bytes, device: bytes, year: i
     return idx[0], idx[-1]
 
 
+def closing_round_id(dep: Deployment, root: bytes) -> int:
+    """Id of the current (not superseded) anchored round whose tree has ``root``.
+
+    Raises:
+        LookupError: no current round has this root.
+    """
+    mr = dep.rounds
+    for rid in range(int(mr.roundCount()), 0, -1):
+        r = mr.round(rid)
+        if bytes(r.root) == root and int(r.supersededBy) == 0:
+            return rid
+    raise LookupError(f"no current anchored round has root 0x{root.hex()}")
+
+
 def record(dep: Deployment, record_id: int) -> dict[str, Any]:
     """One record as a dict of its on-chain fields (bytes as 0x hex, status as a name).
 
@@ -56,9 +74,12 @@ def record(dep: Deployment, record_id: int) -> dict[str, Any]:
 
 
 def record_dict(record_id: int, r: Record) -> dict[str, Any]:
-    """A record as JSON: ``record_id``, the struct's fields by name (bytes as 0x hex), status as a name."""
+    """A record as JSON: ``record_id``, the struct's fields by name (bytes as 0x hex), status as a
+    name, and ``source_name``: where the activity data comes from (:data:`RECORD_SOURCES`, e.g.
+    ``anchored_meter_rounds`` for a month proved against an oracle round)."""
     d: dict[str, Any] = {"record_id": record_id, **r.as_json()}
     d["status"] = RECORD_STATUS[r.status]
+    d["source_name"] = RECORD_SOURCES[r.source]
     return d
 
 

@@ -17,7 +17,8 @@ from ledger.chain.client import Call, ChainError, decode_raw_transaction
 from ledger.contracts._generated.emissions_registry import ActivityRecorded
 from ledger.contracts.anchored import DeviceBatch
 from ledger.contracts.deployment import Deployment
-from ledger.records.queries import device_batches, month_batch_range
+from ledger.meter_data.rounds import RoundTree
+from ledger.records.queries import closing_round_id, device_batches, month_batch_range
 
 
 class TransactionNotAcceptable(ValueError):
@@ -41,6 +42,37 @@ def record_month(dep: Deployment, sender: str, enterprise: bytes, device: bytes,
     em = dep.emissions
     res = dep.client.send([em.recordPurchasedElectricity(device, year, month, first, last, factor_set_id, evidence_hash,
                                                          amends, sender=sender, label=f"record {year}-{month:02d}")])[0]
+    rid = _new_record_id(dep, res)
+    if submit:
+        dep.client.send([em.submit(rid, sender=sender, label=f"submit {rid}")])
+    return rid
+
+
+def record_month_from_rounds(dep: Deployment, sender: str, device: bytes, year: int, month: int, closing: RoundTree,
+                             factor_set_id: int, evidence_hash: bytes = bytes(32), amends: int = 0,
+                             submit: bool = True) -> int:
+    """Record a month of purchased electricity from oracle rounds (MeterRounds, docs/meter-rounds.md):
+    prove the meter-month's totals leaf of ``closing`` — the oracles' tree of the round holding the
+    month's end on the owner's clock — with ``MeterRounds.proveMonth`` (skipped when the month is
+    already proved against that round), then ``EmissionsRegistry.recordPurchasedElectricityFromRounds``
+    (emissions computed on-chain as for batches; the record's source is AnchoredMeterRounds) and,
+    with ``submit``, submit it. Returns the record id.
+
+    Raises:
+        KeyError: ``closing`` holds no totals leaf of (device, year, month).
+        LookupError: no current anchored round has ``closing``'s root.
+        ContractRevert: the contracts refuse (e.g. ``NotClosingRound``, ``TotalsNotInRound``,
+            ``MissingDays``, ``RecordExists``, ``DeviceNotOwned``).
+    """
+    totals, proof = closing.totals_for(device, year, month)
+    round_id = closing_round_id(dep, closing.root)
+    mr, em = dep.rounds, dep.emissions
+    if int(mr.provenMonth(device, year, month).roundId) != round_id:
+        dep.client.send([mr.proveMonth(round_id, totals.as_struct(), proof, sender=sender,
+                                       label=f"prove {year}-{month:02d} in round {round_id}")])
+    res = dep.client.send([em.recordPurchasedElectricityFromRounds(device, year, month, factor_set_id, evidence_hash,
+                                                                   amends, sender=sender,
+                                                                   label=f"record {year}-{month:02d} from rounds")])[0]
     rid = _new_record_id(dep, res)
     if submit:
         dep.client.send([em.submit(rid, sender=sender, label=f"submit {rid}")])
