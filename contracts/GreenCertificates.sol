@@ -15,7 +15,7 @@ import {CalendarMonth} from "./lib/CalendarMonth.sol";
 ///         admitted accounts; retired once against an enterprise's purchased electricity of a
 ///         period (year, month) for a beneficiary.
 /// @dev Issue 13 "Green electricity certificates"; docs/gec.md gives each rule's source and status
-///      (china_rules.md; 1 GEC = 1 MWh per NDRC/NEA/MOF 发改能源〔2023〕1044号 as transcribed there).
+///      (1 GEC = 1 MWh: UNCONFIRMED — china_rules.md has no GEC entry; lead 发改能源〔2023〕1044号).
 ///      Serials are global and sequential: each issuance holds [firstSerial, lastSerial]; within an
 ///      issuance, retirements take serials in order, so a serial is retired at most once. The
 ///      carried Wh of a plant are never rounded away and never counted twice because each plant's

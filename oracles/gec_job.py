@@ -46,7 +46,8 @@ from oracles.system import System
 
 __all__ = ["PLANTS", "PLANT_UTC_OFFSET", "WH_PER_CERTIFICATE", "GecPlant", "month_key", "run_gec"]
 
-#: Wh per certificate: 1 GEC = 1 MWh (docs/gec.md, china_rules.md).
+#: Wh per certificate: 1 GEC = 1 MWh (GreenCertificates.WH_PER_CERTIFICATE). UNCONFIRMED: china_rules.md
+#: has no GEC entry; lead 发改能源〔2023〕1044号 (docs/gec.md).
 WH_PER_CERTIFICATE: Final = 1_000_000
 #: Registered UTC offset of the PJM plants: Eastern Standard Time, −05:00, fixed (the project cuts
 #: months in a participant's fixed offset, DESIGN.md §5; EPT's summer hour is not followed).
