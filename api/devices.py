@@ -22,7 +22,7 @@ from api.pagination import PageParams, page
 from api.problems import Problem
 from ledger.contracts._generated.device_registry import CalibrationRecorded, DeviceRegistered
 from ledger.contracts.deployment import Deployment
-from ledger.identifiers import InvalidUscc, device_id
+from ledger.identifiers import InvalidUscc, device_id, meter_serial_hash
 
 router = APIRouter(prefix="/v1/enterprise", tags=["enterprise"])
 calibration_router = APIRouter(prefix="/v1/calibration", tags=["calibration"])
@@ -136,7 +136,8 @@ async def post_device(body: DeviceIn, p: Principal = Depends(enterprise), ctx: A
         dev = device_id(await run_in_threadpool(_org_uscc, dep, p.org_id), body.serial)
     except (InvalidUscc, ValueError) as exc:
         raise Problem("validation-error", str(exc), errors=[{"field": "body.serial", "message": str(exc)}]) from None
-    fn = dep.devices.functions.registerDevice(dev, bytes.fromhex(p.org_id[2:]), signer, body.quantity_code)
+    fn = dep.devices.functions.registerDevice(dev, bytes.fromhex(p.org_id[2:]), signer, body.quantity_code,
+                                                meter_serial_hash(body.serial))
     r = await send(ctx, p.account, fn, f"registerDevice {body.serial}")
     return {**await run_in_threadpool(_device, dep, dev), "tx_hash": r.tx_hash}
 

@@ -53,6 +53,8 @@ contract DeviceRegistry is ParticipantGated {
 
     mapping(bytes32 deviceId => Device) private _devices;
     mapping(address signer => bytes32 deviceId) private _deviceOfSigner;
+    /// @dev Meter serial hash → device: one meter, one registration across all owners (issue 13).
+    mapping(bytes32 serialHash => bytes32 deviceId) private _deviceOfSerial;
     /// @dev Calibrations in order of validFrom (strictly increasing).
     mapping(bytes32 deviceId => Calibration[]) private _calibrations;
 
@@ -76,6 +78,11 @@ contract DeviceRegistry is ParticipantGated {
     error InvalidSigner();
     /// @notice The signer address belongs to another device (signer keys are never reused).
     error SignerInUse(address signer, bytes32 deviceId);
+    /// @notice The meter serial is registered already (by this or another enterprise): a meter is
+    ///         registered once across the ledger (issue 13, no double claim of the same meter).
+    error SerialInUse(bytes32 serialHash, bytes32 deviceId);
+    /// @notice The meter serial hash is zero.
+    error InvalidSerialHash();
     /// @notice Quantity code 0 is not a quantity.
     error InvalidQuantityCode(uint16 quantityCode);
     /// @notice A calibration validity needs validFrom <= validUntil.
@@ -111,8 +118,13 @@ contract DeviceRegistry is ParticipantGated {
     /// @param ownerOrg Owning enterprise organisation (Active, ENTERPRISE_ROLE).
     /// @param signer Address of the device's secp256k1 signing key (unique across all devices ever).
     /// @param quantityCode Measured quantity (1 = average active power in W, COMMON.md).
-    /// @dev DESIGN.md §4: only the owner's enterprise or the regulator registers.
-    function registerDevice(bytes32 deviceId, bytes32 ownerOrg, address signer, uint16 quantityCode) external {
+    /// @param serialHash keccak256 of the meter's manufacturer serial number (ledger/identifiers.py
+    ///        meter_serial_hash); unique across all owners, reverts SerialInUse otherwise.
+    /// @dev DESIGN.md §4: only the owner's enterprise or the regulator registers. Issue 13: two
+    ///      enterprises cannot register the same meter.
+    function registerDevice(bytes32 deviceId, bytes32 ownerOrg, address signer, uint16 quantityCode, bytes32 serialHash)
+        external
+    {
         _requireAdministrator(ownerOrg);
         (bytes32 role,, int32 utcOffsetSeconds, ParticipantRegistry.Status orgStatus) = participants.organisation(ownerOrg);
         if (role != Roles.ENTERPRISE || orgStatus != ParticipantRegistry.Status.Active) {
@@ -124,6 +136,10 @@ contract DeviceRegistry is ParticipantGated {
         bytes32 other = _deviceOfSigner[signer];
         if (other != bytes32(0)) revert SignerInUse(signer, other);
         if (quantityCode == 0) revert InvalidQuantityCode(quantityCode);
+        if (serialHash == bytes32(0)) revert InvalidSerialHash();
+        bytes32 holder = _deviceOfSerial[serialHash];
+        if (holder != bytes32(0)) revert SerialInUse(serialHash, holder);
+        _deviceOfSerial[serialHash] = deviceId;
 
         _devices[deviceId] =
             Device({
@@ -204,6 +220,12 @@ contract DeviceRegistry is ParticipantGated {
     /// @param signer Signing address.
     function deviceOfSigner(address signer) external view returns (bytes32) {
         return _deviceOfSigner[signer];
+    }
+
+    /// @notice The device registered with this meter serial hash (0 if none).
+    /// @param serialHash keccak256 of the meter's serial number.
+    function deviceOfSerial(bytes32 serialHash) external view returns (bytes32) {
+        return _deviceOfSerial[serialHash];
     }
 
     /// @notice Whether data measured at UTC second `at` by this device can be relied on:

@@ -82,3 +82,18 @@ def device_id(owner_uscc: str, serial: str) -> bytes:
     if not serial:
         raise ValueError("meter serial number must not be empty")
     return keccak256(b"CarbonLedger device" + validate_uscc(owner_uscc).encode() + b"/" + serial.encode())
+
+
+def meter_serial_hash(serial: str) -> bytes:
+    """Hash of a meter's serial number as DeviceRegistry keeps it unique across all owners
+    (``registerDevice``'s ``serialHash``; issue 13: two enterprises cannot register one meter).
+
+    The serial is trimmed and upper-cased, so ``" ab-1"`` and ``"AB-1"`` are the same meter.
+
+    Raises:
+        ValueError: empty serial.
+    """
+    s = serial.strip().upper()
+    if not s:
+        raise ValueError("meter serial number must not be empty")
+    return keccak256(b"CarbonLedger meter serial/" + s.encode())

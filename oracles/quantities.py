@@ -28,6 +28,7 @@ __all__ = [
     "ACTIVE_POWER",
     "CO2_MASS",
     "ENERGY_REGISTER",
+    "GENERATION_POWER",
     "GROSS_LOAD",
     "HEAT_INPUT",
     "INTERVAL_ENERGY",
@@ -167,11 +168,22 @@ PJM_GENERATION: Final = QuantitySpec(
     "rate",
 )
 
+#: A renewable plant's generation meter (green electricity certificates, issue 13): average
+#: generated active power in W over the reading's interval, so the oracle node's batch energy
+#: (Wh = ⌊Σ(W × s)/3600 + ½⌋, DESIGN.md §5) is the plant's generated energy.
+#: GreenCertificates.GENERATION_QUANTITY_CODE is this code. Source: PJM Data Miner ``mw`` (exact: 1 MW = 10^6 W).
+GENERATION_POWER: Final = QuantitySpec(
+    16, "generation_power_avg", "W", 0, PJM_GENERATION.maximum * 1000, 3_600, "MW", Decimal(1_000_000),
+    "our choice: the PJM_GENERATION bound (200,000 MW), since a PJM fuel series stands for one plant; "
+    "negative values (net station use) are refused, not clipped",
+    "rate",
+)
+
 #: Every quantity by code.
 QUANTITY_SPECS: Final[dict[int, QuantitySpec]] = {
     q.code: q
     for q in (ACTIVE_POWER, GROSS_LOAD, HEAT_INPUT, CO2_MASS, ENERGY_REGISTER, INTERVAL_ENERGY,
-              PJM_GENERATION)
+              PJM_GENERATION, GENERATION_POWER)
 }
 
 

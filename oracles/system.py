@@ -30,7 +30,7 @@ from ledger.contracts.governance import Operation, establish_governance, govern,
 from ledger.crypto import envelope as ev
 from ledger.crypto.keystore import Keystore, derive_encryption_key, passphrase_from_environment
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
-from ledger.identifiers import device_id, make_uscc, org_id, uscc_bytes32
+from ledger.identifiers import device_id, make_uscc, meter_serial_hash, org_id, uscc_bytes32
 from ledger.meter_data.reading import quorum_of
 from ledger.network import Network, geth_binary
 from ledger.store.db import make_engine, sqlite_url
@@ -309,7 +309,7 @@ class System:
         if d.devices.device(self.device).status == 0:  # Status.None: not registered
             signer = Signer(self.device_key).address
             c.transact(d.devices.functions.registerDevice(
-                self.device, org_id(PARTICIPANTS["enterprise"]["uscc"]), signer, 1), a["enterprise"], "registerDevice")
+                self.device, org_id(PARTICIPANTS["enterprise"]["uscc"]), signer, 1, meter_serial_hash(METER_SERIAL)), a["enterprise"], "registerDevice")
         if not d.devices.calibrations(self.device):
             c.transact(d.devices.functions.recordCalibration(
                 self.device, METER_CALIBRATED_FROM, METER_CALIBRATED_UNTIL, keccak256(METER_CALIBRATION_STATEMENT)),

@@ -77,7 +77,7 @@ from ledger.crypto.primitives import (
     new_private_key,
     recover_address_bytes,
 )
-from ledger.identifiers import device_id, org_id
+from ledger.identifiers import device_id, meter_serial_hash, org_id
 from ledger.meter_data.periods import batch_periods as _batch_periods
 from ledger.meter_data.periods import local_midnight_utc
 from ledger.meter_data.reading import Reading, digest_and_leaf_of_encoding, encode_reading_fields
@@ -377,7 +377,7 @@ class BenchChain:
             ids.append(dev)
             if d.devices.device(dev).status == 0:
                 calls.append(Call.of(d.devices.functions.registerDevice(
-                    dev, org_id(owner), Signer(bench_device_key(serial)).address, 1), s.accounts["enterprise"], f"register {serial}"))
+                    dev, org_id(owner), Signer(bench_device_key(serial)).address, 1, meter_serial_hash(f"{owner}/{serial}")), s.accounts["enterprise"], f"register {serial}"))
                 cals.append(Call.of(d.devices.functions.recordCalibration(
                     dev, METER_CALIBRATED_FROM, METER_CALIBRATED_UNTIL, keccak256(METER_CALIBRATION_STATEMENT)),
                     s.accounts["calibration"], f"calibrate {serial}"))

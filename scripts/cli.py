@@ -29,6 +29,7 @@ from scripts.bench_table import bench_app
 from scripts.cli_audit import audit_app
 from scripts.data_quality import data_quality
 from scripts.demo import run_demo
+from scripts.gec import gec_app
 from scripts.governance import governance_app
 from scripts.network import network_app
 from scripts.oracle_node import create_node_app
@@ -290,6 +291,7 @@ app.add_typer(oracles_app, name="oracles", help="The oracle network: n node proc
 app.add_typer(registry_app, name="registry", help="Offset registry: replay real registry exports through CCERRegistry.")
 app.command("simulate")(simulate)
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(gec_app, name="gec")
 app.command("verify")(verify)
 app.add_typer(network_app, name="network")
 bench_app.command("rounds")(rounds_command)

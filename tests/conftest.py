@@ -162,7 +162,8 @@ def make_world(rpc_url: str | list[str], artifacts: dict[str, Artifact], journal
     client.send(calls)
     client.send([Call.of(dep.anchor.functions.setOracles([acct[f"oracle-{i}"] for i in range(1, 5)], ORACLE_F), acct["regulator"])])
     device = device_id(USCC["enterprise"], "meter-1")
-    client.send([Call.of(dep.devices.functions.registerDevice(device, org_id(USCC["enterprise"]), Signer(keys["device"]).address, 1),
+    client.send([Call.of(dep.devices.functions.registerDevice(device, org_id(USCC["enterprise"]), Signer(keys["device"]).address, 1,
+                                                                keccak256(b"serial meter-1")),
                          acct["enterprise"])])
     client.send([Call.of(dep.devices.functions.recordCalibration(device, CAL_FROM, CAL_UNTIL, keccak256(b"calibration")),
                          acct["calibration"])])

@@ -184,7 +184,7 @@ ROWS: dict[tuple[str, str], Row] = {
         ("verifier", Open("every admitted organisation registers its own consortium node"))),
     # --------------------------------------------------------------- DeviceRegistry
     ("DeviceRegistry", "registerDevice"): Row("enterprise", lambda c: c.devices.functions.registerDevice(
-        keccak256(b"dev-9"), org_id(USCC["enterprise"]), c.w.acct["outsider"], 1),
+        keccak256(b"dev-9"), org_id(USCC["enterprise"]), c.w.acct["outsider"], 1, keccak256(b"serial dev-9")),
         "NotDeviceAdministrator", "NotDeviceAdministrator", ("verifier", "NotDeviceAdministrator")),
     ("DeviceRegistry", "recordCalibration"): Row("calibration", lambda c: c.devices.functions.recordCalibration(
         c.w.device, CAL_FROM + 1, CAL_UNTIL, H), "NotCalibrationBody", "NotCalibrationBody", ("enterprise", "NotCalibrationBody")),
@@ -283,6 +283,14 @@ ROWS: dict[tuple[str, str], Row] = {
                                         "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
     ("CCERRegistry", "retire"): Row("owner", lambda c: c.ccer.functions.retire(_retirement(c)),
                                     "NotHolderOrRegistry", "NotAdmitted", ("registry", "NotHolderOrRegistry")),
+    # --------------------------------------------------------------- GreenCertificates (issue 13)
+    ("GreenCertificates", "issue"): Row("registry", lambda c: c.certificates.functions.issue(
+        c.w.device, 2007, 1, 1, 0, 0, 0, c.w.acct["enterprise"]),
+        "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+    ("GreenCertificates", "transfer"): Row("enterprise", lambda c: c.certificates.functions.transfer(1, c.w.acct["enterprise2"], 1),
+                                           "NotAdmitted", "NotAdmitted", ("verifier", ANY_HOLDER)),
+    ("GreenCertificates", "retire"): Row("enterprise", lambda c: c.certificates.functions.retire(1, 1, 2016, 1, H),
+                                         "NotActiveParticipant", "NotActiveParticipant", ("verifier", "NotActiveParticipant")),
     ("CCERRegistry", "retireFor"): Row("registry", lambda c: c.ccer.functions.retireFor(_retirement(c), DEADLINE, _signed_retirement(c)),
                                        "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
     ("CCERRegistry", "cancel"): Row("owner", lambda c: c.ccer.functions.cancel(c.batch_ccer, 1, H),

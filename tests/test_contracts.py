@@ -70,7 +70,7 @@ def test_every_mutating_function_refuses_an_outsider(chain: World) -> None:
         (d.participants.functions.suspend(org, rid_hash), "NotRegulator"),
         (d.participants.functions.reinstate(org), "NotRegulator"),
         (d.participants.functions.revoke(org, rid_hash), "NotRegulator"),
-        (d.devices.functions.registerDevice(keccak256(b"dev2"), org, w.acct["device"], 1), "NotDeviceAdministrator"),
+        (d.devices.functions.registerDevice(keccak256(b"dev2"), org, w.acct["device"], 1, keccak256(b"serial dev2")), "NotDeviceAdministrator"),
         (d.devices.functions.recordCalibration(w.device, 1, CAL_UNTIL, rid_hash), "NotCalibrationBody"),
         (d.devices.functions.revokeDevice(w.device, rid_hash), "NotDeviceAdministrator"),
         (d.factors.functions.publishFactorSet(2007, 2007, [rid_hash], [1], [0], "c", "l"), "NotConstitution"),
@@ -110,7 +110,8 @@ def test_role_changes_only_go_through_admission(chain: World) -> None:
 def test_suspended_enterprise_cannot_register_a_device(chain: World) -> None:
     w, d = chain, chain.dep
     w.tx(d.participants.functions.suspend(org_id(USCC["enterprise"]), keccak256(b"audit")), "regulator")
-    refused(w, d.devices.functions.registerDevice(keccak256(b"dev9"), org_id(USCC["enterprise"]), Signer(new_private_key()).address, 1),
+    refused(w, d.devices.functions.registerDevice(keccak256(b"dev9"), org_id(USCC["enterprise"]), Signer(new_private_key()).address, 1,
+                                                  keccak256(b"serial dev9")),
             "enterprise", "NotDeviceAdministrator")
 
 

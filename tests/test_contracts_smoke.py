@@ -333,7 +333,7 @@ def world_base(node: Web3, compiled: dict[str, Artifact]) -> World:
     oracles = [accts[f"oracle{i}"].address for i in (1, 2, 3, 4)]
     world.tx(c["MeterDataAnchor"].functions.setOracles(oracles, 1), "regulator")  # n = 4, f = 1: 3 signatures
     world.tx(
-        c["DeviceRegistry"].functions.registerDevice(world.device, world.ent_org, device_key.address, 1),
+        c["DeviceRegistry"].functions.registerDevice(world.device, world.ent_org, device_key.address, 1, keccak(text="serial meter-1")),
         "enterprise",
     )
     world.tx(

@@ -238,7 +238,7 @@ def test_rotating_a_device_key(chain: World) -> None:
     ent = org_id(USCC["enterprise"])
     new_device = keccak256(b"meter-1 rekeyed")
     w.client.send([w.dep.devices.revokeDevice(w.device, H, sender=w.acct["enterprise"]),
-                   w.dep.devices.registerDevice(new_device, ent, Signer(new_key).address, 1, sender=w.acct["enterprise"])])
+                   w.dep.devices.registerDevice(new_device, ent, Signer(new_key).address, 1, keccak256(b"serial meter-1 rekeyed"), sender=w.acct["enterprise"])])
     w.client.send([w.dep.devices.recordCalibration(new_device, CAL_FROM, CAL_UNTIL, H, sender=w.acct["calibration"])])
     assert _error(w, w.dep.anchor.functions.anchor(*_report(w, 1, [w.oracle_signer(1), w.oracle_signer(2), w.oracle_signer(3)])), "oracle-1") == "DeviceNotUsable"
     assert w.call(w.dep.anchor.functions.batchCount()) == n0 + 1   # the old key's batch stands

@@ -180,7 +180,8 @@ def test_a_reading_is_checked_against_the_calibration_valid_when_it_was_measured
     # the world's meter: calibrated from before 2007 to 2011; a new meter calibrated Jan 1–10, then from Jan 20
     meter_key = new_private_key()
     meter = keccak256(b"meter-gap")
-    w.tx(dev.functions.registerDevice(meter, org_id_of_world_enterprise(w), Signer(meter_key).address, 1), "enterprise")
+    w.tx(dev.functions.registerDevice(meter, org_id_of_world_enterprise(w), Signer(meter_key).address, 1,
+                                     keccak256(b"serial meter-gap")), "enterprise")
     w.tx(dev.functions.recordCalibration(meter, DAY0, DAY0 + 10 * DAY - 1, keccak256(b"cert-1")), body)
     w.tx(dev.functions.recordCalibration(meter, DAY0 + 20 * DAY, DAY0 + 400 * DAY, keccak256(b"cert-2")), body)
     assert w.call(dev.functions.isUsable(meter, DAY0 + 5 * DAY)) is True

@@ -188,7 +188,8 @@ def test_node_ingests_real_cems_hours_of_a_registered_co2_channel(chain: World, 
     data = load_ampd_hourly(shared_data("cems/cems_moss_landing_unit1A_2019-01-01_h0-5_sample.csv"))
     key = new_private_key()
     dev = device_id(USCC["enterprise"], "CEMS-260-1A-CO2")
-    chain.tx(chain.dep.devices.functions.registerDevice(dev, org_id(USCC["enterprise"]), _S(key).address, 12), "enterprise")
+    chain.tx(chain.dep.devices.functions.registerDevice(dev, org_id(USCC["enterprise"]), _S(key).address, 12,
+                                                                    keccak256(b"serial CEMS-260-1A-CO2")), "enterprise")
     # contracts v2: the calibration (here the CEMS RATA certificate) is recorded by the calibration body
     chain.tx(chain.dep.devices.functions.recordCalibration(dev, CAL_FROM, CAL_UNTIL + 10 * 365 * 86_400,
                                                            keccak256(b"CEMS RATA certificate (test)")), "calibration")

@@ -23,6 +23,7 @@ from ledger.contracts._generated import (
     EmissionFactorRegistry,
     EmissionsRegistry,
     EvidenceRegistry,
+    GreenCertificates,
     MeterDataAnchor,
     MeterRounds,
     ParticipantRegistry,
@@ -88,7 +89,7 @@ def deploy_all(client: ChainClient, artifacts: dict[str, Artifact], regulator: s
 def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact], regulator: str,
                             addresses: dict[str, str]) -> dict[str, str]:
     """Deploy those of ``MARKET_CONTRACTS`` not in ``addresses`` (CarbonAssets, then CCERRegistry,
-    CashToken and Settlement, then Allocation and Compliance, then EvidenceRegistry) and grant their
+    CashToken and Settlement, then Allocation and Compliance, then EvidenceRegistry and GreenCertificates) and grant their
     operator roles; returns the new name → address entries.
 
     Raises:
@@ -107,6 +108,9 @@ def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact],
         have.update(new)
     if "EvidenceRegistry" not in have:
         new["EvidenceRegistry"] = deploy_evidence(client, artifacts, regulator, have)
+    if "GreenCertificates" not in have:     # issue 13: green electricity certificates
+        new["GreenCertificates"] = GreenCertificates.deploy(client, regulator, artifacts["GreenCertificates"].bytecode,
+                                                            have["ParticipantRegistry"], have["MeterDataAnchor"]).address
     return new
 
 
