@@ -28,6 +28,7 @@ from ledger.contracts._generated import (
     EvidenceRegistry,
     MeterDataAnchor,
     MeterRounds,
+    NeutralityClaims,
     ParticipantRegistry,
     RegulatorCouncil,
     Settlement,
@@ -41,7 +42,7 @@ CORE_CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegist
                   "EmissionsRegistry")
 #: Carbon assets and the market (issue 4), deployed after the core and wired by operator roles.
 MARKET_CONTRACTS = ("CarbonAssets", "CCERRegistry", "CashToken", "Settlement", "Allocation", "Compliance",
-                    "EvidenceRegistry")
+                    "EvidenceRegistry", "NeutralityClaims")
 #: Every contract of a deployment.
 CONTRACTS = CORE_CONTRACTS + MARKET_CONTRACTS
 #: The governance contracts (DESIGN.md "Governance"): in a manifest once the deployer handed the
@@ -62,7 +63,8 @@ BINDINGS: dict[str, type[ContractBinding]] = {
     "MeterRounds": MeterRounds,
     "EmissionsRegistry": EmissionsRegistry, "CarbonAssets": CarbonAssets, "CCERRegistry": CCERRegistry,
     "CashToken": CashToken, "Settlement": Settlement, "Allocation": Allocation, "Compliance": Compliance,
-    "EvidenceRegistry": EvidenceRegistry, "Constitution": Constitution, "RegulatorCouncil": RegulatorCouncil,
+    "EvidenceRegistry": EvidenceRegistry, "NeutralityClaims": NeutralityClaims,
+    "Constitution": Constitution, "RegulatorCouncil": RegulatorCouncil,
 }
 
 
@@ -201,6 +203,11 @@ class Deployment:
     def evidence(self) -> EvidenceRegistry:
         """The EvidenceRegistry binding."""
         return self.c["EvidenceRegistry"]  # type: ignore[return-value]
+
+    @property
+    def claims(self) -> NeutralityClaims:
+        """The NeutralityClaims binding (carbon-neutrality claims backed by CCER retirements)."""
+        return self.c["NeutralityClaims"]  # type: ignore[return-value]
 
     @property
     def constitution(self) -> Constitution:
