@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
+from api.auth import issue_key
 from ledger.accounting.assets import ccer_id
 from ledger.accounting.emissions import fuel_co2_code, fuel_emissions_kg
 from ledger.chain.client import Call, ContractRevert
@@ -19,6 +23,7 @@ from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
 from ledger.offsets import claims
 from ledger.offsets.claims import ClaimInputError, make_declaration
+from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import USCC, World
 
 YEAR = 2021
@@ -232,3 +237,102 @@ def test_make_declaration_refuses_bad_input_naming_the_field(kw: dict[str, Any],
 def test_read_claim_of_an_unknown_id_raises(s: SimpleNamespace) -> None:
     with pytest.raises(claims.UnknownClaim):
         claims.read_claim(s.d, 1)
+
+
+# ----------------------------------------------------------------------------- API and public page
+API_ROLES = [("regulator", "REGULATOR_ROLE"), ("enterprise", "ENTERPRISE_ROLE"), ("enterprise2", "ENTERPRISE_ROLE"),
+             ("verifier", "VERIFIER_ROLE")]
+
+
+@pytest.fixture()
+def api(s: SimpleNamespace, tmp_path: Path) -> tuple[SimpleNamespace, TestClient, dict[str, str]]:
+    store = make_engine(sqlite_url(tmp_path / "api.sqlite"))
+    app = create_app(s.d, store, None, custodial=[s.w.acct[n] for n, _ in API_ROLES])
+    keys = {n: issue_key(store, s.d, org_id(USCC[n]), role) for n, role in API_ROLES}
+    return s, TestClient(app), keys
+
+
+def hdr(keys: dict[str, str], who: str, idem: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {keys[who]}", **({"Idempotency-Key": idem} if idem else {})}
+
+
+def body(s: SimpleNamespace, certs: list[str], **over: Any) -> dict[str, Any]:
+    return {"standard": "ISO14068-1", "period_start": s.start, "period_end": s.end, "emissions_kg": 45_000,
+            "statement_hash": "0x" + H.hex(), "record_ids": [s.rid["enterprise"]],
+            "certificate_ids": [s.certs[n] for n in certs]} | over
+
+
+def problem(r: Any, status: int, slug: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.json()["type"] == f"/v1/problems/{slug}", r.json()
+    return r.json()
+
+
+def test_api_declares_reads_lists_withdraws_and_replays(api: Any) -> None:
+    s, http, keys = api
+    r = http.post("/v1/claims", json=body(s, ["a", "b"]), headers=hdr(keys, "enterprise", "claim-1"))
+    assert r.status_code == 201, r.text
+    got = r.json()
+    assert (got["status"], got["emissions_kg"], got["confirmed_kg"], got["retired_t"]) == ("declared", 45_000, 44_794, 50)
+    assert [x["serials"] for x in got["retirements"]] == [f"{PREFIX}1 to 30", f"{PREFIX}31 to 50"]
+    again = http.post("/v1/claims", json=body(s, ["a", "b"]), headers=hdr(keys, "enterprise", "claim-1"))
+    assert again.json() == got and again.headers.get("Idempotency-Replayed") == "true"     # not declared twice
+    assert s.d.claims.claimCount() == 1
+    cid = got["claim_id"]
+    assert http.get(f"/v1/claims/{cid}", headers=hdr(keys, "verifier")).json()["claim_id"] == cid
+    org = "0x" + org_id(USCC["enterprise"]).hex()
+    assert [c["claim_id"] for c in http.get("/v1/claims", params={"org": org}, headers=hdr(keys, "regulator")).json()["claims"]] == [cid]
+    problem(http.post(f"/v1/claims/{cid}/withdraw", headers=hdr(keys, "enterprise2")), 409, "contract-refused")
+    r = http.post(f"/v1/claims/{cid}/withdraw", headers=hdr(keys, "enterprise"))
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn", r.text
+    p = problem(http.post(f"/v1/claims/{cid}/invalidate", json={"reason": "late"}, headers=hdr(keys, "regulator")), 409,
+                "contract-refused")
+    assert p["error"] == "ClaimNotDeclared"
+
+
+def test_api_refuses_bad_input_with_422_and_rules_with_409(api: Any) -> None:
+    s, http, keys = api
+    e = hdr(keys, "enterprise")
+    for over in ({"standard": "ISO 14064-1"}, {"emissions_kg": 0}, {"statement_hash": "0x12"}, {"certificate_ids": []},
+                 {"period_end": s.start}, {"record_ids": []}, {"certificate_ids": [1, 1]}, {"unknown": 1}):
+        problem(http.post("/v1/claims", json=body(s, ["a", "b"]) | over, headers=e), 422, "validation-error")
+    p = problem(http.post("/v1/claims", json=body(s, ["a"]), headers=e), 409, "contract-refused")
+    assert p["error"] == "InsufficientCoverage"
+    problem(http.get("/v1/claims", params={"org": "acme"}, headers=e), 422, "validation-error")
+    problem(http.get("/v1/claims/99", headers=e), 404, "not-found")
+    assert s.d.claims.claimCount() == 0                        # nothing was declared
+
+
+def test_api_refuses_the_wrong_roles_with_403(api: Any) -> None:
+    s, http, keys = api
+    cid, _ = claims.declare(s.d, s.w.acct["enterprise"], decl(s, ["a", "b"]))
+    problem(http.post("/v1/claims", json=body(s, ["a", "b"]), headers=hdr(keys, "verifier")), 403, "wrong-role")
+    problem(http.post(f"/v1/claims/{cid}/withdraw", headers=hdr(keys, "regulator")), 403, "wrong-role")
+    problem(http.post(f"/v1/claims/{cid}/invalidate", json={"reason": "x"}, headers=hdr(keys, "enterprise")), 403, "wrong-role")
+    assert http.get(f"/v1/claims/{cid}").status_code == 401
+    problem(http.post(f"/v1/claims/{cid}/invalidate", json={"reason": ""}, headers=hdr(keys, "regulator")), 422, "validation-error")
+    r = http.post(f"/v1/claims/{cid}/invalidate", json={"reason": "double counted"}, headers=hdr(keys, "regulator"))
+    assert r.status_code == 200 and r.json()["status"] == "invalidated", r.text
+    assert r.json()["reason_hash"] == "0x" + keccak256(b"double counted").hex()
+
+
+def test_public_page_shows_the_claim_read_from_the_chain_and_404_for_unknown(api: Any) -> None:
+    s, http, keys = api
+    cid, res = claims.declare(s.d, s.w.acct["enterprise"], decl(s, ["a", "b"], kg=45_000))
+    r = http.get(f"/portal/claims/{cid}")                       # no session, no key
+    assert r.status_code == 200, r.text
+    html = r.text
+    block = int(s.c.rpc("eth_blockNumber"), 16)
+    assert f"Verified on chain at block {block}" in html and f"declared in block {res.block_number}" in html
+    assert "ISO14068-1 — ISO 14068-1:2023" in html
+    assert "2021-01-01 00:00 +01:00 – 2022-01-01 00:00 +01:00" in html     # the claimant's offset (+01:00)
+    assert "45.000 tCO2 (45000 kgCO2)" in html and "44.794 tCO2" in html
+    assert f'href="/v1/audit/records/{s.rid["enterprise"]}"' in html
+    assert f"{PREFIX}1 to 30" in html and f"{PREFIX}31 to 50" in html and "enterprise (碳中和)" in html
+    assert 'id="status">declared<' in html
+    claims.invalidate(s.d, s.w.acct["regulator"], cid, "double counted")
+    html = http.get(f"/portal/claims/{cid}").text
+    assert 'id="status">invalidated<' in html and keccak256(b"double counted").hex() in html
+    assert f"Verified on chain at block {int(s.c.rpc('eth_blockNumber'), 16)}" in html          # read again, not stored
+    assert http.get(f"/portal/claims/{cid + 1}").status_code == 404
+    assert http.get("/portal/claims/0").status_code == 422
