@@ -1,5 +1,6 @@
 """Carbon-neutrality claims (碳中和声明, issue 13): an enterprise declares and withdraws its claims,
-anyone authenticated reads them, a regulator invalidates one with a reason. The rules live in
+anyone authenticated reads them, a regulator assigns a verifier who attests one, a regulator
+invalidates one with a reason. The rules live in
 NeutralityClaims and :mod:`ledger.offsets.claims`; docs/claims.md."""
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.auth import Principal, authenticate, require_role
 from api.deps import AppContext, context
-from api.market_common import send
+from api.market_common import checked_address, send
 from api.problems import Problem
-from api.schemas import ClaimIn, InvalidationIn
+from api.schemas import ClaimIn, ClaimVerificationIn, ClaimVerifierIn, InvalidationIn
 from ledger.offsets import claims
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
 enterprise = require_role("ENTERPRISE_ROLE")
 regulator = require_role("REGULATOR_ROLE")
+verifier = require_role("VERIFIER_ROLE")
 ORG_PATTERN = r"^0x[0-9a-fA-F]{64}$"
 
 
@@ -69,15 +71,35 @@ async def get_claim(claim_id: int = Path(ge=1, lt=2**63), p: Principal = Depends
 @router.post("/{claim_id}/withdraw", summary="Withdraw a claim (its claimant)")
 async def post_withdraw(claim_id: int = Path(ge=1, lt=2**63), p: Principal = Depends(enterprise),
                         ctx: AppContext = Depends(context)) -> dict[str, Any]:
-    """The claimant withdraws its Declared claim; its retirements stay bound to it."""
+    """The claimant withdraws its open (Declared or Verified) claim; its retirements stay bound to it."""
     r = await send(ctx, p.account, ctx.deployment.claims.functions.withdraw(claim_id), f"withdraw claim {claim_id}")
+    return await run_in_threadpool(claim_out, ctx, claim_id, r.tx_hash)
+
+
+@router.post("/{claim_id}/verifier", summary="Assign a claim's verifier (regulator)")
+async def post_claim_verifier(body: ClaimVerifierIn, claim_id: int = Path(ge=1, lt=2**63), p: Principal = Depends(regulator),
+                              ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """A regulator assigns (or re-assigns) an Active verifier to a Declared claim."""
+    fn = ctx.deployment.claims.functions.assignVerifier(claim_id, checked_address(body.verifier, "body.verifier"))
+    r = await send(ctx, p.account, fn, f"assign verifier of claim {claim_id}")
+    return await run_in_threadpool(claim_out, ctx, claim_id, r.tx_hash)
+
+
+@router.post("/{claim_id}/verification", summary="Attest a claim (its assigned verifier)")
+async def post_claim_verification(body: ClaimVerificationIn, claim_id: int = Path(ge=1, lt=2**63),
+                                  p: Principal = Depends(verifier), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """The assigned verifier attests a Declared claim with its report's hash; the claim becomes Verified."""
+    h = bytes.fromhex(body.report_hash[2:])
+    if h == bytes(32):
+        raise Problem("validation-error", "report_hash must not be zero", errors=[{"field": "body.report_hash", "message": "zero"}])
+    r = await send(ctx, p.account, ctx.deployment.claims.functions.verify(claim_id, h), f"verify claim {claim_id}")
     return await run_in_threadpool(claim_out, ctx, claim_id, r.tx_hash)
 
 
 @router.post("/{claim_id}/invalidate", summary="Invalidate a claim (regulator)")
 async def post_invalidate(body: InvalidationIn, claim_id: int = Path(ge=1, lt=2**63), p: Principal = Depends(regulator),
                           ctx: AppContext = Depends(context)) -> dict[str, Any]:
-    """A regulator invalidates a Declared claim; ``reason``'s keccak256 is stored and emitted."""
+    """A regulator invalidates an open (Declared or Verified) claim; ``reason``'s keccak256 is stored and emitted."""
     try:
         h = claims.reason_hash(body.reason)
     except claims.ClaimInputError as exc:

@@ -10,7 +10,7 @@ Covered (:data:`COMPLETIONS`): the record work flow (``POST /v1/enterprise/recor
 ``/v1/enterprise/records/declared``, ``/v1/regulator/records/{id}/verifier``, ``…/confirm``,
 ``/v1/verifier/records/{id}/verdict``), devices (register, calibration, revoke), holdings
 (surrender, retirement), the registry (projects, issuances, retirements), neutrality claims
-(declare, withdraw, invalidate) and the regulator's market
+(declare, verifier, verification, withdraw, invalidate) and the regulator's market
 acts (benchmark sets, enrolments, pre- and final allocations, compliance periods, price, close,
 freezes). Not covered — a takeover finishes their transactions and answers
 ``idempotency-unanswerable`` with them: ``POST /v1/exchange/trade-batches`` (its answer includes
@@ -207,6 +207,6 @@ def _claim_declared(done: Recovered) -> dict[str, Any]:
     return claims.claim_out(done.ctx, claim_id_of(done.ctx.deployment, done.results[0]), done.last.tx_hash)
 
 
-@completes(claims.post_withdraw, claims.post_invalidate)
+@completes(claims.post_withdraw, claims.post_invalidate, claims.post_claim_verifier, claims.post_claim_verification)
 def _claim_closed(done: Recovered) -> dict[str, Any]:
     return claims.claim_out(done.ctx, int(done.path_params["claim_id"]), done.last.tx_hash)

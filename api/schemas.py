@@ -352,6 +352,20 @@ class ClaimIn(BaseModel):
     event_name: str | None = Field(None, min_length=1, max_length=300, description="an event claim: the event's name")
 
 
+class ClaimVerifierIn(BaseModel):
+    """The verifier a regulator assigns to a claim (an Active VERIFIER_ROLE account)."""
+
+    model_config = ConfigDict(extra="forbid")
+    verifier: str = Field(pattern=ADDRESS_PATTERN)
+
+
+class ClaimVerificationIn(BaseModel):
+    """The assigned verifier's attestation of a claim: the hash of its verification report."""
+
+    model_config = ConfigDict(extra="forbid")
+    report_hash: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
 class InvalidationIn(BaseModel):
     """The regulator's reason for invalidating a claim (its keccak256 is stored on chain)."""
 

@@ -27,8 +27,9 @@ import {Roles} from "./lib/Roles.sol";
 ///      - green electricity certificates (GEC) never back a claim: they lower market-based scope 2,
 ///        they are not offsets (issue 13; GHG Protocol Scope 2 Guidance) — only CCER retirements are
 ///        accepted here.
-///      States: Declared → Withdrawn (by the claimant) or Invalidated (by a regulator, with a reason
-///      hash). Third-party verification of a claim is not modelled yet.
+///      States: Declared → (optionally) Verified by the verifier a regulator assigned (with the hash
+///      of its verification report) → Withdrawn (by the claimant) or Invalidated (by a regulator, with
+///      a reason hash); a Declared claim can be withdrawn or invalidated directly.
 contract NeutralityClaims is ParticipantGated {
     /// @notice The standard a claim is made under (the code stored and emitted).
     enum Standard {
@@ -41,6 +42,7 @@ contract NeutralityClaims is ParticipantGated {
     enum Status {
         None,
         Declared,
+        Verified,
         Withdrawn,
         Invalidated
     }
@@ -65,7 +67,9 @@ contract NeutralityClaims is ParticipantGated {
 
     /// @notice A stored claim. `confirmedKg` is Σ emissionsKg of its records at declaration;
     ///         `retiredTonnes` Σ tCO2e of its certificates. `declaredBlock` is the block of the
-    ///         declaration; `closedAt` UTC seconds of withdrawal/invalidation (0 while Declared).
+    ///         declaration; `closedAt` UTC seconds of withdrawal/invalidation (0 while open).
+    ///         `verifier` the assigned verifier (0: none), `verificationHash` its report's hash
+    ///         (0 until Verified).
     struct Claim {
         bytes32 claimant;
         bytes32 subject;
@@ -82,6 +86,8 @@ contract NeutralityClaims is ParticipantGated {
         uint256 retiredTonnes;
         bytes32 statementHash;
         bytes32 reasonHash;
+        address verifier;
+        bytes32 verificationHash;
     }
 
     /// @notice Most records, and most certificates, one claim may list (bounds the gas of a claim).
@@ -133,6 +139,12 @@ contract NeutralityClaims is ParticipantGated {
     error NotClaimant(address caller, uint256 claimId);
     /// @notice Claim `claimId` is `status`, not Declared.
     error ClaimNotDeclared(uint256 claimId, Status status);
+    /// @notice Claim `claimId` is already `status` (Withdrawn or Invalidated).
+    error ClaimClosed(uint256 claimId, Status status);
+    /// @notice `caller` is not the verifier assigned to claim `claimId` (or is no longer Active).
+    error NotAssignedVerifier(address caller, uint256 claimId);
+    /// @notice A verification needs the hash of the verification report.
+    error MissingReport();
     /// @notice An invalidation needs a reason hash.
     error MissingReason();
 
@@ -146,6 +158,10 @@ contract NeutralityClaims is ParticipantGated {
         uint256[] recordIds,
         uint256[] certificateIds
     );
+    /// @notice A regulator account `by` assigned verifier `verifier` to claim `claimId`.
+    event ClaimVerifierAssigned(uint256 indexed claimId, address indexed verifier, address by);
+    /// @notice Claim `claimId` verified by its assigned verifier, report hash `reportHash`.
+    event ClaimVerified(uint256 indexed claimId, address indexed verifier, bytes32 reportHash);
     /// @notice Claim `claimId` withdrawn by its claimant's account `by`.
     event ClaimWithdrawn(uint256 indexed claimId, bytes32 indexed claimant, address by);
     /// @notice Claim `claimId` invalidated by regulator account `by` for reason `reasonHash`.
@@ -205,7 +221,9 @@ contract NeutralityClaims is ParticipantGated {
             confirmedKg: confirmedKg,
             retiredTonnes: tonnes,
             statementHash: d.statementHash,
-            reasonHash: bytes32(0)
+            reasonHash: bytes32(0),
+            verifier: address(0),
+            verificationHash: bytes32(0)
         });
         _claims.push(c);
         _records[claimId] = d.recordIds;
@@ -213,11 +231,35 @@ contract NeutralityClaims is ParticipantGated {
         emit ClaimDeclared(claimId, claimant, d.subject, c, d.recordIds, d.certificateIds);
     }
 
-    /// @notice Withdraw Declared claim `claimId` (an account of its claimant). Its retirements stay
-    ///         bound to it (they back no other claim).
-    /// @dev Errors: UnknownClaim, NotClaimant, ClaimNotDeclared. Emits ClaimWithdrawn.
-    function withdraw(uint256 claimId) external {
+    /// @notice A regulator assigns (or re-assigns) Active verifier `verifier` to Declared claim
+    ///         `claimId` (routine act, single signer, as EmissionsRegistry.assignVerifier).
+    /// @dev Errors: NotRegulator, UnknownClaim, ClaimNotDeclared, NotActiveParticipant (verifier).
+    ///      Emits ClaimVerifierAssigned.
+    function assignVerifier(uint256 claimId, address verifier) external onlyRegulator {
         Claim storage c = _declared(claimId);
+        _requireActive(verifier, Roles.VERIFIER);
+        c.verifier = verifier;
+        emit ClaimVerifierAssigned(claimId, verifier, msg.sender);
+    }
+
+    /// @notice The assigned verifier attests Declared claim `claimId` with the hash of its
+    ///         verification report (ISO 14068-1 / PAS 2060 allow independent third-party
+    ///         validation of a claim).
+    /// @dev Errors: UnknownClaim, ClaimNotDeclared, NotAssignedVerifier, MissingReport. Emits ClaimVerified.
+    function verify(uint256 claimId, bytes32 reportHash) external {
+        Claim storage c = _declared(claimId);
+        if (msg.sender != c.verifier || !_isActive(msg.sender, Roles.VERIFIER)) revert NotAssignedVerifier(msg.sender, claimId);
+        if (reportHash == bytes32(0)) revert MissingReport();
+        c.status = Status.Verified;
+        c.verificationHash = reportHash;
+        emit ClaimVerified(claimId, msg.sender, reportHash);
+    }
+
+    /// @notice Withdraw open (Declared or Verified) claim `claimId` (an account of its claimant). Its
+    ///         retirements stay bound to it (they back no other claim).
+    /// @dev Errors: UnknownClaim, NotClaimant, ClaimClosed. Emits ClaimWithdrawn.
+    function withdraw(uint256 claimId) external {
+        Claim storage c = _open(claimId);
         if (participants.orgOf(msg.sender) != c.claimant || !participants.isAdmitted(msg.sender)) {
             revert NotClaimant(msg.sender, claimId);
         }
@@ -226,11 +268,11 @@ contract NeutralityClaims is ParticipantGated {
         emit ClaimWithdrawn(claimId, c.claimant, msg.sender);
     }
 
-    /// @notice A regulator invalidates Declared claim `claimId` for the reason whose hash is
-    ///         `reasonHash` (routine act, single signer: DESIGN.md "Governance").
-    /// @dev Errors: NotRegulator, UnknownClaim, ClaimNotDeclared, MissingReason. Emits ClaimInvalidated.
+    /// @notice A regulator invalidates open (Declared or Verified) claim `claimId` for the reason
+    ///         whose hash is `reasonHash` (routine act, single signer: DESIGN.md "Governance").
+    /// @dev Errors: NotRegulator, UnknownClaim, ClaimClosed, MissingReason. Emits ClaimInvalidated.
     function invalidate(uint256 claimId, bytes32 reasonHash) external onlyRegulator {
-        Claim storage c = _declared(claimId);
+        Claim storage c = _open(claimId);
         if (reasonHash == bytes32(0)) revert MissingReason();
         c.status = Status.Invalidated;
         c.closedAt = uint64(block.timestamp);
@@ -304,6 +346,11 @@ contract NeutralityClaims is ParticipantGated {
     function _existing(uint256 claimId) private view returns (Claim storage c) {
         if (claimId == 0 || claimId >= _claims.length) revert UnknownClaim(claimId);
         return _claims[claimId];
+    }
+
+    function _open(uint256 claimId) private view returns (Claim storage c) {
+        c = _existing(claimId);
+        if (c.status == Status.Withdrawn || c.status == Status.Invalidated) revert ClaimClosed(claimId, c.status);
     }
 
     function _declared(uint256 claimId) private view returns (Claim storage c) {

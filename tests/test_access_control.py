@@ -238,6 +238,10 @@ ROWS: dict[tuple[str, str], Row] = {
                                          "NotActiveParticipant", "NotActiveParticipant", ("verifier", "NotActiveParticipant")),
     ("NeutralityClaims", "withdraw"): Row("enterprise", lambda c: c.claims.functions.withdraw(c.claim_id),
                                           "NotClaimant", "NotClaimant", ("enterprise2", "NotClaimant")),
+    ("NeutralityClaims", "assignVerifier"): Row("regulator", lambda c: c.claims.functions.assignVerifier(c.claim_id, c.w.acct["verifier"]),
+                                                "NotRegulator", "NotRegulator", ("verifier", "NotRegulator")),
+    ("NeutralityClaims", "verify"): Row("verifier", lambda c: c.claims.functions.verify(c.claim_id, H),
+                                        "NotAssignedVerifier", "NotAssignedVerifier", ("verifier2", "NotAssignedVerifier")),
     ("NeutralityClaims", "invalidate"): Row("regulator", lambda c: c.claims.functions.invalidate(c.claim_id, H),
                                             "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
     # --------------------------------------------------------------- EvidenceRegistry
@@ -478,6 +482,7 @@ def ctx(world: World, artifacts: dict[str, Artifact]) -> Iterator[Ctx]:
             certs.append(d.ccer.decode_events(res, "RetirementCertified")[0].certificateId)
         res = w.tx(d.claims.functions.declare(_claim_declaration(Ctx(w, 0, 0, 0, 0), certs[0])), "enterprise")
         claim_id = d.claims.decode_events(res, "ClaimDeclared")[0].claimId
+        w.tx(d.claims.functions.assignVerifier(claim_id, w.acct["verifier"]), "regulator")
         cea_role = bytes(c.call(d.assets.functions.CEA_ISSUER_ROLE()))
         w.tx(d.assets.functions.grantOperator(cea_role, w.acct["issuer"]), "regulator")
         w.tx(d.assets.functions.issue(w.acct["enterprise"], cea_id(2021), 10, H), "issuer")

@@ -23,6 +23,7 @@ from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
 from ledger.offsets import claims
 from ledger.offsets.claims import ClaimInputError, make_declaration
+from ledger.records.indexer import events
 from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import USCC, World
 
@@ -202,8 +203,8 @@ def test_withdraw_only_by_the_claimant_and_only_once(s: SimpleNamespace) -> None
     assert s.d.claims.decode_events(res, "ClaimWithdrawn")[0].by == s.w.acct["enterprise"]
     v = claims.read_claim(s.d, cid)
     assert v.status == "withdrawn" and v.closed_at > 0
-    refused(s, f.withdraw(cid), "enterprise", "ClaimNotDeclared")
-    refused(s, f.invalidate(cid, H), "regulator", "ClaimNotDeclared")
+    refused(s, f.withdraw(cid), "enterprise", "ClaimClosed")
+    refused(s, f.invalidate(cid, H), "regulator", "ClaimClosed")
 
 
 def test_invalidate_only_by_a_regulator_with_a_reason(s: SimpleNamespace) -> None:
@@ -217,7 +218,29 @@ def test_invalidate_only_by_a_regulator_with_a_reason(s: SimpleNamespace) -> Non
     claims.invalidate(s.d, s.w.acct["regulator"], cid, "retirements double counted in another registry")
     v = claims.read_claim(s.d, cid)
     assert v.status == "invalidated" and v.reason_hash == "0x" + keccak256(b"retirements double counted in another registry").hex()
-    refused(s, f.withdraw(cid), "enterprise", "ClaimNotDeclared")
+    refused(s, f.withdraw(cid), "enterprise", "ClaimClosed")
+
+
+def test_verification_by_the_assigned_verifier_only(s: SimpleNamespace) -> None:
+    cid, _ = claims.declare(s.d, s.w.acct["enterprise"], decl(s, ["a", "b"]))
+    f, a = s.d.claims.functions, s.w.acct
+    refused(s, f.assignVerifier(cid, a["verifier"]), "enterprise", "NotRegulator")
+    refused(s, f.assignVerifier(cid, a["outsider"]), "regulator", "NotActiveParticipant")    # not a verifier
+    refused(s, f.verify(cid, H), "verifier", "NotAssignedVerifier")                          # none assigned yet
+    claims.assign_verifier(s.d, a["regulator"], cid, a["verifier"])
+    refused(s, f.verify(cid, H), "outsider", "NotAssignedVerifier")
+    refused(s, f.verify(cid, H), "enterprise", "NotAssignedVerifier")
+    refused(s, f.verify(cid, ZERO32), "verifier", "MissingReport")
+    with pytest.raises(ClaimInputError):
+        claims.verify(s.d, a["verifier"], cid, ZERO32)
+    report = keccak256(b"verification report of claim 1")
+    claims.verify(s.d, a["verifier"], cid, report)
+    v = claims.read_claim(s.d, cid)
+    assert (v.status, v.verifier, v.verification_hash) == ("verified", a["verifier"], "0x" + report.hex())
+    refused(s, f.verify(cid, report), "verifier", "ClaimNotDeclared")                        # attested once
+    refused(s, f.assignVerifier(cid, a["verifier2"]), "regulator", "ClaimNotDeclared")
+    claims.withdraw(s.d, a["enterprise"], cid)                                               # a verified claim can be withdrawn
+    assert claims.read_claim(s.d, cid).status == "withdrawn"
 
 
 @pytest.mark.parametrize(("kw", "field"), [
@@ -287,7 +310,9 @@ def test_api_declares_reads_lists_withdraws_and_replays(api: Any) -> None:
     assert r.status_code == 200 and r.json()["status"] == "withdrawn", r.text
     p = problem(http.post(f"/v1/claims/{cid}/invalidate", json={"reason": "late"}, headers=hdr(keys, "regulator")), 409,
                 "contract-refused")
-    assert p["error"] == "ClaimNotDeclared"
+    assert p["error"] == "ClaimClosed"
+    rows = events(http.app.state.ctx.index(), contract="NeutralityClaims")          # the indexer reads the claim's events
+    assert [(r.event, r.args["claimId"]) for r in rows] == [("ClaimDeclared", cid), ("ClaimWithdrawn", cid)]
 
 
 def test_api_refuses_bad_input_with_422_and_rules_with_409(api: Any) -> None:
@@ -311,6 +336,17 @@ def test_api_refuses_the_wrong_roles_with_403(api: Any) -> None:
     problem(http.post(f"/v1/claims/{cid}/invalidate", json={"reason": "x"}, headers=hdr(keys, "enterprise")), 403, "wrong-role")
     assert http.get(f"/v1/claims/{cid}").status_code == 401
     problem(http.post(f"/v1/claims/{cid}/invalidate", json={"reason": ""}, headers=hdr(keys, "regulator")), 422, "validation-error")
+    problem(http.post(f"/v1/claims/{cid}/verifier", json={"verifier": s.w.acct["verifier"]}, headers=hdr(keys, "enterprise")),
+            403, "wrong-role")
+    problem(http.post(f"/v1/claims/{cid}/verifier", json={"verifier": "0x12"}, headers=hdr(keys, "regulator")), 422, "validation-error")
+    r = http.post(f"/v1/claims/{cid}/verifier", json={"verifier": s.w.acct["verifier"]}, headers=hdr(keys, "regulator", "v-1"))
+    assert r.status_code == 200 and r.json()["verifier"] == s.w.acct["verifier"], r.text
+    report = "0x" + keccak256(b"report").hex()
+    problem(http.post(f"/v1/claims/{cid}/verification", json={"report_hash": report}, headers=hdr(keys, "regulator")), 403, "wrong-role")
+    problem(http.post(f"/v1/claims/{cid}/verification", json={"report_hash": "0x" + "00" * 32}, headers=hdr(keys, "verifier")),
+            422, "validation-error")
+    r = http.post(f"/v1/claims/{cid}/verification", json={"report_hash": report}, headers=hdr(keys, "verifier"))
+    assert r.status_code == 200 and (r.json()["status"], r.json()["verification_hash"]) == ("verified", report), r.text
     r = http.post(f"/v1/claims/{cid}/invalidate", json={"reason": "double counted"}, headers=hdr(keys, "regulator"))
     assert r.status_code == 200 and r.json()["status"] == "invalidated", r.text
     assert r.json()["reason_hash"] == "0x" + keccak256(b"double counted").hex()
@@ -329,7 +365,11 @@ def test_public_page_shows_the_claim_read_from_the_chain_and_404_for_unknown(api
     assert "45.000 tCO2 (45000 kgCO2)" in html and "44.794 tCO2" in html
     assert f'href="/v1/audit/records/{s.rid["enterprise"]}"' in html
     assert f"{PREFIX}1 to 30" in html and f"{PREFIX}31 to 50" in html and "enterprise (碳中和)" in html
-    assert 'id="status">declared<' in html
+    assert 'id="status">declared<' in html and "no third-party verification recorded" in html
+    claims.assign_verifier(s.d, s.w.acct["regulator"], cid, s.w.acct["verifier"])
+    claims.verify(s.d, s.w.acct["verifier"], cid, keccak256(b"report"))
+    html = http.get(f"/portal/claims/{cid}").text
+    assert 'id="status">verified<' in html and f"verified by <code>{s.w.acct['verifier']}</code>" in html
     claims.invalidate(s.d, s.w.acct["regulator"], cid, "double counted")
     html = http.get(f"/portal/claims/{cid}").text
     assert 'id="status">invalidated<' in html and keccak256(b"double counted").hex() in html

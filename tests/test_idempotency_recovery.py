@@ -277,7 +277,7 @@ def test_every_completion_belongs_to_a_post_route_of_the_app(system: System) -> 
         route, params = _route_of(Request({"type": "http", "method": "POST", "path": path, "app": app, "headers": []}))
         assert route is not None and route.endpoint is endpoint, path
         served[path] = params
-    assert len(served) == len(COMPLETIONS) == 25
+    assert len(served) == len(COMPLETIONS) == 27
     assert served["/v1/enterprise/records/7/submit"] == {"record_id": "7"}
 
 

@@ -28,7 +28,7 @@ STANDARD_TITLES: dict[str, str] = {
     "PAS2060": "PAS 2060 Specification for the demonstration of carbon neutrality (BSI)",
 }
 #: NeutralityClaims.Status by value.
-CLAIM_STATUSES = ("none", "declared", "withdrawn", "invalidated")
+CLAIM_STATUSES = ("none", "declared", "verified", "withdrawn", "invalidated")
 #: EmissionsRegistry.Status by value.
 RECORD_STATUSES = ("none", "draft", "submitted", "verified", "rejected", "confirmed")
 #: kgCO2e per CCER unit (1 token = 1 tCO2e, DESIGN.md §5).
@@ -102,6 +102,8 @@ class ClaimView:
     retired_t: int
     statement_hash: str
     reason_hash: str
+    verifier: str | None
+    verification_hash: str | None
     read_block: int
     records: list[CoveredRecord] = field(default_factory=list)
     retirements: list[BackingRetirement] = field(default_factory=list)
@@ -119,7 +121,8 @@ class ClaimView:
                 "declared_at": self.declared_at, "declared_block": self.declared_block, "closed_at": self.closed_at or None,
                 "declared_by": self.declared_by, "emissions_kg": self.emissions_kg, "confirmed_kg": self.confirmed_kg,
                 "retired_t": self.retired_t, "statement_hash": self.statement_hash,
-                "reason_hash": self.reason_hash if self.status == "invalidated" else None, "read_block": self.read_block,
+                "reason_hash": self.reason_hash if self.status == "invalidated" else None,
+                "verifier": self.verifier, "verification_hash": self.verification_hash, "read_block": self.read_block,
                 "records": [r.__dict__ for r in self.records], "retirements": [r.__dict__ for r in self.retirements]}
 
 
@@ -197,12 +200,33 @@ def claim_id_of(dep: Deployment, result: TxResult) -> int:
 
 
 def withdraw(dep: Deployment, sender: str, claim_id: int) -> TxResult:
-    """The claimant withdraws Declared claim ``claim_id``.
+    """The claimant withdraws open (Declared or Verified) claim ``claim_id``.
 
     Raises:
-        ContractRevert: ``UnknownClaim``, ``NotClaimant``, ``ClaimNotDeclared``.
+        ContractRevert: ``UnknownClaim``, ``NotClaimant``, ``ClaimClosed``.
     """
     return dep.client.send([dep.claims.withdraw(claim_id, sender=sender, label=f"withdraw claim {claim_id}")])[0]
+
+
+def assign_verifier(dep: Deployment, sender: str, claim_id: int, verifier: str) -> TxResult:
+    """A regulator assigns (or re-assigns) Active verifier ``verifier`` to Declared claim ``claim_id``.
+
+    Raises:
+        ContractRevert: ``NotRegulator``, ``UnknownClaim``, ``ClaimNotDeclared``, ``NotActiveParticipant`` (verifier).
+    """
+    return dep.client.send([dep.claims.assignVerifier(claim_id, verifier, sender=sender,
+                                                      label=f"assign verifier of claim {claim_id}")])[0]
+
+
+def verify(dep: Deployment, sender: str, claim_id: int, report_hash: bytes) -> TxResult:
+    """The assigned verifier attests Declared claim ``claim_id`` with its report's 32-byte hash.
+
+    Raises:
+        ClaimInputError: a zero or malformed hash. ContractRevert: ``NotAssignedVerifier``, ``ClaimNotDeclared``.
+    """
+    if len(report_hash) != 32 or report_hash == bytes(32):
+        raise ClaimInputError("report_hash", "must be a non-zero 32-byte hash")
+    return dep.client.send([dep.claims.verify(claim_id, report_hash, sender=sender, label=f"verify claim {claim_id}")])[0]
 
 
 def reason_hash(reason: str) -> bytes:
@@ -217,10 +241,11 @@ def reason_hash(reason: str) -> bytes:
 
 
 def invalidate(dep: Deployment, sender: str, claim_id: int, reason: str) -> TxResult:
-    """A regulator invalidates Declared claim ``claim_id`` for ``reason`` (its keccak256 is stored).
+    """A regulator invalidates open (Declared or Verified) claim ``claim_id`` for ``reason`` (its
+    keccak256 is stored).
 
     Raises:
-        ClaimInputError: a blank reason. ContractRevert: ``NotRegulator``, ``UnknownClaim``, ``ClaimNotDeclared``.
+        ClaimInputError: a blank reason. ContractRevert: ``NotRegulator``, ``UnknownClaim``, ``ClaimClosed``.
     """
     h = reason_hash(reason)
     return dep.client.send([dep.claims.invalidate(claim_id, h, sender=sender, label=f"invalidate claim {claim_id}")])[0]
@@ -261,7 +286,8 @@ def read_claim(dep: Deployment, claim_id: int) -> ClaimView:
     return ClaimView(claim_id, _hex(c.claimant), _hex(c.subject), code, CLAIM_STATUSES[int(c.status)], int(c.periodStart),
                      int(c.periodEnd), int(c.declaredAt), int(c.declaredBlock), int(c.closedAt), str(c.declaredBy),
                      int(c.emissionsKg), int(c.confirmedKg), int(c.retiredTonnes), _hex(c.statementHash), _hex(c.reasonHash),
-                     block, records, retirements)
+                     None if int(c.verifier, 16) == 0 else str(c.verifier),
+                     None if bytes(c.verificationHash) == bytes(32) else _hex(c.verificationHash), block, records, retirements)
 
 
 def _serial_prefixes(dep: Deployment, batch_ids: set[int]) -> dict[int, str]:
