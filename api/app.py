@@ -19,6 +19,7 @@ from api import (
     alerts,
     allocation,
     audit,
+    claims,
     devices,
     enterprise,
     evidence,
@@ -65,7 +66,7 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
     idempotency.install(app, deployment.client, COMPLETIONS)   # leases, takeover from the journal (api/completions.py)
     for r in (enterprise.router, holdings.router, verifier.router, regulator.router, allocation.router, registry.router,
               exchange.router, readings.router, audit.router, history.router, allocation.audit, audit.public,
-              alerts.router):
+              alerts.router, claims.router):
         app.include_router(r)
     app.include_router(devices.router)
     app.include_router(devices.calibration_router)

@@ -9,7 +9,8 @@ the handler reads it after its transaction.
 Covered (:data:`COMPLETIONS`): the record work flow (``POST /v1/enterprise/records``, ``…/submit``,
 ``/v1/enterprise/records/declared``, ``/v1/regulator/records/{id}/verifier``, ``…/confirm``,
 ``/v1/verifier/records/{id}/verdict``), devices (register, calibration, revoke), holdings
-(surrender, retirement), the registry (projects, issuances, retirements) and the regulator's market
+(surrender, retirement), the registry (projects, issuances, retirements), neutrality claims
+(declare, verifier, verification, withdraw, invalidate) and the regulator's market
 acts (benchmark sets, enrolments, pre- and final allocations, compliance periods, price, close,
 freezes). Not covered — a takeover finishes their transactions and answers
 ``idempotency-unanswerable`` with them: ``POST /v1/exchange/trade-batches`` (its answer includes
@@ -27,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from api import allocation, devices, enterprise, holdings, registry, regulator, reports, verifier
+from api import allocation, claims, devices, enterprise, holdings, registry, regulator, reports, verifier
 from api.history import asset_token_id
 from api.idempotency import Completion, Recovered
 from api.market_common import checked_address
@@ -48,6 +49,7 @@ from api.schemas import (
 from ledger.accounting import compliance as rules
 from ledger.accounting.assets import AssetClass, parse_asset_id
 from ledger.chain.client import TxResult
+from ledger.offsets.claims import claim_id_of
 from ledger.records import queries as records
 
 #: Route endpoint function -> completion (the registry :func:`api.idempotency.install` receives).
@@ -197,3 +199,14 @@ def _frozen(done: Recovered) -> dict[str, Any]:
     body = FreezeIn.model_validate_json(done.body)
     return {"account": checked_address(body.account, "body.account"), "frozen": body.frozen, "reason": body.reason,
             "tx_hash": done.last.tx_hash}
+
+
+# ------------------------------------------------------------------ neutrality claims (issue 13)
+@completes(claims.post_claim)
+def _claim_declared(done: Recovered) -> dict[str, Any]:
+    return claims.claim_out(done.ctx, claim_id_of(done.ctx.deployment, done.results[0]), done.last.tx_hash)
+
+
+@completes(claims.post_withdraw, claims.post_invalidate, claims.post_claim_verifier, claims.post_claim_verification)
+def _claim_closed(done: Recovered) -> dict[str, Any]:
+    return claims.claim_out(done.ctx, int(done.path_params["claim_id"]), done.last.tx_hash)

@@ -329,3 +329,45 @@ class AssessEmissionsIn(BaseModel):
     emissions_kg: int = Field(ge=0, lt=2**256)
     purchased_electricity_kg: int = Field(0, ge=0, lt=2**256)
     reason_hash: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
+class ClaimIn(BaseModel):
+    """A carbon-neutrality claim (碳中和声明, issue 13; docs/claims.md): emissions in kgCO2 (the
+    ledger's unit), period [start, end) in UTC seconds, Confirmed record ids covered, CCER retirement
+    certificate ids backing it (the caller's organisation's own, each backing one claim only)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "standard": "ISO14068-1", "period_start": 1609459200, "period_end": 1640995200, "emissions_kg": 44794,
+        "statement_hash": "0x" + "ab" * 32, "record_ids": [1], "certificate_ids": [1, 2]}]})
+    standard: Literal["ISO14068-1", "PAS2060"]
+    period_start: int = Field(ge=0, lt=2**64, description="UTC seconds, inclusive")
+    period_end: int = Field(gt=0, lt=2**64, description="UTC seconds, exclusive")
+    emissions_kg: int = Field(gt=0, lt=2**256, description="emissions the claim offsets, kgCO2")
+    statement_hash: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="hash of the claim's documentation "
+                                "(PAS 2060 qualifying explanatory statement / ISO 14068-1 claim report)")
+    record_ids: list[Annotated[int, Field(ge=1, lt=2**256)]] = Field(default_factory=list, max_length=64,
+                                                                     description="Confirmed EmissionsRegistry records covered")
+    certificate_ids: list[Annotated[int, Field(ge=1, lt=2**256)]] = Field(min_length=1, max_length=64,
+                                                                          description="CCERRegistry retirement certificates")
+    event_name: str | None = Field(None, min_length=1, max_length=300, description="an event claim: the event's name")
+
+
+class ClaimVerifierIn(BaseModel):
+    """The verifier a regulator assigns to a claim (an Active VERIFIER_ROLE account)."""
+
+    model_config = ConfigDict(extra="forbid")
+    verifier: str = Field(pattern=ADDRESS_PATTERN)
+
+
+class ClaimVerificationIn(BaseModel):
+    """The assigned verifier's attestation of a claim: the hash of its verification report."""
+
+    model_config = ConfigDict(extra="forbid")
+    report_hash: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
+class InvalidationIn(BaseModel):
+    """The regulator's reason for invalidating a claim (its keccak256 is stored on chain)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)

@@ -85,6 +85,8 @@ class Ctx:
     timelock: Constitution | None = None
     council: RegulatorCouncil | None = None
     round_id: int = 0
+    claim_id: int = 0
+    claim_cert: int = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.w.dep, name)
@@ -240,6 +242,17 @@ ROWS: dict[tuple[str, str], Row] = {
         c.w.device, 2007, 1, 5, H), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
     ("EmissionsRegistry", "assessEmissions"): Row("regulator", lambda c: c.emissions.functions.assessEmissions(
         org_id(USCC["enterprise"]), 2007, 10**6, 0, H), "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
+    # --------------------------------------------------------------- NeutralityClaims
+    ("NeutralityClaims", "declare"): Row("enterprise", lambda c: c.claims.functions.declare(_claim_declaration(c)),
+                                         "NotActiveParticipant", "NotActiveParticipant", ("verifier", "NotActiveParticipant")),
+    ("NeutralityClaims", "withdraw"): Row("enterprise", lambda c: c.claims.functions.withdraw(c.claim_id),
+                                          "NotClaimant", "NotClaimant", ("enterprise2", "NotClaimant")),
+    ("NeutralityClaims", "assignVerifier"): Row("regulator", lambda c: c.claims.functions.assignVerifier(c.claim_id, c.w.acct["verifier"]),
+                                                "NotRegulator", "NotRegulator", ("verifier", "NotRegulator")),
+    ("NeutralityClaims", "verify"): Row("verifier", lambda c: c.claims.functions.verify(c.claim_id, H),
+                                        "NotAssignedVerifier", "NotAssignedVerifier", ("verifier2", "NotAssignedVerifier")),
+    ("NeutralityClaims", "invalidate"): Row("regulator", lambda c: c.claims.functions.invalidate(c.claim_id, H),
+                                            "NotRegulator", "NotRegulator", ("enterprise", "NotRegulator")),
     # --------------------------------------------------------------- EvidenceRegistry
     ("EvidenceRegistry", "attach"): Row("enterprise", lambda c: c.evidence.functions.attach(c.rid, H, H, "invoice"),
                                         "NotRecordEnterprise", "NotRecordEnterprise", ("enterprise2", "NotRecordEnterprise")),
@@ -416,6 +429,12 @@ def _round_report(c: Ctx, day: int, supersedes: int = 0) -> tuple[Any, list[byte
             [w.oracle_signer(i).sign_digest(d) for i in (1, 2, 3)])
 
 
+def _claim_declaration(c: Ctx, certificate_id: int = 0) -> tuple[Any, ...]:
+    """An event claim (no record) of 1 000 kgCO2 backed by the enterprise's 1 t retirement
+    ``certificate_id`` (default: a fresh one, not bound to ``c.claim_id``)."""
+    return (keccak256(b"event"), 1, 1_600_000_000, 1_600_086_400, 1_000, H, [], [certificate_id or c.claim_cert])
+
+
 def _fuel_args(c: Ctx) -> tuple[Any, ...]:
     """A FuelDeclaration of zeros: the caller check comes before any check of the values."""
     (decl,) = next(i for i in c.emissions.abi if i.get("name") == "recordFuelCombustion")["inputs"]
@@ -472,6 +491,17 @@ def ctx(world: World, artifacts: dict[str, Artifact]) -> Iterator[Ctx]:
                                              1_600_761_600, "Gansu wind farm"), "registry")
         res = w.tx(d.ccer.functions.issueBatch(PROJECT, VINTAGE, 100, "", 0, 0, H), "registry")
         batch_ccer = d.ccer.decode_events(res, "BatchIssued")[0].batchId
+        # a neutrality claim of the enterprise (an event claim backed by a 1 t retirement) and a second
+        # retirement of its own for the declare row
+        w.tx(d.assets.functions.safeTransferFrom(w.acct["owner"], w.acct["enterprise"], ccer_id(VINTAGE, PROJECT), 2, b""), "owner")
+        certs = []
+        for _ in range(2):
+            res = w.tx(d.ccer.functions.retire((w.acct["enterprise"], batch_ccer, 1, "", 0, 0, "enterprise", "neutrality", "")),
+                       "enterprise")
+            certs.append(d.ccer.decode_events(res, "RetirementCertified")[0].certificateId)
+        res = w.tx(d.claims.functions.declare(_claim_declaration(Ctx(w, 0, 0, 0, 0), certs[0])), "enterprise")
+        claim_id = d.claims.decode_events(res, "ClaimDeclared")[0].claimId
+        w.tx(d.claims.functions.assignVerifier(claim_id, w.acct["verifier"]), "regulator")
         cea_role = bytes(c.call(d.assets.functions.CEA_ISSUER_ROLE()))
         w.tx(d.assets.functions.grantOperator(cea_role, w.acct["issuer"]), "regulator")
         w.tx(d.assets.functions.issue(w.acct["enterprise"], cea_id(2021), 10, H), "issuer")
@@ -483,7 +513,7 @@ def ctx(world: World, artifacts: dict[str, Artifact]) -> Iterator[Ctx]:
         c.send([timelock.grantRole(timelock.PROPOSER_ROLE(), council.address, sender=reg),
                 timelock.grantRole(timelock.CANCELLER_ROLE(), council.address, sender=reg),
                 timelock.renounceRole(timelock.DEFAULT_ADMIN_ROLE(), reg, sender=reg)])
-        yield Ctx(w, rid, batch_id, ccer_id(VINTAGE, PROJECT), batch_ccer, timelock, council, round_id)
+        yield Ctx(w, rid, batch_id, ccer_id(VINTAGE, PROJECT), batch_ccer, timelock, council, round_id, claim_id, certs[1])
     finally:
         c.rpc("evm_revert", snap)
         c.rewind()

@@ -273,11 +273,11 @@ def test_every_completion_belongs_to_a_post_route_of_the_app(system: System) -> 
     for endpoint in COMPLETIONS:
         paths = [r.path for r in post_routes(app) if r.endpoint is endpoint]
         assert len(paths) == 1, f"{endpoint.__module__}.{endpoint.__name__} has a completion but {len(paths)} POST routes"
-        path = paths[0].replace("{record_id}", "7").replace("{device_id}", "0x" + "ab" * 32).replace("{year}", "2021")
+        path = paths[0].replace("{record_id}", "7").replace("{device_id}", "0x" + "ab" * 32).replace("{year}", "2021").replace("{claim_id}", "7")
         route, params = _route_of(Request({"type": "http", "method": "POST", "path": path, "app": app, "headers": []}))
         assert route is not None and route.endpoint is endpoint, path
         served[path] = params
-    assert len(served) == len(COMPLETIONS) == 22
+    assert len(served) == len(COMPLETIONS) == 27
     assert served["/v1/enterprise/records/7/submit"] == {"record_id": "7"}
 
 

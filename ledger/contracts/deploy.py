@@ -26,6 +26,7 @@ from ledger.contracts._generated import (
     GreenCertificates,
     MeterDataAnchor,
     MeterRounds,
+    NeutralityClaims,
     ParticipantRegistry,
     Settlement,
 )
@@ -89,7 +90,8 @@ def deploy_all(client: ChainClient, artifacts: dict[str, Artifact], regulator: s
 def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact], regulator: str,
                             addresses: dict[str, str]) -> dict[str, str]:
     """Deploy those of ``MARKET_CONTRACTS`` not in ``addresses`` (CarbonAssets, then CCERRegistry,
-    CashToken and Settlement, then Allocation and Compliance, then EvidenceRegistry and GreenCertificates) and grant their
+    CashToken and Settlement, then Allocation and Compliance, then EvidenceRegistry and GreenCertificates, then
+    NeutralityClaims) and grant their
     operator roles; returns the new name → address entries.
 
     Raises:
@@ -111,6 +113,9 @@ def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact],
     if "GreenCertificates" not in have:     # issue 13: green electricity certificates
         new["GreenCertificates"] = GreenCertificates.deploy(client, regulator, artifacts["GreenCertificates"].bytecode,
                                                             have["ParticipantRegistry"], have["MeterDataAnchor"]).address
+        have.update(new)
+    if "NeutralityClaims" not in have:
+        new["NeutralityClaims"] = deploy_claims(client, artifacts, regulator, have)
     return new
 
 
@@ -224,3 +229,11 @@ def deploy_evidence(client: ChainClient, artifacts: dict[str, Artifact], regulat
     """Deploy EvidenceRegistry(ParticipantRegistry, EmissionsRegistry) from ``regulator``; its address."""
     return EvidenceRegistry.deploy(client, regulator, artifacts["EvidenceRegistry"].bytecode,
                                    addresses["ParticipantRegistry"], addresses["EmissionsRegistry"]).address
+
+
+def deploy_claims(client: ChainClient, artifacts: dict[str, Artifact], regulator: str, addresses: dict[str, str]) -> str:
+    """Deploy NeutralityClaims(ParticipantRegistry, EmissionsRegistry, CCERRegistry) from ``regulator``;
+    its address. It only reads the two registries, so no role is granted (issue 13)."""
+    return NeutralityClaims.deploy(client, regulator, artifacts["NeutralityClaims"].bytecode,
+                                   addresses["ParticipantRegistry"], addresses["EmissionsRegistry"],
+                                   addresses["CCERRegistry"]).address

@@ -29,6 +29,7 @@ from ledger.contracts._generated import (
     GreenCertificates,
     MeterDataAnchor,
     MeterRounds,
+    NeutralityClaims,
     ParticipantRegistry,
     RegulatorCouncil,
     Settlement,
@@ -42,7 +43,7 @@ CORE_CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegist
                   "EmissionsRegistry")
 #: Carbon assets and the market (issue 4), deployed after the core and wired by operator roles.
 MARKET_CONTRACTS = ("CarbonAssets", "CCERRegistry", "CashToken", "Settlement", "Allocation", "Compliance",
-                    "EvidenceRegistry", "GreenCertificates")
+                    "EvidenceRegistry", "GreenCertificates", "NeutralityClaims")
 #: Every contract of a deployment.
 CONTRACTS = CORE_CONTRACTS + MARKET_CONTRACTS
 #: The governance contracts (DESIGN.md "Governance"): in a manifest once the deployer handed the
@@ -63,7 +64,7 @@ BINDINGS: dict[str, type[ContractBinding]] = {
     "MeterRounds": MeterRounds,
     "EmissionsRegistry": EmissionsRegistry, "CarbonAssets": CarbonAssets, "CCERRegistry": CCERRegistry,
     "CashToken": CashToken, "Settlement": Settlement, "Allocation": Allocation, "Compliance": Compliance,
-    "EvidenceRegistry": EvidenceRegistry, "GreenCertificates": GreenCertificates, "Constitution": Constitution,
+    "EvidenceRegistry": EvidenceRegistry, "GreenCertificates": GreenCertificates, "NeutralityClaims": NeutralityClaims, "Constitution": Constitution,
     "RegulatorCouncil": RegulatorCouncil,
 }
 
@@ -208,6 +209,11 @@ class Deployment:
     def certificates(self) -> GreenCertificates:
         """The GreenCertificates binding (green electricity certificates, issue 13)."""
         return self.c["GreenCertificates"]  # type: ignore[return-value]
+
+    @property
+    def claims(self) -> NeutralityClaims:
+        """The NeutralityClaims binding (carbon-neutrality claims backed by CCER retirements)."""
+        return self.c["NeutralityClaims"]  # type: ignore[return-value]
 
     @property
     def constitution(self) -> Constitution:

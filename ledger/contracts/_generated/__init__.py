@@ -15,8 +15,9 @@ from ledger.contracts._generated.evidence_registry import EvidenceRegistry
 from ledger.contracts._generated.green_certificates import GreenCertificates
 from ledger.contracts._generated.meter_data_anchor import MeterDataAnchor
 from ledger.contracts._generated.meter_rounds import MeterRounds
+from ledger.contracts._generated.neutrality_claims import NeutralityClaims
 from ledger.contracts._generated.participant_registry import ParticipantRegistry
 from ledger.contracts._generated.regulator_council import RegulatorCouncil
 from ledger.contracts._generated.settlement import Settlement
 
-__all__ = ['ParticipantRegistry', 'DeviceRegistry', 'EmissionFactorRegistry', 'MeterDataAnchor', 'MeterRounds', 'EmissionsRegistry', 'CarbonAssets', 'CCERRegistry', 'CashToken', 'Settlement', 'Allocation', 'Compliance', 'EvidenceRegistry', 'GreenCertificates', 'Constitution', 'RegulatorCouncil']
+__all__ = ['ParticipantRegistry', 'DeviceRegistry', 'EmissionFactorRegistry', 'MeterDataAnchor', 'MeterRounds', 'EmissionsRegistry', 'CarbonAssets', 'CCERRegistry', 'CashToken', 'Settlement', 'Allocation', 'Compliance', 'EvidenceRegistry', 'GreenCertificates', 'NeutralityClaims', 'Constitution', 'RegulatorCouncil']
