@@ -17,6 +17,7 @@ from ledger.account import builder
 from ledger.account.report_pdf import account_pdf, page_count
 from ledger.accounting import compliance as rules
 from ledger.accounting.assets import ccer_id, cea_id
+from ledger.accounting.emissions import fuel_co2_code
 from ledger.contracts._generated.emissions_registry import ActivityRecorded
 from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
@@ -25,19 +26,22 @@ from ledger.records import workflow
 from ledger.store.db import make_engine, sqlite_url
 from tests.conftest import USCC, World
 from tests.live_server import anchor_month, serving_node
+from tests.test_allocation_compliance import COAL, COAL_FACTOR, fuel_mj_for_tonnes
 from tests.test_api_market import YEAR, allocate_cea, fund, h, trade
 
 ROLES = {"regulator": "REGULATOR_ROLE", "enterprise": "ENTERPRISE_ROLE", "enterprise2": "ENTERPRISE_ROLE",
          "verifier": "VERIFIER_ROLE", "exchange": "EXCHANGE_ROLE", "registry": "REGISTRY_ROLE", "owner": "PROJECT_OWNER_ROLE"}
 ENT = "0x" + org_id(USCC["enterprise"]).hex()
 ENT2 = "0x" + org_id(USCC["enterprise2"]).hex()
+#: The 2019 period's deadline in these tests (the preset's, end of 2021, lies behind the chain's wall clock).
+DEADLINE = 4_102_444_800   # 2100-01-01T00:00Z
 
 
 @pytest.fixture()
 def acct(chain: World, tmp_path: Path):
     """January and February 2007 anchored and recorded (record 1 confirmed through the verifier,
     record 2 submitted); CEA-2019 pre-allocated (614 t), 150 t sold to enterprise2 in two trades; the
-    2019 compliance period opened; 500 CCER issued with serials, 200 moved to the enterprise, which
+    2019 compliance period opened (deadline :data:`DEADLINE`); 500 CCER issued with serials, 200 moved to the enterprise, which
     retires 30 of them."""
     w = chain
     node = serving_node(w, tmp_path)
@@ -65,7 +69,7 @@ def acct(chain: World, tmp_path: Path):
                        trade(w, 2, w.acct["enterprise"], w.acct["enterprise2"], 50, 5000)]}
     r = api.post("/v1/exchange/trade-batches", json=body, headers=h(keys, "exchange", "b1"))
     assert r.status_code == 200 and {t["status"] for t in r.json()["trades"]} == {"settled"}, r.text
-    r = api.post("/v1/regulator/compliance-periods", json={"year": YEAR}, headers=h(keys, "regulator", "op"))
+    r = api.post("/v1/regulator/compliance-periods", json={"year": YEAR, "deadline": DEADLINE}, headers=h(keys, "regulator", "op"))
     assert r.status_code == 201, r.text
     r = api.post("/v1/registry/projects", json={"project": 7, "owner": w.acct["owner"], "methodology": "CCER-14-001-V01",
                                                 "region": "CN-GD", "registered_at": 1_700_000_000, "crediting_start": 1_600_732_800,
@@ -137,7 +141,7 @@ def test_account_assets_trades_and_compliance_equal_the_chain(acct) -> None:
     assert {h["asset"]: h["quantity_t"] for h in acc["holdings"]} == {f"CEA-{YEAR}": 464, "CCER-7-2023": 170}
     co = acc["compliance"]
     [row] = w.dep.compliance.statusTable(YEAR, [org])
-    assert co["opened"] and co["deadline"] == rules.PERIOD_PRESETS[YEAR].params["deadline"] == acc["deadlines"][0]["due"]
+    assert co["opened"] and co["deadline"] == DEADLINE == acc["deadlines"][0]["due"]
     assert co["deadline_citation"] == rules.PERIOD_PRESETS[YEAR].citations["deadline"] != ""
     assert (co["obligation_t"], co["shortfall_t"], co["ccer_cap_t"], co["surrendered_t"]) == (
         int(row.obligation), int(row.shortfall), int(row.ccerCap), int(row.ceaSurrendered) + int(row.ccerSurrendered))
@@ -145,6 +149,66 @@ def test_account_assets_trades_and_compliance_equal_the_chain(acct) -> None:
     # the other enterprise's account holds what it bought
     acc2 = builder.build_account(w.dep, org_id(USCC["enterprise2"]), YEAR)
     assert acc2["trades"]["bought_t"] == 150 and acc2["trades"]["paid_fen"] == 770_000 and acc2["allowances"]["held_t"] == 150
+
+
+def _close_the_year(w: World, api: TestClient, keys: dict[str, str]) -> None:
+    """2019 closable for the enterprise: 1000 MWh of electricity supplied and coal for 1000 t, both
+    annual, confirmed; final allocation from them (COAL_GT300 benchmark)."""
+    org = org_id(USCC["enterprise"])
+    em = w.dep.emissions.functions
+    res = w.tx(w.dep.factors.functions.publishFactorSet(2019, 2030, [fuel_co2_code(COAL)], [COAL_FACTOR], [6],
+                                                      "0.03085 tC/GJ (MEE notice 8 Jun 2022) × 99% × 44/12", "coal"), "regulator")
+    fs = w.dep.factors.decode_events(res, "FactorSetPublished")[0].factorSetId
+    w.tx(em.assignFactorSet(org, YEAR, fs), "regulator")
+    w.tx(em.enrolSources(org, YEAR, [2, 4], [bytes(32), COAL]), "regulator")
+    ev = keccak256(b"evidence")
+    rids = []
+    for kind, subject, amount, fset in ((2, bytes(32), 10**9, 0), (4, COAL, fuel_mj_for_tonnes(1000), fs)):
+        res = w.tx(em.recordDeclared(kind, subject, YEAR, 0, amount, fset, ev, 0), "enterprise")
+        rids.append(w.dep.emissions.decode_events(res, "ActivityRecorded")[0].recordId)
+    for rid in rids:
+        w.tx(em.submit(rid), "enterprise")
+        workflow.assign_verifier(w.dep, w.acct["regulator"], rid, w.acct["verifier"])
+        workflow.verdict(w.dep, w.acct["verifier"], rid, True, keccak256(b"report"), bytes(32))
+        workflow.confirm(w.dep, w.acct["regulator"], rid)
+    r = api.post("/v1/regulator/final-allocations", json={"year": YEAR, "enterprises": [ENT]}, headers=h(keys, "regulator", "fa"))
+    assert r.status_code == 201, r.text
+
+
+def test_surrendered_ccer_serials_and_the_cap_used_follow_the_compliance_contract(acct) -> None:
+    w, _, api, keys = acct
+    _close_the_year(w, api, keys)
+    # a legacy project (filed before 14 Mar 2017: eligible under the 2019 preset), 100 credits moved to the enterprise
+    r = api.post("/v1/registry/projects", json={"project": 8, "owner": w.acct["owner"], "methodology": "CM-001-V01",
+                                                "region": "CN-GS", "registered_at": 1_400_000_000, "crediting_start": 1_300_000_000,
+                                                "name": "Legacy wind (test)"}, headers=h(keys, "registry", "p8"))
+    assert r.status_code == 201, r.text
+    r = api.post("/v1/registry/issuances", json={"project": 8, "vintage": 2016, "amount": 100, "serials": "L-8-2016-1 to 100"},
+                 headers=h(keys, "registry", "i8"))
+    assert r.status_code == 201, r.text
+    w.tx(w.dep.assets.functions.safeTransferFrom(w.acct["owner"], w.acct["enterprise"], ccer_id(2016, 8), 100, b""), "owner")
+    for asset, amount in (("CCER-8-2016", 40), (f"CEA-{YEAR}", 700)):
+        r = api.post("/v1/enterprise/surrenders", json={"year": YEAR, "asset": asset, "amount": amount}, headers=h(keys, "enterprise", asset))
+        assert r.status_code == 201, r.text
+    org = org_id(USCC["enterprise"])
+    acc = builder.build_account(w.dep, org, YEAR)
+    [row] = w.dep.compliance.statusTable(YEAR, [org])
+    co, cc = acc["compliance"], acc["ccer"]
+    assert (co["obligation_t"], co["cea_surrendered_t"], co["ccer_surrendered_t"]) == (int(row.obligation), 700, 40) == (1000, 700, 40)
+    assert co["ccer_cap_t"] == 50 and co["ccer_cap_used"] == pytest.approx(40 / 50)       # ⌊1000 × 5 %⌋ = 50 t
+    assert co["shortfall_t"] == int(row.shortfall) == 260
+    assert [(s["amount_t"], s["serials"]) for s in cc["surrendered"]] == [(40, "L-8-2016-1 to 40")] and cc["surrendered_t"] == 40
+    assert sorted((s["asset"], s["amount_t"]) for s in co["surrenders"]) == [("CCER-8-2016", 40), (f"CEA-{YEAR}", 700)]
+    assert {s["tx_hash"] for s in cc["surrendered"]} <= {s["tx_hash"] for s in co["surrenders"]}
+    em = acc["emissions"]
+    assert em["by_scope"]["scope1"] == {"confirmed": sum(r["emissions_kg"] for r in em["records"] if r["scope"] == "scope1")}
+    assert rules.emissions_tonnes(em["total_kg"]["scope1"]) == 1000 == int(row.emissionsT)
+    assert em["energy"]["electricity_supplied_mwh"] == 1000
+    assert em["energy"]["intensity_kg_per_mwh_supplied"] == pytest.approx(em["total_kg"]["scope1"] / 1000)
+    assert em["months"] and all(m == ["confirmed"] * 12 for m in (s["months"] for s in em["months"]))
+    al = acc["allowances"]
+    assert al["finalised"] and al["held_t"] == int(w.call(w.dep.assets.functions.balanceOf(w.acct["enterprise"], cea_id(YEAR))))
+    assert al["issued_t"] == sum(i["amount_t"] for i in al["issued"]) == 614 + al["final_issued_t"]
 
 
 def test_build_account_refuses_an_unknown_enterprise_and_a_bad_year(acct) -> None:
