@@ -206,6 +206,8 @@ def test_surrendered_ccer_serials_and_the_cap_used_follow_the_compliance_contrac
     assert em["energy"]["electricity_supplied_mwh"] == 1000
     assert em["energy"]["intensity_kg_per_mwh_supplied"] == pytest.approx(em["total_kg"]["scope1"] / 1000)
     assert em["months"] and all(m == ["confirmed"] * 12 for m in (s["months"] for s in em["months"]))
+    assert em["by_month"][0] == {"month": 0, "kg": {"confirmed": em["total_kg"]["scope1"]}, "total_kg": em["total_kg"]["scope1"]}
+    assert [m["month"] for m in em["by_month"]] == list(range(13))        # annual records apart, not in January
     al = acc["allowances"]
     assert al["finalised"] and al["held_t"] == int(w.call(w.dep.assets.functions.balanceOf(w.acct["enterprise"], cea_id(YEAR))))
     assert al["issued_t"] == sum(i["amount_t"] for i in al["issued"]) == 614 + al["final_issued_t"]

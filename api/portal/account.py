@@ -30,12 +30,13 @@ _CHART_STATUS = {"rejected": "rejected", "draft": "draft", "in_review": "submitt
 
 
 def month_bars(acc: dict[str, Any]) -> list[MonthBar]:
-    """One bar per month with emissions (kgCO2, scope 1 + 2); coloured confirmed only when every
-    kilogram of the month is confirmed, else by its least advanced status."""
+    """One bar per month with emissions (kgCO2, scope 1 + 2), and one for the annual records if any;
+    coloured confirmed only when every kilogram of the bar is confirmed, else by its least advanced status."""
     out = []
     for m in acc["emissions"]["by_month"]:
         st = next((_CHART_STATUS[s] for s in _CHART_STATUS if m["kg"].get(s)), "confirmed")
-        out.append(MonthBar(f"{acc['year']}-{m['month']:02d}", int(m["total_kg"]), st))
+        label = f"{acc['year']}-{m['month']:02d}" if m["month"] else f"{acc['year']} annual"
+        out.append(MonthBar(label, int(m["total_kg"]), st))
     return out
 
 

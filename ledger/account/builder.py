@@ -114,7 +114,8 @@ def emissions(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
         ``records``: each current record of the year (id, activity type, scope, subject/device,
         month, activity amount, energy MWh / GJ, kgCO2, status confirmed / in_review / draft /
         rejected, ``provenance``); ``by_scope`` and ``by_source`` (activity type + subject) and
-        ``by_month`` totals in kgCO2, each split by status; ``months``: per enrolled source the
+        ``by_month`` totals in kgCO2, each split by status (``by_month``: months 1–12, preceded by
+        month 0 when the year has annual records, whose emissions no single month holds); ``months``: per enrolled source the
         state of months 1–12 (confirmed, assessed 核定, in_review, missing: as EmissionsRegistry's
         completeness reads them); ``annual``: EmissionsRegistry.annualEmissions (what Compliance reads);
         ``energy``: purchased electricity MWh, purchased heat and fuel GJ, output supplied MWh / GJ
@@ -135,7 +136,7 @@ def emissions(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     by_scope: dict[str, dict[str, int]] = {"scope1": defaultdict(int), "scope2": defaultdict(int)}
     by_source: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    by_month: dict[int, dict[str, int]] = {m: defaultdict(int) for m in range(1, 13)}
+    by_month: dict[int, dict[str, int]] = {m: defaultdict(int) for m in range(0, 13)}   # 0: annual records
     en = {"purchased_electricity_mwh": 0.0, "purchased_heat_gj": 0.0, "fuel_heat_input_gj": 0.0,
           "electricity_supplied_mwh": 0.0, "heat_supplied_gj": 0.0}
     supplied_wh = 0
@@ -150,7 +151,7 @@ def emissions(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
         if scope:
             by_scope[scope][st] += kg
             by_source[(name, str(r["device"]))][st] += kg
-            by_month[int(r["month"]) or 1][st] += kg
+            by_month[int(r["month"])][st] += kg
         if at == 1:
             en["purchased_electricity_mwh"] += amount / 10**6
         elif at == 5:
@@ -188,7 +189,7 @@ def emissions(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
     return {"records": rows, "total_kg": total, "by_scope": {k: dict(v) for k, v in by_scope.items()},
             "by_source": [{"activity_type": a, "subject": s, "scope": SCOPE_OF.get(ACTIVITY_TYPES.index(a)) if a in ACTIVITY_TYPES else None,
                            "kg": dict(v), "total_kg": sum(v.values())} for (a, s), v in sorted(by_source.items())],
-            "by_month": [{"month": m, "kg": dict(v), "total_kg": sum(v.values())} for m, v in by_month.items()],
+            "by_month": [{"month": m, "kg": dict(v), "total_kg": sum(v.values())} for m, v in by_month.items() if m or v],
             "months": months, "annual": annual, "energy": en}
 
 

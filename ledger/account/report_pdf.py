@@ -171,7 +171,7 @@ def _chart_page(pdf: PdfPages, acc: dict[str, Any], page: int) -> None:
         if any(vals):
             ax1.bar(x, vals, bottom=bottom, color=colour, label=st)
             bottom = [b + v for b, v in zip(bottom, vals)]
-    ax1.set_xticks(range(1, 13))
+    ax1.set_xticks(x, ["annual" if m == 0 else str(m) for m in x])
     ax1.set_xlabel(f"month of {acc['year']}")
     ax1.set_ylabel("tCO2")
     ax1.set_title("Emissions by month (scope 1 + 2, by record status)")
