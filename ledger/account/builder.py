@@ -36,6 +36,8 @@ from ledger.records.audit import ACTIVITY_TYPES
 
 #: Scope of each emitting activity type (EmissionsRegistry.ActivityType by number).
 SCOPE_OF = {4: "scope1", 1: "scope2", 5: "scope2"}
+#: ParticipantRegistry.Status names.
+PARTICIPANT_STATUS = ("none", "active", "suspended", "revoked")
 #: Compliance.Status names.
 COMPLIANCE_STATUS = ("open", "compliant", "shortfall", "corrected_late")
 #: Contract names (deployment manifest) of registries other engineers are adding (issue 13). The
@@ -69,9 +71,9 @@ def enterprise(dep: Deployment, org: bytes) -> dict[str, Any]:
     if int(o.status) == 0 or bytes(o.role) != dep.role("ENTERPRISE_ROLE"):
         raise UnknownEnterprise(f"no enterprise {_hex(org)}")
     name = next((lg.event.name for lg in pr.get_logs("ParticipantAdmitted", _start(dep), orgId=org)), "")
+    st = int(o.status)
     return {"org_id": _hex(org), "name": name, "utc_offset_s": int(o.utcOffsetSeconds),
-            "status": ("none", "active", "suspended", "revoked")[int(o.status)] if int(o.status) < 4 else str(o.status),
-            "accounts": list(pr.accountsOf(org))}
+            "status": PARTICIPANT_STATUS[st] if st < len(PARTICIPANT_STATUS) else str(st), "accounts": list(pr.accountsOf(org))}
 
 
 def verifiers_of(dep: Deployment, org: bytes) -> set[str]:
@@ -135,7 +137,7 @@ def emissions(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
                 txs[int(lg.event.recordId)]["confirmed_tx"] = lg.tx_hash
     rows: list[dict[str, Any]] = []
     by_scope: dict[str, dict[str, int]] = {"scope1": defaultdict(int), "scope2": defaultdict(int)}
-    by_source: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_source: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))   # (type, subject, scope)
     by_month: dict[int, dict[str, int]] = {m: defaultdict(int) for m in range(0, 13)}   # 0: annual records
     en = {"purchased_electricity_mwh": 0.0, "purchased_heat_gj": 0.0, "fuel_heat_input_gj": 0.0,
           "electricity_supplied_mwh": 0.0, "heat_supplied_gj": 0.0}
@@ -150,7 +152,7 @@ def emissions(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
                      "emissions_kg": kg, "status": st, "provenance": _record_provenance(dep, r, txs)})
         if scope:
             by_scope[scope][st] += kg
-            by_source[(name, str(r["device"]))][st] += kg
+            by_source[(name, str(r["device"]), scope)][st] += kg
             by_month[int(r["month"])][st] += kg
         if at == 1:
             en["purchased_electricity_mwh"] += amount / 10**6
@@ -187,8 +189,8 @@ def emissions(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
         months.append({"activity_type": ACTIVITY_TYPES[at] if at < len(ACTIVITY_TYPES) else str(at), "subject": s["subject"],
                        "months": cells})
     return {"records": rows, "total_kg": total, "by_scope": {k: dict(v) for k, v in by_scope.items()},
-            "by_source": [{"activity_type": a, "subject": s, "scope": SCOPE_OF.get(ACTIVITY_TYPES.index(a)) if a in ACTIVITY_TYPES else None,
-                           "kg": dict(v), "total_kg": sum(v.values())} for (a, s), v in sorted(by_source.items())],
+            "by_source": [{"activity_type": a, "subject": s, "scope": sc, "kg": dict(v), "total_kg": sum(v.values())}
+                          for (a, s, sc), v in sorted(by_source.items())],
             "by_month": [{"month": m, "kg": dict(v), "total_kg": sum(v.values())} for m, v in by_month.items() if m or v],
             "months": months, "annual": annual, "energy": en}
 
@@ -261,7 +263,6 @@ def ccer(dep: Deployment, org: bytes, year: int, accounts: list[str], held: list
     """CCER of the enterprise: ``held`` (per asset, tCO2e), ``surrendered`` for ``year``'s compliance
     (SerialsSurrendered runs in the transactions of Compliance ``Surrendered`` with isCcer), and
     ``retired`` (注销) by its accounts (RetirementCertified certificates), each with serial range and tx."""
-    lower = {a.lower() for a in accounts}
     prefixes = _prefixes(dep)
     txs = {lg.tx_hash for lg in dep.compliance.get_logs(ComplianceSurrendered, _start(dep), year=year, enterprise=org)
            if lg.event.isCcer}
@@ -274,10 +275,9 @@ def ccer(dep: Deployment, org: bytes, year: int, accounts: list[str], held: list
                                     "serials": _serials(prefixes, e.serialPrefix, int(e.serialStart), int(e.serialEnd)),
                                     "holder": e.holder, "tx_hash": lg.tx_hash, "block": lg.block_number})
     retired = []
-    for lg in dep.ccer.get_logs(RetirementCertified, _start(dep)):
+    for lg in sorted((lg for a in accounts for lg in dep.ccer.get_logs(RetirementCertified, _start(dep), holder=a)),
+                     key=lambda lg: (lg.block_number, lg.log_index)):
         e = lg.event
-        if e.holder.lower() not in lower:
-            continue
         c = e.cert
         retired.append({"certificate_id": int(e.certificateId), "asset": _asset_name(int(e.assetId)), "batch_id": int(c.batchId),
                         "amount_t": int(c.amount), "serials": _serials(prefixes, c.serialPrefix, int(c.serialStart), int(c.serialEnd)),
@@ -295,7 +295,9 @@ def trades(dep: Deployment, year: int, accounts: list[str]) -> dict[str, Any]:
     lower = {a.lower() for a in accounts}
     out = []
     times: dict[int, int] = {}
-    for lg in dep.settlement.get_logs(TradeSettled, _start(dep)):
+    logs = {(lg.block_number, lg.log_index): lg for a in accounts for side in ("seller", "buyer")
+            for lg in dep.settlement.get_logs(TradeSettled, _start(dep), **{side: a})}
+    for _, lg in sorted(logs.items()):
         e = lg.event
         sell, buy = e.seller.lower() in lower, e.buyer.lower() in lower
         if not (sell or buy):
