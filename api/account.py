@@ -52,6 +52,143 @@ class EmissionsOut(BaseModel):
     energy: dict[str, Any]
 
 
+class HoldingOut(BaseModel):
+    """A non-zero balance (tCO2e) of one asset over the enterprise's accounts."""
+
+    asset: str
+    asset_id: str
+    asset_class: str
+    quantity_t: int
+    by_account: dict[str, int]
+
+
+class IssuanceOut(BaseModel):
+    """A CarbonAssets ``Issued`` of the year's CEA to an account of the enterprise."""
+
+    to: str
+    amount_t: int
+    ref: str
+    tx_hash: str
+    block: int
+
+
+class AllowancesOut(BaseModel):
+    """CEA of the year's vintage: Allocation entry (tCO2e), issuance transactions, quantity held."""
+
+    asset: str
+    asset_id: str
+    pre_allocation_t: int
+    final_allocation_t: int
+    final_issued_t: int
+    clawed_back_t: int
+    deduction_t: int
+    finalised: bool
+    issued_t: int
+    issued: list[IssuanceOut]
+    held_t: int
+
+
+class CcerUnitsOut(BaseModel):
+    """CCER surrendered (清缴) for the year or retired (注销): serial range and transaction."""
+
+    asset: str
+    batch_id: int
+    amount_t: int
+    serials: str | None
+    holder: str
+    tx_hash: str
+    block: int
+    certificate_id: int | None = None
+    beneficiary: str | None = None
+    purpose: str | None = None
+    retired_at: int | None = None
+
+
+class CcerOut(BaseModel):
+    """CCER held, surrendered for the year and retired (tCO2e)."""
+
+    held: list[HoldingOut]
+    held_t: int
+    surrendered: list[CcerUnitsOut]
+    surrendered_t: int
+    retired: list[CcerUnitsOut]
+    retired_t: int
+
+
+class TradeOut(BaseModel):
+    """A settled trade of the enterprise (quantity tCO2e, price fen/t, value fen, time UTC s)."""
+
+    trade_id: str
+    side: str
+    asset: str
+    quantity_t: int
+    price_fen: int
+    value_fen: int
+    counterparty: str
+    settled_at: int
+    tx_hash: str
+    block: int
+
+
+class TradesOut(BaseModel):
+    """Trades settled in CEA of the year and in CCER, with totals."""
+
+    trades: list[TradeOut]
+    bought_t: int
+    sold_t: int
+    paid_fen: int
+    received_fen: int
+
+
+class SurrenderOut(BaseModel):
+    """A Compliance ``Surrendered`` of the enterprise for the year."""
+
+    asset: str
+    amount_t: int
+    ccer: bool
+    late: bool
+    holder: str
+    tx_hash: str
+    block: int
+
+
+class ComplianceOut(BaseModel):
+    """Compliance.statusTable of the enterprise-year (tCO2e, fen) with the deadline (UTC s) and its
+    citation; only ``opened`` and ``note`` when no period of the year is open."""
+
+    opened: bool
+    note: str | None = None
+    deadline: int | None = None
+    deadline_citation: str | None = None
+    ccer_cap_citation: str | None = None
+    opened_tx: str | None = None
+    counts_purchased_electricity: bool | None = None
+    emissions_t: int | None = None
+    allocation_t: int | None = None
+    allocation_final: bool | None = None
+    obligation_t: int | None = None
+    cea_surrendered_t: int | None = None
+    ccer_surrendered_t: int | None = None
+    surrendered_t: int | None = None
+    ccer_cap_t: int | None = None
+    ccer_cap_bps: int | None = None
+    ccer_cap_used: float | None = None
+    shortfall_t: int | None = None
+    status: str | None = None
+    penalty_min_fen: int | None = None
+    penalty_max_fen: int | None = None
+    price_fen: int | None = None
+    surrenders: list[SurrenderOut] = []
+
+
+class DeadlineOut(BaseModel):
+    """A deadline (UTC s: the first second past it) with its source and firmness."""
+
+    what: str
+    due: int
+    citation: str
+
+
 class SectionOut(BaseModel):
     """A section another registry fills in (green certificates, neutrality claims)."""
 
@@ -69,12 +206,12 @@ class CarbonAccountOut(BaseModel):
     year: int
     as_of_block: int
     emissions: EmissionsOut
-    holdings: list[dict[str, Any]]
-    allowances: dict[str, Any]
-    ccer: dict[str, Any]
-    trades: dict[str, Any]
-    compliance: dict[str, Any]
-    deadlines: list[dict[str, Any]]
+    holdings: list[HoldingOut]
+    allowances: AllowancesOut
+    ccer: CcerOut
+    trades: TradesOut
+    compliance: ComplianceOut
+    deadlines: list[DeadlineOut]
     green_certificates: SectionOut
     neutrality_claims: SectionOut
 

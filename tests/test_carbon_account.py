@@ -231,6 +231,13 @@ def test_the_enterprise_its_verifier_and_the_regulator_read_the_account_others_a
         r = api.get(url, params={"year": 2007}, headers=h(keys, who))
         assert r.status_code == 200, (who, r.text)
         assert r.json()["emissions"]["total_kg"]["scope2"] > 0 and r.json()["enterprise"]["org_id"] == ENT
+    # the JSON is the builder's account through the schema (CarbonAccountOut)
+    got = api.get(url, params={"year": YEAR}, headers=h(keys, "regulator")).json()
+    acc = builder.build_account(w.dep, org_id(USCC["enterprise"]), YEAR)
+    assert got["ccer"]["retired"][0]["serials"] == "T-7-2023-1 to 30" and got["ccer"]["retired"][0]["certificate_id"] == 1
+    assert got["trades"] == acc["trades"] and got["allowances"] == acc["allowances"] and got["deadlines"] == acc["deadlines"]
+    assert got["compliance"]["obligation_t"] == acc["compliance"]["obligation_t"] and got["compliance"]["status"] == "open"
+    assert got["green_certificates"]["note"] == "no green-certificate registry deployed"
     for who in ("enterprise2", "exchange", "owner"):
         r = api.get(url, params={"year": 2007}, headers=h(keys, who))
         assert r.status_code == 403 and r.json()["type"] == "/v1/problems/not-permitted", (who, r.text)
