@@ -108,10 +108,13 @@ def table_lines(acc: dict[str, Any]) -> list[str]:
                    f"{t['price_fen'] / 100:>10,.2f} {t['value_fen'] / 100:>14,.2f}")
     if not acc["trades"]["trades"]:
         out.append("  none")
-    out += ["", "DEADLINES"]
+    out += ["", "DEADLINES (first second past the deadline; each source printed once)"]
+    seen: set[str] = set()
     for d in acc["deadlines"]:
         out.append(f"  {_when(d['due'], off):<23} {d['what']}")
-        out.append(f"      {d['citation'][:120]}")
+        if d["citation"] not in seen:
+            seen.add(d["citation"])
+            out.append(f"      {d['citation'][:120]}")
     return out
 
 
