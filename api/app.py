@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import (
+    account,
     alerts,
     allocation,
     audit,
@@ -71,6 +72,7 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
     app.include_router(devices.router)
     app.include_router(devices.calibration_router)
     app.include_router(reports.router)
+    app.include_router(account.router)   # enterprise carbon account (issue 13)
     evidence.install(app)
     portal.mount(app)   # /portal pages: session middleware (signed HttpOnly cookie), router, login redirects
 

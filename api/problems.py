@@ -33,6 +33,7 @@ PROBLEM_TYPES: dict[str, tuple[str, int, str]] = {
     "replayed-request": ("Signed request replayed", 401, "This (account, nonce) pair was already used."),
     "participant-not-active": ("Participant not active", 403, "The account's organisation is not admitted and active with the key's role in ParticipantRegistry."),
     "wrong-role": ("Wrong role", 403, "The operation needs another on-chain role."),
+    "not-permitted": ("Not permitted", 403, "The caller's role may use this operation, but not on another participant's data (e.g. another enterprise's carbon account)."),
     "idempotency-conflict": ("Idempotency key reused with another body", 409, "The Idempotency-Key was used before for a different request body."),
     "idempotency-in-progress": ("Request with this idempotency key in progress", 409, "A request with the same Idempotency-Key has not finished yet and holds its lease; retry after `retry_after_s` seconds (after the lease a retry takes the key over)."),
     "idempotency-unanswerable": ("Transactions finished, answer not rebuilt", 409, "The request holding this Idempotency-Key died after journalling its transactions; a retry finished them (`transactions`), but this route has no completion that rebuilds its answer from receipts. Read the outcome with the route's GET; the key keeps this answer."),

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
-from api.portal import claims, regulator, session
+from api.portal import account, claims, regulator, session
 from api.portal.routes import router, templates
 
 __all__ = ["mount", "router"]
@@ -25,6 +25,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(regulator.router)
     app.include_router(claims.router)   # /portal/claims/{id}: public, no login
+    app.include_router(account.router)   # /portal/enterprise/account (issue 13)
 
     @app.exception_handler(session.LoginRequired)
     async def _login(request: Request, exc: session.LoginRequired) -> Response:
