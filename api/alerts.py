@@ -20,7 +20,7 @@ from api.auth import Principal, require_role
 from api.deps import AppContext, context, require_custodial
 from api.pagination import PageParams, page
 from api.problems import Problem
-from ledger.alerts import store
+from ledger.alerts import runs, store
 from ledger.alerts.anchor import AlertHashMismatch, anchor_alert
 from ledger.alerts.rules import RuleConfigError, RuleKind, Severity, make_rule
 from ledger.alerts.store import MAX_ID
@@ -64,6 +64,16 @@ async def list_rules(params: PageParams = Depends(), all_versions: bool = Query(
                      p: Principal = Depends(regulator), ctx: AppContext = Depends(context)) -> dict[str, Any]:
     """Rule versions in id order."""
     rows = await run_in_threadpool(store.list_rules, ctx.api_store, params.after, params.limit + 1, not all_versions)
+    return page(rows, params, lambda r: r["id"])
+
+
+@router.get("/alert-runs", summary="Rule runs recorded (paginated; filter by data set)")
+async def list_runs(params: PageParams = Depends(), dataset: str | None = Query(None, max_length=80),
+                    p: Principal = Depends(regulator), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """Each evaluation run per data set (:mod:`ledger.alerts.runs`): started / finished (UTC s), the
+    rules with their version digests, per rule the alerts raised and the subjects not evaluable with
+    the reasons, and how many alerts were new."""
+    rows = await run_in_threadpool(runs.list_runs, ctx.api_store, params.after, params.limit + 1, dataset)
     return page(rows, params, lambda r: r["id"])
 
 

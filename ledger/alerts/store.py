@@ -72,6 +72,23 @@ class AlertRow(AlertsBase):
     anchored_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)    # block time, UTC s
 
 
+class AlertRunRow(AlertsBase):
+    """One evaluation run over one data set (written and read by :mod:`ledger.alerts.runs`)."""
+
+    __tablename__ = "alert_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(120), index=True)     # e.g. alerts-run:2026-12-04T10:00:00Z
+    dataset: Mapped[str] = mapped_column(String(80), index=True)     # e.g. uci-2007, ampd-2016-2017
+    trigger: Mapped[str] = mapped_column(String(40))                 # cli | api | oracle:<node>
+    started_at: Mapped[int] = mapped_column(BigInteger)             # UTC s
+    finished_at: Mapped[int] = mapped_column(BigInteger)            # UTC s
+    rules: Mapped[str] = mapped_column(Text)                         # JSON [{rule_id, kind, version}]
+    summary: Mapped[str] = mapped_column(Text)                       # JSON {rule_id: summarize() row}
+    alerts_total: Mapped[int] = mapped_column(Integer)
+    alerts_new: Mapped[int] = mapped_column(Integer)
+
+
 def set_rule(engine: Engine, rule: Rule, set_by: str, now: int | None = None) -> dict[str, Any]:
     """Store ``rule`` as the active version of its id (the previous active version is kept,
     inactive). Returns the stored row (:func:`rule_view`)."""
