@@ -161,10 +161,10 @@ def alert_view(row: AlertRow) -> dict[str, Any]:
 
 def list_alerts(engine: Engine, after: int = 0, limit: int = 50, *, rule_id: str | None = None,
                 kind: str | None = None, severity: str | None = None, subject: str | None = None,
-                severities: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Alerts with id > ``after`` in id order, at most ``limit``, filtered by rule id, kind,
-    severity (or any of ``severities``) and subject: the listing behind the API, its stream and the
-    regulator's pages (:func:`alert_view` dictionaries)."""
+                severities: Sequence[str] | None = None, newest: bool = False) -> list[dict[str, Any]]:
+    """Alerts with id > ``after`` in id order (newest first with ``newest``: the last ``limit``),
+    at most ``limit``, filtered by rule id, kind, severity (or any of ``severities``) and subject:
+    the listing behind the API, its stream and the regulator's pages (:func:`alert_view` dictionaries)."""
     with Session(engine) as s:
         q = select(AlertRow).where(AlertRow.id > min(after, MAX_ID))
         if rule_id is not None:
@@ -177,7 +177,8 @@ def list_alerts(engine: Engine, after: int = 0, limit: int = 50, *, rule_id: str
             q = q.where(AlertRow.severity.in_(list(severities)))
         if subject is not None:
             q = q.where(AlertRow.subject == subject)
-        return [alert_view(r) for r in s.scalars(q.order_by(AlertRow.id).limit(limit))]
+        order = AlertRow.id.desc() if newest else AlertRow.id
+        return [alert_view(r) for r in s.scalars(q.order_by(order).limit(limit))]
 
 
 def get_alert(engine: Engine, alert_id: int) -> dict[str, Any] | None:
@@ -200,6 +201,17 @@ def mark_anchored(engine: Engine, alert_id: int, tx_hash: str, anchored_at: int)
         if row is None:
             raise LookupError(f"no alert {alert_id}")
         row.anchor_tx, row.anchored_at = tx_hash, anchored_at
+
+
+def severity_counts(engine: Engine) -> dict[str, dict[str, int]]:
+    """Stored alerts per severity: ``{severity: {"total": n, "anchored": m}}``."""
+    out: dict[str, dict[str, int]] = {}
+    with Session(engine) as s:
+        for sev, anchored in s.execute(select(AlertRow.severity, AlertRow.anchor_tx.is_not(None))):
+            row = out.setdefault(sev, {"total": 0, "anchored": 0})
+            row["total"] += 1
+            row["anchored"] += bool(anchored)
+    return out
 
 
 def count_alerts(engine: Engine) -> dict[str, int]:
