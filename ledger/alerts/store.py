@@ -181,6 +181,12 @@ def list_alerts(engine: Engine, after: int = 0, limit: int = 50, *, rule_id: str
         return [alert_view(r) for r in s.scalars(q.order_by(order).limit(limit))]
 
 
+def find_alert(engine: Engine, alert_hash_hex: str) -> int | None:
+    """The id of the alert with hash ``alert_hash_hex`` (0x hex), or None."""
+    with Session(engine) as s:
+        return s.scalar(select(AlertRow.id).where(AlertRow.alert_hash == alert_hash_hex))
+
+
 def get_alert(engine: Engine, alert_id: int) -> dict[str, Any] | None:
     """One alert by id, or None."""
     if not 0 < alert_id <= MAX_ID:
