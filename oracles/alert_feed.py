@@ -5,13 +5,16 @@ API (``POST /v1/oracle/alerts``, ORACLE_ROLE key; idempotent by the alert's hash
 Off the ingest hot path: the node's :attr:`oracles.node.OracleNode.on_accepted` hook only puts the
 committed rows on a queue (:meth:`AlertFeed.accepted`); a thread drains it, and for each device
 with new readings evaluates the rules (:func:`oracles.stream_alerts.check_node_stream`) over the
-node's stored stream of the last :attr:`AlertFeed.window_s` seconds before the newest reading.
+node's stored stream of the last :attr:`AlertFeed.window_s` seconds before the newest reading — at
+most once every :attr:`AlertFeed.min_interval_s` seconds, readings arriving meanwhile coalesced, so
+the thread's share of the interpreter stays small however fast readings arrive.
 
 Rules come from ``GET /v1/oracle/alert-rules`` (active ``stream_*`` rules scoped to one enterprise,
 with its org id), refreshed every :attr:`AlertFeed.rules_ttl_s` seconds, and apply to the devices
 the enterprise owns (DeviceRegistry owner). Only closed findings are posted: a stuck run still
 running at the newest reading is posted once another value (or a gap) ends it — else its end, and
-so its hash, would change with every reading. A failed post is retried with the next readings.
+so its hash, would change with every reading. A failed evaluation or post is retried with the next
+readings (the devices it covered are kept).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ log = logging.getLogger("carbonledger.oracles.alerts")
 WINDOW_S = 86_400
 #: Default seconds between re-reads of the regulator's rules.
 RULES_TTL_S = 300.0
+#: Default least seconds between two evaluations (an alert waits at most about this long; our choice).
+MIN_INTERVAL_S = 1.0
 
 
 class AlertFeed:
@@ -47,20 +52,26 @@ class AlertFeed:
         api_key: an ORACLE_ROLE API key of the node's organisation.
         window_s: look-back of each evaluation, s.
         rules_ttl_s: seconds between re-reads of the rules.
+        min_interval_s: least seconds between two evaluations (readings meanwhile are coalesced).
         http: an ``httpx.Client`` (tests may pass one bound to an app); default a new client.
     """
 
     def __init__(self, node: OracleNode, api_url: str, api_key: str, *, window_s: int = WINDOW_S,
-                 rules_ttl_s: float = RULES_TTL_S, http: httpx.Client | None = None) -> None:
+                 rules_ttl_s: float = RULES_TTL_S, min_interval_s: float = MIN_INTERVAL_S,
+                 http: httpx.Client | None = None) -> None:
         if window_s <= 0:
             raise ValueError(f"window_s must be positive, got {window_s}")
-        self.node, self.window_s, self.rules_ttl_s = node, window_s, rules_ttl_s
+        if min_interval_s < 0:
+            raise ValueError(f"min_interval_s must not be negative, got {min_interval_s}")
+        self.node, self.window_s, self.rules_ttl_s, self.min_interval_s = node, window_s, rules_ttl_s, min_interval_s
         self.http = http or httpx.Client(base_url=api_url.rstrip("/"), timeout=10.0)
         self.http.headers["Authorization"] = f"Bearer {api_key}"
         self._queue: queue.SimpleQueue[list[tuple[object, ...]] | None] = queue.SimpleQueue()
         self._rules: list[tuple[bytes, Rule]] = []
         self._rules_at = -1e18
         self._posted: set[str] = set()
+        self._retry: dict[bytes, tuple[int, int]] = {}   # device -> (oldest start, newest end) of a failed evaluation
+        self._done: dict[bytes, int] = {}                # device -> newest reading end evaluated
         self._busy = threading.Event()
         self._thread: threading.Thread | None = None
         self.posted = 0            # alerts the API stored as new
@@ -98,21 +109,28 @@ class AlertFeed:
         return True
 
     def _run(self) -> None:
+        last = -1e18
         while True:
             item = self._queue.get()
+            wait = last + self.min_interval_s - time.monotonic()
+            if wait > 0 and item is not None:
+                time.sleep(wait)             # coalesce what arrives meanwhile
             batches = [item]
             while not self._queue.empty():
                 batches.append(self._queue.get())
-            heads: dict[bytes, int] = {}
+            heads, self._retry = self._retry, {}
             for rows in batches:
                 for row in rows or ():
-                    dev, end = row[0], row[3]
-                    assert isinstance(dev, bytes) and isinstance(end, int)
-                    heads[dev] = max(heads.get(dev, 0), end)
+                    dev, start, end = row[0], row[2], row[3]
+                    assert isinstance(dev, bytes) and isinstance(start, int) and isinstance(end, int)
+                    lo, hi = heads.get(dev, (start, end))
+                    heads[dev] = (min(lo, start), max(hi, end))
+            last = time.monotonic()
             try:
                 self.evaluate(heads)
             except Exception:          # a feed failure never stops the node: logged, retried with the next readings
                 self.errors += 1
+                self._retry = heads
                 log.exception("early-warning feed failed")
             finally:
                 if self._queue.empty():
@@ -130,12 +148,16 @@ class AlertFeed:
             self._rules_at = time.monotonic()
         return self._rules
 
-    def evaluate(self, heads: dict[bytes, int]) -> list[Alert]:
-        """Run the rules over each device's stream ending at ``heads[device]`` (UTC s) and post the
-        closed alerts not posted yet; returns the alerts posted (new or already stored)."""
+    def evaluate(self, heads: dict[bytes, tuple[int, int]]) -> list[Alert]:
+        """Run the rules over each device's stream where readings arrived — ``heads[device]`` =
+        (oldest start, newest end) of the new readings, UTC s — and post the closed alerts not
+        posted yet; returns the alerts posted (new or already stored). The window runs from
+        :attr:`window_s` before the oldest new reading (or before the newest end evaluated last
+        time, if earlier: readings that arrive faster than real time are all covered) to the newest."""
         rules = self.rules()
         out: list[Alert] = []
-        for device, head in heads.items():
+        for device, (oldest, head) in heads.items():
+            since = min(oldest, self._done.get(device, oldest)) - self.window_s
             info = self.node.devices.get(device)
             if info is None:
                 continue
@@ -144,8 +166,9 @@ class AlertFeed:
             for r in mine:
                 by_scope.setdefault(r.scope, []).append(r)
             for scope, rs in by_scope.items():
-                for o in check_node_stream(self.node.engine, device, scope, rs, head - self.window_s, head):
+                for o in check_node_stream(self.node.engine, device, scope, rs, since, head):
                     out += self._post([a for a in o.alerts if _closed(a, head)])
+            self._done[device] = max(head, self._done.get(device, 0))
         return out
 
     def _post(self, alerts: Sequence[Alert]) -> list[Alert]:

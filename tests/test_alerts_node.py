@@ -164,9 +164,13 @@ def test_the_node_refuses_alerts_url_without_an_oracle_api_key(tmp_path: Path, m
     assert exc.value.code == 2 and "CARBONLEDGER_ORACLE_API_KEY" in capsys.readouterr().err
 
 
-def test_the_feed_refuses_a_window_that_is_not_positive(chain: World, tmp_path: Path) -> None:
+def test_the_feed_refuses_a_window_that_is_not_positive_and_a_negative_interval(chain: World, tmp_path: Path) -> None:
+    node = serving_node(chain, tmp_path)
     with pytest.raises(ValueError, match="window_s must be positive"):
-        AlertFeed(serving_node(chain, tmp_path), "http://127.0.0.1:9", "key", window_s=0)
+        AlertFeed(node, "http://127.0.0.1:9", "key", window_s=0)
+    with pytest.raises(ValueError, match="min_interval_s must not be negative"):
+        AlertFeed(node, "http://127.0.0.1:9", "key", min_interval_s=-1)
+    assert node.on_accepted is None                                  # nothing hooked by a refused feed
 
 
 def test_an_alert_that_is_not_utf8_is_a_validation_problem_not_a_500(api) -> None:
@@ -177,3 +181,19 @@ def test_an_alert_that_is_not_utf8_is_a_validation_problem_not_a_500(api) -> Non
     r = http.post("/v1/oracle/alerts", content=body, headers={"Authorization": f"Bearer {keys['oracle-1']}",
                                                               "Content-Type": "application/json"})
     assert r.status_code == 422 and "UTF-8" in r.text and list_alerts(store) == []
+
+
+def test_a_backfill_longer_than_the_window_is_evaluated_whole(chain: World, tmp_path: Path, api) -> None:
+    """Readings that arrive faster than real time (a day's backfill in one batch) are all judged, even
+    with a one-hour window: the stuck run at its start fires, the rest of the day does not."""
+    app, store, keys, _ = api
+    watts = [1_500] * 40 + [1_000 + (i * 37) % 500 for i in range(1_400)]
+    node = serving_node(chain, tmp_path)
+    feed = AlertFeed(node, "http://testserver", keys["oracle-1"], window_s=3_600, min_interval_s=0,
+                     http=TestClient(app)).start()
+    try:
+        assert {a.status for a in node.ingest(signed(chain, minute_readings(chain.device, DAY0, watts, 1)))} == {"accepted"}
+        assert feed.wait_idle() and feed.errors == 0
+    finally:
+        feed.stop()
+    assert [(a["measure"]["minutes"], a["period_start"]) for a in list_alerts(store)] == [(40, iso(DAY0))]
