@@ -323,6 +323,7 @@ def test_the_alerts_page_lists_filters_and_anchors_each_alert_once(reg) -> None:
     info = c.get("/portal/regulator/alerts", params={"severity": "info"}).text
     assert all(f'data-alert="{i}"' in info for i in ids[len(gaps):]) and f'data-alert="{ids[0]}"' not in info
     by_rule = c.get("/portal/regulator/alerts", params={"rule": "gap2"}).text
+    assert '<option value="gap2" selected>' in by_rule
     assert f'data-alert="{ids[0]}"' in by_rule and f'data-alert="{ids[-1]}"' not in by_rule
     assert "No alert matches these filters" in c.get("/portal/regulator/alerts", params={"subject": "unit:1/1"}).text
     assert c.get("/portal/regulator/alerts", params={"severity": "loud"}).status_code == 422

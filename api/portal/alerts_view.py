@@ -82,13 +82,14 @@ def evidence_links(evidence: dict[str, Any]) -> list[Link]:
 @dataclass
 class AlertsPage:
     """The page's data: alerts (newest first, each with ``start_s`` / ``end_s`` and ``links``),
-    active rules with their last-run counts, the last run per data set, the filter choices, and
-    the counts per severity."""
+    active rules with their last-run counts, the last run per data set, the filter choices
+    (subjects and rule ids: of the rules and of the alerts shown), and the counts per severity."""
 
     alerts: list[dict[str, Any]]
     rules: list[dict[str, Any]]
     last_runs: list[dict[str, Any]]
     subjects: list[str]
+    rule_ids: list[str]
     counts: dict[str, dict[str, int]]
     last_id: int
 
@@ -114,5 +115,6 @@ def gather(engine: Engine, rule_id: str | None, severity: str | None, subject: s
         r["runs"] = [{"dataset": run["dataset"], "finished_at": run["finished_at"], **run["summary"][r["rule_id"]]}
                      for run in last if r["rule_id"] in run["summary"]]
     newest = store.list_alerts(engine, 0, 1, newest=True)
-    return AlertsPage(rows, rules, last, sorted({a["subject"] for a in rows}), store.severity_counts(engine),
+    return AlertsPage(rows, rules, last, sorted({a["subject"] for a in rows}),
+                      sorted({r["rule_id"] for r in rules} | {a["rule_id"] for a in rows}), store.severity_counts(engine),
                       newest[0]["id"] if newest else 0)
