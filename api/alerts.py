@@ -15,12 +15,13 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine
 
 from api.auth import Principal, require_role
 from api.deps import AppContext, context, require_custodial
 from api.pagination import PageParams, page
 from api.problems import Problem
-from ledger.alerts import store
+from ledger.alerts import runs, store
 from ledger.alerts.anchor import AlertHashMismatch, anchor_alert
 from ledger.alerts.rules import RuleConfigError, RuleKind, Severity, make_rule
 from ledger.alerts.store import MAX_ID
@@ -67,6 +68,16 @@ async def list_rules(params: PageParams = Depends(), all_versions: bool = Query(
     return page(rows, params, lambda r: r["id"])
 
 
+@router.get("/alert-runs", summary="Rule runs recorded (paginated; filter by data set)")
+async def list_runs(params: PageParams = Depends(), dataset: str | None = Query(None, max_length=80),
+                    p: Principal = Depends(regulator), ctx: AppContext = Depends(context)) -> dict[str, Any]:
+    """Each evaluation run per data set (:mod:`ledger.alerts.runs`): started / finished (UTC s), the
+    rules with their version digests, per rule the alerts raised and the subjects not evaluable with
+    the reasons, and how many alerts were new."""
+    rows = await run_in_threadpool(runs.list_runs, ctx.api_store, params.after, params.limit + 1, dataset)
+    return page(rows, params, lambda r: r["id"])
+
+
 @router.get("/alerts", summary="Alerts (paginated; filter by rule, kind, severity, subject)")
 async def list_alerts(params: PageParams = Depends(), rule_id: str | None = Query(None, max_length=80),
                       kind: RuleKind | None = Query(None), severity: Severity | None = Query(None),
@@ -81,6 +92,31 @@ async def list_alerts(params: PageParams = Depends(), rule_id: str | None = Quer
     return page(rows, params, lambda r: r["id"])
 
 
+async def alert_events(request: Request, engine: Engine, cursor: int, once: bool,
+                       severity: str | None = None) -> AsyncIterator[bytes]:
+    """The alert stream's events after alert id ``cursor``: ``id`` = alert id, ``event`` = the rule
+    kind, ``data`` = the alert's JSON (:func:`ledger.alerts.store.list_alerts`); a comment every
+    :data:`KEEPALIVE_S` of silence; ends after what is there when ``once``, else when the client
+    disconnects. Also behind the regulator's alerts page (``/portal/regulator/alerts/stream``)."""
+    idle = 0.0
+    while True:
+        after = cursor
+        rows = await run_in_threadpool(lambda: store.list_alerts(engine, after, 500, severity=severity))
+        for r in rows:
+            cursor = r["id"]
+            yield f"id: {r['id']}\nevent: {r['kind']}\ndata: {json.dumps(r, ensure_ascii=False)}\n\n".encode()
+        if once or await request.is_disconnected():
+            return
+        if not rows:
+            idle += STREAM_POLL_S
+            if idle >= KEEPALIVE_S:
+                idle = 0.0
+                yield b": keep-alive\n\n"
+            await asyncio.sleep(STREAM_POLL_S)
+        else:
+            idle = 0.0
+
+
 @router.get("/alerts/stream", summary="Server-sent events: every alert stored")
 async def stream(request: Request, after: int | None = Query(None, ge=0, le=MAX_ID, description="alert id to resume after"),
                  last_event_id: str | None = Header(None, alias="Last-Event-ID"),
@@ -93,27 +129,8 @@ async def stream(request: Request, after: int | None = Query(None, ge=0, le=MAX_
     once = once or "text/event-stream" not in request.headers.get("accept", "").lower()
     cursor = after if after is not None else min(int(last_event_id), MAX_ID) if (last_event_id or "").isdigit() else 0
     sev = severity.value if severity else None
-
-    async def gen() -> AsyncIterator[bytes]:
-        nonlocal cursor
-        idle = 0.0
-        while True:
-            rows = await run_in_threadpool(lambda: store.list_alerts(ctx.api_store, cursor, 500, severity=sev))
-            for r in rows:
-                cursor = r["id"]
-                yield f"id: {r['id']}\nevent: {r['kind']}\ndata: {json.dumps(r, ensure_ascii=False)}\n\n".encode()
-            if once or await request.is_disconnected():
-                return
-            if not rows:
-                idle += STREAM_POLL_S
-                if idle >= KEEPALIVE_S:
-                    idle = 0.0
-                    yield b": keep-alive\n\n"
-                await asyncio.sleep(STREAM_POLL_S)
-            else:
-                idle = 0.0
-
-    return StreamingResponse(gen(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(alert_events(request, ctx.api_store, cursor, once, sev), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/alerts/{alert_id}", summary="One alert with its evidence")

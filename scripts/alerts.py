@@ -84,6 +84,8 @@ def run(
         raise typer.Exit(2) from None
     console.print(summary_table(report))
     console.print(f"CPU {report['cpu_s']} s; not-evaluable outcomes: {report['not_evaluable_total']:,}")
+    if report["runs"]:
+        console.print(f"recorded as alert_runs {', '.join(map(str, report['runs']))} (GET /v1/regulator/alert-runs)")
     if report_json is not None:
         report_json.parent.mkdir(parents=True, exist_ok=True)
         report_json.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")

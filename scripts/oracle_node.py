@@ -2,12 +2,15 @@
 
     python -m scripts.oracle_node --name oracle-2 --data-dir D --rpc-url U --port 8102
                                   [--store-url URL] [--mqtt HOST:PORT] [--chunk N]
+                                  [--alerts-url API_URL]   (key: $CARBONLEDGER_ORACLE_API_KEY)
 
 Its own key (keystore label = name), its own store (SQLite ``D/oracles/<name>.sqlite`` or
 ``--store-url``), its own HTTP endpoint on 127.0.0.1 serving only the oracle routes
 (:func:`create_node_app`: ``POST /v1/readings``, the peer routes ``/v1/oracle/...`` with the
 proofs ``/v1/oracle/proofs/{device}/{sequence}``, ``GET /v1/health``), optionally an MQTT
-subscription; it may submit (any node may: see oracles/network.py). On start it re-sends
+subscription; it may submit (any node may: see oracles/network.py). With ``--alerts-url`` the
+regulator's meter-stream rules run on the readings it accepts and each new alert is posted to the
+API (:mod:`oracles.alert_feed`; an ORACLE_ROLE API key in ``CARBONLEDGER_ORACLE_API_KEY``). On start it re-sends
 journalled transactions the chain lacks (after a chain restart) — the contract refuses any that
 would anchor a period twice. The participants' API (:func:`api.app.create_app`) is another process.
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +34,7 @@ from fastapi import FastAPI
 from api import problems, readings
 from ledger.contracts.deployment import Deployment
 from oracles import peer_http
+from oracles.alert_feed import feed_for
 from oracles.cluster import NODE_MODULE
 from oracles.mqtt import MqttIngest
 from oracles.network import AnchorService, Cluster
@@ -91,7 +96,13 @@ def main(argv: list[str] | None = None, node_cls: type[OracleNode] = OracleNode)
     ap.add_argument("--store-url", default=None)
     ap.add_argument("--mqtt", default=None, help="HOST:PORT of the MQTT broker")
     ap.add_argument("--chunk", type=int, default=64, help="anchors per JSON-RPC batch of transactions")
+    ap.add_argument("--alerts-url", default=None,
+                    help="participants' API base URL: post the alerts of the regulator's stream rules over accepted readings "
+                         "(API key in $CARBONLEDGER_ORACLE_API_KEY)")
     a = ap.parse_args(argv)
+    alerts_key = os.environ.get("CARBONLEDGER_ORACLE_API_KEY", "")
+    if a.alerts_url and not alerts_key:
+        ap.error("--alerts-url needs an ORACLE_ROLE API key in $CARBONLEDGER_ORACLE_API_KEY")
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {a.name} %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     data_dir = a.data_dir.resolve()
@@ -109,11 +120,14 @@ def main(argv: list[str] | None = None, node_cls: type[OracleNode] = OracleNode)
         host, _, port = a.mqtt.rpartition(":")
         ingest = MqttIngest(node, host or "127.0.0.1", int(port)).start()
     node.workers.start()    # the check workers up before the first batch arrives (issue 14)
+    feed = feed_for(node, a.alerts_url, alerts_key) if a.alerts_url else None
     try:
         uvicorn.run(app, host="127.0.0.1", port=a.port, log_level="warning")   # returns on SIGTERM/SIGINT
     finally:
         if ingest is not None:
             ingest.stop()
+        if feed is not None:
+            feed.stop()
         node.close()        # stop the check worker processes
 
 

@@ -43,6 +43,7 @@ from ledger.alerts.rules import (
     make_rule,
     rule_from_dict,
 )
+from ledger.alerts.runs import last_runs, list_runs, record_run
 from ledger.alerts.store import get_alert, list_alerts, list_rules, save_alerts, set_rule
 from ledger.store.db import make_engine, sqlite_url
 from oracles.alerts_job import meter_stream, run_alerts, uci_subject
@@ -321,6 +322,25 @@ def test_setting_a_rule_again_keeps_the_old_version_inactive(tmp_path: Path) -> 
     assert [r["active"] for r in list_rules(engine, active_only=False)] == [False, True]
 
 
+def test_record_run_refuses_bad_times_and_names_and_keeps_the_newest_per_data_set(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path / "alerts.sqlite"), store="alerts")
+    r = rule("stream_stuck", min_minutes=60)
+    summary = {r.rule_id: {"alerts": 0, "not_evaluable": 1, "not_evaluable_reasons": {"no meter readings in the window": 1}}}
+    with pytest.raises(ValueError, match="bad run times"):
+        record_run(engine, run_id="x", dataset="d", trigger="cli", started_at=10, finished_at=9, rules=[r], summary=summary,
+                   alerts_new=0)
+    with pytest.raises(ValueError, match="run id and a data set"):
+        record_run(engine, run_id="", dataset="d", trigger="cli", started_at=1, finished_at=2, rules=[r], summary=summary,
+                   alerts_new=0)
+    assert list_runs(engine) == []                                   # nothing stored by the refused calls
+    a = record_run(engine, run_id="a", dataset="d", trigger="cli", started_at=1, finished_at=2, rules=[r], summary=summary,
+                   alerts_new=0)
+    b = record_run(engine, run_id="b", dataset="d", trigger="api", started_at=3, finished_at=4,
+                   rules=[rule("stream_stuck", min_minutes=30)], summary=summary, alerts_new=0)
+    assert a["rules"][0]["version"] != b["rules"][0]["version"]       # another parameter: another version
+    assert [x["run_id"] for x in last_runs(engine)] == ["b"] and len(list_runs(engine, dataset="d")) == 2
+
+
 def test_cli_refuses_a_bad_rules_file(tmp_path: Path) -> None:
     bad = tmp_path / "rules.json"
     bad.write_text('[{"rule_id": "r", "kind": "absolute_threshold", "scope": "sector:power", "params": {}}]')
@@ -345,6 +365,14 @@ def test_the_run_over_uci_2007_and_ampd_2016_2017_reports_these_counts(tmp_path:
     assert (jan["period"], jan["emissions_kgco2"], jan["energy_wh"]) == ("2007-01", 656, 1_150_194)
     assert report["stored_new_alerts"] == {"uci-2007": 3, "ampd-2016-2017": 6_012}
     assert len(list_alerts(engine, limit=10_000)) == 6_015
+    runs = list_runs(engine)                                          # the run recorded, one row per data set
+    assert [(r["dataset"], r["trigger"], r["alerts_new"], r["alerts_total"]) for r in runs] == \
+        [("uci-2007", "cli", 3, 3), ("ampd-2016-2017", "cli", 6_012, 6_012)]
+    assert report["runs"] == [r["id"] for r in runs] and runs[0]["finished_at"] >= runs[0]["started_at"]
+    assert runs[1]["summary"]["power.same_period.25pct"]["not_evaluable_reasons"] == \
+        report["datasets"][1]["summary"]["power.same_period.25pct"]["not_evaluable_reasons"]
+    assert {r["rule_id"] for r in runs[0]["rules"]} == {r["rule_id"] for r in report["rules"]}
+    assert [r["dataset"] for r in last_runs(engine)] == ["ampd-2016-2017", "uci-2007"]
 
 
 def test_same_period_on_uci_2008_judges_the_months_2007_has_and_names_the_one_it_lacks() -> None:

@@ -18,6 +18,7 @@ from api.client import ApiClient, ApiError
 from api.pagination import encode_cursor
 from ledger.alerts.checks import check_gap, check_step
 from ledger.alerts.rules import make_rule
+from ledger.alerts.runs import record_run
 from ledger.alerts.store import save_alerts
 from ledger.crypto.primitives import Signer
 from ledger.identifiers import org_id
@@ -150,3 +151,24 @@ def test_typed_client_sets_rules_signed_and_pages_alerts(env) -> None:
         assert [a["measure"]["reasons"] for a in api.alerts(kind="stream_gap", subject=ENT)] == [["absent"], ["absent"]]
         assert api.alert(ids[-1])["kind"] == "stream_step"
         assert api.anchor_alert(ids[-1])["anchor_tx"]
+
+
+def test_rule_runs_are_listed_for_the_regulator_only(env) -> None:
+    _, http, keys, _ = env
+    rule = make_rule("ent.stuck", "stream_stuck", ENT, {"min_minutes": 60})
+    summary = {"ent.stuck": {"alerts": 0, "not_evaluable": 1, "not_evaluable_reasons": {"no meter readings in the window": 1}}}
+    for ds in ("uci-2007", "ampd-2016-2017", "uci-2007"):
+        record_run(http.app.state.ctx.api_store, run_id=f"run-{ds}", dataset=ds, trigger="cli", started_at=100, finished_at=160,
+                   rules=[rule], summary=summary, alerts_new=0)
+    r = http.get("/v1/regulator/alert-runs", params={"limit": 2}, headers=bearer(keys["regulator"]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [x["dataset"] for x in body["items"]] == ["uci-2007", "ampd-2016-2017"] and body["next_cursor"]
+    rest = http.get("/v1/regulator/alert-runs", params={"cursor": body["next_cursor"]}, headers=bearer(keys["regulator"])).json()
+    assert [x["id"] for x in rest["items"]] == [3]
+    only = http.get("/v1/regulator/alert-runs", params={"dataset": "uci-2007"}, headers=bearer(keys["regulator"])).json()
+    assert [x["id"] for x in only["items"]] == [1, 3]
+    assert only["items"][0]["summary"]["ent.stuck"]["not_evaluable_reasons"] == {"no meter readings in the window": 1}
+    assert http.get("/v1/regulator/alert-runs", headers=bearer(keys["enterprise"])).status_code == 403
+    assert http.get("/v1/regulator/alert-runs", params={"dataset": "x" * 81},
+                    headers=bearer(keys["regulator"])).status_code == 422

@@ -3,8 +3,9 @@ no browser download): the enterprise logs in, submits a month with an evidence f
 submitted; the regulator assigns the verifier; the verifier logs in, opens the queue and the
 record's provenance (every check marked verified), attests; the enterprise sees the new status.
 The regulator's pages: overview (completeness, compliance; Chinese labels rendered with Debian's
-``fonts-noto-cjk``), records queue (assign, confirm), market chart; other roles refused.
-Screenshots go to ``test-artifacts/``."""
+``fonts-noto-cjk``), records queue (assign, confirm), market chart; other roles refused. The alerts
+page: periods in the regulator's +08:00, an alert stored while the page is open appears live
+(EventSource), its hash anchored from the page. Screenshots go to ``test-artifacts/``."""
 
 from __future__ import annotations
 
@@ -21,7 +22,12 @@ from playwright import sync_api
 
 from api.app import create_app
 from api.auth import issue_key
+from api.portal.alerts_view import utc_seconds
+from api.portal.timefmt import local_time
 from ledger.accounting.emissions import emissions_kg
+from ledger.alerts.checks import check_gap, check_step
+from ledger.alerts.rules import make_rule
+from ledger.alerts.store import get_alert, save_alerts
 from ledger.contracts import governance
 from ledger.contracts.governance import Operation
 from ledger.crypto import envelope as ev
@@ -31,7 +37,9 @@ from ledger.identifiers import org_id
 from ledger.meter_data.energy import energy_wh
 from ledger.records import queries as records
 from ledger.store.db import make_engine, sqlite_url
-from tests.conftest import GRID_EF_SCALED, ROOT, USCC, World, unavailable
+from oracles.alerts_job import meter_stream
+from oracles.uci import load_uci
+from tests.conftest import GRID_EF_SCALED, ROOT, USCC, World, shared_data, unavailable
 from tests.governance_world import govern_world
 from tests.live_server import anchor_month, live_server, serving_node
 from tests.test_api_market import YEAR, allocate_cea, fund, h, trade
@@ -305,3 +313,40 @@ def test_the_regulator_reviews_the_overview_works_the_queue_and_reads_the_market
     assert reg.inner_text("#issued-t") == "500" and reg.inner_text("#retired-t") == "120"
     reg.click("text=Governance 治理")
     assert reg.locator("#operations tr[data-operation] .approvals").inner_text() == "1 / 2"
+
+
+
+# ------------------------------------------------------------------ the regulator's alerts page
+@pytest.mark.timeout(1800)   # may apt-get install Debian's chromium first
+def test_the_regulator_sees_alerts_arrive_live_and_anchors_one(chain: World, tmp_path: Path, browser) -> None:
+    """Alerts of the stream rules over the real UCI subset (../shared/data/meter/
+    uci_household_power_consumption_subset.txt): gaps stored before the page opens, a step stored
+    while it is open (it must appear without a reload), then one anchored from the page."""
+    w = chain
+    store = make_engine(sqlite_url(tmp_path / "api.sqlite"))
+    app = create_app(w.dep, store, None, custodial=[w.acct["regulator"]])
+    key = issue_key(store, w.dep, org_id(USCC["regulator"]), "REGULATOR_ROLE")
+    ent = "enterprise:" + USCC["enterprise"]
+    stream = meter_stream(load_uci(shared_data("meter/uci_household_power_consumption_subset.txt")), ent, "0x" + w.device.hex())
+    gaps = check_gap(make_rule("gap2", "stream_gap", ent, {"min_minutes": 2}), stream).alerts
+    step = check_step(make_rule("step4k", "stream_step", ent, {"min_step_w": 4_000}, "info"), stream).alerts[0]
+    ids = save_alerts(store, gaps, "test")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with live_server(app) as url:
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        _login(page, url, key)
+        page.click("text=Alerts 预警")
+        assert page.locator("#alert-list tr[data-alert]").count() == len(ids)
+        assert page.inner_text("#live-status").startswith("Live")
+        (new,) = save_alerts(store, [step], "test")                       # stored while the page is open
+        row = page.locator(f"#alert-list tr[data-alert='{new}']")
+        row.wait_for(timeout=15_000)
+        assert page.locator("#alert-list tr[data-alert]").first.get_attribute("data-alert") == str(new)   # prepended
+        start = local_time(utc_seconds(step.period_start), 8 * 3600)     # formatted by the page's script
+        assert start.endswith("+08:00") and start in row.inner_text() and "step4k" in row.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "portal-regulator-alerts.png"), full_page=True)
+        page.reload()
+        page.click(f"#alert-list tr[data-alert='{ids[0]}'] button")
+        assert f"alert {ids[0]} anchored" in page.inner_text("#flash")
+        assert get_alert(store, ids[0])["anchor_tx"] is not None
+        assert "anchored" in page.inner_text(f"#alert-list tr[data-alert='{ids[0]}']")

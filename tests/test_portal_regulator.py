@@ -13,8 +13,13 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import issue_key
+from api.portal.alerts_view import utc_seconds
 from api.portal.timefmt import local_date, local_time, offset_label
 from ledger.accounting import compliance as rules
+from ledger.alerts.checks import Subject, check_gap, check_step, evaluate, summarize
+from ledger.alerts.rules import make_rule
+from ledger.alerts.runs import record_run
+from ledger.alerts.store import get_alert, save_alerts
 from ledger.contracts import governance
 from ledger.contracts._generated.emissions_registry import VerifierAssigned
 from ledger.contracts._generated.settlement import TradeSettled
@@ -23,7 +28,9 @@ from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
 from ledger.records import queries as records
 from ledger.store.db import make_engine, sqlite_url
-from tests.conftest import USCC, World
+from oracles.alerts_job import meter_stream
+from oracles.uci import load_uci
+from tests.conftest import USCC, World, shared_data
 from tests.governance_world import govern_world
 from tests.helpers import DAY0
 from tests.live_server import anchor_month, serving_node
@@ -31,7 +38,7 @@ from tests.test_api_market import YEAR, allocate_cea, fund, h, trade
 
 ZERO = "0x" + "00" * 20
 PAGES = ("/portal/regulator", "/portal/regulator/records", "/portal/regulator/market", "/portal/regulator/offsets",
-         "/portal/regulator/governance")
+         "/portal/regulator/governance", "/portal/regulator/alerts")
 
 
 @pytest.fixture()
@@ -104,6 +111,9 @@ def test_only_a_regulator_session_opens_the_regulator_pages(reg) -> None:
         assert r.status_code == 403
         r = c.post("/portal/regulator/records/1/confirm", data={"csrf": tok, "idem": "y" * 20})
         assert r.status_code == 403
+        r = c.post("/portal/regulator/alerts/1/anchor", data={"csrf": tok, "idem": "z" * 20})
+        assert r.status_code == 403
+        assert c.get("/portal/regulator/alerts/stream").status_code == 403
     assert str(records.record(w.dep, 1)["verifier"]) == ZERO
     r = TestClient(app, follow_redirects=False).post("/portal/login", data={"api_key": keys["regulator"]})
     assert r.status_code == 303 and r.headers["location"] == "/portal/regulator"
@@ -269,3 +279,78 @@ def test_council_members_approve_and_cancel_waiting_operations(reg) -> None:
     assert governance.state(w.dep, pause).ready_at == 0 and not w.dep.constitution.isOperationPending(bytes.fromhex(oid[2:]))
     page = c.get("/portal/regulator/governance").text
     assert "cancelled" in page and f'data-operation="{oid}"' not in page
+
+
+
+# ------------------------------------------------------------------ early warning
+ENT = "enterprise:" + USCC["enterprise"]
+
+
+def test_the_alerts_page_lists_filters_and_anchors_each_alert_once(reg) -> None:
+    """Alerts raised by the stream rules on the real UCI subset (../shared/data/meter/
+    uci_household_power_consumption_subset.txt) over the world's meter, a recorded run with a rule
+    not evaluable, the page in the regulator's +08:00, its filters, the live stream, and the anchor
+    form done once."""
+    w, app, _, keys = reg
+    store = app.state.ctx.api_store
+    dev = "0x" + w.device.hex()
+    stream = meter_stream(load_uci(shared_data("meter/uci_household_power_consumption_subset.txt")), ENT, dev)
+    gap = make_rule("gap2", "stream_gap", ENT, {"min_minutes": 2})
+    step = make_rule("step4k", "stream_step", ENT, {"min_step_w": 4_000}, "info")
+    intensity = make_rule("int", "intensity_threshold", ENT, {"period": "month", "limit_kgco2_per_mwh": 900})
+    gaps, steps = check_gap(gap, stream).alerts, check_step(step, stream).alerts
+    assert gaps and steps
+    ids = save_alerts(store, gaps + steps, "test")
+    record_run(store, run_id="r1", dataset="uci-subset", trigger="cli", started_at=1_000, finished_at=1_060,
+               rules=[gap, step, intensity], summary=summarize([check_gap(gap, stream), check_step(step, stream)]
+                                                                + evaluate([intensity], [Subject(ENT, None)], 0)), alerts_new=len(ids))
+    c = session_of(app, keys["regulator"])
+    page = c.get("/portal/regulator/alerts").text
+    first = get_alert(store, ids[0])
+    row = page[page.index(f'data-alert="{ids[0]}"'):]
+    row = row[:row.index("</tr>")]
+    start = local_time(utc_seconds(first["period_start"]), 8 * 3600)
+    assert start.endswith("+08:00") and start in row and "gap2" in row and "stream_gap" in row and ENT in row
+    assert f"/v1/audit/readings/{dev}/{first['evidence']['sequence_before']}/proof" in row        # the readings around the gap
+    last = get_alert(store, ids[-1])
+    assert f"/v1/audit/readings/{dev}/{last['evidence']['readings']['first_sequence']}/proof" in page  # the step's readings
+    assert all(f'data-alert="{i}"' in page for i in ids) and 'data-rule="gap2"' in page and 'data-dataset="uci-subset"' in page
+    rule_row = page[page.index('data-rule="int"'):]
+    assert "uci-subset: 1: no monthly figures for this subject" in rule_row[:rule_row.index("</tr>")]   # not evaluable, why
+    assert page.index(f'data-alert="{ids[-1]}"') < page.index(f'data-alert="{ids[0]}"')      # newest first
+    assert "EventSource" in page and f"/portal/regulator/alerts/stream?after={ids[-1]}" in page
+    # filters
+    info = c.get("/portal/regulator/alerts", params={"severity": "info"}).text
+    assert all(f'data-alert="{i}"' in info for i in ids[len(gaps):]) and f'data-alert="{ids[0]}"' not in info
+    by_rule = c.get("/portal/regulator/alerts", params={"rule": "gap2"}).text
+    assert '<option value="gap2" selected>' in by_rule
+    assert f'data-alert="{ids[0]}"' in by_rule and f'data-alert="{ids[-1]}"' not in by_rule
+    assert "No alert matches these filters" in c.get("/portal/regulator/alerts", params={"subject": "unit:1/1"}).text
+    assert c.get("/portal/regulator/alerts", params={"severity": "loud"}).status_code == 422
+    # the overview counts by severity, linking to the page
+    over = c.get("/portal/regulator").text
+    assert f'id="alerts-warning">{len(gaps)}<' in over and f'id="alerts-info">{len(steps)}<' in over
+    assert 'href="/portal/regulator/alerts?severity=info"' in over
+    # the live stream (a client without text/event-stream gets what is there after the cursor)
+    events = c.get("/portal/regulator/alerts/stream", params={"after": ids[-2]}).text
+    assert f"id: {ids[-1]}\nevent: stream_step\n" in events and f"id: {ids[-2]}\n" not in events
+    # anchor: once per form; the same form again sends nothing; another alert id is refused with a message
+    f = form_fields(page, f"/portal/regulator/alerts/{ids[0]}/anchor")
+    r = c.post(f"/portal/regulator/alerts/{ids[0]}/anchor", data=f)
+    assert r.status_code == 303, r.text
+    anchored = get_alert(store, ids[0])
+    assert anchored["anchor_tx"] and int(w.dep.evidence.alertAnchoredAt(bytes.fromhex(anchored["alert_hash"][2:]))) > 0
+    again = c.post(f"/portal/regulator/alerts/{ids[0]}/anchor", data=f)
+    assert again.status_code == 303 and get_alert(store, ids[0])["anchor_tx"] == anchored["anchor_tx"]
+    page = c.get("/portal/regulator/alerts").text
+    assert "already done: nothing was sent again" in page
+    row = page[page.index(f'data-alert="{ids[0]}"'):]
+    assert "anchored" in row[:row.index("</tr>")] and anchored["anchor_tx"] in row[:row.index("</tr>")]
+    assert f"/portal/regulator/alerts/{ids[0]}/anchor" not in page                 # no form for an anchored alert
+    r = c.post(f"/portal/regulator/alerts/{ids[0]}/anchor", data={**f, "idem": f["idem"] + "-b"})
+    assert r.status_code == 409 and "AlertAlreadyAnchored" in r.text                 # a new form: the contract refuses
+    r = c.post("/portal/regulator/alerts/999999/anchor", data={**f, "idem": f["idem"] + "-c"})
+    assert r.status_code == 404 and "no alert 999999" in r.text
+    r = c.post(f"/portal/regulator/alerts/{ids[1]}/anchor", data={**f, "csrf": "forged", "idem": f["idem"] + "-d"})
+    assert r.status_code == 303 and r.headers["location"].startswith("/portal/login")      # a forged form logs out
+    assert get_alert(store, ids[1])["anchor_tx"] is None

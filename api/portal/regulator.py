@@ -10,6 +10,10 @@
 * ``/portal/regulator/offsets`` — CCER batches issued and retirement certificates.
 * ``/portal/regulator/governance`` — constitutional operations waiting for the council; members
   approve or cancel.
+* ``/portal/regulator/alerts`` — early warning: alerts (filters rule, severity, subject) with their
+  evidence links, anchor an alert's hash (EvidenceRegistry.anchorAlert), the rules with the last
+  run's counts and not-evaluable reasons; new alerts arrive live from ``/portal/regulator/alerts/stream``
+  (the API's alert stream, :func:`api.alerts.alert_events`, behind the portal session).
 
 Acts are routine single-signer regulator acts signed with the regulator's custodial key in this API
 process, through the same write functions as the API (:mod:`ledger.records.workflow` after
@@ -24,17 +28,22 @@ from typing import Any
 
 from eth_utils import is_address, to_checksum_address
 from fastapi import APIRouter, Form, Path, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from api.alerts import alert_events
 from api.auth import Principal
 from api.deps import require_custodial
 from api.portal import acts, session
+from api.portal import alerts_view as alerts
 from api.portal import regulator_view as view
 from api.portal.chart import DayPoint, market_chart_svg
 from api.portal.routes import _ctx, _refusal, _render, _see_other
 from api.portal.timefmt import local_date
 from api.problems import Problem
 from api.records_common import scoped_record
+from ledger.alerts.anchor import AlertHashMismatch, anchor_alert
+from ledger.alerts.rules import RuleKind, Severity
+from ledger.alerts.store import MAX_ID, severity_counts
 from ledger.chain.client import ChainError, ContractRevert
 from ledger.contracts import governance
 from ledger.records import queries as records
@@ -70,7 +79,8 @@ def overview(request: Request, year: int | None = Query(None, ge=1971, le=9999))
     gov = view.pending_governance(dep, p.account)
     return _render(request, "regulator_overview.html", p, year=y, years=sorted(set(years) | {y}, reverse=True), rows=rows,
                    comp=comp, queue=queue, gov=gov, labels=view.CELL_LABELS,
-                   short=view.CELL_SHORT)
+                   short=view.CELL_SHORT, alert_counts=severity_counts(_ctx(request).api_store),
+                   severities=alerts.SEVERITIES)
 
 
 # ------------------------------------------------------------------ records queue
@@ -205,3 +215,61 @@ def governance_act(request: Request, op_id: str = Path(pattern=r"^0x[0-9a-fA-F]{
         return _gov_page(request, p, 409, error=_refusal(exc))
     request.session["flash"] = {"message": out.message + (" (already done: nothing was sent again)" if out.replayed else "")}
     return _see_other("/portal/regulator/governance")
+
+
+# ------------------------------------------------------------------ early warning
+def _alerts_page(request: Request, p: Principal, rule: str | None = None, severity: str | None = None,
+                 subject: str | None = None, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    data = alerts.gather(_ctx(request).api_store, rule or None, severity or None, subject or None)
+    return _render(request, "regulator_alerts.html", p, status_code=status_code, page=data, severities=alerts.SEVERITIES,
+                   f_rule=rule or "", f_severity=severity or "", f_subject=subject or "", idem=acts.new_key(),
+                   kinds=[k.value for k in RuleKind],
+                   custodial=p.account in _ctx(request).custodial, **extra)
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, rule: str | None = Query(None, max_length=80),
+                severity: Severity | None = Query(None), subject: str | None = Query(None, max_length=80)) -> HTMLResponse:
+    """Alerts (newest first, filtered by rule id, severity, subject), the rules with the last run's
+    counts and not-evaluable reasons, the last run per data set."""
+    p = _regulator(request)
+    return _alerts_page(request, p, rule, severity.value if severity else None, subject)
+
+
+@router.get("/alerts/stream")
+async def alerts_stream(request: Request, after: int = Query(0, ge=0, le=MAX_ID)) -> StreamingResponse:
+    """Server-sent events of alerts stored after id ``after`` for the page's live list (the API's
+    stream, :func:`api.alerts.alert_events`, authorised by the portal session)."""
+    _regulator(request)
+    once = "text/event-stream" not in request.headers.get("accept", "").lower()
+    return StreamingResponse(alert_events(request, _ctx(request).api_store, after, once), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+@router.post("/alerts/{alert_id}/anchor")
+def anchor(request: Request, alert_id: int = Path(ge=1, le=MAX_ID), csrf: str = Form(""), idem: str = Form("")) -> Response:
+    """Anchor alert ``alert_id``'s hash (EvidenceRegistry.anchorAlert, the regulator's custodial key),
+    once per form (:mod:`api.portal.acts`)."""
+    p = _regulator(request)
+    session.check_csrf(request, csrf)
+    ctx = _ctx(request)
+
+    def act() -> str:
+        a = anchor_alert(ctx.deployment, ctx.api_store, require_custodial(ctx, p.account), alert_id)
+        return f"alert {alert_id} anchored: {a['alert_hash'][:10]}… in transaction {a['anchor_tx']}"
+
+    try:
+        out = acts.once(ctx.api_store, ctx.deployment.client, p, idem, f"POST /portal/regulator/alerts/{alert_id}/anchor",
+                        str(alert_id), act)
+    except acts.ActRefused as exc:
+        return _alerts_page(request, p, status_code=409, error=str(exc))
+    except LookupError:
+        return _alerts_page(request, p, status_code=404, error=f"no alert {alert_id}")
+    except AlertHashMismatch as exc:
+        return _alerts_page(request, p, status_code=409, error=str(exc))
+    except Problem as exc:
+        return _alerts_page(request, p, status_code=409, error=exc.detail)
+    except (ContractRevert, ChainError) as exc:
+        return _alerts_page(request, p, status_code=409, error=_refusal(exc))
+    request.session["flash"] = {"message": out.message + (" (already done: nothing was sent again)" if out.replayed else "")}
+    return _see_other("/portal/regulator/alerts")

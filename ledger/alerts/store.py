@@ -72,6 +72,23 @@ class AlertRow(AlertsBase):
     anchored_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)    # block time, UTC s
 
 
+class AlertRunRow(AlertsBase):
+    """One evaluation run over one data set (written and read by :mod:`ledger.alerts.runs`)."""
+
+    __tablename__ = "alert_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(120), index=True)     # e.g. alerts-run:2026-12-04T10:00:00Z
+    dataset: Mapped[str] = mapped_column(String(80), index=True)     # e.g. uci-2007, ampd-2016-2017
+    trigger: Mapped[str] = mapped_column(String(40))                 # cli | api | oracle:<node>
+    started_at: Mapped[int] = mapped_column(BigInteger)             # UTC s
+    finished_at: Mapped[int] = mapped_column(BigInteger)            # UTC s
+    rules: Mapped[str] = mapped_column(Text)                         # JSON [{rule_id, kind, version}]
+    summary: Mapped[str] = mapped_column(Text)                       # JSON {rule_id: summarize() row}
+    alerts_total: Mapped[int] = mapped_column(Integer)
+    alerts_new: Mapped[int] = mapped_column(Integer)
+
+
 def set_rule(engine: Engine, rule: Rule, set_by: str, now: int | None = None) -> dict[str, Any]:
     """Store ``rule`` as the active version of its id (the previous active version is kept,
     inactive). Returns the stored row (:func:`rule_view`)."""
@@ -144,10 +161,10 @@ def alert_view(row: AlertRow) -> dict[str, Any]:
 
 def list_alerts(engine: Engine, after: int = 0, limit: int = 50, *, rule_id: str | None = None,
                 kind: str | None = None, severity: str | None = None, subject: str | None = None,
-                severities: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Alerts with id > ``after`` in id order, at most ``limit``, filtered by rule id, kind,
-    severity (or any of ``severities``) and subject: the listing behind the API, its stream and the
-    regulator's pages (:func:`alert_view` dictionaries)."""
+                severities: Sequence[str] | None = None, newest: bool = False) -> list[dict[str, Any]]:
+    """Alerts with id > ``after`` in id order (newest first with ``newest``: the last ``limit``),
+    at most ``limit``, filtered by rule id, kind, severity (or any of ``severities``) and subject:
+    the listing behind the API, its stream and the regulator's pages (:func:`alert_view` dictionaries)."""
     with Session(engine) as s:
         q = select(AlertRow).where(AlertRow.id > min(after, MAX_ID))
         if rule_id is not None:
@@ -160,7 +177,14 @@ def list_alerts(engine: Engine, after: int = 0, limit: int = 50, *, rule_id: str
             q = q.where(AlertRow.severity.in_(list(severities)))
         if subject is not None:
             q = q.where(AlertRow.subject == subject)
-        return [alert_view(r) for r in s.scalars(q.order_by(AlertRow.id).limit(limit))]
+        order = AlertRow.id.desc() if newest else AlertRow.id
+        return [alert_view(r) for r in s.scalars(q.order_by(order).limit(limit))]
+
+
+def find_alert(engine: Engine, alert_hash_hex: str) -> int | None:
+    """The id of the alert with hash ``alert_hash_hex`` (0x hex), or None."""
+    with Session(engine) as s:
+        return s.scalar(select(AlertRow.id).where(AlertRow.alert_hash == alert_hash_hex))
 
 
 def get_alert(engine: Engine, alert_id: int) -> dict[str, Any] | None:
@@ -183,6 +207,17 @@ def mark_anchored(engine: Engine, alert_id: int, tx_hash: str, anchored_at: int)
         if row is None:
             raise LookupError(f"no alert {alert_id}")
         row.anchor_tx, row.anchored_at = tx_hash, anchored_at
+
+
+def severity_counts(engine: Engine) -> dict[str, dict[str, int]]:
+    """Stored alerts per severity: ``{severity: {"total": n, "anchored": m}}``."""
+    out: dict[str, dict[str, int]] = {}
+    with Session(engine) as s:
+        for sev, anchored in s.execute(select(AlertRow.severity, AlertRow.anchor_tx.is_not(None))):
+            row = out.setdefault(sev, {"total": 0, "anchored": 0})
+            row["total"] += 1
+            row["anchored"] += bool(anchored)
+    return out
 
 
 def count_alerts(engine: Engine) -> dict[str, int]:
