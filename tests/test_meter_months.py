@@ -71,7 +71,8 @@ def jan(world: World) -> Iterator[SimpleNamespace]:
     snap = w.client.rpc("evm_snapshot")
     try:
         meter2 = device_id(USCC["enterprise"], "meter-2")
-        w.tx(d.devices.functions.registerDevice(meter2, org_id(USCC["enterprise"]), Signer(new_private_key()).address, 1),
+        w.tx(d.devices.functions.registerDevice(meter2, org_id(USCC["enterprise"]), Signer(new_private_key()).address, 1,
+                                                keccak256(b"serial meter-2")),
              "enterprise")
         s = SimpleNamespace(w=w, meter2=meter2, offsets={w.device: OFFSET, meter2: OFFSET}, trees=[], readings=[])
         oracles = [w.oracle_signer(i) for i in (1, 2, 3)]
