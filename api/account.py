@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.auth import Principal, authenticate
 from api.deps import AppContext, context
@@ -190,7 +190,13 @@ class DeadlineOut(BaseModel):
 
 
 class SectionOut(BaseModel):
-    """A section another registry fills in (green certificates, neutrality claims)."""
+    """A section read from an issue-13 registry: green certificates
+    (:func:`ledger.account.builder.green_certificates`: ``items`` the retirements, plus
+    ``retired_mwh``, ``retired_mwh_by_month``, ``held``, ``held_mwh``) or neutrality claims
+    (:func:`ledger.account.builder.neutrality_claims`: ``items`` the claims with their page).
+    ``deployed`` False on a deployment without the registry."""
+
+    model_config = ConfigDict(extra="allow")
 
     deployed: bool
     note: str

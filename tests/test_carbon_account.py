@@ -19,8 +19,10 @@ from ledger.accounting import compliance as rules
 from ledger.accounting.assets import ccer_id, cea_id
 from ledger.accounting.emissions import fuel_co2_code
 from ledger.contracts._generated.emissions_registry import ActivityRecorded
+from ledger.contracts._generated.green_certificates import CertificatesRetired
 from ledger.crypto.primitives import keccak256
 from ledger.identifiers import org_id
+from ledger.offsets import claims
 from ledger.records import queries as records
 from ledger.records import workflow
 from ledger.store.db import make_engine, sqlite_url
@@ -28,6 +30,7 @@ from tests.conftest import USCC, World
 from tests.live_server import anchor_month, serving_node
 from tests.test_allocation_compliance import COAL, COAL_FACTOR, fuel_mj_for_tonnes
 from tests.test_api_market import YEAR, allocate_cea, fund, h, trade
+from tests.test_green_certificates import BENEFICIARY, WIND, _anchor_hours, _plant
 
 ROLES = {"regulator": "REGULATOR_ROLE", "enterprise": "ENTERPRISE_ROLE", "enterprise2": "ENTERPRISE_ROLE",
          "verifier": "VERIFIER_ROLE", "exchange": "EXCHANGE_ROLE", "registry": "REGISTRY_ROLE", "owner": "PROJECT_OWNER_ROLE"}
@@ -35,6 +38,8 @@ ENT = "0x" + org_id(USCC["enterprise"]).hex()
 ENT2 = "0x" + org_id(USCC["enterprise2"]).hex()
 #: The 2019 period's deadline in these tests (the preset's, end of 2021, lies behind the chain's wall clock).
 DEADLINE = 4_102_444_800   # 2100-01-01T00:00Z
+GEC_JAN = 1_167_606_000   # 2007-01-01T00:00:00+01:00 (enterprise2, the plant, is admitted at +01:00)
+GEC_FEB = 1_170_284_400   # 2007-02-01T00:00:00+01:00
 
 
 @pytest.fixture()
@@ -84,6 +89,19 @@ def acct(chain: World, tmp_path: Path):
                                                      "beneficiary": "Enterprise (test)", "purpose": "voluntary"},
                  headers=h(keys, "enterprise", "r1"))
     assert r.status_code == 201, r.text
+    # green certificates: enterprise2's wind farm, January 2007 anchored (2 h, 2.7 MWh), 2 certificates
+    # moved to the enterprise, 1 retired against its purchased electricity of 2007-01
+    gdev = _plant(w, calibrated_from=1_136_073_600)   # calibration valid from 2006-01-01
+    _anchor_hours(w, gdev, GEC_JAN, GEC_FEB, [1_350_000] * 2, 1)
+    w.tx(w.dep.certificates.functions.issue(gdev, 2007, 1, WIND, 0, 0, 2, w.acct["enterprise2"]), "registry")
+    w.tx(w.dep.certificates.functions.transfer(1, w.acct["enterprise"], 2), "enterprise2")
+    w.tx(w.dep.certificates.functions.retire(1, 1, 2007, 1, BENEFICIARY), "enterprise")
+    # a neutrality claim for January 2007: record 1 (confirmed) backed by the 30 t CCER retirement
+    rec = w.dep.emissions.record(1)
+    cert = int(r.json()["certificate_id"])
+    claim_id, _ = claims.declare(w.dep, w.acct["enterprise"], claims.make_declaration(
+        "PAS2060", int(rec.periodStart), int(rec.periodEnd), int(rec.emissionsKg), keccak256(b"qualifying explanatory statement"), [1], [cert]))
+    assert claim_id == 1
     return w, app, api, keys
 
 
@@ -117,8 +135,19 @@ def test_account_emissions_equal_the_sums_of_the_records_with_their_provenance(a
         [lg] = [lg for lg in w.dep.emissions.get_logs(ActivityRecorded, 0) if lg.event.recordId == row["record_id"]]
         assert prov["recorded_tx"] == lg.tx_hash
     assert "confirmed_tx" in em["records"][0]["provenance"] and "confirmed_tx" not in em["records"][1]["provenance"]
-    assert acc["green_certificates"] == {"deployed": False, "note": "no green-certificate registry deployed", "items": []}
-    assert acc["neutrality_claims"]["deployed"] is False and "no claims" in acc["neutrality_claims"]["note"]
+    gec = acc["green_certificates"]
+    [ret] = gec["items"]
+    assert (gec["deployed"], gec["retired_mwh"], gec["retired_mwh_by_month"], gec["held_mwh"]) == (True, 1, {"1": 1}, 1)
+    assert (ret["retirement_id"], ret["issuance_id"], ret["first_serial"], ret["last_serial"], ret["period"], ret["vintage"],
+            ret["technology"], ret["beneficiary"]) == (1, 1, 1, 1, "2007-01", "2007-01", "wind", "0x" + BENEFICIARY.hex())
+    [lg] = w.dep.certificates.get_logs(CertificatesRetired, 0)
+    assert ret["tx_hash"] == lg.tx_hash and ret["plant_device"] == "0x" + w.dep.certificates.issuance(1).device.hex()
+    assert gec["held"] == [{"issuance_id": 1, "plant_device": ret["plant_device"], "technology": "wind", "vintage": "2007-01", "mwh": 1}]
+    [claim] = acc["neutrality_claims"]["items"]
+    assert (claim["claim_id"], claim["standard"], claim["status"], claim["page"]) == (1, "PAS2060", "declared", "/portal/claims/1")
+    assert claim["emissions_kg"] == kg1 and [x["record_id"] for x in claim["records"]] == [1] and claim["retired_t"] == 30
+    assert builder.build_account(w.dep, org, 2008)["neutrality_claims"]["items"] == []       # a claim of another year
+    assert builder.build_account(w.dep, org, 2008)["green_certificates"]["items"] == []
     assert acc["compliance"] == {"opened": False, "note": "no compliance period opened for 2007"}
     assert [d["what"] for d in acc["deadlines"]][-2:] == ["annual emission report 2007", "verification of the 2007 report"]
 
@@ -237,7 +266,11 @@ def test_the_enterprise_its_verifier_and_the_regulator_read_the_account_others_a
     assert got["ccer"]["retired"][0]["serials"] == "T-7-2023-1 to 30" and got["ccer"]["retired"][0]["certificate_id"] == 1
     assert got["trades"] == acc["trades"] and got["allowances"] == acc["allowances"] and got["deadlines"] == acc["deadlines"]
     assert got["compliance"]["obligation_t"] == acc["compliance"]["obligation_t"] and got["compliance"]["status"] == "open"
-    assert got["green_certificates"]["note"] == "no green-certificate registry deployed"
+    assert got["green_certificates"] == acc["green_certificates"] and got["green_certificates"]["retired_mwh"] == 0
+    got07 = api.get(url, params={"year": 2007}, headers=h(keys, "regulator")).json()
+    acc07 = builder.build_account(w.dep, org_id(USCC["enterprise"]), 2007)
+    assert got07["green_certificates"] == acc07["green_certificates"] and got07["green_certificates"]["retired_mwh"] == 1
+    assert got07["neutrality_claims"]["items"][0]["claim_id"] == 1 and got07["neutrality_claims"] == acc07["neutrality_claims"]
     for who in ("enterprise2", "exchange", "owner"):
         r = api.get(url, params={"year": 2007}, headers=h(keys, who))
         assert r.status_code == 403 and r.json()["type"] == "/v1/problems/not-permitted", (who, r.text)
@@ -300,7 +333,7 @@ def test_the_portal_page_shows_the_enterprise_its_account(acct) -> None:
     assert f'data-record="1" data-kg="{recs[1]["emissionsKg"]}"' in html and 'href="/portal/enterprise/records/2"' in html
     assert 'data-period="2007-01"' in html and 'data-status="confirmed"' in html and 'data-status="submitted"' in html
     assert 'href="/portal/enterprise/account.pdf?year=2007"' in html and 'href="/portal/enterprise/account"' in html   # PDF link, nav link
-    assert "no green-certificate registry deployed" in html and "no claims" in html
+    assert 'data-gec-retirement="1"' in html and 'href="/portal/claims/1"' in html
     assert "+01:00" in html                              # deadlines in the enterprise's own offset
     y = c.get("/portal/enterprise/account", params={"year": YEAR}).text
     assert 'id="cea-held">464<' in y and 'id="ccer-retired">30<' in y and "T-7-2023-1 to 30" in y and 'id="obligation">' in y

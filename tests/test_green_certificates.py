@@ -33,12 +33,13 @@ def refused(w: World, fn: Any, who: str, error: str) -> ContractRevert:
     return exc.value
 
 
-def _plant(w: World) -> bytes:
-    """enterprise2's generation meter (quantity 16), calibrated for 2016."""
+def _plant(w: World, calibrated_from: int = 1_420_070_400) -> bytes:
+    """enterprise2's generation meter (quantity 16), calibrated from ``calibrated_from`` (UTC s;
+    default 2015-01-01) to 2018-01-01."""
     dev = device_id(USCC["enterprise2"], "WIND-FARM-METER-1")
     w.tx(w.dep.devices.functions.registerDevice(dev, org_id(USCC["enterprise2"]), Signer(new_private_key()).address,
                                                 GENERATION_POWER.code, meter_serial_hash("WIND-FARM-METER-1")), "enterprise2")
-    w.tx(w.dep.devices.functions.recordCalibration(dev, 1_420_070_400, 1_514_764_800, keccak256(b"cal")), "calibration")
+    w.tx(w.dep.devices.functions.recordCalibration(dev, calibrated_from, 1_514_764_800, keccak256(b"cal")), "calibration")
     return dev
 
 

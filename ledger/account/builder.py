@@ -19,6 +19,7 @@ Electricity and heat supplied carry no emissions; they are the output behind the
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime, timezone
 from typing import Any
 
 from ledger.account.deadlines import reporting_deadlines
@@ -28,9 +29,15 @@ from ledger.contracts._generated.ccer_registry import BatchIssued, RetirementCer
 from ledger.contracts._generated.compliance import PeriodOpened
 from ledger.contracts._generated.compliance import Surrendered as ComplianceSurrendered
 from ledger.contracts._generated.emissions_registry import ActivityRecorded, RecordConfirmed
+from ledger.contracts._generated.green_certificates import (
+    CertificatesIssued,
+    CertificatesRetired,
+    CertificatesTransferred,
+)
 from ledger.contracts._generated.settlement import TradeSettled
 from ledger.contracts.deployment import Deployment
 from ledger.crypto.primitives import keccak256
+from ledger.offsets.claims import claims_of
 from ledger.records import queries as records
 from ledger.records.audit import ACTIVITY_TYPES
 
@@ -40,9 +47,9 @@ SCOPE_OF = {4: "scope1", 1: "scope2", 5: "scope2"}
 PARTICIPANT_STATUS = ("none", "active", "suspended", "revoked")
 #: Compliance.Status names.
 COMPLIANCE_STATUS = ("open", "compliant", "shortfall", "corrected_late")
-#: Contract names (deployment manifest) of registries other engineers are adding (issue 13). The
-#: account shows their sections only when the deployment has them.
-GEC_CONTRACT = "GreenCertificateRegistry"
+#: Contract names (deployment manifest) of the issue-13 registries; a deployment made before them
+#: (an older manifest) shows their sections as not deployed.
+GEC_CONTRACT = "GreenCertificates"
 CLAIMS_CONTRACT = "NeutralityClaims"
 _ZERO_ADDR = "0x" + "00" * 20
 
@@ -353,12 +360,78 @@ def compliance(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
             "surrenders": surrenders}
 
 
-def _extension(dep: Deployment, contract: str, absent: str) -> dict[str, Any]:
-    """A section another registry fills in (issue 13: green certificates, neutrality claims):
-    ``deployed`` False with ``note`` when the deployment has no such contract."""
-    if contract not in dep.c:
-        return {"deployed": False, "note": absent, "items": []}
-    return {"deployed": True, "note": f"{contract} is deployed; this account version does not read it yet", "items": []}
+#: GreenCertificates technology codes (contracts/GreenCertificates.sol ``Issuance.technology``).
+TECHNOLOGY = {1: "wind", 2: "solar", 3: "hydro", 4: "other renewables"}
+
+
+def green_certificates(dep: Deployment, org: bytes, year: int, accounts: list[str]) -> dict[str, Any]:
+    """Green electricity certificates (绿证, 1 certificate = 1 MWh) of the enterprise.
+
+    Returns: ``items``: each retirement (注销) by the enterprise against its purchased electricity
+    of a month of ``year`` — retirement id, issuance id, plant device, technology, vintage month,
+    serial range, MWh, period month, beneficiary, holder, tx hash (GreenCertificates
+    ``CertificatesRetired`` filtered by the indexed ``enterpriseOrg``); ``retired_mwh`` and
+    ``retired_mwh_by_month`` (month → MWh); ``held``: certificates the accounts hold now (per
+    issuance, from ``CertificatesTransferred`` / ``CertificatesIssued`` to them and ``balanceOf``);
+    ``held_mwh``. Certificates lower market-based scope 2 only; they are not offsets and back no
+    neutrality claim (issue 13). ``deployed`` False when the deployment has no GreenCertificates.
+    """
+    if GEC_CONTRACT not in dep.c:
+        return {"deployed": False, "note": "no green-certificate registry deployed", "items": []}
+    gc = dep.certificates
+    issuances: dict[int, Any] = {}
+
+    def _iss(i: int) -> Any:
+        if i not in issuances:
+            issuances[i] = gc.issuance(i)
+        return issuances[i]
+
+    items = []
+    by_month: dict[int, int] = defaultdict(int)
+    for lg in gc.get_logs(CertificatesRetired, _start(dep), enterpriseOrg=org):
+        e = lg.event
+        if int(e.year) != year:
+            continue
+        iss = _iss(int(e.issuanceId))
+        mwh = int(e.lastSerial) - int(e.firstSerial) + 1
+        by_month[int(e.month)] += mwh
+        items.append({"retirement_id": int(e.retirementId), "issuance_id": int(e.issuanceId), "plant_device": _hex(iss.device),
+                      "technology": TECHNOLOGY.get(int(iss.technology), str(iss.technology)),
+                      "vintage": f"{int(iss.year):04d}-{int(iss.month):02d}", "first_serial": int(e.firstSerial),
+                      "last_serial": int(e.lastSerial), "mwh": mwh, "period": f"{year:04d}-{int(e.month):02d}", "month": int(e.month),
+                      "beneficiary": _hex(e.beneficiary), "holder": e.holder, "tx_hash": lg.tx_hash, "block": lg.block_number})
+    lower = {a.lower() for a in accounts}
+    ids = {int(lg.event.issuanceId) for a in accounts for lg in gc.get_logs(CertificatesTransferred, _start(dep), to=a)}
+    ids |= {int(lg.event.issuanceId) for lg in gc.get_logs(CertificatesIssued, _start(dep)) if lg.event.to.lower() in lower}
+    held = []
+    for i in sorted(ids):
+        n = sum(int(gc.balanceOf(i, a)) for a in accounts)
+        if n:
+            iss = _iss(i)
+            held.append({"issuance_id": i, "plant_device": _hex(iss.device), "technology": TECHNOLOGY.get(int(iss.technology), str(iss.technology)),
+                         "vintage": f"{int(iss.year):04d}-{int(iss.month):02d}", "mwh": n})
+    total = sum(by_month.values())
+    note = (f"{total:,} MWh retired against purchased electricity of {year} in {len(items)} retirements; {sum(h['mwh'] for h in held):,} MWh held"
+            if items or held else f"no green certificates held or retired for {year}")
+    return {"deployed": True, "note": note, "items": items, "retired_mwh": total,
+            "retired_mwh_by_month": {str(m): v for m, v in sorted(by_month.items())}, "held": held,
+            "held_mwh": sum(h["mwh"] for h in held)}
+
+
+def neutrality_claims(dep: Deployment, org: bytes, year: int, utc_offset_s: int) -> dict[str, Any]:
+    """Carbon-neutrality claims (碳中和声明, ISO 14068-1 / PAS 2060) the enterprise declared whose
+    period overlaps ``year`` (calendar year in the enterprise's local time): each claim as
+    :meth:`ledger.offsets.claims.ClaimView.as_json` (covered records, backing CCER retirements with
+    serials, status) plus ``page``, the public page that verifies it. ``deployed`` False when the
+    deployment has no NeutralityClaims."""
+    if CLAIMS_CONTRACT not in dep.c:
+        return {"deployed": False, "note": "no claims: no neutrality-claim registry deployed", "items": []}
+    start = int(datetime(year, 1, 1, tzinfo=timezone.utc).timestamp()) - utc_offset_s
+    end = int(datetime(year + 1, 1, 1, tzinfo=timezone.utc).timestamp()) - utc_offset_s
+    items = [{**c.as_json(), "page": f"/portal/claims/{c.claim_id}"} for c in claims_of(dep, org)
+             if c.period_start < end and c.period_end > start]
+    note = (f"{len(items)} claim(s) for periods in {year}" if items else f"no claims declared for periods in {year}")
+    return {"deployed": True, "note": note, "items": items}
 
 
 def build_account(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
@@ -367,8 +440,8 @@ def build_account(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
     Returns (JSON-ready): ``enterprise`` (:func:`enterprise`), ``year``, ``emissions``
     (:func:`emissions`), ``holdings``, ``allowances``, ``ccer``, ``trades``, ``compliance``,
     ``deadlines`` (the compliance deadline first when a period is open, then
-    :func:`ledger.account.deadlines.reporting_deadlines`), ``green_certificates`` and
-    ``neutrality_claims`` (extension points), and ``as_of_block``.
+    :func:`ledger.account.deadlines.reporting_deadlines`), ``green_certificates``
+    (:func:`green_certificates`) and ``neutrality_claims`` (:func:`neutrality_claims`), and ``as_of_block``.
 
     Raises:
         UnknownEnterprise: ``org`` is not an admitted enterprise.
@@ -388,5 +461,5 @@ def build_account(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
     return {"enterprise": ent, "year": year, "as_of_block": block, "emissions": emissions(dep, org, year), "holdings": held,
             "allowances": allowances(dep, org, year, accounts), "ccer": ccer(dep, org, year, accounts, held),
             "trades": trades(dep, year, accounts), "compliance": comp, "deadlines": deadlines,
-            "green_certificates": _extension(dep, GEC_CONTRACT, "no green-certificate registry deployed"),
-            "neutrality_claims": _extension(dep, CLAIMS_CONTRACT, "no claims: no neutrality-claim registry deployed")}
+            "green_certificates": green_certificates(dep, org, year, accounts),
+            "neutrality_claims": neutrality_claims(dep, org, year, ent["utc_offset_s"])}

@@ -137,6 +137,15 @@ def appendix_lines(acc: dict[str, Any]) -> list[str]:
     out += ["", "CCER retired (certificates)"]
     out += [f"  certificate {c['certificate_id']}: {c['amount_t']} t {c['asset']} serials {c['serials'] or '-'}  tx {c['tx_hash']}"
             for c in acc["ccer"]["retired"]] or ["  none"]
+    gec = acc["green_certificates"]
+    out += ["", "Green certificates retired (1 certificate = 1 MWh; market-based scope 2 only)"]
+    out += [f"  retirement {g['retirement_id']}: {g['mwh']} MWh for {g['period']}, issuance {g['issuance_id']} serials "
+            f"{g['first_serial']}-{g['last_serial']} ({g['technology']}, vintage {g['vintage']})  tx {g['tx_hash']}"
+            for g in gec["items"]] or ["  none"]
+    out += ["", "Neutrality claims (public page /portal/claims/{id})"]
+    out += [f"  claim {c['claim_id']}: {c['standard']} {c['status']}, {_t(c['emissions_kg'])} tCO2, backed by {c['retired_t']} t "
+            f"(certificates {', '.join(str(x['certificate_id']) for x in c['retirements'])})"
+            for c in acc["neutrality_claims"]["items"]] or ["  none"]
     out += ["", "Compliance surrenders"]
     out += [f"  {s['amount_t']} t {s['asset']}{' (late)' if s['late'] else ''}  tx {s['tx_hash']}"
             for s in acc["compliance"].get("surrenders", [])] or ["  none"]
