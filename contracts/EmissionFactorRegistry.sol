@@ -20,6 +20,10 @@ contract EmissionFactorRegistry is ParticipantGated {
     bytes32 public constant GRID_EF = FactorCodes.GRID_EF;
     /// @notice Decimal scale every GRID_EF entry must use (DESIGN.md §5: EF × 1e4).
     uint8 public constant GRID_EF_SCALE = FactorCodes.GRID_EF_SCALE;
+    /// @notice Market-based residual-mix factor of purchased electricity (GHG Protocol Scope 2
+    ///         Guidance 2015), kgCO2/kWh at scale 4 like GRID_EF; no official Chinese value
+    ///         (UNCONFIRMED): the regulator publishes it with its citation.
+    bytes32 public constant RESIDUAL_EF = FactorCodes.RESIDUAL_EF;
 
     struct Factor {
         uint256 value;
@@ -87,7 +91,7 @@ contract EmissionFactorRegistry is ParticipantGated {
     /// @param toYear Last reporting year the set applies to (>= fromYear).
     /// @param codes Factor codes (e.g. GRID_EF), nonzero, no duplicates.
     /// @param values Factor values as integers: real value = value / 10^scale; each > 0.
-    /// @param scales Decimal scale of each value (GRID_EF must use 4: kgCO2/kWh × 1e4).
+    /// @param scales Decimal scale of each value (GRID_EF and RESIDUAL_EF must use 4: kgCO2/kWh × 1e4).
     /// @param citation Source reference (document number, table); emitted, its keccak256 stored.
     /// @param label Human-readable name of the set; emitted only.
     /// @return factorSetId Sequential id starting at 1.
@@ -197,7 +201,7 @@ contract EmissionFactorRegistry is ParticipantGated {
             bytes32 code = codes[i];
             if (code == bytes32(0)) revert InvalidFactorCode();
             if (values[i] == 0) revert InvalidFactorValue(code, values[i]);
-            if (code == GRID_EF && scales[i] != GRID_EF_SCALE) {
+            if ((code == GRID_EF || code == RESIDUAL_EF) && scales[i] != GRID_EF_SCALE) {
                 revert InvalidFactorScale(code, scales[i], GRID_EF_SCALE);
             }
             Factor storage f = set.factors[code];

@@ -5,6 +5,7 @@ import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {DeviceRegistry} from "./DeviceRegistry.sol";
 import {MeterDataAnchor} from "./MeterDataAnchor.sol";
+import {EmissionsRegistry} from "./EmissionsRegistry.sol";
 import {Roles} from "./lib/Roles.sol";
 import {CalendarMonth} from "./lib/CalendarMonth.sol";
 
@@ -20,6 +21,11 @@ import {CalendarMonth} from "./lib/CalendarMonth.sol";
 ///      issuance, retirements take serials in order, so a serial is retired at most once. The
 ///      carried Wh of a plant are never rounded away and never counted twice because each plant's
 ///      months are issued once, in strictly increasing order, and the carry moves forward only.
+///      Retire cap (issue 13 "Dual reporting of purchased electricity", GHG Protocol Scope 2
+///      Guidance 2015, "Scope 2 Quality Criteria": a certificate is claimed once, for
+///      consumption it matches): the Wh covered by an enterprise's retirements for a period never
+///      exceed its Confirmed purchased electricity of that period in EmissionsRegistry
+///      (confirmedPurchaseWh; ExceedsConfirmedPurchase). docs/gec.md "Market-based scope 2".
 contract GreenCertificates is ParticipantGated {
     /// @notice Wh per certificate: 1 certificate = 1 MWh.
     uint64 public constant WH_PER_CERTIFICATE = 1_000_000;
@@ -67,12 +73,16 @@ contract GreenCertificates is ParticipantGated {
     MeterDataAnchor public immutable anchor;
     /// @notice The device registry (the plant's meter: owner and quantity).
     DeviceRegistry public immutable devices;
+    /// @notice The emissions registry whose Confirmed purchased electricity caps retirements (read only).
+    EmissionsRegistry public immutable emissions;
 
     uint64 private _nextSerial = 1;
     Issuance[] private _issuances;
     Retirement[] private _retirements;
     mapping(bytes32 device => Plant) private _plants;
     mapping(uint256 issuanceId => mapping(address account => uint256)) private _balances;
+    /// @dev Wh covered by retirements: enterprise org → year → month → Wh (quantity × WH_PER_CERTIFICATE).
+    mapping(bytes32 org => mapping(uint16 year => mapping(uint8 month => uint256 wh))) private _coveredWh;
 
     /// @notice The device is not a registered generation meter (quantity code 16).
     error NotGenerationMeter(bytes32 device, uint16 quantityCode);
@@ -100,6 +110,9 @@ contract GreenCertificates is ParticipantGated {
     error InsufficientCertificates(uint256 issuanceId, address holder, uint256 balance, uint256 needed);
     /// @notice A retirement needs the beneficiary (hash of its name or its organisation id).
     error MissingBeneficiary();
+    /// @notice The enterprise's covered Wh of the period would become `coveredWh` (including this
+    ///         retirement), above its Confirmed purchased electricity `confirmedWh` (Wh) of that period.
+    error ExceedsConfirmedPurchase(bytes32 org, uint16 year, uint8 month, uint256 coveredWh, uint256 confirmedWh);
 
     /// @notice Certificates [firstSerial, lastSerial] of a plant's vintage month were issued to `to`.
     event CertificatesIssued(
@@ -133,13 +146,19 @@ contract GreenCertificates is ParticipantGated {
         bytes32 beneficiary
     );
 
+    /// @notice An enterprise's purchased electricity of (year, month) covered by retired
+    ///         certificates changed: `coveredWh` now (Wh), out of `confirmedWh` Confirmed (Wh).
+    event PurchaseCovered(bytes32 indexed enterpriseOrg, uint16 year, uint8 month, uint256 coveredWh, uint256 confirmedWh);
+
     /// @param participantRegistry The deployment's ParticipantRegistry.
     /// @param meterDataAnchor The deployment's MeterDataAnchor (its DeviceRegistry is used too).
-    constructor(ParticipantRegistry participantRegistry, MeterDataAnchor meterDataAnchor)
+    /// @param emissionsRegistry The deployment's EmissionsRegistry (Confirmed purchased electricity, read only).
+    constructor(ParticipantRegistry participantRegistry, MeterDataAnchor meterDataAnchor, EmissionsRegistry emissionsRegistry)
         ParticipantGated(participantRegistry)
     {
         anchor = meterDataAnchor;
         devices = meterDataAnchor.devices();
+        emissions = emissionsRegistry;
     }
 
     /// @notice Issues a plant's certificates of one vintage month (local month of the plant's
@@ -213,6 +232,11 @@ contract GreenCertificates is ParticipantGated {
     /// @param beneficiary Hash of the beneficiary's name, or its organisation id (nonzero).
     /// @return retirementId Id of the retirement (from 1).
     /// @dev Caller: an Active enterprise account (重点排放单位 retiring for its own consumption).
+    ///      Cap: the enterprise's covered Wh of (year, month) after this retirement, quantity × 10^6
+    ///      added to coveredWh, must not exceed confirmedPurchaseWh (ExceedsConfirmedPurchase; a month
+    ///      with no Confirmed purchased electricity is refused). Errors: NotActiveParticipant,
+    ///      InvalidPeriod, MissingBeneficiary, UnknownIssuance, InvalidQuantity,
+    ///      InsufficientCertificates, ExceedsConfirmedPurchase. Emits CertificatesRetired, PurchaseCovered.
     function retire(uint256 issuanceId, uint256 quantity, uint16 year, uint8 month, bytes32 beneficiary)
         external
         onlyActive(Roles.ENTERPRISE)
@@ -226,6 +250,7 @@ contract GreenCertificates is ParticipantGated {
         uint64 last = first + uint64(quantity) - 1;
         iss.retired += uint64(quantity);
         bytes32 org = participants.orgOf(msg.sender);
+        _cover(org, year, month, quantity);
         _retirements.push(Retirement({
             issuanceId: issuanceId,
             enterpriseOrg: org,
@@ -271,6 +296,33 @@ contract GreenCertificates is ParticipantGated {
     /// @notice Certificates (MWh) of an issuance held by `account`.
     function balanceOf(uint256 issuanceId, address account) external view returns (uint256) {
         return _balances[issuanceId][account];
+    }
+
+    /// @notice Wh of `org`'s purchased electricity of (year, month) covered by its retirements
+    ///         (Σ quantity × WH_PER_CERTIFICATE); never above confirmedPurchaseWh.
+    function coveredWh(bytes32 org, uint16 year, uint8 month) external view returns (uint256) {
+        return _coveredWh[org][year][month];
+    }
+
+    /// @notice `org`'s Confirmed purchased electricity of (year, month), Wh: Σ activityAmount of the
+    ///         Confirmed EmissionsRegistry records of its enrolled PurchasedElectricity sources
+    ///         (meters) for that month.
+    /// @dev Only enrolled sources count (EmissionsRegistry.enrolledSources: the regulator's list of
+    ///      the enterprise-year's meters, issue 12): a Confirmed record of a meter not enrolled does
+    ///      not raise the cap until the meter is enrolled (a lower cap, never a higher one). The
+    ///      month's current record of a confirmed month is the Confirmed one (EmissionsRegistry never
+    ///      amends a Confirmed record); its status is checked again here.
+    function confirmedPurchaseWh(bytes32 org, uint16 year, uint8 month) public view returns (uint256 wh) {
+        if (month == 0 || month > 12) return 0;
+        EmissionsRegistry.EnrolledSource[] memory src = emissions.enrolledSources(org, year);
+        for (uint256 i = 0; i < src.length; ++i) {
+            if (src[i].activityType != EmissionsRegistry.ActivityType.PurchasedElectricity) continue;
+            if (src[i].confirmedMonths & (uint16(1) << month) == 0) continue;
+            uint256 id = emissions.currentRecord(org, EmissionsRegistry.ActivityType.PurchasedElectricity, src[i].subject, year, month);
+            if (id == 0) continue;
+            EmissionsRegistry.Record memory r = emissions.record(id);
+            if (r.status == EmissionsRegistry.Status.Confirmed) wh += r.activityAmount;
+        }
     }
 
     /// @notice The serial the next issued certificate gets.
@@ -350,6 +402,15 @@ contract GreenCertificates is ParticipantGated {
         if (p.lastMonth == 0) return;
         if (key == last) revert MonthAlreadyIssued(device, year, month);
         if (key < last) revert MonthBeforeLastIssued(device, year, month, p.lastYear, p.lastMonth);
+    }
+
+    /// @dev Adds quantity × 1 MWh to org's covered Wh of (year, month), capped by its Confirmed purchase.
+    function _cover(bytes32 org, uint16 year, uint8 month, uint256 quantity) private {
+        uint256 covered = _coveredWh[org][year][month] + quantity * WH_PER_CERTIFICATE;
+        uint256 confirmed = confirmedPurchaseWh(org, year, month);
+        if (covered > confirmed) revert ExceedsConfirmedPurchase(org, year, month, covered, confirmed);
+        _coveredWh[org][year][month] = covered;
+        emit PurchaseCovered(org, year, month, covered, confirmed);
     }
 
     function _debit(uint256 issuanceId, address holder, uint256 quantity) private {

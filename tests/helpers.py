@@ -9,6 +9,7 @@ from ledger.crypto.primitives import Signer, keccak256
 from ledger.meter_data.energy import energy_wh
 from ledger.meter_data.merkle import StandardMerkleTree
 from ledger.meter_data.reading import BatchReport, Reading, batch_report_digest, reading_digest, reading_leaf
+from ledger.records import workflow
 
 DAY0 = 1_167_606_000  # 2007-01-01T00:00:00+01:00 in UTC seconds
 #: Signature slot of readings in contract tests whose subject is not the device signature (the
@@ -67,3 +68,27 @@ def declare_gap(w: Any, year: int, month: int, day_mask: int, substitute_wh: int
 def all_days_but(days: list[int], days_in_month: int = 31) -> int:
     """Day mask of every day of the month except ``days`` (1-based)."""
     return sum(1 << (d - 1) for d in range(1, days_in_month + 1) if d not in days)
+
+
+
+def confirm_purchase(w: Any, month: int, wh: int, year: int = 2007) -> int:
+    """The world's meter (``w.device``, of ``enterprise``): one batch anchored over the whole local
+    month holding a one-hour reading of ``wh`` W (= ``wh`` Wh), the meter enrolled, the month recorded
+    with the enterprise-year's assigned factor set, attested by ``verifier`` and confirmed by the
+    regulator (an EmissionsRegistry Confirmed purchased-electricity record). Returns the record id."""
+    dep, acct = w.dep, w.acct
+    org = bytes(dep.participants.orgOf(acct["enterprise"]))
+    win = dep.emissions.monthWindow(org, year, month)
+    seq = 1 + 100_000 * (year - 2000) + 1_000 * month
+    reading = Reading(w.device, seq, win.start, win.start + 3_600, 1, wh, 0, 0)
+    report, _ = report_for([reading], bytes(dep.anchor.configDigest()), win.start, win.end)
+    assert report.total_wh == wh
+    sigs = sign_report(report, dep.domain.separator, [w.oracle_signer(i) for i in (1, 2, 3)])
+    w.tx(dep.anchor.functions.anchor(as_tuple(report), sigs), "oracle-1")
+    workflow.enrol_sources(dep, acct["regulator"], org, year, [(1, w.device)])
+    rid = workflow.record_month(dep, acct["enterprise"], org, w.device, year, month,
+                                int(dep.emissions.assignedFactorSet(org, year)), keccak256(b"invoice"))
+    workflow.assign_verifier(dep, acct["regulator"], rid, acct["verifier"])
+    workflow.verdict(dep, acct["verifier"], rid, True, keccak256(b"verification report"), bytes(32))
+    workflow.confirm(dep, acct["regulator"], rid)
+    return rid

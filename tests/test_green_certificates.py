@@ -1,7 +1,7 @@
 """GreenCertificates (issue 13) on a real Anvil: issuance from anchored MWh only with the Wh fraction
 carried across months, refusals (beyond the anchored MWh, unanchored month, double issuance, bad
-input), transfer between admitted accounts, retirement once, outsiders refused; and DeviceRegistry's
-meter serial unique across the ledger."""
+input), transfer between admitted accounts, retirement once (against Confirmed purchased electricity),
+outsiders refused; and DeviceRegistry's meter serial unique across the ledger."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from ledger.identifiers import device_id, meter_serial_hash, org_id
 from ledger.meter_data.reading import Reading
 from oracles.quantities import GENERATION_POWER
 from tests.conftest import USCC, World
-from tests.helpers import as_tuple, report_for, sign_report
+from tests.helpers import as_tuple, confirm_purchase, report_for, sign_report
 
 JAN = 1_451_602_800   # 2016-01-01T00:00:00+01:00 (enterprise2, the plant, is admitted at +01:00)
 FEB = 1_454_281_200   # 2016-02-01T00:00:00+01:00
 MAR = 1_456_786_800   # 2016-03-01T00:00:00+01:00
 HOUR = 3_600
 WIND = 1
-BENEFICIARY = keccak256(b"Demo key emitting enterprise, purchased electricity 2016-01")
+BENEFICIARY = keccak256(b"Demo key emitting enterprise, purchased electricity 2007-01")
 
 
 def refused(w: World, fn: Any, who: str, error: str) -> ContractRevert:
@@ -149,18 +149,22 @@ def test_retirement_once_only(plant: tuple[World, bytes, int, int]) -> None:
     gc = w.dep.certificates
     w.tx(_issue(w, dev, 1, 0, 2), "registry")
     w.tx(gc.functions.transfer(1, w.acct["enterprise"], 2), "enterprise2")
-    refused(w, gc.functions.retire(1, 1, 2016, 1, bytes(32)), "enterprise", "MissingBeneficiary")
-    refused(w, gc.functions.retire(1, 1, 2016, 0, BENEFICIARY), "enterprise", "InvalidPeriod")
-    res = w.tx(gc.functions.retire(1, 1, 2016, 1, BENEFICIARY), "enterprise")
+    # the enterprise's Confirmed purchased electricity of January and February 2007 (1 MWh each) is
+    # what the retirements cover (the retire cap: tests/test_market_scope2.py)
+    confirm_purchase(w, 1, 1_000_000)
+    confirm_purchase(w, 2, 1_000_000)
+    refused(w, gc.functions.retire(1, 1, 2007, 1, bytes(32)), "enterprise", "MissingBeneficiary")
+    refused(w, gc.functions.retire(1, 1, 2007, 0, BENEFICIARY), "enterprise", "InvalidPeriod")
+    res = w.tx(gc.functions.retire(1, 1, 2007, 1, BENEFICIARY), "enterprise")
     ev = gc.decode_events(res, "CertificatesRetired")[0]
     assert (ev.firstSerial, ev.lastSerial, ev.enterpriseOrg, ev.beneficiary) == (1, 1, org_id(USCC["enterprise"]), BENEFICIARY)
-    res = w.tx(gc.functions.retire(1, 1, 2016, 2, BENEFICIARY), "enterprise")
+    res = w.tx(gc.functions.retire(1, 1, 2007, 2, BENEFICIARY), "enterprise")
     assert gc.decode_events(res, "CertificatesRetired")[0].firstSerial == 2     # the next serial, never serial 1 again
     # every certificate of the issuance is retired: a further retirement is refused
-    refused(w, gc.functions.retire(1, 1, 2016, 1, BENEFICIARY), "enterprise", "InsufficientCertificates")
+    refused(w, gc.functions.retire(1, 1, 2007, 1, BENEFICIARY), "enterprise", "InsufficientCertificates")
     assert gc.issuance(1).retired == 2
     r = gc.retirement(1)
-    assert (r.issuanceId, r.holder, r.year, r.month) == (1, w.acct["enterprise"], 2016, 1)
+    assert (r.issuanceId, r.holder, r.year, r.month) == (1, w.acct["enterprise"], 2007, 1)
     assert gc.retirementCount() == 2
 
 
@@ -171,8 +175,8 @@ def test_outsider_refused_on_every_mutating_function(plant: tuple[World, bytes, 
     refused(w, _issue(w, dev, 2, 1, 1), "outsider", "NotActiveParticipant")
     refused(w, _issue(w, dev, 2, 1, 1), "enterprise2", "NotActiveParticipant")   # the plant cannot issue to itself
     refused(w, gc.transfer(1, w.acct["enterprise"], 1), "outsider", "NotAdmitted")
-    refused(w, gc.retire(1, 1, 2016, 1, BENEFICIARY), "outsider", "NotActiveParticipant")
-    refused(w, gc.retire(1, 1, 2016, 1, BENEFICIARY), "verifier", "NotActiveParticipant")
+    refused(w, gc.retire(1, 1, 2007, 1, BENEFICIARY), "outsider", "NotActiveParticipant")
+    refused(w, gc.retire(1, 1, 2007, 1, BENEFICIARY), "verifier", "NotActiveParticipant")
 
 
 def test_duplicate_meter_serial_is_refused_across_enterprises(chain: World) -> None:

@@ -10,6 +10,13 @@ library FactorCodes {
     bytes32 internal constant GRID_EF = keccak256("GRID_EF_KGCO2_PER_KWH");
     /// @dev Decimal scale of GRID_EF values: EF × 1e4 (0.5703 → 5703), DESIGN.md §5.
     uint8 internal constant GRID_EF_SCALE = 4;
+    /// @dev Market-based residual-mix factor of purchased electricity not covered by retired
+    ///      certificates, kgCO2/kWh (= tCO2/MWh) at GRID_EF_SCALE (EF × 1e4), GHG Protocol Scope 2
+    ///      Guidance 2015, market-based method (residual mix). No official Chinese residual-mix factor is in
+    ///      china_rules.md: the value is the regulator's to publish in a factor set with its
+    ///      citation (UNCONFIRMED; docs/gec.md "Market-based scope 2"). Python:
+    ///      ledger/accounting/emissions.py `residual_ef_code`.
+    bytes32 internal constant RESIDUAL_EF = keccak256("RESIDUAL_EF_KGCO2_PER_KWH");
     /// @dev Decimal scale of per-fuel CO2 factors: kgCO2/GJ × 1e6 (DESIGN.md §5 "other factors ...
     ///      1e6"), e.g. 111.985 kgCO2/GJ → 111_985_000.
     uint8 internal constant FUEL_CO2_SCALE = 6;

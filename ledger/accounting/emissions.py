@@ -224,6 +224,14 @@ def _code(tag: str, fuel: bytes | None = None) -> bytes:
     return keccak256(encode(["string", "bytes32"], [tag, fuel]))
 
 
+def residual_ef_code() -> bytes:
+    """Factor code of the market-based residual-mix factor (FactorCodes.RESIDUAL_EF =
+    keccak256("RESIDUAL_EF_KGCO2_PER_KWH")), kgCO2/kWh × 1e4 like GRID_EF (EF_SCALE). GHG Protocol
+    Scope 2 Guidance 2015, market-based method; no official Chinese value (UNCONFIRMED,
+    china_rules.md has none): the regulator publishes it in a factor set, never a default here."""
+    return _code("RESIDUAL_EF_KGCO2_PER_KWH")
+
+
 def heat_ef_code() -> bytes:
     """Factor code of EF_heat (FactorCodes.HEAT_EF = keccak256("HEAT_EF_TCO2_PER_GJ"))."""
     return _code("HEAT_EF_TCO2_PER_GJ")

@@ -112,7 +112,8 @@ def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact],
         new["EvidenceRegistry"] = deploy_evidence(client, artifacts, regulator, have)
     if "GreenCertificates" not in have:     # issue 13: green electricity certificates
         new["GreenCertificates"] = GreenCertificates.deploy(client, regulator, artifacts["GreenCertificates"].bytecode,
-                                                            have["ParticipantRegistry"], have["MeterDataAnchor"]).address
+                                                            have["ParticipantRegistry"], have["MeterDataAnchor"],
+                                                            have["EmissionsRegistry"]).address
         have.update(new)
     if "NeutralityClaims" not in have:
         new["NeutralityClaims"] = deploy_claims(client, artifacts, regulator, have)
