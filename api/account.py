@@ -40,7 +40,8 @@ class EnterpriseOut(BaseModel):
 class EmissionsOut(BaseModel):
     """Emissions (kgCO2) of the year's current records by scope, source and month, each split by
     status (confirmed / in_review / draft / rejected); per-source month states (confirmed, assessed,
-    in_review, missing); EmissionsRegistry.annualEmissions; energy (MWh, GJ) and intensity."""
+    in_review, missing); EmissionsRegistry.annualEmissions; energy (MWh, GJ) and intensity; the
+    location- and market-based scope 2 lines of purchased electricity per month (``scope2_dual``)."""
 
     records: list[dict[str, Any]]
     total_kg: dict[str, int]
@@ -50,6 +51,7 @@ class EmissionsOut(BaseModel):
     months: list[dict[str, Any]]
     annual: dict[str, Any]
     energy: dict[str, Any]
+    scope2_dual: dict[str, Any]
 
 
 class HoldingOut(BaseModel):

@@ -50,8 +50,8 @@ def acct(chain: World, tmp_path: Path):
     retires 30 of them."""
     w = chain
     node = serving_node(w, tmp_path)
-    anchor_month(w, node, 1, [1_000_000] * 10)
-    anchor_month(w, node, 2, [1_500_000] * 10)
+    anchor_month(w, node, 1, [7_000_000] * 10)     # > 1 MWh confirmed in January: room for one green certificate
+    anchor_month(w, node, 2, [8_000_000] * 10)
     store = make_engine(sqlite_url(tmp_path / "api.sqlite"))
     app = create_app(w.dep, store, node, custodial=[w.acct[n] for n in ROLES])
     keys = {n: issue_key(store, w.dep, org_id(USCC[n]), r) for n, r in ROLES.items()}
@@ -146,6 +146,11 @@ def test_account_emissions_equal_the_sums_of_the_records_with_their_provenance(a
     [claim] = acc["neutrality_claims"]["items"]
     assert (claim["claim_id"], claim["standard"], claim["status"], claim["page"]) == (1, "PAS2060", "declared", "/portal/claims/1")
     assert claim["emissions_kg"] == kg1 and [x["record_id"] for x in claim["records"]] == [1] and claim["retired_t"] == 30
+    # dual scope 2: January's confirmed purchase, 1 MWh of it covered; no residual factor in the demo set
+    d = em["scope2_dual"]
+    assert (d["purchased_wh"], d["covered_wh"], d["location_kg"]) == (int(recs[1]["activityAmount"]), 1_000_000, kg1)
+    assert d["market_kg"] is None and d["note"] == "no residual factor published"
+    assert d["months"][0]["retirements"][0]["retirement_id"] == 1 and d["months"][1]["purchased_wh"] == 0   # February not confirmed
     assert builder.build_account(w.dep, org, 2008)["neutrality_claims"]["items"] == []       # a claim of another year
     assert builder.build_account(w.dep, org, 2008)["green_certificates"]["items"] == []
     assert acc["compliance"] == {"opened": False, "note": "no compliance period opened for 2007"}
@@ -334,6 +339,7 @@ def test_the_portal_page_shows_the_enterprise_its_account(acct) -> None:
     assert 'data-period="2007-01"' in html and 'data-status="confirmed"' in html and 'data-status="submitted"' in html
     assert 'href="/portal/enterprise/account.pdf?year=2007"' in html and 'href="/portal/enterprise/account"' in html   # PDF link, nav link
     assert 'data-gec-retirement="1"' in html and 'href="/portal/claims/1"' in html
+    assert f'id="scope2-location-t">{int(recs[1]["emissionsKg"]) / 1000:.3f}<' in html and 'id="scope2-market-t">—<' in html and "no residual factor published" in html
     assert "+01:00" in html                              # deadlines in the enterprise's own offset
     y = c.get("/portal/enterprise/account", params={"year": YEAR}).text
     assert 'id="cea-held">464<' in y and 'id="ccer-retired">30<' in y and "T-7-2023-1 to 30" in y and 'id="obligation">' in y

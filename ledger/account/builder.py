@@ -40,6 +40,7 @@ from ledger.crypto.primitives import keccak256
 from ledger.offsets.claims import claims_of
 from ledger.records import queries as records
 from ledger.records.audit import ACTIVITY_TYPES
+from ledger.records.scope2 import scope2_lines
 
 #: Scope of each emitting activity type (EmissionsRegistry.ActivityType by number).
 SCOPE_OF = {4: "scope1", 1: "scope2", 5: "scope2"}
@@ -128,7 +129,8 @@ def emissions(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
         state of months 1–12 (confirmed, assessed 核定, in_review, missing: as EmissionsRegistry's
         completeness reads them); ``annual``: EmissionsRegistry.annualEmissions (what Compliance reads);
         ``energy``: purchased electricity MWh, purchased heat and fuel GJ, output supplied MWh / GJ
-        and the intensity kgCO2 per MWh supplied where electricity supplied is recorded.
+        and the intensity kgCO2 per MWh supplied where electricity supplied is recorded;
+        ``scope2_dual``: location- and market-based purchased electricity per month (:func:`scope2_dual`).
     """
     em = dep.emissions
     org_hex = _hex(org)
@@ -199,7 +201,23 @@ def emissions(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
             "by_source": [{"activity_type": a, "subject": s, "scope": sc, "kg": dict(v), "total_kg": sum(v.values())}
                           for (a, s, sc), v in sorted(by_source.items())],
             "by_month": [{"month": m, "kg": dict(v), "total_kg": sum(v.values())} for m, v in by_month.items() if m or v],
-            "months": months, "annual": annual, "energy": en}
+            "months": months, "annual": annual, "energy": en, "scope2_dual": scope2_dual(dep, org, year)}
+
+
+def scope2_dual(dep: Deployment, org: bytes, year: int) -> dict[str, Any]:
+    """Dual reporting of purchased electricity (GHG Protocol Scope 2 Guidance, 2015): per month the
+    Confirmed purchased Wh, the location-based kgCO2 (grid factor, as the records hold it), the Wh
+    covered by retired green certificates and the market-based kgCO2 (the rest at the residual factor
+    the regulator published in the enterprise-year's factor set) — :func:`ledger.records.scope2.scope2_lines`.
+
+    Returns ``months`` (the 12 rows), ``purchased_wh``, ``covered_wh``, ``location_kg`` (Confirmed
+    records only) and ``market_kg`` (None with ``note`` when no residual factor is published: never a
+    guessed number)."""
+    lines = scope2_lines(dep, org, year)
+    notes = {r["note"] for r in lines if r["note"]}
+    market = None if notes else sum(int(r["market_kg"]) for r in lines)
+    return {"months": lines, "purchased_wh": sum(r["purchased_wh"] for r in lines), "covered_wh": sum(r["covered_wh"] for r in lines),
+            "location_kg": sum(r["location_kg"] for r in lines), "market_kg": market, "note": "; ".join(sorted(notes)) or None}
 
 
 # ------------------------------------------------------------------ allowances, CCER, trades

@@ -48,6 +48,7 @@ def summary_lines(acc: dict[str, Any]) -> list[str]:
     """The headline figures of an account (see :func:`ledger.account.builder.build_account`)."""
     e, em, al, cc, tr, co = acc["enterprise"], acc["emissions"], acc["allowances"], acc["ccer"], acc["trades"], acc["compliance"]
     en = em["energy"]
+    sd = em["scope2_dual"]
     tot = em["total_kg"]
     lines = [f"Enterprise   {e['name']}  ({e['org_id']})", f"Status       {e['status']}    UTC offset {_when(0, e['utc_offset_s'])[-6:]}",
              f"Year         {acc['year']}    as of block {acc['as_of_block']}", "",
@@ -58,6 +59,9 @@ def summary_lines(acc: dict[str, Any]) -> list[str]:
              f"  of which confirmed                      {_t(sum(s.get('confirmed', 0) for s in em['by_scope'].values())):>14}", "",
              "ENERGY",
              f"  purchased electricity MWh               {en['purchased_electricity_mwh']:>14,.3f}",
+             f"  scope 2 purchased electricity (confirmed): location-based {_t(sd['location_kg'])} t, market-based "
+             + (f"{_t(sd['market_kg'])} t ({sd['covered_wh'] / 10**6:,.3f} MWh covered by certificates)" if sd["market_kg"] is not None
+                else f"not evaluable ({sd['note']})"),
              f"  energy consumed GJ                      {en['energy_total_gj']:>14,.3f}",
              "  intensity kgCO2/MWh supplied            " + (f"{en['intensity_kg_per_mwh_supplied']:>14,.3f}"
                                                              if en["intensity_kg_per_mwh_supplied"] is not None else "  not evaluable"), "",
