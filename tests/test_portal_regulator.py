@@ -35,6 +35,7 @@ from tests.governance_world import govern_world
 from tests.helpers import DAY0
 from tests.live_server import anchor_month, serving_node
 from tests.test_api_market import YEAR, allocate_cea, fund, h, trade
+from tests.test_green_certificates import WIND, _anchor_hours, _plant
 
 ZERO = "0x" + "00" * 20
 PAGES = ("/portal/regulator", "/portal/regulator/records", "/portal/regulator/market", "/portal/regulator/offsets",
@@ -244,6 +245,16 @@ def test_overview_market_and_offsets_show_what_the_chain_holds(reg) -> None:
     assert "T-7-2023-1 to 500" in off and "T-7-2023-1 to 120" in off and "广东某公司 Owner" in off
     cert = w.dep.ccer.certificate(1).cert
     assert local_time(cert.retiredAt, 8 * 3600) in off
+    # green certificates: none, then enterprise2's wind farm issued 2 for January 2007 (2.7 MWh anchored)
+    assert "No green certificate has been issued" in off and "No green certificate has been retired" in off
+    gdev = _plant(w, calibrated_from=1_136_073_600)
+    _anchor_hours(w, gdev, 1_167_606_000, 1_170_284_400, [1_350_000] * 2, 1)      # 2007-01 at +01:00
+    w.tx(w.dep.certificates.functions.issue(gdev, 2007, 1, WIND, 0, 0, 2, w.acct["enterprise2"]), "registry")
+    off = c.get("/portal/regulator/offsets").text
+    assert 'id="gec-issued-mwh">2<' in off and 'id="gec-retired-mwh">0<' in off
+    row = off[off.index('data-gec-issuance="1"'):]
+    row = row[:row.index("</tr>")]
+    assert "<td>wind</td>" in row and "<td>2007-01</td>" in row and "<code>1 to 2</code>" in row and "0x" + gdev.hex()[:16] in row
 
 
 # ------------------------------------------------------------------ governance

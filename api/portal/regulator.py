@@ -7,7 +7,7 @@
 * ``/portal/regulator/records`` — the records queue: assign (or re-assign) a verifier to a
   submitted record, confirm a verified one.
 * ``/portal/regulator/market`` — daily settled volume and price per asset from Settlement events.
-* ``/portal/regulator/offsets`` — CCER batches issued and retirement certificates.
+* ``/portal/regulator/offsets`` — CCER batches issued and retirement certificates; green certificates.
 * ``/portal/regulator/governance`` — constitutional operations waiting for the council; members
   approve or cancel.
 * ``/portal/regulator/alerts`` — early warning: alerts (filters rule, severity, subject) with their
@@ -162,9 +162,10 @@ def market(request: Request) -> HTMLResponse:
 
 @router.get("/offsets", response_class=HTMLResponse)
 def offsets(request: Request) -> HTMLResponse:
-    """CCER batches issued and retirement certificates."""
+    """CCER batches issued and retirement certificates; green certificates issued and retired."""
     p = _regulator(request)
-    return _render(request, "regulator_offsets.html", p, off=view.offsets(_ctx(request).deployment))
+    dep = _ctx(request).deployment
+    return _render(request, "regulator_offsets.html", p, off=view.offsets(dep), gec=view.green_certificates(dep))
 
 
 # ------------------------------------------------------------------ governance

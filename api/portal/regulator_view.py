@@ -11,7 +11,8 @@ ledger's query functions (no rule is computed here: the contracts hold them).
   Settlement ``TradeSettled`` events, days cut in the exchange's trading-day clock (UTC+08:00,
   :data:`api.settlement_service.EXCHANGE_TZ`).
 * :func:`offsets` — CCER batches issued (``BatchIssued``, ``batch``) and retirement certificates
-  (``certificate``), with the asset ledger's issued/retired supply (CarbonAssets ``supplyOf``).
+  (``certificate``), with the asset ledger's issued/retired supply (CarbonAssets ``supplyOf``);
+  :func:`green_certificates` — GEC issuances and retirements (GreenCertificates).
 * :func:`pending_governance` — constitutional operations still waiting: collecting approvals or
   scheduled in the Constitution's delay (:func:`ledger.contracts.governance.proposals`).
 
@@ -260,6 +261,41 @@ def offsets(dep: Deployment) -> dict[str, Any]:
                       "beneficiary": c.beneficiary, "purpose": c.purpose, "retired_at": int(c.retiredAt), "batch_id": int(c.batchId)})
     return {"batches": batches, "certificates": certs, "issued_t": sum(b["amount"] for b in batches),
             "retired_t": sum(b["retired"] for b in batches)}
+
+
+#: GreenCertificates technology codes (contracts/GreenCertificates.sol ``Issuance.technology``).
+TECHNOLOGY = {1: "wind", 2: "solar", 3: "hydro", 4: "other renewables"}
+
+
+def green_certificates(dep: Deployment) -> dict[str, Any]:
+    """Green electricity certificates (绿证, 1 certificate = 1 MWh) of the deployment's GreenCertificates.
+
+    Returns:
+        ``deployed`` (False on a deployment without the contract: then nothing else);
+        ``issuances``: id, plant device, plant organisation, technology, vintage (YYYY-MM), serials,
+        certificates (MWh), retired; ``retirements``: id, issuance, enterprise organisation, holder,
+        serials, period (YYYY-MM of the purchased electricity), beneficiary; ``issued_mwh`` /
+        ``retired_mwh``: totals.
+    """
+    if "GreenCertificates" not in dep.c:
+        return {"deployed": False}
+    gc = dep.certificates
+    issuances = []
+    for i in range(1, gc.issuanceCount() + 1):
+        x = gc.issuance(i)
+        issuances.append({"issuance_id": i, "device": "0x" + bytes(x.device).hex(), "plant_org": "0x" + bytes(x.plantOrg).hex(),
+                          "technology": TECHNOLOGY.get(int(x.technology), str(x.technology)), "vintage": f"{x.year:04d}-{x.month:02d}",
+                          "serials": f"{x.firstSerial} to {x.lastSerial}", "mwh": int(x.lastSerial) - int(x.firstSerial) + 1,
+                          "retired": int(x.retired)})
+    retirements = []
+    for i in range(1, gc.retirementCount() + 1):
+        r = gc.retirement(i)
+        retirements.append({"retirement_id": i, "issuance_id": int(r.issuanceId), "enterprise_org": "0x" + bytes(r.enterpriseOrg).hex(),
+                            "holder": r.holder, "serials": f"{r.firstSerial} to {r.lastSerial}",
+                            "mwh": int(r.lastSerial) - int(r.firstSerial) + 1, "period": f"{r.year:04d}-{r.month:02d}",
+                            "beneficiary": "0x" + bytes(r.beneficiary).hex()})
+    return {"deployed": True, "issuances": issuances, "retirements": retirements,
+            "issued_mwh": sum(x["mwh"] for x in issuances), "retired_mwh": sum(x["mwh"] for x in retirements)}
 
 
 # ------------------------------------------------------------------ governance
