@@ -17,6 +17,7 @@ from ledger.contracts._generated.ccer_registry import DeviceMonth
 from ledger.crypto.primitives import keccak256
 from ledger.identifiers import device_id
 from tests.conftest import USCC, World
+from tests.test_api_market import env, h, problem  # noqa: F401  (env: the API app fixture)
 from tests.test_green_certificates import FEB, JAN, MAR, WIND, _anchor_hours, _plant, refused
 
 PROJECT, VINTAGE = 2016_01, 2016
@@ -156,3 +157,28 @@ def test_bad_device_months_are_refused(plant: tuple[World, bytes]) -> None:
     with pytest.raises(ContractRevert) as exc:
         w.dep.generation_claims.claimOf(dev, 2016, 13)
     assert exc.value.error == "InvalidPeriod"
+
+
+def test_api_issuance_claims_the_named_generation_months(plant: tuple[World, bytes], request: pytest.FixtureRequest) -> None:
+    _, dev = plant
+    w, http, keys = request.getfixturevalue("env")      # the API app of tests/test_api_market.py on this chain
+    months = [{"device": "0x" + dev.hex(), "year": 2016, "month": 1}, {"device": "0x" + dev.hex(), "year": 2016, "month": 2}]
+    r = http.post("/v1/registry/issuances", json={"project": PROJECT, "vintage": VINTAGE, "amount": 3, "generation": months},
+                  headers=h(keys, "registry", "g1"))
+    assert r.status_code == 201, r.text
+    batch = r.json()["batch_id"]
+    for m in (1, 2):
+        c = w.dep.generation_claims.claimOf(dev, 2016, m)
+        assert (c.instrument, c.record) == (CCER, batch)
+    again = problem(http.post("/v1/registry/issuances", json={"project": PROJECT, "vintage": VINTAGE, "amount": 3,
+                                                              "generation": months[1:]}, headers=h(keys, "registry", "g2")),
+                    409, "contract-refused")
+    assert again["error"] == "GenerationAlreadyClaimed"
+    refused(w, _gec(w, dev, 2, 1, 1), "registry", "GenerationAlreadyClaimed")
+    for i, bad in enumerate(([], [{**months[0], "month": 13}], [{**months[0], "device": "0x12"}])):
+        problem(http.post("/v1/registry/issuances", json={"project": PROJECT, "vintage": VINTAGE, "amount": 3, "generation": bad},
+                          headers=h(keys, "registry", f"bad{i}")), 422, "validation-error")
+    # without "generation" the batch claims nothing (non-generation projects)
+    r = http.post("/v1/registry/issuances", json={"project": PROJECT, "vintage": VINTAGE, "amount": 3}, headers=h(keys, "registry", "g4"))
+    assert r.status_code == 201, r.text
+    assert w.dep.generation_claims.claimOf(dev, 2016, 3).instrument == 0
