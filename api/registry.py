@@ -15,6 +15,7 @@ from api.market_common import checked_address, event_args, send
 from api.problems import Problem
 from api.schemas import IssuanceIn, ProjectIn, RetirementIn
 from ledger.accounting.assets import AssetClass, parse_asset_id
+from ledger.contracts._generated.ccer_registry import DeviceMonth
 from ledger.offsets.serial_status import serial_status
 from ledger.offsets.serials import NO_SERIALS, parse_serial_range
 from ledger.records.indexer import events
@@ -52,10 +53,18 @@ async def post_project(body: ProjectIn, p: Principal = Depends(registry), ctx: A
 @router.post("/issuances", status_code=201, summary="Issue a CCER batch to the project owner")
 async def post_issuance(body: IssuanceIn, p: Principal = Depends(registry), ctx: AppContext = Depends(context)) -> dict[str, Any]:
     """Mints ``amount`` t of CCER-<project>-<vintage> to the project owner. With ``serials`` the
-    range must hold exactly ``amount`` serials and overlap no issued range of its block."""
+    range must hold exactly ``amount`` serials and overlap no issued range of its block. With
+    ``generation`` (device, year, month list) each generation device-month is claimed for CCER
+    (``CCERRegistry.issueGenerationBatch``); one already backing GEC or another batch is refused
+    (GenerationAlreadyClaimed)."""
     sr = _serials(body.serials, "body.serials")
     ref = bytes.fromhex(body.ref[2:]) if body.ref else bytes(32)
-    fn = ctx.deployment.ccer.functions.issueBatch(body.project, body.vintage, body.amount, sr.prefix, sr.start, sr.end, ref)
+    if body.generation:
+        months = [DeviceMonth(bytes.fromhex(m.device[2:]), m.year, m.month) for m in body.generation]
+        fn = ctx.deployment.ccer.functions.issueGenerationBatch(body.project, body.vintage, body.amount, sr.prefix, sr.start,
+                                                                sr.end, ref, months)
+    else:
+        fn = ctx.deployment.ccer.functions.issueBatch(body.project, body.vintage, body.amount, sr.prefix, sr.start, sr.end, ref)
     r = await send(ctx, p.account, fn, f"issueBatch {body.project}/{body.vintage}")
     [ev] = await run_in_threadpool(event_args, ctx, "CCERRegistry", "BatchIssued", r)
     return {"batch_id": ev.batchId, "asset_id": str(ev.assetId), "asset": str(parse_asset_id(ev.assetId)),

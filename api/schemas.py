@@ -169,8 +169,20 @@ class ProjectIn(BaseModel):
     name: str = Field(min_length=1, max_length=300)
 
 
+class GenerationMonthIn(BaseModel):
+    """One generation device-month a CCER batch's reductions come from (GenerationClaims.DeviceMonth)."""
+
+    model_config = ConfigDict(extra="forbid")
+    device: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="32-byte device id of the generation meter")
+    year: int = Field(ge=1970, lt=2**16)
+    month: int = Field(ge=1, le=12)
+
+
 class IssuanceIn(BaseModel):
-    """A CCER issuance batch; ``serials`` "<prefix><start> to <end>" or absent (issued without serials)."""
+    """A CCER issuance batch; ``serials`` "<prefix><start> to <end>" or absent (issued without serials).
+    ``generation`` (optional, renewable generation projects): the generation device-months the batch
+    covers, claimed for CCER on-chain so no GEC is issued for them (GEC or CCER, never both,
+    docs/gec.md); absent for non-generation projects."""
 
     model_config = ConfigDict(extra="forbid")
     project: int = Field(gt=0, lt=2**64)
@@ -178,6 +190,8 @@ class IssuanceIn(BaseModel):
     amount: int = Field(gt=0, lt=2**64, description="tCO2e")
     serials: str | None = Field(None, max_length=200, examples=["CCER-GD-1001-2023-1 to 5000"])
     ref: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{64}$", description="registry reference (bytes32)")
+    generation: list[GenerationMonthIn] | None = Field(None, min_length=1, max_length=600,
+                                                       description="generation device-months backing the batch")
 
 
 class RetirementIn(BaseModel):

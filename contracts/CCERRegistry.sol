@@ -11,6 +11,7 @@ import {ICCERRegistry} from "./interfaces/ICCERRegistry.sol";
 import {AssetIds} from "./lib/AssetIds.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SerialRanges} from "./lib/SerialRanges.sol";
+import {GenerationClaims} from "./GenerationClaims.sol";
 
 /// @title CCERRegistry
 /// @notice The CCER registry (注册登记): projects, issuance batches with registry serial ranges,
@@ -120,6 +121,9 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
 
     /// @notice The asset ledger this registry issues into.
     ICarbonAssets public immutable assets;
+    /// @notice The ledger of claimed generation device-months (GEC or CCER, never both); this
+    ///         contract is its CCER writer. Zero: `issueGenerationBatch` is refused.
+    GenerationClaims public immutable generationClaims;
 
     mapping(uint64 projectNumber => Project) private _projects;
     /// @dev Batches by id (1 … _nextBatch - 1); a mapping, not an array, so that issuance writes
@@ -197,6 +201,8 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
     error MissingText(string field);
     /// @notice Certificate `id` does not exist.
     error UnknownCertificate(uint256 id);
+    /// @notice This registry was deployed without a GenerationClaims ledger.
+    error NoGenerationClaims();
 
     /// @notice Project `project` registered (项目登记) for `owner`.
     event ProjectRegistered(
@@ -261,11 +267,14 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
 
     /// @param participantRegistry The deployment's ParticipantRegistry.
     /// @param carbonAssets The deployment's CarbonAssets (grant this contract CCER_ISSUER_ROLE).
-    constructor(ParticipantRegistry participantRegistry, ICarbonAssets carbonAssets)
+    /// @param claims The deployment's GenerationClaims (name this contract its CCER writer), or
+    ///        zero for a registry that issues no generation-backed batch.
+    constructor(ParticipantRegistry participantRegistry, ICarbonAssets carbonAssets, GenerationClaims claims)
         EIP712("CarbonLedger CCERRegistry", "1")
         ParticipantGated(participantRegistry)
     {
         assets = carbonAssets;
+        generationClaims = claims;
         // Batch 0 and certificate 0 are never used: 0 means "none".
         _nextBatch = 1;
         _certificates.push();
@@ -325,6 +334,43 @@ contract CCERRegistry is ParticipantGated, ICCERRegistry, EIP712, Nonces {
         uint64 serialEnd,
         bytes32 ref
     ) external onlyActive(Roles.REGISTRY) returns (uint256 batchId) {
+        return _issueBatch(projectNumber, vintage, amount, serialPrefix, serialStart, serialEnd, ref);
+    }
+
+    /// @notice `issueBatch` for a renewable generation project: the batch's reductions come from
+    ///         the generation of `months` (generation meter, year, month), each claimed for CCER
+    ///         (record = batchId) in GenerationClaims, so that no GEC is ever issued for them and a
+    ///         device-month already backing GEC (or another CCER batch) is refused.
+    /// @param months Device-months the batch covers (at least one; DeviceRegistry generation
+    ///        meters, quantity code 16; month 1..12, year >= 1970).
+    /// @dev Rule "GEC or CCER, never both": UNCONFIRMED (docs/gec.md; lead 发改能源〔2023〕1044号).
+    ///      Errors: those of `issueBatch`, NoGenerationClaims, and GenerationClaims'
+    ///      NoDeviceMonths, InvalidPeriod, UnknownDevice, NotGenerationMeter,
+    ///      GenerationAlreadyClaimed. Emits BatchIssued and GenerationClaims' GenerationClaimed.
+    function issueGenerationBatch(
+        uint64 projectNumber,
+        uint16 vintage,
+        uint256 amount,
+        string calldata serialPrefix,
+        uint64 serialStart,
+        uint64 serialEnd,
+        bytes32 ref,
+        GenerationClaims.DeviceMonth[] calldata months
+    ) external onlyActive(Roles.REGISTRY) returns (uint256 batchId) {
+        if (address(generationClaims) == address(0)) revert NoGenerationClaims();
+        batchId = _issueBatch(projectNumber, vintage, amount, serialPrefix, serialStart, serialEnd, ref);
+        generationClaims.claim(months, uint64(batchId));
+    }
+
+    function _issueBatch(
+        uint64 projectNumber,
+        uint16 vintage,
+        uint256 amount,
+        string calldata serialPrefix,
+        uint64 serialStart,
+        uint64 serialEnd,
+        bytes32 ref
+    ) private returns (uint256 batchId) {
         Project storage pr = _projects[projectNumber];
         address owner = pr.owner;
         if (owner == address(0)) revert UnknownProject(projectNumber);

@@ -8,6 +8,7 @@ import {MeterDataAnchor} from "./MeterDataAnchor.sol";
 import {EmissionsRegistry} from "./EmissionsRegistry.sol";
 import {Roles} from "./lib/Roles.sol";
 import {CalendarMonth} from "./lib/CalendarMonth.sol";
+import {GenerationClaims} from "./GenerationClaims.sol";
 
 /// @title GreenCertificates
 /// @notice Green electricity certificates (绿证, GEC): issued per renewable plant (a generation
@@ -75,6 +76,9 @@ contract GreenCertificates is ParticipantGated {
     DeviceRegistry public immutable devices;
     /// @notice The emissions registry whose Confirmed purchased electricity caps retirements (read only).
     EmissionsRegistry public immutable emissions;
+    /// @notice The ledger of claimed generation device-months (GEC or CCER, never both): every
+    ///         issued month is claimed there as GEC (this contract is its GEC writer).
+    GenerationClaims public immutable generationClaims;
 
     uint64 private _nextSerial = 1;
     Issuance[] private _issuances;
@@ -153,12 +157,19 @@ contract GreenCertificates is ParticipantGated {
     /// @param participantRegistry The deployment's ParticipantRegistry.
     /// @param meterDataAnchor The deployment's MeterDataAnchor (its DeviceRegistry is used too).
     /// @param emissionsRegistry The deployment's EmissionsRegistry (Confirmed purchased electricity, read only).
-    constructor(ParticipantRegistry participantRegistry, MeterDataAnchor meterDataAnchor, EmissionsRegistry emissionsRegistry)
+    /// @param claims The deployment's GenerationClaims (this contract must be its GEC writer).
+    constructor(
+        ParticipantRegistry participantRegistry,
+        MeterDataAnchor meterDataAnchor,
+        EmissionsRegistry emissionsRegistry,
+        GenerationClaims claims
+    )
         ParticipantGated(participantRegistry)
     {
         anchor = meterDataAnchor;
         devices = meterDataAnchor.devices();
         emissions = emissionsRegistry;
+        generationClaims = claims;
     }
 
     /// @notice Issues a plant's certificates of one vintage month (local month of the plant's
@@ -177,7 +188,10 @@ contract GreenCertificates is ParticipantGated {
     /// @return issuanceId Id of the issuance (0 when no certificate was issued).
     /// @dev Registry only (REGISTRY_ROLE, 注册登记机构: routine act; admitting a registry is
     ///      constitutional). Reverts with MeterDataAnchor's InvalidBatchRange / BatchOutsideWindow /
-    ///      IncompleteBatchRange when the month has no anchored data or the indices do not cover it.
+    ///      IncompleteBatchRange when the month has no anchored data or the indices do not cover it,
+    ///      and with GenerationClaims' GenerationAlreadyClaimed when the plant's month backs CCER
+    ///      (GEC or CCER, never both: docs/gec.md, rule UNCONFIRMED); the month is claimed as GEC
+    ///      (record = issuanceId, 0 when the whole month was carried).
     function issue(
         bytes32 device,
         uint16 year,
@@ -191,7 +205,7 @@ contract GreenCertificates is ParticipantGated {
         bytes32 plantOrg = _checkIssue(device, year, month, technology, to);
         uint256 anchoredWh = _monthWh(device, plantOrg, year, month, firstIndex, lastIndex);
         uint64 first = _nextSerial;
-        return _issue(
+        issuanceId = _issue(
             Issuance({
                 device: device,
                 plantOrg: plantOrg,
@@ -206,6 +220,9 @@ contract GreenCertificates is ParticipantGated {
             to,
             anchoredWh
         );
+        GenerationClaims.DeviceMonth[] memory claimed = new GenerationClaims.DeviceMonth[](1);
+        claimed[0] = GenerationClaims.DeviceMonth(device, year, month);
+        generationClaims.claim(claimed, uint64(issuanceId));
     }
 
     /// @notice Transfers certificates of one issuance from the caller to another admitted account.

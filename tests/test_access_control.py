@@ -34,6 +34,7 @@ from ledger.accounting.settlement import BUY, SELL, Order, SignedOrder, Trade, s
 from ledger.chain.anvil import set_balances
 from ledger.chain.client import Call, ContractRevert
 from ledger.contracts._generated import Constitution, RegulatorCouncil
+from ledger.contracts._generated.ccer_registry import DeviceMonth
 from ledger.contracts.compiler import Artifact
 from ledger.contracts.governance import OPEN_EXECUTOR
 from ledger.crypto.primitives import Signer, keccak256, new_private_key
@@ -113,6 +114,8 @@ def _op(c: Ctx) -> tuple[Any, ...]:
 OCR2_TRANSMITTER = Open("OCR2: the transmitter is any member of the configured oracle set and adds no trust — the report "
                         "still needs ⌊(n + f)/2⌋ + 1 of the set's signatures; a suspended operator leaves the set when "
                         "governance reconfigures it (setOracles), and up to f such operators can neither reach nor block quorum")
+CLAIM_WRITER = Open("the caller is a writer contract the constitution named (GenerationClaims.setWriter: GreenCertificates "
+                    "as GEC, CCERRegistry as CCER), not an organisation; writer changes are the constitution's (row setWriter)")
 REGISTRY_PUSH = Open("the caller is the deployment's ParticipantRegistry contract pushing its admission epoch (it does so "
                      "in suspend / revoke / removeAccount and when the constitution sets the listener), not an organisation")
 ANY_HOLDER = Open("any admitted, unfrozen account may hold, move or retire its own assets (DESIGN.md §4 CarbonAssets); "
@@ -294,6 +297,13 @@ ROWS: dict[tuple[str, str], Row] = {
         PROJECT + 1, c.w.acct["owner"], H, b"620000".ljust(32, b"\0"), 1_700_000_000, 1_600_761_600, "wind"), "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
     ("CCERRegistry", "issueBatch"): Row("registry", lambda c: c.ccer.functions.issueBatch(PROJECT, VINTAGE, 5, "", 0, 0, H),
                                         "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+    ("CCERRegistry", "issueGenerationBatch"): Row("registry", lambda c: c.ccer.functions.issueGenerationBatch(
+        PROJECT, VINTAGE, 5, "", 0, 0, H, [DeviceMonth(c.w.device, 2007, 1)]),
+        "NotActiveParticipant", "NotActiveParticipant", ("enterprise", "NotActiveParticipant")),
+    # --------------------------------------------------------------- GenerationClaims (issue 13: GEC or CCER)
+    ("GenerationClaims", "claim"): Row("GreenCertificates / CCERRegistry contract", lambda c: c.generation_claims.functions.claim(
+        [DeviceMonth(c.w.device, 2007, 1)], 1), "NotClaimWriter", CLAIM_WRITER, ("registry", "NotClaimWriter")),
+    ("GenerationClaims", "setWriter"): _constitutional(lambda c: c.generation_claims.functions.setWriter(c.w.acct["enterprise"], 1)),
     ("CCERRegistry", "retire"): Row("owner", lambda c: c.ccer.functions.retire(_retirement(c)),
                                     "NotHolderOrRegistry", "NotAdmitted", ("registry", "NotHolderOrRegistry")),
     # --------------------------------------------------------------- GreenCertificates (issue 13)

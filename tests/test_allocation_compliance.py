@@ -96,7 +96,8 @@ def _deploy_ccer_registry(w: World, artifacts: dict[str, Any], assets_addr: str)
     organisation ("ccer-registry") that registers projects and issues batches in the tests."""
     c, reg = w.client, w.acct["regulator"]
     a = artifacts["CCERRegistry"]
-    addr = c.deploy(reg, a.abi, a.bytecode, w.dep.participants.address, assets_addr, label="deploy CCERRegistry")
+    addr = c.deploy(reg, a.abi, a.bytecode, w.dep.participants.address, assets_addr, ZERO_ADDR,  # no GenerationClaims
+                    label="deploy CCERRegistry")
     assets = CarbonAssets(c, assets_addr)
     c.send([assets.grantOperator(assets.CCER_ISSUER_ROLE(), addr, sender=reg)])
     if "ccer-registry" not in w.acct:

@@ -36,7 +36,7 @@ from ledger.contracts.compiler import REPO_ROOT, Artifact, compile_contracts
 #: The contracts that get a binding (every deployed contract), in deployment order.
 BOUND_CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegistry", "MeterDataAnchor", "MeterRounds",
                    "EmissionsRegistry", "CarbonAssets", "CCERRegistry", "CashToken", "Settlement", "Allocation",
-                   "Compliance", "EvidenceRegistry", "GreenCertificates", "NeutralityClaims", "Constitution", "RegulatorCouncil")
+                   "Compliance", "EvidenceRegistry", "GenerationClaims", "GreenCertificates", "NeutralityClaims", "Constitution", "RegulatorCouncil")
 #: Directory of the generated modules.
 GENERATED_DIR = Path(__file__).resolve().parent / "_generated"
 #: Names a generated method may not take (attributes of ContractBinding and keyword arguments).

@@ -23,6 +23,7 @@ from ledger.contracts._generated import (
     EmissionFactorRegistry,
     EmissionsRegistry,
     EvidenceRegistry,
+    GenerationClaims,
     GreenCertificates,
     MeterDataAnchor,
     MeterRounds,
@@ -89,10 +90,10 @@ def deploy_all(client: ChainClient, artifacts: dict[str, Artifact], regulator: s
 
 def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact], regulator: str,
                             addresses: dict[str, str]) -> dict[str, str]:
-    """Deploy those of ``MARKET_CONTRACTS`` not in ``addresses`` (CarbonAssets, then CCERRegistry,
-    CashToken and Settlement, then Allocation and Compliance, then EvidenceRegistry and GreenCertificates, then
-    NeutralityClaims) and grant their
-    operator roles; returns the new name → address entries.
+    """Deploy those of ``MARKET_CONTRACTS`` not in ``addresses`` (CarbonAssets, then GenerationClaims,
+    then CCERRegistry, CashToken and Settlement, then Allocation and Compliance, then EvidenceRegistry and
+    GreenCertificates, then NeutralityClaims) and grant their operator roles (GreenCertificates and
+    CCERRegistry become GenerationClaims' GEC and CCER writers); returns the new name → address entries.
 
     Raises:
         KeyError: ``addresses`` lacks a core contract. ContractRevert: a deployment or grant reverts.
@@ -102,8 +103,13 @@ def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact],
     if "CarbonAssets" not in have:
         new["CarbonAssets"] = deploy_assets(client, artifacts, regulator, have["ParticipantRegistry"])
         have.update(new)
+    if "GenerationClaims" not in have:      # issue 13: GEC or CCER, never both, per generation device-month
+        new["GenerationClaims"] = GenerationClaims.deploy(client, regulator, artifacts["GenerationClaims"].bytecode,
+                                                          have["ParticipantRegistry"], have["DeviceRegistry"]).address
+        have.update(new)
     if "Settlement" not in have:
-        new.update(deploy_market(client, artifacts, regulator, have["ParticipantRegistry"], have["CarbonAssets"]))
+        new.update(deploy_market(client, artifacts, regulator, have["ParticipantRegistry"], have["CarbonAssets"],
+                                 have["GenerationClaims"]))
         have.update(new)
     if "Compliance" not in have:
         new.update(deploy_compliance(client, artifacts, regulator, have))
@@ -113,8 +119,14 @@ def deploy_market_contracts(client: ChainClient, artifacts: dict[str, Artifact],
     if "GreenCertificates" not in have:     # issue 13: green electricity certificates
         new["GreenCertificates"] = GreenCertificates.deploy(client, regulator, artifacts["GreenCertificates"].bytecode,
                                                             have["ParticipantRegistry"], have["MeterDataAnchor"],
-                                                            have["EmissionsRegistry"]).address
+                                                            have["EmissionsRegistry"], have["GenerationClaims"]).address
         have.update(new)
+    if "GenerationClaims" in new:
+        claims = GenerationClaims(client, have["GenerationClaims"])
+        client.send([
+            claims.setWriter(have["GreenCertificates"], claims.GEC(), sender=regulator, label="GenerationClaims GEC writer"),
+            claims.setWriter(have["CCERRegistry"], claims.CCER(), sender=regulator, label="GenerationClaims CCER writer"),
+        ])
     if "NeutralityClaims" not in have:
         new["NeutralityClaims"] = deploy_claims(client, artifacts, regulator, have)
     return new
@@ -164,8 +176,12 @@ def deploy_assets(client: ChainClient, artifacts: dict[str, Artifact], regulator
 
 
 def deploy_market(client: ChainClient, artifacts: dict[str, Artifact], regulator: str,
-                  participants_address: str, assets_address: str) -> dict[str, str]:
+                  participants_address: str, assets_address: str, claims_address: str = ZERO_ADDRESS) -> dict[str, str]:
     """Deploy CCERRegistry, CashToken and Settlement and wire their operator roles.
+
+    ``claims_address`` is the GenerationClaims CCERRegistry claims generation device-months in (the
+    zero address: a registry that refuses ``issueGenerationBatch``); naming CCERRegistry its CCER
+    writer is left to the caller (:func:`deploy_market_contracts`).
 
     The regulator grants CarbonAssets' ``CCER_ISSUER_ROLE`` to CCERRegistry and
     ``SETTLEMENT_ROLE`` to Settlement, and makes Settlement the CashToken operator.
@@ -176,7 +192,8 @@ def deploy_market(client: ChainClient, artifacts: dict[str, Artifact], regulator
     Raises:
         ContractRevert: e.g. ``NotRegulator`` if ``regulator`` is not an active regulator account.
     """
-    ccer = CCERRegistry.deploy(client, regulator, artifacts["CCERRegistry"].bytecode, participants_address, assets_address)
+    ccer = CCERRegistry.deploy(client, regulator, artifacts["CCERRegistry"].bytecode, participants_address, assets_address,
+                               claims_address)
     cash = CashToken.deploy(client, regulator, artifacts["CashToken"].bytecode, participants_address)
     settlement = Settlement.deploy(client, regulator, artifacts["Settlement"].bytecode, participants_address,
                                    assets_address, cash.address)

@@ -26,6 +26,7 @@ from ledger.contracts._generated import (
     EmissionFactorRegistry,
     EmissionsRegistry,
     EvidenceRegistry,
+    GenerationClaims,
     GreenCertificates,
     MeterDataAnchor,
     MeterRounds,
@@ -42,7 +43,7 @@ from ledger.crypto.primitives import Eip712Domain
 CORE_CONTRACTS = ("ParticipantRegistry", "DeviceRegistry", "EmissionFactorRegistry", "MeterDataAnchor", "MeterRounds",
                   "EmissionsRegistry")
 #: Carbon assets and the market (issue 4), deployed after the core and wired by operator roles.
-MARKET_CONTRACTS = ("CarbonAssets", "CCERRegistry", "CashToken", "Settlement", "Allocation", "Compliance",
+MARKET_CONTRACTS = ("CarbonAssets", "GenerationClaims", "CCERRegistry", "CashToken", "Settlement", "Allocation", "Compliance",
                     "EvidenceRegistry", "GreenCertificates", "NeutralityClaims")
 #: Every contract of a deployment.
 CONTRACTS = CORE_CONTRACTS + MARKET_CONTRACTS
@@ -64,7 +65,8 @@ BINDINGS: dict[str, type[ContractBinding]] = {
     "MeterRounds": MeterRounds,
     "EmissionsRegistry": EmissionsRegistry, "CarbonAssets": CarbonAssets, "CCERRegistry": CCERRegistry,
     "CashToken": CashToken, "Settlement": Settlement, "Allocation": Allocation, "Compliance": Compliance,
-    "EvidenceRegistry": EvidenceRegistry, "GreenCertificates": GreenCertificates, "NeutralityClaims": NeutralityClaims, "Constitution": Constitution,
+    "EvidenceRegistry": EvidenceRegistry, "GreenCertificates": GreenCertificates,
+    "GenerationClaims": GenerationClaims, "NeutralityClaims": NeutralityClaims, "Constitution": Constitution,
     "RegulatorCouncil": RegulatorCouncil,
 }
 
@@ -209,6 +211,11 @@ class Deployment:
     def certificates(self) -> GreenCertificates:
         """The GreenCertificates binding (green electricity certificates, issue 13)."""
         return self.c["GreenCertificates"]  # type: ignore[return-value]
+
+    @property
+    def generation_claims(self) -> GenerationClaims:
+        """The GenerationClaims binding: which instrument (GEC or CCER) claims a generation device's month."""
+        return self.c["GenerationClaims"]  # type: ignore[return-value]
 
     @property
     def claims(self) -> NeutralityClaims:

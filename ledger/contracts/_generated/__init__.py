@@ -12,6 +12,7 @@ from ledger.contracts._generated.device_registry import DeviceRegistry
 from ledger.contracts._generated.emission_factor_registry import EmissionFactorRegistry
 from ledger.contracts._generated.emissions_registry import EmissionsRegistry
 from ledger.contracts._generated.evidence_registry import EvidenceRegistry
+from ledger.contracts._generated.generation_claims import GenerationClaims
 from ledger.contracts._generated.green_certificates import GreenCertificates
 from ledger.contracts._generated.meter_data_anchor import MeterDataAnchor
 from ledger.contracts._generated.meter_rounds import MeterRounds
@@ -20,4 +21,4 @@ from ledger.contracts._generated.participant_registry import ParticipantRegistry
 from ledger.contracts._generated.regulator_council import RegulatorCouncil
 from ledger.contracts._generated.settlement import Settlement
 
-__all__ = ['ParticipantRegistry', 'DeviceRegistry', 'EmissionFactorRegistry', 'MeterDataAnchor', 'MeterRounds', 'EmissionsRegistry', 'CarbonAssets', 'CCERRegistry', 'CashToken', 'Settlement', 'Allocation', 'Compliance', 'EvidenceRegistry', 'GreenCertificates', 'NeutralityClaims', 'Constitution', 'RegulatorCouncil']
+__all__ = ['ParticipantRegistry', 'DeviceRegistry', 'EmissionFactorRegistry', 'MeterDataAnchor', 'MeterRounds', 'EmissionsRegistry', 'CarbonAssets', 'CCERRegistry', 'CashToken', 'Settlement', 'Allocation', 'Compliance', 'EvidenceRegistry', 'GenerationClaims', 'GreenCertificates', 'NeutralityClaims', 'Constitution', 'RegulatorCouncil']
