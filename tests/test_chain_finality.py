@@ -214,3 +214,14 @@ def test_the_chain_section_is_read_from_the_node(node: AnvilNode, tmp_path: Path
     assert (ch["engine"], ch["nodes"], ch["final_after_blocks"], ch["blocks"]) == ("anvil", 1, 1, 3)
     assert ch["version"] == c.rpc("web3_clientVersion") and ch["finality_s"]["p50"] <= ch["finality_s"]["p99"]
     assert [percentile([3.0, 1.0, 2.0, 4.0], q) for q in (50, 99, 100)] == [2.0, 4.0, 4.0]
+
+
+def test_a_batch_larger_than_the_nodes_body_limit_is_posted_in_parts(node: AnvilNode, tmp_path: Path) -> None:
+    """A JSON-RPC batch of ~7.2 MB (Anvil refuses a 6 MB body with -32600 "Invalid request") comes back
+    as one answer per request: the client posts it in parts of at most BATCH_MAX_BYTES. Each
+    request is a malformed raw transaction, so every answer is the node's own decode error."""
+    client = ChainClient([node.url], journal=_journal(tmp_path))
+    junk = "0x" + "ab" * 300_000
+    answers = client.rpc_batch([("eth_sendRawTransaction", [junk])] * 12)
+    assert len(answers) == 12 and all("error" in a and a["error"]["code"] != -32600 for a in answers)
+    assert all("decode" in a["error"]["message"].lower() for a in answers), answers[0]

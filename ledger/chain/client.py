@@ -30,6 +30,7 @@ locally and sent as JSON-RPC batches (web3.py with one HTTP call per transaction
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -287,12 +288,12 @@ class ChainClient:
         ids = [next(self._ids) for _ in requests]
         payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, requests)]
         out: list[dict[str, Any]] = []
-        for lo in range(0, len(payload), 500):
-            resp = self._post(payload[lo:lo + 500], f"batch of {len(payload[lo:lo + 500])}")
+        for part in _batch_parts(payload):
+            resp = self._post(part, f"batch of {len(part)}")
             if isinstance(resp, dict):
                 raise ChainError(f"batch refused: {resp.get('error')}")
             by_id = {r["id"]: r for r in resp}
-            out.extend(by_id[i] for i in ids[lo:lo + 500])
+            out.extend(by_id[r["id"]] for r in part)
         return out
 
     def _post(self, payload: Any, what: str) -> Any:
@@ -318,17 +319,15 @@ class ChainClient:
             self._batch_to(url, [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in missing])
 
     def _batch_to(self, url: str, requests: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
-        """A JSON-RPC batch to one URL, no fail-over (500 a request)."""
+        """A JSON-RPC batch to one URL, no fail-over (split as :func:`_batch_parts`)."""
         out: list[dict[str, Any]] = []
-        for lo in range(0, len(requests), 500):
-            part = requests[lo:lo + 500]
-            ids = [next(self._ids) for _ in part]
-            resp = self.endpoints.post_to(url, [{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
-                                                for i, (m, p) in zip(ids, part)], f"batch of {len(part)}")
+        payload = [{"jsonrpc": "2.0", "id": next(self._ids), "method": m, "params": p} for m, p in requests]
+        for part in _batch_parts(payload):
+            resp = self.endpoints.post_to(url, part, f"batch of {len(part)}")
             if isinstance(resp, dict):
                 raise ChainError(f"batch refused: {resp.get('error')}")
             by_id = {r["id"]: r for r in resp}
-            out.extend(by_id[i] for i in ids)
+            out.extend(by_id[r["id"]] for r in part)
         return out
 
     # ----------------------------------------------------------------- engine and finality
@@ -895,6 +894,30 @@ def decode_raw_transaction(raw: bytes) -> RawTransaction:
     except Exception as exc:  # noqa: BLE001 - any decoding failure means "not a signed transaction"
         raise ChainError(f"not a signed transaction: {exc}") from None
     return RawTransaction(sender, nonce, to_checksum_address(to) if to else None, bytes(data), int.from_bytes(gas, "big"), chain_id)
+
+
+#: At most this many requests in one JSON-RPC batch POST.
+BATCH_MAX_REQUESTS = 500
+#: At most this many bytes of JSON in one batch POST: nodes cap a request body (geth 5 MiB,
+#: ``maxRequestContentLength``; Anvil 1.5.1 refuses a 6 MB batch with -32600 "Invalid request",
+#: measured 2026-12-04), and a settlement transaction with a hundred signed orders is ~100 kB.
+BATCH_MAX_BYTES = 1_500_000
+
+
+def _batch_parts(payload: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    """Split a JSON-RPC batch into POSTs of at most :data:`BATCH_MAX_REQUESTS` requests and
+    :data:`BATCH_MAX_BYTES` bytes of JSON (a single larger request goes alone: the node answers it)."""
+    part: list[dict[str, Any]] = []
+    size = 0
+    for req in payload:
+        n = len(json.dumps(req, separators=(",", ":"))) + 1
+        if part and (len(part) == BATCH_MAX_REQUESTS or size + n > BATCH_MAX_BYTES):
+            yield part
+            part, size = [], 0
+        part.append(req)
+        size += n
+    if part:
+        yield part
 
 
 def _error_data(err: dict[str, Any]) -> str | None:
