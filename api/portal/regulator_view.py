@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.settlement_service import EXCHANGE_TZ
+from ledger.account.builder import TECHNOLOGY
 from ledger.accounting.assets import parse_asset_id
 from ledger.contracts import governance
 from ledger.contracts._generated.ccer_registry import BatchIssued
@@ -261,10 +262,6 @@ def offsets(dep: Deployment) -> dict[str, Any]:
                       "beneficiary": c.beneficiary, "purpose": c.purpose, "retired_at": int(c.retiredAt), "batch_id": int(c.batchId)})
     return {"batches": batches, "certificates": certs, "issued_t": sum(b["amount"] for b in batches),
             "retired_t": sum(b["retired"] for b in batches)}
-
-
-#: GreenCertificates technology codes (contracts/GreenCertificates.sol ``Issuance.technology``).
-TECHNOLOGY = {1: "wind", 2: "solar", 3: "hydro", 4: "other renewables"}
 
 
 def green_certificates(dep: Deployment) -> dict[str, Any]:
