@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import eth_keyfile.keyfile as kf
 import pytest
+from eth_account import Account
 
-from ledger.crypto.keystore import Keystore, KeystoreError, passphrase_from_environment
+from ledger.crypto.keystore import Keystore, KeystoreError, passphrase_from_environment, web3_secret_storage
 from ledger.crypto.primitives import new_private_key
 
 CHEAP = 2**10
@@ -53,3 +56,21 @@ def test_a_default_passphrase_file_is_created_private(tmp_path: Path, monkeypatc
     p = passphrase_from_environment(tmp_path / "ks.pass")
     assert len(p) >= 32 and (tmp_path / "ks.pass").stat().st_mode & 0o077 == 0
     assert passphrase_from_environment(tmp_path / "ks.pass") == p
+
+
+def test_key_files_hold_a_16_byte_iv_even_when_it_starts_with_zero_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """eth-keyfile writes the IV without its leading zero bytes (geth then panics "bad IV length"
+    unlocking the sealer key): forced here by an IV drawn as 00 00 ab…, the file holds 32 hex digits
+    and the key still decrypts, with eth-account as with the keystore."""
+    monkeypatch.setattr(kf.Random, "get_random_bytes", lambda n: bytes(2) + b"\xab" * (n - 2) if n == 16 else os.urandom(n))
+    ks = Keystore(tmp_path / "ks", "correct horse", CHEAP)
+    key = new_private_key()
+    address = ks.add("sealer", key)
+    blob = json.loads((tmp_path / "ks" / f"{address}.json").read_text())
+    assert blob["crypto"]["cipherparams"]["iv"] == "0000" + "ab" * 14
+    assert ks.unlock("sealer") == key and Account.decrypt(blob, "correct horse") == key
+
+
+def test_a_key_file_with_an_iv_longer_than_16_bytes_is_refused() -> None:
+    with pytest.raises(KeystoreError, match="17 bytes"):
+        web3_secret_storage({"crypto": {"cipherparams": {"iv": "ab" * 17}}})

@@ -24,6 +24,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -80,6 +81,30 @@ def passphrase_from_environment(default_file: Path | None = None) -> str:
     return path.read_text().strip()
 
 
+#: Bytes of the AES-128-CTR IV of a Web3 Secret Storage v3 file.
+IV_BYTES = 16
+
+
+def web3_secret_storage(blob: dict[str, Any]) -> dict[str, Any]:
+    """The v3 key file ``blob`` as the Web3 Secret Storage Definition writes it: the AES-128-CTR IV as
+    exactly 16 bytes (32 hex digits).
+
+    eth-keyfile 0.8.1 (behind ``Account.encrypt``) draws the IV as an integer and writes it without its
+    leading zero bytes, so one file in 256 holds a 15-byte IV; eth-keyfile reads it back as the same
+    integer, but geth's keystore refuses it with ``panic: bad IV length`` while unlocking (a sealer
+    node died of it at start-up, 2026-12-04). Left-padding with zeros restores the IV the ciphertext
+    was made with (the counter is the 128-bit big-endian integer), so both readers decrypt it.
+
+    Raises:
+        KeystoreError: the IV is longer than 16 bytes (not a key file this class wrote).
+    """
+    params = blob["crypto"]["cipherparams"]
+    if len(params["iv"]) > 2 * IV_BYTES:
+        raise KeystoreError(f"key file IV of {len(params['iv']) // 2} bytes, expected {IV_BYTES}")
+    params["iv"] = params["iv"].rjust(2 * IV_BYTES, "0")
+    return blob
+
+
 class Keystore:
     """A directory of encrypted keys with labels.
 
@@ -112,7 +137,7 @@ class Keystore:
         index = self.labels()
         if label in index and index[label] != acct.address:
             raise KeystoreError(f"label {label!r} already holds {index[label]}")
-        blob = Account.encrypt(private_key, self.passphrase, kdf="scrypt", iterations=self.scrypt_n)
+        blob = web3_secret_storage(Account.encrypt(private_key, self.passphrase, kdf="scrypt", iterations=self.scrypt_n))
         path = self.directory / f"{acct.address}.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
