@@ -6,7 +6,6 @@ and the regulator's pages use."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +20,7 @@ from api.auth import Principal, require_role
 from api.deps import AppContext, context, require_custodial
 from api.pagination import PageParams, page
 from api.problems import Problem
+from api.sse import poll_events, sse_event
 from ledger.alerts import runs, store
 from ledger.alerts.anchor import AlertHashMismatch, anchor_alert
 from ledger.alerts.rules import RuleConfigError, RuleKind, Severity, make_rule
@@ -28,10 +28,6 @@ from ledger.alerts.store import MAX_ID
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator: early warning"])
 regulator = require_role("REGULATOR_ROLE")
-#: Seconds between polls of the alerts store by the stream.
-STREAM_POLL_S = 0.5
-#: Seconds of silence after which the stream sends an SSE comment.
-KEEPALIVE_S = 15.0
 
 
 class AlertRuleIn(BaseModel):
@@ -96,25 +92,18 @@ async def alert_events(request: Request, engine: Engine, cursor: int, once: bool
                        severity: str | None = None) -> AsyncIterator[bytes]:
     """The alert stream's events after alert id ``cursor``: ``id`` = alert id, ``event`` = the rule
     kind, ``data`` = the alert's JSON (:func:`ledger.alerts.store.list_alerts`); a comment every
-    :data:`KEEPALIVE_S` of silence; ends after what is there when ``once``, else when the client
+    :data:`api.sse.KEEPALIVE_S` of silence; ends after what is there when ``once``, else when the client
     disconnects. Also behind the regulator's alerts page (``/portal/regulator/alerts/stream``)."""
-    idle = 0.0
-    while True:
+    async def poll() -> tuple[list[bytes], bool]:
+        nonlocal cursor
         after = cursor
         rows = await run_in_threadpool(lambda: store.list_alerts(engine, after, 500, severity=severity))
-        for r in rows:
-            cursor = r["id"]
-            yield f"id: {r['id']}\nevent: {r['kind']}\ndata: {json.dumps(r, ensure_ascii=False)}\n\n".encode()
-        if once or await request.is_disconnected():
-            return
-        if not rows:
-            idle += STREAM_POLL_S
-            if idle >= KEEPALIVE_S:
-                idle = 0.0
-                yield b": keep-alive\n\n"
-            await asyncio.sleep(STREAM_POLL_S)
-        else:
-            idle = 0.0
+        if rows:
+            cursor = rows[-1]["id"]
+        return [sse_event(r["id"], r["kind"], json.dumps(r, ensure_ascii=False)) for r in rows], bool(rows)
+
+    async for chunk in poll_events(request, poll, once):
+        yield chunk
 
 
 @router.get("/alerts/stream", summary="Server-sent events: every alert stored")

@@ -4,9 +4,7 @@ stream."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -27,15 +25,12 @@ from api.settlement_service import (
     ReferencePriceConflict,
     SettlementService,
 )
+from api.sse import poll_events, sse_event
 from ledger.accounting.settlement import BUY, SELL, Order, SignedOrder
 from ledger.records.indexer import events
 
 router = APIRouter(prefix="/v1/exchange", tags=["exchange settlement"])
 exchange = require_role("EXCHANGE_ROLE")
-#: Seconds between polls of the indexer by the settlement stream.
-STREAM_POLL_S = 0.5
-#: Seconds of silence after which the stream sends an SSE comment (keeps proxies from closing it).
-KEEPALIVE_S = 15.0
 
 
 def service(ctx: AppContext) -> SettlementService:
@@ -124,26 +119,12 @@ async def stream(request: Request, after: int | None = Query(None, ge=0, descrip
     once = once or "text/event-stream" not in request.headers.get("accept", "").lower()
     cursor = after if after is not None else int(last_event_id) if (last_event_id or "").isdigit() else 0
 
-    async def gen() -> AsyncIterator[bytes]:
+    async def poll() -> tuple[list[bytes], bool]:
         nonlocal cursor
-        idle = 0.0
-        while True:
-            rows = await run_in_threadpool(lambda: events(ctx.index(), contract="Settlement", after_id=cursor or None, limit=500))
-            for r in rows:
-                cursor = r.id
-                if r.event not in ("TradeSettled", "TradeSkipped", "TradeAlreadySettled"):
-                    continue
-                data = json.dumps({**r.args, "tx_hash": r.tx_hash, "block": r.block_number})
-                yield f"id: {r.id}\nevent: {r.event}\ndata: {data}\n\n".encode()
-            if once or await request.is_disconnected():
-                return
-            if not rows:
-                idle += STREAM_POLL_S
-                if idle >= KEEPALIVE_S:
-                    idle = 0.0
-                    yield b": keep-alive\n\n"
-                await asyncio.sleep(STREAM_POLL_S)
-            else:
-                idle = 0.0
+        rows = await run_in_threadpool(lambda: events(ctx.index(), contract="Settlement", after_id=cursor or None, limit=500))
+        if rows:
+            cursor = rows[-1].id
+        return [sse_event(r.id, r.event, json.dumps({**r.args, "tx_hash": r.tx_hash, "block": r.block_number}))
+                for r in rows if r.event in ("TradeSettled", "TradeSkipped", "TradeAlreadySettled")], bool(rows)
 
-    return StreamingResponse(gen(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(poll_events(request, poll, once), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
