@@ -6,6 +6,8 @@ import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {DeviceRegistry} from "./DeviceRegistry.sol";
 import {MeterDataAnchor} from "./MeterDataAnchor.sol";
 import {EmissionsRegistry} from "./EmissionsRegistry.sol";
+import {EmissionFactorRegistry} from "./EmissionFactorRegistry.sol";
+import {FactorCodes} from "./lib/FactorCodes.sol";
 import {Roles} from "./lib/Roles.sol";
 import {CalendarMonth} from "./lib/CalendarMonth.sol";
 import {GenerationClaims} from "./GenerationClaims.sol";
@@ -322,24 +324,57 @@ contract GreenCertificates is ParticipantGated {
     }
 
     /// @notice `org`'s Confirmed purchased electricity of (year, month), Wh: Σ activityAmount of the
-    ///         Confirmed EmissionsRegistry records of its enrolled PurchasedElectricity sources
-    ///         (meters) for that month.
+    ///         records `purchaseRecords` lists.
     /// @dev Only enrolled sources count (EmissionsRegistry.enrolledSources: the regulator's list of
     ///      the enterprise-year's meters, issue 12): a Confirmed record of a meter not enrolled does
-    ///      not raise the cap until the meter is enrolled (a lower cap, never a higher one). The
-    ///      month's current record of a confirmed month is the Confirmed one (EmissionsRegistry never
-    ///      amends a Confirmed record); its status is checked again here.
+    ///      not raise the cap until the meter is enrolled (a lower cap, never a higher one).
     function confirmedPurchaseWh(bytes32 org, uint16 year, uint8 month) public view returns (uint256 wh) {
-        if (month == 0 || month > 12) return 0;
+        uint256[] memory ids = purchaseRecords(org, year, month);
+        for (uint256 i = 0; i < ids.length; ++i) {
+            wh += emissions.record(ids[i]).activityAmount;
+        }
+    }
+
+    /// @notice The Confirmed EmissionsRegistry records of `org`'s purchased electricity of (year,
+    ///         month) that the retire cap and the market-based line count: for each enrolled
+    ///         PurchasedElectricity source (meter) of the enterprise-year whose month is confirmed,
+    ///         the month's current record, if Confirmed. Empty for month 0 or > 12.
+    /// @dev The month's current record of a confirmed month is the Confirmed one (EmissionsRegistry
+    ///      never amends a Confirmed record); its status is checked again here.
+    function purchaseRecords(bytes32 org, uint16 year, uint8 month) public view returns (uint256[] memory ids) {
+        if (month == 0 || month > 12) return ids;
         EmissionsRegistry.EnrolledSource[] memory src = emissions.enrolledSources(org, year);
+        uint256[] memory found = new uint256[](src.length);
+        uint256 n;
         for (uint256 i = 0; i < src.length; ++i) {
             if (src[i].activityType != EmissionsRegistry.ActivityType.PurchasedElectricity) continue;
             if (src[i].confirmedMonths & (uint16(1) << month) == 0) continue;
             uint256 id = emissions.currentRecord(org, EmissionsRegistry.ActivityType.PurchasedElectricity, src[i].subject, year, month);
-            if (id == 0) continue;
-            EmissionsRegistry.Record memory r = emissions.record(id);
-            if (r.status == EmissionsRegistry.Status.Confirmed) wh += r.activityAmount;
+            if (id != 0 && emissions.record(id).status == EmissionsRegistry.Status.Confirmed) found[n++] = id;
         }
+        ids = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) ids[i] = found[i];
+    }
+
+    /// @notice Market-based scope 2 of `org`'s purchased electricity of (year, month), kgCO2: the Wh
+    ///         covered by its retired certificates at 0, the rest of its Confirmed purchased
+    ///         electricity at the residual-mix factor RESIDUAL_EF of the enterprise-year's assigned
+    ///         factor set.
+    /// @return published Whether that set holds RESIDUAL_EF (false: no market-based figure exists;
+    ///         no official Chinese residual-mix factor is in china_rules.md — UNCONFIRMED, docs/gec.md).
+    /// @return kg ⌊(confirmedPurchaseWh − coveredWh) × RESIDUAL_EF / 10^7 + ½⌋ kgCO2
+    ///         (EmissionsRegistry.emissionsKg, DESIGN.md §5); 0 when not published.
+    /// @dev GHG Protocol Scope 2 Guidance (2015), market-based method; issue 13 "the market-based line
+    ///      feeds the carbon account and claims" (NeutralityClaims reads it). coveredWh ≤
+    ///      confirmedPurchaseWh holds: the retire cap, and Confirmed records are final.
+    ///      Python: ledger/records/scope2.py `scope2_lines` (market_kg).
+    function marketBasedKg(bytes32 org, uint16 year, uint8 month) external view returns (bool published, uint256 kg) {
+        uint256 setId = emissions.assignedFactorSet(org, year);
+        EmissionFactorRegistry factors = emissions.factors();
+        if (setId == 0 || !factors.hasFactor(setId, FactorCodes.RESIDUAL_EF)) return (false, 0);
+        (uint256 residual,) = factors.factor(setId, FactorCodes.RESIDUAL_EF);
+        uint256 uncovered = confirmedPurchaseWh(org, year, month) - _coveredWh[org][year][month];
+        return (true, emissions.emissionsKg(uncovered, residual));
     }
 
     /// @notice The serial the next issued certificate gets.

@@ -5,6 +5,7 @@ import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 import {ParticipantGated} from "./access/ParticipantGated.sol";
 import {EmissionsRegistry} from "./EmissionsRegistry.sol";
 import {CCERRegistry} from "./CCERRegistry.sol";
+import {GreenCertificates} from "./GreenCertificates.sol";
 import {Roles} from "./lib/Roles.sol";
 
 /// @title NeutralityClaims
@@ -17,7 +18,19 @@ import {Roles} from "./lib/Roles.sol";
 ///      Σ retired tCO2e × 1000 ≥ claimed kgCO2.
 ///      Rules enforced here:
 ///      - the claimed emissions are never lower than the Confirmed emissions of the records the claim
-///        covers (the ledger's own figure; records of the claimant, Confirmed, inside the period);
+///        covers (the ledger's own figure; records of the claimant, Confirmed, inside the period),
+///        with purchased electricity on its market-based line where the regulator published a
+///        residual-mix factor (issue 13: "the market-based line feeds the carbon account and
+///        claims"; GHG Protocol Scope 2 Guidance 2015): a monthly purchased-electricity record that
+///        GreenCertificates counts (`purchaseRecords`) contributes its month's
+///        `GreenCertificates.marketBasedKg` once per enterprise-month (certificates retired against
+///        that month at 0, the rest at RESIDUAL_EF), and its location-based emissionsKg otherwise
+///        (no RESIDUAL_EF in the enterprise-year's factor set, an annual record, a meter not
+///        enrolled). The month's market-based figure covers all the month's counted purchases, so
+///        a claim listing only some of them takes the whole month (never understated). The claim
+///        stores the floor used (`confirmedKg`) and how many enterprise-months were taken
+///        market-based (`marketBasedMonths`); the location-based figure is Σ emissionsKg of its
+///        records (final once Confirmed), read from them;
 ///      - a retirement certificate backs it only if its holder is an account of the claimant's
 ///        organisation, and backs one claim only, ever (a withdrawn or invalidated claim does not
 ///        release its retirements: offsets are not re-used — ISO 14068-1 / PAS 2060 both require
@@ -65,7 +78,10 @@ contract NeutralityClaims is ParticipantGated {
         uint256[] certificateIds;
     }
 
-    /// @notice A stored claim. `confirmedKg` is Σ emissionsKg of its records at declaration;
+    /// @notice A stored claim. `confirmedKg` is the Confirmed emissions of its records at declaration
+    ///         with purchased electricity market-based where published (the floor of emissionsKg);
+    ///         `marketBasedMonths` how many enterprise-months of purchased electricity entered
+    ///         confirmedKg market-based;
     ///         `retiredTonnes` Σ tCO2e of its certificates. `declaredBlock` is the block of the
     ///         declaration; `closedAt` UTC seconds of withdrawal/invalidation (0 while open).
     ///         `verifier` the assigned verifier (0: none), `verificationHash` its report's hash
@@ -75,6 +91,7 @@ contract NeutralityClaims is ParticipantGated {
         bytes32 subject;
         Standard standard;
         Status status;
+        uint16 marketBasedMonths; // packed with the enums and the first three times (one slot)
         uint64 periodStart;
         uint64 periodEnd;
         uint64 declaredAt;
@@ -97,6 +114,12 @@ contract NeutralityClaims is ParticipantGated {
     EmissionsRegistry public immutable emissions;
     /// @notice The CCER registry the retirement certificates are read from.
     CCERRegistry public immutable ccer;
+    /// @notice The green-certificate contract the market-based scope 2 of purchased electricity is
+    ///         read from (GEC never back a claim; they lower its market-based emissions).
+    GreenCertificates public immutable certificates;
+
+    /// @dev EmissionsRegistry.ActivityType.PurchasedElectricity.
+    EmissionsRegistry.ActivityType private constant PURCHASED = EmissionsRegistry.ActivityType.PurchasedElectricity;
 
     Claim[] private _claims;
     mapping(uint256 claimId => uint256[]) private _records;
@@ -170,11 +193,16 @@ contract NeutralityClaims is ParticipantGated {
     /// @param participantRegistry The deployment's ParticipantRegistry.
     /// @param emissionsRegistry The deployment's EmissionsRegistry (records covered).
     /// @param ccerRegistry The deployment's CCERRegistry (retirement certificates).
-    constructor(ParticipantRegistry participantRegistry, EmissionsRegistry emissionsRegistry, CCERRegistry ccerRegistry)
-        ParticipantGated(participantRegistry)
-    {
+    /// @param greenCertificates The deployment's GreenCertificates (market-based scope 2).
+    constructor(
+        ParticipantRegistry participantRegistry,
+        EmissionsRegistry emissionsRegistry,
+        CCERRegistry ccerRegistry,
+        GreenCertificates greenCertificates
+    ) ParticipantGated(participantRegistry) {
         emissions = emissionsRegistry;
         ccer = ccerRegistry;
+        certificates = greenCertificates;
         _claims.push(); // id 0 is "none"
     }
 
@@ -201,7 +229,7 @@ contract NeutralityClaims is ParticipantGated {
         bytes32 claimant = participants.orgOf(msg.sender);
         claimId = _claims.length;
 
-        uint256 confirmedKg = _confirmedKg(d, claimant);
+        (uint256 confirmedKg, uint16 marketMonths) = _confirmedKg(d, claimant);
         if (d.emissionsKg < confirmedKg) revert EmissionsBelowConfirmed(d.emissionsKg, confirmedKg);
         uint256 tonnes = _bindRetirements(d.certificateIds, claimant, claimId);
         if (tonnes * 1000 < d.emissionsKg) revert InsufficientCoverage(d.emissionsKg, tonnes * 1000);
@@ -211,6 +239,7 @@ contract NeutralityClaims is ParticipantGated {
             subject: d.subject,
             standard: Standard(d.standard),
             status: Status.Declared,
+            marketBasedMonths: marketMonths,
             periodStart: d.periodStart,
             periodEnd: d.periodEnd,
             declaredAt: uint64(block.timestamp),
@@ -310,8 +339,15 @@ contract NeutralityClaims is ParticipantGated {
         return _claims.length - 1;
     }
 
-    function _confirmedKg(Declaration calldata d, bytes32 claimant) private view returns (uint256 total) {
+    /// @dev (floor kgCO2 with market-based purchased electricity where published, enterprise-months
+    ///      taken market-based); see the contract's rules.
+    function _confirmedKg(Declaration calldata d, bytes32 claimant)
+        private
+        view
+        returns (uint256 total, uint16 marketMonths)
+    {
         uint256 n = d.recordIds.length;
+        uint256[] memory months = new uint256[](n); // year × 16 + month of the months taken market-based
         for (uint256 i = 0; i < n; ++i) {
             uint256 id = d.recordIds[i];
             for (uint256 j = 0; j < i; ++j) {
@@ -323,8 +359,35 @@ contract NeutralityClaims is ParticipantGated {
             if (r.periodStart < d.periodStart || r.periodEnd > d.periodEnd) {
                 revert RecordOutsidePeriod(id, r.periodStart, r.periodEnd);
             }
-            total += r.emissionsKg;
+            (bool market, uint256 kg) = r.activityType == PURCHASED ? _marketBased(id, r, claimant) : (false, 0);
+            if (!market) {
+                total += r.emissionsKg;
+                continue;
+            }
+            uint256 key = uint256(r.year) * 16 + r.month;
+            bool seen;
+            for (uint256 j = 0; j < marketMonths; ++j) {
+                if (months[j] == key) seen = true;
+            }
+            if (!seen) {
+                months[marketMonths++] = key;
+                total += kg;
+            }
         }
+    }
+
+    /// @dev Whether record `id` (purchased electricity of `claimant`) is counted by GreenCertificates
+    ///      for its month and the month's market-based figure is published; that figure, kgCO2.
+    function _marketBased(uint256 id, EmissionsRegistry.Record memory r, bytes32 claimant)
+        private
+        view
+        returns (bool, uint256)
+    {
+        uint256[] memory counted = certificates.purchaseRecords(claimant, r.year, r.month);
+        for (uint256 k = 0; k < counted.length; ++k) {
+            if (counted[k] == id) return certificates.marketBasedKg(claimant, r.year, r.month);
+        }
+        return (false, 0);
     }
 
     function _bindRetirements(uint256[] calldata ids, bytes32 claimant, uint256 claimId)

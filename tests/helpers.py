@@ -71,8 +71,8 @@ def all_days_but(days: list[int], days_in_month: int = 31) -> int:
 
 
 
-def confirm_purchase(w: Any, month: int, wh: int, year: int = 2007) -> int:
-    """The world's meter (``w.device``, of ``enterprise``): one batch anchored over the whole local
+def confirm_purchase(w: Any, month: int, wh: int, year: int = 2007, device: bytes | None = None) -> int:
+    """The world's meter (``w.device``, of ``enterprise``; or ``device``, another meter of it): one batch anchored over the whole local
     month holding a one-hour reading of ``wh`` W (= ``wh`` Wh), the meter enrolled, the month recorded
     with the enterprise-year's assigned factor set, attested by ``verifier`` and confirmed by the
     regulator (an EmissionsRegistry Confirmed purchased-electricity record). Returns the record id."""
@@ -80,13 +80,14 @@ def confirm_purchase(w: Any, month: int, wh: int, year: int = 2007) -> int:
     org = bytes(dep.participants.orgOf(acct["enterprise"]))
     win = dep.emissions.monthWindow(org, year, month)
     seq = 1 + 100_000 * (year - 2000) + 1_000 * month
-    reading = Reading(w.device, seq, win.start, win.start + 3_600, 1, wh, 0, 0)
+    meter = w.device if device is None else device
+    reading = Reading(meter, seq, win.start, win.start + 3_600, 1, wh, 0, 0)
     report, _ = report_for([reading], bytes(dep.anchor.configDigest()), win.start, win.end)
     assert report.total_wh == wh
     sigs = sign_report(report, dep.domain.separator, [w.oracle_signer(i) for i in (1, 2, 3)])
     w.tx(dep.anchor.functions.anchor(as_tuple(report), sigs), "oracle-1")
-    workflow.enrol_sources(dep, acct["regulator"], org, year, [(1, w.device)])
-    rid = workflow.record_month(dep, acct["enterprise"], org, w.device, year, month,
+    workflow.enrol_sources(dep, acct["regulator"], org, year, [(1, meter)])
+    rid = workflow.record_month(dep, acct["enterprise"], org, meter, year, month,
                                 int(dep.emissions.assignedFactorSet(org, year)), keccak256(b"invoice"))
     workflow.assign_verifier(dep, acct["regulator"], rid, acct["verifier"])
     workflow.verdict(dep, acct["verifier"], rid, True, keccak256(b"verification report"), bytes(32))

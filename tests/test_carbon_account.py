@@ -339,6 +339,7 @@ def test_the_portal_page_shows_the_enterprise_its_account(acct) -> None:
     assert 'data-period="2007-01"' in html and 'data-status="confirmed"' in html and 'data-status="submitted"' in html
     assert 'href="/portal/enterprise/account.pdf?year=2007"' in html and 'href="/portal/enterprise/account"' in html   # PDF link, nav link
     assert 'data-gec-retirement="1"' in html and 'href="/portal/claims/1"' in html
+    assert f'{int(recs[1]["emissionsKg"]) / 1000:.3f} (location-based)' in html     # the claim's floor and its scope-2 basis
     assert f'id="scope2-location-t">{int(recs[1]["emissionsKg"]) / 1000:.3f}<' in html and 'id="scope2-market-t">—<' in html and "no residual factor published" in html
     assert "+01:00" in html                              # deadlines in the enterprise's own offset
     y = c.get("/portal/enterprise/account", params={"year": YEAR}).text

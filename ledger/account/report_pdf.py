@@ -147,7 +147,8 @@ def appendix_lines(acc: dict[str, Any]) -> list[str]:
             f"{g['first_serial']}-{g['last_serial']} ({g['technology']}, vintage {g['vintage']})  tx {g['tx_hash']}"
             for g in gec["items"]] or ["  none"]
     out += ["", "Neutrality claims (public page /portal/claims/{id})"]
-    out += [f"  claim {c['claim_id']}: {c['standard']} {c['status']}, {_t(c['emissions_kg'])} tCO2, backed by {c['retired_t']} t "
+    out += [f"  claim {c['claim_id']}: {c['standard']} {c['status']}, {_t(c['emissions_kg'])} tCO2 (floor {_t(c['confirmed_kg'])}, "
+            f"scope 2 {c['scope2_basis']}), backed by {c['retired_t']} t "
             f"(certificates {', '.join(str(x['certificate_id']) for x in c['retirements'])})"
             for c in acc["neutrality_claims"]["items"]] or ["  none"]
     out += ["", "Compliance surrenders"]

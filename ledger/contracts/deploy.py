@@ -250,8 +250,9 @@ def deploy_evidence(client: ChainClient, artifacts: dict[str, Artifact], regulat
 
 
 def deploy_claims(client: ChainClient, artifacts: dict[str, Artifact], regulator: str, addresses: dict[str, str]) -> str:
-    """Deploy NeutralityClaims(ParticipantRegistry, EmissionsRegistry, CCERRegistry) from ``regulator``;
-    its address. It only reads the two registries, so no role is granted (issue 13)."""
+    """Deploy NeutralityClaims(ParticipantRegistry, EmissionsRegistry, CCERRegistry, GreenCertificates)
+    from ``regulator``; its address. It only reads the registries and GreenCertificates (market-based
+    scope 2 of purchased electricity), so no role is granted (issue 13)."""
     return NeutralityClaims.deploy(client, regulator, artifacts["NeutralityClaims"].bytecode,
                                    addresses["ParticipantRegistry"], addresses["EmissionsRegistry"],
-                                   addresses["CCERRegistry"]).address
+                                   addresses["CCERRegistry"], addresses["GreenCertificates"]).address

@@ -6,8 +6,11 @@ Units: emissions in integer kgCO2 (DESIGN.md §5, as EmissionsRegistry); CCER re
 tCO2e (1 unit = 1000 kg). Rules (docs/claims.md; enforced by the contract, checked here first only
 where a clear message needs no chain read): a claim is made under ISO 14068-1:2023 or PAS 2060, for
 a period [start, end) in UTC seconds, states emissions ≥ the Confirmed emissions of the records it
-lists, and is backed by retirements of the claimant's own accounts covering it, each backing one
-claim only. Green electricity certificates never back a claim (they are not offsets).
+lists — purchased electricity on its market-based line where the enterprise-year's factor set holds a
+residual-mix factor (GreenCertificates.marketBasedKg, once per enterprise-month; location-based
+otherwise) — and is backed by retirements of the claimant's own accounts covering it, each backing one
+claim only. Green electricity certificates never back a claim (they are not offsets); they lower the
+market-based emissions of the purchased electricity the claim covers.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ STANDARD_TITLES: dict[str, str] = {
 }
 #: NeutralityClaims.Status by value.
 CLAIM_STATUSES = ("none", "declared", "verified", "withdrawn", "invalidated")
+#: EmissionsRegistry.ActivityType.PurchasedElectricity.
+PURCHASED_ELECTRICITY = 1
 #: EmissionsRegistry.Status by value.
 RECORD_STATUSES = ("none", "draft", "submitted", "verified", "rejected", "confirmed")
 #: kgCO2e per CCER unit (1 token = 1 tCO2e, DESIGN.md §5).
@@ -52,9 +57,11 @@ class UnknownClaim(LookupError):
 
 @dataclass(frozen=True)
 class CoveredRecord:
-    """An EmissionsRegistry record a claim covers, as read at the claim's read block."""
+    """An EmissionsRegistry record a claim covers, as read at the claim's read block
+    (``purchased_electricity``: its activity type is PurchasedElectricity, the scope-2 records)."""
 
     record_id: int
+    purchased_electricity: bool
     year: int
     month: int
     period_start: int
@@ -84,6 +91,8 @@ class ClaimView:
 
     ``claimant`` is the organisation id (0x bytes32), ``subject`` 0x bytes32 (zeros: the organisation
     itself; else keccak256 of an event's name); times UTC seconds; emissions kgCO2; retired tCO2e.
+    ``confirmed_kg`` is the floor the contract applied (purchased electricity market-based for
+    ``market_based_months`` enterprise-months); :attr:`location_based_kg` is Σ the records' emissionsKg.
     """
 
     claim_id: int
@@ -99,6 +108,7 @@ class ClaimView:
     declared_by: str
     emissions_kg: int
     confirmed_kg: int
+    market_based_months: int
     retired_t: int
     statement_hash: str
     reason_hash: str
@@ -113,6 +123,22 @@ class ClaimView:
         """Whether the claim is for an event (subject set) rather than the organisation."""
         return self.subject != "0x" + "00" * 32
 
+    @property
+    def location_based_kg(self) -> int:
+        """Σ emissionsKg of the covered records, kgCO2 (purchased electricity location-based; a
+        Confirmed record's figure is final, so this is the figure at declaration too)."""
+        return sum(r.emissions_kg for r in self.records)
+
+    @property
+    def scope2_basis(self) -> str:
+        """How purchased electricity entered ``confirmed_kg``: ``"market-based"`` (every month the
+        claim covers with purchased electricity), ``"location-based"`` (none), or ``"mixed"`` (the
+        floor differs from Σ emissionsKg through some months only — the contract stores the count)."""
+        if self.market_based_months == 0:
+            return "location-based"
+        months = {(r.year, r.month) for r in self.records if r.purchased_electricity and r.month}
+        return "market-based" if self.market_based_months == len(months) else "mixed"
+
     def as_json(self) -> dict[str, Any]:
         """JSON-ready dict (the API's claim body)."""
         return {"claim_id": self.claim_id, "claimant": self.claimant, "subject": self.subject,
@@ -120,6 +146,8 @@ class ClaimView:
                 "status": self.status, "period_start": self.period_start, "period_end": self.period_end,
                 "declared_at": self.declared_at, "declared_block": self.declared_block, "closed_at": self.closed_at or None,
                 "declared_by": self.declared_by, "emissions_kg": self.emissions_kg, "confirmed_kg": self.confirmed_kg,
+                "location_based_kg": self.location_based_kg, "market_based_months": self.market_based_months,
+                "scope2_basis": self.scope2_basis,
                 "retired_t": self.retired_t, "statement_hash": self.statement_hash,
                 "reason_hash": self.reason_hash if self.status == "invalidated" else None,
                 "verifier": self.verifier, "verification_hash": self.verification_hash, "read_block": self.read_block,
@@ -271,8 +299,8 @@ def read_claim(dep: Deployment, claim_id: int) -> ClaimView:
     records = []
     for rid in dep.claims.recordsOf(claim_id, block=tag):
         r = dep.emissions.record(rid, block=tag)
-        records.append(CoveredRecord(int(rid), int(r.year), int(r.month), int(r.periodStart), int(r.periodEnd),
-                                     int(r.emissionsKg), RECORD_STATUSES[int(r.status)]))
+        records.append(CoveredRecord(int(rid), int(r.activityType) == PURCHASED_ELECTRICITY, int(r.year), int(r.month),
+                                     int(r.periodStart), int(r.periodEnd), int(r.emissionsKg), RECORD_STATUSES[int(r.status)]))
     prefixes = _serial_prefixes(dep, {int(dep.ccer.certificate(cid, block=tag).cert.batchId)
                                       for cid in dep.claims.retirementsOf(claim_id, block=tag)})
     retirements = []
@@ -285,7 +313,8 @@ def read_claim(dep: Deployment, claim_id: int) -> ClaimView:
     code = next(k for k, v in STANDARDS.items() if v == int(c.standard))
     return ClaimView(claim_id, _hex(c.claimant), _hex(c.subject), code, CLAIM_STATUSES[int(c.status)], int(c.periodStart),
                      int(c.periodEnd), int(c.declaredAt), int(c.declaredBlock), int(c.closedAt), str(c.declaredBy),
-                     int(c.emissionsKg), int(c.confirmedKg), int(c.retiredTonnes), _hex(c.statementHash), _hex(c.reasonHash),
+                     int(c.emissionsKg), int(c.confirmedKg), int(c.marketBasedMonths),
+                     int(c.retiredTonnes), _hex(c.statementHash), _hex(c.reasonHash),
                      None if int(c.verifier, 16) == 0 else str(c.verifier),
                      None if bytes(c.verificationHash) == bytes(32) else _hex(c.verificationHash), block, records, retirements)
 

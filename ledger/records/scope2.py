@@ -14,7 +14,9 @@ No official Chinese residual-mix factor exists in china_rules.md (UNCONFIRMED): 
 holds no ``RESIDUAL_EF`` the market-based figure is ``None`` with the note "no residual factor
 published" — never a guessed number. "Confirmed purchased electricity" is the contract's rule
 (GreenCertificates.confirmedPurchaseWh): the Confirmed records of the enterprise-year's enrolled
-PurchasedElectricity sources, so the figures here are the ones the retire cap used.
+PurchasedElectricity sources, so the figures here are the ones the retire cap used. The contract
+computes the same market-based figure on chain (GreenCertificates.marketBasedKg, over the records
+of GreenCertificates.purchaseRecords), which NeutralityClaims uses as a claim's floor.
 """
 
 from __future__ import annotations
